@@ -1,0 +1,3 @@
+from veza_schema.cli import main
+
+main()

@@ -1,0 +1,330 @@
+"""generate, apply, rollback, status, baseline, resolve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from veza_schema.cli.common import (
+    DEFAULT_MIGRATIONS_DIR,
+    DEFAULT_SCHEMA_DIR,
+    DsnOption,
+    MigrationsDirOption,
+    SchemaDirOption,
+    check_choice,
+    console,
+)
+
+if TYPE_CHECKING:
+    from veza_schema.dsn import Target
+    from veza_schema.migrations.files import MigrationFile
+    from veza_schema.migrations.runner import RunResult
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate)
+    app.command("apply")(apply)
+    app.command("rollback")(rollback)
+    app.command("status")(status)
+    app.command("baseline")(baseline)
+    app.command("resolve")(resolve)
+
+
+def generate(
+    name: Annotated[str | None, typer.Option("--name", help="Migration name (snake_case).")] = None,
+    schema_dir: SchemaDirOption = DEFAULT_SCHEMA_DIR,
+    migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
+    lock_timeout: Annotated[str, typer.Option("--lock-timeout", help="SET lock_timeout written at the top of "
+                                                                     "each file.")] = "5s",
+    statement_timeout: Annotated[str, typer.Option("--statement-timeout", help="SET statement_timeout written at "
+                                                                               "the top of each file.")] = "15min",
+    allow_forbidden: Annotated[bool, typer.Option("--allow-forbidden", help="Write a migration even with changes "
+                                                                            "the change policy forbids.")] = False,
+) -> None:
+    """Write the next up/down migration pair from the changes in schema/.
+
+    Nothing changed: nothing is written (exit 0). Example:
+
+        veza-schema generate --name add_user_bio
+    """
+    from veza_schema.loader import load_schema
+    from veza_schema.migrations import generate as gen
+    from veza_schema.migrations.files import read_migrations
+
+    out = console()
+    schema = load_schema(schema_dir)
+    settings = gen.FileSettings(lock_timeout, statement_timeout, schema_dir.as_posix().rstrip("/"))
+    existing = read_migrations(migrations_dir)
+    if not existing:
+        written = gen.generate_initial(schema, migrations_dir, gen.check_name(name or "initial_schema"), settings)
+        out.print(f"Wrote {written.up_path} and {written.down_path.name}: {len(schema.tables)} tables, "
+                  f"{len(schema.indexes)} indexes.")
+        return
+    snapshot = gen.read_snapshot(migrations_dir)
+    if snapshot is None:
+        from veza_schema.errors import MigrationFileError
+
+        raise MigrationFileError(f"{migrations_dir / gen.SNAPSHOT_FILE} is missing: it records the schema the "
+                                 "existing migrations produce; restore it from git")
+    if snapshot == schema:
+        out.print("Nothing to generate: the migrations already produce schema/.")
+        return
+    try:
+        from veza_schema.migrations import incremental
+    except ModuleNotFoundError as exc:
+        from veza_schema.errors import UsageError
+
+        raise UsageError("schema/ changed, but incremental migrations are not implemented yet") from exc
+    for written in incremental.generate_incremental(snapshot, schema, migrations_dir, name, settings,
+                                                    allow_forbidden=allow_forbidden):
+        out.print(f"Wrote {written.up_path} and {written.down_path.name}.")
+
+
+def _target(dsn: str | None) -> Target:
+    from veza_schema.dsn import resolve_dsn
+
+    target = resolve_dsn(dsn)
+    console().print(f"Database: {target.display} [dim]({target.source})[/]")
+    return target
+
+
+def _files(migrations_dir: Path) -> list[MigrationFile]:
+    from veza_schema.migrations.files import read_migrations
+
+    return read_migrations(migrations_dir)
+
+
+class _ConsoleReporter:
+    """One line per migration (and per statement for long non-transactional steps)."""
+
+    def __init__(self) -> None:
+        self.out = console()
+
+    def migration_started(self, migration: MigrationFile, direction: str) -> None:
+        arrow = "↑" if direction == "up" else "↓"
+        self.out.print(f"  {arrow} {migration.version} {migration.description} ...", end="")
+
+    def statement_started(self, migration: MigrationFile, statement: object, index: int, total: int) -> None:
+        if migration.no_transaction and total > 1:
+            self.out.print(f"\n      statement {index}/{total}", end="")
+
+    def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
+        self.out.print(f" [green]done[/] ({seconds:.2f}s)")
+
+    def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None:
+        self.out.print(f"\n      [yellow]lock not available, retry {attempt} in {delay:.1f}s[/]", end="")
+
+
+def _print_plan(result: RunResult) -> None:
+    out = console()
+    if not result.steps:
+        out.print("-- nothing to run")
+        return
+    for step in result.steps:
+        path = step.migration.up_path if step.direction == "up" else step.migration.down_path
+        out.print(f"-- {path} ({'in a transaction' if step.transactional else 'no transaction'})", markup=False)
+        text = step.sql if step.sql.endswith("\n") else step.sql + "\n"
+        out.print(("BEGIN;\n" + text + "COMMIT;") if step.transactional else text.rstrip("\n"), markup=False)
+
+
+def _summary(target: Target) -> str:
+    from veza_schema.dsn import connect
+
+    conn = connect(target, autocommit=True)
+    try:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+            "        AND c.relname <> '_sqlx_migrations'), "
+            "       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "        JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_class t ON t.oid = i.indrelid "
+            "        WHERE n.nspname = 'public' AND c.relkind IN ('i', 'I') AND NOT t.relispartition "
+            "        AND t.relname <> '_sqlx_migrations')").fetchone()
+    finally:
+        conn.close()
+    assert row is not None
+    return f"{row[0]} tables, {row[1]} indexes in schema public"
+
+
+def apply(
+    dsn: DsnOption = None,
+    migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
+    to: Annotated[int | None, typer.Option("--to", help="Stop after this version.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print exactly the SQL that would run; "
+                                                            "touch nothing.")] = False,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for the migration "
+                                                                       "lock.")] = 60.0,
+    allow_out_of_order: Annotated[bool, typer.Option("--allow-out-of-order", help="Apply unapplied versions "
+                                                     "older than the newest applied one.")] = False,
+) -> None:
+    """Apply pending migrations in version order, each file with its history row.
+
+    Example:
+
+        veza-schema apply --dsn postgresql://veza@db.internal/veza
+    """
+    from veza_schema.migrations import runner
+
+    target = _target(dsn)
+    files = _files(migrations_dir)
+    options = runner.RunOptions(lock_timeout=lock_timeout, allow_out_of_order=allow_out_of_order,
+                                reporter=_ConsoleReporter())
+    result = runner.apply(target, files, to=to, dry_run=dry_run, options=options)
+    if dry_run:
+        _print_plan(result)
+        return
+    out = console()
+    if not result.steps:
+        out.print(f"Nothing to apply: {len(files)} migration(s), all applied. {_summary(target)}.")
+        return
+    out.print(f"[bold green]Applied {len(result.steps)} migration(s)[/] in {result.seconds:.2f}s: "
+              f"{_summary(target)}.")
+
+
+def rollback(
+    dsn: DsnOption = None,
+    migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
+    steps: Annotated[int | None, typer.Option("--steps", help="How many migrations to roll back "
+                                                              "(default 1).", min=1)] = None,
+    to: Annotated[int | None, typer.Option("--to", help="Roll back every migration newer than this version "
+                                                        "(0: all).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the SQL; touch nothing.")] = False,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for the lock.")] = 60.0,
+) -> None:
+    """Run down files, newest first.
+
+    Example:
+
+        veza-schema rollback --steps 1
+    """
+    from veza_schema.errors import UsageError
+    from veza_schema.migrations import runner
+
+    if steps is not None and to is not None:
+        raise UsageError("give --steps or --to, not both")
+    target = _target(dsn)
+    options = runner.RunOptions(lock_timeout=lock_timeout, reporter=_ConsoleReporter())
+    result = runner.rollback(target, _files(migrations_dir), steps=steps, to=to, dry_run=dry_run, options=options)
+    if dry_run:
+        _print_plan(result)
+        return
+    if not result.steps:
+        console().print("Nothing to roll back.")
+        return
+    console().print(f"[bold green]Rolled back {len(result.steps)} migration(s)[/] in {result.seconds:.2f}s.")
+
+
+def status(
+    dsn: DsnOption = None,
+    migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
+    output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Show applied, pending, modified, missing, failed and out-of-order migrations.
+
+    Exit 0 when the database is up to date, 1 otherwise. Example:
+
+        veza-schema status --format json
+    """
+    from veza_schema.dsn import resolve_dsn
+    from veza_schema.migrations import runner
+
+    check_choice(output_format, ("text", "json"), "--format")
+    target = resolve_dsn(dsn)
+    states = runner.read_states(target, _files(migrations_dir))
+    up_to_date = all(s.state == "applied" for s in states)
+    if output_format == "json":
+        console().print_json(json.dumps(status_document(target.display, states, up_to_date)))
+    else:
+        _print_status(target.display, states, up_to_date)
+    raise typer.Exit(0 if up_to_date else 1)
+
+
+def status_document(database: str, states: list, up_to_date: bool) -> dict:
+    """The documented JSON shape of ``status --format json`` (version 1, see README)."""
+    from collections import Counter
+
+    counts = Counter(s.state for s in states)
+    return {
+        "version": 1,
+        "database": database,
+        "up_to_date": up_to_date,
+        "counts": {k: counts.get(k, 0) for k in ("applied", "pending", "modified", "missing", "failed",
+                                                  "out_of_order")},
+        "migrations": [
+            {
+                "version": s.version,
+                "name": s.name,
+                "state": s.state,
+                "installed_on": s.applied.installed_on.isoformat() if s.applied else None,
+                "execution_time_ms": round(s.applied.execution_time_ns / 1e6, 3) if s.applied else None,
+                "checksum_file": s.file.checksum.hex() if s.file else None,
+                "checksum_applied": s.applied.checksum.hex() if s.applied else None,
+                "detail": s.detail or None,
+            }
+            for s in states
+        ],
+    }
+
+
+def _print_status(database: str, states: list, up_to_date: bool) -> None:
+    from rich.table import Table
+
+    out = console()
+    out.print(f"Database: {database}")
+    colors = {"applied": "green", "pending": "yellow", "modified": "red", "missing": "red", "failed": "red",
+              "out_of_order": "magenta"}
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("version", "name", "state", "installed on", "detail"):
+        table.add_column(column)
+    for s in states:
+        installed = s.applied.installed_on.strftime("%Y-%m-%d %H:%M:%S") if s.applied else ""
+        table.add_row(str(s.version), s.name, f"[{colors[s.state]}]{s.state}[/]", installed, s.detail)
+    if states:
+        out.print(table)
+    out.print("Up to date." if up_to_date else "[yellow]Not up to date.[/]")
+
+
+def baseline(
+    version: Annotated[int, typer.Option("--version", help="Mark every migration up to this version as applied.")],
+    dsn: DsnOption = None,
+    migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty history.")] = False,
+) -> None:
+    """Mark an existing database as being at VERSION without running anything.
+
+    Example:
+
+        veza-schema baseline --version 20261125120000
+    """
+    from veza_schema.migrations import runner
+
+    target = _target(dsn)
+    chosen = runner.baseline(target, _files(migrations_dir), version, force=force)
+    console().print(f"Baselined at {version}: {len(chosen)} migration(s) recorded as applied, nothing run.")
+
+
+def resolve(
+    version: Annotated[int, typer.Argument(help="Version of the failed migration.")],
+    applied: Annotated[bool, typer.Option("--applied", help="You completed it by hand: record it applied.")] = False,
+    rolled_back: Annotated[bool, typer.Option("--rolled-back", help="You undid it: forget it, so apply runs it "
+                                                                    "again.")] = False,
+    dsn: DsnOption = None,
+    migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
+) -> None:
+    """Clear a failed migration after a human fixed the database.
+
+    Example:
+
+        veza-schema resolve 20261125120000 --rolled-back
+    """
+    from veza_schema.errors import UsageError
+    from veza_schema.migrations import runner
+
+    if applied == rolled_back:
+        raise UsageError("give exactly one of --applied or --rolled-back")
+    target = _target(dsn)
+    outcome = runner.resolve(target, _files(migrations_dir), version, applied=applied)
+    console().print(f"Migration {version} resolved as {outcome}.")

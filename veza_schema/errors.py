@@ -1,0 +1,63 @@
+"""One error family; each error carries the data a message needs and its exit code.
+
+Exit codes (documented in the README): 0 ok, 1 findings or drift, 2 bad input or usage,
+3 database error. The CLI prints ``str(error)`` on one line and exits with ``exit_code``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from veza_schema.model import SourcePos
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+EXIT_DATABASE = 3
+
+
+class VezaSchemaError(Exception):
+    """Base of every expected failure."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class UsageError(VezaSchemaError):
+    """Bad flags or arguments."""
+
+
+@dataclass
+class Problem:
+    """One located complaint about an input file."""
+
+    pos: SourcePos | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.pos}: {self.message}" if self.pos else self.message
+
+
+class SchemaLoadError(VezaSchemaError):
+    """The YAML could not be turned into a model; lists every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+class MigrationFileError(VezaSchemaError):
+    """A migrations directory that does not follow the SQLx naming rules, or a stale sum file."""
+
+
+class DatabaseError(VezaSchemaError):
+    """Connecting, or running SQL, failed; keeps the SQLSTATE when there is one."""
+
+    exit_code = EXIT_DATABASE
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        self.sqlstate = sqlstate
+        super().__init__(message)
+
+
+class DatabaseStateError(DatabaseError):
+    """The database is in a state that forbids the operation (dirty history, modified file...)."""

@@ -1,0 +1,926 @@
+"""``schema/*.yaml`` -> :class:`~veza_schema.model.Schema`.
+
+The loader is the only place that sees YAML: it checks every key and type, names the
+constraints the YAML leaves unnamed (seed conventions), expands trigger templates, and
+resolves references across files. Every problem is collected with its ``file:line:col``
+and raised together as one :class:`SchemaLoadError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+
+import yaml
+
+from veza_schema.errors import Problem, SchemaLoadError
+from veza_schema.model import (
+    FK_ACTIONS,
+    INDEX_METHODS,
+    CheckConstraint,
+    Column,
+    CompositeAttribute,
+    CompositeType,
+    Deprecation,
+    EnumType,
+    Extension,
+    ForeignKey,
+    Function,
+    Index,
+    IndexElement,
+    Meta,
+    Module,
+    PartitionSpec,
+    PrimaryKey,
+    Schema,
+    SourcePos,
+    Table,
+    Trigger,
+    UniqueConstraint,
+    View,
+    Waiver,
+)
+from veza_schema.types import TypeSyntaxError, normalize_type
+from veza_schema.yaml_nodes import NodeReader, compose_file
+
+MODULE_KEYS = ("module", "description", "extensions", "enums", "types", "functions",
+               "trigger_templates", "tables", "views")
+TABLE_KEYS = ("comment", "tags", "columns", "primary_key", "unique", "checks", "foreign_keys", "indexes",
+              "partition_by", "triggers", "waive", "renamed_from", "rfc", "deprecated")
+COLUMN_KEYS = ("type", "nullable", "default", "primary_key", "unique", "references", "on_delete",
+               "on_update", "identity", "generated", "comment", "renamed_from", "rfc", "deprecated", "waive")
+INDEX_KEYS = ("columns", "expressions", "opclasses", "unique", "using", "where", "include", "waive", "rfc",
+              "comment")
+FK_KEYS = ("columns", "references", "on_delete", "on_update", "deferrable", "initially_deferred", "waive",
+           "rfc")
+TRIGGER_KEYS = ("function", "timing", "events", "for_each", "when", "waive", "rfc")
+TEMPLATE_KEYS = ("name", "function", "timing", "events", "for_each", "when", "applies_to")
+FUNCTION_KEYS = ("returns", "language", "arguments", "body", "volatility", "security_definer", "comment",
+                 "waive", "rfc")
+VIEW_KEYS = ("query", "materialized", "indexes", "comment", "depends_on", "waive", "rfc")
+PARTITION_KEYS = ("range", "list", "hash", "interval", "premake", "default_partition")
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_REFERENCE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_$]*)\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_$]*)|\(([^)]*)\))\s*$")
+_ORDER_SUFFIX = re.compile(r"^(?P<expr>.*?)(?:\s+(?P<dir>asc|desc))?(?:\s+nulls\s+(?P<nulls>first|last))?\s*$",
+                           re.IGNORECASE | re.DOTALL)
+_EVENTS = ("insert", "update", "delete", "truncate")
+
+
+@dataclass
+class _Template:
+    name: str
+    pattern: str
+    function: str
+    timing: str
+    events: tuple[str, ...]
+    for_each: str
+    when: str | None
+    has_column: str | None
+    tagged: str | None
+    tables: tuple[str, ...] | None
+    excluded: tuple[str, ...]
+    pos: SourcePos
+
+
+@dataclass
+class _Parts:
+    """Everything read from all files, before cross-file resolution."""
+
+    tables: dict[str, Table] = field(default_factory=dict)
+    enums: dict[str, EnumType] = field(default_factory=dict)
+    composite_types: dict[str, CompositeType] = field(default_factory=dict)
+    functions: dict[str, Function] = field(default_factory=dict)
+    views: dict[str, View] = field(default_factory=dict)
+    extensions: dict[str, Extension] = field(default_factory=dict)
+    modules: dict[str, Module] = field(default_factory=dict)
+    templates: list[_Template] = field(default_factory=list)
+    # Where each global name was declared, for duplicate reports: name -> (kind, pos).
+    declared: dict[str, tuple[str, SourcePos]] = field(default_factory=dict)
+    # Column-level references waiting for resolution: (table, fk name) -> node position.
+    index_names: dict[str, SourcePos] = field(default_factory=dict)
+
+
+def load_schema(path: str | Path) -> Schema:
+    """Load every ``*.yaml`` file of a directory (or one file) into a model.
+
+    Raises:
+        SchemaLoadError: with every problem found, each located as ``file:line:col``.
+    """
+    root = Path(path)
+    problems: list[Problem] = []
+    if root.is_dir():
+        files = sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml"))
+        if not files:
+            raise SchemaLoadError([Problem(None, f"{_display(root)}: no *.yaml files in the schema directory")])
+    elif root.is_file():
+        files = [root]
+    else:
+        raise SchemaLoadError([Problem(None, f"{_display(root)}: schema directory not found")])
+    parts = _Parts()
+    for file in files:
+        display = _display(file)
+        node = compose_file(file, display, problems)
+        if node is None:
+            if not problems:
+                problems.append(Problem(SourcePos(display, 1, 1), "empty file: expected 'module: NAME'"))
+            continue
+        _ModuleReader(NodeReader(display, problems), parts, file.stem).read(node)
+    schema = _resolve(parts, problems)
+    if problems:
+        raise SchemaLoadError(sorted(problems, key=lambda p: (p.pos or SourcePos("", 0, 0))))
+    return schema
+
+
+def _display(path: Path) -> str:
+    """Paths relative to the working directory when possible: ``schema/auth.yaml``."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+class _ModuleReader:
+    def __init__(self, reader: NodeReader, parts: _Parts, stem: str) -> None:
+        self.r = reader
+        self.parts = parts
+        self.stem = stem
+        self.module = stem
+
+    # -- module -------------------------------------------------------------
+    def read(self, node: yaml.Node) -> None:
+        items = self.r.mapping(node, "module file")
+        if items is None:
+            return
+        values = {key: (key_node, value) for key, key_node, value in self.r.check_keys(items, MODULE_KEYS,
+                                                                                       "module file")}
+        if "module" not in values:
+            self.r.problem(node, "missing required key 'module'")
+        else:
+            name = self.r.string(values["module"][1], "module")
+            if name is not None:
+                if name != self.stem:
+                    self.r.problem(values["module"][1],
+                                   f"module '{name}' must be declared in a file named {name}.yaml")
+                self.module = name
+        description = None
+        if "description" in values:
+            description = self.r.string(values["description"][1], "description")
+        self.parts.modules[self.module] = Module(self.module, description, self.r.file)
+        readers = {
+            "extensions": self.read_extensions, "enums": self.read_enums, "types": self.read_types,
+            "functions": self.read_functions, "trigger_templates": self.read_templates,
+            "tables": self.read_tables, "views": self.read_views,
+        }
+        for key, reader in readers.items():
+            if key in values:
+                reader(values[key][1])
+
+    def declare(self, name: str, kind: str, node: yaml.Node) -> bool:
+        """Register a global name; False (and a problem) if it exists already."""
+        pos = self.r.pos(node)
+        if not _IDENT.match(name):
+            self.r.problem(node, f"{kind} name '{name}' is not a valid identifier")
+        previous = self.parts.declared.get(name)
+        if previous:
+            other_kind, other_pos = previous
+            self.r.problem(node, f"duplicate name '{name}': {kind} here, {other_kind} already declared at "
+                                 f"{other_pos}")
+            return False
+        self.parts.declared[name] = (kind, pos)
+        return True
+
+    def meta(self, node: yaml.Node, items: list[tuple[str, yaml.Node, yaml.Node]] | None = None,
+             what: str = "") -> Meta:
+        """Position, waivers, rfc, deprecation and per-key positions of one object."""
+        key_pos: dict[str, SourcePos] = {}
+        waivers: tuple[Waiver, ...] = ()
+        rfc = renamed = None
+        deprecated = None
+        for key, key_node, value in items or []:
+            key_pos[key] = self.r.pos(value)
+            if key == "waive":
+                waivers = self.read_waivers(value, what)
+            elif key == "rfc":
+                rfc = self.r.string(value, f"rfc of {what}")
+            elif key == "renamed_from":
+                renamed = self.r.string(value, f"renamed_from of {what}")
+            elif key == "deprecated":
+                deprecated = self.read_deprecation(value, what)
+        return Meta(self.r.pos(node), waivers, rfc, deprecated, renamed, MappingProxyType(key_pos))
+
+    def read_waivers(self, node: yaml.Node, what: str) -> tuple[Waiver, ...]:
+        items = self.r.mapping(node, f"waive of {what}")
+        if items is None:
+            return ()
+        waivers = []
+        for code, key_node, value in items:
+            reason = self.r.scalar(value) if hasattr(value, "tag") and value.tag.endswith(":str") else None
+            if not isinstance(reason, str) or not reason.strip():
+                reason = ""  # lint reports a waiver without a reason
+            waivers.append(Waiver(code, reason.strip(), self.r.pos(key_node)))
+        return tuple(waivers)
+
+    def read_deprecation(self, node: yaml.Node, what: str) -> Deprecation | None:
+        items = self.r.mapping(node, f"deprecated of {what}")
+        if items is None:
+            return None
+        fields: dict[str, str | None] = {"since": None, "rfc": None, "note": None}
+        for key, _, value in self.r.check_keys(items, ("since", "rfc", "note"), f"deprecated of {what}"):
+            fields[key] = self.r.string(value, f"deprecated.{key} of {what}", allow_scalars=True)
+        if not fields["since"]:
+            self.r.problem(node, f"deprecated of {what} needs 'since' (a date or version)")
+            return None
+        return Deprecation(fields["since"] or "", fields["rfc"], fields["note"])
+
+    # -- extensions, enums, composite types ----------------------------------
+    def read_extensions(self, node: yaml.Node) -> None:
+        for name, item in self.r.string_list(node, "extensions") or []:
+            if name in self.parts.extensions:
+                self.r.problem(item, f"duplicate extension '{name}'")
+                continue
+            self.parts.extensions[name] = Extension(name, self.module, Meta(self.r.pos(item)))
+
+    def read_enums(self, node: yaml.Node) -> None:
+        for name, key_node, value in self.r.mapping(node, "enums") or []:
+            what = f"enum {name}"
+            comment = None
+            items = None
+            values_node: yaml.Node | None = value
+            if isinstance(value, yaml.MappingNode):
+                items = self.r.mapping(value, what) or []
+                values_node = None
+                for key, _, sub in self.r.check_keys(items, ("values", "comment", "waive", "rfc"), what):
+                    if key == "values":
+                        values_node = sub
+                    elif key == "comment":
+                        comment = self.r.string(sub, f"comment of {what}")
+                if values_node is None:
+                    self.r.problem(value, f"{what} needs 'values'")
+                    continue
+            values = [text for text, _ in self.r.string_list(values_node, f"values of {what}") or []]
+            duplicates = [v for v, count in Counter(values).items() if count > 1]
+            if duplicates:
+                self.r.problem(values_node, f"{what} repeats value(s): {', '.join(duplicates)}")
+            if not values:
+                self.r.problem(values_node, f"{what} needs at least one value")
+            if self.declare(name, "enum", key_node):
+                self.parts.enums[name] = EnumType(name, tuple(values), comment, self.module,
+                                                  self.meta(key_node, items, what))
+
+    def read_types(self, node: yaml.Node) -> None:
+        for name, key_node, value in self.r.mapping(node, "types") or []:
+            what = f"type {name}"
+            items = self.r.mapping(value, what)
+            if items is None:
+                continue
+            attributes: list[CompositeAttribute] = []
+            comment = None
+            for key, _, sub in self.r.check_keys(items, ("attributes", "comment", "waive", "rfc"), what):
+                if key == "comment":
+                    comment = self.r.string(sub, f"comment of {what}")
+                elif key == "attributes":
+                    for attr, _, type_node in self.r.mapping(sub, f"attributes of {what}") or []:
+                        type_text = self.type_of(type_node, f"attribute {name}.{attr}")
+                        if type_text:
+                            attributes.append(CompositeAttribute(attr, type_text))
+            if not attributes:
+                self.r.problem(value, f"{what} needs 'attributes'")
+            if self.declare(name, "type", key_node):
+                self.parts.composite_types[name] = CompositeType(name, tuple(attributes), comment, self.module,
+                                                                 self.meta(key_node, items, what))
+
+    def type_of(self, node: yaml.Node, what: str) -> str | None:
+        text = self.r.string(node, f"type of {what}")
+        if text is None:
+            return None
+        try:
+            return normalize_type(text)
+        except TypeSyntaxError:
+            self.r.problem(node, f"type of {what} is not a type: {text!r}")
+            return None
+
+    # -- functions and trigger templates -------------------------------------
+    def read_functions(self, node: yaml.Node) -> None:
+        for name, key_node, value in self.r.mapping(node, "functions") or []:
+            what = f"function {name}"
+            items = self.r.mapping(value, what)
+            if items is None:
+                continue
+            fields: dict[str, object] = {"arguments": "", "volatility": "volatile", "security_definer": False}
+            for key, _, sub in self.r.check_keys(items, FUNCTION_KEYS, what):
+                if key == "security_definer":
+                    fields[key] = self.r.boolean(sub, f"{key} of {what}")
+                elif key in ("returns", "language", "arguments", "body", "volatility", "comment"):
+                    fields[key] = self.r.string(sub, f"{key} of {what}") if key != "arguments" or \
+                        not (isinstance(sub, yaml.ScalarNode) and sub.value == "") else ""
+            for required in ("returns", "language", "body"):
+                if not fields.get(required):
+                    self.r.problem(value, f"{what} needs '{required}'")
+            volatility = str(fields.get("volatility") or "volatile").lower()
+            if volatility not in ("volatile", "stable", "immutable"):
+                self.r.problem(value, f"volatility of {what} must be volatile, stable or immutable")
+            if self.declare(name, "function", key_node) and all(fields.get(k) for k in ("returns", "language",
+                                                                                       "body")):
+                self.parts.functions[name] = Function(
+                    name=name, arguments=str(fields["arguments"] or ""), returns=str(fields["returns"]).lower(),
+                    language=str(fields["language"]).lower(), body=str(fields["body"]),
+                    volatility=volatility,  # type: ignore[arg-type]
+                    security_definer=bool(fields["security_definer"]),
+                    comment=fields.get("comment") if isinstance(fields.get("comment"), str) else None,
+                    module=self.module, meta=self.meta(key_node, items, what))
+
+    def read_templates(self, node: yaml.Node) -> None:
+        for name, key_node, value in self.r.mapping(node, "trigger_templates") or []:
+            what = f"trigger template {name}"
+            items = self.r.mapping(value, what)
+            if items is None:
+                continue
+            values = {k: v for k, _, v in self.r.check_keys(items, TEMPLATE_KEYS, what)}
+            pattern = self.r.string(values["name"], f"name of {what}") if "name" in values else None
+            if pattern and "{table}" not in pattern:
+                self.r.problem(values["name"], f"name of {what} must contain '{{table}}'")
+                pattern = None
+            trig = self.trigger_fields(values, value, what)
+            applies = values.get("applies_to")
+            selector = self.read_applies_to(applies, what) if applies is not None else None
+            if applies is None:
+                self.r.problem(value, f"{what} needs 'applies_to'")
+            if pattern is None and "name" not in values:
+                self.r.problem(value, f"{what} needs 'name' (e.g. \"trg_{{table}}_{name}\")")
+            if pattern and trig and selector:
+                has_column, tagged, tables, excluded = selector
+                self.parts.templates.append(_Template(name, pattern, trig[0], trig[1], trig[2], trig[3], trig[4],
+                                                      has_column, tagged, tables, excluded, self.r.pos(key_node)))
+
+    def read_applies_to(self, node: yaml.Node, what: str
+                        ) -> tuple[str | None, str | None, tuple[str, ...] | None, tuple[str, ...]] | None:
+        items = self.r.mapping(node, f"applies_to of {what}")
+        if items is None:
+            return None
+        has_column = tagged = None
+        tables: tuple[str, ...] | None = None
+        excluded: tuple[str, ...] = ()
+        for key, _, sub in self.r.check_keys(items, ("has_column", "tagged", "tables", "except"),
+                                             f"applies_to of {what}"):
+            if key == "has_column":
+                has_column = self.r.string(sub, f"has_column of {what}")
+            elif key == "tagged":
+                tagged = self.r.string(sub, f"tagged of {what}")
+            elif key == "tables":
+                tables = tuple(t for t, _ in self.r.string_list(sub, f"tables of {what}") or [])
+            else:
+                excluded = tuple(t for t, _ in self.r.string_list(sub, f"except of {what}") or [])
+        if sum(x is not None for x in (has_column, tagged, tables)) != 1:
+            self.r.problem(node, f"applies_to of {what} needs exactly one of has_column, tagged, tables")
+            return None
+        return has_column, tagged, tables, excluded
+
+    def trigger_fields(self, values: dict[str, yaml.Node], node: yaml.Node, what: str
+                       ) -> tuple[str, str, tuple[str, ...], str, str | None] | None:
+        ok = True
+        function = self.r.string(values["function"], f"function of {what}") if "function" in values else None
+        if function is None:
+            if "function" not in values:
+                self.r.problem(node, f"{what} needs 'function'")
+            ok = False
+        timing = (self.r.string(values["timing"], f"timing of {what}") or "") if "timing" in values else ""
+        timing = timing.lower()
+        if timing not in ("before", "after", "instead of"):
+            self.r.problem(values.get("timing", node), f"timing of {what} must be before, after or instead of")
+            ok = False
+        events: list[str] = []
+        if "events" not in values:
+            self.r.problem(node, f"{what} needs 'events'")
+            ok = False
+        else:
+            for event, event_node in self.r.string_list(values["events"], f"events of {what}") or []:
+                if event.lower() not in _EVENTS:
+                    self.r.problem(event_node, f"event '{event}' of {what} must be one of {', '.join(_EVENTS)}")
+                    ok = False
+                events.append(event.lower())
+        for_each = "row"
+        if "for_each" in values:
+            for_each = (self.r.string(values["for_each"], f"for_each of {what}") or "").lower()
+            if for_each not in ("row", "statement"):
+                self.r.problem(values["for_each"], f"for_each of {what} must be row or statement")
+                ok = False
+        when = self.r.string(values["when"], f"when of {what}") if "when" in values else None
+        if not ok or function is None:
+            return None
+        ordered = tuple(e for e in _EVENTS if e in events)
+        return function, timing, ordered, for_each, when
+
+    # -- tables ---------------------------------------------------------------
+    def read_tables(self, node: yaml.Node) -> None:
+        for name, key_node, value in self.r.mapping(node, "tables") or []:
+            table = self.read_table(name, key_node, value)
+            if table is not None and self.declare(name, "table", key_node):
+                self.parts.tables[name] = table
+
+    def read_table(self, name: str, key_node: yaml.Node, node: yaml.Node) -> Table | None:
+        what = f"table {name}"
+        items = self.r.mapping(node, what)
+        if items is None:
+            return None
+        values = {k: v for k, _, v in self.r.check_keys(items, TABLE_KEYS, what)}
+        meta = self.meta(key_node, items, what)
+        if "columns" not in values:
+            self.r.problem(node, f"{what} needs 'columns'")
+            return None
+        columns: list[Column] = []
+        pk_columns: list[str] = []
+        uniques: dict[str, UniqueConstraint] = {}
+        column_fks: list[tuple[str, str, tuple[str, ...], str | None, str | None, yaml.Node, Meta]] = []
+        for col_name, col_key, col_node in self.r.mapping(values["columns"], f"columns of {what}") or []:
+            read = self.read_column(name, col_name, col_key, col_node)
+            if read is None:
+                continue
+            column, is_pk, is_unique, reference = read
+            columns.append(column)
+            if is_pk:
+                pk_columns.append(col_name)
+            if is_unique:
+                uq_name = f"uq_{name}_{col_name}"
+                uniques[uq_name] = UniqueConstraint(uq_name, (col_name,), Meta(column.meta.at("unique")))
+            if reference:
+                column_fks.append((col_name, *reference))
+        if not columns:
+            self.r.problem(values["columns"], f"{what} needs at least one column")
+        primary_key = None
+        if len(pk_columns) > 1:
+            self.r.problem(values["columns"], f"{what}: several columns say primary_key: true; declare a "
+                                              "composite key with table-level 'primary_key: [a, b]'")
+        elif pk_columns:
+            primary_key = PrimaryKey(f"pk_{name}", tuple(pk_columns), Meta(meta.pos))
+        if "primary_key" in values:
+            if primary_key is not None:
+                self.r.problem(values["primary_key"], f"{what}: primary key declared both on a column and on "
+                                                      "the table")
+            primary_key = self.read_primary_key(name, values["primary_key"])
+        foreign_keys = self.name_column_fks(name, column_fks)
+        checks: dict[str, CheckConstraint] = {}
+        if "unique" in values:
+            for uq_name, uq_key, uq_node in self.r.mapping(values["unique"], f"unique of {what}") or []:
+                uq = self.read_unique(name, uq_name, uq_key, uq_node)
+                if uq:
+                    self.add_named(uniques, uq_name, uq, uq_key, what)
+        if "checks" in values:
+            for ck_name, ck_key, ck_node in self.r.mapping(values["checks"], f"checks of {what}") or []:
+                check = self.read_check(name, ck_name, ck_key, ck_node)
+                if check:
+                    self.add_named(checks, ck_name, check, ck_key, what)
+        if "foreign_keys" in values:
+            for fk_name, fk_key, fk_node in self.r.mapping(values["foreign_keys"],
+                                                           f"foreign_keys of {what}") or []:
+                fk = self.read_foreign_key(name, fk_name, fk_key, fk_node)
+                if fk:
+                    self.add_named(foreign_keys, fk_name, fk, fk_key, what)
+        indexes: dict[str, Index] = {}
+        if "indexes" in values:
+            indexes = self.read_indexes(name, values["indexes"], what)
+        triggers: dict[str, Trigger] = {}
+        if "triggers" in values:
+            for tg_name, tg_key, tg_node in self.r.mapping(values["triggers"], f"triggers of {what}") or []:
+                tg_items = self.r.mapping(tg_node, f"trigger {tg_name}")
+                if tg_items is None:
+                    continue
+                tg_values = {k: v for k, _, v in self.r.check_keys(tg_items, TRIGGER_KEYS, f"trigger {tg_name}")}
+                fields = self.trigger_fields(tg_values, tg_node, f"trigger {tg_name}")
+                if fields:
+                    function, timing, events, for_each, when = fields
+                    triggers[tg_name] = Trigger(tg_name, name, function, timing, events,  # type: ignore[arg-type]
+                                                for_each, when,  # type: ignore[arg-type]
+                                                meta=self.meta(tg_key, tg_items, f"trigger {tg_name}"))
+        partition = self.read_partition(values["partition_by"], what) if "partition_by" in values else None
+        comment = self.r.string(values["comment"], f"comment of {what}") if "comment" in values else None
+        tags = frozenset(t for t, _ in self.r.string_list(values["tags"], f"tags of {what}") or []) \
+            if "tags" in values else frozenset()
+        return Table(name=name, columns=tuple(columns), primary_key=primary_key, uniques=uniques, checks=checks,
+                     foreign_keys=foreign_keys, indexes=indexes, triggers=triggers, partition=partition,
+                     comment=comment, module=self.module, tags=tags, meta=meta)
+
+    def add_named(self, target: dict, name: str, value: object, node: yaml.Node, what: str) -> None:
+        if name in target:
+            self.r.problem(node, f"duplicate constraint name '{name}' in {what}")
+            return
+        target[name] = value
+
+    def read_column(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node
+                    ) -> tuple[Column, bool, bool, tuple[str, tuple[str, ...], str | None, str | None, yaml.Node,
+                                                         Meta] | None] | None:
+        what = f"column {table}.{name}"
+        if not _IDENT.match(name):
+            self.r.problem(key_node, f"{what}: '{name}' is not a valid identifier")
+        if isinstance(node, yaml.ScalarNode) and isinstance(self.r.scalar(node), str):
+            # Short form: `name: uuid`.
+            type_text = self.type_of(node, what)
+            if type_text is None:
+                return None
+            return Column(name, type_text, meta=Meta(self.r.pos(key_node))), False, False, None
+        items = self.r.mapping(node, what)
+        if items is None:
+            return None
+        values = {k: v for k, _, v in self.r.check_keys(items, COLUMN_KEYS, what)}
+        meta = self.meta(key_node, items, what)
+        if "type" not in values:
+            self.r.problem(node, f"{what} needs 'type'")
+            return None
+        type_text = self.type_of(values["type"], what)
+        flags = {}
+        for key in ("nullable", "primary_key", "unique"):
+            flags[key] = bool(self.r.boolean(values[key], f"{key} of {what}")) if key in values else False
+        default = self.r.string(values["default"], f"default of {what}", allow_scalars=True) \
+            if "default" in values else None
+        identity = None
+        if "identity" in values:
+            identity = (self.r.string(values["identity"], f"identity of {what}") or "").lower()
+            if identity not in ("always", "by default"):
+                self.r.problem(values["identity"], f"identity of {what} must be 'always' or 'by default'")
+                identity = None
+        generated = self.r.string(values["generated"], f"generated of {what}") if "generated" in values else None
+        comment = self.r.string(values["comment"], f"comment of {what}") if "comment" in values else None
+        reference = None
+        if "references" in values:
+            target = self.read_reference(values["references"], what)
+            on_delete = self.read_action(values.get("on_delete"), what, "on_delete")
+            on_update = self.read_action(values.get("on_update"), what, "on_update")
+            if target:
+                reference = (target[0], target[1], on_delete, on_update, values["references"], meta)
+        else:
+            for key in ("on_delete", "on_update"):
+                if key in values:
+                    self.r.problem(values[key], f"{key} of {what} needs 'references'")
+        if flags["primary_key"] and flags["nullable"]:
+            self.r.problem(values["nullable"], f"{what}: a primary key column cannot be nullable")
+        if type_text is None:
+            return None
+        column = Column(name, type_text, nullable=flags["nullable"], default=default,
+                        identity=identity,  # type: ignore[arg-type]
+                        generated=generated, comment=comment, meta=meta)
+        return column, flags["primary_key"], flags["unique"], reference
+
+    def read_reference(self, node: yaml.Node, what: str) -> tuple[str, tuple[str, ...]] | None:
+        text = self.r.string(node, f"references of {what}")
+        if text is None:
+            return None
+        match = _REFERENCE.match(text)
+        if not match:
+            self.r.problem(node, f"references of {what} must be 'table.column' or 'table(col, ...)', got {text!r}")
+            return None
+        table, column, column_list = match.groups()
+        columns = (column,) if column else tuple(c.strip() for c in column_list.split(",") if c.strip())
+        if not columns:
+            self.r.problem(node, f"references of {what} names no column")
+            return None
+        return table, columns
+
+    def read_action(self, node: yaml.Node | None, what: str, key: str) -> str | None:
+        if node is None:
+            return None
+        text = self.r.string(node, f"{key} of {what}")
+        if text is None:
+            return None
+        action = " ".join(text.lower().replace("_", " ").split())
+        if action not in FK_ACTIONS:
+            self.r.problem(node, f"{key} of {what} must be one of {', '.join(FK_ACTIONS)}, got {text!r}")
+            return None
+        return action
+
+    def name_column_fks(self, table: str, fks: list) -> dict[str, ForeignKey]:
+        """Seed convention: ``fk_{table}_{target}``, with a column suffix when a target repeats."""
+        per_target = Counter(target for _, target, *_ in fks)
+        named: dict[str, ForeignKey] = {}
+        for column, target, ref_columns, on_delete, on_update, node, meta in fks:
+            name = f"fk_{table}_{target}" if per_target[target] == 1 else f"fk_{table}_{target}_{column}"
+            named[name] = ForeignKey(name, (column,), target, ref_columns, on_delete or "no action",
+                                     on_update or "no action", on_delete_explicit=on_delete is not None,
+                                     meta=replace(meta, pos=self.r.pos(node)))
+        return named
+
+    def read_primary_key(self, table: str, node: yaml.Node) -> PrimaryKey | None:
+        what = f"primary_key of table {table}"
+        if isinstance(node, yaml.MappingNode):
+            items = self.r.mapping(node, what) or []
+            values = {k: v for k, _, v in self.r.check_keys(items, ("name", "columns"), what)}
+            name = self.r.string(values["name"], f"name of {what}") if "name" in values else None
+            columns = self.r.string_list(values["columns"], what) if "columns" in values else None
+            if columns is None:
+                self.r.problem(node, f"{what} needs 'columns'")
+                return None
+            return PrimaryKey(name or f"pk_{table}", tuple(c for c, _ in columns), Meta(self.r.pos(node)))
+        columns = self.r.string_list(node, what)
+        if not columns:
+            return None
+        return PrimaryKey(f"pk_{table}", tuple(c for c, _ in columns), Meta(self.r.pos(node)))
+
+    def read_unique(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> UniqueConstraint | None:
+        what = f"unique constraint {name}"
+        items = None
+        columns_node: yaml.Node | None = node
+        if isinstance(node, yaml.MappingNode):
+            items = self.r.mapping(node, what) or []
+            values = {k: v for k, _, v in self.r.check_keys(items, ("columns", "waive", "rfc"), what)}
+            columns_node = values.get("columns")
+            if columns_node is None:
+                self.r.problem(node, f"{what} needs 'columns'")
+                return None
+        columns = self.r.string_list(columns_node, f"columns of {what}") if columns_node is not None else None
+        if not columns:
+            return None
+        return UniqueConstraint(name, tuple(c for c, _ in columns), self.meta(key_node, items, what))
+
+    def read_check(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> CheckConstraint | None:
+        what = f"check {name}"
+        items = None
+        expr_node: yaml.Node | None = node
+        if isinstance(node, yaml.MappingNode):
+            items = self.r.mapping(node, what) or []
+            values = {k: v for k, _, v in self.r.check_keys(items, ("expression", "waive", "rfc"), what)}
+            expr_node = values.get("expression")
+            if expr_node is None:
+                self.r.problem(node, f"{what} needs 'expression'")
+                return None
+        expression = self.r.string(expr_node, f"expression of {what}") if expr_node is not None else None
+        if not expression:
+            return None
+        meta = self.meta(key_node, items, what)
+        if items is None:
+            meta = replace(meta, key_pos=MappingProxyType({"expression": self.r.pos(node)}))
+        return CheckConstraint(name, expression.strip(), meta)
+
+    def read_foreign_key(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> ForeignKey | None:
+        what = f"foreign key {name}"
+        items = self.r.mapping(node, what)
+        if items is None:
+            return None
+        values = {k: v for k, _, v in self.r.check_keys(items, FK_KEYS, what)}
+        for required in ("columns", "references"):
+            if required not in values:
+                self.r.problem(node, f"{what} needs '{required}'")
+                return None
+        columns = tuple(c for c, _ in self.r.string_list(values["columns"], f"columns of {what}") or [])
+        target = self.read_reference(values["references"], what)
+        on_delete = self.read_action(values.get("on_delete"), what, "on_delete")
+        on_update = self.read_action(values.get("on_update"), what, "on_update")
+        deferrable = bool(self.r.boolean(values["deferrable"], f"deferrable of {what}")) \
+            if "deferrable" in values else False
+        deferred = bool(self.r.boolean(values["initially_deferred"], f"initially_deferred of {what}")) \
+            if "initially_deferred" in values else False
+        if target is None or not columns:
+            return None
+        if len(columns) != len(target[1]):
+            self.r.problem(values["references"], f"{what}: {len(columns)} column(s) reference "
+                                                 f"{len(target[1])} column(s)")
+            return None
+        return ForeignKey(name, columns, target[0], target[1], on_delete or "no action", on_update or "no action",
+                          deferrable, deferred, on_delete_explicit=on_delete is not None,
+                          meta=self.meta(key_node, items, what))
+
+    def read_indexes(self, table: str, node: yaml.Node, what: str) -> dict[str, Index]:
+        indexes: dict[str, Index] = {}
+        for ix_name, ix_key, ix_node in self.r.mapping(node, f"indexes of {what}") or []:
+            index = self.read_index(table, ix_name, ix_key, ix_node)
+            if index is None:
+                continue
+            previous = self.parts.index_names.get(ix_name)
+            if previous:
+                self.r.problem(ix_key, f"duplicate index name '{ix_name}' (first declared at {previous})")
+                continue
+            self.parts.index_names[ix_name] = self.r.pos(ix_key)
+            indexes[ix_name] = index
+        return indexes
+
+    def read_index(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> Index | None:
+        what = f"index {name}"
+        items = self.r.mapping(node, what)
+        if items is None:
+            return None
+        values = {k: v for k, _, v in self.r.check_keys(items, INDEX_KEYS, what)}
+        opclasses: dict[str, str] = {}
+        if "opclasses" in values:
+            for element, _, op_node in self.r.mapping(values["opclasses"], f"opclasses of {what}") or []:
+                opclass = self.r.string(op_node, f"opclass of {what}")
+                if opclass:
+                    opclasses[element] = opclass
+        elements: list[IndexElement] = []
+        for key, is_column_list in (("columns", True), ("expressions", False)):
+            if key not in values:
+                continue
+            for text, item in self.r.string_list(values[key], f"{key} of {what}") or []:
+                element = self.index_element(text, is_column_list, item, what, opclasses)
+                if element:
+                    elements.append(element)
+        if not elements:
+            self.r.problem(node, f"{what} needs 'columns' or 'expressions'")
+            return None
+        method = "btree"
+        if "using" in values:
+            method = (self.r.string(values["using"], f"using of {what}") or "btree").lower()
+            if method not in INDEX_METHODS:
+                self.r.problem(values["using"], f"using of {what} must be one of {', '.join(INDEX_METHODS)}")
+        unique = bool(self.r.boolean(values["unique"], f"unique of {what}")) if "unique" in values else False
+        where = self.r.string(values["where"], f"where of {what}", allow_scalars=True) if "where" in values \
+            else None
+        include = tuple(c for c, _ in self.r.string_list(values["include"], f"include of {what}") or []) \
+            if "include" in values else ()
+        return Index(name, table, tuple(elements), unique, method, where.strip() if where else None, include,
+                     self.meta(key_node, items, what))
+
+    def index_element(self, text: str, from_columns: bool, node: yaml.Node, what: str,
+                      opclasses: dict[str, str]) -> IndexElement | None:
+        match = _ORDER_SUFFIX.match(text.strip())
+        assert match is not None  # the pattern accepts any text
+        expression = match.group("expr").strip()
+        if not expression:
+            self.r.problem(node, f"empty element in {what}")
+            return None
+        is_column = bool(_IDENT.match(expression))
+        if from_columns and not is_column:
+            self.r.problem(node, f"'{expression}' in columns of {what} is not a column name; "
+                                 "use 'expressions' for expressions")
+            return None
+        descending = (match.group("dir") or "").lower() == "desc"
+        nulls = (match.group("nulls") or "").lower() or None
+        # Keep NULLS only when it differs from PostgreSQL's default for the direction.
+        if (nulls == "last" and not descending) or (nulls == "first" and descending):
+            nulls = None
+        return IndexElement(expression, is_column, descending, nulls,  # type: ignore[arg-type]
+                            opclasses.get(text) or opclasses.get(expression))
+
+    def read_partition(self, node: yaml.Node, what: str) -> PartitionSpec | None:
+        items = self.r.mapping(node, f"partition_by of {what}")
+        if items is None:
+            return None
+        values = {k: v for k, _, v in self.r.check_keys(items, PARTITION_KEYS, f"partition_by of {what}")}
+        strategies = [s for s in ("range", "list", "hash") if s in values]
+        if len(strategies) != 1:
+            self.r.problem(node, f"partition_by of {what} needs exactly one of range, list, hash")
+            return None
+        strategy = strategies[0]
+        columns = tuple(c for c, _ in self.r.string_list(values[strategy], f"{strategy} of {what}") or [])
+        interval: str | None = None
+        if strategy == "range":
+            interval = "month"
+            if "interval" in values:
+                interval = (self.r.string(values["interval"], f"interval of {what}") or "").lower()
+                if interval not in ("day", "week", "month", "year"):
+                    self.r.problem(values["interval"], f"interval of {what} must be day, week, month or year")
+                    return None
+        elif "interval" in values:
+            self.r.problem(values["interval"], f"interval of {what} applies to range partitioning only")
+        premake = 3
+        if "premake" in values:
+            premake = self.r.integer(values["premake"], f"premake of {what}") or 0
+            if premake < 0 or premake > 120:
+                self.r.problem(values["premake"], f"premake of {what} must be between 0 and 120")
+        default_partition = True
+        if "default_partition" in values:
+            default_partition = bool(self.r.boolean(values["default_partition"], f"default_partition of {what}"))
+        if not columns:
+            return None
+        return PartitionSpec(strategy, columns, interval, premake, default_partition)  # type: ignore[arg-type]
+
+    # -- views --------------------------------------------------------------------
+    def read_views(self, node: yaml.Node) -> None:
+        for name, key_node, value in self.r.mapping(node, "views") or []:
+            what = f"view {name}"
+            items = self.r.mapping(value, what)
+            if items is None:
+                continue
+            values = {k: v for k, _, v in self.r.check_keys(items, VIEW_KEYS, what)}
+            query = self.r.string(values["query"], f"query of {what}") if "query" in values else None
+            if "query" not in values:
+                self.r.problem(value, f"{what} needs 'query'")
+            materialized = bool(self.r.boolean(values["materialized"], f"materialized of {what}")) \
+                if "materialized" in values else False
+            indexes = self.read_indexes(name, values["indexes"], what) if "indexes" in values else {}
+            if indexes and not materialized:
+                self.r.problem(values["indexes"], f"{what}: only materialized views can have indexes")
+            comment = self.r.string(values["comment"], f"comment of {what}") if "comment" in values else None
+            depends = tuple(t for t, _ in self.r.string_list(values["depends_on"], f"depends_on of {what}") or []) \
+                if "depends_on" in values else ()
+            if query and self.declare(name, "view", key_node):
+                self.parts.views[name] = View(name, query.strip().rstrip(";").strip(), materialized, indexes,
+                                              comment, depends, self.module, self.meta(key_node, items, what))
+
+
+# -- cross-file resolution ---------------------------------------------------------
+def _resolve(parts: _Parts, problems: list[Problem]) -> Schema:
+    tables = dict(parts.tables)
+    for name, table in parts.tables.items():
+        _check_table_references(table, tables, parts, problems)
+    tables = _expand_templates(parts, tables, problems)
+    for table in tables.values():
+        for trigger in table.triggers.values():
+            if trigger.function not in parts.functions:
+                problems.append(Problem(trigger.meta.pos, f"trigger {trigger.name} on {table.name}: function "
+                                                          f"'{trigger.function}' is not declared"))
+    views = {}
+    for name, view in parts.views.items():
+        depends = view.depends_on or _view_dependencies(view, tables, parts.views)
+        for dependency in depends:
+            if dependency not in tables and dependency not in parts.views:
+                problems.append(Problem(view.meta.at("depends_on"), f"view {name} depends on '{dependency}', "
+                                                                    "which is not a table or view"))
+        views[name] = replace(view, depends_on=tuple(depends))
+        for index in view.indexes.values():
+            _check_index_columns(index, None, problems)
+    return Schema(tables=tables, enums=parts.enums, composite_types=parts.composite_types,
+                  functions=parts.functions, views=views, extensions=parts.extensions, modules=parts.modules)
+
+
+def _missing(table: Table, columns: tuple[str, ...]) -> list[str]:
+    names = set(table.column_names)
+    return [c for c in columns if c not in names]
+
+
+def _check_table_references(table: Table, tables: dict[str, Table], parts: _Parts,
+                            problems: list[Problem]) -> None:
+    where = f"table {table.name}"
+    if table.primary_key:
+        for column in _missing(table, table.primary_key.columns):
+            problems.append(Problem(table.primary_key.meta.pos, f"primary key of {where} names unknown column "
+                                                                f"'{column}'"))
+    for unique in table.uniques.values():
+        for column in _missing(table, unique.columns):
+            problems.append(Problem(unique.meta.pos, f"unique constraint {unique.name} of {where} names unknown "
+                                                     f"column '{column}'"))
+    for fk in table.foreign_keys.values():
+        for column in _missing(table, fk.columns):
+            problems.append(Problem(fk.meta.pos, f"foreign key {fk.name} of {where} names unknown column "
+                                                 f"'{column}'"))
+        target = tables.get(fk.ref_table)
+        if target is None:
+            kind = parts.declared.get(fk.ref_table, ("", None))[0]
+            detail = f" ('{fk.ref_table}' is a {kind})" if kind else ""
+            problems.append(Problem(fk.meta.pos, f"foreign key {fk.name} of {where} references missing table "
+                                                 f"'{fk.ref_table}'{detail}"))
+            continue
+        for column in _missing(target, fk.ref_columns):
+            problems.append(Problem(fk.meta.pos, f"foreign key {fk.name} of {where} references missing column "
+                                                 f"{fk.ref_table}.{column}"))
+    for index in table.indexes.values():
+        _check_index_columns(index, table, problems)
+    if table.partition:
+        for column in _missing(table, table.partition.columns):
+            problems.append(Problem(table.meta.at("partition_by"), f"partition_by of {where} names unknown "
+                                                                    f"column '{column}'"))
+
+
+def _check_index_columns(index: Index, table: Table | None, problems: list[Problem]) -> None:
+    if table is None:
+        return
+    columns = tuple(e.expression for e in index.elements if e.is_column) + index.include
+    for column in _missing(table, columns):
+        problems.append(Problem(index.meta.pos, f"index {index.name} on {table.name} names unknown column "
+                                                f"'{column}'"))
+
+
+def _expand_templates(parts: _Parts, tables: dict[str, Table], problems: list[Problem]) -> dict[str, Table]:
+    """One concrete trigger per (template, matching table), in the table's own model."""
+    added: dict[str, dict[str, Trigger]] = {}
+    for template in sorted(parts.templates, key=lambda t: t.name):
+        if template.tables is not None:
+            for name in template.tables:
+                if name not in tables:
+                    problems.append(Problem(template.pos, f"trigger template {template.name} names missing "
+                                                          f"table '{name}'"))
+        for excluded in template.excluded:
+            if excluded not in tables:
+                problems.append(Problem(template.pos, f"trigger template {template.name} excludes missing "
+                                                      f"table '{excluded}'"))
+        for table in sorted(tables.values(), key=lambda t: t.name):
+            if table.name in template.excluded:
+                continue
+            if template.has_column is not None and table.column(template.has_column) is None:
+                continue
+            if template.tagged is not None and template.tagged not in table.tags:
+                continue
+            if template.tables is not None and table.name not in template.tables:
+                continue
+            trigger_name = template.pattern.replace("{table}", table.name)
+            if trigger_name in table.triggers or trigger_name in added.get(table.name, {}):
+                problems.append(Problem(template.pos, f"trigger template {template.name} makes trigger "
+                                                      f"'{trigger_name}' on {table.name}, which already exists"))
+                continue
+            added.setdefault(table.name, {})[trigger_name] = Trigger(
+                trigger_name, table.name, template.function, template.timing,  # type: ignore[arg-type]
+                template.events, template.for_each, template.when,  # type: ignore[arg-type]
+                template=template.name, meta=Meta(template.pos))
+    for table_name, triggers in added.items():
+        table = tables[table_name]
+        tables[table_name] = replace(table, triggers={**table.triggers, **triggers})
+    return tables
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def _view_dependencies(view: View, tables: dict[str, Table], views: dict[str, View]) -> tuple[str, ...]:
+    """Tables and views a query names, for creation order (a word match: over-approximation is harmless)."""
+    words = set(_WORD.findall(view.query))
+    return tuple(sorted(name for name in words if (name in tables or name in views) and name != view.name))

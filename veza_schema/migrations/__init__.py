@@ -1,0 +1,1 @@
+"""Migration files (SQLx-compatible), their history table, and the runner."""

@@ -1,0 +1,399 @@
+"""Apply, roll back, inspect and repair migrations on a live database.
+
+Safety rules, in order of importance:
+- a transactional file and its history row commit together, or neither does;
+- a non-transactional file (``-- no-transaction``) is recorded as failed *before* it runs,
+  so a crash leaves a marker that blocks further applies until ``resolve``;
+- nothing runs while any migration is failed, modified or missing, and an unapplied
+  version older than the newest applied one is refused unless explicitly allowed;
+- the history is read only after the migration lock is held.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import psycopg
+
+from veza_schema.dsn import Target, connect
+from veza_schema.errors import DatabaseError, DatabaseStateError, UsageError
+from veza_schema.migrations import history
+from veza_schema.migrations.files import MigrationFile, is_no_transaction
+from veza_schema.migrations.lock import migration_lock
+from veza_schema.sqlsplit import Statement, split_statements
+
+State = Literal["applied", "pending", "modified", "missing", "failed", "out_of_order"]
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    version: int
+    name: str
+    state: State
+    file: MigrationFile | None = None
+    applied: history.AppliedMigration | None = None
+    detail: str = ""
+
+
+def compute_states(files: list[MigrationFile], applied: list[history.AppliedMigration]) -> list[MigrationState]:
+    """Compare files with history, version by version."""
+    by_version = {m.version: m for m in applied}
+    newest_applied = max((m.version for m in applied), default=0)
+    states: list[MigrationState] = []
+    for file in files:
+        row = by_version.pop(file.version, None)
+        if row is None:
+            state: State = "out_of_order" if file.version < newest_applied else "pending"
+            detail = (f"older than the newest applied version {newest_applied}" if state == "out_of_order" else "")
+            states.append(MigrationState(file.version, file.name, state, file, None, detail))
+        elif not row.success:
+            states.append(MigrationState(file.version, file.name, "failed", file, row,
+                                         "started outside a transaction and did not finish"))
+        elif row.checksum != file.checksum:
+            states.append(MigrationState(file.version, file.name, "modified", file, row,
+                                         _modified_detail(file.up_bytes, row.checksum)))
+        else:
+            states.append(MigrationState(file.version, file.name, "applied", file, row))
+    for version, row in sorted(by_version.items()):
+        state = "failed" if not row.success else "missing"
+        detail = "applied, but its file is gone" if state == "missing" else "failed, and its file is gone"
+        states.append(MigrationState(version, row.description.replace(" ", "_"), state, None, row, detail))
+    return sorted(states, key=lambda s: s.version)
+
+
+def _modified_detail(content: bytes, applied_checksum: bytes) -> str:
+    current = hashlib.sha384(content).hexdigest()
+    detail = f"file sha384 {current[:16]}..., applied sha384 {applied_checksum.hex()[:16]}..."
+    variants = {
+        "line endings (CRLF vs LF)": (content.replace(b"\r\n", b"\n"), content.replace(b"\n", b"\r\n")),
+        "a byte-order mark (BOM)": (content.removeprefix(b"\xef\xbb\xbf"), b"\xef\xbb\xbf" + content),
+    }
+    for what, candidates in variants.items():
+        if any(hashlib.sha384(c).digest() == applied_checksum for c in candidates if c != content):
+            return detail + f"; only {what} differ: restore the original bytes (see .gitattributes)"
+    return detail
+
+
+class Reporter(Protocol):
+    """Progress callbacks; the CLI prints them, tests may collect them."""
+
+    def migration_started(self, migration: MigrationFile, direction: str) -> None: ...
+
+    def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None: ...
+
+    def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None: ...
+
+    def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None: ...
+
+
+class SilentReporter:
+    def migration_started(self, migration: MigrationFile, direction: str) -> None:
+        pass
+
+    def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None:
+        pass
+
+    def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
+        pass
+
+    def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None:
+        pass
+
+
+@dataclass
+class RunOptions:
+    lock_timeout: float = 60.0
+    retries: int = 5  # on lock_timeout (55P03), per transaction or per non-transactional statement
+    backoff: float = 0.5
+    allow_out_of_order: bool = False
+    reporter: Reporter = field(default_factory=SilentReporter)
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One migration file to run, with exactly the SQL that will run."""
+
+    migration: MigrationFile
+    direction: Literal["up", "down"]
+    sql: str
+    transactional: bool
+
+
+@dataclass
+class RunResult:
+    steps: list[PlannedStep]
+    seconds: float = 0.0
+    dry_run: bool = False
+
+
+class MigrationFailed(DatabaseError):
+    """A statement failed; the message says what state the database is left in and what to do."""
+
+
+@contextmanager
+def _locked_session(target: Target, options: RunOptions, *, create_history: bool
+                    ) -> Iterator[psycopg.Connection]:
+    lock_conn = connect(target, autocommit=True, application_name="veza-schema lock")
+    try:
+        with migration_lock(lock_conn, options.lock_timeout):
+            conn = connect(target, autocommit=True, application_name="veza-schema")
+            try:
+                if create_history:
+                    history.ensure_history(conn)
+                yield conn
+            finally:
+                conn.close()
+    finally:
+        lock_conn.close()
+
+
+def _refuse_unhealthy(states: list[MigrationState], allow_out_of_order: bool) -> None:
+    for state in states:
+        if state.state == "failed":
+            raise DatabaseStateError(
+                f"migration {state.version}_{state.name} is marked failed (it ran outside a transaction and did "
+                f"not finish). Check which of its statements took effect, then either finish them by hand and "
+                f"run `veza-schema resolve {state.version} --applied`, or undo them and run `veza-schema resolve "
+                f"{state.version} --rolled-back` and apply again.")
+        if state.state == "modified":
+            raise DatabaseStateError(
+                f"migration {state.version}_{state.name} was applied but its file has changed since "
+                f"({state.detail}); restore the file, or add a new migration instead of editing an applied one")
+        if state.state == "missing":
+            raise DatabaseStateError(
+                f"migration {state.version}_{state.name} is applied in the database but its file is missing from "
+                "the migrations directory; restore it (is this checkout older than the database?)")
+        if state.state == "out_of_order" and not allow_out_of_order:
+            raise DatabaseStateError(
+                f"migration {state.version}_{state.name} is not applied but is older than the newest applied "
+                f"migration ({state.detail}); probably merged from a branch. Re-number it, or pass "
+                "--allow-out-of-order to apply it anyway")
+
+
+def plan_apply(states: list[MigrationState], to: int | None, allow_out_of_order: bool) -> list[PlannedStep]:
+    _refuse_unhealthy(states, allow_out_of_order)
+    todo = [s for s in states if s.state == "pending" or (s.state == "out_of_order" and allow_out_of_order)]
+    if to is not None:
+        if not any(s.version == to for s in states):
+            raise UsageError(f"--to {to}: no migration has that version")
+        todo = [s for s in todo if s.version <= to]
+    steps = []
+    for state in todo:
+        assert state.file is not None
+        sql = state.file.up_sql
+        steps.append(PlannedStep(state.file, "up", sql, not is_no_transaction(sql)))
+    return steps
+
+
+def read_states(target: Target, files: list[MigrationFile]) -> list[MigrationState]:
+    """States without taking the lock (for ``status``)."""
+    conn = connect(target, autocommit=True)
+    try:
+        return compute_states(files, history.read_history(conn))
+    finally:
+        conn.close()
+
+
+def apply(target: Target, files: list[MigrationFile], *, to: int | None = None, dry_run: bool = False,
+          options: RunOptions | None = None) -> RunResult:
+    """Apply pending migrations in version order (see module docstring for the guarantees)."""
+    options = options or RunOptions()
+    started = time.monotonic()
+    if dry_run:
+        conn = connect(target, autocommit=True)
+        try:
+            steps = plan_apply(compute_states(files, history.read_history(conn)), to, options.allow_out_of_order)
+        finally:
+            conn.close()
+        return RunResult(steps, time.monotonic() - started, dry_run=True)
+    with _locked_session(target, options, create_history=True) as conn:
+        steps = plan_apply(compute_states(files, history.read_history(conn)), to, options.allow_out_of_order)
+        for step in steps:
+            _run_step(conn, step, options)
+    return RunResult(steps, time.monotonic() - started)
+
+
+def plan_rollback(states: list[MigrationState], steps: int | None, to: int | None) -> list[PlannedStep]:
+    _refuse_unhealthy([s for s in states if s.state != "pending" and s.state != "out_of_order"], True)
+    applied = [s for s in states if s.state == "applied"]
+    if to is not None:
+        if to != 0 and not any(s.version == to for s in applied):
+            raise UsageError(f"--to {to}: that version is not applied (use 0 to roll everything back)")
+        chosen = [s for s in applied if s.version > to]
+    else:
+        chosen = applied[-(steps or 1):] if applied else []
+    planned = []
+    for state in reversed(chosen):
+        assert state.file is not None
+        down = state.file.down_sql
+        if down is None:
+            raise UsageError(f"migration {state.file.label} has no .down.sql file: it cannot be rolled back")
+        planned.append(PlannedStep(state.file, "down", down, not is_no_transaction(down)))
+    return planned
+
+
+def rollback(target: Target, files: list[MigrationFile], *, steps: int | None = None, to: int | None = None,
+             dry_run: bool = False, options: RunOptions | None = None) -> RunResult:
+    """Run down files, newest first; each down file and its history deletion commit together."""
+    options = options or RunOptions()
+    started = time.monotonic()
+    if dry_run:
+        conn = connect(target, autocommit=True)
+        try:
+            planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to)
+        finally:
+            conn.close()
+        return RunResult(planned, time.monotonic() - started, dry_run=True)
+    with _locked_session(target, options, create_history=True) as conn:
+        planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to)
+        for step in planned:
+            _run_step(conn, step, options)
+    return RunResult(planned, time.monotonic() - started)
+
+
+def _run_step(conn: psycopg.Connection, step: PlannedStep, options: RunOptions) -> None:
+    migration = step.migration
+    statements = split_statements(step.sql)
+    options.reporter.migration_started(migration, step.direction)
+    started = time.monotonic()
+    if step.transactional:
+        _with_retries(options, migration, lambda: _run_transactional(conn, step, statements, options, started))
+    else:
+        _run_non_transactional(conn, step, statements, options, started)
+    options.reporter.migration_finished(migration, step.direction, time.monotonic() - started)
+
+
+def _with_retries(options: RunOptions, migration: MigrationFile, action: Callable[[], None]) -> None:
+    attempt = 0
+    while True:
+        try:
+            action()
+            return
+        except _LockNotAvailable as exc:
+            attempt += 1
+            if attempt > options.retries:
+                raise exc.error from None
+            delay = options.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+            options.reporter.retrying(migration, attempt, delay, exc.error.args[0])
+            options.sleep(delay)
+
+
+class _LockNotAvailable(Exception):
+    def __init__(self, error: MigrationFailed) -> None:
+        self.error = error
+
+
+def _failure(step: PlannedStep, statement: Statement, exc: psycopg.Error, aftermath: str) -> MigrationFailed:
+    path = step.migration.up_path if step.direction == "up" else step.migration.down_path
+    diag = exc.diag
+    message = (diag.message_primary or str(exc)).strip()
+    detail = f" ({diag.message_detail})" if diag.message_detail else ""
+    return MigrationFailed(f"{path}:{statement.line}: {message}{detail} [SQLSTATE {diag.sqlstate}]. {aftermath}",
+                           diag.sqlstate)
+
+
+def _run_transactional(conn: psycopg.Connection, step: PlannedStep, statements: list[Statement],
+                       options: RunOptions, started: float) -> None:
+    migration = step.migration
+    try:
+        with conn.transaction():
+            for index, statement in enumerate(statements, 1):
+                options.reporter.statement_started(migration, statement, index, len(statements))
+                try:
+                    conn.execute(statement.text.encode("utf-8"), prepare=False)  # type: ignore[call-overload]
+                except psycopg.Error as exc:
+                    aftermath = (f"Nothing of {migration.label} was applied (its transaction was rolled back).")
+                    error = _failure(step, statement, exc, aftermath)
+                    if exc.diag.sqlstate == LOCK_NOT_AVAILABLE:
+                        raise _LockNotAvailable(error) from exc
+                    raise error from exc
+            elapsed = int((time.monotonic() - started) * 1e9)
+            if step.direction == "up":
+                history.record(conn, migration.version, migration.description, migration.checksum, True, elapsed)
+            else:
+                history.forget(conn, migration.version)
+    except psycopg.Error as exc:  # commit-time failures (deferred constraints)
+        raise MigrationFailed(f"{migration.label}: commit failed: {exc}", exc.diag.sqlstate) from exc
+
+
+def _run_non_transactional(conn: psycopg.Connection, step: PlannedStep, statements: list[Statement],
+                           options: RunOptions, started: float) -> None:
+    migration = step.migration
+    if step.direction == "up":
+        history.record(conn, migration.version, migration.description, migration.checksum, False, 0)
+    else:
+        conn.execute("UPDATE _sqlx_migrations SET success = false WHERE version = %s", (migration.version,))
+    for index, statement in enumerate(statements, 1):
+        options.reporter.statement_started(migration, statement, index, len(statements))
+
+        def run(statement: Statement = statement) -> None:
+            try:
+                conn.execute(statement.text.encode("utf-8"), prepare=False)  # type: ignore[call-overload]
+            except psycopg.Error as exc:
+                verb = "resolve" if step.direction == "up" else "resolve"
+                aftermath = (
+                    f"{migration.label} runs outside a transaction: the statements before line {statement.line} "
+                    f"took effect and it is now marked failed. Fix the cause, then run `veza-schema {verb} "
+                    f"{migration.version} --rolled-back` after undoing its effects (or if it is safe to re-run) "
+                    f"and apply again, or complete it by hand and run `veza-schema {verb} {migration.version} "
+                    "--applied`.")
+                error = _failure(step, statement, exc, aftermath)
+                if exc.diag.sqlstate == LOCK_NOT_AVAILABLE:
+                    raise _LockNotAvailable(error) from exc
+                raise error from exc
+
+        _with_retries(options, migration, run)
+    elapsed = int((time.monotonic() - started) * 1e9)
+    if step.direction == "up":
+        history.mark_done(conn, migration.version, elapsed)
+    else:
+        history.forget(conn, migration.version)
+
+
+def baseline(target: Target, files: list[MigrationFile], version: int, *, force: bool = False,
+             options: RunOptions | None = None) -> list[MigrationFile]:
+    """Record every migration up to ``version`` as applied, running nothing."""
+    options = options or RunOptions()
+    if not any(f.version == version for f in files):
+        raise UsageError(f"--version {version}: no migration file has that version")
+    with _locked_session(target, options, create_history=True) as conn:
+        existing = history.read_history(conn)
+        if existing and not force:
+            raise DatabaseStateError(f"the history already has {len(existing)} migration(s); baseline is for a "
+                                     "database that has none (use --force to replace it)")
+        chosen = [f for f in files if f.version <= version]
+        with conn.transaction():
+            if force:
+                conn.execute("DELETE FROM _sqlx_migrations")
+            for file in chosen:
+                history.record(conn, file.version, file.description, file.checksum, True, 0)
+    return chosen
+
+
+def resolve(target: Target, files: list[MigrationFile], version: int, *, applied: bool,
+            options: RunOptions | None = None) -> str:
+    """Clear a failed entry after a human fixed things: keep it as applied, or forget it."""
+    options = options or RunOptions()
+    with _locked_session(target, options, create_history=True) as conn:
+        rows = {row.version: row for row in history.read_history(conn)}
+        row = rows.get(version)
+        if row is None or row.success:
+            state = "not in the history" if row is None else "not failed"
+            raise UsageError(f"migration {version} is {state}: only a failed migration can be resolved")
+        if applied:
+            file = next((f for f in files if f.version == version), None)
+            checksum = file.checksum if file else row.checksum
+            with conn.transaction():
+                conn.execute("UPDATE _sqlx_migrations SET success = true, checksum = %s WHERE version = %s",
+                             (checksum, version))
+            return "applied"
+        history.forget(conn, version)
+        return "rolled-back"

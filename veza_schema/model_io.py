@@ -1,0 +1,151 @@
+"""The model as plain JSON data and back, for the migration snapshot and ``--format json``.
+
+Why generic: the converter walks the dataclass fields and their type hints instead of
+listing every class by hand, so a field added to :mod:`veza_schema.model` is serialized
+without touching this file. Why only some fields: the snapshot records what PostgreSQL
+holds (the ``compare=True`` fields) plus each object's ``module`` (docs and JSON outputs
+group by it); YAML-only metadata (source positions, waivers, tags, RFCs) stays out, so a
+snapshot does not change when only a comment in the YAML moves.
+
+Every field is written, defaults included, so reading an old snapshot does not depend on
+today's defaults. ``dumps`` sorts keys: the same model always gives the same text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, Literal, Union
+
+from veza_schema import model
+from veza_schema.model import Schema
+
+FORMAT_VERSION = 1
+# compare=False fields that the snapshot keeps anyway.
+_KEPT_METADATA: frozenset[str] = frozenset({"module"})
+
+
+class ModelFormatError(ValueError):
+    """The data is not a serialized model this version can read."""
+
+
+@cache
+def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(name, resolved type) of the fields a dataclass serializes, in declaration order."""
+    hints = typing.get_type_hints(cls, vars(model))
+    return tuple(
+        (f.name, hints[f.name])
+        for f in dataclasses.fields(cls)
+        if f.compare or f.name in _KEPT_METADATA
+    )
+
+
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: _encode(getattr(value, name)) for name, _ in _fields(type(value))}
+    if isinstance(value, Mapping):
+        return {str(key): _encode(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_encode(item) for item in value]
+    if isinstance(value, (frozenset, set)):
+        return sorted(_encode(item) for item in value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot serialize {type(value).__name__}: {value!r}")
+
+
+def _decode(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [arg for arg in args if arg is not type(None)]
+        if len(options) == 1:
+            return _decode(value, options[0], where)
+        for option in options:
+            try:
+                return _decode(value, option, where)
+            except ModelFormatError:
+                continue
+        raise ModelFormatError(f"{where}: {value!r} matches none of {hint}")
+    if origin is Literal:
+        if value not in args:
+            raise ModelFormatError(f"{where}: {value!r} is not one of {args}")
+        return value
+    if origin is tuple:
+        _expect(value, list, where)
+        item_hint = args[0]
+        return tuple(_decode(item, item_hint, f"{where}[{i}]") for i, item in enumerate(value))
+    if origin in (Mapping, dict, typing.Mapping):
+        _expect(value, dict, where)
+        return {key: _decode(item, args[1], f"{where}.{key}") for key, item in value.items()}
+    if origin is frozenset:
+        _expect(value, list, where)
+        return frozenset(_decode(item, args[0], where) for item in value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        _expect(value, dict, where)
+        known = dict(_fields(hint))
+        unknown = set(value) - set(known)
+        if unknown:
+            raise ModelFormatError(f"{where}: unknown keys {sorted(unknown)} for {hint.__name__}")
+        kwargs = {
+            name: _decode(value[name], known[name], f"{where}.{name}") for name in known if name in value
+        }
+        return hint(**kwargs)
+    if hint is bool:
+        _expect(value, bool, where)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ModelFormatError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is str:
+        _expect(value, str, where)
+        return value
+    if hint is object or hint is Any:
+        return value
+    raise ModelFormatError(f"{where}: unsupported type {hint!r}")
+
+
+def _expect(value: Any, kind: type, where: str) -> None:
+    if not isinstance(value, kind):
+        raise ModelFormatError(f"{where}: expected {kind.__name__}, got {type(value).__name__}")
+
+
+def schema_to_dict(schema: Schema) -> dict[str, Any]:
+    """The schema as JSON-ready data (``{"format": 1, "tables": {...}, ...}``)."""
+    data = _encode(schema)
+    assert isinstance(data, dict)
+    return {"format": FORMAT_VERSION, **data}
+
+
+def schema_from_dict(data: Mapping[str, Any]) -> Schema:
+    """Inverse of :func:`schema_to_dict`; raises :class:`ModelFormatError` on anything else."""
+    if not isinstance(data, Mapping):
+        raise ModelFormatError("a serialized schema must be a JSON object")
+    version = data.get("format")
+    if version != FORMAT_VERSION:
+        raise ModelFormatError(f"unsupported model format {version!r} (this version reads {FORMAT_VERSION})")
+    body = {key: value for key, value in data.items() if key != "format"}
+    result = _decode(body, Schema, "schema")
+    assert isinstance(result, Schema)
+    return result
+
+
+def dumps(schema: Schema) -> str:
+    """Deterministic JSON text: sorted keys, two-space indent, final newline."""
+    return json.dumps(schema_to_dict(schema), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def loads(text: str) -> Schema:
+    """Inverse of :func:`dumps`."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFormatError(f"not JSON: {exc}") from exc
+    return schema_from_dict(data)

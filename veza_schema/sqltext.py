@@ -1,0 +1,55 @@
+"""Quoting, decided in one place: identifiers are quoted exactly when PostgreSQL needs it.
+
+Literals and quoted identifiers go through :mod:`psycopg.sql`, so escaping is psycopg's.
+"""
+
+from __future__ import annotations
+
+import re
+
+from psycopg import sql
+
+# PostgreSQL's reserved keywords (pg_get_keywords() catcode R and T), which cannot be
+# used as bare column or table names.
+RESERVED_KEYWORDS: frozenset[str] = frozenset("""
+all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create
+current_catalog current_date current_role current_time current_timestamp current_user default deferrable
+desc distinct do else end except false fetch for foreign from grant group having in initially intersect
+into lateral leading limit localtime localtimestamp not null offset on only or order placing primary
+references returning select session_user some symmetric system_user table then to trailing true union
+unique user using variadic when where window with
+authorization binary collation concurrently cross current_schema freeze full ilike inner is isnull join
+left like natural notnull outer overlaps right similar tablesample verbose
+""".split())
+
+_SIMPLE = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+def needs_quotes(name: str) -> bool:
+    return not _SIMPLE.match(name) or name in RESERVED_KEYWORDS
+
+
+def ident(name: str) -> str:
+    """``users`` -> ``users``; ``user`` -> ``"user"``; ``Mixed Case`` -> ``"Mixed Case"``."""
+    if needs_quotes(name):
+        return sql.Identifier(name).as_string(None)
+    return name
+
+
+def qualified(*names: str) -> str:
+    return ".".join(ident(name) for name in names)
+
+
+def literal(value: object) -> str:
+    """A SQL literal, escaped by psycopg: ``it's`` -> ``'it''s'``."""
+    return sql.Literal(value).as_string(None)
+
+
+def dollar_quote(body: str) -> str:
+    """Wrap a function body in a dollar quote whose tag does not occur in the body."""
+    tag = ""
+    counter = 0
+    while f"${tag}$" in body:
+        counter += 1
+        tag = "body" if counter == 1 else f"body{counter}"
+    return f"${tag}$\n{body.rstrip()}\n${tag}$"

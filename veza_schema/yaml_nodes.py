@@ -1,0 +1,159 @@
+"""Reading YAML as positioned nodes, so every problem can name its file, line and column.
+
+PyYAML's ``safe_load`` drops positions and silently keeps the last of duplicate keys;
+we compose the node graph instead and read it through these few typed accessors.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+import yaml.constructor
+
+from veza_schema.errors import Problem
+from veza_schema.model import SourcePos
+
+
+def node_pos(file: str, node: yaml.Node) -> SourcePos:
+    return SourcePos(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+@dataclass
+class NodeReader:
+    """Typed access to one file's nodes; problems are collected, never raised one by one."""
+
+    file: str
+    problems: list[Problem]
+
+    def pos(self, node: yaml.Node) -> SourcePos:
+        return node_pos(self.file, node)
+
+    def problem(self, node: yaml.Node | None, message: str) -> None:
+        self.problems.append(Problem(self.pos(node) if node is not None else SourcePos(self.file, 1, 1),
+                                     message))
+
+    def scalar(self, node: yaml.Node) -> object:
+        """A scalar's Python value (str, int, float, bool, None)."""
+        return _CONSTRUCTOR.construct_object(node, deep=True)
+
+    def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
+        """Items of a mapping as (key, key node, value node); duplicates and non-string keys reported."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return []
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, f"{what} must be a mapping, got {describe(node)}")
+            return None
+        items: list[tuple[str, yaml.Node, yaml.Node]] = []
+        seen: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(key_node, f"{what}: keys must be plain names")
+                continue
+            key = str(key_node.value)
+            if key in seen:
+                first = self.pos(seen[key])
+                self.problem(key_node, f"duplicate key '{key}' in {what} (first declared at line {first.line})")
+                continue
+            seen[key] = key_node
+            items.append((key, key_node, value_node))
+        return items
+
+    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node] | None:
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(node, f"{what} must be a list, got {describe(node)}")
+            return None
+        return list(node.value)
+
+    def string(self, node: yaml.Node, what: str, *, allow_scalars: bool = False) -> str | None:
+        """A text value; with ``allow_scalars`` a bare number or boolean becomes its SQL text."""
+        if not isinstance(node, yaml.ScalarNode):
+            self.problem(node, f"{what} must be a string, got {describe(node)}")
+            return None
+        value = self.scalar(node)
+        if isinstance(value, str):
+            return value
+        if allow_scalars and isinstance(value, bool):
+            return "true" if value else "false"
+        if allow_scalars and isinstance(value, int | float):
+            return str(node.value)
+        if value is None:
+            self.problem(node, f"{what} must not be empty")
+            return None
+        self.problem(node, f"{what} must be a string, got {describe(node)}")
+        return None
+
+    def boolean(self, node: yaml.Node, what: str) -> bool | None:
+        value = self.scalar(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(value, bool):
+            self.problem(node, f"{what} must be true or false, got {describe(node)}")
+            return None
+        return value
+
+    def integer(self, node: yaml.Node, what: str) -> int | None:
+        value = self.scalar(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.problem(node, f"{what} must be an integer, got {describe(node)}")
+            return None
+        return value
+
+    def string_list(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node]] | None:
+        """A list of strings, or a single string taken as a one-item list."""
+        if isinstance(node, yaml.ScalarNode):
+            text = self.string(node, what)
+            return None if text is None else [(text, node)]
+        items = self.sequence(node, what)
+        if items is None:
+            return None
+        out: list[tuple[str, yaml.Node]] = []
+        for item in items:
+            text = self.string(item, f"item of {what}", allow_scalars=True)
+            if text is not None:
+                out.append((text, item))
+        return out
+
+    def check_keys(self, items: list[tuple[str, yaml.Node, yaml.Node]], allowed: tuple[str, ...],
+                   what: str) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:
+        """Yield known keys; report unknown ones with a suggestion."""
+        for key, key_node, value_node in items:
+            if key in allowed:
+                yield key, key_node, value_node
+                continue
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(allowed)}"
+            self.problem(key_node, f"unknown key '{key}' in {what}{hint}")
+
+
+def describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    value = _CONSTRUCTOR.construct_object(node)
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {node.value!r}"
+
+
+def compose_file(path: Path, display: str, problems: list[Problem]) -> yaml.Node | None:
+    """Parse one file into nodes; a syntax error becomes a located problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(SourcePos(display, 1, 1), f"cannot read file: {exc}"))
+        return None
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = SourcePos(display, mark.line + 1, mark.column + 1) if mark else SourcePos(display, 1, 1)
+        problems.append(Problem(pos, f"invalid YAML: {exc.problem or exc.context}"))
+    except yaml.YAMLError as exc:
+        problems.append(Problem(SourcePos(display, 1, 1), f"invalid YAML: {exc}"))
+    return None
