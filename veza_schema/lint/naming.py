@@ -22,8 +22,19 @@ from veza_schema.lint.registry import rule
 from veza_schema.model import Index, Schema
 
 # Index name suffix -> what the index must be for the suffix to tell the truth.
-INDEX_SUFFIXES: tuple[str, ...] = ("btree", "gin", "gist", "hash", "brin", "spgist", "unique", "desc",
-                                   "partial", "trgm", "covering")
+INDEX_SUFFIXES: tuple[str, ...] = (
+    "btree",
+    "gin",
+    "gist",
+    "hash",
+    "brin",
+    "spgist",
+    "unique",
+    "desc",
+    "partial",
+    "trgm",
+    "covering",
+)
 
 
 def _suffix_holds(suffix: str, index: Index) -> bool:
@@ -71,6 +82,15 @@ class ColumnWords:
                 i += 1
 
 
+def _names_a_column(words: ColumnWords, text: str, columns: frozenset[str]) -> bool:
+    """True when the name reads as a column (``user`` for user_id) or shares a word with one it uses
+    (``chk_files_size_positive`` for file_size)."""
+    if any(True for _ in words.claims(text)):
+        return True
+    used = {word for column in columns for word in column.split("_")}
+    return any(word in used for word in text.split("_"))
+
+
 def _uncovered(words: ColumnWords, text: str, covered: set[str] | frozenset[str]) -> list[str]:
     return [claim for claim, candidates in words.claims(text) if not candidates & covered]
 
@@ -86,11 +106,16 @@ def _index_columns(index: Index) -> set[str]:
     return covered
 
 
-@rule("NAM001", "snake-case-identifier", "error", "naming",
-      summary="Enums, composite types and their attributes, functions, views and triggers are snake_case.",
-      why="The seed's naming is snake_case throughout; a CamelCase or quoted name has to be double-quoted in "
-          "every query forever (tables, columns, indexes and constraints are covered by IMM007).",
-      fix="Rename the object to lower snake_case (letters, digits, single underscores).")
+@rule(
+    "NAM001",
+    "snake-case-identifier",
+    "error",
+    "naming",
+    summary="Enums, composite types and their attributes, functions, views and triggers are snake_case.",
+    why="The seed's naming is snake_case throughout; a CamelCase or quoted name has to be double-quoted in "
+    "every query forever (tables, columns, indexes and constraints are covered by IMM007).",
+    fix="Rename the object to lower snake_case (letters, digits, single underscores).",
+)
 def check_snake_case_other(schema: Schema) -> Iterator[Finding]:
     this = check_snake_case_other.rule  # type: ignore[attr-defined]
     for named in other_identifiers(schema):
@@ -98,33 +123,49 @@ def check_snake_case_other(schema: Schema) -> Iterator[Finding]:
             yield this.finding(f"{named.kind} name '{named.name}' is not snake_case", named.pos, named.path)
 
 
-def _check_index_name(index: Index, table_name: str, columns: Iterable[str], on_view: bool,
-                      shape_rule: object, claim_rule: object) -> Iterator[Finding]:
+def _check_index_name(
+    index: Index,
+    table_name: str,
+    columns: Iterable[str],
+    on_view: bool,
+    shape_rule: object,
+    claim_rule: object,
+) -> Iterator[Finding]:
     path = index_path(index, on_view)
     prefix = f"idx_{table_name}_"
     shape = shape_rule.rule  # type: ignore[attr-defined]
     if not index.name.startswith(prefix):
-        yield shape.finding(f"index '{index.name}' should be named idx_{table_name}_{{columns}}_{{type}}",
-                            index.meta.pos, path)
+        yield shape.finding(
+            f"index '{index.name}' should be named idx_{table_name}_{{columns}}_{{type}}",
+            index.meta.pos,
+            path,
+        )
         return
-    rest = index.name[len(prefix):]
+    rest = index.name[len(prefix) :]
     suffix = rest.rsplit("_", 1)[-1]
     if "_" not in rest or suffix not in INDEX_SUFFIXES:
-        yield shape.finding(f"index '{index.name}' lacks a type suffix (one of {', '.join(INDEX_SUFFIXES)})",
-                            index.meta.pos, path)
+        yield shape.finding(
+            f"index '{index.name}' lacks a type suffix (one of {', '.join(INDEX_SUFFIXES)})",
+            index.meta.pos,
+            path,
+        )
         middle = rest
     else:
         middle = rest[: -len(suffix) - 1]
         if not _suffix_holds(suffix, index):
-            yield shape.finding(f"index '{index.name}' says '_{suffix}' but it is a {_describe(index)}",
-                                index.meta.pos, path)
+            yield shape.finding(
+                f"index '{index.name}' says '_{suffix}' but it is a {_describe(index)}", index.meta.pos, path
+            )
     if on_view:
         return
     claims = claim_rule.rule  # type: ignore[attr-defined]
     words = ColumnWords(columns)
     for claim in _uncovered(words, middle, _index_columns(index)):
-        yield claims.finding(f"index '{index.name}' names column '{claim}', which the index does not cover",
-                             index.meta.pos, path)
+        yield claims.finding(
+            f"index '{index.name}' names column '{claim}', which the index does not cover",
+            index.meta.pos,
+            path,
+        )
 
 
 def _describe(index: Index) -> str:
@@ -134,30 +175,52 @@ def _describe(index: Index) -> str:
     return " ".join(parts) + " index"
 
 
-@rule("NAM002", "index-name", "warning", "naming",
-      summary="Indexes are named idx_{table}_{columns}_{type}, and the type suffix tells the truth.",
-      why="A reviewer reading a plan or a slow-query log learns from the name alone which table, which columns "
-          "and what kind of index it is (seed section 2.3: idx_users_email_unique, idx_messages_content_gin).",
-      fix="Rename to idx_{table}_{columns}_{type}; type is one of btree, gin, gist, hash, brin, spgist, unique, "
-          "desc, partial, trgm, covering and must match the index.")
+@rule(
+    "NAM002",
+    "index-name",
+    "warning",
+    "naming",
+    summary="Indexes are named idx_{table}_{columns}_{type}, and the type suffix tells the truth.",
+    why="A reviewer reading a plan or a slow-query log learns from the name alone which table, which "
+    "columns "
+    "and what kind of index it is (seed section 2.3: idx_users_email_unique, "
+    "idx_messages_content_gin).",
+    fix="Rename to idx_{table}_{columns}_{type}; type is one of btree, gin, gist, hash, brin, spgist, "
+    "unique, "
+    "desc, partial, trgm, covering and must match the index.",
+)
 def check_index_name(schema: Schema) -> Iterator[Finding]:
     for table in schema.tables.values():
         for index in table.indexes.values():
-            yield from (f for f in _check_index_name(index, table.name, table.column_names, False,
-                                                     check_index_name, check_name_claims)
-                        if f.code == "NAM002")
+            yield from (
+                f
+                for f in _check_index_name(
+                    index, table.name, table.column_names, False, check_index_name, check_name_claims
+                )
+                if f.code == "NAM002"
+            )
     for view in schema.views.values():
         for index in view.indexes.values():
-            yield from (f for f in _check_index_name(index, view.name, (), True, check_index_name,
-                                                     check_name_claims) if f.code == "NAM002")
+            yield from (
+                f
+                for f in _check_index_name(index, view.name, (), True, check_index_name, check_name_claims)
+                if f.code == "NAM002"
+            )
 
 
-@rule("NAM003", "foreign-key-name", "warning", "naming",
-      summary="Foreign keys are named fk_{source}_{target}, plus a column suffix when two FKs share a target.",
-      why="PostgreSQL's automatic names (*_fkey) say nothing about the target; the seed fixes fk_{source}_{target} "
-          "(section 2.4), and a suffix is the only way two FKs to one table keep distinct, readable names.",
-      fix="Rename to fk_{table}_{target} (or fk_{table}_{target}_{column} when the table has several FKs to that "
-          "target); column-level `references:` get this name automatically.")
+@rule(
+    "NAM003",
+    "foreign-key-name",
+    "warning",
+    "naming",
+    summary="Foreign keys are named fk_{source}_{target}, plus a column suffix when two FKs share a target.",
+    why="PostgreSQL's automatic names (*_fkey) say nothing about the target; the seed fixes "
+    "fk_{source}_{target} "
+    "(section 2.4), and a suffix is the only way two FKs to one table keep distinct, readable names.",
+    fix="Rename to fk_{table}_{target} (or fk_{table}_{target}_{column} when the table has several FKs to "
+    "that "
+    "target); column-level `references:` get this name automatically.",
+)
 def check_fk_name(schema: Schema) -> Iterator[Finding]:
     this = check_fk_name.rule  # type: ignore[attr-defined]
     for table in schema.tables.values():
@@ -168,19 +231,34 @@ def check_fk_name(schema: Schema) -> Iterator[Finding]:
             path = f"{table_path(table.name)}.foreign_keys.{fk.name}"
             base = f"fk_{table.name}_{fk.ref_table}"
             if fk.name != base and not fk.name.startswith(base + "_"):
-                yield this.finding(f"foreign key '{fk.name}' should be named {base}"
-                                   + ("_{column}" if per_target[fk.ref_table] > 1 else ""), fk.meta.pos, path)
+                yield this.finding(
+                    f"foreign key '{fk.name}' should be named {base}"
+                    + ("_{column}" if per_target[fk.ref_table] > 1 else ""),
+                    fk.meta.pos,
+                    path,
+                )
             elif fk.name == base and per_target[fk.ref_table] > 1:
-                yield this.finding(f"foreign key '{fk.name}': {table.name} has {per_target[fk.ref_table]} foreign "
-                                   f"keys to {fk.ref_table}; add the column suffix ({base}_{'_'.join(fk.columns)})",
-                                   fk.meta.pos, path)
+                yield this.finding(
+                    f"foreign key '{fk.name}': {table.name} has {per_target[fk.ref_table]} "
+                    "foreign "
+                    f"keys to {fk.ref_table}; add the column suffix "
+                    f"({base}_{'_'.join(fk.columns)})",
+                    fk.meta.pos,
+                    path,
+                )
 
 
-@rule("NAM004", "check-name", "warning", "naming",
-      summary="CHECK constraints are named chk_{table}_{column}_{condition}.",
-      why="When an INSERT fails, the constraint name is all the application log shows; chk_users_email_format "
-          "says which table and column broke which condition (seed section 2.5).",
-      fix="Rename to chk_{table}_{column}_{condition}, e.g. chk_tracks_duration_positive.")
+@rule(
+    "NAM004",
+    "check-name",
+    "warning",
+    "naming",
+    summary="CHECK constraints are named chk_{table}_{column}_{condition}.",
+    why="When an INSERT fails, the constraint name is all the application log shows; "
+    "chk_users_email_format "
+    "says which table and column broke which condition (seed section 2.5).",
+    fix="Rename to chk_{table}_{column}_{condition}, e.g. chk_tracks_duration_positive.",
+)
 def check_check_name(schema: Schema) -> Iterator[Finding]:
     this = check_check_name.rule  # type: ignore[attr-defined]
     for table in schema.tables.values():
@@ -189,20 +267,32 @@ def check_check_name(schema: Schema) -> Iterator[Finding]:
             path = f"{table_path(table.name)}.checks.{check.name}"
             prefix = f"chk_{table.name}_"
             if not check.name.startswith(prefix) or len(check.name) == len(prefix):
-                yield this.finding(f"check '{check.name}' should be named {prefix}{{column}}_{{condition}}",
-                                   check.meta.pos, path)
+                yield this.finding(
+                    f"check '{check.name}' should be named {prefix}{{column}}_{{condition}}",
+                    check.meta.pos,
+                    path,
+                )
                 continue
             words = words or ColumnWords(table.column_names)
-            if not any(True for _ in words.claims(check.name[len(prefix):])):
-                yield this.finding(f"check '{check.name}' does not name the column it checks "
-                                   f"({prefix}{{column}}_{{condition}})", check.meta.pos, path)
+            if not _names_a_column(words, check.name[len(prefix) :], parse_sql(check.expression).columns):
+                yield this.finding(
+                    f"check '{check.name}' does not name the column it checks "
+                    f"({prefix}{{column}}_{{condition}})",
+                    check.meta.pos,
+                    path,
+                )
 
 
-@rule("NAM005", "unique-name", "warning", "naming",
-      summary="UNIQUE constraints are named uq_{table}_{columns}.",
-      why="A unique violation reports only the constraint name; uq_{table}_{columns} tells which duplicate "
-          "was refused without opening the schema (PostgreSQL's automatic *_key names do not).",
-      fix="Rename to uq_{table}_{columns}; column-level `unique: true` gets this name automatically.")
+@rule(
+    "NAM005",
+    "unique-name",
+    "warning",
+    "naming",
+    summary="UNIQUE constraints are named uq_{table}_{columns}.",
+    why="A unique violation reports only the constraint name; uq_{table}_{columns} tells which duplicate "
+    "was refused without opening the schema (PostgreSQL's automatic *_key names do not).",
+    fix="Rename to uq_{table}_{columns}; column-level `unique: true` gets this name automatically.",
+)
 def check_unique_name(schema: Schema) -> Iterator[Finding]:
     this = check_unique_name.rule  # type: ignore[attr-defined]
     for table in schema.tables.values():
@@ -211,60 +301,94 @@ def check_unique_name(schema: Schema) -> Iterator[Finding]:
             path = f"{table_path(table.name)}.unique.{uq.name}"
             prefix = f"uq_{table.name}_"
             if not uq.name.startswith(prefix) or len(uq.name) == len(prefix):
-                yield this.finding(f"unique constraint '{uq.name}' should be named {prefix}{'_'.join(uq.columns)}",
-                                   uq.meta.pos, path)
+                yield this.finding(
+                    f"unique constraint '{uq.name}' should be named {prefix}{'_'.join(uq.columns)}",
+                    uq.meta.pos,
+                    path,
+                )
                 continue
             words = words or ColumnWords(table.column_names)
-            if not any(True for _ in words.claims(uq.name[len(prefix):])):
-                yield this.finding(f"unique constraint '{uq.name}' does not name its columns "
-                                   f"({prefix}{'_'.join(uq.columns)})", uq.meta.pos, path)
+            if not _names_a_column(words, uq.name[len(prefix) :], frozenset(uq.columns)):
+                yield this.finding(
+                    f"unique constraint '{uq.name}' does not name its columns "
+                    f"({prefix}{'_'.join(uq.columns)})",
+                    uq.meta.pos,
+                    path,
+                )
 
 
-@rule("NAM006", "primary-key-name", "warning", "naming",
-      summary="Primary keys are named pk_{table}.",
-      why="One predictable name per table (pk_users) keeps migrations that drop or recreate the key writable "
-          "without looking the name up, and matches what the YAML loader generates.",
-      fix="Rename the primary key to pk_{table} (drop the explicit `name:`).")
+@rule(
+    "NAM006",
+    "primary-key-name",
+    "warning",
+    "naming",
+    summary="Primary keys are named pk_{table}.",
+    why="One predictable name per table (pk_users) keeps migrations that drop or recreate the key writable "
+    "without looking the name up, and matches what the YAML loader generates.",
+    fix="Rename the primary key to pk_{table} (drop the explicit `name:`).",
+)
 def check_pk_name(schema: Schema) -> Iterator[Finding]:
     this = check_pk_name.rule  # type: ignore[attr-defined]
     for table in schema.tables.values():
         pk = table.primary_key
         if pk is not None and pk.name != f"pk_{table.name}":
-            yield this.finding(f"primary key '{pk.name}' should be named pk_{table.name}", pk.meta.pos,
-                               f"{table_path(table.name)}.primary_key")
+            yield this.finding(
+                f"primary key '{pk.name}' should be named pk_{table.name}",
+                pk.meta.pos,
+                f"{table_path(table.name)}.primary_key",
+            )
 
 
-@rule("NAM007", "name-claims-uncovered-column", "error", "naming",
-      summary="An index, UNIQUE, CHECK or FK name that names a column the object does not cover.",
-      why="Names are read, definitions are not: idx_orders_user_id_btree on (seller_id) after an edit sends the "
-          "next reader, and the next migration, after the wrong column.",
-      fix="Rename the object after the columns it really covers, or fix its column list.")
+@rule(
+    "NAM007",
+    "name-claims-uncovered-column",
+    "error",
+    "naming",
+    summary="An index, UNIQUE, CHECK or FK name that names a column the object does not cover.",
+    why="Names are read, definitions are not: idx_orders_user_id_btree on (seller_id) after an edit sends "
+    "the "
+    "next reader, and the next migration, after the wrong column.",
+    fix="Rename the object after the columns it really covers, or fix its column list.",
+)
 def check_name_claims(schema: Schema) -> Iterator[Finding]:
     this = check_name_claims.rule  # type: ignore[attr-defined]
     for table in schema.tables.values():
         words = ColumnWords(table.column_names)
         tp = table_path(table.name)
         for index in table.indexes.values():
-            yield from (f for f in _check_index_name(index, table.name, table.column_names, False,
-                                                     check_index_name, check_name_claims) if f.code == "NAM007")
+            yield from (
+                f
+                for f in _check_index_name(
+                    index, table.name, table.column_names, False, check_index_name, check_name_claims
+                )
+                if f.code == "NAM007"
+            )
         for uq in table.uniques.values():
             prefix = f"uq_{table.name}_"
             if uq.name.startswith(prefix):
-                for claim in _uncovered(words, uq.name[len(prefix):], frozenset(uq.columns)):
-                    yield this.finding(f"unique constraint '{uq.name}' names column '{claim}', which it does not "
-                                       "cover", uq.meta.pos, f"{tp}.unique.{uq.name}")
+                for claim in _uncovered(words, uq.name[len(prefix) :], frozenset(uq.columns)):
+                    yield this.finding(
+                        f"unique constraint '{uq.name}' names column '{claim}', which it does not cover",
+                        uq.meta.pos,
+                        f"{tp}.unique.{uq.name}",
+                    )
         for check in table.checks.values():
             prefix = f"chk_{table.name}_"
             parsed = parse_sql(check.expression)
             if check.name.startswith(prefix) and parsed.error is None:
-                for claim in _uncovered(words, check.name[len(prefix):], parsed.columns):
-                    yield this.finding(f"check '{check.name}' names column '{claim}', which its expression does "
-                                       "not use", check.meta.pos, f"{tp}.checks.{check.name}")
+                for claim in _uncovered(words, check.name[len(prefix) :], parsed.columns):
+                    yield this.finding(
+                        f"check '{check.name}' names column '{claim}', which its expression does not use",
+                        check.meta.pos,
+                        f"{tp}.checks.{check.name}",
+                    )
         for fk in table.foreign_keys.values():
             base = f"fk_{table.name}_{fk.ref_table}_"
             if fk.name.startswith(base):
-                for claim in _uncovered(words, fk.name[len(base):], frozenset(fk.columns)):
-                    yield this.finding(f"foreign key '{fk.name}' names column '{claim}', which is not one of its "
-                                       f"columns ({', '.join(fk.columns)})", fk.meta.pos,
-                                       f"{tp}.foreign_keys.{fk.name}")
-
+                for claim in _uncovered(words, fk.name[len(base) :], frozenset(fk.columns)):
+                    yield this.finding(
+                        f"foreign key '{fk.name}' names column '{claim}', which is not one of its "
+                        f"columns ({', '.join(fk.columns)})",
+                        fk.meta.pos,
+                        f"{tp}.foreign_keys.{fk.name}",
+                    )

@@ -40,8 +40,15 @@ class Rule:
     fix: str
     check: Check | None = None
 
-    def finding(self, message: str, pos: SourcePos | None, obj: str, *, fix: str | None = None,
-                related: tuple[str, ...] = ()) -> Finding:
+    def finding(
+        self,
+        message: str,
+        pos: SourcePos | None,
+        obj: str,
+        *,
+        fix: str | None = None,
+        related: tuple[str, ...] = (),
+    ) -> Finding:
         """A finding of this rule; the fix hint defaults to the rule's documented fix."""
         return Finding(self.code, self.severity, message, pos, obj, self.fix if fix is None else fix, related)
 
@@ -49,8 +56,9 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, name: str, severity: Severity, family: str, *, summary: str, why: str,
-         fix: str) -> Callable[[Check], Check]:
+def rule(
+    code: str, name: str, severity: Severity, family: str, *, summary: str, why: str, fix: str
+) -> Callable[[Check], Check]:
     """Register ``check`` under ``code``; the decorated function gets ``.rule`` for its findings."""
     if family not in FAMILIES:
         raise ValueError(f"unknown rule family {family!r}")
@@ -66,8 +74,9 @@ def rule(code: str, name: str, severity: Severity, family: str, *, summary: str,
     return decorate
 
 
-def declare(code: str, name: str, severity: Severity, family: str, *, summary: str, why: str,
-            fix: str) -> Rule:
+def declare(
+    code: str, name: str, severity: Severity, family: str, *, summary: str, why: str, fix: str
+) -> Rule:
     """Register a rule the engine itself reports (no check function), e.g. waiver rules."""
     if code in RULES:
         raise ValueError(f"duplicate rule code {code}")

@@ -1,0 +1,102 @@
+"""``veza-schema lint``: check schema/ against the seed's rules, integrity and PostgreSQL pitfalls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from veza_schema.cli.common import DEFAULT_SCHEMA_DIR, SchemaDirOption
+
+LINT_FORMATS = ("text", "json", "sarif", "github")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("lint")(lint_command)
+
+
+def _codes(values: list[str] | None) -> list[str]:
+    """``--select IMM001,IMM002 --select PG`` -> ``[IMM001, IMM002, PG]``."""
+    return [code.strip() for value in values or [] for code in value.split(",") if code.strip()]
+
+
+def lint_command(
+    schema_dir: SchemaDirOption = DEFAULT_SCHEMA_DIR,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, sarif or github.")] = "text",
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--select",
+            help="Only these rule codes or prefixes (comma-separated, repeatable): IMM,PG005.",
+            show_default=False,
+        ),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore",
+            help="Skip these rule codes or prefixes (comma-separated, repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    no_waivers: Annotated[
+        bool,
+        typer.Option(
+            "--no-waivers", help="Ignore the schema's waivers: list every finding, waived ones included."
+        ),
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail the run too (exit 1).")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the report to this file instead of stdout.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Lint the schema YAML: naming, the seed's 10 immutable rules, integrity, PostgreSQL pitfalls.
+
+    Exit 0 when no errors remain (warnings alone exit 0 unless --strict), 1 on errors,
+    2 on a schema that does not load or bad options. Rules are listed in docs/rules.md.
+
+    Examples:
+
+        veza-schema lint
+
+        veza-schema lint --format sarif --output lint.sarif
+
+        veza-schema lint --select IMM,PG005 --ignore NAM --strict
+    """
+    import sys
+
+    from veza_schema.cli.common import check_choice
+    from veza_schema.lint.engine import lint
+    from veza_schema.lint.output import render
+    from veza_schema.loader import load_schema
+
+    check_choice(fmt, LINT_FORMATS, "--format")
+    schema = load_schema(schema_dir)
+    report = lint(schema, select=_codes(select), ignore=_codes(ignore), use_waivers=not no_waivers)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(render(report, fmt), encoding="utf-8")
+        if fmt != "text":
+            sys.stderr.write(
+                f"{report.errors} error(s), {report.warnings} warning(s), {len(report.waived)} "
+                "waived; "
+                f"report written to {output}\n"
+            )
+    else:
+        from rich.console import Console
+
+        console = Console(highlight=False, soft_wrap=True)
+        if fmt == "text":
+            console.print(
+                render(report, fmt, color=console.is_terminal and not console.no_color, width=console.width),
+                end="",
+                markup=False,
+                highlight=False,
+            )
+        else:
+            sys.stdout.write(render(report, fmt))
+    raise typer.Exit(report.exit_code(strict))

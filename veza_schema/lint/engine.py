@@ -1,0 +1,66 @@
+"""Run the rules over a model: select, check, waive, sort.
+
+Example:
+    >>> from veza_schema.model import Schema
+    >>> lint(Schema()).findings
+    ()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from veza_schema.errors import UsageError
+from veza_schema.lint import waivers
+from veza_schema.lint.findings import Finding, LintReport
+from veza_schema.lint.registry import Rule, all_rules
+from veza_schema.model import Schema
+
+
+def _matches(code: str, patterns: Iterable[str]) -> bool:
+    return any(code == p or code.startswith(p) for p in patterns)
+
+
+def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] | None = None) -> list[Rule]:
+    """Rules to run: ``select`` and ``ignore`` take codes or code prefixes (``IMM``, ``PG00``).
+
+    Raises:
+        UsageError: a code or prefix that matches no rule (a typo would otherwise select nothing).
+    """
+    rules = all_rules()
+    chosen = [p.strip().upper() for p in select or () if p.strip()]
+    dropped = [p.strip().upper() for p in ignore or () if p.strip()]
+    for pattern in chosen + dropped:
+        if not any(_matches(r.code, [pattern]) for r in rules):
+            raise UsageError(f"unknown rule code or prefix '{pattern}' (see docs/rules.md)")
+    if chosen:
+        rules = [r for r in rules if _matches(r.code, chosen)]
+    return [r for r in rules if not _matches(r.code, dropped)]
+
+
+def lint(
+    schema: Schema,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    use_waivers: bool = True,
+) -> LintReport:
+    """Lint a model; every rule is linear in the size of the schema.
+
+    Args:
+        schema: the model (from YAML, or any other producer).
+        select: only these codes/prefixes (default: all rules).
+        ignore: skip these codes/prefixes.
+        use_waivers: apply the schema's waivers (``--no-waivers`` turns this off and lists every finding).
+
+    Returns:
+        A :class:`LintReport` with every finding, waived ones flagged, sorted by file and line.
+    """
+    rules = select_rules(select, ignore)
+    findings: list[Finding] = []
+    for rule in rules:
+        if rule.check is not None:
+            findings.extend(rule.check(schema))
+    codes = {rule.code for rule in rules}
+    findings = waivers.apply(findings, schema, codes, enforce=use_waivers)
+    findings.sort(key=lambda f: f.sort_key)
+    return LintReport(tuple(findings), tuple(sorted(codes)), use_waivers)

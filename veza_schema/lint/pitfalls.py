@@ -1,0 +1,474 @@
+"""PostgreSQL pitfalls: DDL that PostgreSQL accepts but misbehaves, or refuses only at deploy time."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from veza_schema.lint._common import (
+    all_identifiers,
+    column_path,
+    index_path,
+    parse_sql,
+    table_path,
+    type_base,
+)
+from veza_schema.lint.findings import Finding
+from veza_schema.lint.registry import rule
+from veza_schema.model import Index, Schema, SourcePos, Table
+from veza_schema.sqltext import RESERVED_KEYWORDS
+
+MAX_IDENTIFIER_BYTES = 63
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# pg_catalog type names (and their common aliases): a user type with one of these names is
+# created as public.<name> but the bare name keeps resolving to the built-in.
+BUILTIN_TYPES: frozenset[str] = _words(
+    """
+bool boolean bytea char character name int2 int4 int8 smallint integer int bigint text oid tid xid xid8 cid
+json jsonb jsonpath xml point lseg path box polygon line circle float4 float8 real double money macaddr
+macaddr8 inet cidr bpchar varchar date time timetz timestamp timestamptz interval bit varbit numeric decimal
+refcursor regproc regprocedure regoper regoperator regclass regtype regrole regnamespace regconfig
+regdictionary uuid txid_snapshot pg_snapshot pg_lsn tsvector tsquery gtsvector int4range int8range numrange
+tsrange tstzrange daterange int4multirange int8multirange nummultirange tsmultirange tstzmultirange
+datemultirange record cstring any anyelement anyarray anynonarray anyenum anyrange anymultirange
+anycompatible void trigger event_trigger language_handler internal unknown serial bigserial smallserial
+"""
+)
+
+# Not IMMUTABLE (volatile or stable): PostgreSQL refuses them in index expressions, index
+# predicates and generated columns, or (through a wrapper) gives wrong results.
+NON_IMMUTABLE_FUNCTIONS: frozenset[str] = _words(
+    """
+random setseed now clock_timestamp statement_timestamp transaction_timestamp timeofday current_date
+current_time current_timestamp localtime localtimestamp gen_random_uuid uuid_generate_v1 uuid_generate_v1mc
+uuid_generate_v4 nextval currval lastval setval txid_current txid_current_if_assigned pg_backend_pid
+pg_current_xact_id inet_client_addr random_normal age current_setting
+"""
+)
+
+# Words sqlglot reads as column references that are really SQL value keywords.
+_VALUE_KEYWORDS = frozenset(
+    {
+        "current_role",
+        "session_user",
+        "current_catalog",
+        "current_schema",
+        "system_user",
+        "current_user",
+        "user",
+    }
+)
+
+
+@rule(
+    "PG001",
+    "identifier-too-long",
+    "error",
+    "pitfalls",
+    summary=f"Identifiers (and enum labels) longer than {MAX_IDENTIFIER_BYTES} bytes.",
+    why="PostgreSQL silently truncates longer names to 63 bytes: two long index names can collide, and the "
+    "name in the database no longer matches the YAML, so every diff reports drift.",
+    fix="Shorten the name (abbreviate the column part of an index or constraint name).",
+)
+def check_identifier_length(schema: Schema) -> Iterator[Finding]:
+    this = check_identifier_length.rule  # type: ignore[attr-defined]
+    for named in all_identifiers(schema):
+        size = len(named.name.encode("utf-8"))
+        if size > MAX_IDENTIFIER_BYTES:
+            yield this.finding(
+                f"{named.kind} name '{named.name}' is {size} bytes; PostgreSQL truncates it "
+                "to "
+                f"{MAX_IDENTIFIER_BYTES}",
+                named.pos,
+                named.path,
+            )
+    for enum in schema.enums.values():
+        for value in enum.values:
+            if len(value.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+                yield this.finding(
+                    f"value '{value}' of enum {enum.name} is longer than "
+                    f"{MAX_IDENTIFIER_BYTES} "
+                    "bytes (PostgreSQL refuses it)",
+                    enum.meta.pos,
+                    f"enums.{enum.name}",
+                )
+
+
+@rule(
+    "PG002",
+    "reserved-keyword",
+    "error",
+    "pitfalls",
+    summary="Identifiers that are reserved SQL keywords in PostgreSQL (user, order, group, end, ...).",
+    why="A reserved word must be double-quoted in every statement; hand-written queries and ORMs forget, "
+    "and "
+    "`SELECT user FROM t` silently returns the current role instead of the column.",
+    fix="Rename the object (order -> sort_order, user -> user_id or account, end -> ends_at).",
+)
+def check_reserved_keywords(schema: Schema) -> Iterator[Finding]:
+    this = check_reserved_keywords.rule  # type: ignore[attr-defined]
+    for named in all_identifiers(schema):
+        if named.name.lower() in RESERVED_KEYWORDS:
+            yield this.finding(
+                f"{named.kind} name '{named.name}' is a reserved keyword in PostgreSQL", named.pos, named.path
+            )
+
+
+@rule(
+    "PG003",
+    "builtin-type-name",
+    "error",
+    "pitfalls",
+    summary="An enum, composite type, table or view named like a built-in type (money, point, ...).",
+    why="pg_catalog is searched first: `CREATE TYPE money` succeeds, but every column declared `money` "
+    "still "
+    "gets the built-in type (the seed's money and point types hit this).",
+    fix="Give the type a distinct name (money_amount, geo_point).",
+)
+def check_builtin_type_names(schema: Schema) -> Iterator[Finding]:
+    this = check_builtin_type_names.rule  # type: ignore[attr-defined]
+    objects: list[tuple[str, str, SourcePos | None, str]] = []
+    objects += [("enum", e.name, e.meta.pos, f"enums.{e.name}") for e in schema.enums.values()]
+    objects += [("type", t.name, t.meta.pos, f"types.{t.name}") for t in schema.composite_types.values()]
+    objects += [("table", t.name, t.meta.pos, table_path(t.name)) for t in schema.tables.values()]
+    objects += [("view", v.name, v.meta.pos, f"views.{v.name}") for v in schema.views.values()]
+    for kind, name, pos, path in objects:
+        if name.lower() in BUILTIN_TYPES:
+            yield this.finding(f"{kind} '{name}' has the name of a built-in PostgreSQL type", pos, path)
+
+
+@rule(
+    "PG004",
+    "partitioned-unique-without-key",
+    "error",
+    "pitfalls",
+    summary="A PRIMARY KEY, UNIQUE constraint or unique index on a partitioned table lacks the partition "
+    "key.",
+    why="PostgreSQL can only enforce uniqueness per partition, so it refuses the constraint ('unique "
+    "constraint "
+    "on partitioned table must include all partitioning columns').",
+    fix="Add the partition columns to the key (primary_key: [id, created_at]).",
+)
+def check_partitioned_unique(schema: Schema) -> Iterator[Finding]:
+    this = check_partitioned_unique.rule  # type: ignore[attr-defined]
+    for table in schema.tables.values():
+        if table.partition is None:
+            continue
+        needed = set(table.partition.columns)
+        tp = table_path(table.name)
+        keys: list[tuple[str, set[str], SourcePos | None, str]] = []
+        if table.primary_key:
+            keys.append(
+                (
+                    "primary key",
+                    set(table.primary_key.columns),
+                    table.primary_key.meta.pos,
+                    f"{tp}.primary_key",
+                )
+            )
+        keys += [
+            (f"unique constraint {uq.name}", set(uq.columns), uq.meta.pos, f"{tp}.unique.{uq.name}")
+            for uq in table.uniques.values()
+        ]
+        keys += [
+            (
+                f"unique index {ix.name}",
+                {e.expression for e in ix.elements if e.is_column},
+                ix.meta.pos,
+                index_path(ix),
+            )
+            for ix in table.indexes.values()
+            if ix.unique
+        ]
+        for what, columns, pos, path in keys:
+            missing = sorted(needed - columns)
+            if missing:
+                yield this.finding(
+                    f"{what} of partitioned table {table.name} lacks partition column(s) "
+                    f"{', '.join(missing)}",
+                    pos,
+                    path,
+                )
+
+
+@rule(
+    "PG005",
+    "fk-to-partitioned-table",
+    "warning",
+    "pitfalls",
+    summary="A foreign key referencing a partitioned table.",
+    why="The referenced key must include the partition columns, so every referencing table has to carry "
+    "them "
+    "too, and detaching or dropping an old partition must scan the referencing tables under lock: "
+    "partition retention stops being cheap.",
+    fix="Reference a non-partitioned table, or drop the FK and enforce the link in the application "
+    "(waive PG005 with the reason if the cost is accepted).",
+)
+def check_fk_to_partitioned(schema: Schema) -> Iterator[Finding]:
+    this = check_fk_to_partitioned.rule  # type: ignore[attr-defined]
+    for table in schema.tables.values():
+        for fk in table.foreign_keys.values():
+            target = schema.tables.get(fk.ref_table)
+            if target is not None and target.partition is not None:
+                yield this.finding(
+                    f"foreign key {fk.name} references partitioned table {target.name}",
+                    fk.meta.pos,
+                    f"{table_path(table.name)}.foreign_keys.{fk.name}",
+                    related=tuple(column_path(table.name, c) for c in fk.columns),
+                )
+
+
+_REFRESH = re.compile(
+    r"refresh\s+materialized\s+view\s+concurrently\s+(?:\"?public\"?\.)?\"?([A-Za-z_][\w$]*)", re.IGNORECASE
+)
+
+
+def _refreshable(index: Index) -> bool:
+    return index.unique and index.where is None and all(e.is_column for e in index.elements)
+
+
+@rule(
+    "PG006",
+    "concurrent-refresh-needs-unique-index",
+    "error",
+    "pitfalls",
+    summary="A materialized view refreshed CONCURRENTLY (by a function of the schema) has a unique, "
+    "non-partial index on plain columns.",
+    why="REFRESH MATERIALIZED VIEW CONCURRENTLY fails without one; the seed's two views could never be "
+    "refreshed by their own refresh function.",
+    fix="Add `indexes: {idx_{view}_{column}_unique: {columns: [{column}], unique: true}}` to the view.",
+)
+def check_concurrent_refresh(schema: Schema) -> Iterator[Finding]:
+    this = check_concurrent_refresh.rule  # type: ignore[attr-defined]
+    refreshed: dict[str, str] = {}
+    for function in schema.functions.values():
+        for name in _REFRESH.findall(function.body):
+            refreshed.setdefault(name.lower(), function.name)
+    for name, function_name in sorted(refreshed.items()):
+        view = schema.views.get(name)
+        if view is None or not view.materialized:
+            continue
+        if not any(_refreshable(ix) for ix in view.indexes.values()):
+            yield this.finding(
+                f"materialized view {name} is refreshed CONCURRENTLY by {function_name}() "
+                "but has no "
+                "unique index without WHERE on plain columns",
+                view.meta.pos,
+                f"views.{name}",
+            )
+
+
+def _sql_texts(schema: Schema) -> Iterator[tuple[str, str, SourcePos | None, str, Table | None]]:
+    """(what, text, pos, path, table) for every SQL expression of the model a rule parses."""
+    for table in schema.tables.values():
+        tp = table_path(table.name)
+        for column in table.columns:
+            cp = column_path(table.name, column.name)
+            if column.default is not None:
+                yield (
+                    f"default of {table.name}.{column.name}",
+                    column.default,
+                    column.meta.at("default"),
+                    cp,
+                    table,
+                )
+            if column.generated is not None:
+                yield (
+                    f"generated expression of {table.name}.{column.name}",
+                    column.generated,
+                    column.meta.at("generated"),
+                    cp,
+                    table,
+                )
+        for check in table.checks.values():
+            yield (
+                f"check {check.name}",
+                check.expression,
+                check.meta.at("expression"),
+                f"{tp}.checks.{check.name}",
+                table,
+            )
+        for index in table.indexes.values():
+            yield from _index_texts(index, table, False)
+        for trigger in table.triggers.values():
+            if trigger.when:
+                yield (
+                    f"WHEN of trigger {trigger.name}",
+                    trigger.when,
+                    trigger.meta.at("when"),
+                    f"{tp}.triggers.{trigger.name}",
+                    None,
+                )
+    for view in schema.views.values():
+        for index in view.indexes.values():
+            yield from _index_texts(index, None, True)
+
+
+def _index_texts(
+    index: Index, table: Table | None, on_view: bool
+) -> Iterator[tuple[str, str, SourcePos | None, str, Table | None]]:
+    path = index_path(index, on_view)
+    for element in index.elements:
+        if not element.is_column:
+            yield (
+                f"expression of index {index.name}",
+                element.expression,
+                index.meta.at("expressions"),
+                path,
+                table,
+            )
+    if index.where:
+        yield f"predicate of index {index.name}", index.where, index.meta.at("where"), path, table
+
+
+@rule(
+    "PG007",
+    "unparsable-sql",
+    "error",
+    "pitfalls",
+    summary="A CHECK, DEFAULT, generated, index-expression, index WHERE or trigger WHEN text that does not "
+    "parse as PostgreSQL.",
+    why="The YAML keeps these as text; a typo surfaces only when the migration runs. Parsing them in lint "
+    "(sqlglot, PostgreSQL dialect) points at the line before anything is applied.",
+    fix="Fix the SQL text (strings need their quotes: default: \"'user'\"). If the text is valid PostgreSQL "
+    "that the parser does not know, waive PG007 on the object with that reason.",
+)
+def check_unparsable_sql(schema: Schema) -> Iterator[Finding]:
+    this = check_unparsable_sql.rule  # type: ignore[attr-defined]
+    for what, text, pos, path, _ in _sql_texts(schema):
+        error = parse_sql(text).error
+        if error:
+            yield this.finding(f"{what} does not parse as PostgreSQL: {text!r} ({error})", pos, path)
+
+
+@rule(
+    "PG008",
+    "sql-unknown-column",
+    "error",
+    "pitfalls",
+    summary="A CHECK, generated, index-expression or index WHERE text names a column the table lacks; "
+    "a DEFAULT names any column.",
+    why="PostgreSQL refuses the DDL at deploy time ('column does not exist'; 'cannot use column reference in "
+    "DEFAULT expression'); a renamed column leaves such texts behind.",
+    fix="Fix the column name in the expression (or quote a string literal that was meant as a value).",
+)
+def check_sql_columns(schema: Schema) -> Iterator[Finding]:
+    this = check_sql_columns.rule  # type: ignore[attr-defined]
+    names: dict[str, frozenset[str]] = {}
+    for what, text, pos, path, table in _sql_texts(schema):
+        if table is None:
+            continue
+        parsed = parse_sql(text)
+        if parsed.error:
+            continue
+        columns = parsed.columns - _VALUE_KEYWORDS
+        if what.startswith("default of "):
+            if columns:
+                yield this.finding(
+                    f"{what} references column(s) {', '.join(sorted(columns))}; a DEFAULT cannot "
+                    "(was a string meant? quote it)",
+                    pos,
+                    path,
+                )
+            continue
+        if table.name not in names:
+            names[table.name] = frozenset(table.column_names)
+        unknown = sorted(columns - names[table.name])
+        if unknown:
+            yield this.finding(
+                f"{what} references unknown column(s) {', '.join(unknown)} of {table.name}", pos, path
+            )
+
+
+@rule(
+    "PG009",
+    "non-immutable-function",
+    "error",
+    "pitfalls",
+    summary="Volatile or stable functions (now(), random(), gen_random_uuid(), nextval(), ...) in index "
+    "expressions, index predicates or generated columns.",
+    why="PostgreSQL requires IMMUTABLE functions there and refuses the DDL; wrapping one in a function "
+    "falsely "
+    "marked IMMUTABLE makes the index or column silently wrong (a partial index on now() never moves).",
+    fix="Compute the value at write time (a column with a default, or a trigger) and index that column.",
+)
+def check_immutable_functions(schema: Schema) -> Iterator[Finding]:
+    this = check_immutable_functions.rule  # type: ignore[attr-defined]
+    own = {name.lower(): f.volatility for name, f in schema.functions.items() if f.volatility != "immutable"}
+    for what, text, pos, path, _table in _sql_texts(schema):
+        if what.startswith(("default of ", "check ", "WHEN of")):
+            continue
+        parsed = parse_sql(text)
+        bad = sorted(f for f in parsed.functions if f in NON_IMMUTABLE_FUNCTIONS or f in own)
+        if bad:
+            detail = ", ".join(f"{f}() ({own[f]})" if f in own else f"{f}()" for f in bad)
+            yield this.finding(f"{what} calls non-IMMUTABLE {detail}", pos, path)
+
+
+@rule(
+    "PG010",
+    "char-type",
+    "warning",
+    "pitfalls",
+    summary="`char(n)` (blank-padded character) columns and attributes.",
+    why="char(n) pads with spaces, compares ignoring them and is no faster than text in PostgreSQL; padding "
+    "leaks into application strings and joins with varchar columns.",
+    fix="Use `text` or `varchar(n)` (with a CHECK on the length if it must be exact); waive it for fixed "
+    "codes "
+    "such as ISO 4217 currencies if you keep it.",
+)
+def check_char_type(schema: Schema) -> Iterator[Finding]:
+    this = check_char_type.rule  # type: ignore[attr-defined]
+    for table in schema.tables.values():
+        for column in table.columns:
+            if type_base(column.type) == "character":
+                yield this.finding(
+                    f"{table.name}.{column.name} is {column.type}",
+                    column.meta.at("type"),
+                    column_path(table.name, column.name),
+                )
+    for ctype in schema.composite_types.values():
+        for attr in ctype.attributes:
+            if type_base(attr.type) == "character":
+                yield this.finding(
+                    f"type {ctype.name}.{attr.name} is {attr.type}",
+                    ctype.meta.at("attributes"),
+                    f"types.{ctype.name}",
+                )
+
+
+@rule(
+    "PG011",
+    "varchar-without-length",
+    "warning",
+    "pitfalls",
+    summary="`varchar` without a length.",
+    why="The seed uses VARCHAR(n) for bounded strings and TEXT for unbounded ones (section 3.1); a bare "
+    "varchar is a text that looks bounded, so nobody knows which was meant.",
+    fix="Write `varchar(n)` with the intended limit, or `text`.",
+)
+def check_varchar_length(schema: Schema) -> Iterator[Finding]:
+    this = check_varchar_length.rule  # type: ignore[attr-defined]
+    for table in schema.tables.values():
+        for column in table.columns:
+            if column.type.startswith("character varying") and not column.type.startswith(
+                "character varying("
+            ):
+                yield this.finding(
+                    f"{table.name}.{column.name} is varchar without a length",
+                    column.meta.at("type"),
+                    column_path(table.name, column.name),
+                )
+    for ctype in schema.composite_types.values():
+        for attr in ctype.attributes:
+            if attr.type.startswith("character varying") and not attr.type.startswith("character varying("):
+                yield this.finding(
+                    f"type {ctype.name}.{attr.name} is varchar without a length",
+                    ctype.meta.at("attributes"),
+                    f"types.{ctype.name}",
+                )
