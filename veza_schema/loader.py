@@ -135,6 +135,10 @@ def load_schema(path: str | Path) -> Schema:
     return schema
 
 
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _display(path: Path) -> str:
     """Paths relative to the working directory when possible: ``schema/auth.yaml``."""
     try:
@@ -200,7 +204,7 @@ class _ModuleReader:
         waivers: tuple[Waiver, ...] = ()
         rfc = renamed = None
         deprecated = None
-        for key, key_node, value in items or []:
+        for key, _key_node, value in items or []:
             key_pos[key] = self.r.pos(value)
             if key == "waive":
                 waivers = self.read_waivers(value, what)
@@ -261,6 +265,7 @@ class _ModuleReader:
                 if values_node is None:
                     self.r.problem(value, f"{what} needs 'values'")
                     continue
+            assert values_node is not None
             values = [text for text, _ in self.r.string_list(values_node, f"values of {what}") or []]
             duplicates = [v for v, count in Counter(values).items() if count > 1]
             if duplicates:
@@ -330,7 +335,7 @@ class _ModuleReader:
                     language=str(fields["language"]).lower(), body=str(fields["body"]),
                     volatility=volatility,  # type: ignore[arg-type]
                     security_definer=bool(fields["security_definer"]),
-                    comment=fields.get("comment") if isinstance(fields.get("comment"), str) else None,
+                    comment=_text_or_none(fields.get("comment")),
                     module=self.module, meta=self.meta(key_node, items, what))
 
     def read_templates(self, node: yaml.Node) -> None:
@@ -711,8 +716,8 @@ class _ModuleReader:
         for key, is_column_list in (("columns", True), ("expressions", False)):
             if key not in values:
                 continue
-            for text, item in self.r.string_list(values[key], f"{key} of {what}") or []:
-                element = self.index_element(text, is_column_list, item, what, opclasses)
+            for element_text, item in self.r.string_list(values[key], f"{key} of {what}") or []:
+                element = self.index_element(element_text, is_column_list, item, what, opclasses)
                 if element:
                     elements.append(element)
         if not elements:
@@ -812,7 +817,7 @@ class _ModuleReader:
 # -- cross-file resolution ---------------------------------------------------------
 def _resolve(parts: _Parts, problems: list[Problem]) -> Schema:
     tables = dict(parts.tables)
-    for name, table in parts.tables.items():
+    for table in parts.tables.values():
         _check_table_references(table, tables, parts, problems)
     tables = _expand_templates(parts, tables, problems)
     for table in tables.values():

@@ -19,11 +19,20 @@ YAML -> SQL -> PostgreSQL -> introspection) and handled here:
 - function name case: ``LENGTH(x)`` / ``length(x)``; ``now()`` and ``CURRENT_TIMESTAMP`` both
   become ``CURRENT_TIMESTAMP`` (they read the same clock);
 - identifier case: ``OLD.*`` / ``old.*``;
-- negative numbers: ``-1`` / ``'-1'::integer``.
+- negative numbers: ``-1`` / ``'-1'::integer``;
+- ``x BETWEEN a AND b`` / ``x >= a AND x <= b``;
+- keywords used as names: ``position >= 0`` / ``"position" >= 0`` (lowercase quoted names
+  are unquoted; names with capitals keep their quotes, their case matters).
 
-The result is only for comparison (it is not meant to be run): casts to text types and
-casts of literals are dropped on both sides, so ``x::varchar`` and ``x`` compare equal.
-Casts to other types (``created_at::date``) are kept. Texts sqlglot cannot parse fall
+- view queries: implicit numeric promotions ``count(x) * 0.4`` /
+  ``count(x)::numeric * 0.4``; ``ORDER BY alias`` / ``ORDER BY <its expression>``;
+  ``SELECT id FROM tracks`` / ``SELECT tracks.id FROM tracks`` (PostgreSQL 15, and any
+  version inside a subquery of a query reading several tables).
+
+The result is only for comparison (it is not meant to be run): casts of literals, casts
+to text types and casts to unparameterized numeric types are dropped on both sides, so
+``x::varchar`` and ``x`` compare equal. Other casts (``created_at::date``,
+``price::numeric(10,2)``) are kept. Texts sqlglot cannot parse fall
 back to whitespace normalization.
 """
 
@@ -49,7 +58,16 @@ _TEXT_TYPES = frozenset({
     exp.DataType.Type.NVARCHAR,
     exp.DataType.Type.NAME,
 })
+_IMPLICIT_NUMERIC_TYPES = frozenset({
+    exp.DataType.Type.SMALLINT,
+    exp.DataType.Type.INT,
+    exp.DataType.Type.BIGINT,
+    exp.DataType.Type.DECIMAL,
+    exp.DataType.Type.DOUBLE,
+    exp.DataType.Type.FLOAT,
+})
 _MAX_PASSES = 20
+_PLAIN_IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_$]*$")
 _NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
 
 # Interval units -> (months, days, microseconds) per unit.
@@ -100,7 +118,38 @@ def _normalize_cached(text: str) -> str:
             break
         tree = tree.transform(_unwrap_parens).transform(_rewrite)
         previous, current = current, tree.sql(dialect="postgres")
+    for select in list(tree.find_all(exp.Select)):
+        _canonical_select(select)
     return tree.transform(_parenthesize).sql(dialect="postgres")
+
+
+def _canonical_select(select: exp.Select) -> None:
+    """Undo two rewrites PostgreSQL applies to stored queries, in place.
+
+    ``ORDER BY alias`` becomes ``ORDER BY <the aliased expression>`` (in ORDER BY a bare
+    name means the output column first, so the expansion is exact); and columns of a
+    SELECT reading a single table lose their ``table.`` prefix, which PostgreSQL adds or
+    omits depending on its version and on the other relations of the whole query.
+    """
+    aliases = {
+        projection.alias: projection.this
+        for projection in select.expressions
+        if isinstance(projection, exp.Alias) and projection.alias
+    }
+    order = select.args.get("order")
+    if order is not None:
+        for ordered in order.expressions:
+            key = ordered.this
+            if isinstance(key, exp.Column) and not key.table and key.name in aliases:
+                ordered.set("this", aliases[key.name].copy())
+    source = select.args.get("from_") or select.args.get("from")
+    if source is None or select.args.get("joins") or not isinstance(source.this, exp.Table):
+        return
+    table = source.this
+    qualifier = table.alias_or_name
+    for node in select.walk(prune=lambda n: n is not select and isinstance(n, (exp.Select, exp.Subquery))):
+        if isinstance(node, exp.Column) and node.table == qualifier and not node.args.get("db"):
+            node.set("table", None)
 
 
 def _unwrap_parens(node: exp.Expression) -> exp.Expression:
@@ -119,6 +168,11 @@ def _is_literal_like(node: exp.Expression) -> bool:
     return False
 
 
+def _is_implicit_numeric(data_type: exp.DataType) -> bool:
+    """Targets of PostgreSQL's implicit numeric promotions (``count(*)::numeric * 0.4``)."""
+    return data_type.this in _IMPLICIT_NUMERIC_TYPES and not data_type.expressions
+
+
 def _is_text_type(data_type: exp.DataType) -> bool:
     if data_type.this == exp.DataType.Type.ARRAY and data_type.expressions:
         inner = data_type.expressions[0]
@@ -133,7 +187,15 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return _interval(node.this.name + (" " + node.unit.name if node.unit else ""), node)
     if isinstance(node, (exp.EQ, exp.NEQ)) and _quantifier(node.expression) is not None:
         return _rewrite_quantified(node)
+    if isinstance(node, exp.Between) and not node.args.get("symmetric"):
+        # PostgreSQL stores BETWEEN as two comparisons.
+        return exp.And(
+            this=exp.GTE(this=node.this.copy(), expression=node.args["low"].copy()),
+            expression=exp.LTE(this=node.this.copy(), expression=node.args["high"].copy()),
+        )
     # In place (transform works on a copy): returning the same node lets its children be visited.
+    if isinstance(node, exp.Identifier) and node.quoted and _PLAIN_IDENTIFIER_RE.match(node.name):
+        node.set("quoted", False)  # PostgreSQL quotes keywords it need not: "position"
     if isinstance(node, (exp.Identifier, exp.Anonymous)) and not node.args.get("quoted"):
         node.set("this", node.name.lower())
     return node
@@ -149,7 +211,7 @@ def _rewrite_cast(node: exp.Cast) -> exp.Expression:
             target.is_type(*exp.DataType.NUMERIC_TYPES):
         number = exp.Literal.number(operand.name.lstrip("-"))
         return exp.Neg(this=number) if operand.name.startswith("-") else number
-    if _is_literal_like(operand) or _is_text_type(target):
+    if _is_literal_like(operand) or _is_text_type(target) or _is_implicit_numeric(target):
         return operand.copy()
     return node
 
@@ -244,7 +306,7 @@ _GROUPING = (exp.Binary, exp.Not, exp.Predicate, exp.Connector, exp.Neg)
 def _parenthesize(node: exp.Expression) -> exp.Expression:
     """Parenthesize every operator operand that is itself an operator: one text per tree."""
     if isinstance(node, (exp.Binary, exp.Not, exp.Neg)):
-        node = node.copy()
+        # In place, so transform() goes on into the children.
         for key in ("this", "expression"):
             child = node.args.get(key)
             if isinstance(child, _GROUPING) and not isinstance(child, exp.Paren):

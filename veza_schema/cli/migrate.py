@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
     app.command("baseline")(baseline)
     app.command("resolve")(resolve)
+    app.command("hash")(hash_command)
 
 
 def generate(
@@ -73,14 +74,21 @@ def generate(
         out.print("Nothing to generate: the migrations already produce schema/.")
         return
     try:
-        from veza_schema.migrations import incremental
+        from veza_schema.migrations import incremental  # type: ignore[attr-defined,unused-ignore]
     except ModuleNotFoundError as exc:
         from veza_schema.errors import UsageError
 
         raise UsageError("schema/ changed, but incremental migrations are not implemented yet") from exc
-    for written in incremental.generate_incremental(snapshot, schema, migrations_dir, name, settings,
-                                                    allow_forbidden=allow_forbidden):
+    from veza_schema.migrations.sumfile import require_current_sum, write_sum
+
+    require_current_sum(migrations_dir)
+    written_files = incremental.generate_incremental(snapshot, schema, migrations_dir, name, settings,
+                                                     allow_forbidden=allow_forbidden)
+    if not written_files:
+        out.print("Nothing to generate: the changes need no SQL.")
+    for written in written_files:
         out.print(f"Wrote {written.up_path} and {written.down_path.name}.")
+    write_sum(migrations_dir)
 
 
 def _target(dsn: str | None) -> Target:
@@ -91,10 +99,14 @@ def _target(dsn: str | None) -> Target:
     return target
 
 
-def _files(migrations_dir: Path) -> list[MigrationFile]:
+def _files(migrations_dir: Path, check_sum: bool = True) -> list[MigrationFile]:
     from veza_schema.migrations.files import read_migrations
+    from veza_schema.migrations.sumfile import require_current_sum
 
-    return read_migrations(migrations_dir)
+    files = read_migrations(migrations_dir)
+    if check_sum:
+        require_current_sum(migrations_dir)
+    return files
 
 
 class _ConsoleReporter:
@@ -233,12 +245,20 @@ def status(
 
     check_choice(output_format, ("text", "json"), "--format")
     target = resolve_dsn(dsn)
-    states = runner.read_states(target, _files(migrations_dir))
-    up_to_date = all(s.state == "applied" for s in states)
+    from veza_schema.migrations.sumfile import verify_sum
+
+    states = runner.read_states(target, _files(migrations_dir, check_sum=False))
+    stale_sum = verify_sum(migrations_dir)
+    up_to_date = all(s.state == "applied" for s in states) and not stale_sum
     if output_format == "json":
-        console().print_json(json.dumps(status_document(target.display, states, up_to_date)))
+        document = status_document(target.display, states, up_to_date)
+        document["sum_file"] = [{"file": p.name, "problem": p.problem} for p in stale_sum]
+        print(json.dumps(document, indent=2))
     else:
         _print_status(target.display, states, up_to_date)
+        for problem in stale_sum:
+            console().print(f"[red]veza.sum:[/] {problem.name} {problem.problem} (run `veza-schema hash` "
+                            "if intended)")
     raise typer.Exit(0 if up_to_date else 1)
 
 
@@ -328,3 +348,18 @@ def resolve(
     target = _target(dsn)
     outcome = runner.resolve(target, _files(migrations_dir), version, applied=applied)
     console().print(f"Migration {version} resolved as {outcome}.")
+
+
+def hash_command(migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR) -> None:
+    """Rewrite migrations/veza.sum after a deliberate change to the migration files.
+
+    Example:
+
+        veza-schema hash
+    """
+    from veza_schema.migrations.files import read_migrations
+    from veza_schema.migrations.sumfile import write_sum
+
+    files = read_migrations(migrations_dir)
+    path = write_sum(migrations_dir)
+    console().print(f"Wrote {path} ({len(files)} migration(s)).")

@@ -153,7 +153,7 @@ def render_sarif(report: LintReport) -> str:
         result["locations"] = [location]
         if finding.waived:
             result["suppressions"] = [
-                {"kind": "inSource", "status": "accepted", "justification": finding.waiver_reason or ""}
+                {"kind": "inSource", "state": "accepted", "justification": finding.waiver_reason or ""}
             ]
         results.append(result)
     document = {

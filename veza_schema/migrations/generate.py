@@ -14,6 +14,7 @@ from pathlib import Path
 
 from veza_schema.errors import MigrationFileError, UsageError
 from veza_schema.migrations.files import MigrationFile, read_migrations
+from veza_schema.migrations.sumfile import write_sum
 from veza_schema.model import Schema
 from veza_schema.render import (
     Section,
@@ -130,4 +131,5 @@ def generate_initial(schema: Schema, directory: Path, name: str, settings: FileS
     up, down = initial_migration(schema, f"{version}_{name}", settings)
     written = write_pair(directory, version, name, up, down)
     write_snapshot(directory, schema)
+    write_sum(directory)
     return written

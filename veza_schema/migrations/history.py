@@ -34,6 +34,9 @@ VALUES (%s, %s, %s, %s, %s)
 """
 _MARK_DONE = "UPDATE _sqlx_migrations SET success = true, execution_time = %s WHERE version = %s"
 _DELETE = "DELETE FROM _sqlx_migrations WHERE version = %s"
+_DELETE_ALL = "DELETE FROM _sqlx_migrations"
+_MARK_FAILED = "UPDATE _sqlx_migrations SET success = false WHERE version = %s"
+_MARK_RESOLVED = "UPDATE _sqlx_migrations SET success = true, checksum = %s WHERE version = %s"
 _EXISTS = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL"
 
 
@@ -74,3 +77,16 @@ def mark_done(conn: psycopg.Connection, version: int, execution_time_ns: int) ->
 
 def forget(conn: psycopg.Connection, version: int) -> None:
     conn.execute(_DELETE, (version,))
+
+
+def mark_failed(conn: psycopg.Connection, version: int) -> None:
+    """Before a non-transactional down file runs: a crash must leave a visible marker."""
+    conn.execute(_MARK_FAILED, (version,))
+
+
+def mark_resolved(conn: psycopg.Connection, version: int, checksum: bytes) -> None:
+    conn.execute(_MARK_RESOLVED, (checksum, version))
+
+
+def forget_all(conn: psycopg.Connection) -> None:
+    conn.execute(_DELETE_ALL)

@@ -7,6 +7,7 @@ holder forever) and a killed process releases it with its session.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
 from collections.abc import Iterator
@@ -80,7 +81,5 @@ def migration_lock(conn: psycopg.Connection, timeout: float, poll_interval: floa
     try:
         yield key
     finally:
-        try:
+        with contextlib.suppress(psycopg.Error):  # a dead session took its lock with it
             conn.execute(_UNLOCK, (key,))
-        except psycopg.Error:
-            pass  # the session is gone, and its lock with it

@@ -330,7 +330,7 @@ def _run_non_transactional(conn: psycopg.Connection, step: PlannedStep, statemen
     if step.direction == "up":
         history.record(conn, migration.version, migration.description, migration.checksum, False, 0)
     else:
-        conn.execute("UPDATE _sqlx_migrations SET success = false WHERE version = %s", (migration.version,))
+        history.mark_failed(conn, migration.version)
     for index, statement in enumerate(statements, 1):
         options.reporter.statement_started(migration, statement, index, len(statements))
 
@@ -338,12 +338,11 @@ def _run_non_transactional(conn: psycopg.Connection, step: PlannedStep, statemen
             try:
                 conn.execute(statement.text.encode("utf-8"), prepare=False)  # type: ignore[call-overload]
             except psycopg.Error as exc:
-                verb = "resolve" if step.direction == "up" else "resolve"
                 aftermath = (
                     f"{migration.label} runs outside a transaction: the statements before line {statement.line} "
-                    f"took effect and it is now marked failed. Fix the cause, then run `veza-schema {verb} "
+                    f"took effect and it is now marked failed. Fix the cause, then run `veza-schema resolve "
                     f"{migration.version} --rolled-back` after undoing its effects (or if it is safe to re-run) "
-                    f"and apply again, or complete it by hand and run `veza-schema {verb} {migration.version} "
+                    f"and apply again, or complete it by hand and run `veza-schema resolve {migration.version} "
                     "--applied`.")
                 error = _failure(step, statement, exc, aftermath)
                 if exc.diag.sqlstate == LOCK_NOT_AVAILABLE:
@@ -372,7 +371,7 @@ def baseline(target: Target, files: list[MigrationFile], version: int, *, force:
         chosen = [f for f in files if f.version <= version]
         with conn.transaction():
             if force:
-                conn.execute("DELETE FROM _sqlx_migrations")
+                history.forget_all(conn)
             for file in chosen:
                 history.record(conn, file.version, file.description, file.checksum, True, 0)
     return chosen
@@ -392,8 +391,7 @@ def resolve(target: Target, files: list[MigrationFile], version: int, *, applied
             file = next((f for f in files if f.version == version), None)
             checksum = file.checksum if file else row.checksum
             with conn.transaction():
-                conn.execute("UPDATE _sqlx_migrations SET success = true, checksum = %s WHERE version = %s",
-                             (checksum, version))
+                history.mark_resolved(conn, version, checksum)
             return "applied"
         history.forget(conn, version)
         return "rolled-back"

@@ -1,0 +1,69 @@
+"""Every rule has a failing and a passing case in tests/lint_cases/<CODE>/{fail,pass}/.
+
+A case is a schema directory of YAML (loaded by the real loader, positions included) or,
+for what the loader itself refuses, a ``case.py`` defining ``SCHEMA`` (a model built in
+Python, as introspection could produce it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from veza_schema.lint import all_rules, lint
+from veza_schema.loader import load_schema
+from veza_schema.model import Schema
+
+CASES = Path(__file__).parent / "lint_cases"
+CODES = [rule.code for rule in all_rules() if rule.family != "policy"]
+
+
+def load_case(directory: Path) -> tuple[Schema, bool]:
+    """The case's model, and whether it came from YAML (so findings must carry positions)."""
+    script = directory / "case.py"
+    if script.exists():
+        spec = importlib.util.spec_from_file_location(f"lint_case_{directory.parent.name}_{directory.name}", script)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.SCHEMA, False
+    return load_schema(directory), True
+
+
+def test_every_rule_has_both_cases() -> None:
+    missing = [f"{code}/{kind}" for code in CODES for kind in ("fail", "pass") if not (CASES / code / kind).is_dir()]
+    assert not missing, f"rules without a lint case: {missing}"
+    stray = sorted(p.name for p in CASES.iterdir() if p.is_dir() and p.name not in CODES)
+    assert not stray, f"lint cases for unknown codes: {stray}"
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_fail_case_triggers_rule(code: str) -> None:
+    schema, from_yaml = load_case(CASES / code / "fail")
+    hits = [f for f in lint(schema).active if f.code == code]
+    assert hits, f"{code}/fail does not trigger {code}"
+    if from_yaml:
+        for finding in hits:
+            assert finding.pos is not None and finding.pos.file.endswith(".yaml") and finding.pos.line > 0, finding
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_pass_case_does_not_trigger_rule(code: str) -> None:
+    schema, _ = load_case(CASES / code / "pass")
+    report = lint(schema)
+    hits = [f for f in report.findings if f.code == code]
+    assert not hits, f"{code}/pass triggers {code}: {hits}"
+    assert not report.active, f"{code}/pass should be clean for every rule: {report.active}"
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_select_runs_only_that_rule(code: str) -> None:
+    schema, _ = load_case(CASES / code / "fail")
+    # An unused waiver can only be told when the waived rule runs too.
+    extra = ["IMM002"] if code == "LNT002" else []
+    report = lint(schema, select=[code, *extra])
+    assert report.rules_run == tuple(sorted({code, *extra}))
+    assert code in {f.code for f in report.findings}
+    assert {f.code for f in report.findings} <= {code, *extra}

@@ -1,0 +1,610 @@
+"""Changes between two models: one frozen dataclass per kind, named Verb+Object.
+
+Why data and not SQL: the differ, the ordering pass, the planner (online-safe SQL) and the
+change-policy classifier all read the same objects. Every change keeps the objects on both
+sides it touches (a drop keeps the dropped object, an alteration keeps ``before`` and
+``after``), so :func:`reverse` is pure and a classifier can judge e.g. a type change from
+the two columns. ``meta`` is the desired object's YAML metadata (its RFC), or for a drop the
+desired parent's; it is never compared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from veza_schema.model import (
+    NO_META,
+    CheckConstraint,
+    Column,
+    CompositeType,
+    EnumType,
+    Extension,
+    ForeignKey,
+    Function,
+    Index,
+    Meta,
+    PartitionSpec,
+    PrimaryKey,
+    Table,
+    Trigger,
+    UniqueConstraint,
+    View,
+)
+
+
+def _meta() -> Meta:
+    return field(default=NO_META, compare=False, repr=False)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ColumnUse:
+    """A column whose type is an enum (or an array of it): what recreating the enum must convert."""
+
+    table: str
+    column: str
+    type: str
+    default: str | None = None
+
+
+# -- extensions and types ------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CreateExtension:
+    extension: Extension
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropExtension:
+    extension: Extension
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateEnum:
+    enum: EnumType
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropEnum:
+    enum: EnumType
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AddEnumValue:
+    """New values inserted into an enum (``after`` keeps ``before``'s values in order).
+
+    ``usages`` are the columns of the *current* schema typed with the enum: undoing the
+    addition means recreating the type and converting them (PostgreSQL cannot drop a value).
+    """
+
+    before: EnumType
+    after: EnumType
+    usages: tuple[ColumnUse, ...] = ()
+    meta: Meta = _meta()
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return tuple(v for v in self.after.values if v not in self.before.values)
+
+
+@dataclass(frozen=True, slots=True)
+class RecreateEnum:
+    """Values removed or reordered: the type is rebuilt and ``usages`` converted (a rewrite)."""
+
+    before: EnumType
+    after: EnumType
+    usages: tuple[ColumnUse, ...] = ()
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateCompositeType:
+    ctype: CompositeType
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropCompositeType:
+    ctype: CompositeType
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterCompositeType:
+    """Attributes changed: rendered as drop + create (fails while a column uses the type)."""
+
+    before: CompositeType
+    after: CompositeType
+    meta: Meta = _meta()
+
+
+# -- functions -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CreateFunction:
+    function: Function
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceFunction:
+    """Same signature and return type: CREATE OR REPLACE."""
+
+    before: Function
+    after: Function
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropFunction:
+    function: Function
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePartitionHelper:
+    """The managed ``veza_ensure_partitions`` function, needed once a table is partitioned."""
+
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropPartitionHelper:
+    meta: Meta = _meta()
+
+
+# -- tables and columns --------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CreateTable:
+    """A new table with its columns, constraints, indexes and comments (not its triggers)."""
+
+    table: Table
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropTable:
+    table: Table
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class RenameTable:
+    old: str
+    new: str
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AddColumn:
+    table: str
+    column: Column
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropColumn:
+    table: str
+    column: Column
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class RenameColumn:
+    table: str
+    old: str
+    new: str
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterColumnType:
+    table: str
+    before: Column
+    after: Column
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterColumnDefault:
+    table: str
+    before: Column
+    after: Column
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterColumnNullability:
+    table: str
+    before: Column
+    after: Column
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterColumnIdentity:
+    table: str
+    before: Column
+    after: Column
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterColumnGenerated:
+    """A stored generated expression changed: no in-place form before PostgreSQL 17."""
+
+    table: str
+    before: Column
+    after: Column
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePartitioning:
+    """The partition spec of an existing table changed (strategy/key: cannot be done in place)."""
+
+    table: str
+    before: PartitionSpec | None
+    after: PartitionSpec | None
+    meta: Meta = _meta()
+
+
+# -- constraints and indexes ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AddPrimaryKey:
+    table: str
+    primary_key: PrimaryKey
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropPrimaryKey:
+    table: str
+    primary_key: PrimaryKey
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AddUnique:
+    table: str
+    unique: UniqueConstraint
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropUnique:
+    table: str
+    unique: UniqueConstraint
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AddCheck:
+    table: str
+    check: CheckConstraint
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropCheck:
+    table: str
+    check: CheckConstraint
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AddForeignKey:
+    table: str
+    foreign_key: ForeignKey
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropForeignKey:
+    table: str
+    foreign_key: ForeignKey
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class RenameConstraint:
+    """Follows a declared table or column rename whose name the constraint embeds."""
+
+    table: str
+    old: str
+    new: str
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateIndex:
+    index: Index  # index.table is a table or a materialized view
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropIndex:
+    index: Index
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class RenameIndex:
+    """Follows a declared table or column rename whose name the index embeds."""
+
+    old: str
+    new: str
+    meta: Meta = _meta()
+
+
+# -- triggers, views, comments -------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CreateTrigger:
+    trigger: Trigger
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropTrigger:
+    trigger: Trigger
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateView:
+    """A view (or materialized view, with its indexes) and its comment."""
+
+    view: View
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceView:
+    """A plain view whose query changed: CREATE OR REPLACE VIEW."""
+
+    before: View
+    after: View
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropView:
+    view: View
+    meta: Meta = _meta()
+
+
+CommentKind = Literal["table", "column", "type", "function", "view", "materialized view"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class CommentTarget:
+    kind: CommentKind
+    name: str
+    column: str | None = None  # kind "column"
+    arguments: str | None = None  # kind "function"
+
+
+@dataclass(frozen=True, slots=True)
+class SetComment:
+    """COMMENT ON an existing object changed (``None``: no comment)."""
+
+    target: CommentTarget
+    before: str | None
+    after: str | None
+    meta: Meta = _meta()
+
+
+Change = (
+    CreateExtension | DropExtension
+    | CreateEnum | DropEnum | AddEnumValue | RecreateEnum
+    | CreateCompositeType | DropCompositeType | AlterCompositeType
+    | CreateFunction | ReplaceFunction | DropFunction | CreatePartitionHelper | DropPartitionHelper
+    | CreateTable | DropTable | RenameTable
+    | AddColumn | DropColumn | RenameColumn
+    | AlterColumnType | AlterColumnDefault | AlterColumnNullability | AlterColumnIdentity
+    | AlterColumnGenerated
+    | ChangePartitioning
+    | AddPrimaryKey | DropPrimaryKey | AddUnique | DropUnique | AddCheck | DropCheck
+    | AddForeignKey | DropForeignKey | RenameConstraint
+    | CreateIndex | DropIndex | RenameIndex
+    | CreateTrigger | DropTrigger
+    | CreateView | ReplaceView | DropView
+    | SetComment
+)
+
+
+# -- operations on changes -----------------------------------------------------------------
+_PAIRS: tuple[tuple[type, type], ...] = (
+    (CreateExtension, DropExtension), (CreateEnum, DropEnum), (CreateCompositeType, DropCompositeType),
+    (CreateFunction, DropFunction), (CreatePartitionHelper, DropPartitionHelper), (CreateTable, DropTable),
+    (AddColumn, DropColumn), (AddPrimaryKey, DropPrimaryKey), (AddUnique, DropUnique), (AddCheck, DropCheck),
+    (AddForeignKey, DropForeignKey), (CreateIndex, DropIndex), (CreateTrigger, DropTrigger),
+    (CreateView, DropView),
+)
+_OPPOSITE: dict[type, type] = {**{a: b for a, b in _PAIRS}, **{b: a for a, b in _PAIRS}}
+_SWAPPED = (AlterCompositeType, ReplaceFunction, AlterColumnType, AlterColumnDefault, AlterColumnNullability,
+            AlterColumnIdentity, AlterColumnGenerated, ChangePartitioning, ReplaceView, SetComment)
+
+
+def _is_extension(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
+    """``shorter`` is ``longer`` with some values left out, order kept."""
+    rest = iter(longer)
+    return len(longer) > len(shorter) and all(value in rest for value in shorter)
+
+
+def reverse(change: Change) -> Change:
+    """The change that undoes ``change`` (pure; ``reverse(reverse(c)) == c``).
+
+    Example:
+        >>> reverse(RenameTable("users", "accounts"))
+        RenameTable(old='accounts', new='users')
+    """
+    kind: Any = type(change)
+    if kind in _OPPOSITE:
+        return cast(Change, _OPPOSITE[kind](*_positional(change), meta=change.meta))
+    if isinstance(change, _SWAPPED):
+        values = _positional(change)
+        if len(values) == 3:  # (table, before, after)
+            return cast(Change, kind(values[0], values[2], values[1], meta=change.meta))
+        return cast(Change, kind(values[1], values[0], meta=change.meta))
+    if isinstance(change, (RenameTable, RenameIndex)):
+        return type(change)(change.new, change.old, meta=change.meta)
+    if isinstance(change, (RenameColumn, RenameConstraint)):
+        return type(change)(change.table, change.new, change.old, meta=change.meta)
+    if isinstance(change, AddEnumValue):
+        return RecreateEnum(change.after, change.before, change.usages, meta=change.meta)
+    if isinstance(change, RecreateEnum):
+        if _is_extension(change.before.values, change.after.values):
+            return AddEnumValue(change.after, change.before, change.usages, meta=change.meta)
+        return RecreateEnum(change.after, change.before, change.usages, meta=change.meta)
+    raise TypeError(f"reverse: unsupported change {change!r}")
+
+
+def _positional(change: Change) -> tuple[Any, ...]:
+    """The compared fields of a change, in declaration order (``meta`` excluded)."""
+    return tuple(getattr(change, name) for name in change.__dataclass_fields__ if name != "meta")
+
+
+def rfc(change: Change) -> str | None:
+    """The RFC declared on the desired object (carried into the migration header)."""
+    return change.meta.rfc
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _column_text(column: Column) -> str:
+    text = f"{column.type}{'' if column.nullable else ' NOT NULL'}"
+    return text + (f" DEFAULT {column.default}" if column.default is not None else "")
+
+
+def describe(change: Change) -> str:
+    """One human line for the migration header: ``+`` adds, ``-`` drops, ``~`` alters, ``>`` renames."""
+    text: str
+    match change:
+        case CreateExtension(extension=ext) | DropExtension(extension=ext):
+            text = f"extension {ext.name}"
+        case CreateEnum(enum=enum) | DropEnum(enum=enum):
+            text = f"enum {enum.name} ({', '.join(enum.values)})"
+        case AddEnumValue():
+            text = f"enum {change.after.name} value(s) {', '.join(change.values)}"
+        case RecreateEnum():
+            text = (f"enum {change.after.name} rebuilt: ({', '.join(change.before.values)}) -> "
+                    f"({', '.join(change.after.values)})")
+        case CreateCompositeType(ctype=ctype) | DropCompositeType(ctype=ctype):
+            text = f"type {ctype.name}"
+        case AlterCompositeType():
+            text = f"type {change.after.name} attributes (drop + create)"
+        case CreateFunction(function=fn) | DropFunction(function=fn):
+            text = f"function {fn.name}({fn.arguments})"
+        case ReplaceFunction():
+            text = f"function {change.after.name}({change.after.arguments}) replaced"
+        case CreatePartitionHelper() | DropPartitionHelper():
+            text = "function veza_ensure_partitions (partition helper)"
+        case CreateTable(table=table) | DropTable(table=table):
+            text = f"table {table.name}"
+        case RenameTable():
+            text = f"table {change.old} renamed to {change.new}"
+        case AddColumn(table=table, column=column) | DropColumn(table=table, column=column):
+            text = f"column {table}.{column.name} {_column_text(column)}"
+        case RenameColumn():
+            text = f"column {change.table}.{change.old} renamed to {change.new}"
+        case AlterColumnType():
+            text = (f"column {change.table}.{change.after.name} type {change.before.type} -> "
+                    f"{change.after.type}")
+        case AlterColumnDefault():
+            text = (f"column {change.table}.{change.after.name} default {change.before.default} -> "
+                    f"{change.after.default}")
+        case AlterColumnNullability():
+            text = (f"column {change.table}.{change.after.name} "
+                    f"{'DROP NOT NULL' if change.after.nullable else 'SET NOT NULL'}")
+        case AlterColumnIdentity():
+            text = (f"column {change.table}.{change.after.name} identity {change.before.identity} -> "
+                    f"{change.after.identity}")
+        case AlterColumnGenerated():
+            text = f"column {change.table}.{change.after.name} generated expression"
+        case ChangePartitioning():
+            text = f"table {change.table} partitioning {change.before} -> {change.after}"
+        case AddPrimaryKey(table=table, primary_key=pk) | DropPrimaryKey(table=table, primary_key=pk):
+            text = f"primary key {pk.name} on {table} ({', '.join(pk.columns)})"
+        case AddUnique(table=table, unique=uq) | DropUnique(table=table, unique=uq):
+            text = f"unique {uq.name} on {table} ({', '.join(uq.columns)})"
+        case AddCheck(table=table, check=ck) | DropCheck(table=table, check=ck):
+            text = f"check {ck.name} on {table}: {ck.expression}"
+        case AddForeignKey(table=table, foreign_key=fk) | DropForeignKey(table=table, foreign_key=fk):
+            text = (f"foreign key {fk.name} on {table} ({', '.join(fk.columns)}) -> {fk.ref_table}"
+                    f"({', '.join(fk.ref_columns)})")
+        case RenameConstraint():
+            text = f"constraint {change.old} on {change.table} renamed to {change.new}"
+        case CreateIndex(index=index) | DropIndex(index=index):
+            text = f"index {index.name} on {index.table}"
+        case RenameIndex():
+            text = f"index {change.old} renamed to {change.new}"
+        case CreateTrigger(trigger=trigger) | DropTrigger(trigger=trigger):
+            text = f"trigger {trigger.name} on {trigger.table}"
+        case CreateView(view=view) | DropView(view=view):
+            text = f"{'materialized ' if view.materialized else ''}view {view.name}"
+        case ReplaceView():
+            text = f"view {change.after.name} query replaced"
+        case SetComment():
+            target = change.target
+            name = f"{target.name}.{target.column}" if target.column else target.name
+            text = f"comment on {target.kind} {name}"
+        case _:
+            raise TypeError(f"describe: unsupported change {change!r}")
+    return f"{_SIGN[_verb(change)]} {_line(text)}"
+
+
+_SIGN = {"create": "+", "drop": "-", "alter": "~", "rename": ">"}
+
+
+def _verb(change: Change) -> str:
+    name = type(change).__name__
+    if name.startswith(("Create", "Add")):
+        return "create"
+    if name.startswith("Drop"):
+        return "drop"
+    if name.startswith("Rename"):
+        return "rename"
+    return "alter"
+
+
+def slug(change: Change) -> str:
+    """A migration-name fragment for a lone change: ``add_column_users_bio``."""
+    words = [_SNAKE.get(type(change).__name__, type(change).__name__.lower())]
+    match change:
+        case AddColumn() | DropColumn():
+            words += [change.table, change.column.name]
+        case CreateTable(table=t) | DropTable(table=t):
+            words.append(t.name)
+        case CreateIndex(index=i) | DropIndex(index=i):
+            words.append(i.name)
+        case AddUnique() | DropUnique():
+            words.append(change.unique.name)
+        case AddCheck() | DropCheck():
+            words.append(change.check.name)
+        case AddForeignKey() | DropForeignKey():
+            words.append(change.foreign_key.name)
+        case RenameTable() | RenameIndex():
+            words.append(change.new)
+        case RenameColumn():
+            words += [change.table, change.new]
+        case CreateTrigger(trigger=t) | DropTrigger(trigger=t):
+            words.append(t.name)
+        case AddEnumValue() | RecreateEnum():
+            words.append(change.after.name)
+        case AlterColumnType() | AlterColumnDefault() | AlterColumnNullability():
+            words += [change.table, change.after.name]
+        case _:
+            pass
+    return "_".join(words)
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
+
+
+_SNAKE: dict[str, str] = {cls.__name__: _snake(cls.__name__) for cls in _OPPOSITE}
