@@ -708,10 +708,10 @@ class _ModuleReader:
         values = {k: v for k, _, v in self.r.check_keys(items, INDEX_KEYS, what)}
         opclasses: dict[str, str] = {}
         if "opclasses" in values:
-            for element, _, op_node in self.r.mapping(values["opclasses"], f"opclasses of {what}") or []:
+            for element_key, _, op_node in self.r.mapping(values["opclasses"], f"opclasses of {what}") or []:
                 opclass = self.r.string(op_node, f"opclass of {what}")
                 if opclass:
-                    opclasses[element] = opclass
+                    opclasses[element_key] = opclass
         elements: list[IndexElement] = []
         for key, is_column_list in (("columns", True), ("expressions", False)):
             if key not in values:

@@ -428,7 +428,7 @@ _SWAPPED = (AlterCompositeType, ReplaceFunction, AlterColumnType, AlterColumnDef
             AlterColumnIdentity, AlterColumnGenerated, ChangePartitioning, ReplaceView, SetComment)
 
 
-def _is_extension(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
+def extends(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
     """``shorter`` is ``longer`` with some values left out, order kept."""
     rest = iter(longer)
     return len(longer) > len(shorter) and all(value in rest for value in shorter)
@@ -456,7 +456,7 @@ def reverse(change: Change) -> Change:
     if isinstance(change, AddEnumValue):
         return RecreateEnum(change.after, change.before, change.usages, meta=change.meta)
     if isinstance(change, RecreateEnum):
-        if _is_extension(change.before.values, change.after.values):
+        if extends(change.before.values, change.after.values):
             return AddEnumValue(change.after, change.before, change.usages, meta=change.meta)
         return RecreateEnum(change.after, change.before, change.usages, meta=change.meta)
     raise TypeError(f"reverse: unsupported change {change!r}")

@@ -65,13 +65,11 @@ from veza_schema.diff.changes import (
     ReplaceFunction,
     ReplaceView,
     SetComment,
-    _is_extension,
+    extends,
 )
 from veza_schema.model import (
-    NO_META,
     CheckConstraint,
     Column,
-    EnumType,
     ForeignKey,
     Function,
     Index,
@@ -267,7 +265,7 @@ def _enums(original: Schema, current: Schema, desired: Schema) -> list[Change]:
     for name in common:
         before, after = current.enums[name], desired.enums[name]
         if before.values != after.values:
-            if _is_extension(after.values, before.values):
+            if extends(after.values, before.values):
                 # Undoing runs before the renames are undone: the original names apply.
                 changes.append(AddEnumValue(before, after, _enum_usages(original, name), meta=after.meta))
             else:
@@ -481,6 +479,3 @@ def _renamed_pair(drop: Change, add: Change, follows: Callable[[str, str, str], 
                 return RenameConstraint(table, old.name, new.name, meta=add.meta)
     return None
 
-
-__all__ = ["apply_renames", "declared_renames", "diff_schemas", "normalize_sql", "sort_key", "NO_META",
-           "EnumType", "View"]
