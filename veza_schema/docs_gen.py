@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 
 from veza_schema.model import (
+    CheckConstraint,
     Column,
     CompositeType,
     EnumType,
@@ -26,6 +27,8 @@ from veza_schema.model import (
     Module,
     Schema,
     Table,
+    Trigger,
+    UniqueConstraint,
     View,
 )
 from veza_schema.render import index_element, templates_dir
@@ -130,12 +133,12 @@ class TableDoc:
     table: Table
     columns: tuple[ColumnDoc, ...]
     tags: tuple[str, ...]
-    uniques: tuple[object, ...]
-    checks: tuple[object, ...]
+    uniques: tuple[UniqueConstraint, ...]
+    checks: tuple[CheckConstraint, ...]
     foreign_keys: tuple[ForeignKeyDoc, ...]
     referenced_by: tuple[ReferrerDoc, ...]
     indexes: tuple[IndexDoc, ...]
-    triggers: tuple[object, ...]
+    triggers: tuple[Trigger, ...]
 
 
 @dataclass(frozen=True)
@@ -392,16 +395,19 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(cell=md_cell, code=md_code, mermaid_label=mermaid_label)
+    env.filters.update(cell=md_cell, code=md_code, mermaid_label=mermaid_label, anchor=anchor)
     return env
 
 
 def _tidy(text: str) -> str:
-    """No trailing spaces, no runs of blank lines, one final newline: stable whatever the template."""
-    lines = [line.rstrip() for line in text.splitlines()]
+    """No trailing spaces, no runs of blank lines (outside fences), one final newline."""
     out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
+    fenced = False
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if line.startswith("```"):
+            fenced = not fenced
+        if line or fenced or (out and out[-1]):
             out.append(line)
     while out and not out[-1]:
         out.pop()

@@ -127,19 +127,23 @@ ORDER BY a.attrelid, a.attnum
 """
 
 _CONSTRAINTS = """
-SELECT con.conrelid, con.conname, con.contype,
-       ARRAY(SELECT a.attname::text
-             FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
-             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-             ORDER BY k.ord) AS columns,
+SELECT con.conrelid, con.conname, con.contype, con.conkey, con.confrelid, con.confkey,
        rc.relname AS ref_table, rn.nspname AS ref_schema,
-       ARRAY(SELECT a.attname::text
-             FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
-             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
-             ORDER BY k.ord) AS ref_columns,
+       -- Column numbers are named in Python from the columns query; a referenced table that
+       -- query does not cover (another schema, a partition) is named here.
+       CASE WHEN rc.relnamespace <> %(ns)s OR rc.relispartition THEN
+           ARRAY(SELECT a.attname::text
+                 FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+                 ORDER BY k.ord)
+       END AS ref_columns,
        con.confdeltype, con.confupdtype, con.confmatchtype,
        con.condeferrable, con.condeferred, con.convalidated,
-       pg_get_constraintdef(con.oid, true) AS definition
+       con.confdelsetcols IS NOT NULL AS partial_set_action,
+       COALESCE((SELECT i.indnullsnotdistinct FROM pg_index i WHERE i.indexrelid = con.conindid
+                 AND con.contype = 'u'), false) AS nulls_not_distinct,
+       -- Deparsing is the costly part: only for the kinds whose text the model keeps.
+       CASE WHEN con.contype IN ('c', 'x') THEN pg_get_constraintdef(con.oid, true) END AS definition
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 LEFT JOIN pg_class rc ON rc.oid = con.confrelid
@@ -371,8 +375,16 @@ class _Builder:
         indexes_by_rel: dict[int, list[Row]] = defaultdict(list)
         for row in indexes:
             indexes_by_rel[row["indrelid"]].append(row)
+        attnames: dict[int, dict[int, str]] = defaultdict(dict)
+        for row in columns:
+            attnames[row["attrelid"]][row["attnum"]] = row["attname"]
         constraints_by_rel: dict[int, list[Row]] = defaultdict(list)
         for row in constraints:
+            own = attnames[row["conrelid"]]
+            row["columns"] = [own[attnum] for attnum in row["conkey"] or ()]
+            if row["ref_columns"] is None and row["confkey"]:
+                referenced = attnames[row["confrelid"]]
+                row["ref_columns"] = [referenced[attnum] for attnum in row["confkey"]]
             constraints_by_rel[row["conrelid"]].append(row)
         bounds_by_parent: dict[int, list[str]] = defaultdict(list)
         rel_names: dict[int, str] = {}
@@ -474,7 +486,7 @@ class _Builder:
             if kind == "p":
                 primary_key = PrimaryKey(name=con_name, columns=tuple(con["columns"]))
             elif kind == "u":
-                if "NULLS NOT DISTINCT" in con["definition"]:
+                if con["nulls_not_distinct"]:
                     self.warn(f"{where} is NULLS NOT DISTINCT (not in the model)")
                 uniques[con_name] = UniqueConstraint(name=con_name, columns=tuple(con["columns"]))
             elif kind == "c":
@@ -527,7 +539,7 @@ class _Builder:
     def _foreign_key(self, con: Row, where: str) -> ForeignKey:
         if con["confmatchtype"] == "f":
             self.warn(f"{where} is MATCH FULL (not in the model)")
-        if "SET NULL (" in con["definition"] or "SET DEFAULT (" in con["definition"]:
+        if con["partial_set_action"]:
             self.warn(f"{where} limits SET NULL/SET DEFAULT to some columns (not in the model)")
         return ForeignKey(
             name=con["conname"],

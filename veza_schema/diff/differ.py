@@ -33,6 +33,7 @@ from veza_schema.diff.changes import (
     Change,
     ChangePartitioning,
     ColumnUse,
+    CommentKind,
     CommentTarget,
     CreateCompositeType,
     CreateEnum,
@@ -249,8 +250,9 @@ def _keyed(current: Mapping[str, T], desired: Mapping[str, T]) -> tuple[list[str
 
 def _extensions(current: Schema, desired: Schema) -> list[Change]:
     added, dropped, _ = _keyed(current.extensions, desired.extensions)
-    return ([CreateExtension(desired.extensions[n], meta=desired.extensions[n].meta) for n in added]
-            + [DropExtension(current.extensions[n]) for n in dropped])
+    changes: list[Change] = [CreateExtension(desired.extensions[n], meta=desired.extensions[n].meta)
+                             for n in added]
+    return changes + [DropExtension(current.extensions[n]) for n in dropped]
 
 
 def _enum_usages(schema: Schema, enum: str) -> tuple[ColumnUse, ...]:
@@ -417,14 +419,17 @@ def _views(current: Schema, desired: Schema) -> list[Change]:
         if _canon_view(before) != _canon_view(after):
             if before.materialized or after.materialized:
                 changes += [DropView(before, meta=after.meta), CreateView(after, meta=after.meta)]
-            else:
-                changes.append(ReplaceView(before, after, meta=after.meta))
-            continue
-        changes += _named(before.indexes, after.indexes, _canon_index,
-                          lambda i: CreateIndex(i, meta=i.meta), lambda i: DropIndex(i, meta=after.meta))
-        kind = "materialized view" if after.materialized else "view"
+                continue  # the new view carries its comment and indexes
+            changes.append(ReplaceView(before, after, meta=after.meta))
+        changes += _view_indexes(before, after)
+        kind: CommentKind = "materialized view" if after.materialized else "view"
         changes += _comment(CommentTarget(kind, name), before.comment, after.comment, after.meta)
     return changes
+
+
+def _view_indexes(before: View, after: View) -> list[Change]:
+    return _named(before.indexes, after.indexes, _canon_index,
+                  lambda i: CreateIndex(i, meta=i.meta), lambda i: DropIndex(i, meta=after.meta))
 
 
 # -- constraints and indexes following a declared rename --------------------------------------

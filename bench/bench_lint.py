@@ -1,0 +1,201 @@
+"""Benchmark ``veza-schema lint``: wall time and peak memory, printed (not a timed test).
+
+Measures the shipped Veza schema (end to end through the CLI in a subprocess, and in
+process split into load and lint) and synthetic schemas of 1,000 and 10,000 tables written
+to a temporary directory, plus ``veza-schema --help``. Targets (issue 4): Veza end to end
+< 0.5 s, 10,000 tables < 10 s, linear growth, ``--help`` < 0.3 s.
+
+Run: ``python bench/bench_lint.py [--sizes 1000,10000] [--repeat 3]`` (``make bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TABLES_PER_MODULE = 100
+
+
+@dataclass
+class Figure:
+    label: str
+    tables: int
+    seconds: float
+    peak_mib: float
+    note: str = ""
+
+
+def run_cli(args: list[str], repeat: int) -> tuple[float, float, int]:
+    """Best wall time and peak RSS (MiB, from wait4) of the real CLI; and its exit code."""
+    best, peak, code = float("inf"), 0.0, 0
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "veza_schema", *args], cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        best = min(best, elapsed)
+        peak = max(peak, usage.ru_maxrss / 1024)  # KiB on Linux
+        code = proc.returncode
+    return best, peak, code
+
+
+def in_process(schema_dir: Path, repeat: int) -> tuple[float, float, float, int, int]:
+    """Best load and lint times, lint's own peak allocation (MiB, tracemalloc), tables, errors."""
+    from veza_schema.lint import lint
+    from veza_schema.lint._common import parse_sql, parse_tree, view_filters
+    from veza_schema.loader import load_schema
+
+    best_load = best_lint = float("inf")
+    schema = None
+    errors = 0
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        schema = load_schema(schema_dir)
+        best_load = min(best_load, time.perf_counter() - start)
+        for cache in (parse_sql, parse_tree, view_filters):
+            cache.cache_clear()  # each run parses its SQL texts afresh
+        start = time.perf_counter()
+        report = lint(schema)
+        best_lint = min(best_lint, time.perf_counter() - start)
+        errors = report.errors
+    assert schema is not None
+    for cache in (parse_sql, parse_tree, view_filters):
+        cache.cache_clear()
+    gc.collect()
+    tracemalloc.start()
+    lint(schema)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return best_load, best_lint, peak / 2**20, len(schema.tables), errors
+
+
+# -- synthetic schemas -------------------------------------------------------------------
+def _table(i: int, module: int) -> str:
+    """A realistic table: FKs with indexes, a unique, checks, jsonb with GIN, a partial index."""
+    name = f"m{module}_entity_{i}"
+    parent = f"m{module}_entity_{i - 1}" if i % TABLES_PER_MODULE else "users"
+    score = f"score_{i % 97}"
+    return f"""
+  {name}:
+    tags: [user_facing]
+    comment: Synthetic table {i}
+    columns:
+      id: {{type: uuid, primary_key: true, default: gen_random_uuid()}}
+      user_id: {{type: uuid, references: users.id, on_delete: cascade}}
+      parent_id: {{type: uuid, nullable: true, references: {parent}.id, on_delete: set null}}
+      title: {{type: varchar(200)}}
+      slug: {{type: varchar(200)}}
+      status: {{type: m{module}_status, default: "'draft'"}}
+      {score}: {{type: integer, default: 0}}
+      price: {{type: "numeric(10,2)", default: 0}}
+      metadata: {{type: jsonb, default: "'{{}}'::jsonb"}}
+      published_at: {{type: timestamptz, nullable: true}}
+      created_at: {{type: timestamptz, default: now()}}
+      updated_at: {{type: timestamptz, default: now()}}
+      deleted_at: {{type: timestamptz, nullable: true}}
+    unique:
+      uq_{name}_user_id_slug: [user_id, slug]
+    checks:
+      chk_{name}_price_positive: price >= 0
+      chk_{name}_{score}_range: "{score} BETWEEN 0 AND {i % 1000 + 100}"
+      chk_{name}_metadata_object: "jsonb_typeof(metadata) = 'object'"
+    indexes:
+      idx_{name}_parent_id_btree: {{columns: [parent_id], where: parent_id IS NOT NULL}}
+      idx_{name}_status_published_at_btree: {{columns: [status, published_at desc], where: deleted_at IS NULL}}
+      idx_{name}_metadata_gin: {{columns: [metadata], using: gin}}
+      idx_{name}_title_btree: {{expressions: [lower(title)]}}
+"""
+
+
+def write_synthetic(root: Path, tables: int) -> None:
+    modules = max(1, tables // TABLES_PER_MODULE)
+    (root / "core.yaml").write_text("""module: core
+extensions: [pgcrypto]
+tables:
+  users:
+    tags: [user_facing]
+    columns:
+      id: {type: uuid, primary_key: true, default: gen_random_uuid()}
+      email: {type: varchar(255), unique: true}
+      created_at: {type: timestamptz, default: now()}
+      updated_at: {type: timestamptz, default: now()}
+      deleted_at: {type: timestamptz, nullable: true}
+""")
+    written = 1
+    for module in range(modules):
+        count = min(TABLES_PER_MODULE, tables - written) if module == modules - 1 else TABLES_PER_MODULE
+        count = max(count, 1)
+        body = [f"module: m{module}\nenums:\n  m{module}_status: [draft, published, archived]\ntables:"]
+        for j in range(count):
+            body.append(_table(module * TABLES_PER_MODULE + j, module))
+        (root / f"m{module}.yaml").write_text("".join(body))
+        written += count
+
+
+# -- main ------------------------------------------------------------------------------------
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000", help="synthetic schema sizes (tables)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measure (best is kept)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    figures: list[Figure] = []
+
+    help_time, help_rss, _ = run_cli(["--help"], max(args.repeat, 5))
+    figures.append(Figure("veza-schema --help (CLI)", 0, help_time, help_rss, "target < 0.3 s"))
+
+    veza = REPO / "schema"
+    if any(veza.glob("*.yaml")):
+        wall, rss, code = run_cli(["lint", "--schema-dir", str(veza)], args.repeat)
+        load, lint_time, peak, tables, errors = in_process(veza, args.repeat)
+        figures.append(Figure("Veza schema: lint end to end (CLI)", tables, wall, rss,
+                              f"exit {code}, {errors} errors; target < 0.5 s"))
+        figures.append(Figure("Veza schema: load (in process)", tables, load, 0.0))
+        figures.append(Figure("Veza schema: lint (in process)", tables, lint_time, peak, "peak = tracemalloc"))
+
+    per_table: list[tuple[int, float]] = []
+    for size in (int(s) for s in args.sizes.split(",") if s.strip()):
+        with tempfile.TemporaryDirectory(prefix=f"veza-bench-{size}-") as tmp:
+            root = Path(tmp)
+            write_synthetic(root, size)
+            wall, rss, code = run_cli(["lint", "--schema-dir", str(root)], 1 if size >= 5000 else args.repeat)
+            load, lint_time, peak, tables, errors = in_process(root, 1 if size >= 5000 else args.repeat)
+            target = "; target < 10 s" if size >= 10000 else ""
+            figures.append(Figure(f"synthetic {size}: lint end to end (CLI)", tables, wall, rss,
+                                  f"exit {code}, {errors} errors{target}"))
+            figures.append(Figure(f"synthetic {size}: load (in process)", tables, load, 0.0))
+            figures.append(Figure(f"synthetic {size}: lint (in process)", tables, lint_time, peak,
+                                  "peak = tracemalloc"))
+            per_table.append((tables, lint_time))
+
+    print(f"{'measure':<42} {'tables':>7} {'wall s':>8} {'peak MiB':>9}  note")
+    print("-" * 100)
+    for f in figures:
+        peak_text = f"{f.peak_mib:9.1f}" if f.peak_mib else f"{'':>9}"
+        print(f"{f.label:<42} {f.tables:>7} {f.seconds:8.3f} {peak_text}  {f.note}")
+    if len(per_table) >= 2:
+        print()
+        print("lint time per table (in process): " + ", ".join(
+            f"{n} tables: {t / n * 1e6:.0f} us" for n, t in per_table))
+        (n1, t1), (n2, t2) = per_table[0], per_table[-1]
+        print(f"growth {n1} -> {n2} tables: x{n2 / n1:.1f} tables, x{t2 / t1:.1f} lint time "
+              f"({'linear' if t2 / t1 < 1.5 * n2 / n1 else 'SUPERLINEAR'})")
+    print("CLI peak MiB = max RSS of the subprocess (wait4); in-process peak = lint's own allocations (tracemalloc).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,24 @@
+"""docs/rules.md is generated from the registry; this fails when it is stale."""
+
+from __future__ import annotations
+
+from tests.conftest import REPO_ROOT
+from veza_schema.lint import all_rules
+from veza_schema.lint.docs import render_rules_markdown
+
+
+def test_rules_doc_is_fresh() -> None:
+    current = (REPO_ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert current == render_rules_markdown(), "docs/rules.md is stale: run python -m veza_schema.lint.docs"
+
+
+def test_every_rule_is_documented() -> None:
+    text = render_rules_markdown()
+    for rule in all_rules():
+        assert f"### {rule.code}" in text
+        assert rule.summary and rule.why and rule.fix, rule.code
+
+
+def test_immutable_rules_are_the_seed_order() -> None:
+    codes = [r.code for r in all_rules() if r.family == "immutable"]
+    assert codes == [f"IMM{n:03d}" for n in range(1, 11)]
