@@ -172,8 +172,6 @@ def drop_index(name: str, concurrently: bool = False, if_exists: bool = False) -
 
 def comment(kind: str, target: str, text: str | None) -> str:
     """COMMENT ON ...; ``text=None`` removes the comment."""
-    if text is None:
-        return f"COMMENT ON {kind} {target} IS NULL;\n"
     return render_template("objects/comment.sql.j2", kind=kind, target=target, text=text)
 
 
@@ -205,6 +203,10 @@ def drop_view(view: View) -> str:
 
 def partition_function() -> str:
     return render_template("objects/partition_function.sql.j2")
+
+
+def drop_partition_function() -> str:
+    return render_template("objects/drop_partition_function.sql.j2")
 
 
 def create_partitions(table: Table) -> str:
@@ -376,7 +378,7 @@ def drop_schema_sections(schema: Schema) -> list[Section]:
     partitioned = any(t.partition for t in schema.tables.values())
     drops = [drop_function(f) for f in reversed(functions) if not _is_sql_function(f)]
     if partitioned:
-        drops.append(f"DROP FUNCTION {PARTITION_FUNCTION}(text, text, integer);\n")
+        drops.append(drop_partition_function())
     add("Functions", drops)
     add("Composite types", (drop_type(n) for n in sorted(schema.composite_types, reverse=True)))
     add("Enums", (drop_type(n) for n in sorted(schema.enums, reverse=True)))

@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "veza_schema.cli.migrate",
     "veza_schema.cli.db",
     "veza_schema.cli.lint",
+    "veza_schema.cli.maintenance",
+    "veza_schema.cli.docs",
 )
 
 

@@ -108,8 +108,8 @@ def _check_concurrent(views: list[View]) -> None:
 
 
 def refresh(
-    views: Annotated[list[str] | None, typer.Argument(help="Materialized views to refresh (default: all of "
-                                                           "the schema).", show_default=False)] = None,
+    views: Annotated[list[str] | None, typer.Argument(metavar="VIEW", help="Materialized views to refresh "
+                                                           "(default: all of the schema).", show_default=False)] = None,
     dsn: DsnOption = None,
     schema_dir: SchemaDirOption = DEFAULT_SCHEMA_DIR,
     no_concurrently: Annotated[bool, typer.Option("--no-concurrently", help="Plain REFRESH: works without a "

@@ -143,22 +143,14 @@ def _print_plan(result: RunResult) -> None:
 
 
 def _summary(target: Target) -> str:
+    from veza_schema.catalog_counts import count_objects
     from veza_schema.dsn import connect
 
     conn = connect(target, autocommit=True)
     try:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
-            "        AND c.relname <> '_sqlx_migrations'), "
-            "       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "        JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_class t ON t.oid = i.indrelid "
-            "        WHERE n.nspname = 'public' AND c.relkind IN ('i', 'I') AND NOT t.relispartition "
-            "        AND t.relname <> '_sqlx_migrations')").fetchone()
+        return str(count_objects(conn))
     finally:
         conn.close()
-    assert row is not None
-    return f"{row[0]} tables, {row[1]} indexes in schema public"
 
 
 def apply(

@@ -1,0 +1,571 @@
+"""Ordered changes -> a plan: SQL steps with their undo, sorted into migration files.
+
+Why a plan is data: each step records the change that caused it, the file it belongs to,
+its SQL and the SQL that undoes it, so the header, the up file and the down file all come
+from one list, and a test can check them without a database.
+
+Why several files: PostgreSQL forbids some statements in a transaction (CREATE/DROP INDEX
+CONCURRENTLY) and will not let a transaction use an enum value it added. One change set
+therefore becomes up to four files with consecutive versions, in this running order:
+
+1. ``drop_indexes`` (``-- no-transaction``): DROP INDEX CONCURRENTLY IF EXISTS on tables that stay;
+2. ``enum_values`` (transactional): ALTER TYPE ... ADD VALUE IF NOT EXISTS;
+3. the main file (transactional): everything else, FK/CHECK added NOT VALID on existing tables;
+4. ``concurrent`` (``-- no-transaction``): CREATE INDEX CONCURRENTLY, UNIQUE/PRIMARY KEY USING
+   INDEX, VALIDATE CONSTRAINT, SET NOT NULL through a validated CHECK.
+
+Rolling back runs the down files newest first, which is exactly the reverse of the up
+order, and each down file lists the undo of its up file's steps in reverse. Every
+statement of a no-transaction file is idempotent, so after a failure ``resolve
+--rolled-back`` followed by ``apply`` re-runs the file safely.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from veza_schema import render
+from veza_schema.diff.changes import (
+    AddCheck,
+    AddColumn,
+    AddEnumValue,
+    AddForeignKey,
+    AddPrimaryKey,
+    AddUnique,
+    AlterColumnDefault,
+    AlterColumnGenerated,
+    AlterColumnIdentity,
+    AlterColumnNullability,
+    AlterColumnType,
+    AlterCompositeType,
+    Change,
+    ChangePartitioning,
+    ColumnUse,
+    CommentTarget,
+    CreateCompositeType,
+    CreateEnum,
+    CreateExtension,
+    CreateFunction,
+    CreateIndex,
+    CreatePartitionHelper,
+    CreateTable,
+    CreateTrigger,
+    CreateView,
+    DropCheck,
+    DropColumn,
+    DropCompositeType,
+    DropEnum,
+    DropExtension,
+    DropForeignKey,
+    DropFunction,
+    DropIndex,
+    DropPartitionHelper,
+    DropPrimaryKey,
+    DropTable,
+    DropTrigger,
+    DropUnique,
+    DropView,
+    RecreateEnum,
+    RenameColumn,
+    RenameConstraint,
+    RenameIndex,
+    RenameTable,
+    ReplaceFunction,
+    ReplaceView,
+    SetComment,
+    describe,
+    rfc,
+)
+from veza_schema.errors import UsageError
+from veza_schema.model import (
+    Column,
+    CompositeType,
+    EnumType,
+    Function,
+    Index,
+    PrimaryKey,
+    Schema,
+    Table,
+    UniqueConstraint,
+    View,
+)
+from veza_schema.render import Section, render_template
+
+FileKind = Literal["drop_indexes", "enum_values", "main", "concurrent"]
+FILE_ORDER: tuple[FileKind, ...] = ("drop_indexes", "enum_values", "main", "concurrent")
+TRANSACTIONAL: dict[FileKind, bool] = {"drop_indexes": False, "enum_values": True, "main": True,
+                                       "concurrent": False}
+MAX_IDENTIFIER = 63
+
+# Built-in functions PostgreSQL marks VOLATILE that appear in column defaults. A volatile
+# default makes ADD COLUMN rewrite the table (the value is computed per row).
+VOLATILE_FUNCTIONS: frozenset[str] = frozenset({
+    "random", "random_normal", "gen_random_uuid", "gen_random_bytes", "uuidv4", "uuidv7", "uuid_generate_v1",
+    "uuid_generate_v1mc", "uuid_generate_v4", "clock_timestamp", "timeofday", "nextval", "setval",
+    "txid_current", "pg_current_xact_id",
+})
+_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_$.]*)\s*\(")
+
+
+class UnsafeChangeError(UsageError):
+    """A change with no online-safe form: refused unless explicitly allowed."""
+
+    def __init__(self, change: Change, reason: str) -> None:
+        self.change = change
+        self.reason = reason
+        super().__init__(f"{describe(change)}: {reason}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """Statements for one change in one file, with the statements that undo them."""
+
+    file: FileKind
+    up: tuple[str, ...]
+    down: tuple[str, ...]
+    change: Change
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    kind: FileKind
+    steps: tuple[Step, ...]
+
+    @property
+    def transactional(self) -> bool:
+        return TRANSACTIONAL[self.kind]
+
+    @property
+    def changes(self) -> list[Change]:
+        seen: list[Change] = []
+        for step in self.steps:
+            if not any(step.change is c for c in seen):
+                seen.append(step.change)
+        return seen
+
+    @property
+    def rfcs(self) -> list[str]:
+        return sorted({ref for change in self.changes if (ref := rfc(change))})
+
+    def header(self) -> list[str]:
+        lines = []
+        for change in self.changes:
+            notes = sorted({s.note for s in self.steps if s.change is change and s.note})
+            lines.append(describe(change) + "".join(f" [{n}]" for n in notes))
+        return lines
+
+    def up_sections(self) -> list[Section]:
+        return [Section(_title(steps), tuple(s for step in steps for s in step.up))
+                for steps in _grouped(self.steps)]
+
+    def down_sections(self) -> list[Section]:
+        sections = []
+        for steps in reversed(_grouped(self.steps)):
+            statements = tuple(s for step in reversed(steps) for s in step.down)
+            if statements:
+                sections.append(Section("undo " + _title(steps), statements))
+        return sections
+
+
+def _title(steps: Sequence[Step]) -> str:
+    notes = sorted({s.note for s in steps if s.note})
+    return describe(steps[0].change) + "".join(f" [{n}]" for n in notes)
+
+
+def _grouped(steps: Sequence[Step]) -> list[list[Step]]:
+    groups: list[list[Step]] = []
+    for step in steps:
+        if groups and groups[-1][0].change is step.change:
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    return groups
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Non-empty files in running order."""
+
+    files: tuple[PlannedFile, ...]
+
+    @property
+    def steps(self) -> list[Step]:
+        return [step for f in self.files for step in f.steps]
+
+
+@dataclass
+class _Context:
+    current: Schema
+    desired: Schema
+    allow_forbidden: bool
+    created: set[str] = field(default_factory=set)
+
+    def partitioned(self, table: str) -> bool:
+        for schema in (self.desired, self.current):
+            if table in schema.tables:
+                return schema.tables[table].partition is not None
+        return False
+
+
+def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
+               allow_forbidden: bool = False) -> Plan:
+    """Steps for ``changes`` (already ordered by :func:`order_changes`), grouped into files.
+
+    Raises:
+        UnsafeChangeError: a change that would rewrite or lock a populated table for long
+            (a volatile default, an identity or generated column added to an existing table,
+            an enum losing values) unless ``allow_forbidden``; a change with no in-place form
+            at all (a new generated expression, a new partition key) always.
+    """
+    ctx = _Context(current, desired, allow_forbidden)
+    ctx.created = {c.table.name for c in changes if isinstance(c, CreateTable)}
+    ctx.created |= {c.view.name for c in changes if isinstance(c, CreateView)}
+    steps = [step for change in changes for step in _steps(change, ctx)]
+    files = tuple(PlannedFile(kind, tuple(s for s in steps if s.file == kind)) for kind in FILE_ORDER)
+    return Plan(tuple(f for f in files if f.steps))
+
+
+# -- statement helpers ----------------------------------------------------------------------
+def _t(template: str, **context: object) -> str:
+    return render_template(f"changes/{template}.sql.j2", **context)
+
+
+def _elements(index: Index) -> list[str]:
+    return [render.index_element(e.expression, e.is_column, e.descending, e.nulls, e.opclass)
+            for e in index.elements]
+
+
+def _create_index_online(index: Index) -> tuple[str, ...]:
+    """Clean an INVALID leftover, build concurrently, refuse to finish over an INVALID index."""
+    return (_t("drop_invalid_index", name=index.name),
+            _t("create_index", index=index, elements=_elements(index), concurrently=True),
+            _t("assert_index_valid", name=index.name))
+
+
+def _drop_index_online(name: str) -> tuple[str, ...]:
+    return (render.drop_index(name, concurrently=True, if_exists=True),)
+
+
+def _unique_index(name: str, table: str, columns: tuple[str, ...]) -> Index:
+    from veza_schema.model import IndexElement
+
+    return Index(name, table, tuple(IndexElement(c) for c in columns), unique=True)
+
+
+def _comment(target: CommentTarget, text: str | None) -> str:
+    return _t("comment", target=target, text=text)
+
+
+def _table_comments(table: Table) -> tuple[str, ...]:
+    return tuple(render.table_comments(table))
+
+
+def _column_comment(table: str, column: Column) -> tuple[str, ...]:
+    if column.comment is None:
+        return ()
+    return (_comment(CommentTarget("column", table, column=column.name), column.comment),)
+
+
+def _type_comment(obj: EnumType | CompositeType) -> tuple[str, ...]:
+    return () if obj.comment is None else (_comment(CommentTarget("type", obj.name), obj.comment),)
+
+
+def _function_sql(fn: Function) -> tuple[str, ...]:
+    comment = () if fn.comment is None else (
+        _comment(CommentTarget("function", fn.name, arguments=fn.arguments), fn.comment),)
+    return (render.create_function(fn), *comment)
+
+
+def _view_sql(view: View) -> tuple[str, ...]:
+    statements = [render.create_view(view)]
+    statements += [render.create_index(view.indexes[n]) for n in sorted(view.indexes)]
+    if view.comment is not None:
+        kind = "materialized view" if view.materialized else "view"
+        statements.append(_comment(CommentTarget(kind, view.name), view.comment))
+    return tuple(statements)
+
+
+def _table_sql(table: Table) -> tuple[str, ...]:
+    statements = [render.create_table(table)]
+    if table.partition:
+        statements.append(render.create_partitions(table))
+    statements += [render.create_index(table.indexes[n]) for n in sorted(table.indexes)]
+    return (*statements, *_table_comments(table))
+
+
+def _enum_rebuild(enum: EnumType, usages: Sequence[ColumnUse]) -> tuple[str, ...]:
+    """PostgreSQL cannot drop or reorder enum values: rename, create anew, convert, drop the old."""
+    old = (enum.name[: MAX_IDENTIFIER - len("__veza_old")] + "__veza_old")
+    statements = [_t("rename_type", old=enum.name, new=old), render.create_enum(enum), *_type_comment(enum)]
+    for use in usages:
+        if use.default is not None:
+            statements.append(_t("alter_column_default", table=use.table, column=use.column, default=None))
+        statements.append(_t("convert_enum_column", table=use.table, column=use.column, type=use.type,
+                             array=use.type.endswith("[]")))
+        if use.default is not None:
+            statements.append(_t("alter_column_default", table=use.table, column=use.column, default=use.default))
+    statements.append(render.drop_type(old))
+    return tuple(statements)
+
+
+def _enum_additions(change: AddEnumValue) -> tuple[str, ...]:
+    """One ADD VALUE per new value, placed after its predecessor in the desired order."""
+    statements = []
+    wanted = change.after.values
+    for i, value in enumerate(wanted):
+        if value in change.before.values:
+            continue
+        if i > 0:
+            statements.append(_t("add_enum_value", enum=change.after.name, value=value, before=None,
+                                 after=wanted[i - 1]))
+        else:
+            first = change.before.values[0] if change.before.values else None
+            statements.append(_t("add_enum_value", enum=change.after.name, value=value, before=first,
+                                 after=None))
+    return tuple(statements)
+
+
+def is_volatile(expression: str | None, desired: Schema) -> bool:
+    """Whether a default calls a VOLATILE function (built-in list, or a volatile function of ours)."""
+    if expression is None:
+        return False
+    for name in _CALL.findall(expression):
+        bare = name.rsplit(".", 1)[-1].lower()
+        fn = desired.functions.get(bare)
+        if bare in VOLATILE_FUNCTIONS or (fn is not None and fn.volatility == "volatile"):
+            return True
+    return False
+
+
+def not_null_check_name(table: str, column: str) -> str:
+    """Name of the temporary CHECK (col IS NOT NULL) used to SET NOT NULL without a long lock."""
+    suffix = "_not_null"
+    base = f"chk_{table}_{column}"
+    return base[: MAX_IDENTIFIER - len(suffix)] + suffix
+
+
+# -- one change -> its steps ---------------------------------------------------------------------
+def _steps(change: Change, ctx: _Context) -> list[Step]:  # noqa: C901 - one branch per change kind
+    def main(up: Sequence[str], down: Sequence[str], note: str = "") -> Step:
+        return Step("main", tuple(up), tuple(down), change, note)
+
+    def refuse(reason: str) -> None:
+        if not ctx.allow_forbidden:
+            raise UnsafeChangeError(change, reason + " (pass --allow-forbidden to write it anyway)")
+
+    match change:
+        case CreateExtension(extension=ext):
+            return [main([render.create_extension(ext)], [render.drop_extension(ext)])]
+        case DropExtension(extension=ext):
+            return [main([render.drop_extension(ext)], [render.create_extension(ext)])]
+        case CreateEnum(enum=enum):
+            return [main([render.create_enum(enum), *_type_comment(enum)], [render.drop_type(enum.name)])]
+        case DropEnum(enum=enum):
+            return [main([render.drop_type(enum.name)], [render.create_enum(enum), *_type_comment(enum)])]
+        case AddEnumValue():
+            return [Step("enum_values", _enum_additions(change), _enum_rebuild(change.before, change.usages),
+                         change, "undo rebuilds the type")]
+        case RecreateEnum():
+            refuse("removing or reordering enum values rebuilds the type and rewrites every table using it")
+            return [main(_enum_rebuild(change.after, change.usages), _enum_rebuild(change.before, change.usages),
+                         "rewrites the tables using the type")]
+        case CreateCompositeType(ctype=ctype):
+            return [main([render.create_composite_type(ctype), *_type_comment(ctype)],
+                         [render.drop_type(ctype.name)])]
+        case DropCompositeType(ctype=ctype):
+            return [main([render.drop_type(ctype.name)],
+                         [render.create_composite_type(ctype), *_type_comment(ctype)])]
+        case AlterCompositeType(before=before, after=after):
+            return [main([render.drop_type(before.name), render.create_composite_type(after), *_type_comment(after)],
+                         [render.drop_type(after.name), render.create_composite_type(before),
+                          *_type_comment(before)], "drop + create")]
+        case CreateFunction(function=fn):
+            return [main(_function_sql(fn), [render.drop_function(fn)])]
+        case DropFunction(function=fn):
+            return [main([render.drop_function(fn)], _function_sql(fn))]
+        case ReplaceFunction(before=before, after=after):
+            return [main([render.create_function(after)], [render.create_function(before)])]
+        case CreatePartitionHelper():
+            return [main([render.partition_function()], [_t("drop_partition_function")])]
+        case DropPartitionHelper():
+            return [main([_t("drop_partition_function")], [render.partition_function()])]
+        case CreateTable(table=table):
+            return [main(_table_sql(table), [render.drop_table(table)])]
+        case DropTable(table=table):
+            return [main([render.drop_table(table)], _table_sql(table))]
+        case RenameTable(old=old, new=new):
+            return [main([_t("rename_table", old=old, new=new)], [_t("rename_table", old=new, new=old)])]
+        case RenameColumn(table=table, old=old, new=new):
+            return [main([_t("rename_column", table=table, old=old, new=new)],
+                         [_t("rename_column", table=table, old=new, new=old)])]
+        case RenameConstraint(table=table, old=old, new=new):
+            return [main([_t("rename_constraint", table=table, old=old, new=new)],
+                         [_t("rename_constraint", table=table, old=new, new=old)])]
+        case RenameIndex(old=old, new=new):
+            return [main([_t("rename_index", old=old, new=new)], [_t("rename_index", old=new, new=old)])]
+        case AddColumn(table=table, column=column):
+            return [_add_column(change, table, column, ctx, refuse)]
+        case DropColumn(table=table, column=column):
+            return [main([_t("drop_column", table=table, column=column.name)],
+                         [_t("add_column", table=table, definition=render.column_definition(column)),
+                          *_column_comment(table, column)])]
+        case AlterColumnType(table=table, before=before, after=after):
+            return [main([_t("alter_column_type", table=table, column=after.name, type=after.type, via=None)],
+                         [_t("alter_column_type", table=table, column=before.name, type=before.type, via=None)],
+                         "rewrites the table unless the types are binary coercible")]
+        case AlterColumnDefault(table=table, before=before, after=after):
+            return [main([_t("alter_column_default", table=table, column=after.name, default=after.default)],
+                         [_t("alter_column_default", table=table, column=before.name, default=before.default)])]
+        case AlterColumnNullability(table=table, before=before, after=after):
+            return _nullability(change, table, after, ctx)
+        case AlterColumnIdentity(table=table, before=before, after=after):
+            return [main([_t("alter_column_identity", table=table, column=after.name, before=before.identity,
+                             after=after.identity)],
+                         [_t("alter_column_identity", table=table, column=after.name, before=after.identity,
+                             after=before.identity)])]
+        case AlterColumnGenerated():
+            raise UnsafeChangeError(change, "a generated expression cannot be changed in place; add a new "
+                                            "column, backfill it, switch readers, then drop the old one")
+        case ChangePartitioning(table=table, before=before, after=after):
+            return [_partitioning(change, table, before, after, main)]
+        case AddPrimaryKey(table=table, primary_key=pk):
+            return _add_keyed(change, table, pk, "PRIMARY KEY", ctx)
+        case DropPrimaryKey(table=table, primary_key=pk):
+            return [main([render.drop_constraint(table, pk.name)],
+                         [render.add_constraint(table, render.primary_key_clause(pk))])]
+        case AddUnique(table=table, unique=uq):
+            return _add_keyed(change, table, uq, "UNIQUE", ctx)
+        case DropUnique(table=table, unique=uq):
+            return [main([render.drop_constraint(table, uq.name)],
+                         [render.add_constraint(table, render.unique_clause(uq))])]
+        case AddCheck(table=table, check=ck):
+            if table in ctx.created:
+                return [main([render.add_constraint(table, render.check_clause(ck))],
+                             [render.drop_constraint(table, ck.name)])]
+            return [main([render.add_constraint(table, render.check_clause(ck, not_valid=True))],
+                         [render.drop_constraint(table, ck.name)], "NOT VALID"),
+                    Step("concurrent", (_t("validate_constraint", table=table, name=ck.name),), (), change,
+                         "VALIDATE")]
+        case DropCheck(table=table, check=ck):
+            return [main([render.drop_constraint(table, ck.name)],
+                         [render.add_constraint(table, render.check_clause(ck))])]
+        case AddForeignKey(table=table, foreign_key=fk):
+            if table in ctx.created:
+                return [main([render.add_constraint(table, render.foreign_key_clause(fk))],
+                             [render.drop_constraint(table, fk.name)])]
+            return [main([render.add_constraint(table, render.foreign_key_clause(fk, not_valid=True))],
+                         [render.drop_constraint(table, fk.name)], "NOT VALID"),
+                    Step("concurrent", (_t("validate_constraint", table=table, name=fk.name),), (), change,
+                         "VALIDATE")]
+        case DropForeignKey(table=table, foreign_key=fk):
+            return [main([render.drop_constraint(table, fk.name)],
+                         [render.add_constraint(table, render.foreign_key_clause(fk))])]
+        case CreateIndex(index=index):
+            if index.table in ctx.created or ctx.partitioned(index.table):
+                note = "" if index.table in ctx.created else "partitioned: no CONCURRENTLY, takes a SHARE lock"
+                return [main([render.create_index(index)], [render.drop_index(index.name)], note)]
+            return [Step("concurrent", _create_index_online(index), _drop_index_online(index.name), change)]
+        case DropIndex(index=index):
+            if ctx.partitioned(index.table):
+                return [main([render.drop_index(index.name)], [render.create_index(index)],
+                             "partitioned: no CONCURRENTLY")]
+            return [Step("drop_indexes", _drop_index_online(index.name), _create_index_online(index), change)]
+        case CreateTrigger(trigger=trigger):
+            return [main([render.create_trigger(trigger)], [render.drop_trigger(trigger)])]
+        case DropTrigger(trigger=trigger):
+            return [main([render.drop_trigger(trigger)], [render.create_trigger(trigger)])]
+        case CreateView(view=view):
+            return [main(_view_sql(view), [render.drop_view(view)])]
+        case DropView(view=view):
+            return [main([render.drop_view(view)], _view_sql(view))]
+        case ReplaceView(before=before, after=after):
+            return [main([_t("replace_view", view=after)], [_t("replace_view", view=before)])]
+        case SetComment(target=target, before=before, after=after):
+            return [main([_comment(target, after)], [_comment(target, before)])]
+    raise TypeError(f"no plan for change {change!r}")
+
+
+def _add_column(change: Change, table: str, column: Column, ctx: _Context,
+                refuse: object) -> Step:
+    """One statement; PG11+ stores a non-volatile default in the catalog without a rewrite."""
+    assert callable(refuse)
+    if column.identity or column.generated:
+        refuse("adding an identity or generated column to an existing table rewrites it under an ACCESS "
+               "EXCLUSIVE lock; add a plain nullable column and backfill it in batches instead")
+    elif is_volatile(column.default, ctx.desired):
+        refuse(f"the default {column.default} is volatile: ADD COLUMN would rewrite the whole table under an "
+               "ACCESS EXCLUSIVE lock. Expand/contract instead: add the column without a default (nullable), "
+               "then set the default, backfill existing rows in batches, and make it NOT NULL")
+    note = ""
+    if not column.nullable and column.default is None and not (column.identity or column.generated):
+        note = "NOT NULL without a default: fails if the table has rows"
+    up = (_t("add_column", table=table, definition=render.column_definition(column)),
+          *_column_comment(table, column))
+    return Step("main", up, (_t("drop_column", table=table, column=column.name),), change, note)
+
+
+def _nullability(change: Change, table: str, after: Column, ctx: _Context) -> list[Step]:
+    """DROP NOT NULL is catalog-only; SET NOT NULL goes through a CHECK validated without a long lock."""
+    column = after.name
+    if after.nullable or table in ctx.created:
+        return [Step("main", (_t("alter_column_nullability", table=table, column=column, nullable=after.nullable),),
+                     (_t("alter_column_nullability", table=table, column=column, nullable=not after.nullable),),
+                     change)]
+    check = not_null_check_name(table, column)
+    clause = _t("not_null_check", name=check, column=column).strip()
+    return [
+        Step("main", (render.add_constraint(table, clause),),
+             (_t("drop_constraint_if_exists", table=table, name=check),), change, "CHECK NOT VALID"),
+        Step("concurrent",
+             (_t("validate_constraint", table=table, name=check),
+              _t("alter_column_nullability", table=table, column=column, nullable=False),
+              _t("drop_constraint_if_exists", table=table, name=check)),
+             (_t("add_constraint_if_missing", table=table, name=check, constraint=clause),
+              _t("alter_column_nullability", table=table, column=column, nullable=True)),
+             change, "VALIDATE, SET NOT NULL"),
+    ]
+
+
+def _add_keyed(change: Change, table: str, key: PrimaryKey | UniqueConstraint, kind: str,
+               ctx: _Context) -> list[Step]:
+    """UNIQUE / PRIMARY KEY on an existing table: build the index concurrently, then attach it."""
+    clause = render.primary_key_clause(key) if isinstance(key, PrimaryKey) else render.unique_clause(key)
+    if table in ctx.created or ctx.partitioned(table):
+        note = "" if table in ctx.created else "partitioned: no CONCURRENTLY, builds the index under lock"
+        return [Step("main", (render.add_constraint(table, clause),), (render.drop_constraint(table, key.name),),
+                     change, note)]
+    index = _unique_index(key.name, table, key.columns)
+    return [Step("concurrent",
+                 (*_create_index_online(index),
+                  _t("add_constraint_using_index", table=table, name=key.name, kind=kind)),
+                 (*_drop_index_online(key.name),
+                  _t("drop_constraint_if_exists", table=table, name=key.name)),
+                 change, "index built CONCURRENTLY")]
+
+
+def _partitioning(change: Change, table: str, before: object, after: object, main: object) -> Step:
+    """Only ``premake`` changes in place: more (or fewer) future partitions."""
+    from veza_schema.model import PartitionSpec
+
+    assert callable(main)
+    if not (isinstance(before, PartitionSpec) and isinstance(after, PartitionSpec)) or \
+            (before.strategy, before.columns, before.interval, before.default_partition) != \
+            (after.strategy, after.columns, after.interval, after.default_partition) or after.interval is None:
+        raise UnsafeChangeError(change, "a partitioning change other than premake cannot be done in place: "
+                                        "create a new partitioned table, copy the rows, swap the names")
+    grow = _t("ensure_partitions", table=table, interval=after.interval, premake=after.premake)
+    shrink_to_before = _t("drop_partitions_beyond", table=table, interval=after.interval, keep=before.premake,
+                          upto=after.premake)
+    if after.premake > before.premake:
+        step = main([grow], [shrink_to_before])
+    else:
+        shrink = _t("drop_partitions_beyond", table=table, interval=after.interval, keep=after.premake,
+                    upto=before.premake)
+        back = _t("ensure_partitions", table=table, interval=after.interval, premake=before.premake)
+        step = main([shrink], [back], "drops future partitions")
+    assert isinstance(step, Step)
+    return step

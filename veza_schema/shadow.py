@@ -1,0 +1,144 @@
+"""The desired schema, as PostgreSQL itself would hold it: build it in a throwaway database.
+
+Why: YAML texts and the catalog's deparsed texts differ in form (``now()`` vs
+``CURRENT_TIMESTAMP``, ``'user'`` vs ``'user'::user_role``, added parentheses). Rather than
+guess how PostgreSQL will print an expression, ``diff`` renders the initial SQL of the YAML
+model, runs it in an empty ``veza_shadow_<random>`` database, introspects it with the same
+code that reads the live database, and drops it. Both sides of the comparison then come
+from :func:`veza_schema.introspect.introspect`: like is compared with like.
+
+The shadow server is the embedded one by default, or any server given as ``--shadow-dsn``
+(its role needs CREATEDB; the database is always dropped, even on failure).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+from psycopg import conninfo, sql
+
+from veza_schema.errors import DatabaseError
+from veza_schema.introspect import IntrospectionStats, introspect
+from veza_schema.model import Schema, Table
+from veza_schema.render import create_schema_sections, sections_to_sql
+
+SHADOW_PREFIX = "veza_shadow_"
+
+
+def shadow_database_name() -> str:
+    """``veza_shadow_<12 hex>``: unique enough that concurrent runs never collide."""
+    return SHADOW_PREFIX + secrets.token_hex(6)
+
+
+def _dsn_for(server_dsn: str, dbname: str) -> str:
+    return conninfo.make_conninfo(server_dsn, dbname=dbname)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+@contextmanager
+def shadow_database(server_dsn: str | None = None) -> Iterator[str]:
+    """Create an empty database on ``server_dsn`` (default: the embedded server), yield its DSN, drop it."""
+    if server_dsn is None:
+        from veza_schema.servers import EmbeddedServer
+
+        server_dsn = EmbeddedServer().start()
+    name = shadow_database_name()
+    try:
+        with psycopg.connect(server_dsn, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot create the shadow database: {_first_line(exc)}",
+                            getattr(exc, "sqlstate", None)) from exc
+    try:
+        yield _dsn_for(server_dsn, name)
+    finally:
+        try:
+            with psycopg.connect(server_dsn, autocommit=True, connect_timeout=10) as admin:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        except psycopg.Error:  # pragma: no cover - best effort; the name says what to clean up
+            pass
+
+
+def build_in_shadow(desired: Schema, server_dsn: str | None = None,
+                    stats: IntrospectionStats | None = None) -> Schema:
+    """``desired`` as PostgreSQL holds it once built: rendered, applied to a shadow database, introspected.
+
+    YAML-only metadata (modules, tags, RFCs, declared renames, view dependencies) is copied
+    back from ``desired`` by name, so changes computed against the result keep it.
+
+    Raises:
+        DatabaseError: the shadow server is unreachable, or the rendered SQL fails there.
+    """
+    script = sections_to_sql(create_schema_sections(desired))
+    with shadow_database(server_dsn) as dsn:
+        try:
+            conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot connect to the shadow database: {_first_line(exc)}") from exc
+        with conn:
+            try:
+                conn.execute(script.encode("utf-8"))
+            except psycopg.Error as exc:
+                raise DatabaseError(f"schema/ does not build in the shadow database: {_first_line(exc)}",
+                                    getattr(exc, "sqlstate", None)) from exc
+            built = introspect(conn, stats=stats)
+    return graft_metadata(built, desired)
+
+
+def graft_metadata(built: Schema, source: Schema) -> Schema:
+    """``built`` with the non-compared fields of ``source``'s objects of the same name (pure)."""
+    tables = {name: _graft_table(table, source.tables.get(name)) for name, table in built.tables.items()}
+    enums = {n: replace(e, module=source.enums[n].module, meta=source.enums[n].meta) if n in source.enums else e
+             for n, e in built.enums.items()}
+    composites = {n: replace(c, module=source.composite_types[n].module, meta=source.composite_types[n].meta)
+                  if n in source.composite_types else c for n, c in built.composite_types.items()}
+    functions = {n: replace(f, module=source.functions[n].module, meta=source.functions[n].meta)
+                 if n in source.functions else f for n, f in built.functions.items()}
+    views = {}
+    for name, view in built.views.items():
+        origin = source.views.get(name)
+        if origin is not None:
+            indexes = {i: replace(ix, meta=origin.indexes[i].meta) if i in origin.indexes else ix
+                       for i, ix in view.indexes.items()}
+            view = replace(view, module=origin.module, meta=origin.meta, depends_on=origin.depends_on,
+                           indexes=indexes)
+        views[name] = view
+    extensions = {n: replace(x, module=source.extensions[n].module, meta=source.extensions[n].meta)
+                  if n in source.extensions else x for n, x in built.extensions.items()}
+    # Extensions keep the YAML's order (CREATE EXTENSION order).
+    ordered = {n: extensions[n] for n in source.extensions if n in extensions}
+    ordered.update({n: x for n, x in extensions.items() if n not in ordered})
+    return replace(built, tables=tables, enums=enums, composite_types=composites, functions=functions,
+                   views=views, extensions=ordered, modules=source.modules)
+
+
+def _graft_table(table: Table, origin: Table | None) -> Table:
+    if origin is None:
+        return table
+    columns = tuple(replace(c, meta=o.meta) if (o := origin.column(c.name)) is not None else c
+                    for c in table.columns)
+
+    def same(found: Any, theirs: Any) -> dict:
+        return {n: replace(x, meta=theirs[n].meta) if n in theirs else x for n, x in found.items()}
+
+    foreign_keys = {n: replace(fk, meta=origin.foreign_keys[n].meta,
+                               on_delete_explicit=origin.foreign_keys[n].on_delete_explicit)
+                    if n in origin.foreign_keys else fk for n, fk in table.foreign_keys.items()}
+    triggers = {n: replace(t, meta=origin.triggers[n].meta, template=origin.triggers[n].template)
+                if n in origin.triggers else t for n, t in table.triggers.items()}
+    primary_key = table.primary_key
+    if primary_key is not None and origin.primary_key is not None and origin.primary_key.name == primary_key.name:
+        primary_key = replace(primary_key, meta=origin.primary_key.meta)
+    return replace(table, columns=columns, primary_key=primary_key, uniques=same(table.uniques, origin.uniques),
+                   checks=same(table.checks, origin.checks), foreign_keys=foreign_keys,
+                   indexes=same(table.indexes, origin.indexes), triggers=triggers, module=origin.module,
+                   tags=origin.tags, meta=origin.meta)
