@@ -88,8 +88,6 @@ def test_everything_but_expression_texts_round_trips_exactly(database: TestDatab
     assert [m for m in raw if not m.split(":", 1)[0].endswith(expression_fields)] == []
 
 
-@pytest.mark.xfail(strict=True, reason="render.dollar_quote wraps the body in newlines: the database "
-                                       "holds '\\n' + body (reported to the lead)")
 def test_function_bodies_round_trip_byte_for_byte(database: TestDatabase) -> None:
     loaded, introspected, _ = applied(database)
     assert {k: f.body for k, f in introspected.functions.items()} == \

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from tests.conftest import TestDatabase
+from tests.conftest import REPO_ROOT, TestDatabase
 from veza_schema import model_io
 from veza_schema.introspect import introspect
+from veza_schema.loader import load_schema
 from veza_schema.model import (
     CheckConstraint,
     Column,
@@ -183,3 +184,15 @@ def test_round_trip_of_an_introspected_database(database: TestDatabase) -> None:
     with database.connect() as conn:
         schema = introspect(conn)
     assert model_io.loads(model_io.dumps(schema)) == schema
+
+
+def test_round_trip_of_the_veza_schema() -> None:
+    if not any((REPO_ROOT / "schema").glob("*.yaml")):
+        pytest.skip("schema/ has no modules yet")
+    schema = load_schema(REPO_ROOT / "schema")
+    text = model_io.dumps(schema)
+    back = model_io.loads(text)
+    assert back == schema
+    assert {name: table.module for name, table in back.tables.items()} == \
+        {name: table.module for name, table in schema.tables.items()}
+    assert model_io.dumps(back) == text

@@ -36,11 +36,14 @@ from veza_schema.types import short_type
 
 INDEX_PAGE = "index.md"
 
-# Words Mermaid's erDiagram / flowchart grammars treat specially; an entity so named gets a suffix.
-_MERMAID_RESERVED = frozenset({
+# Words Mermaid's grammars read as keywords (checked with Mermaid 11's parser): an entity, attribute
+# or type so named gets a trailing underscore.
+_MERMAID_ENTITY_RESERVED = frozenset({
     "erdiagram", "flowchart", "graph", "title", "acctitle", "accdescr", "direction", "style", "classdef",
-    "class", "end", "subgraph", "click", "linkstyle", "default",
+    "class", "end", "subgraph", "click", "linkstyle", "default", "one", "many", "to", "only", "zero",
+    "optionally",
 })
+_MERMAID_ATTRIBUTE_RESERVED = frozenset({"pk", "fk", "uk"})
 _NOT_WORD = re.compile(r"[^A-Za-z0-9_]+")
 
 
@@ -61,21 +64,26 @@ def md_code(text: object) -> str:
     return f"{fence}{pad}{value}{pad}{fence}"
 
 
-def mermaid_name(name: str) -> str:
-    """A Mermaid entity or node name: ``[A-Za-z_][A-Za-z0-9_]*``, never a grammar keyword."""
-    cleaned = _NOT_WORD.sub("_", name).strip("_") or "_"
+def _word(text: str, fallback: str, reserved: frozenset[str]) -> str:
+    cleaned = re.sub("_+", "_", _NOT_WORD.sub("_", text)).strip("_") or fallback
     if cleaned[0].isdigit():
         cleaned = "_" + cleaned
-    if cleaned.lower() in _MERMAID_RESERVED:
-        cleaned += "_"
-    return cleaned
+    return cleaned + "_" if cleaned.lower() in reserved else cleaned
+
+
+def mermaid_name(name: str) -> str:
+    """A Mermaid entity or node name: ``[A-Za-z_][A-Za-z0-9_]*``, never a grammar keyword."""
+    return _word(name, "_", _MERMAID_ENTITY_RESERVED)
+
+
+def mermaid_attribute(name: str) -> str:
+    """An erDiagram attribute name (``pk``, ``fk`` and ``uk`` would be read as key markers)."""
+    return _word(name, "_", _MERMAID_ATTRIBUTE_RESERVED)
 
 
 def mermaid_type(canonical: str) -> str:
     """An erDiagram attribute type (no parentheses, commas or spaces): ``varchar(255)`` -> ``varchar_255``."""
-    text = short_type(canonical).replace("[]", "_array")
-    cleaned = _NOT_WORD.sub("_", text).strip("_") or "unknown"
-    return "t_" + cleaned if cleaned[0].isdigit() else cleaned
+    return _word(short_type(canonical).replace("[]", "_array"), "unknown", _MERMAID_ATTRIBUTE_RESERVED)
 
 
 def mermaid_label(text: str) -> str:
@@ -139,6 +147,7 @@ class TableDoc:
     referenced_by: tuple[ReferrerDoc, ...]
     indexes: tuple[IndexDoc, ...]
     triggers: tuple[Trigger, ...]
+    partition_name: str | None  # name pattern of the managed partitions, e.g. events_pYYYYMM
 
 
 @dataclass(frozen=True)
@@ -233,7 +242,7 @@ def _modules(schema: Schema) -> dict[str, Module]:
     if INDEX_PAGE.removesuffix(".md") in found:
         from veza_schema.errors import UsageError
 
-        raise UsageError("a module named 'index' would overwrite docs/schema/index.md; rename the module")
+        raise UsageError(f"a module named 'index' would overwrite the docs' {INDEX_PAGE}; rename the module")
     return dict(sorted(found.items()))
 
 
@@ -279,7 +288,16 @@ def _table_doc(schema: Schema, table: Table) -> TableDoc:
         referenced_by=tuple(ReferrerDoc(fk, _link(schema, name, table.module)) for name, fk in referrers),
         indexes=tuple(_index_doc(ix) for ix in sorted(table.indexes.values(), key=lambda ix: ix.name)),
         triggers=tuple(sorted(table.triggers.values(), key=lambda t: t.name)),
+        partition_name=_partition_name(table),
     )
+
+
+def _partition_name(table: Table) -> str | None:
+    """The names ``veza_ensure_partitions`` gives: ``_pYYYY``, ``_pYYYYMM``, else ``_pYYYYMMDD``."""
+    spec = table.partition
+    if spec is None or spec.strategy != "range" or not spec.interval:
+        return None
+    return f"{table.name}_p" + {"year": "YYYY", "month": "YYYYMM"}.get(spec.interval, "YYYYMMDD")
 
 
 def _one_to_one(table: Table, columns: tuple[str, ...]) -> bool:
@@ -297,7 +315,7 @@ def _er_entity(table: Table, columns: tuple[str, ...] | None = None, external: s
     chosen = [c for c in table.columns if columns is None or c.name in columns]
     return ErEntity(
         mermaid_name(table.name),
-        tuple(ErAttribute(mermaid_type(c.type), mermaid_name(c.name), _column_keys(table, c.name))
+        tuple(ErAttribute(mermaid_type(c.type), mermaid_attribute(c.name), _column_keys(table, c.name))
               for c in chosen),
         external,
     )
@@ -438,7 +456,7 @@ def stale_pages(schema: Schema, out_dir: Path) -> list[StalePage]:
         path = out_dir / name
         if not path.is_file():
             stale.append(StalePage(path, "missing"))
-        elif path.read_bytes() != text.encode("utf-8"):
+        elif path.read_bytes().replace(b"\r\n", b"\n") != text.encode("utf-8"):  # a CRLF checkout is fresh
             stale.append(StalePage(path, "differs"))
     if out_dir.is_dir():
         stale += [StalePage(path, "not generated") for path in sorted(out_dir.glob("*.md"))

@@ -153,7 +153,6 @@ WHERE c.relnamespace = %(ns)s
   AND NOT c.relispartition
   AND con.contype IN ('p', 'u', 'c', 'f', 'x')
   AND con.conparentid = 0
-ORDER BY con.conrelid, con.conname
 """
 
 # Key columns come first in indkey, INCLUDE columns after (indnkeyatts..indnatts).
@@ -184,7 +183,6 @@ WHERE c.relnamespace = %(ns)s
       SELECT 1 FROM pg_constraint con
       WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
   )
-ORDER BY ic.relname
 """
 
 _TYPES = """
@@ -360,8 +358,9 @@ class _Builder:
     def build(self) -> Schema:
         relations = self.runner.rows(_RELATIONS, self.params)
         columns = self.runner.rows(_COLUMNS, self.params)
-        constraints = self.runner.rows(_CONSTRAINTS, self.params)
-        indexes = self.runner.rows(_INDEXES, self.params)
+        # Sorted here rather than in SQL: a big catalog sort spills to disk under default work_mem.
+        constraints = sorted(self.runner.rows(_CONSTRAINTS, self.params), key=lambda row: row["conname"])
+        indexes = sorted(self.runner.rows(_INDEXES, self.params), key=lambda row: row["name"])
         types = self.runner.rows(_TYPES, self.params)
         functions = self.runner.rows(_FUNCTIONS, self.params)
         triggers = self.runner.rows(_TRIGGERS, self.params)

@@ -135,6 +135,11 @@ def load_schema(path: str | Path) -> Schema:
     return schema
 
 
+def function_body(text: str) -> str:
+    """The body as PostgreSQL stores it (``prosrc``) when rendered between dollar quotes on lines of their own."""
+    return "\n" + text.strip("\n").rstrip() + "\n"
+
+
 def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -332,7 +337,7 @@ class _ModuleReader:
                                                                                        "body")):
                 self.parts.functions[name] = Function(
                     name=name, arguments=str(fields["arguments"] or ""), returns=str(fields["returns"]).lower(),
-                    language=str(fields["language"]).lower(), body=str(fields["body"]),
+                    language=str(fields["language"]).lower(), body=function_body(str(fields["body"])),
                     volatility=volatility,  # type: ignore[arg-type]
                     security_definer=bool(fields["security_definer"]),
                     comment=_text_or_none(fields.get("comment")),

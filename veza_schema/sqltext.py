@@ -46,10 +46,10 @@ def literal(value: object) -> str:
 
 
 def dollar_quote(body: str) -> str:
-    """Wrap a function body in a dollar quote whose tag does not occur in the body."""
+    """Wrap a function body, verbatim, in a dollar quote whose tag does not occur in the body."""
     tag = ""
     counter = 0
     while f"${tag}$" in body:
         counter += 1
         tag = "body" if counter == 1 else f"body{counter}"
-    return f"${tag}$\n{body.rstrip()}\n${tag}$"
+    return f"${tag}${body}${tag}$"

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "veza_schema.cli.lint",
     "veza_schema.cli.maintenance",
     "veza_schema.cli.docs",
+    "veza_schema.cli.diff",
 )
 
 

@@ -42,16 +42,12 @@ def lint_command(
     ] = None,
     no_waivers: Annotated[
         bool,
-        typer.Option(
-            "--no-waivers", help="Ignore the schema's waivers: list every finding, waived ones included."
-        ),
+        typer.Option("--no-waivers", help="Ignore the schema's waivers: list every finding, waived ones included."),
     ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail the run too (exit 1).")] = False,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output", "-o", help="Write the report to this file instead of stdout.", show_default=False
-        ),
+        typer.Option("--output", "-o", help="Write the report to this file instead of stdout.", show_default=False),
     ] = None,
 ) -> None:
     """Lint the schema YAML: naming, the seed's 10 immutable rules, integrity, PostgreSQL pitfalls.
@@ -80,23 +76,17 @@ def lint_command(
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render(report, fmt), encoding="utf-8")
-        if fmt != "text":
-            sys.stderr.write(
-                f"{report.errors} error(s), {report.warnings} warning(s), {len(report.waived)} "
-                "waived; "
-                f"report written to {output}\n"
-            )
-    else:
+        sys.stderr.write(
+            f"{report.errors} error(s), {report.warnings} warning(s), {len(report.waived)} waived; "
+            f"report written to {output}\n"
+        )
+    elif fmt == "text":
         from rich.console import Console
 
-        console = Console(highlight=False, soft_wrap=True)
-        if fmt == "text":
-            console.print(
-                render(report, fmt, color=console.is_terminal and not console.no_color, width=console.width),
-                end="",
-                markup=False,
-                highlight=False,
-            )
-        else:
-            sys.stdout.write(render(report, fmt))
+        terminal = Console()
+        sys.stdout.write(
+            render(report, fmt, color=terminal.is_terminal and not terminal.no_color, width=terminal.width)
+        )
+    else:
+        sys.stdout.write(render(report, fmt))
     raise typer.Exit(report.exit_code(strict))

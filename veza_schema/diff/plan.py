@@ -23,7 +23,7 @@ statement of a no-transaction file is idempotent, so after a failure ``resolve
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,6 +44,7 @@ from veza_schema.diff.changes import (
     Change,
     ChangePartitioning,
     ColumnUse,
+    CommentKind,
     CommentTarget,
     CreateCompositeType,
     CreateEnum,
@@ -86,6 +87,8 @@ from veza_schema.model import (
     EnumType,
     Function,
     Index,
+    IndexElement,
+    PartitionSpec,
     PrimaryKey,
     Schema,
     Table,
@@ -121,7 +124,11 @@ class UnsafeChangeError(UsageError):
 
 @dataclass(frozen=True)
 class Step:
-    """Statements for one change in one file, with the statements that undo them."""
+    """Statements for one change in one file, with the statements that undo them.
+
+    ``down`` is in running order (it undoes ``up`` back to front); a file's down runs its
+    steps' ``down`` in reverse step order.
+    """
 
     file: FileKind
     up: tuple[str, ...]
@@ -251,8 +258,6 @@ def _drop_index_online(name: str) -> tuple[str, ...]:
 
 
 def _unique_index(name: str, table: str, columns: tuple[str, ...]) -> Index:
-    from veza_schema.model import IndexElement
-
     return Index(name, table, tuple(IndexElement(c) for c in columns), unique=True)
 
 
@@ -284,7 +289,7 @@ def _view_sql(view: View) -> tuple[str, ...]:
     statements = [render.create_view(view)]
     statements += [render.create_index(view.indexes[n]) for n in sorted(view.indexes)]
     if view.comment is not None:
-        kind = "materialized view" if view.materialized else "view"
+        kind: CommentKind = "materialized view" if view.materialized else "view"
         statements.append(_comment(CommentTarget(kind, view.name), view.comment))
     return tuple(statements)
 
@@ -390,9 +395,9 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:  # noqa: C901 - one bra
         case ReplaceFunction(before=before, after=after):
             return [main([render.create_function(after)], [render.create_function(before)])]
         case CreatePartitionHelper():
-            return [main([render.partition_function()], [_t("drop_partition_function")])]
+            return [main([render.partition_function()], [render.drop_partition_function()])]
         case DropPartitionHelper():
-            return [main([_t("drop_partition_function")], [render.partition_function()])]
+            return [main([render.drop_partition_function()], [render.partition_function()])]
         case CreateTable(table=table):
             return [main(_table_sql(table), [render.drop_table(table)])]
         case DropTable(table=table):
@@ -490,9 +495,8 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:  # noqa: C901 - one bra
 
 
 def _add_column(change: Change, table: str, column: Column, ctx: _Context,
-                refuse: object) -> Step:
+                refuse: Callable[[str], None]) -> Step:
     """One statement; PG11+ stores a non-volatile default in the catalog without a rewrite."""
-    assert callable(refuse)
     if column.identity or column.generated:
         refuse("adding an identity or generated column to an existing table rewrites it under an ACCESS "
                "EXCLUSIVE lock; add a plain nullable column and backfill it in batches instead")
@@ -542,17 +546,15 @@ def _add_keyed(change: Change, table: str, key: PrimaryKey | UniqueConstraint, k
     return [Step("concurrent",
                  (*_create_index_online(index),
                   _t("add_constraint_using_index", table=table, name=key.name, kind=kind)),
-                 (*_drop_index_online(key.name),
-                  _t("drop_constraint_if_exists", table=table, name=key.name)),
+                 (_t("drop_constraint_if_exists", table=table, name=key.name),
+                  *_drop_index_online(key.name)),
                  change, "index built CONCURRENTLY")]
 
 
-def _partitioning(change: Change, table: str, before: object, after: object, main: object) -> Step:
+def _partitioning(change: Change, table: str, before: PartitionSpec | None, after: PartitionSpec | None,
+                  main: Callable[..., Step]) -> Step:
     """Only ``premake`` changes in place: more (or fewer) future partitions."""
-    from veza_schema.model import PartitionSpec
-
-    assert callable(main)
-    if not (isinstance(before, PartitionSpec) and isinstance(after, PartitionSpec)) or \
+    if before is None or after is None or \
             (before.strategy, before.columns, before.interval, before.default_partition) != \
             (after.strategy, after.columns, after.interval, after.default_partition) or after.interval is None:
         raise UnsafeChangeError(change, "a partitioning change other than premake cannot be done in place: "
@@ -567,5 +569,4 @@ def _partitioning(change: Change, table: str, before: object, after: object, mai
                     upto=before.premake)
         back = _t("ensure_partitions", table=table, interval=after.interval, premake=before.premake)
         step = main([shrink], [back], "drops future partitions")
-    assert isinstance(step, Step)
     return step

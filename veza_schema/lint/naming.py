@@ -9,6 +9,7 @@ name that claims a column its object does not cover is caught (NAM007).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 from veza_schema.lint._common import (
     SNAKE_CASE,
@@ -80,6 +81,12 @@ class ColumnWords:
                     break
             else:
                 i += 1
+
+
+@lru_cache(maxsize=1024)
+def column_words(columns: tuple[str, ...]) -> ColumnWords:
+    """One :class:`ColumnWords` per distinct column list (tables are visited by several rules)."""
+    return ColumnWords(columns)
 
 
 def _names_a_column(words: ColumnWords, text: str, columns: frozenset[str]) -> bool:
@@ -159,7 +166,7 @@ def _check_index_name(
     if on_view:
         return
     claims = claim_rule.rule  # type: ignore[attr-defined]
-    words = ColumnWords(columns)
+    words = column_words(tuple(columns))
     for claim in _uncovered(words, middle, _index_columns(index)):
         yield claims.finding(
             f"index '{index.name}' names column '{claim}', which the index does not cover",
@@ -273,7 +280,7 @@ def check_check_name(schema: Schema) -> Iterator[Finding]:
                     path,
                 )
                 continue
-            words = words or ColumnWords(table.column_names)
+            words = words or column_words(table.column_names)
             if not _names_a_column(words, check.name[len(prefix) :], parse_sql(check.expression).columns):
                 yield this.finding(
                     f"check '{check.name}' does not name the column it checks "
@@ -307,7 +314,7 @@ def check_unique_name(schema: Schema) -> Iterator[Finding]:
                     path,
                 )
                 continue
-            words = words or ColumnWords(table.column_names)
+            words = words or column_words(table.column_names)
             if not _names_a_column(words, uq.name[len(prefix) :], frozenset(uq.columns)):
                 yield this.finding(
                     f"unique constraint '{uq.name}' does not name its columns "
@@ -353,7 +360,7 @@ def check_pk_name(schema: Schema) -> Iterator[Finding]:
 def check_name_claims(schema: Schema) -> Iterator[Finding]:
     this = check_name_claims.rule  # type: ignore[attr-defined]
     for table in schema.tables.values():
-        words = ColumnWords(table.column_names)
+        words = column_words(table.column_names)
         tp = table_path(table.name)
         for index in table.indexes.values():
             yield from (

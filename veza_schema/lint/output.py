@@ -19,7 +19,6 @@ from veza_schema.lint.registry import RULES, Rule, all_rules
 JSON_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL_NAME = "veza-schema"
-INFORMATION_URI = "https://github.com/veza/veza-schema/blob/main/docs/rules.md"
 FORMATS = ("text", "json", "sarif", "github")
 
 
@@ -118,7 +117,6 @@ def _sarif_rule(rule: Rule) -> dict[str, Any]:
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": rule.why},
         "help": {"text": f"{rule.why}\n\nFix: {rule.fix}", "markdown": f"{rule.why}\n\n**Fix:** {rule.fix}"},
-        "helpUri": f"{INFORMATION_URI}#{rule.code.lower()}",
         "defaultConfiguration": {"level": rule.severity},
         "properties": {"tags": [rule.family], "family": rule.family},
     }
@@ -166,7 +164,6 @@ def render_sarif(report: LintReport) -> str:
                         "name": TOOL_NAME,
                         "version": __version__,
                         "semanticVersion": __version__,
-                        "informationUri": INFORMATION_URI,
                         "rules": [_sarif_rule(r) for r in rules],
                     }
                 },

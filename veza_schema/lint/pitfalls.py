@@ -16,7 +16,6 @@ from veza_schema.lint._common import (
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import rule
 from veza_schema.model import Index, Schema, SourcePos, Table
-from veza_schema.sqltext import RESERVED_KEYWORDS
 
 MAX_IDENTIFIER_BYTES = 63
 
@@ -111,6 +110,8 @@ def check_identifier_length(schema: Schema) -> Iterator[Finding]:
     fix="Rename the object (order -> sort_order, user -> user_id or account, end -> ends_at).",
 )
 def check_reserved_keywords(schema: Schema) -> Iterator[Finding]:
+    from veza_schema.sqltext import RESERVED_KEYWORDS  # imports psycopg: only when this rule runs
+
     this = check_reserved_keywords.rule  # type: ignore[attr-defined]
     for named in all_identifiers(schema):
         if named.name.lower() in RESERVED_KEYWORDS:
