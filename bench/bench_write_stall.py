@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,12 +139,12 @@ class Result:
     errors: int
 
 
-def measure(plan: str, dsn: str, migrate: object) -> Result:
+def measure(plan: str, dsn: str, migrate: Callable[[], None]) -> Result:
     """Run ``migrate()`` under a live writer; stats over the writes overlapping the migration."""
-    assert callable(migrate)
     with psycopg.connect(dsn, autocommit=True) as conn:
         accounts = [row[0] for row in conn.execute("SELECT id FROM accounts ORDER BY id")]
-    rec, stop, pid_box = Recording(), threading.Event(), []
+    rec, stop = Recording(), threading.Event()
+    pid_box: list[int] = []
     write_thread = threading.Thread(target=writer, args=(dsn, accounts, stop, rec, pid_box), daemon=True)
     write_thread.start()
     while not pid_box:

@@ -45,8 +45,9 @@ def diff(database: TestDatabase, *args: str, schema_dir: Path = SAMPLE):
                    "--shadow-dsn", database.server.admin_dsn, *args)
 
 
-def reported(database: TestDatabase, *args: str) -> tuple[int, list[tuple[str, str, str]], dict]:
-    result = diff(database, "--format", "json", *args)
+def reported(database: TestDatabase, *args: str, schema_dir: Path = SAMPLE
+             ) -> tuple[int, list[tuple[str, str, str]], dict]:
+    result = diff(database, "--format", "json", *args, schema_dir=schema_dir)
     assert result.exit_code in (0, 1), result.output
     document = json.loads(result.stdout)
     return result.exit_code, [(c["change"], c["drift"], c["name"]) for c in document["changes"]], document

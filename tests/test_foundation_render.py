@@ -11,7 +11,7 @@ from tests.conftest import REPO_ROOT, run_cli
 from veza_schema.loader import load_schema
 from veza_schema.migrations.generate import FileSettings, initial_migration
 from veza_schema.model import Column, Table
-from veza_schema.render import create_table, order_tables
+from veza_schema.render import create_table, index_element, order_tables
 from veza_schema.sqltext import ident
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
@@ -74,3 +74,13 @@ def test_committed_migrations_match_the_committed_schema() -> None:
     result = run_cli("generate", "--schema-dir", "schema", "--migrations-dir", "migrations")
     assert result.exit_code == 0, result.output
     assert "Nothing to generate" in result.stdout
+
+
+@pytest.mark.parametrize(("expression", "expected"), [
+    ("lower(tag)", "(lower(tag))"),
+    ("(a + b)", "(a + b)"),
+    ("(a) + (b)", "((a) + (b))"),
+    ("(')')", "(')')"),
+])
+def test_index_expressions_are_parenthesized_as_a_whole(expression: str, expected: str) -> None:
+    assert index_element(expression, False, False, None, None) == expected

@@ -576,3 +576,17 @@ def test_query_count_does_not_grow_with_table_count(database: TestDatabase) -> N
     assert len(small.tables) == 5
     assert len(large.tables) == 200
     assert small_stats.queries == large_stats.queries == 10
+
+
+def test_foreign_key_to_another_schema_is_qualified(database: TestDatabase) -> None:
+    table = read_schema(database, """
+        CREATE SCHEMA billing;
+        CREATE TABLE billing.accounts (code text, region int, PRIMARY KEY (region, code));
+        CREATE TABLE orders (account_code text, account_region int,
+            CONSTRAINT fk_orders_accounts FOREIGN KEY (account_region, account_code)
+                REFERENCES billing.accounts (region, code) ON DELETE RESTRICT);
+    """).tables["orders"]
+    assert table.foreign_keys["fk_orders_accounts"] == ForeignKey(
+        "fk_orders_accounts", ("account_region", "account_code"), "billing.accounts", ("region", "code"),
+        on_delete="restrict",
+    )

@@ -101,6 +101,7 @@ class Scenario:
     change: Callable[[str], str]  # old YAML -> new YAML
     old: Callable[[str], str] = lambda text: text
     files: int = 1  # migration files the change must produce
+    flags: tuple[str, ...] = ()  # extra `generate` flags (a change the policy forbids needs an RFC)
     rows: str = ROWS
 
 
@@ -135,7 +136,8 @@ SCENARIOS: list[Scenario] = [
 """),
     Scenario("drop_table",
              lambda t: edit(t, "  tags:\n    columns:\n      id:   {type: uuid, primary_key: true, default: "
-                               "gen_random_uuid()}\n      name: {type: text}\n", "")),
+                               "gen_random_uuid()}\n      name: {type: text}\n", ""),
+             flags=("--allow-forbidden", "--rfc", "RFC-0001")),
     Scenario("change_default",
              lambda t: edit(t, "{type: user_role, default: \"'user'\"}", "{type: user_role, default: \"'admin'\"}")),
     Scenario("add_enum_value",
@@ -148,6 +150,10 @@ SCENARIOS: list[Scenario] = [
     Scenario("add_trigger",
              in_table("users", "triggers", "      trg_users_updated_at: {function: set_updated_at, timing: before, "
                                            "events: [update]}\n")),
+    Scenario("change_column_type_read_by_a_view",
+             lambda t: edit(t, "      title:      {type: varchar(200)}", "      title:      {type: text}"),
+             old=lambda t: edit(t, "      title:      {type: text}", "      title:      {type: varchar(200)}")
+             + "views:\n  post_titles:\n    query: SELECT id, title FROM posts\n"),
     Scenario("declared_column_rename",
              lambda t: edit(t, "      display_name: {type: text, nullable: true}",
                             "      nickname: {type: text, nullable: true, renamed_from: display_name}")),
@@ -178,18 +184,24 @@ def row_count(database: TestDatabase) -> int:
     return int(database.query("SELECT count(*) FROM users")[0][0])
 
 
+# The proofs are about schemas: dropping a table or rolling back an added column with rows in
+# it is the point of some scenarios, so the data-loss guard of the runner is lifted here.
+LOSSY = runner.RunOptions(allow_data_loss=True)
+
+
 def apply(database: TestDatabase, migrations: Path, via_cli: bool) -> None:
     if via_cli:
-        cli_ok("apply", "--dsn", database.dsn, "--migrations-dir", str(migrations))
+        cli_ok("apply", "--dsn", database.dsn, "--migrations-dir", str(migrations), "--allow-data-loss")
     else:
-        runner.apply(Target(database.dsn, "test"), read_migrations(migrations))
+        runner.apply(Target(database.dsn, "test"), read_migrations(migrations), options=LOSSY)
 
 
 def rollback(database: TestDatabase, migrations: Path, steps: int, via_cli: bool) -> None:
     if via_cli:
-        cli_ok("rollback", "--dsn", database.dsn, "--migrations-dir", str(migrations), "--steps", str(steps))
+        cli_ok("rollback", "--dsn", database.dsn, "--migrations-dir", str(migrations), "--steps", str(steps),
+               "--allow-data-loss")
     else:
-        runner.rollback(Target(database.dsn, "test"), read_migrations(migrations), steps=steps)
+        runner.rollback(Target(database.dsn, "test"), read_migrations(migrations), steps=steps, options=LOSSY)
 
 
 def prove(scenario: Scenario, database: TestDatabase, reference: TestDatabase, tmp_path: Path,
@@ -210,7 +222,7 @@ def prove(scenario: Scenario, database: TestDatabase, reference: TestDatabase, t
     assert new_yaml != old_yaml
     (schema_dir / "app.yaml").write_text(new_yaml)
     before = {m.version for m in read_migrations(migrations)}
-    cli_ok("generate", *dirs, "--name", scenario.id)
+    cli_ok("generate", *dirs, "--name", scenario.id, *scenario.flags)
     new_files = [m for m in read_migrations(migrations) if m.version not in before]
     assert len(new_files) == scenario.files, [m.label for m in new_files]
     apply(database, migrations, via_cli)
@@ -238,3 +250,34 @@ def test_scenario_through_the_cli(database: TestDatabase, reference: TestDatabas
     """One multi-file scenario with apply and rollback through the CLI too (sum file included)."""
     scenario = next(s for s in SCENARIOS if s.id == "add_foreign_key_to_populated_table")
     prove(scenario, database, reference, tmp_path, via_cli=True)
+
+
+def test_failed_concurrent_build_is_cleaned_and_retried(database: TestDatabase, tmp_path: Path) -> None:
+    """A UNIQUE build that fails (duplicates) leaves an INVALID index; after the data is fixed,
+    ``resolve --rolled-back`` + ``apply`` re-runs the file, which drops the leftover and rebuilds."""
+    schema_dir, migrations = tmp_path / "schema", tmp_path / "migrations"
+    schema_dir.mkdir()
+    (schema_dir / "app.yaml").write_text(BASE)
+    dirs = ("--schema-dir", str(schema_dir), "--migrations-dir", str(migrations))
+    cli_ok("generate", *dirs)
+    target = Target(database.dsn, "test")
+    runner.apply(target, read_migrations(migrations))
+    database.execute(ROWS + "INSERT INTO users (email) VALUES ('user1@example.com');")
+    (schema_dir / "app.yaml").write_text(in_table("users", "unique", "      uq_users_email: [email]\n")(BASE))
+    cli_ok("generate", *dirs, "--name", "unique_email")
+    [pending] = [m for m in read_migrations(migrations) if m.name == "unique_email"]
+    assert pending.no_transaction
+
+    with pytest.raises(runner.MigrationFailed, match="could not create unique index"):
+        runner.apply(target, read_migrations(migrations))
+    valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('uq_users_email')"
+    assert database.query(valid) == [(False,)]
+    assert database.query("SELECT success FROM _sqlx_migrations WHERE version = %s", (pending.version,)) == \
+        [(False,)]
+
+    database.execute("DELETE FROM users WHERE ctid = (SELECT max(ctid) FROM users WHERE email = "
+                     "'user1@example.com')")
+    runner.resolve(target, read_migrations(migrations), pending.version, applied=False)
+    runner.apply(target, read_migrations(migrations))
+    assert database.query(valid) == [(True,)]
+    assert database.query("SELECT contype FROM pg_constraint WHERE conname = 'uq_users_email'") == [("u",)]

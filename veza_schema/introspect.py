@@ -16,6 +16,12 @@ table ``_sqlx_migrations`` and functions named ``veza_*``. Objects owned by exte
 left out too (they come back with ``CREATE EXTENSION``). Catalog facts the model cannot
 express (EXCLUDE constraints, trigger arguments, disabled triggers...) are not dropped
 silently: each one adds a line to :attr:`IntrospectionStats.warnings`.
+
+Queries (10, whatever the table count): search_path setup, relations (tables, partitions
+and their bounds, views, sequences), columns (tables and composite types), constraints,
+indexes, types (enums, domains), functions, triggers, comments, extensions; plus one to
+restore the caller's search_path when called inside an open transaction. Needs
+PostgreSQL 15 or later (``confdelsetcols``, ``indnullsnotdistinct``, ``tgparentid``).
 """
 
 from __future__ import annotations
@@ -380,10 +386,10 @@ class _Builder:
         constraints_by_rel: dict[int, list[Row]] = defaultdict(list)
         for row in constraints:
             own = attnames[row["conrelid"]]
-            row["columns"] = [own[attnum] for attnum in row["conkey"] or ()]
+            row["columns"] = [own.get(attnum, f"#{attnum}") for attnum in row["conkey"] or ()]
             if row["ref_columns"] is None and row["confkey"]:
                 referenced = attnames[row["confrelid"]]
-                row["ref_columns"] = [referenced[attnum] for attnum in row["confkey"]]
+                row["ref_columns"] = [referenced.get(attnum, f"#{attnum}") for attnum in row["confkey"]]
             constraints_by_rel[row["conrelid"]].append(row)
         bounds_by_parent: dict[int, list[str]] = defaultdict(list)
         rel_names: dict[int, str] = {}
@@ -555,9 +561,12 @@ class _Builder:
         strategy = _STRATEGIES[row["partstrat"]]
         keys = _split_top_level(_inside_parens(row["partkeydef"]))
         columns = tuple(
-            _strip_outer_parens(keys[i]) if attnum == 0 or i >= len(keys) else _unquote(keys[i])
+            _strip_all_outer_parens(keys[i]) if attnum == 0 or i >= len(keys) else _unquote(keys[i])
             for i, attnum in enumerate(row["partattrs"])
         )
+        if 0 in row["partattrs"]:
+            self.warn(f"table {row['relname']}: partition key expressions are not in the model "
+                      f"({row['partkeydef']})")
         default_partition = bool(row["has_default_partition"])
         if strategy != "range":
             # interval and premake mean nothing here: keep the model's defaults, as the loader does.
@@ -727,6 +736,14 @@ def _strip_outer_parens(text: str) -> str:
             if depth == 0 and position != len(text) - 1:
                 return text  # "(a) + (b)": the first parenthesis closes early
     return text[1:-1]
+
+
+def _strip_all_outer_parens(text: str) -> str:
+    """``((a + 1))`` -> ``a + 1`` (pg_get_partkeydef has no pretty mode)."""
+    stripped = _strip_outer_parens(text)
+    while stripped != text:
+        text, stripped = stripped, _strip_outer_parens(stripped)
+    return stripped
 
 
 def _view_query(viewdef: str) -> str:

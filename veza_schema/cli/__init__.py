@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "veza_schema.cli.maintenance",
     "veza_schema.cli.docs",
     "veza_schema.cli.diff",
+    "veza_schema.cli.check",
 )
 
 

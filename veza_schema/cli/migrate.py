@@ -43,7 +43,10 @@ def generate(
     statement_timeout: Annotated[str, typer.Option("--statement-timeout", help="SET statement_timeout written at "
                                                                                "the top of each file.")] = "15min",
     allow_forbidden: Annotated[bool, typer.Option("--allow-forbidden", help="Write a migration even with changes "
-                                                                            "the change policy forbids.")] = False,
+                                                                            "the change policy forbids (needs "
+                                                                            "--rfc).")] = False,
+    rfc: Annotated[str | None, typer.Option("--rfc", help="The RFC approving the changes (RFC-NNNN); required "
+                                                          "with --allow-forbidden.", show_default=False)] = None,
 ) -> None:
     """Write the next up/down migration pair from the changes in schema/.
 
@@ -80,7 +83,14 @@ def generate(
 
         raise UsageError("schema/ changed, but incremental migrations are not implemented yet") from exc
     from veza_schema.migrations.sumfile import require_current_sum, write_sum
+    from veza_schema.policy import check_generate
+    from veza_schema.policy.base import prior_from_git
 
+    policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,
+                            prior=prior_from_git(schema_dir))  # refuses forbidden changes (exit 1)
+    for decision in policy.missing_rfc:
+        out.print(f"[yellow]warning:[/] {decision.code} {decision.summary.lstrip('+-~> ')}: RFC-required, "
+                  f"{decision.rfc_error} (`veza-schema check` fails until it has one)", markup=True)
     require_current_sum(migrations_dir)
     written_files = incremental.generate_incremental(snapshot, schema, migrations_dir, name, settings,
                                                      allow_forbidden=allow_forbidden)
@@ -163,6 +173,8 @@ def apply(
                                                                        "lock.")] = 60.0,
     allow_out_of_order: Annotated[bool, typer.Option("--allow-out-of-order", help="Apply unapplied versions "
                                                      "older than the newest applied one.")] = False,
+    allow_data_loss: Annotated[bool, typer.Option("--allow-data-loss", help="Run steps that destroy data (DROP "
+                                                  "TABLE/COLUMN with rows, narrowing type changes).")] = False,
 ) -> None:
     """Apply pending migrations in version order, each file with its history row.
 
@@ -175,7 +187,7 @@ def apply(
     target = _target(dsn)
     files = _files(migrations_dir)
     options = runner.RunOptions(lock_timeout=lock_timeout, allow_out_of_order=allow_out_of_order,
-                                reporter=_ConsoleReporter())
+                                reporter=_ConsoleReporter(), allow_data_loss=allow_data_loss)
     result = runner.apply(target, files, to=to, dry_run=dry_run, options=options)
     if dry_run:
         _print_plan(result)
@@ -197,6 +209,9 @@ def rollback(
                                                         "(0: all).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the SQL; touch nothing.")] = False,
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for the lock.")] = 60.0,
+    allow_data_loss: Annotated[bool, typer.Option("--allow-data-loss", help="Run down files that destroy data "
+                                                  "(e.g. drop a table created by the migration that now has "
+                                                  "rows).")] = False,
 ) -> None:
     """Run down files, newest first.
 
@@ -210,7 +225,8 @@ def rollback(
     if steps is not None and to is not None:
         raise UsageError("give --steps or --to, not both")
     target = _target(dsn)
-    options = runner.RunOptions(lock_timeout=lock_timeout, reporter=_ConsoleReporter())
+    options = runner.RunOptions(lock_timeout=lock_timeout, reporter=_ConsoleReporter(),
+                                allow_data_loss=allow_data_loss)
     result = runner.rollback(target, _files(migrations_dir), steps=steps, to=to, dry_run=dry_run, options=options)
     if dry_run:
         _print_plan(result)

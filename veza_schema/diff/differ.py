@@ -231,6 +231,7 @@ def diff_schemas(current: Schema, desired: Schema) -> list[Change]:
     changes += _functions(renamed, desired)
     changes += _tables(renamed, desired)
     changes += _views(renamed, desired)
+    changes = _recreate_dependent_views(changes, renamed, desired)
     changes = _derived_renames(changes, renames)
     return sorted(changes, key=sort_key)
 
@@ -430,6 +431,45 @@ def _views(current: Schema, desired: Schema) -> list[Change]:
 def _view_indexes(before: View, after: View) -> list[Change]:
     return _named(before.indexes, after.indexes, _canon_index,
                   lambda i: CreateIndex(i, meta=i.meta), lambda i: DropIndex(i, meta=after.meta))
+
+
+def _recreate_dependent_views(changes: list[Change], current: Schema, desired: Schema) -> list[Change]:
+    """PostgreSQL refuses to drop or retype a column a view reads: such views are dropped and recreated.
+
+    Dependencies come from the desired views' ``depends_on`` (the snapshot does not keep it),
+    followed transitively through views reading views.
+    """
+    touched = {c.table for c in changes if isinstance(c, (DropColumn, AlterColumnType))}
+    if not touched:
+        return changes
+    common = set(current.views) & set(desired.views)
+    affected: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for name in sorted(common - affected):
+            if set(desired.views[name].depends_on) & (touched | affected):
+                affected.add(name)
+                grew = True
+    if not affected:
+        return changes
+
+    def about_affected(change: Change) -> bool:
+        if isinstance(change, ReplaceView):
+            return change.after.name in affected
+        if isinstance(change, (CreateView, DropView)):
+            return change.view.name in affected
+        if isinstance(change, (CreateIndex, DropIndex)):
+            return change.index.table in affected
+        if isinstance(change, SetComment):
+            return change.target.kind in ("view", "materialized view") and change.target.name in affected
+        return False
+
+    kept = [c for c in changes if not about_affected(c)]
+    for name in sorted(affected):
+        before, after = current.views[name], desired.views[name]
+        kept += [DropView(before, meta=after.meta), CreateView(after, meta=after.meta)]
+    return kept
 
 
 # -- constraints and indexes following a declared rename --------------------------------------

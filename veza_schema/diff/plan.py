@@ -210,6 +210,9 @@ class _Context:
     desired: Schema
     allow_forbidden: bool
     created: set[str] = field(default_factory=set)
+    # (table, columns) of UNIQUE / PRIMARY KEY constraints attached late (in the concurrent file):
+    # a foreign key referencing them must wait for them there.
+    late_keys: set[tuple[str, tuple[str, ...]]] = field(default_factory=set)
 
     def partitioned(self, table: str) -> bool:
         for schema in (self.desired, self.current):
@@ -231,6 +234,9 @@ def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
     ctx = _Context(current, desired, allow_forbidden)
     ctx.created = {c.table.name for c in changes if isinstance(c, CreateTable)}
     ctx.created |= {c.view.name for c in changes if isinstance(c, CreateView)}
+    ctx.late_keys = {(c.table, key.columns) for c in changes if isinstance(c, (AddUnique, AddPrimaryKey))
+                     for key in [c.unique if isinstance(c, AddUnique) else c.primary_key]
+                     if c.table not in ctx.created and not ctx.partitioned(c.table)}
     steps = [step for change in changes for step in _steps(change, ctx)]
     files = tuple(PlannedFile(kind, tuple(s for s in steps if s.file == kind)) for kind in FILE_ORDER)
     return Plan(tuple(f for f in files if f.steps))
@@ -462,6 +468,13 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:  # noqa: C901 - one bra
             if table in ctx.created:
                 return [main([render.add_constraint(table, render.foreign_key_clause(fk))],
                              [render.drop_constraint(table, fk.name)])]
+            if (fk.ref_table, fk.ref_columns) in ctx.late_keys:
+                clause = render.foreign_key_clause(fk, not_valid=True)
+                return [Step("concurrent",
+                             (_t("add_constraint_if_missing", table=table, name=fk.name, constraint=clause),
+                              _t("validate_constraint", table=table, name=fk.name)),
+                             (_t("drop_constraint_if_exists", table=table, name=fk.name),), change,
+                             "NOT VALID, VALIDATE: after the key it references")]
             return [main([render.add_constraint(table, render.foreign_key_clause(fk, not_valid=True))],
                          [render.drop_constraint(table, fk.name)], "NOT VALID"),
                     Step("concurrent", (_t("validate_constraint", table=table, name=fk.name),), (), change,

@@ -113,6 +113,7 @@ class RunOptions:
     retries: int = 5  # on lock_timeout (55P03), per transaction or per non-transactional statement
     backoff: float = 0.5
     allow_out_of_order: bool = False
+    allow_data_loss: bool = False  # else steps that destroy data refuse to run (policy.data_loss)
     reporter: Reporter = field(default_factory=SilentReporter)
     sleep: Callable[[float], None] = time.sleep
 
@@ -216,6 +217,7 @@ def apply(target: Target, files: list[MigrationFile], *, to: int | None = None, 
         return RunResult(steps, time.monotonic() - started, dry_run=True)
     with _locked_session(target, options, create_history=True) as conn:
         steps = plan_apply(compute_states(files, history.read_history(conn)), to, options.allow_out_of_order)
+        _guard_data_loss(conn, steps, options)
         for step in steps:
             _run_step(conn, step, options)
     return RunResult(steps, time.monotonic() - started)
@@ -254,9 +256,18 @@ def rollback(target: Target, files: list[MigrationFile], *, steps: int | None = 
         return RunResult(planned, time.monotonic() - started, dry_run=True)
     with _locked_session(target, options, create_history=True) as conn:
         planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to)
+        _guard_data_loss(conn, planned, options)
         for step in planned:
             _run_step(conn, step, options)
     return RunResult(planned, time.monotonic() - started)
+
+
+def _guard_data_loss(conn: psycopg.Connection, steps: list[PlannedStep], options: RunOptions) -> None:
+    """Under the lock, before anything runs: refuse steps that would destroy data (DataLossRefused)."""
+    if not options.allow_data_loss and steps:
+        from veza_schema.policy.data_loss import refuse_data_loss
+
+        refuse_data_loss(conn, steps)
 
 
 def _run_step(conn: psycopg.Connection, step: PlannedStep, options: RunOptions) -> None:

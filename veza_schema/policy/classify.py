@@ -66,7 +66,7 @@ from veza_schema.diff.changes import (
     SetComment,
     describe,
 )
-from veza_schema.model import Column, Deprecation, Meta, PartitionSpec, Schema, SourcePos
+from veza_schema.model import Column, Deprecation, Meta, PartitionSpec, Schema, SourcePos, View
 from veza_schema.policy import rules as R
 from veza_schema.policy.rules import PolicyClass, PolicyRule
 from veza_schema.policy.typechange import classify_type_change
@@ -532,7 +532,7 @@ def _simple(rule: PolicyRule, reason: str, base_pos: bool = False) -> Callable[
     def judge(change: Change, ctx: _Context) -> tuple[PolicyRule, str, SourcePos | None]:
         pos = change.meta.pos
         if base_pos:
-            for attr in ("enum", "ctype", "function", "view", "extension"):
+            for attr in ("enum", "ctype", "function", "extension"):
                 obj = getattr(change, attr, None)
                 if obj is not None:
                     pos = ctx.relocate(obj.meta.pos) or pos
@@ -555,7 +555,25 @@ def _nullability(change: AlterColumnNullability, ctx: _Context) -> tuple[PolicyR
     return R.ALTER_NULLABILITY, "SET NOT NULL: fails on existing NULLs and scans the table", change.meta.pos
 
 
+def _same_view(before: View | None, after: View | None) -> bool:
+    """Unchanged definition: the differ recreates such views around a change of a table they read."""
+    return before is not None and after is not None and before.materialized == after.materialized \
+        and " ".join(before.query.split()) == " ".join(after.query.split())
+
+
+_RECREATED = "dropped and recreated unchanged around a change of a table it reads, judged with that change"
+
+
+def _drop_view(change: DropView, ctx: _Context) -> tuple[PolicyRule, str, SourcePos | None]:
+    pos = ctx.relocate(change.view.meta.pos) or change.meta.pos
+    if _same_view(change.view, ctx.desired.views.get(change.view.name)):
+        return R.DERIVED_CHANGE, _RECREATED, pos
+    return R.CHANGE_VIEW, "readers of the view break", pos
+
+
 def _create_view(change: CreateView, ctx: _Context) -> tuple[PolicyRule, str, SourcePos | None]:
+    if _same_view(ctx.base.views.get(change.view.name), change.view):
+        return R.DERIVED_CHANGE, _RECREATED, change.meta.pos
     if change.view.materialized:
         return R.CHANGE_VIEW, "a materialized view runs its whole query and stores the result", change.meta.pos
     return R.CREATE_VIEW, "a plain view holds no data", change.meta.pos
@@ -610,7 +628,7 @@ _HANDLERS: dict[type, Callable[[Change, _Context], tuple[PolicyRule, str, Source
     DropTrigger: _drop_dependent(R.CHANGE_TRIGGER, "changes what every write to the table does"),
     CreateView: _create_view,  # type: ignore[dict-item]
     ReplaceView: _simple(R.CHANGE_VIEW, "readers of the view see a different query"),
-    DropView: _simple(R.CHANGE_VIEW, "readers of the view break", base_pos=True),
+    DropView: _drop_view,  # type: ignore[dict-item]
     SetComment: _keyed_pos(R.CHANGE_COMMENT, "documentation only", "comment"),
 }
 

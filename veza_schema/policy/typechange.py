@@ -29,7 +29,7 @@ _REWRITE_NOTE = "rewrites the table under ACCESS EXCLUSIVE"
 @dataclass(frozen=True, slots=True)
 class TypeChange:
     kind: TypeChangeKind
-    note: str  # why, in a few words: "varchar(50) -> varchar(20) can truncate values"
+    note: str  # why, in a few words: "a shorter length limit: the cast truncates longer values silently"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +66,11 @@ def classify_type_change(before: str, after: str) -> TypeChange:
         return TypeChange("same", "unchanged")
     old, new = _parse(before), _parse(after)
     if old is None or new is None:
-        return TypeChange("incompatible", f"{before} -> {after}: not a type spelling the policy understands")
+        return TypeChange("incompatible", "not a type spelling the policy understands")
     if old.array != new.array:
-        return TypeChange("incompatible", f"{before} -> {after}: array and scalar are different types")
+        return TypeChange("incompatible", "array and scalar are different types")
     kind, note = _scalar(old, new)
-    return TypeChange(kind, f"{before} -> {after}: {note}")
+    return TypeChange(kind, note)
 
 
 def _scalar(old: _Parsed, new: _Parsed) -> tuple[TypeChangeKind, str]:
