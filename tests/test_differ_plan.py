@@ -228,3 +228,13 @@ def test_header_lists_changes_and_rfcs(tmp_path: Path) -> None:
 def test_lone_file_keeps_the_base_name() -> None:
     p = plan(BASE, schema(USERS, with_(POSTS, indexes={IDX.name: IDX})))
     assert file_names(p, "add_index") == ["add_index"]
+
+
+def test_new_table_referencing_a_key_added_late_gets_its_foreign_key_after_it() -> None:
+    uq = UniqueConstraint("uq_users_email", ("email",))
+    fk = replace(FK, name="fk_notes_email", columns=("email",), ref_columns=("email",))
+    notes = Table("notes", (Column("email", "character varying(255)"),), foreign_keys={fk.name: fk})
+    p = plan(BASE, schema(with_(USERS, uniques={uq.name: uq}), POSTS, notes))
+    assert "FOREIGN KEY" not in up_sql(p, "main")
+    sql = up_sql(p, "concurrent")
+    assert sql.index("USING INDEX uq_users_email") < sql.index("ADD CONSTRAINT fk_notes_email FOREIGN KEY")

@@ -10,7 +10,10 @@ back the model that was written.
 
 Round trip contract: ``load_schema(written files)`` equals the model that was written,
 except for function bodies, whose single leading newline is removed because the renderer
-adds it back (``render.dollar_quote``), and ``returns``, which the loader lowercases.
+adds it back (``render.dollar_quote``), ``returns``, which the loader lowercases, and IN
+lists over varchar columns, written back as IN lists (:func:`stable_expression`). What
+matters in practice holds exactly: applying the written YAML gives a database that
+introspects equal to the inspected one, so ``diff`` reports no drift right after an import.
 """
 
 from __future__ import annotations
@@ -120,6 +123,32 @@ def block_text(text: str, indent: str) -> str:
     return f"|{indicator}{chomp}\n{rendered}"
 
 
+# -- expressions ------------------------------------------------------------------------------------
+_LITERAL = r"'(?:[^']|'')*'"
+_VARCHAR_IN = re.compile(
+    r"(?P<col>\b[a-z_][a-z0-9_$]*|\"(?:[^\"]|\"\")+\")::text (?P<op>= ANY|<> ALL) "
+    r"\(ARRAY\[(?P<items>" + _LITERAL + r"::character varying(?:, " + _LITERAL + r"::character varying)*)\]"
+    r"::text\[\]\)"
+)
+
+
+def stable_expression(text: str) -> str:
+    """The catalog's text, with the one form PostgreSQL does not read back as itself put back as written.
+
+    ``status IN ('a', 'b')`` on a varchar column is stored as ``status::text = ANY
+    (ARRAY['a'::character varying, ...]::text[])``; that text, applied again, comes back as
+    ``ARRAY['a'::character varying::text, ...]``, so a database rebuilt from the YAML (and the
+    shadow database of ``diff``) would differ from the one inspected. The IN list does not.
+    """
+
+    def rewrite(match: re.Match[str]) -> str:
+        items = ", ".join(re.findall(_LITERAL, match.group("items")))
+        word = "IN" if match.group("op") == "= ANY" else "NOT IN"
+        return f"{match.group('col')} {word} ({items})"
+
+    return _VARCHAR_IN.sub(rewrite, text)
+
+
 # -- module assignment ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Assignment:
@@ -161,9 +190,10 @@ def assign_modules(schema: Schema, mapping: Mapping[str, str] | None = None, by_
                    ) -> Assignment:
     """Tables by the mapping, else by prefix, else ``other``; the rest follows its users.
 
-    Views go to the module of the first table their query reads. Enums and composite types go to the module of the first table (by name) using them,
-    functions to the module of the first table whose trigger calls them, extensions to
-    ``other``; a mapping may place any of them explicitly.
+    Views go to the module of the first table their query reads, enums and composite types
+    to the module of the first table (by name) using them, functions to the module of the
+    first table whose trigger calls them, extensions to ``other``; a mapping may place any of
+    them explicitly.
     """
     mapping = mapping or {}
     modules: dict[str, str] = {}
@@ -385,7 +415,7 @@ def _template_lines(template: _Template) -> list[str]:
     if template.for_each != "row":
         lines.append(f"    for_each: {template.for_each}")
     if template.when is not None:
-        lines.append(f"    when: {scalar(template.when)}")
+        lines.append(f"    when: {scalar(stable_expression(template.when))}")
     if template.has_column is not None:
         lines.append(f"    applies_to: {flow_map([('has_column', scalar(template.has_column, flow=True))])}")
     else:
@@ -438,11 +468,11 @@ def _table_lines(table: Table, covered: set[tuple[str, str]]) -> list[str]:
         if column.nullable:
             pairs.append(("nullable", "true"))
         if column.default is not None:
-            pairs.append(("default", scalar(column.default, flow=True, sql=True)))
+            pairs.append(("default", scalar(stable_expression(column.default), flow=True, sql=True)))
         if column.identity is not None:
             pairs.append(("identity", scalar(column.identity, flow=True)))
         if column.generated is not None:
-            pairs.append(("generated", scalar(column.generated, flow=True)))
+            pairs.append(("generated", scalar(stable_expression(column.generated), flow=True)))
         fk = column_fks.get(column.name)
         if fk is not None:
             pairs.append(("references", scalar(f"{fk.ref_table}.{fk.ref_columns[0]}", flow=True)))
@@ -466,8 +496,8 @@ def _table_lines(table: Table, covered: set[tuple[str, str]]) -> list[str]:
         lines += [f"      {key(uq.name)}: {flow_list(uq.columns)}" for uq in uniques]
     if table.checks:
         lines.append("    checks:")
-        lines += [f"      {key(ck.name)}: {scalar(ck.expression)}" for ck in sorted(table.checks.values(),
-                                                                                 key=lambda c: c.name)]
+        for check in sorted(table.checks.values(), key=lambda c: c.name):
+            lines.append(f"      {key(check.name)}: {scalar(stable_expression(check.expression))}")
     picked = {fk.name for fk in column_fks.values()}
     table_fks = [fk for fk in sorted(table.foreign_keys.values(), key=lambda f: f.name) if fk.name not in picked]
     if table_fks:
@@ -504,7 +534,7 @@ def _table_lines(table: Table, covered: set[tuple[str, str]]) -> list[str]:
             if trigger.for_each != "row":
                 lines.append(f"        for_each: {trigger.for_each}")
             if trigger.when is not None:
-                lines.append(f"        when: {scalar(trigger.when)}")
+                lines.append(f"        when: {scalar(stable_expression(trigger.when))}")
     return lines
 
 
@@ -542,7 +572,7 @@ def _index_lines(indexes: Mapping[str, Index], indent: str) -> list[str]:
         if index.method != "btree":
             pairs.append(("using", index.method))
         if index.where is not None:
-            pairs.append(("where", scalar(index.where, flow=True, sql=True)))
+            pairs.append(("where", scalar(stable_expression(index.where), flow=True, sql=True)))
         if index.include:
             pairs.append(("include", flow_list(index.include)))
         label = f"{key(index.name)}:"

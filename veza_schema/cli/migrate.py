@@ -86,12 +86,12 @@ def generate(
     from veza_schema.policy import check_generate
     from veza_schema.policy.base import prior_from_git
 
+    require_current_sum(migrations_dir)
     policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,
                             prior=prior_from_git(schema_dir))  # refuses forbidden changes (exit 1)
     for decision in policy.missing_rfc:
         out.print(f"[yellow]warning:[/] {decision.code} {decision.summary.lstrip('+-~> ')}: RFC-required, "
                   f"{decision.rfc_error} (`veza-schema check` fails until it has one)", markup=True)
-    require_current_sum(migrations_dir)
     written_files = incremental.generate_incremental(snapshot, schema, migrations_dir, name, settings,
                                                      allow_forbidden=allow_forbidden)
     if not written_files:

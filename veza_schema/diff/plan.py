@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from veza_schema import render
@@ -135,6 +135,7 @@ class Step:
     down: tuple[str, ...]
     change: Change
     note: str = ""
+    last: bool = False  # runs after the file's other steps (a foreign key waiting for its key)
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,8 @@ def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
                      for key in [c.unique if isinstance(c, AddUnique) else c.primary_key]
                      if c.table not in ctx.created and not ctx.partitioned(c.table)}
     steps = [step for change in changes for step in _steps(change, ctx)]
-    files = tuple(PlannedFile(kind, tuple(s for s in steps if s.file == kind)) for kind in FILE_ORDER)
+    files = tuple(PlannedFile(kind, tuple(sorted((s for s in steps if s.file == kind), key=lambda s: s.last)))
+                  for kind in FILE_ORDER)
     return Plan(tuple(f for f in files if f.steps))
 
 
@@ -405,7 +407,18 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:  # noqa: C901 - one bra
         case DropPartitionHelper():
             return [main([render.drop_partition_function()], [render.partition_function()])]
         case CreateTable(table=table):
-            return [main(_table_sql(table), [render.drop_table(table)])]
+            late = [fk for _, fk in sorted(table.foreign_keys.items())
+                    if (fk.ref_table, fk.ref_columns) in ctx.late_keys]
+            inline = {n: fk for n, fk in table.foreign_keys.items() if fk not in late}
+            steps = [main(_table_sql(replace(table, foreign_keys=inline)), [render.drop_table(table)])]
+            for fk in late:  # the key it references is attached in the concurrent file
+                clause = render.foreign_key_clause(fk)
+                steps.append(Step("concurrent",
+                                  (_t("add_constraint_if_missing", table=table.name, name=fk.name,
+                                      constraint=clause),),
+                                  (_t("drop_constraint_if_exists", table=table.name, name=fk.name),), change,
+                                  "foreign key after the key it references", last=True))
+            return steps
         case DropTable(table=table):
             return [main([render.drop_table(table)], _table_sql(table))]
         case RenameTable(old=old, new=new):

@@ -7,10 +7,10 @@ CHECK of 10,000 tables parses ``deleted_at IS NULL`` once, not 10,000 times.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from veza_schema.model import Index, Meta, Schema, SourcePos, Table, View
 from veza_schema.types import base_type
@@ -70,7 +70,7 @@ def table_identifiers(table: Table) -> Iterator[Named]:
 
 
 def other_identifiers(schema: Schema) -> Iterator[Named]:
-    """Identifiers outside tables: types, functions, views, triggers (naming rule NAM001)."""
+    """Identifiers outside tables: types, functions, views (and their indexes), triggers."""
     for enum in schema.enums.values():
         yield Named(enum.name, "enum", f"enums.{enum.name}", enum.meta.pos)
     for ctype in schema.composite_types.values():
@@ -96,10 +96,35 @@ def other_identifiers(schema: Schema) -> Iterator[Named]:
             )
 
 
-def all_identifiers(schema: Schema) -> Iterator[Named]:
-    for table in schema.tables.values():
-        yield from table_identifiers(table)
-    yield from other_identifiers(schema)
+T = TypeVar("T")
+
+
+def per_schema(function: Callable[[Schema], T]) -> Callable[[Schema], T]:
+    """Compute ``function(schema)`` once for the schema being linted (several rules share it).
+
+    Only the latest schema is remembered, so a long-lived process does not keep old models alive.
+    """
+    cache: dict[int, tuple[Schema, T]] = {}
+
+    def cached(schema: Schema) -> T:
+        hit = cache.get(id(schema))
+        if hit is not None and hit[0] is schema:
+            return hit[1]
+        value = function(schema)
+        cache.clear()
+        cache[id(schema)] = (schema, value)
+        return value
+
+    cached.__doc__ = function.__doc__
+    return cached
+
+
+@per_schema
+def all_identifiers(schema: Schema) -> list[Named]:
+    """Every identifier of the schema (IMM007, PG001 and PG002 walk them)."""
+    found = [named for table in schema.tables.values() for named in table_identifiers(table)]
+    found += other_identifiers(schema)
+    return found
 
 
 def view_indexes(schema: Schema) -> Iterator[tuple[View, Index]]:

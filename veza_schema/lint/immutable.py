@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 from veza_schema.lint._common import (
     SNAKE_CASE,
+    all_identifiers,
     column_path,
     is_jsonb,
     parse_sql,
-    table_identifiers,
     table_path,
     type_base,
 )
@@ -26,6 +26,8 @@ TIMESTAMPTZ = "timestamp with time zone"
 TIMESTAMP = "timestamp without time zone"
 UUID_V4_DEFAULTS = frozenset({"gen_random_uuid()", "uuid_generate_v4()", "public.uuid_generate_v4()"})
 USER_FACING_TAG = "user_facing"
+# Identifier kinds NAM001 covers; IMM007 covers tables, columns, indexes and constraints.
+_OTHER_KINDS = frozenset({"enum", "type", "type attribute", "function", "view", "trigger"})
 MAX_ENUM_VALUES = 20
 
 
@@ -272,12 +274,9 @@ def check_nullable_default(schema: Schema) -> Iterator[Finding]:
 )
 def check_snake_case(schema: Schema) -> Iterator[Finding]:
     this = check_snake_case.rule  # type: ignore[attr-defined]
-    for table in schema.tables.values():
-        for named in table_identifiers(table):
-            if not SNAKE_CASE.match(named.name):
-                yield this.finding(
-                    f"{named.kind} name '{named.name}' is not snake_case", named.pos, named.path
-                )
+    for named in all_identifiers(schema):
+        if named.kind not in _OTHER_KINDS and not SNAKE_CASE.match(named.name):
+            yield this.finding(f"{named.kind} name '{named.name}' is not snake_case", named.pos, named.path)
 
 
 def _gin_columns(table: Table) -> set[str]:

@@ -224,7 +224,6 @@ def check_unique_names(schema: Schema) -> Iterator[Finding]:
         (relations, t.name, f"type {t.name}", t.meta.pos, f"types.{t.name}")
         for t in schema.composite_types.values()
     ]
-    entries.sort(key=lambda e: (e[3] or SourcePos("~", 0, 0), e[4]))
     for namespace, name, what, pos, path in entries:
         first = namespace.get(name)
         if first is None:

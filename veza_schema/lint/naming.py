@@ -16,6 +16,7 @@ from veza_schema.lint._common import (
     index_path,
     other_identifiers,
     parse_sql,
+    per_schema,
     table_path,
 )
 from veza_schema.lint.findings import Finding
@@ -126,7 +127,7 @@ def _index_columns(index: Index) -> set[str]:
 def check_snake_case_other(schema: Schema) -> Iterator[Finding]:
     this = check_snake_case_other.rule  # type: ignore[attr-defined]
     for named in other_identifiers(schema):
-        if not SNAKE_CASE.match(named.name):
+        if named.kind != "index" and not SNAKE_CASE.match(named.name):  # indexes are IMM007's
             yield this.finding(f"{named.kind} name '{named.name}' is not snake_case", named.pos, named.path)
 
 
@@ -197,22 +198,21 @@ def _describe(index: Index) -> str:
     "desc, partial, trgm, covering and must match the index.",
 )
 def check_index_name(schema: Schema) -> Iterator[Finding]:
+    return (f for f in _index_name_findings(schema) if f.code == "NAM002")
+
+
+@per_schema
+def _index_name_findings(schema: Schema) -> list[Finding]:
+    """NAM002 and NAM007 findings of every index name, read once for both rules."""
+    found: list[Finding] = []
     for table in schema.tables.values():
         for index in table.indexes.values():
-            yield from (
-                f
-                for f in _check_index_name(
-                    index, table.name, table.column_names, False, check_index_name, check_name_claims
-                )
-                if f.code == "NAM002"
-            )
+            found += _check_index_name(index, table.name, table.column_names, False, check_index_name,
+                                       check_name_claims)
     for view in schema.views.values():
         for index in view.indexes.values():
-            yield from (
-                f
-                for f in _check_index_name(index, view.name, (), True, check_index_name, check_name_claims)
-                if f.code == "NAM002"
-            )
+            found += _check_index_name(index, view.name, (), True, check_index_name, check_name_claims)
+    return found
 
 
 @rule(
@@ -359,17 +359,10 @@ def check_pk_name(schema: Schema) -> Iterator[Finding]:
 )
 def check_name_claims(schema: Schema) -> Iterator[Finding]:
     this = check_name_claims.rule  # type: ignore[attr-defined]
+    yield from (f for f in _index_name_findings(schema) if f.code == "NAM007")
     for table in schema.tables.values():
         words = column_words(table.column_names)
         tp = table_path(table.name)
-        for index in table.indexes.values():
-            yield from (
-                f
-                for f in _check_index_name(
-                    index, table.name, table.column_names, False, check_index_name, check_name_claims
-                )
-                if f.code == "NAM007"
-            )
         for uq in table.uniques.values():
             prefix = f"uq_{table.name}_"
             if uq.name.startswith(prefix):
