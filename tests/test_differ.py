@@ -340,3 +340,10 @@ def test_views_reading_a_dropped_or_retyped_column_are_recreated() -> None:
     assert kinds(ordered) == ["DropView", "DropView", "AlterColumnType", "CreateView", "CreateView"]
     assert [c.view.name for c in ordered if isinstance(c, DropView)] == ["emails_again", "user_emails"]
     assert [c.view.name for c in ordered if isinstance(c, CreateView)] == ["user_emails", "emails_again"]
+
+
+def test_views_not_reading_the_dropped_column_are_left_alone() -> None:
+    reads_users = replace(VIEW, depends_on=("users",))
+    current = schema(USERS, views={VIEW.name: reads_users})
+    desired = schema(with_(USERS, columns=(ID, EMAIL)), views={VIEW.name: reads_users})
+    assert kinds(order_changes(diff_schemas(current, desired))) == ["DropColumn"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import REPO_ROOT, Server, TestDatabase, run_cli
+from tests.conftest import REPO_ROOT, CliResult, Server, TestDatabase, run_cli
 from veza_schema.sqlsplit import split_statements
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
@@ -40,7 +40,7 @@ def apply(database: TestDatabase, migrations: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-def diff(database: TestDatabase, *args: str, schema_dir: Path = SAMPLE):
+def diff(database: TestDatabase, *args: str, schema_dir: Path = SAMPLE) -> CliResult:
     return run_cli("diff", "--dsn", database.dsn, "--schema-dir", str(schema_dir),
                    "--shadow-dsn", database.server.admin_dsn, *args)
 

@@ -436,19 +436,27 @@ def _view_indexes(before: View, after: View) -> list[Change]:
 def _recreate_dependent_views(changes: list[Change], current: Schema, desired: Schema) -> list[Change]:
     """PostgreSQL refuses to drop or retype a column a view reads: such views are dropped and recreated.
 
-    Dependencies come from the desired views' ``depends_on`` (the snapshot does not keep it),
-    followed transitively through views reading views.
+    A view reads a column when its current query names it (or selects ``*``) and it reads the
+    table (the desired ``depends_on``; the snapshot does not keep it). Views reading such views
+    are recreated too.
     """
-    touched = {c.table for c in changes if isinstance(c, (DropColumn, AlterColumnType))}
+    touched = {(c.table, c.column.name if isinstance(c, DropColumn) else c.before.name) for c in changes
+               if isinstance(c, (DropColumn, AlterColumnType))}
     if not touched:
         return changes
     common = set(current.views) & set(desired.views)
-    affected: set[str] = set()
-    grew = True
+
+    def reads(name: str, table: str, column: str) -> bool:
+        query = current.views[name].query
+        depends = desired.views[name].depends_on or tuple(t for t in current.tables if _word(t).search(query))
+        return table in depends and ("*" in query or _word(column).search(query) is not None)
+
+    affected = {name for name in common if any(reads(name, table, column) for table, column in touched)}
+    grew = bool(affected)
     while grew:
         grew = False
         for name in sorted(common - affected):
-            if set(desired.views[name].depends_on) & (touched | affected):
+            if set(desired.views[name].depends_on) & affected:
                 affected.add(name)
                 grew = True
     if not affected:
