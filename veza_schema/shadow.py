@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -68,12 +68,23 @@ def shadow_database(server_dsn: str | None = None) -> Iterator[str]:
             pass
 
 
+@dataclass(frozen=True)
+class ShadowBuild:
+    """The desired schema as built, and the shadow server's ``server_version_num``."""
+
+    schema: Schema
+    server_version: int
+
+
 def build_in_shadow(desired: Schema, server_dsn: str | None = None,
-                    stats: IntrospectionStats | None = None) -> Schema:
+                    stats: IntrospectionStats | None = None, live_version: int | None = None) -> ShadowBuild:
     """``desired`` as PostgreSQL holds it once built: rendered, applied to a shadow database, introspected.
 
     YAML-only metadata (modules, tags, RFCs, declared renames, view dependencies) is copied
-    back from ``desired`` by name, so changes computed against the result keep it.
+    back from ``desired`` by name, so changes computed against the result keep it. When
+    ``live_version`` (``server_version_num``) has another major version than the shadow
+    server, a warning goes to ``stats`` (deparsed texts differ between versions: the
+    caller should compare expression texts as :func:`veza_schema.drift.detect_drift` does).
 
     Raises:
         DatabaseError: the shadow server is unreachable, or the rendered SQL fails there.
@@ -85,13 +96,19 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot connect to the shadow database: {_first_line(exc)}") from exc
         with conn:
+            shadow_major = conn.info.server_version // 10000
+            if live_version is not None and stats is not None and live_version // 10000 != shadow_major:
+                stats.warnings.append(f"the shadow server runs PostgreSQL {shadow_major}, the database "
+                                      f"{live_version // 10000}: expression texts that differ are compared after "
+                                      "sqlglot normalization (--shadow-dsn on a server of the same version is exact)")
             try:
                 conn.execute(script.encode("utf-8"))
             except psycopg.Error as exc:
                 raise DatabaseError(f"schema/ does not build in the shadow database: {_first_line(exc)}",
                                     getattr(exc, "sqlstate", None)) from exc
             built = introspect(conn, stats=stats)
-    return graft_metadata(built, desired)
+            version = conn.info.server_version
+    return ShadowBuild(graft_metadata(built, desired), version)
 
 
 def graft_metadata(built: Schema, source: Schema) -> Schema:

@@ -66,6 +66,7 @@ from veza_schema.diff.changes import (
     ReplaceFunction,
     ReplaceView,
     SetComment,
+    describe,
     extends,
 )
 from veza_schema.model import (
@@ -238,8 +239,6 @@ def diff_schemas(current: Schema, desired: Schema) -> list[Change]:
 
 def sort_key(change: Change) -> tuple[str, str]:
     """Kind, then the describing text: a total, deterministic order."""
-    from veza_schema.diff.changes import describe
-
     return type(change).__name__, describe(change)
 
 

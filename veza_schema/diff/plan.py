@@ -362,7 +362,9 @@ def not_null_check_name(table: str, column: str) -> str:
 
 
 # -- one change -> its steps ---------------------------------------------------------------------
-def _steps(change: Change, ctx: _Context) -> list[Step]:  # noqa: C901 - one branch per change kind
+def _steps(change: Change, ctx: _Context) -> list[Step]:
+    """One branch per change kind; every step states its undo next to it."""
+
     def main(up: Sequence[str], down: Sequence[str], note: str = "") -> Step:
         return Step("main", tuple(up), tuple(down), change, note)
 

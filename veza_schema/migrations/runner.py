@@ -342,10 +342,12 @@ def _run_non_transactional(conn: psycopg.Connection, step: PlannedStep, statemen
         history.record(conn, migration.version, migration.description, migration.checksum, False, 0)
     else:
         history.mark_failed(conn, migration.version)
-    for index, statement in enumerate(statements, 1):
-        options.reporter.statement_started(migration, statement, index, len(statements))
-
-        def run(statement: Statement = statement) -> None:
+    def run_all() -> None:
+        # On lock_timeout the whole file runs again from its first statement: generated
+        # non-transactional files are idempotent (IF [NOT] EXISTS, invalid-index cleanup), and
+        # a retried CREATE INDEX CONCURRENTLY IF NOT EXISTS alone would skip its invalid leftover.
+        for index, statement in enumerate(statements, 1):
+            options.reporter.statement_started(migration, statement, index, len(statements))
             try:
                 conn.execute(statement.text.encode("utf-8"), prepare=False)  # type: ignore[call-overload]
             except psycopg.Error as exc:
@@ -360,7 +362,7 @@ def _run_non_transactional(conn: psycopg.Connection, step: PlannedStep, statemen
                     raise _LockNotAvailable(error) from exc
                 raise error from exc
 
-        _with_retries(options, migration, run)
+    _with_retries(options, migration, run_all)
     elapsed = int((time.monotonic() - started) * 1e9)
     if step.direction == "up":
         history.mark_done(conn, migration.version, elapsed)

@@ -167,7 +167,6 @@ class _Context:
     created_tables: set[str] = field(default_factory=set)
     dropped_columns: set[tuple[str, str]] = field(default_factory=set)
     added_names: dict[tuple[type, str, str], Change] = field(default_factory=dict)
-    dropped_names: set[tuple[type, str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for change in self.changes:
@@ -178,12 +177,8 @@ class _Context:
             elif isinstance(change, DropColumn):
                 self.dropped_columns.add((change.table, change.column.name))
             key = _pair_key(change)
-            if key is not None:
-                kind, table, name, is_drop = key
-                if is_drop:
-                    self.dropped_names.add((kind, table, name))
-                else:
-                    self.added_names[(kind, table, name)] = change
+            if key is not None and not key[3]:
+                self.added_names[key[:3]] = change
 
     def deprecation(self, table: str, column: str | None, own: Meta) -> Deprecation | None:
         """The deprecation of an object in the base (its own meta) or any prior state."""
@@ -315,12 +310,18 @@ def _table_of(change: Change) -> str | None:
 
 
 def _columns_of(change: Change) -> tuple[str, ...]:
+    """Columns a change is about (for a check or an index expression: the columns it reads)."""
     for attr in ("foreign_key", "unique", "primary_key"):
         obj = getattr(change, attr, None)
         if obj is not None:
             return tuple(obj.columns)
+    if isinstance(change, (AddCheck, DropCheck)):
+        return _read_columns(change.check.expression)
     if isinstance(change, (CreateIndex, DropIndex)):
-        return change.index.column_names + change.index.include
+        index = change.index
+        read = [c for e in index.elements if not e.is_column for c in _read_columns(e.expression)]
+        read += [c for c in _read_columns(index.where or "")]
+        return tuple(e.expression for e in index.elements if e.is_column) + index.include + tuple(read)
     if isinstance(change, (AlterColumnType, AlterColumnDefault, AlterColumnNullability, AlterColumnIdentity,
                            AlterColumnGenerated)):
         return (change.after.name,)
@@ -329,6 +330,14 @@ def _columns_of(change: Change) -> tuple[str, ...]:
     if isinstance(change, SetComment) and change.target.column:
         return (change.target.column,)
     return ()
+
+
+def _read_columns(expression: str) -> tuple[str, ...]:
+    if not expression:
+        return ()
+    from veza_schema.lint._common import parse_sql
+
+    return tuple(sorted(parse_sql(expression).columns))
 
 
 def _rfc_candidates(change: Change, ctx: _Context) -> list[str | None]:
@@ -579,10 +588,6 @@ def _create_view(change: CreateView, ctx: _Context) -> tuple[PolicyRule, str, So
     return R.CREATE_VIEW, "a plain view holds no data", change.meta.pos
 
 
-def _create_trigger(change: CreateTrigger, ctx: _Context) -> tuple[PolicyRule, str, SourcePos | None]:
-    return _create_dependent(change, ctx)
-
-
 _HANDLERS: dict[type, Callable[[Change, _Context], tuple[PolicyRule, str, SourcePos | None]]] = {
     CreateExtension: _simple(R.CHANGE_EXTENSION, "a new extension on every server"),
     DropExtension: _simple(R.CHANGE_EXTENSION, "an extension removed", base_pos=True),
@@ -624,7 +629,7 @@ _HANDLERS: dict[type, Callable[[Change, _Context], tuple[PolicyRule, str, Source
     CreateIndex: _create_dependent,
     DropIndex: _drop_dependent(R.DROP_INDEX, "queries using it may slow down"),
     RenameIndex: _simple(R.DERIVED_CHANGE, "follows a declared rename"),
-    CreateTrigger: _create_trigger,  # type: ignore[dict-item]
+    CreateTrigger: _create_dependent,
     DropTrigger: _drop_dependent(R.CHANGE_TRIGGER, "changes what every write to the table does"),
     CreateView: _create_view,  # type: ignore[dict-item]
     ReplaceView: _simple(R.CHANGE_VIEW, "readers of the view see a different query"),
