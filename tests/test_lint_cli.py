@@ -94,3 +94,15 @@ def test_shipped_schema_has_no_errors_and_no_waivers_lists_them() -> None:
     assert listed["waivers_applied"] is False
     assert sum(1 for f in listed["findings"] if f["waiver_reason"] is not None) == waived
     assert everything.exit_code == 1
+
+
+@pytest.mark.skipif(not any((REPO_ROOT / "schema").glob("*.yaml")), reason="no shipped schema yet")
+def test_shipped_schema_sarif_validates() -> None:
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
+    result = run_cli("lint", "--format", "sarif", "--no-waivers")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, schema)
+    assert document["runs"][0]["results"], "the waived findings are listed"

@@ -345,6 +345,17 @@ def test_forbidden_accepted_in_check_only_with_allow_forbidden_and_rfc(tmp_path:
     assert code == 0 and "accepted under RFC-0042" in output, output
 
 
+def test_rfc_for_a_change_of_another_diff(tmp_path: Path) -> None:
+    """What a migration header needs: the RFC of each change, found on the table when not on the object."""
+    base = load_schema(_write(tmp_path / "base", items()))
+    desired = load_schema(_write(tmp_path / "new", items(col("score: {type: integer, default: 0}"),
+                                                         head="    rfc: RFC-0042\n")))
+    report = classify(diff_schemas(base, desired), base, desired)
+    assert report.rfcs == ("RFC-0042",)
+    [change] = diff_schemas(base, desired)
+    assert report.rfc_for(change) == "RFC-0042"
+
+
 def test_deprecation_must_be_in_the_base_not_in_the_same_change(tmp_path: Path) -> None:
     """Deprecating and dropping in one step has no earlier deprecated state: still forbidden."""
     base = load_schema(_write(tmp_path / "base", items(col("bio: {type: text, nullable: true}"))))
@@ -377,6 +388,30 @@ def test_generate_finds_the_deprecation_in_the_git_base(tmp_path: Path, monkeypa
     assert code == 0 and "POL004" in output, output
     code, output = invoke("generate", "--name", "drop_bio")
     assert code == 0 and "Wrote" in output, output
+
+
+def test_default_base_is_the_merge_base_with_origin_main(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What landed on main after the branch point must not show up as reverted (a dropped table)."""
+    repo = tmp_path / "repo"
+    schema = _write(repo / "schema", items())
+    git(repo, "init", "-q", "-b", "feature")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "branch point")
+    branch_point = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "-b", "upstream")
+    (schema / "case.yaml").write_text(items(tables=NOTES))
+    git(repo, "commit", "-qam", "notes on main")
+    git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    git(repo, "checkout", "-q", "feature")
+    (schema / "case.yaml").write_text(items(col("bio: {type: text, nullable: true}")))
+    monkeypatch.chdir(repo)
+    code, output = invoke("check")
+    assert code == 0, output
+    assert f"Base: merge base with origin/main ({branch_point[:12]})" in output and "POL001" in output
+    git(repo, "checkout", "-q", "--orphan", "unrelated")
+    git(repo, "commit", "-qam", "no common history")
+    code, output = invoke("check")
+    assert code == 2 and "no merge base" in output, output
 
 
 # -- output formats ---------------------------------------------------------------------------

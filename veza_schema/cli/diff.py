@@ -176,8 +176,8 @@ def _print_review_text(result: Review) -> None:
 def inspect(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the module YAML files to.")],
     dsn: DsnOption = None,
-    modules: Annotated[Path | None, typer.Option("--modules", help="YAML file mapping each module name to a list of its tables.",
-                                                 show_default=False)] = None,
+    modules: Annotated[Path | None, typer.Option("--modules", help="YAML file mapping each module name to a "
+                                                                   "list of its tables.", show_default=False)] = None,
     prefix_modules: Annotated[bool, typer.Option("--prefix-modules", help="Module of a table: its name's first "
                                                                           "word before '_'.")] = False,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob (fnmatch) of object names to leave "

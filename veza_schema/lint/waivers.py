@@ -144,9 +144,9 @@ def _waiver_findings(entries: list[_Entry], codes_run: set[str]) -> Iterator[Fin
         known = waiver.code in RULES and RULES[waiver.code].check is not None
         if not known:
             if UNKNOWN_WAIVER_CODE.code in codes_run:
-                yield UNKNOWN_WAIVER_CODE.finding(
-                    f"waiver for unknown rule code '{waiver.code}'", waiver.pos, path
-                )
+                what = ("a rule lint does not check, so it cannot be waived" if waiver.code in RULES
+                        else "an unknown rule code")
+                yield UNKNOWN_WAIVER_CODE.finding(f"waiver for '{waiver.code}': {what}", waiver.pos, path)
             continue
         if not waiver.reason.strip() and WAIVER_WITHOUT_REASON.code in codes_run:
             yield WAIVER_WITHOUT_REASON.finding(

@@ -51,9 +51,12 @@ def default_ref(schema_dir: Path) -> tuple[str, str]:
     cwd = _git_dir(schema_dir)
     if _git(["rev-parse", "--verify", "--quiet", "origin/main^{commit}"], cwd).returncode == 0:
         merge_base = _git(["merge-base", "HEAD", "origin/main"], cwd)
-        if merge_base.returncode == 0 and merge_base.stdout.strip():
-            commit = merge_base.stdout.strip()
-            return commit, f"merge base with origin/main ({commit[:12]})"
+        if merge_base.returncode != 0 or not merge_base.stdout.strip():
+            # Falling back to HEAD here would compare the branch with itself: a silent pass.
+            raise UsageError("origin/main exists but has no merge base with HEAD (a shallow clone?): fetch the "
+                             "history (fetch-depth: 0) or pass --base REF")
+        commit = merge_base.stdout.strip()
+        return commit, f"merge base with origin/main ({commit[:12]})"
     head = _git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], cwd)
     if head.returncode != 0:
         raise UsageError("no --base given and no git history to take one from (not a git repository, or no "

@@ -143,6 +143,13 @@ class PolicyReport:
         """Every valid RFC reference of the change set, sorted: what a migration header lists."""
         return tuple(sorted({d.rfc for d in self.decisions if d.rfc and d.rfc_error is None}))
 
+    def rfc_for(self, change: Change) -> str | None:
+        """The valid RFC approving ``change`` (an equal change from another diff works too): for headers."""
+        for decision in self.decisions:
+            if decision.change == change and decision.rfc and decision.rfc_error is None:
+                return decision.rfc
+        return None
+
     @property
     def exit_code(self) -> int:
         return 1 if self.blocking else 0
