@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 
@@ -135,6 +136,15 @@ def load_schema(path: str | Path) -> Schema:
     return schema
 
 
+def function_returns(text: str) -> str:
+    """``TRIGGER`` -> ``trigger``, ``setof Text`` -> ``SETOF text``: the spelling pg_get_function_result uses."""
+    words = " ".join(text.split())
+    for keyword in ("setof ", "table"):
+        if words.lower().startswith(keyword):
+            return keyword.upper() + words[len(keyword):].lower()
+    return words.lower()
+
+
 def function_body(text: str) -> str:
     """The body as PostgreSQL stores it (``prosrc``) when rendered between dollar quotes on lines of their own."""
     return "\n" + text.strip("\n").rstrip() + "\n"
@@ -239,6 +249,10 @@ class _ModuleReader:
             return None
         fields: dict[str, str | None] = {"since": None, "rfc": None, "note": None}
         for key, _, value in self.r.check_keys(items, ("since", "rfc", "note"), f"deprecated of {what}"):
+            scalar = self.r.scalar(value) if isinstance(value, yaml.ScalarNode) else None
+            if key == "since" and isinstance(scalar, date):  # `since: 2026-12-01` is a YAML date
+                fields[key] = scalar.isoformat()
+                continue
             fields[key] = self.r.string(value, f"deprecated.{key} of {what}", allow_scalars=True)
         if not fields["since"]:
             self.r.problem(node, f"deprecated of {what} needs 'since' (a date or version)")
@@ -336,7 +350,8 @@ class _ModuleReader:
             if self.declare(name, "function", key_node) and all(fields.get(k) for k in ("returns", "language",
                                                                                        "body")):
                 self.parts.functions[name] = Function(
-                    name=name, arguments=str(fields["arguments"] or ""), returns=str(fields["returns"]).lower(),
+                    name=name, arguments=str(fields["arguments"] or ""),
+                    returns=function_returns(str(fields["returns"])),
                     language=str(fields["language"]).lower(), body=function_body(str(fields["body"])),
                     volatility=volatility,  # type: ignore[arg-type]
                     security_definer=bool(fields["security_definer"]),

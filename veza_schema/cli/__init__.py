@@ -38,13 +38,7 @@ COMMAND_MODULES = (
 
 def _register_all() -> None:
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # a command still being written
-            raise
-        module.register(app)
+        importlib.import_module(module_name).register(app)
 
 
 _register_all()

@@ -76,12 +76,7 @@ def generate(
     if snapshot == schema:
         out.print("Nothing to generate: the migrations already produce schema/.")
         return
-    try:
-        from veza_schema.migrations import incremental  # type: ignore[attr-defined,unused-ignore]
-    except ModuleNotFoundError as exc:
-        from veza_schema.errors import UsageError
-
-        raise UsageError("schema/ changed, but incremental migrations are not implemented yet") from exc
+    from veza_schema.migrations import incremental
     from veza_schema.migrations.sumfile import require_current_sum, write_sum
     from veza_schema.policy import check_generate
     from veza_schema.policy.base import prior_from_git
@@ -93,7 +88,8 @@ def generate(
         out.print(f"[yellow]warning:[/] {decision.code} {decision.summary.lstrip('+-~> ')}: RFC-required, "
                   f"{decision.rfc_error} (`veza-schema check` fails until it has one)", markup=True)
     written_files = incremental.generate_incremental(snapshot, schema, migrations_dir, name, settings,
-                                                     allow_forbidden=allow_forbidden)
+                                                     allow_forbidden=allow_forbidden, rfc_lookup=policy.rfc_for,
+                                                     extra_rfcs=[rfc] if rfc else [])
     if not written_files:
         out.print("Nothing to generate: the changes need no SQL.")
     for written in written_files:

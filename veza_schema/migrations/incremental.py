@@ -9,7 +9,7 @@ rewritten only after every file is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -56,16 +56,28 @@ def file_names(plan: Plan, base: str) -> list[str]:
     return [base + _SUFFIX[f.kind] for f in plan.files]
 
 
-def render_file(planned: PlannedFile, label: str, direction: str, settings: FileSettings) -> str:
+def render_file(planned: PlannedFile, label: str, direction: str, settings: FileSettings,
+                rfcs: Sequence[str] = ()) -> str:
     sections = planned.up_sections() if direction == "up" else planned.down_sections()
     header = planned.header() if direction == "up" else [f"undo: {line}" for line in reversed(planned.header())]
     return render_migration_file(label, direction, sections, header, settings,
-                                 no_transaction=not planned.transactional, rfcs=planned.rfcs)
+                                 no_transaction=not planned.transactional, rfcs=rfcs or planned.rfcs)
+
+
+def file_rfcs(planned: PlannedFile, rfc_lookup: Callable[[Change], str | None] | None,
+              extra_rfcs: Sequence[str]) -> list[str]:
+    """The RFCs a file's header names: its objects' own, those the policy found (table-level), and --rfc."""
+    found = set(planned.rfcs) | set(extra_rfcs)
+    if rfc_lookup is not None:
+        found |= {ref for change in planned.changes if (ref := rfc_lookup(change))}
+    return sorted(found)
 
 
 def generate_incremental(snapshot: Schema, schema: Schema, migrations_dir: Path, name: str | None,
                          settings: FileSettings, *, allow_forbidden: bool = False,
-                         now: datetime | None = None) -> list[WrittenMigration]:
+                         now: datetime | None = None,
+                         rfc_lookup: Callable[[Change], str | None] | None = None,
+                         extra_rfcs: Sequence[str] = ()) -> list[WrittenMigration]:
     """Write the migration pair(s) turning ``snapshot`` into ``schema``, then the new snapshot.
 
     Returns [] (and writes nothing) when the models differ only in ways PostgreSQL does not
@@ -82,8 +94,9 @@ def generate_incremental(snapshot: Schema, schema: Schema, migrations_dir: Path,
     written = []
     for offset, (planned, file_name) in enumerate(zip(plan.files, file_names(plan, base), strict=True)):
         label = f"{version + offset}_{file_name}"
-        up = render_file(planned, label, "up", settings)
-        down = render_file(planned, label, "down", settings)
+        rfcs = file_rfcs(planned, rfc_lookup, extra_rfcs)
+        up = render_file(planned, label, "up", settings, rfcs)
+        down = render_file(planned, label, "down", settings, rfcs)
         written.append(write_pair(migrations_dir, version + offset, file_name, up, down))
     write_snapshot(migrations_dir, schema)
     return written
