@@ -188,3 +188,15 @@ def test_shadow_on_another_major_version_is_flagged(pg15_server: Server, pg_serv
         same = run_cli("diff", "--dsn", database.dsn, "--schema-dir", str(SAMPLE), "--shadow-dsn",
                        pg15_server.admin_dsn)
         assert same.exit_code == 0 and "note:" not in same.stdout, same.stdout
+
+
+def test_partitions_made_ahead_by_maintenance_are_not_drift() -> None:
+    from veza_schema.drift import compare
+    from veza_schema.model import Column, PartitionSpec, Schema, Table
+
+    def schema(premake: int) -> Schema:
+        spec = PartitionSpec("range", ("at",), "month", premake, True)
+        return Schema(tables={"log": Table("log", (Column("at", "timestamp with time zone"),), partition=spec)})
+
+    assert compare(schema(6), schema(3)) == []
+    assert compare(schema(1), schema(3)) != []

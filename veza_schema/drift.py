@@ -330,7 +330,26 @@ def compare(current: Schema, desired: Schema, exclude: Sequence[str] = ()) -> li
 
     current = without_excluded(without_managed(current), exclude)
     desired = without_excluded(without_managed(desired), exclude)
+    current = with_maintained_partitions(current, desired)
     return order_changes(diff_schemas(current, desired))
+
+
+def with_maintained_partitions(current: Schema, desired: Schema) -> Schema:
+    """Partitions made ahead by maintenance (`veza-schema partitions`) are not drift.
+
+    PostgreSQL does not store ``premake``; the introspector reads it back from how many future
+    partitions exist today. More than declared is maintenance's doing and is ignored; fewer
+    means maintenance has lapsed, which stays visible as drift.
+    """
+    tables = dict(current.tables)
+    for name, table in current.tables.items():
+        wanted = desired.tables.get(name)
+        live_spec, wanted_spec = table.partition, wanted.partition if wanted else None
+        if live_spec is None or wanted_spec is None or live_spec.premake <= wanted_spec.premake:
+            continue
+        if replace(live_spec, premake=wanted_spec.premake) == wanted_spec:
+            tables[name] = replace(table, partition=wanted_spec)
+    return replace(current, tables=tables)
 
 
 def module_map(*schemas: Schema) -> dict[str, str]:
