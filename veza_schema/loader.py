@@ -8,6 +8,7 @@ and raised together as one :class:`SchemaLoadError`.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -121,6 +122,18 @@ def load_schema(path: str | Path) -> Schema:
         files = [root]
     else:
         raise SchemaLoadError([Problem(None, f"{_display(root)}: schema directory not found")])
+    # Loading builds millions of small, acyclic objects; the cyclic garbage collector would
+    # rescan the growing heap again and again (3x slower at 10,000 tables) for nothing.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_files(files, problems)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _load_files(files: list[Path], problems: list[Problem]) -> Schema:
     parts = _Parts()
     for file in files:
         display = _display(file)

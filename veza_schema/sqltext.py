@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 
-from psycopg import sql
-
 # PostgreSQL's reserved keywords (pg_get_keywords() catcode R and T), which cannot be
 # used as bare column or table names.
 RESERVED_KEYWORDS: frozenset[str] = frozenset("""
@@ -32,6 +30,8 @@ def needs_quotes(name: str) -> bool:
 def ident(name: str) -> str:
     """``users`` -> ``users``; ``user`` -> ``"user"``; ``Mixed Case`` -> ``"Mixed Case"``."""
     if needs_quotes(name):
+        from psycopg import sql  # imported on use: lint needs the keyword list, not psycopg
+
         return sql.Identifier(name).as_string(None)
     return name
 
@@ -42,6 +42,8 @@ def qualified(*names: str) -> str:
 
 def literal(value: object) -> str:
     """A SQL literal, escaped by psycopg: ``it's`` -> ``'it''s'``."""
+    from psycopg import sql
+
     return sql.Literal(value).as_string(None)
 
 

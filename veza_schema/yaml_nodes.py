@@ -23,6 +23,9 @@ def node_pos(file: str, node: yaml.Node) -> SourcePos:
 
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
+# libyaml's parser when PyYAML has it (about ten times faster); same nodes and positions.
+_STR_TAG = "tag:yaml.org,2002:str"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -41,6 +44,8 @@ class NodeReader:
 
     def scalar(self, node: yaml.Node) -> object:
         """A scalar's Python value (str, int, float, bool, None)."""
+        if node.tag == _STR_TAG:  # the common case, without the constructor's bookkeeping
+            return node.value
         return _CONSTRUCTOR.construct_object(node, deep=True)
 
     def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
@@ -149,7 +154,7 @@ def compose_file(path: Path, display: str, problems: list[Problem]) -> yaml.Node
         problems.append(Problem(SourcePos(display, 1, 1), f"cannot read file: {exc}"))
         return None
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = SourcePos(display, mark.line + 1, mark.column + 1) if mark else SourcePos(display, 1, 1)
