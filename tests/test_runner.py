@@ -280,3 +280,11 @@ def test_resolve_refuses_a_migration_that_did_not_fail(database: TestDatabase, t
     cli(database, "apply", "--migrations-dir", str(migrations))
     code, output = cli(database, "resolve", "1", "--applied", "--migrations-dir", str(migrations))
     assert code == 2 and "only a failed migration can be resolved" in output
+
+
+def test_lint_refuses_a_stale_sum(tmp_path: Path) -> None:
+    migrations = write_migrations(tmp_path / "m", BASIC)
+    (migrations / "2_create_b.up.sql").write_text("CREATE TABLE b (id bigint PRIMARY KEY);\n")
+    result = run_cli("lint", "--migrations-dir", str(migrations))
+    assert result.exit_code == 2
+    assert "2_create_b.up.sql (modified)" in result.stderr

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from veza_schema.cli.common import DEFAULT_SCHEMA_DIR, SchemaDirOption
+from veza_schema.cli.common import DEFAULT_MIGRATIONS_DIR, DEFAULT_SCHEMA_DIR, MigrationsDirOption, SchemaDirOption
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -23,6 +23,7 @@ def _codes(values: list[str] | None) -> list[str]:
 
 def lint_command(
     schema_dir: SchemaDirOption = DEFAULT_SCHEMA_DIR,
+    migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, sarif or github.")] = "text",
     select: Annotated[
         list[str] | None,
@@ -71,7 +72,10 @@ def lint_command(
     from veza_schema.lint.output import render
     from veza_schema.loader import load_schema
 
+    from veza_schema.migrations.sumfile import require_current_sum
+
     check_choice(fmt, LINT_FORMATS, "--format")
+    require_current_sum(migrations_dir)  # CI lints every change: an edited migration fails here too
     schema = load_schema(schema_dir)
     gc.freeze()  # the model lives until exit: keep the collector from rescanning it (~25% on big schemas)
     report = lint(schema, select=_codes(select), ignore=_codes(ignore), use_waivers=not no_waivers)

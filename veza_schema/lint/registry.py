@@ -3,7 +3,8 @@
 Rules are small functions over the model, ``check(schema) -> Iterable[Finding]``,
 registered with :func:`rule`. ``docs/rules.md`` is generated from this registry, so a
 rule cannot exist without its documentation. Families are ordered by code prefix; the
-``POL`` family (change policy) is reserved for a later issue.
+``POL`` family (change policy) is reported by ``veza-schema check``, not by ``lint``, and
+cannot be waived: the way past a policy rule is an RFC.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "integrity": ("Schema integrity", "INT"),
     "pitfalls": ("PostgreSQL pitfalls", "PG"),
     "waivers": ("Waivers", "LNT"),
-    "policy": ("Change policy (reserved)", "POL"),
+    "policy": ("Change policy (veza-schema check)", "POL"),
 }
 
 
