@@ -7,6 +7,7 @@ catalog compare equal to one loaded from YAML without any later normalization.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _ALIASES: dict[str, str] = {
     "int": "integer",
@@ -59,6 +60,7 @@ class TypeSyntaxError(ValueError):
     """The text is not a type spelling we understand."""
 
 
+@lru_cache(maxsize=4096)
 def normalize_type(text: str) -> str:
     """``VARCHAR(255)`` -> ``character varying(255)``; unknown names (enums) pass through lowercased.
 

@@ -25,7 +25,24 @@ def node_pos(file: str, node: yaml.Node) -> SourcePos:
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 # libyaml's parser when PyYAML has it (about ten times faster); same nodes and positions.
 _STR_TAG = "tag:yaml.org,2002:str"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+    """Remembers how each plain scalar resolves: schemas repeat `uuid`, `true`, `now()` thousands of times."""
+
+    _plain_tags: dict[str, str] = {}
+
+    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = self._plain_tags.get(value)
+            if tag is None:
+                tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
+            return tag
+        return str(super().resolve(kind, value, implicit))
+
+
+_LOADER = _Loader
 
 
 @dataclass
