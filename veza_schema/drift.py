@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     import psycopg
     from rich.tree import Tree
 
+    from veza_schema.diff.plan import Plan
     from veza_schema.introspect import IntrospectionStats
 
 DOCUMENT_VERSION = 1
@@ -427,6 +428,8 @@ class Reconciliation:
 
     statements: tuple[str, ...]
     refused: tuple[tuple[Change, str], ...] = ()
+    # Changes with no online-safe form whose statements are still included, last, under a warning.
+    unsafe: tuple[tuple[Change, str], ...] = ()
 
 
 def reconcile(changes: Sequence[Change], current: Schema, desired: Schema) -> Reconciliation:
@@ -436,11 +439,11 @@ def reconcile(changes: Sequence[Change], current: Schema, desired: Schema) -> Re
     values, the transactional main part wrapped in ``BEGIN``/``COMMIT``, then ``CREATE INDEX
     CONCURRENTLY`` and validations), after the migrations' ``SET lock_timeout`` and
     ``statement_timeout``: run them one by one in autocommit, as ``psql`` runs a script.
-    A change the planner refuses (e.g. removing an enum value, which rebuilds the type and
-    rewrites every table using it) is left out and listed in ``refused``, never forced.
+    A change the planner refuses as not online-safe (e.g. removing an enum value, which
+    rebuilds the type and rewrites every table using it) comes last, under a warning comment,
+    and is listed in ``unsafe``; one with no in-place form at all is listed in ``refused``.
     """
     from veza_schema.diff.plan import UnsafeChangeError, build_plan
-    from veza_schema.sqlsplit import split_statements
 
     remaining = list(changes)
     refused: list[tuple[Change, str]] = []
@@ -456,13 +459,36 @@ def reconcile(changes: Sequence[Change], current: Schema, desired: Schema) -> Re
     statements: list[str] = []
     if plan.files:
         statements += _timeouts()
+    statements += _plan_statements(plan)
+    unsafe: list[tuple[Change, str]] = []
+    if refused:
+        # Reconciling drift is a human's decision made on reading the SQL: show the statements of
+        # changes without an online-safe form too (a rebuilt enum rewrites its tables), last and
+        # under a warning, unless they have no in-place form at all.
+        try:
+            forced = build_plan([c for c, _ in refused], current, desired, allow_forbidden=True)
+        except UnsafeChangeError:
+            pass
+        else:
+            unsafe, refused = refused, []
+            if not plan.files:
+                statements += _timeouts()
+            statements += [f"-- WARNING, not online-safe: {describe(c)}: {reason}" for c, reason in unsafe]
+            statements += _plan_statements(forced)
+    return Reconciliation(tuple(statements), tuple(refused), tuple(unsafe))
+
+
+def _plan_statements(plan: Plan) -> list[str]:
+    """A plan's statements one by one, transactional files wrapped in BEGIN/COMMIT."""
+    from veza_schema.sqlsplit import split_statements
+
+    statements: list[str] = []
     for planned in plan.files:
         body = [s.text.strip() + ";" for section in planned.up_sections() for text in section.statements
                 for s in split_statements(text)]
-        if not body:
-            continue
-        statements += ["BEGIN;", *body, "COMMIT;"] if planned.transactional else body
-    return Reconciliation(tuple(statements), tuple(refused))
+        if body:
+            statements += ["BEGIN;", *body, "COMMIT;"] if planned.transactional else body
+    return statements
 
 
 def reconcile_statements(changes: Sequence[Change], current: Schema, desired: Schema) -> list[str]:

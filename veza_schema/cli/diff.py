@@ -98,6 +98,9 @@ def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shad
               f"({len(report.changes)} change(s), {report.mode} comparison)")
         for change, reason in plan.refused:
             print(f"-- not reconciled: {describe(change)}: {reason}")
+        for change, reason in plan.unsafe:
+            print(f"-- WARNING: included, but not online-safe (review before running): {describe(change)}: "
+                  f"{reason}")
         if not plan.statements:
             print("-- no drift" if not report.drift else "-- nothing to run")
         for statement in plan.statements:

@@ -71,7 +71,6 @@ def lint_command(
     from veza_schema.lint.engine import lint
     from veza_schema.lint.output import render
     from veza_schema.loader import load_schema
-
     from veza_schema.migrations.sumfile import require_current_sum
 
     check_choice(fmt, LINT_FORMATS, "--format")
