@@ -145,11 +145,21 @@ class ThrowawayServer:
             os.chown(self.base_dir, entry.pw_uid, entry.pw_gid)
         self._run([str(self.bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
                    "--auth=trust", "--encoding=UTF8", "--no-sync"])
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-l",
-                   str(self.base_dir / "log"), "-o",
-                   f"-p {self.port} -h 127.0.0.1 -k {self.base_dir} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-                   "start"])
+        for attempt in range(3):
+            try:
+                self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-l",
+                           str(self.base_dir / "log"), "-o",
+                           f"-p {self.port} -h 127.0.0.1 -k {self.base_dir} -c fsync=off "
+                           "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                           "start"])
+                return self.dsn
+            except subprocess.CalledProcessError:
+                # The free port we picked may have been taken meanwhile (parallel test workers).
+                if attempt == 2:
+                    log = self.base_dir / "log"
+                    raise DatabaseError(f"could not start PostgreSQL from {self.bindir}: "
+                                        f"{log.read_text()[-500:] if log.exists() else 'no log'}") from None
+                self.port = _free_port()
         return self.dsn
 
     def stop(self) -> None:

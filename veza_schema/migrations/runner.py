@@ -110,7 +110,7 @@ class SilentReporter:
 @dataclass
 class RunOptions:
     lock_timeout: float = 60.0
-    retries: int = 5  # on lock_timeout (55P03), per transaction or per non-transactional statement
+    retries: int = 5  # on lock_timeout (55P03): the transaction, or the whole non-transactional file, reruns
     backoff: float = 0.5
     allow_out_of_order: bool = False
     allow_data_loss: bool = False  # else steps that destroy data refuse to run (policy.data_loss)
