@@ -288,3 +288,13 @@ def test_lint_refuses_a_stale_sum(tmp_path: Path) -> None:
     result = run_cli("lint", "--migrations-dir", str(migrations))
     assert result.exit_code == 2
     assert "2_create_b.up.sql (modified)" in result.stderr
+
+
+def test_a_long_statement_is_named_while_it_runs(database: TestDatabase, tmp_path: Path) -> None:
+    migrations = write_migrations(tmp_path / "m", {
+        "1_slow.up.sql": "CREATE TABLE a (id integer);\nSELECT pg_sleep(4);\n",
+        "1_slow.down.sql": "DROP TABLE a;\n",
+    })
+    code, output = cli(database, "apply", "--migrations-dir", str(migrations))
+    assert code == 0, output
+    assert "still running statement 2/2 (line 2): SELECT pg_sleep(4)" in output
