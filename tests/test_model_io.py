@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from veza_schema.model import (
     Column,
     CompositeAttribute,
     CompositeType,
+    Deprecation,
     EnumType,
     Extension,
     ForeignKey,
@@ -194,3 +196,18 @@ def test_round_trip_of_the_veza_schema() -> None:
     assert {name: table.module for name, table in back.tables.items()} == \
         {name: table.module for name, table in schema.tables.items()}
     assert model_io.dumps(back) == text
+
+
+def test_deprecations_survive_the_snapshot(tmp_path: Path) -> None:
+    """The change policy reads them from `--base migrations`: a drop needs an earlier deprecation."""
+    (tmp_path / "m.yaml").write_text(
+        "module: m\ntables:\n  t:\n    deprecated: {since: 2026-11-01, rfc: RFC-0001}\n    columns:\n"
+        "      id: {type: uuid, primary_key: true}\n"
+        "      old: {type: text, nullable: true, deprecated: {since: '2026-10-01', note: use new}}\n")
+    schema = load_schema(tmp_path / "m.yaml")
+    back = model_io.loads(model_io.dumps(schema))
+    table = back.tables["t"]
+    assert table.meta.deprecated == Deprecation("2026-11-01", "RFC-0001", None)
+    column = table.column("old")
+    assert column is not None and column.meta.deprecated == Deprecation("2026-10-01", None, "use new")
+    assert back == schema

@@ -611,3 +611,19 @@ def test_generated_drop_of_a_deprecated_populated_column(database: TestDatabase,
     assert result.exit_code == 3 and 'drops column user.nick: 1 row(s) hold data in it' in result.output, \
         result.output
     assert run_cli("apply", "--dsn", database.dsn, "--allow-data-loss", cwd=repo).exit_code == 0
+
+
+def test_migrations_base_knows_deprecations_without_git(tmp_path: Path) -> None:
+    """The snapshot keeps deprecations: outside any git checkout, a later drop is still allowed."""
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    yaml_text = ("module: m\ntables:\n  t:\n    columns:\n      id: {type: uuid, primary_key: true}\n"
+                 "      bio: {type: text, nullable: true, deprecated: {since: '2026-11-01', rfc: RFC-0007}}\n")
+    (schema / "m.yaml").write_text(yaml_text)
+    assert run_cli("generate", cwd=tmp_path).exit_code == 0
+    (schema / "m.yaml").write_text(yaml_text.split("      bio:")[0])
+    checked = run_cli("check", "--base", "migrations", cwd=tmp_path)
+    assert checked.exit_code == 0, checked.output
+    assert "POL004" in checked.stdout
+    generated = run_cli("generate", "--name", "drop_bio", cwd=tmp_path)
+    assert generated.exit_code == 0, generated.output

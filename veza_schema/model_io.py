@@ -121,7 +121,41 @@ def schema_to_dict(schema: Schema) -> dict[str, Any]:
     """The schema as JSON-ready data (``{"format": 1, "tables": {...}, ...}``)."""
     data = _encode(schema)
     assert isinstance(data, dict)
-    return {"format": FORMAT_VERSION, **data}
+    deprecations = _deprecations(schema)
+    return {"format": FORMAT_VERSION, **data, **({"deprecations": deprecations} if deprecations else {})}
+
+
+def _deprecations(schema: Schema) -> dict[str, Any]:
+    """``{"table": {...}, "table.column": {...}}``: the one piece of YAML metadata the change policy
+    needs from an earlier state (a drop is allowed only after a deprecation in an earlier migration)."""
+    found: dict[str, Any] = {}
+    for table in schema.tables.values():
+        if table.meta.deprecated:
+            found[table.name] = _encode(table.meta.deprecated)
+        for column in table.columns:
+            if column.meta.deprecated:
+                found[f"{table.name}.{column.name}"] = _encode(column.meta.deprecated)
+    return dict(sorted(found.items()))
+
+
+def _with_deprecations(schema: Schema, data: Any) -> Schema:
+    _expect(data, dict, "schema.deprecations")
+    tables = dict(schema.tables)
+    for key, value in data.items():
+        deprecation = _decode(value, model.Deprecation, f"schema.deprecations.{key}")
+        table_name, _, column_name = key.partition(".")
+        table = tables.get(table_name)
+        if table is None or (column_name and table.column(column_name) is None):
+            raise ModelFormatError(f"schema.deprecations: {key!r} names no table or column")
+        if column_name:
+            columns = tuple(
+                dataclasses.replace(c, meta=dataclasses.replace(c.meta, deprecated=deprecation))
+                if c.name == column_name else c for c in table.columns)
+            tables[table_name] = dataclasses.replace(table, columns=columns)
+        else:
+            meta = dataclasses.replace(table.meta, deprecated=deprecation)
+            tables[table_name] = dataclasses.replace(table, meta=meta)
+    return dataclasses.replace(schema, tables=tables)
 
 
 def schema_from_dict(data: Mapping[str, Any]) -> Schema:
@@ -131,9 +165,11 @@ def schema_from_dict(data: Mapping[str, Any]) -> Schema:
     version = data.get("format")
     if version != FORMAT_VERSION:
         raise ModelFormatError(f"unsupported model format {version!r} (this version reads {FORMAT_VERSION})")
-    body = {key: value for key, value in data.items() if key != "format"}
+    body = {key: value for key, value in data.items() if key not in ("format", "deprecations")}
     result = _decode(body, Schema, "schema")
     assert isinstance(result, Schema)
+    if "deprecations" in data:
+        result = _with_deprecations(result, data["deprecations"])
     return result
 
 
