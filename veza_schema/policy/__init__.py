@@ -62,7 +62,7 @@ def check_generate(snapshot: Schema, schema: Schema, *, allow_forbidden: bool = 
         snapshot: the model the existing migrations produce.
         schema: the desired model (schema/).
         allow_forbidden, rfc: ``--allow-forbidden --rfc RFC-NNNN``: accept forbidden changes under that RFC.
-        prior: earlier YAML states (the git base) holding deprecations the snapshot does not record.
+        prior: earlier YAML states (the git base), consulted for deprecations besides the snapshot's own.
 
     Returns:
         The classification; its :attr:`PolicyReport.rfcs` belong in the migration header.

@@ -29,7 +29,7 @@ class Base:
     schema: Schema
     label: str
     relocate: Callable[[SourcePos | None], SourcePos | None] = field(default=lambda pos: pos)
-    # Earlier states consulted for deprecations the base itself cannot carry (the snapshot).
+    # Earlier states consulted for deprecations besides the base's own.
     prior: tuple[Schema, ...] = ()
 
 
