@@ -133,12 +133,17 @@ class CliResult:
         return self.stdout + self.stderr
 
 
+def cli_env() -> dict[str, str]:
+    """The environment a CLI subprocess gets: no inherited database settings, plain wide output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VEZA_DATABASE_URL", "DATABASE_URL", "PG"))}
+    env.update({"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
+    return env
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 300) -> CliResult:
     """Run the real ``veza-schema`` CLI in a subprocess, as a user would."""
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("VEZA_DATABASE_URL", "DATABASE_URL", "PG"))}
-    full_env.update({"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
+    full_env = cli_env()
     if env:
         full_env.update(env)
     proc = subprocess.run(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, TestDatabase, run_cli
+from tests.conftest import REPO_ROOT, TestDatabase, cli_env, run_cli
 from veza_schema.migrations.lock import lock_key
 
 
@@ -180,7 +179,7 @@ def test_two_applies_started_together_apply_each_migration_once(database: TestDa
         "1_slow.down.sql": "DROP TABLE a;\n",
         **{k: v for k, v in BASIC.items() if k.startswith("2_")},
     })
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "VEZA_DATABASE_URL", "DATABASE_URL"))}
+    env = cli_env()
     command = [sys.executable, "-m", "veza_schema", "apply", "--dsn", database.dsn, "--migrations-dir",
                str(migrations)]
     processes = [subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
@@ -201,7 +200,7 @@ def test_lock_not_available_is_retried_with_backoff(database: TestDatabase, tmp_
     blocker = database.connect()
     blocker.autocommit = False
     blocker.execute("SELECT * FROM busy")  # holds ACCESS SHARE until rollback
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "VEZA_DATABASE_URL", "DATABASE_URL"))}
+    env = cli_env()
     process = subprocess.Popen([sys.executable, "-m", "veza_schema", "apply", "--dsn", database.dsn,
                                 "--migrations-dir", str(migrations)], cwd=REPO_ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -230,7 +229,7 @@ NON_TRANSACTIONAL = {
 
 
 def _kill_mid_migration(database: TestDatabase, migrations: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "VEZA_DATABASE_URL", "DATABASE_URL"))}
+    env = cli_env()
     process = subprocess.Popen([sys.executable, "-m", "veza_schema", "apply", "--dsn", database.dsn,
                                 "--migrations-dir", str(migrations)], cwd=REPO_ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -57,6 +57,7 @@ from veza_schema.model import (
     UniqueConstraint,
     View,
 )
+from veza_schema.sqltext import wrapped_whole
 
 MANAGED_TABLES: frozenset[str] = frozenset({"_sqlx_migrations"})
 MANAGED_FUNCTION_PREFIX = "veza_"
@@ -719,23 +720,7 @@ def _check_expression(definition: str) -> str:
 
 def _strip_outer_parens(text: str) -> str:
     """``(price + 1)`` -> ``price + 1``: the parentheses of index-element syntax, not of the expression."""
-    if not (text.startswith("(") and text.endswith(")")):
-        return text
-    depth = 0
-    quote: str | None = None
-    for position, char in enumerate(text):
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in ("'", '"'):
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0 and position != len(text) - 1:
-                return text  # "(a) + (b)": the first parenthesis closes early
-    return text[1:-1]
+    return text[1:-1] if wrapped_whole(text) else text
 
 
 def _strip_all_outer_parens(text: str) -> str:

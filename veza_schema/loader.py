@@ -117,11 +117,11 @@ def load_schema(path: str | Path) -> Schema:
     if root.is_dir():
         files = sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml"))
         if not files:
-            raise SchemaLoadError([Problem(None, f"{_display(root)}: no *.yaml files in the schema directory")])
+            raise SchemaLoadError([Problem(None, f"{display_path(root)}: no *.yaml files in the schema directory")])
     elif root.is_file():
         files = [root]
     else:
-        raise SchemaLoadError([Problem(None, f"{_display(root)}: schema directory not found")])
+        raise SchemaLoadError([Problem(None, f"{display_path(root)}: schema directory not found")])
     # Loading builds millions of small, acyclic objects; the cyclic garbage collector would
     # rescan the growing heap again and again (3x slower at 10,000 tables) for nothing.
     gc_was_enabled = gc.isenabled()
@@ -136,7 +136,7 @@ def load_schema(path: str | Path) -> Schema:
 def _load_files(files: list[Path], problems: list[Problem]) -> Schema:
     parts = _Parts()
     for file in files:
-        display = _display(file)
+        display = display_path(file)
         node = compose_file(file, display, problems)
         if node is None:
             if not problems:
@@ -167,7 +167,7 @@ def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     """Paths relative to the working directory when possible: ``schema/auth.yaml``."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))

@@ -33,7 +33,7 @@ from veza_schema.model import (
     UniqueConstraint,
     View,
 )
-from veza_schema.sqltext import dollar_quote, ident, literal
+from veza_schema.sqltext import dollar_quote, ident, literal, wrapped_whole
 from veza_schema.types import short_type
 
 PARTITION_FUNCTION = "veza_ensure_partitions"
@@ -154,31 +154,9 @@ def index_element(element_expression: str, is_column: bool, descending: bool, nu
 def _parenthesize(expression: str) -> str:
     """An index expression must be parenthesized unless it is a function call."""
     stripped = expression.strip()
-    if _wrapped_whole(stripped):
+    if wrapped_whole(stripped):
         return stripped
     return f"({stripped})"
-
-
-def _wrapped_whole(text: str) -> bool:
-    """True for ``(a + b)``, false for ``(a) + (b)``: the first parenthesis closes at the very end."""
-    if not (text.startswith("(") and text.endswith(")")):
-        return False
-    depth = 0
-    quote: str | None = None
-    for position, char in enumerate(text):
-        if quote:
-            if char == quote:
-                quote = None
-            continue
-        if char in ("'", '"'):
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0 and position != len(text) - 1:
-                return False
-    return True
 
 
 def create_index(index: Index, concurrently: bool = False) -> str:

@@ -55,3 +55,24 @@ def dollar_quote(body: str) -> str:
         counter += 1
         tag = "body" if counter == 1 else f"body{counter}"
     return f"${tag}${body}${tag}$"
+
+
+def wrapped_whole(text: str) -> bool:
+    """True for ``(a + b)``, false for ``(a) + (b)``: the first parenthesis closes at the very end."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    quote: str | None = None
+    for position, char in enumerate(text):
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in ("'", '"'):
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0 and position != len(text) - 1:
+                return False
+    return True

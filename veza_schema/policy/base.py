@@ -9,7 +9,6 @@ at ``schema/accounts.yaml:12:7`` (the line it had in the base).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -105,7 +104,9 @@ def load_at_ref(ref: str, schema_dir: Path, label: str | None = None) -> Base:
 
 def _relocator(extracted: Path, schema_dir: Path) -> Callable[[SourcePos | None], SourcePos | None]:
     """Map positions in the extracted copy to the schema directory as the loader shows it."""
-    shown = _display(schema_dir)
+    from veza_schema.loader import display_path
+
+    shown = display_path(schema_dir)
 
     def relocate(pos: SourcePos | None) -> SourcePos | None:
         if pos is None:
@@ -119,14 +120,6 @@ def _relocator(extracted: Path, schema_dir: Path) -> Callable[[SourcePos | None]
         return replace(pos, file=(Path(shown) / rest).as_posix())
 
     return relocate
-
-
-def _display(path: Path) -> str:
-    try:
-        return os.path.relpath(path.resolve(), Path.cwd().resolve()) if path.resolve().is_relative_to(
-            Path.cwd().resolve()) else str(path)
-    except ValueError:
-        return str(path)
 
 
 def prior_from_git(schema_dir: Path) -> tuple[Schema, ...]:

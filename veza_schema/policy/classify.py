@@ -66,6 +66,7 @@ from veza_schema.diff.changes import (
     SetComment,
     describe,
 )
+from veza_schema.diff.plan import VOLATILE_FUNCTIONS
 from veza_schema.model import Column, Deprecation, Meta, PartitionSpec, Schema, SourcePos, View
 from veza_schema.policy import rules as R
 from veza_schema.policy.rules import PolicyClass, PolicyRule
@@ -75,12 +76,8 @@ DEFAULT_RFC_PATTERN = r"^RFC-\d{4,}$"
 Relocate = Callable[[SourcePos | None], SourcePos | None]
 
 # Functions a column default may call without forcing a table rewrite (PostgreSQL's fast
-# default needs a non-volatile expression). Anything unknown counts as volatile.
-_VOLATILE = frozenset({
-    "random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4", "uuidv4",
-    "uuidv7", "clock_timestamp", "timeofday", "nextval", "setval", "txid_current", "pg_current_xact_id",
-    "random_normal", "gen_random_bytes",
-})
+# default needs a non-volatile expression). The volatile ones are the planner's list
+# (diff.plan.VOLATILE_FUNCTIONS); anything unknown counts as volatile here, to be safe.
 _NON_VOLATILE_ANONYMOUS = frozenset({
     "now", "transaction_timestamp", "statement_timestamp", "current_date", "current_time", "localtimestamp",
     "localtime", "make_interval", "make_date", "jsonb_build_object", "jsonb_build_array", "json_build_object",
@@ -409,7 +406,7 @@ def _volatile_calls(expression: str | None, schema: Schema) -> list[str]:
         if isinstance(node, exp.Anonymous):
             name = str(node.name).lower()
             known = "stable" if name in _NON_VOLATILE_ANONYMOUS else "volatile"
-            if name in _VOLATILE or own.get(name, known) == "volatile":
+            if name in VOLATILE_FUNCTIONS or own.get(name, known) == "volatile":
                 found.add(name)
         elif isinstance(node, (exp.Rand, exp.Uuid)):
             found.add("random" if isinstance(node, exp.Rand) else "gen_random_uuid")
