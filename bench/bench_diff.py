@@ -32,7 +32,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from veza_schema.servers import ThrowawayServer, embedded_bindir  # noqa: E402
+from veza_schema.db.servers import ThrowawayServer, embedded_bindir  # noqa: E402
 
 BATCH = 1000  # tables per transaction: one transaction of 10,000 would exceed the lock table
 
@@ -82,8 +82,8 @@ def build_generated(dsn: str, tables: int) -> float:
 
 
 def build_veza(dsn: str) -> int:
-    from veza_schema.loader import load_schema
-    from veza_schema.render import create_schema_sections, sections_to_sql
+    from veza_schema.sql.render import create_schema_sections, sections_to_sql
+    from veza_schema.yaml.loader import load_schema
 
     schema = load_schema(ROOT / "schema")
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -93,8 +93,8 @@ def build_veza(dsn: str) -> int:
 
 def ours(dsn: str) -> tuple[int, float, int]:
     """(catalog queries of one introspection, seconds for introspect x2 + diff, changes found)."""
+    from veza_schema.db.introspect import IntrospectionStats, introspect
     from veza_schema.diff.differ import diff_schemas
-    from veza_schema.introspect import IntrospectionStats, introspect
 
     with psycopg.connect(dsn) as conn:
         introspect(conn)  # warm the connection and the catalog caches, as migra's run also gets

@@ -58,8 +58,8 @@ def in_process(schema_dir: Path, load_repeat: int, lint_repeat: int) -> tuple[fl
     each lint run starts with empty SQL parse caches.
     """
     from veza_schema.lint import lint
-    from veza_schema.lint._common import parse_sql, parse_tree, view_filters
-    from veza_schema.loader import load_schema
+    from veza_schema.lint.rules.common import parse_sql, parse_tree, view_filters
+    from veza_schema.yaml.loader import load_schema
 
     caches = (parse_sql, parse_tree, view_filters)
     best_load = float("inf")

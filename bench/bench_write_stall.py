@@ -37,13 +37,13 @@ import psycopg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from veza_schema.dsn import Target  # noqa: E402
-from veza_schema.loader import load_schema  # noqa: E402
+from veza_schema.db.dsn import Target  # noqa: E402
+from veza_schema.db.servers import ThrowawayServer, embedded_bindir  # noqa: E402
 from veza_schema.migrations import runner  # noqa: E402
 from veza_schema.migrations.files import read_migrations  # noqa: E402
 from veza_schema.migrations.generate import FileSettings, generate_initial  # noqa: E402
 from veza_schema.migrations.incremental import generate_incremental  # noqa: E402
-from veza_schema.servers import ThrowawayServer, embedded_bindir  # noqa: E402
+from veza_schema.yaml.loader import load_schema  # noqa: E402
 
 TARGET_MS = 100.0
 CONTROL_MS = 200.0  # the naive plan must stall at least this long for the harness to be trusted

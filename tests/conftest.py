@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from veza_schema.servers import ThrowawayServer, debian_bindir, embedded_bindir
+from veza_schema.db.servers import ThrowawayServer, debian_bindir, embedded_bindir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

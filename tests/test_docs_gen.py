@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT, run_cli
-from veza_schema.docs_gen import md_cell, md_code, mermaid_name, mermaid_type, render_docs, write_docs
-from veza_schema.loader import load_schema
+from veza_schema.docs.generator import md_cell, md_code, mermaid_name, mermaid_type, render_docs, write_docs
+from veza_schema.yaml.loader import load_schema
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
 

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from tests.conftest import REPO_ROOT, CliResult, Server, TestDatabase, _fresh_database, run_cli
-from veza_schema.sqlsplit import split_statements
+from veza_schema.sql.split import split_statements
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
 VEZA = REPO_ROOT / "schema"
@@ -184,7 +184,7 @@ def test_shadow_on_another_major_version_is_flagged(pg15_server: Server, pg_serv
 
 
 def test_partitions_made_ahead_by_maintenance_are_not_drift() -> None:
-    from veza_schema.drift import compare
+    from veza_schema.drift.compare import compare
     from veza_schema.model import Column, PartitionSpec, Schema, Table
 
     def schema(premake: int) -> Schema:

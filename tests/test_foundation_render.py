@@ -8,11 +8,11 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, run_cli
-from veza_schema.loader import load_schema
 from veza_schema.migrations.generate import FileSettings, initial_migration
 from veza_schema.model import Column, Table
-from veza_schema.render import create_table, index_element, order_tables
-from veza_schema.sqltext import ident
+from veza_schema.sql.render import create_table, index_element, order_tables
+from veza_schema.sql.text import ident
+from veza_schema.yaml.loader import load_schema
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
 

@@ -24,11 +24,11 @@ import yaml
 
 from tests.conftest import REPO_ROOT, Server, TestDatabase, _fresh_database, run_cli
 from tests.test_introspect_roundtrip import mismatches
-from veza_schema.introspect import IntrospectionStats, introspect
-from veza_schema.loader import load_schema
+from veza_schema.db.introspect import IntrospectionStats, introspect
 from veza_schema.model import Schema
-from veza_schema.normalize import normalize_schema
-from veza_schema.yaml_writer import (
+from veza_schema.sql.normalize import normalize_schema
+from veza_schema.yaml.loader import load_schema
+from veza_schema.yaml.writer import (
     assign_modules,
     prefix_module,
     read_module_mapping,

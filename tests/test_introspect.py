@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from tests.conftest import TestDatabase
-from veza_schema.introspect import IntrospectionStats, introspect
+from veza_schema.db.introspect import IntrospectionStats, introspect
 from veza_schema.model import (
     CheckConstraint,
     Column,

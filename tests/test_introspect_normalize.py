@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import TestDatabase
-from veza_schema.introspect import introspect
+from veza_schema.db.introspect import introspect
 from veza_schema.model import CheckConstraint, Column, Schema, Table
-from veza_schema.normalize import normalize_expression, normalize_schema
+from veza_schema.sql.normalize import normalize_expression, normalize_schema
 
 
 @pytest.mark.parametrize(

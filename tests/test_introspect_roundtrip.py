@@ -1,7 +1,7 @@
 """The real Veza schema: YAML -> rendered SQL -> PostgreSQL -> introspection -> the same model.
 
 Expression texts come back in PostgreSQL's spelling (``'user'::user_role`` for ``'user'``),
-so they are compared through :func:`veza_schema.normalize.normalize_schema`, the offline
+so they are compared through :func:`veza_schema.sql.normalize.normalize_schema`, the offline
 comparison ``diff --offline`` relies on; everything else must come back exactly.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO_ROOT, TestDatabase
-from veza_schema.introspect import IntrospectionStats, introspect
-from veza_schema.loader import load_schema
+from veza_schema.db.introspect import IntrospectionStats, introspect
 from veza_schema.model import Schema
-from veza_schema.normalize import normalize_schema
-from veza_schema.render import create_schema_sections, sections_to_sql
+from veza_schema.sql.normalize import normalize_schema
+from veza_schema.sql.render import create_schema_sections, sections_to_sql
+from veza_schema.yaml.loader import load_schema
 
 SCHEMA_DIR = REPO_ROOT / "schema"
 

@@ -13,8 +13,8 @@ import pytest
 from veza_schema.lint import lint
 from veza_schema.lint.findings import Finding, LintReport
 from veza_schema.lint.output import render
-from veza_schema.loader import load_schema
 from veza_schema.model import SourcePos
+from veza_schema.yaml.loader import load_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).parent / "lint_cases"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from veza_schema.lint import lint
-from veza_schema.loader import load_schema
+from veza_schema.yaml.loader import load_schema
 
 USERS = """\
   users:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from veza_schema.lint import lint
-from veza_schema.loader import load_schema
+from veza_schema.yaml.loader import load_schema
 
 APPEND_ONLY = """\
 module: logs

@@ -3,7 +3,7 @@
 For every row of SCENARIOS: build the database from the old YAML (``generate`` + ``apply``
 through the CLI), fill it with rows, change the YAML, ``generate`` and ``apply`` the new
 migration(s), and check that the schema equals a database built from scratch from the new
-YAML (both read back with :func:`veza_schema.introspect.introspect`); then ``rollback`` the
+YAML (both read back with :func:`veza_schema.db.introspect.introspect`); then ``rollback`` the
 new files and check the schema equals the old one again, with the rows still there; and
 ``generate`` once more, which must write nothing.
 """
@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Server, TestDatabase, _fresh_database, run_cli
-from veza_schema.dsn import Target
-from veza_schema.introspect import introspect
-from veza_schema.loader import load_schema
+from veza_schema.db.dsn import Target
+from veza_schema.db.introspect import introspect
 from veza_schema.migrations import runner
 from veza_schema.migrations.files import read_migrations
 from veza_schema.migrations.generate import FileSettings, generate_initial
 from veza_schema.model import Schema
+from veza_schema.yaml.loader import load_schema
 
 BASE = """\
 module: app

@@ -9,8 +9,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT, TestDatabase
 from veza_schema import model_io
-from veza_schema.introspect import introspect
-from veza_schema.loader import load_schema
+from veza_schema.db.introspect import introspect
 from veza_schema.model import (
     CheckConstraint,
     Column,
@@ -34,6 +33,7 @@ from veza_schema.model import (
     View,
     Waiver,
 )
+from veza_schema.yaml.loader import load_schema
 
 POS = SourcePos("schema/core.yaml", 3, 5)
 

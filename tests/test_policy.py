@@ -21,14 +21,14 @@ from tests.conftest import TestDatabase, run_cli
 from veza_schema.cli import app
 from veza_schema.diff.changes import Change
 from veza_schema.diff.differ import diff_schemas
+from veza_schema.diff.typechange import classify_type_change
 from veza_schema.errors import VezaSchemaError
 from veza_schema.lint.registry import all_rules
-from veza_schema.loader import load_schema
 from veza_schema.migrations.files import read_migrations
 from veza_schema.migrations.generate import FileSettings, generate_initial
 from veza_schema.policy import POLICY_RULES, classify
 from veza_schema.policy.classify import _HANDLERS
-from veza_schema.policy.typechange import classify_type_change
+from veza_schema.yaml.loader import load_schema
 
 SAMPLE = Path(__file__).parent / "data" / "sample_schema"
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from tests.conftest import REPO_ROOT
 from tests.test_migration_proofs import BASE, SCENARIOS
-from veza_schema.loader import load_schema
 from veza_schema.migrations.files import is_no_transaction
 from veza_schema.migrations.generate import FileSettings, generate_initial
 from veza_schema.migrations.incremental import generate_incremental
+from veza_schema.yaml.loader import load_schema
 
 FINDINGS_DOC = REPO_ROOT / "docs" / "squawk-findings.md"
 _ROW = re.compile(r"^\|\s*`(?P<rule>[a-z0-9-]+)`\s*\|\s*(?P<where>[a-z, ]+)\|")

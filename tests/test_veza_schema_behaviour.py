@@ -27,8 +27,8 @@ from psycopg import errors, sql
 from psycopg.rows import dict_row
 
 from tests.conftest import REPO_ROOT, Server, TestDatabase, run_cli
-from veza_schema.loader import load_schema
 from veza_schema.model import Schema, Table
+from veza_schema.yaml.loader import load_schema
 
 SCHEMA: Schema = load_schema(REPO_ROOT / "schema")
 

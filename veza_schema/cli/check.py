@@ -54,10 +54,10 @@ def check_command(
     from veza_schema.cli.common import check_choice
     from veza_schema.diff.differ import diff_schemas
     from veza_schema.errors import UsageError
-    from veza_schema.loader import load_schema
     from veza_schema.policy import DEFAULT_RFC_PATTERN, classify
     from veza_schema.policy.base import resolve_base
     from veza_schema.policy.report import render
+    from veza_schema.yaml.loader import load_schema
 
     check_choice(fmt, CHECK_FORMATS, "--format")
     pattern = DEFAULT_RFC_PATTERN if rfc_pattern is None else rfc_pattern

@@ -22,8 +22,8 @@ def start() -> None:
 
         veza-schema db start
     """
-    from veza_schema.dsn import redact
-    from veza_schema.servers import EmbeddedServer
+    from veza_schema.db.dsn import redact
+    from veza_schema.db.servers import EmbeddedServer
 
     server = EmbeddedServer()
     dsn = server.start()
@@ -38,7 +38,7 @@ def stop() -> None:
 
         veza-schema db stop
     """
-    from veza_schema.servers import EmbeddedServer
+    from veza_schema.db.servers import EmbeddedServer
 
     stopped = EmbeddedServer().stop()
     console().print("Embedded server stopped." if stopped else "Embedded server was not running.")
@@ -52,8 +52,8 @@ def status() -> None:
 
         veza-schema db status
     """
-    from veza_schema.dsn import redact
-    from veza_schema.servers import EmbeddedServer
+    from veza_schema.db.dsn import redact
+    from veza_schema.db.servers import EmbeddedServer
 
     state = EmbeddedServer().status()
     if state.running and state.dsn:
@@ -71,8 +71,8 @@ def url() -> None:
 
         psql "$(veza-schema db url)"
     """
-    from veza_schema.dsn import redact
-    from veza_schema.servers import EmbeddedServer
+    from veza_schema.db.dsn import redact
+    from veza_schema.db.servers import EmbeddedServer
 
     state = EmbeddedServer().status()
     if not state.running or not state.dsn:

@@ -11,8 +11,8 @@ import typer
 from veza_schema.cli.common import DEFAULT_SCHEMA_DIR, DsnOption, SchemaDirOption, check_choice, console
 
 if TYPE_CHECKING:
-    from veza_schema.drift import DriftReport
-    from veza_schema.review import Review
+    from veza_schema.drift.compare import DriftReport
+    from veza_schema.drift.review import Review
 
 DRIFT_FORMATS = ("text", "json", "sql")
 REVIEW_FORMATS = ("text", "json", "sql", "github")
@@ -70,9 +70,9 @@ def diff(
 
 def _drift(dsn: str | None, schema_dir: Path, offline: bool, shadow_dsn: str | None,
            exclude: list[str]) -> DriftReport:
-    from veza_schema.drift import detect_drift
-    from veza_schema.dsn import connect, resolve_dsn
-    from veza_schema.loader import load_schema
+    from veza_schema.db.dsn import connect, resolve_dsn
+    from veza_schema.drift.compare import detect_drift
+    from veza_schema.yaml.loader import load_schema
 
     desired = load_schema(schema_dir)
     target = resolve_dsn(dsn)
@@ -86,7 +86,7 @@ def _drift(dsn: str | None, schema_dir: Path, offline: bool, shadow_dsn: str | N
 
 def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shadow_dsn: str | None) -> None:
     from veza_schema.diff.changes import describe
-    from veza_schema.drift import changes_tree, drift_document, reconcile
+    from veza_schema.drift.compare import changes_tree, drift_document, reconcile
 
     out = console()
     if output_format == "json":
@@ -125,7 +125,7 @@ def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shad
 
 
 def _review(from_ref: str, to_ref: str, schema_dir: Path, output_format: str, exclude: list[str]) -> None:
-    from veza_schema.review import github_markdown, review, review_document
+    from veza_schema.drift.review import github_markdown, review, review_document
 
     result = review(from_ref, to_ref, schema_dir, exclude)
     if output_format == "json":
@@ -193,11 +193,11 @@ def inspect(
 
         veza-schema inspect --dsn postgresql://veza@db.internal/veza --out schema --prefix-modules
     """
-    from veza_schema.drift import without_excluded, without_managed
-    from veza_schema.dsn import connect, resolve_dsn
+    from veza_schema.db.dsn import connect, resolve_dsn
+    from veza_schema.db.introspect import IntrospectionStats, introspect
+    from veza_schema.drift.compare import without_excluded, without_managed
     from veza_schema.errors import UsageError
-    from veza_schema.introspect import IntrospectionStats, introspect
-    from veza_schema.yaml_writer import assign_modules, read_module_mapping, write_modules
+    from veza_schema.yaml.writer import assign_modules, read_module_mapping, write_modules
 
     mapping = None
     if modules is not None:

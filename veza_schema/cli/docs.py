@@ -29,8 +29,8 @@ def docs_command(
 
         veza-schema docs --check
     """
-    from veza_schema.docs_gen import stale_pages, write_docs
-    from veza_schema.loader import load_schema
+    from veza_schema.docs.generator import stale_pages, write_docs
+    from veza_schema.yaml.loader import load_schema
 
     schema = load_schema(schema_dir)
     stale = stale_pages(schema, out)

@@ -70,8 +70,8 @@ def lint_command(
     from veza_schema.cli.common import check_choice
     from veza_schema.lint.engine import lint
     from veza_schema.lint.output import render
-    from veza_schema.loader import load_schema
     from veza_schema.migrations.sumfile import require_current_sum
+    from veza_schema.yaml.loader import load_schema
 
     check_choice(fmt, LINT_FORMATS, "--format")
     require_current_sum(migrations_dir)  # CI lints every change: an edited migration fails here too

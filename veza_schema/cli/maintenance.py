@@ -19,7 +19,7 @@ from veza_schema.cli.common import DEFAULT_SCHEMA_DIR, DsnOption, SchemaDirOptio
 if TYPE_CHECKING:
     import psycopg
 
-    from veza_schema.dsn import Target
+    from veza_schema.db.dsn import Target
     from veza_schema.model import Schema, Table, View
 
 PARTITION_FUNCTION = "veza_ensure_partitions"
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _target(dsn: str | None) -> Target:
-    from veza_schema.dsn import resolve_dsn
+    from veza_schema.db.dsn import resolve_dsn
 
     target = resolve_dsn(dsn)
     console().print(f"Database: {target.display} [dim]({target.source})[/]")
@@ -91,7 +91,7 @@ def refresh_order(schema: Schema, names: list[str] | None) -> list[View]:
 
 def _check_concurrent(views: list[View]) -> None:
     """Refuse before touching anything: CONCURRENTLY fails without a suitable unique index."""
-    from veza_schema.docs_gen import refreshable_index
+    from veza_schema.docs.generator import refreshable_index
     from veza_schema.errors import UsageError
 
     lacking = [v for v in views if not any(refreshable_index(ix) for ix in v.indexes.values())]
@@ -125,8 +125,8 @@ def refresh(
     import psycopg
     from psycopg import sql
 
-    from veza_schema.dsn import connect
-    from veza_schema.loader import load_schema
+    from veza_schema.db.dsn import connect
+    from veza_schema.yaml.loader import load_schema
 
     chosen = refresh_order(load_schema(schema_dir), views)
     out = console()
@@ -250,8 +250,8 @@ def partitions(
 
         veza-schema partitions --dsn postgresql://veza@db.internal/veza --premake 3
     """
-    from veza_schema.dsn import connect
-    from veza_schema.loader import load_schema
+    from veza_schema.db.dsn import connect
+    from veza_schema.yaml.loader import load_schema
 
     tables = _partitioned_tables(load_schema(schema_dir))
     out = console()

@@ -20,10 +20,10 @@ from veza_schema.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from veza_schema.dsn import Target
+    from veza_schema.db.dsn import Target
     from veza_schema.migrations.files import MigrationFile
     from veza_schema.migrations.runner import RunResult
-    from veza_schema.sqlsplit import Statement
+    from veza_schema.sql.split import Statement
 
 
 def register(app: typer.Typer) -> None:
@@ -56,9 +56,9 @@ def generate(
 
         veza-schema generate --name add_user_bio
     """
-    from veza_schema.loader import load_schema
     from veza_schema.migrations import generate as gen
     from veza_schema.migrations.files import read_migrations
+    from veza_schema.yaml.loader import load_schema
 
     out = console()
     schema = load_schema(schema_dir)
@@ -100,7 +100,7 @@ def generate(
 
 
 def _target(dsn: str | None) -> Target:
-    from veza_schema.dsn import resolve_dsn
+    from veza_schema.db.dsn import resolve_dsn
 
     target = resolve_dsn(dsn)
     console().print(f"Database: {target.display} [dim]({target.source})[/]")
@@ -170,8 +170,8 @@ def _print_plan(result: RunResult) -> None:
 
 
 def _summary(target: Target) -> str:
-    from veza_schema.catalog_counts import count_objects
-    from veza_schema.dsn import connect
+    from veza_schema.db.catalog import count_objects
+    from veza_schema.db.dsn import connect
 
     conn = connect(target, autocommit=True)
     try:
@@ -265,7 +265,7 @@ def status(
 
         veza-schema status --format json
     """
-    from veza_schema.dsn import resolve_dsn
+    from veza_schema.db.dsn import resolve_dsn
     from veza_schema.migrations import runner
 
     check_choice(output_format, ("text", "json"), "--format")

@@ -83,7 +83,7 @@ from veza_schema.model import (
     UniqueConstraint,
     View,
 )
-from veza_schema.render import order_tables
+from veza_schema.sql.render import order_tables
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 Why phases plus local sorts: PostgreSQL's dependencies between object kinds are fixed
 (a trigger needs its function and table, a view its tables, a column its enum), so each
 change gets a phase rank; inside a phase, tables follow their foreign keys
-(:func:`veza_schema.render.order_tables`) and views follow the views they read. Drops of
+(:func:`veza_schema.sql.render.order_tables`) and views follow the views they read. Drops of
 dependents come before drops of what they depend on, creates the other way round.
 """
 
@@ -60,7 +60,7 @@ from veza_schema.diff.changes import (
 )
 from veza_schema.diff.differ import sort_key
 from veza_schema.model import View
-from veza_schema.render import order_tables, order_views
+from veza_schema.sql.render import order_tables, order_views
 
 # One tuple per phase, in running order.
 PHASES: tuple[tuple[type, ...], ...] = (

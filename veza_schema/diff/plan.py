@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from veza_schema import render
 from veza_schema.diff.changes import (
     AddCheck,
     AddColumn,
@@ -95,7 +94,8 @@ from veza_schema.model import (
     UniqueConstraint,
     View,
 )
-from veza_schema.render import Section, render_template
+from veza_schema.sql import render
+from veza_schema.sql.render import Section, render_template
 
 FileKind = Literal["drop_indexes", "enum_values", "main", "concurrent"]
 FILE_ORDER: tuple[FileKind, ...] = ("drop_indexes", "enum_values", "main", "concurrent")

@@ -100,5 +100,6 @@ def get_rule(code: str) -> Rule:
 
 def _load_rule_modules() -> None:
     """Importing the family modules registers their rules (idempotent)."""
-    from veza_schema.lint import immutable, integrity, naming, pitfalls, waivers  # noqa: F401
+    from veza_schema.lint import waivers  # noqa: F401
+    from veza_schema.lint.rules import immutable, integrity, naming, pitfalls  # noqa: F401
     from veza_schema.policy import rules as _policy_rules  # noqa: F401  (POL family: veza-schema check)

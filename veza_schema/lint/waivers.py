@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from veza_schema.lint._common import column_path, index_path, table_path
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import RULES, declare
+from veza_schema.lint.rules.common import column_path, index_path, table_path
 from veza_schema.model import Meta, Schema, Waiver
 
 WAIVER_WITHOUT_REASON = declare(

@@ -16,7 +16,7 @@ from veza_schema.errors import MigrationFileError, UsageError
 from veza_schema.migrations.files import MigrationFile, read_migrations
 from veza_schema.migrations.sumfile import write_sum
 from veza_schema.model import Schema
-from veza_schema.render import (
+from veza_schema.sql.render import (
     Section,
     create_schema_sections,
     drop_schema_sections,

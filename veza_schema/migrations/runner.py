@@ -21,12 +21,12 @@ from typing import Literal, Protocol
 
 import psycopg
 
-from veza_schema.dsn import Target, connect
+from veza_schema.db.dsn import Target, connect
 from veza_schema.errors import DatabaseError, DatabaseStateError, UsageError
 from veza_schema.migrations import history
 from veza_schema.migrations.files import MigrationFile, is_no_transaction
 from veza_schema.migrations.lock import migration_lock
-from veza_schema.sqlsplit import Statement, split_statements
+from veza_schema.sql.split import Statement, split_statements
 
 State = Literal["applied", "pending", "modified", "missing", "failed", "out_of_order"]
 LOCK_NOT_AVAILABLE = "55P03"
@@ -265,7 +265,7 @@ def rollback(target: Target, files: list[MigrationFile], *, steps: int | None = 
 def _guard_data_loss(conn: psycopg.Connection, steps: list[PlannedStep], options: RunOptions) -> None:
     """Under the lock, before anything runs: refuse steps that would destroy data (DataLossRefused)."""
     if not options.allow_data_loss and steps:
-        from veza_schema.policy.data_loss import refuse_data_loss
+        from veza_schema.migrations.data_loss import refuse_data_loss
 
         refuse_data_loss(conn, steps)
 

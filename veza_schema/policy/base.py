@@ -71,7 +71,7 @@ def load_at_ref(ref: str, schema_dir: Path, label: str | None = None) -> Base:
         UsageError: ``ref`` is not a commit of the repository.
         SchemaLoadError: the base's YAML does not load.
     """
-    from veza_schema.loader import load_schema
+    from veza_schema.yaml.loader import load_schema
 
     cwd = _git_dir(schema_dir)
     resolved = _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd)
@@ -104,7 +104,7 @@ def load_at_ref(ref: str, schema_dir: Path, label: str | None = None) -> Base:
 
 def _relocator(extracted: Path, schema_dir: Path) -> Callable[[SourcePos | None], SourcePos | None]:
     """Map positions in the extracted copy to the schema directory as the loader shows it."""
-    from veza_schema.loader import display_path
+    from veza_schema.yaml.loader import display_path
 
     shown = display_path(schema_dir)
 
@@ -140,7 +140,7 @@ def resolve_base(spec: str | None, schema_dir: Path, migrations_dir: Path) -> Ba
         UsageError: an unusable base (exit 2).
         SchemaLoadError: the base's YAML does not load (exit 2).
     """
-    from veza_schema.loader import load_schema
+    from veza_schema.yaml.loader import load_schema
 
     if spec is None:
         commit, label = default_ref(schema_dir)

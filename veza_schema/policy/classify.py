@@ -67,10 +67,10 @@ from veza_schema.diff.changes import (
     describe,
 )
 from veza_schema.diff.plan import VOLATILE_FUNCTIONS
+from veza_schema.diff.typechange import classify_type_change
 from veza_schema.model import Column, Deprecation, Meta, PartitionSpec, Schema, SourcePos, View
 from veza_schema.policy import rules as R
 from veza_schema.policy.rules import PolicyClass, PolicyRule
-from veza_schema.policy.typechange import classify_type_change
 
 DEFAULT_RFC_PATTERN = r"^RFC-\d{4,}$"
 Relocate = Callable[[SourcePos | None], SourcePos | None]
@@ -339,7 +339,7 @@ def _columns_of(change: Change) -> tuple[str, ...]:
 def _read_columns(expression: str) -> tuple[str, ...]:
     if not expression:
         return ()
-    from veza_schema.lint._common import parse_sql
+    from veza_schema.lint.rules.common import parse_sql
 
     return tuple(sorted(parse_sql(expression).columns))
 
@@ -395,7 +395,7 @@ def _volatile_calls(expression: str | None, schema: Schema) -> list[str]:
         return []
     from sqlglot import exp
 
-    from veza_schema.lint._common import parse_tree
+    from veza_schema.lint.rules.common import parse_tree
 
     tree = parse_tree(expression)
     if tree is None:

@@ -2,7 +2,7 @@
 
 Why a library module: the CLI (``veza-schema diff``), the tests and the benchmark all run
 the same steps — introspect the live database, obtain the desired schema *as PostgreSQL
-would hold it* (a shadow database by default, :mod:`veza_schema.shadow`; or sqlglot
+would hold it* (a shadow database by default, :mod:`veza_schema.db.shadow`; or sqlglot
 normalization with ``offline=True``), leave out managed and excluded objects, diff with
 :func:`veza_schema.diff.differ.diff_schemas` and order with
 :func:`veza_schema.diff.order.order_changes`.
@@ -78,8 +78,8 @@ if TYPE_CHECKING:
     import psycopg
     from rich.tree import Tree
 
+    from veza_schema.db.introspect import IntrospectionStats
     from veza_schema.diff.plan import Plan
-    from veza_schema.introspect import IntrospectionStats
 
 DOCUMENT_VERSION = 1
 MANAGED_TABLES: frozenset[str] = frozenset({"_sqlx_migrations"})
@@ -242,7 +242,7 @@ def align_expressions(current: Schema, desired: Schema,
     SQL renders the YAML's own expressions.
     """
     if normalize is None:
-        from veza_schema.normalize import normalize_expression as normalize
+        from veza_schema.sql.normalize import normalize_expression as normalize
     assert normalize is not None
     norm = normalize
 
@@ -392,7 +392,7 @@ def detect_drift(
     Raises:
         DatabaseError: the shadow database could not be built.
     """
-    from veza_schema.introspect import IntrospectionStats, introspect
+    from veza_schema.db.introspect import IntrospectionStats, introspect
 
     stats = live_stats if live_stats is not None else IntrospectionStats()
     live = introspect(conn, stats=stats)
@@ -400,7 +400,7 @@ def detect_drift(
         target = desired
         live = align_expressions(live, desired)
     else:
-        from veza_schema.shadow import build_in_shadow
+        from veza_schema.db.shadow import build_in_shadow
 
         shadow_stats = IntrospectionStats()
         built = build_in_shadow(desired, shadow_dsn, shadow_stats, live_version=conn.info.server_version)
@@ -480,7 +480,7 @@ def reconcile(changes: Sequence[Change], current: Schema, desired: Schema) -> Re
 
 def _plan_statements(plan: Plan) -> list[str]:
     """A plan's statements one by one, transactional files wrapped in BEGIN/COMMIT."""
-    from veza_schema.sqlsplit import split_statements
+    from veza_schema.sql.split import split_statements
 
     statements: list[str] = []
     for planned in plan.files:

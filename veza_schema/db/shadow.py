@@ -5,7 +5,7 @@ Why: YAML texts and the catalog's deparsed texts differ in form (``now()`` vs
 guess how PostgreSQL will print an expression, ``diff`` renders the initial SQL of the YAML
 model, runs it in an empty ``veza_shadow_<random>`` database, introspects it with the same
 code that reads the live database, and drops it. Both sides of the comparison then come
-from :func:`veza_schema.introspect.introspect`: like is compared with like.
+from :func:`veza_schema.db.introspect.introspect`: like is compared with like.
 
 The shadow server is the embedded one by default, or any server given as ``--shadow-dsn``
 (its role needs CREATEDB; the database is always dropped, even on failure).
@@ -22,10 +22,10 @@ from typing import Any
 import psycopg
 from psycopg import conninfo, sql
 
+from veza_schema.db.introspect import IntrospectionStats, introspect
 from veza_schema.errors import DatabaseError
-from veza_schema.introspect import IntrospectionStats, introspect
 from veza_schema.model import Schema, Table
-from veza_schema.render import create_schema_sections, sections_to_sql
+from veza_schema.sql.render import create_schema_sections, sections_to_sql
 
 SHADOW_PREFIX = "veza_shadow_"
 
@@ -48,7 +48,7 @@ def _first_line(error: BaseException) -> str:
 def shadow_database(server_dsn: str | None = None) -> Iterator[str]:
     """Create an empty database on ``server_dsn`` (default: the embedded server), yield its DSN, drop it."""
     if server_dsn is None:
-        from veza_schema.servers import EmbeddedServer
+        from veza_schema.db.servers import EmbeddedServer
 
         server_dsn = EmbeddedServer().start()
     name = shadow_database_name()
@@ -84,7 +84,7 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
     back from ``desired`` by name, so changes computed against the result keep it. When
     ``live_version`` (``server_version_num``) has another major version than the shadow
     server, a warning goes to ``stats`` (deparsed texts differ between versions: the
-    caller should compare expression texts as :func:`veza_schema.drift.detect_drift` does).
+    caller should compare expression texts as :func:`veza_schema.drift.compare.detect_drift` does).
 
     Raises:
         DatabaseError: the shadow server is unreachable, or the rendered SQL fails there.

@@ -46,7 +46,7 @@ from veza_schema.model import (
     Waiver,
 )
 from veza_schema.types import TypeSyntaxError, normalize_type
-from veza_schema.yaml_nodes import NodeReader, compose_file
+from veza_schema.yaml.nodes import NodeReader, compose_file
 
 MODULE_KEYS = ("module", "description", "extensions", "enums", "types", "functions",
                "trigger_templates", "tables", "views")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from veza_schema.lint._common import (
+from veza_schema.lint.findings import Finding
+from veza_schema.lint.registry import rule
+from veza_schema.lint.rules.common import (
     SNAKE_CASE,
     all_identifiers,
     column_path,
@@ -18,8 +20,6 @@ from veza_schema.lint._common import (
     table_path,
     type_base,
 )
-from veza_schema.lint.findings import Finding
-from veza_schema.lint.registry import rule
 from veza_schema.model import Schema, Table
 
 TIMESTAMPTZ = "timestamp with time zone"
@@ -168,7 +168,7 @@ def _not_null_predicate(where: str, columns: tuple[str, ...]) -> bool:
     implies it, so PostgreSQL uses such a partial index for the referential action."""
     from sqlglot import exp
 
-    from veza_schema.lint._common import parse_tree
+    from veza_schema.lint.rules.common import parse_tree
 
     tree = parse_tree(where)
     if tree is None:
@@ -302,7 +302,7 @@ def _gin_columns(table: Table) -> set[str]:
     "only).",
 )
 def check_jsonb_gin(schema: Schema) -> Iterator[Finding]:
-    from veza_schema.lint._common import view_filters
+    from veza_schema.lint.rules.common import view_filters
 
     this = check_jsonb_gin.rule  # type: ignore[attr-defined]
     cache: dict[str, tuple[frozenset[str], set[str]]] = {}

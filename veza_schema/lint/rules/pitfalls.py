@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from veza_schema.lint._common import (
+from veza_schema.lint.findings import Finding
+from veza_schema.lint.registry import rule
+from veza_schema.lint.rules.common import (
     all_identifiers,
     column_path,
     index_path,
@@ -13,8 +15,6 @@ from veza_schema.lint._common import (
     table_path,
     type_base,
 )
-from veza_schema.lint.findings import Finding
-from veza_schema.lint.registry import rule
 from veza_schema.model import Index, Schema, SourcePos, Table
 
 MAX_IDENTIFIER_BYTES = 63
@@ -110,7 +110,7 @@ def check_identifier_length(schema: Schema) -> Iterator[Finding]:
     fix="Rename the object (order -> sort_order, user -> user_id or account, end -> ends_at).",
 )
 def check_reserved_keywords(schema: Schema) -> Iterator[Finding]:
-    from veza_schema.sqltext import RESERVED_KEYWORDS  # imports psycopg: only when this rule runs
+    from veza_schema.sql.text import RESERVED_KEYWORDS  # imports psycopg: only when this rule runs
 
     this = check_reserved_keywords.rule  # type: ignore[attr-defined]
     for named in all_identifiers(schema):

@@ -8,7 +8,7 @@ benchmarks can show the count does not grow with the table count.
 Why faithful: the introspector reports what PostgreSQL stores, in PostgreSQL's own
 spelling (``format_type``, ``pg_get_expr``, ``pg_get_constraintdef``...). It never
 rewrites expressions to look like the YAML; comparing differently spelled texts is the
-job of :mod:`veza_schema.normalize` (offline) or of a shadow database (online).
+job of :mod:`veza_schema.sql.normalize` (offline) or of a shadow database (online).
 
 Objects veza-schema manages itself are left out: partitions of partitioned tables
 (created by ``veza_ensure_partitions`` and ``veza-schema partitions``), the SQLx history
@@ -57,7 +57,7 @@ from veza_schema.model import (
     UniqueConstraint,
     View,
 )
-from veza_schema.sqltext import wrapped_whole
+from veza_schema.sql.text import wrapped_whole
 
 MANAGED_TABLES: frozenset[str] = frozenset({"_sqlx_migrations"})
 MANAGED_FUNCTION_PREFIX = "veza_"

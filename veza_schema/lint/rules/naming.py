@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
-from veza_schema.lint._common import (
+from veza_schema.lint.findings import Finding
+from veza_schema.lint.registry import rule
+from veza_schema.lint.rules.common import (
     SNAKE_CASE,
     index_path,
     other_identifiers,
@@ -19,8 +21,6 @@ from veza_schema.lint._common import (
     per_schema,
     table_path,
 )
-from veza_schema.lint.findings import Finding
-from veza_schema.lint.registry import rule
 from veza_schema.model import Index, Schema
 
 # Index name suffix -> what the index must be for the suffix to tell the truth.

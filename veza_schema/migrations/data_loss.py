@@ -5,7 +5,7 @@ Why parse the SQL rather than trust the header: hand-written migrations and down
 and only the live database knows whether a table or column actually holds any. A
 statement destroys data when it drops a table or column that holds rows/values, truncates
 or deletes rows, or changes a column type in a way that can truncate or round values
-(:mod:`veza_schema.policy.typechange`). Empty tables and all-NULL columns are not data
+(:mod:`veza_schema.diff.typechange`). Empty tables and all-NULL columns are not data
 loss; neither is dropping a materialized view (its rows are derived and come back with
 REFRESH) or a stored generated column (recomputed from the other columns).
 
@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from veza_schema.errors import DatabaseStateError
-from veza_schema.sqlsplit import split_statements
+from veza_schema.sql.split import split_statements
 
 if TYPE_CHECKING:
     from veza_schema.migrations.runner import PlannedStep
@@ -227,7 +227,7 @@ def _column_info(conn: psycopg.Connection, oid: int, column: str) -> tuple[str, 
 
 def _type_change(conn: psycopg.Connection, table: _Name, column: str,
                  new_type_text: str) -> Iterator[_Found]:
-    from veza_schema.policy.typechange import classify_type_change
+    from veza_schema.diff.typechange import classify_type_change
     from veza_schema.types import TypeSyntaxError, normalize_type
 
     found = _regclass(conn, table)

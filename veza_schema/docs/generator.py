@@ -31,7 +31,7 @@ from veza_schema.model import (
     UniqueConstraint,
     View,
 )
-from veza_schema.render import index_element, templates_dir
+from veza_schema.sql.render import index_element, templates_dir
 from veza_schema.types import short_type
 
 INDEX_PAGE = "index.md"

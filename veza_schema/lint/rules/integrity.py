@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from veza_schema.lint._common import column_path, index_path, table_path, type_base
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import rule
+from veza_schema.lint.rules.common import column_path, index_path, table_path, type_base
 from veza_schema.model import Index, IndexElement, Schema, SourcePos, Table
 from veza_schema.types import is_array
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from veza_schema.diff.changes import Change, describe
-from veza_schema.drift import (
+from veza_schema.drift.compare import (
     DOCUMENT_VERSION,
     Item,
     compare,
@@ -125,7 +125,7 @@ def schema_source(ref: str, schema_dir: Path) -> Iterator[Path | None]:
 
 def load_version(ref: str, schema_dir: Path) -> Schema:
     """The model of ``schema_dir`` at ``ref`` (empty when it did not exist there)."""
-    from veza_schema.loader import load_schema
+    from veza_schema.yaml.loader import load_schema
 
     with schema_source(ref, schema_dir) as directory:
         if directory is None or not any(directory.glob("*.y*ml")):

@@ -2,7 +2,7 @@
 
 Templates hold the SQL words; this module decides what to render and in which order.
 Identifiers pass through the ``ident`` filter and values through ``literal`` (both
-psycopg-backed, see :mod:`veza_schema.sqltext`); YAML text that *is* SQL (defaults,
+psycopg-backed, see :mod:`veza_schema.sql.text`); YAML text that *is* SQL (defaults,
 checks, predicates, view queries, function bodies) is inserted as SQL by design.
 Output depends only on the model: the same YAML gives byte-identical SQL.
 """
@@ -33,7 +33,7 @@ from veza_schema.model import (
     UniqueConstraint,
     View,
 )
-from veza_schema.sqltext import dollar_quote, ident, literal, wrapped_whole
+from veza_schema.sql.text import dollar_quote, ident, literal, wrapped_whole
 from veza_schema.types import short_type
 
 PARTITION_FUNCTION = "veza_ensure_partitions"
@@ -41,10 +41,11 @@ PARTITION_FUNCTION = "veza_ensure_partitions"
 
 def templates_dir() -> Path:
     """Installed wheels ship templates inside the package; a source checkout has them at the top."""
-    packaged = Path(__file__).resolve().parent / "templates"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "templates"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "templates"
+    return package.parent / "templates"
 
 
 @cache
