@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from veza_schema.lint import lint
+from veza_schema.lint import LINT_RULES, lint
 from veza_schema.lint.findings import Finding, LintReport
 from veza_schema.lint.output import render
 from veza_schema.model import SourcePos
@@ -48,7 +48,7 @@ def report() -> LintReport:
 
 
 def test_sarif_validates_against_sarif_2_1_0(report: LintReport) -> None:
-    document = json.loads(render(report, "sarif"))
+    document = json.loads(render(report, LINT_RULES, "sarif"))
     jsonschema.validate(document, SARIF_SCHEMA, format_checker=jsonschema.FormatChecker())
     run = document["runs"][0]
     rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
@@ -73,7 +73,7 @@ def test_sarif_schema_rejects_a_broken_log() -> None:
 
 
 def test_json_matches_documented_shape(report: LintReport) -> None:
-    document = json.loads(render(report, "json"))
+    document = json.loads(render(report, LINT_RULES, "json"))
     jsonschema.validate(document, documented_json_schema())
     assert document["version"] == 1
     assert document["summary"]["errors"] == report.errors
@@ -85,7 +85,7 @@ _GITHUB = re.compile(r"^::(error|warning) (?:file=[^,:\n]+,line=\d+,col=\d+,)?ti
 
 
 def test_github_lines_follow_workflow_command_syntax(report: LintReport) -> None:
-    lines = render(report, "github").splitlines()
+    lines = render(report, LINT_RULES, "github").splitlines()
     assert len(lines) == len(report.active)
     for line in lines:
         assert _GITHUB.match(line), line
@@ -95,7 +95,7 @@ def test_github_lines_follow_workflow_command_syntax(report: LintReport) -> None
 
 
 def test_text_groups_by_file_with_position_code_and_fix(report: LintReport) -> None:
-    text = render(report, "text")
+    text = render(report, LINT_RULES, "text")
     imm002 = next(f for f in report.active if f.code == "IMM002")
     assert f"{imm002.pos} IMM002 error" in text
     assert "fix: Add `created_at" in text

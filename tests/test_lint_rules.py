@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from veza_schema.lint import all_rules, lint
+from veza_schema.lint import LINT_RULES, lint
 from veza_schema.model import Schema
 from veza_schema.yaml.loader import load_schema
 
 CASES = Path(__file__).parent / "lint_cases"
-CODES = [rule.code for rule in all_rules() if rule.family != "policy"]
+CODES = [rule.code for rule in LINT_RULES]
 
 
 def load_case(directory: Path) -> tuple[Schema, bool]:

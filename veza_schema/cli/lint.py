@@ -12,8 +12,12 @@ from veza_schema.cli.common import DEFAULT_MIGRATIONS_DIR, DEFAULT_SCHEMA_DIR, M
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
 
+RULES_FORMATS = ("text", "json", "markdown")
+
+
 def register(app: typer.Typer) -> None:
     app.command("lint")(lint_command)
+    app.command("rules")(rules_command)
 
 
 def _codes(values: list[str] | None) -> list[str]:
@@ -70,6 +74,7 @@ def lint_command(
     from veza_schema.cli.common import check_choice
     from veza_schema.lint.engine import lint
     from veza_schema.lint.output import render
+    from veza_schema.lint.rulebook import LINT_RULES
     from veza_schema.migrations.sumfile import require_current_sum
     from veza_schema.yaml.loader import load_schema
 
@@ -80,7 +85,7 @@ def lint_command(
     report = lint(schema, select=_codes(select), ignore=_codes(ignore), use_waivers=not no_waivers)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render(report, fmt), encoding="utf-8")
+        output.write_text(render(report, LINT_RULES, fmt), encoding="utf-8")
         sys.stderr.write(
             f"{report.errors} error(s), {report.warnings} warning(s), {len(report.waived)} waived; "
             f"report written to {output}\n"
@@ -90,8 +95,48 @@ def lint_command(
 
         terminal = Console()
         sys.stdout.write(
-            render(report, fmt, color=terminal.is_terminal and not terminal.no_color, width=terminal.width)
+            render(report, LINT_RULES, fmt, color=terminal.is_terminal and not terminal.no_color, width=terminal.width)
         )
     else:
-        sys.stdout.write(render(report, fmt))
+        sys.stdout.write(render(report, LINT_RULES, fmt))
     raise typer.Exit(report.exit_code(strict))
+
+
+def rules_command(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json or markdown.")] = "text",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of stdout.", show_default=False),
+    ] = None,
+) -> None:
+    """List every rule: lint's families and the change policy's POL rules (reported by `check`).
+
+    Examples:
+
+        veza-schema rules
+
+        veza-schema rules --format markdown --output docs/rules.md
+    """
+    import json
+    import sys
+
+    from veza_schema.cli.common import check_choice
+    from veza_schema.lint.docs import render_rules_markdown
+    from veza_schema.lint.rulebook import LINT_RULES
+    from veza_schema.policy.rules import POLICY_REGISTRY
+
+    check_choice(fmt, RULES_FORMATS, "--format")
+    registry = LINT_RULES + POLICY_REGISTRY
+    if fmt == "markdown":
+        text = render_rules_markdown(registry)
+    elif fmt == "json":
+        text = json.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "family": r.family,
+                            "summary": r.summary, "why": r.why, "fix": r.fix} for r in registry], indent=2) + "\n"
+    else:
+        text = "".join(f"{r.code:<7} {r.severity:<8} {r.name}: {r.summary}\n" for r in registry)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    sys.stderr.write(f"wrote {output} ({len(registry)} rules)\n")

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from veza_schema.errors import UsageError
 from veza_schema.lint import waivers
 from veza_schema.lint.findings import Finding, LintReport
-from veza_schema.lint.registry import Rule, all_rules
+from veza_schema.lint.registry import Registry, Rule
+from veza_schema.lint.rulebook import LINT_RULES
 from veza_schema.model import Schema
 
 
@@ -21,13 +22,14 @@ def _matches(code: str, patterns: Iterable[str]) -> bool:
     return any(code == p or code.startswith(p) for p in patterns)
 
 
-def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] | None = None) -> list[Rule]:
+def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
+                 registry: Registry = LINT_RULES) -> list[Rule]:
     """Rules to run: ``select`` and ``ignore`` take codes or code prefixes (``IMM``, ``PG00``).
 
     Raises:
         UsageError: a code or prefix that matches no rule (a typo would otherwise select nothing).
     """
-    rules = [r for r in all_rules() if r.family != "policy"]  # POL rules are reported by `check`, not lint
+    rules = list(registry)
     chosen = [p.strip().upper() for p in select or () if p.strip()]
     dropped = [p.strip().upper() for p in ignore or () if p.strip()]
     for pattern in chosen + dropped:
@@ -43,6 +45,7 @@ def lint(
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,
     use_waivers: bool = True,
+    registry: Registry = LINT_RULES,
 ) -> LintReport:
     """Lint a model; every rule is linear in the size of the schema.
 
@@ -51,16 +54,17 @@ def lint(
         select: only these codes/prefixes (default: all rules).
         ignore: skip these codes/prefixes.
         use_waivers: apply the schema's waivers (``--no-waivers`` turns this off and lists every finding).
+        registry: the rules to choose from (default: every lint rule).
 
     Returns:
         A :class:`LintReport` with every finding, waived ones flagged, sorted by file and line.
     """
-    rules = select_rules(select, ignore)
+    rules = select_rules(select, ignore, registry)
     findings: list[Finding] = []
     for rule in rules:
         if rule.check is not None:
             findings.extend(rule.check(schema))
     codes = {rule.code for rule in rules}
-    findings = waivers.apply(findings, schema, codes, enforce=use_waivers)
+    findings = waivers.apply(findings, schema, codes, registry, enforce=use_waivers)
     findings.sort(key=lambda f: f.sort_key)
     return LintReport(tuple(findings), tuple(sorted(codes)), use_waivers)

@@ -14,7 +14,7 @@ from typing import Any
 
 from veza_schema import __version__
 from veza_schema.lint.findings import Finding, LintReport
-from veza_schema.lint.registry import RULES, Rule, all_rules
+from veza_schema.lint.registry import Registry, Rule
 
 JSON_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -26,7 +26,7 @@ def _location(finding: Finding) -> str:
     return str(finding.pos) if finding.pos else "<schema>"
 
 
-def render_text(report: LintReport, color: bool = False, width: int = 100) -> str:
+def render_text(report: LintReport, registry: Registry, color: bool = False, width: int = 100) -> str:
     """Findings grouped by file, each as ``file:line:col CODE severity message`` plus its fix hint."""
     from rich.console import Console
     from rich.markup import escape
@@ -45,7 +45,8 @@ def render_text(report: LintReport, color: bool = False, width: int = 100) -> st
             console.print(f"[bold underline]{escape(file)}[/]")
             current = file
         style = "red" if finding.severity == "error" else "yellow"
-        name = RULES[finding.code].name if finding.code in RULES else ""
+        rule = registry.get(finding.code)
+        name = rule.name if rule else ""
         console.print(
             f"  [dim]{escape(_location(finding))}[/] [bold {style}]{finding.code}[/] "
             f"[{style}]{finding.severity}[/] {escape(finding.message)} [dim]({name})[/]"
@@ -73,8 +74,8 @@ def render_text(report: LintReport, color: bool = False, width: int = 100) -> st
     return buffer.getvalue()
 
 
-def finding_to_json(finding: Finding) -> dict[str, Any]:
-    rule = RULES.get(finding.code)
+def finding_to_json(finding: Finding, registry: Registry) -> dict[str, Any]:
+    rule = registry.get(finding.code)
     return {
         "code": finding.code,
         "name": rule.name if rule else None,
@@ -90,7 +91,7 @@ def finding_to_json(finding: Finding) -> dict[str, Any]:
     }
 
 
-def render_json(report: LintReport) -> str:
+def render_json(report: LintReport, registry: Registry) -> str:
     """The documented, versioned shape (docs/lint-output.md)."""
     files = sorted({f.pos.file for f in report.findings if f.pos})
     document = {
@@ -105,7 +106,7 @@ def render_json(report: LintReport) -> str:
             "findings": len(report.findings),
             "files": len(files),
         },
-        "findings": [finding_to_json(f) for f in report.findings],
+        "findings": [finding_to_json(f, registry) for f in report.findings],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -126,9 +127,9 @@ def _uri(file: str) -> str:
     return PurePath(file).as_posix().replace(" ", "%20")
 
 
-def render_sarif(report: LintReport) -> str:
+def render_sarif(report: LintReport, registry: Registry) -> str:
     """SARIF 2.1.0: one run, every rule that ran, waived findings as in-source suppressions."""
-    rules = [r for r in all_rules() if r.code in set(report.rules_run)]
+    rules = [r for r in registry if r.code in set(report.rules_run)]
     rule_index = {r.code: i for i, r in enumerate(rules)}
     results: list[dict[str, Any]] = []
     for finding in report.findings:
@@ -184,7 +185,7 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render_github(report: LintReport) -> str:
+def render_github(report: LintReport, registry: Registry) -> str:
     """GitHub Actions workflow commands: ``::error file=...,line=...,col=...,title=...::message``."""
     lines = []
     for finding in report.findings:
@@ -197,21 +198,23 @@ def render_github(report: LintReport) -> str:
                 f"line={finding.pos.line}",
                 f"col={finding.pos.column}",
             ]
-        name = RULES[finding.code].name if finding.code in RULES else finding.code
+        known = registry.get(finding.code)
+        name = known.name if known else finding.code
         props.append(f"title={_escape_property(f'{finding.code} {name}')}")
         message = finding.message + (f" Fix: {finding.fix}" if finding.fix else "")
         lines.append(f"::{finding.severity} {','.join(props)}::{_escape_data(message)}")
     return "".join(line + "\n" for line in lines)
 
 
-RENDERERS: dict[str, Callable[[LintReport], str]] = {
+RENDERERS: dict[str, Callable[[LintReport, Registry], str]] = {
     "json": render_json,
     "sarif": render_sarif,
     "github": render_github,
 }
 
 
-def render(report: LintReport, fmt: str, color: bool = False, width: int = 100) -> str:
+def render(report: LintReport, registry: Registry, fmt: str, color: bool = False, width: int = 100) -> str:
+    """``report`` in format ``fmt``; ``registry`` names and documents the codes it holds."""
     if fmt == "text":
-        return render_text(report, color=color, width=width)
-    return RENDERERS[fmt](report)
+        return render_text(report, registry, color=color, width=width)
+    return RENDERERS[fmt](report, registry)

@@ -1,15 +1,18 @@
-"""The rule registry: every rule's stable code, severity and documentation, in one place.
+"""Rules and the registry that orders them: every rule's stable code, severity and documentation.
 
-Rules are small functions over the model, ``check(schema) -> Iterable[Finding]``,
-registered with :func:`rule`. ``docs/rules.md`` is generated from this registry, so a
-rule cannot exist without its documentation. Families are ordered by code prefix; the
-``POL`` family (change policy) is reported by ``veza-schema check``, not by ``lint``, and
-cannot be waived: the way past a policy rule is an RFC.
+A rule is a small function over the model, ``check(schema) -> Iterable[Finding]``, turned
+into a :class:`Rule` by :func:`rule`; the module-level name is then the rule itself, so the
+check reports its findings through it. Rule families declare their rules as a ``RULES``
+tuple (:mod:`veza_schema.lint.rules`); nothing registers itself on import. Whoever needs
+rules assembles a :class:`Registry` from the lists it wants: ``lint`` its own families,
+``check`` the ``POL`` family (:mod:`veza_schema.policy.rules`), the rules reference both.
+``docs/rules.md`` is generated from such a registry, so a rule cannot exist without its
+documentation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from veza_schema.lint.findings import Finding, Severity
@@ -30,7 +33,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A rule's identity and documentation; ``check`` is None for engine-level rules (LNT)."""
+    """A rule's identity and documentation; ``check`` is None for rules the engine reports (LNT, POL)."""
 
     code: str
     name: str
@@ -54,23 +57,15 @@ class Rule:
         return Finding(self.code, self.severity, message, pos, obj, self.fix if fix is None else fix, related)
 
 
-RULES: dict[str, Rule] = {}
-
-
 def rule(
     code: str, name: str, severity: Severity, family: str, *, summary: str, why: str, fix: str
-) -> Callable[[Check], Check]:
-    """Register ``check`` under ``code``; the decorated function gets ``.rule`` for its findings."""
+) -> Callable[[Check], Rule]:
+    """Make ``check`` a :class:`Rule`: the decorated name is bound to the rule, check included."""
     if family not in FAMILIES:
         raise ValueError(f"unknown rule family {family!r}")
 
-    def decorate(check: Check) -> Check:
-        if code in RULES:
-            raise ValueError(f"duplicate rule code {code}")
-        registered = Rule(code, name, severity, family, summary, why, fix, check)
-        RULES[code] = registered
-        check.rule = registered  # type: ignore[attr-defined]
-        return check
+    def decorate(check: Check) -> Rule:
+        return Rule(code, name, severity, family, summary, why, fix, check)
 
     return decorate
 
@@ -78,28 +73,39 @@ def rule(
 def declare(
     code: str, name: str, severity: Severity, family: str, *, summary: str, why: str, fix: str
 ) -> Rule:
-    """Register a rule the engine itself reports (no check function), e.g. waiver rules."""
-    if code in RULES:
-        raise ValueError(f"duplicate rule code {code}")
-    registered = Rule(code, name, severity, family, summary, why, fix, None)
-    RULES[code] = registered
-    return registered
+    """A rule without a check function: the engine (waivers) or ``check`` (policy) reports it."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown rule family {family!r}")
+    return Rule(code, name, severity, family, summary, why, fix, None)
 
 
-def all_rules() -> list[Rule]:
-    """Every rule, families in :data:`FAMILIES` order, codes ascending within a family."""
-    _load_rule_modules()
-    order = {family: i for i, family in enumerate(FAMILIES)}
-    return sorted(RULES.values(), key=lambda r: (order[r.family], r.code))
+class Registry:
+    """Rules by code, families in :data:`FAMILIES` order and codes ascending within a family."""
 
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        by_code: dict[str, Rule] = {}
+        for item in rules:
+            if item.code in by_code:
+                raise ValueError(f"duplicate rule code {item.code}")
+            by_code[item.code] = item
+        order = {family: i for i, family in enumerate(FAMILIES)}
+        self._rules = tuple(sorted(by_code.values(), key=lambda r: (order[r.family], r.code)))
+        self._by_code = {r.code: r for r in self._rules}
 
-def get_rule(code: str) -> Rule:
-    _load_rule_modules()
-    return RULES[code]
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self._rules)
 
+    def __len__(self) -> int:
+        return len(self._rules)
 
-def _load_rule_modules() -> None:
-    """Importing the family modules registers their rules (idempotent)."""
-    from veza_schema.lint import waivers  # noqa: F401
-    from veza_schema.lint.rules import immutable, integrity, naming, pitfalls  # noqa: F401
-    from veza_schema.policy import rules as _policy_rules  # noqa: F401  (POL family: veza-schema check)
+    def __contains__(self, code: object) -> bool:
+        return code in self._by_code
+
+    def __getitem__(self, code: str) -> Rule:
+        return self._by_code[code]
+
+    def get(self, code: str) -> Rule | None:
+        return self._by_code.get(code)
+
+    def __add__(self, other: Registry) -> Registry:
+        return Registry((*self._rules, *other._rules))

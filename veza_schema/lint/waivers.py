@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from veza_schema.lint.findings import Finding
-from veza_schema.lint.registry import RULES, declare
+from veza_schema.lint.registry import Registry, Rule, declare
 from veza_schema.lint.rules.common import column_path, index_path, table_path
 from veza_schema.model import Meta, Schema, Waiver
 
@@ -105,9 +105,11 @@ def _ancestors(path: str) -> Iterator[str]:
 
 
 def apply(
-    findings: Iterable[Finding], schema: Schema, codes_run: set[str], enforce: bool = True
+    findings: Iterable[Finding], schema: Schema, codes_run: set[str], registry: Registry, enforce: bool = True
 ) -> list[Finding]:
     """Mark findings covered by a waiver; with ``enforce`` add the waiver findings (LNT001-003).
+
+    ``registry`` holds the rules a waiver may name (LNT003 reports any other code).
 
     With ``enforce=False`` (``--no-waivers``) nothing is waived: covered findings only carry the
     reason they would have been waived for, so the output can say so.
@@ -134,17 +136,18 @@ def apply(
         match.used = True
         result.append(replace(finding, waived=enforce, waiver_reason=match.waiver.reason or ""))
     if enforce:
-        result.extend(_waiver_findings(entries, codes_run))
+        result.extend(_waiver_findings(entries, codes_run, registry))
     return result
 
 
-def _waiver_findings(entries: list[_Entry], codes_run: set[str]) -> Iterator[Finding]:
+def _waiver_findings(entries: list[_Entry], codes_run: set[str], registry: Registry) -> Iterator[Finding]:
     for entry in entries:
         waiver, path = entry.waiver, entry.paths[0]
-        known = waiver.code in RULES and RULES[waiver.code].check is not None
+        rule = registry.get(waiver.code)
+        known = rule is not None and rule.check is not None
         if not known:
             if UNKNOWN_WAIVER_CODE.code in codes_run:
-                what = ("a rule lint does not check, so it cannot be waived" if waiver.code in RULES
+                what = ("a rule lint does not check, so it cannot be waived" if rule is not None
                         else "an unknown rule code")
                 yield UNKNOWN_WAIVER_CODE.finding(f"waiver for '{waiver.code}': {what}", waiver.pos, path)
             continue
@@ -156,3 +159,6 @@ def _waiver_findings(entries: list[_Entry], codes_run: set[str]) -> Iterator[Fin
             yield UNUSED_WAIVER.finding(
                 f"waiver of {waiver.code} on {path} matches no finding", waiver.pos, path
             )
+
+
+RULES: tuple[Rule, ...] = (WAIVER_WITHOUT_REASON, UNUSED_WAIVER, UNKNOWN_WAIVER_CODE)

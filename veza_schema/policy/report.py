@@ -15,7 +15,7 @@ from typing import Any
 
 from veza_schema.lint.findings import Finding, LintReport, Severity
 from veza_schema.policy.classify import Decision, PolicyReport
-from veza_schema.policy.rules import POLICY_RULES
+from veza_schema.policy.rules import POLICY_REGISTRY, POLICY_RULES
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -81,7 +81,7 @@ def render_json(report: PolicyReport, base_label: str) -> str:
     """Lint's versioned JSON (docs/lint-output.md) plus ``base``, ``policy`` counts and every change."""
     from veza_schema.lint.output import render_json as lint_json
 
-    document = json.loads(lint_json(to_lint_report(report)))
+    document = json.loads(lint_json(to_lint_report(report), POLICY_REGISTRY))
     document["base"] = base_label
     document["rfc_pattern"] = report.rfc_pattern
     document["policy"] = summary_counts(report)
@@ -133,4 +133,4 @@ def render(report: PolicyReport, fmt: str, base_label: str, color: bool = False,
         return render_text(report, base_label, color=color, width=width)
     if fmt == "json":
         return render_json(report, base_label)
-    return output.render(to_lint_report(report), fmt)
+    return output.render(to_lint_report(report), POLICY_REGISTRY, fmt)

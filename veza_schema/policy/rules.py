@@ -1,7 +1,8 @@
-"""The change-policy rules (``POL``): one per change kind and class, registered in the lint registry.
+"""The change-policy rules (``POL``): one per change kind and class, as lint :class:`Rule` objects.
 
-Why in the lint registry: ``docs/rules.md``, SARIF rule metadata and GitHub annotation titles
-all come from it, so a policy decision cannot exist without its documentation. The rules
+Why lint rules: ``docs/rules.md``, SARIF rule metadata and GitHub annotation titles all come
+from a :class:`~veza_schema.lint.registry.Registry`, so a policy decision cannot exist without
+its documentation. The rules
 have no ``check`` function (``veza-schema lint`` never fires them): ``veza-schema check``
 reports them from a diff. Codes: ``POL0xx`` allowed, ``POL1xx`` RFC-required,
 ``POL2xx`` forbidden. Severity is the severity of a violation: forbidden and RFC-required
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from veza_schema.lint.registry import Rule, declare
+from veza_schema.lint.registry import Registry, Rule, declare
 
 PolicyClass = Literal["allowed", "rfc-required", "forbidden"]
 CLASSES: tuple[PolicyClass, ...] = ("allowed", "rfc-required", "forbidden")
@@ -35,17 +36,12 @@ class PolicyRule:
         return self.rule.code
 
 
-POLICY_RULES: dict[str, PolicyRule] = {}
-
-
 def _policy(code: str, name: str, klass: PolicyClass, *, summary: str, why: str, fix: str) -> PolicyRule:
     severity: Literal["error", "warning"] = "warning" if klass == "allowed" else "error"
     label = {"allowed": "Allowed without an RFC", "rfc-required": "Needs an RFC",
              "forbidden": "Forbidden"}[klass]
-    registered = PolicyRule(declare(code, name, severity, "policy", summary=f"{label}: {summary}", why=why,
-                                    fix=fix), klass)
-    POLICY_RULES[code] = registered
-    return registered
+    return PolicyRule(declare(code, name, severity, "policy", summary=f"{label}: {summary}", why=why, fix=fix),
+                      klass)
 
 
 # -- allowed (POL0xx) -------------------------------------------------------------------------
@@ -282,3 +278,49 @@ ALTER_USED_COMPOSITE = _policy(
     summary="the attributes of a composite type that columns use changed.",
     why="An incompatible type change of every column using it (and the drop + create fails while they exist).",
     fix="Create a new type, migrate the columns by expand/contract, then drop the old type.")
+
+
+POLICY_RULES: dict[str, PolicyRule] = {policy.code: policy for policy in (
+    ADD_NULLABLE_COLUMN,
+    CREATE_NON_UNIQUE_INDEX,
+    CHANGE_COMMENT,
+    DROP_DEPRECATED_COLUMN,
+    DROP_DEPRECATED_TABLE,
+    CREATE_TYPE,
+    CREATE_VIEW,
+    DERIVED_CHANGE,
+    DEPRECATION_WITHDRAWN,
+    PARTITION_MAINTENANCE,
+    CREATE_TABLE,
+    ADD_NOT_NULL_COLUMN_WITH_DEFAULT,
+    ADD_NOT_NULL_COLUMN,
+    ADD_REWRITING_COLUMN,
+    WIDEN_COLUMN_TYPE,
+    ALTER_COLUMN_DEFAULT,
+    ALTER_NULLABILITY,
+    ALTER_COLUMN_KIND,
+    ADD_UNIQUENESS,
+    ADD_VALIDATED_CONSTRAINT,
+    RELAX_CONSTRAINT,
+    RENAME,
+    ADD_ENUM_VALUE,
+    REORDER_ENUM,
+    CHANGE_FUNCTION,
+    CHANGE_TRIGGER,
+    CHANGE_VIEW,
+    CHANGE_EXTENSION,
+    CHANGE_TYPE,
+    REDEFINE_FOREIGN_KEY,
+    DEPRECATE,
+    PARTITION_SHRINK,
+    DROP_INDEX,
+    DROP_TABLE,
+    DROP_COLUMN,
+    INCOMPATIBLE_TYPE,
+    DROP_FOREIGN_KEY,
+    CHANGE_PARTITIONING,
+    REMOVE_ENUM_VALUE,
+    DROP_PRIMARY_KEY,
+    ALTER_USED_COMPOSITE,
+)}
+POLICY_REGISTRY = Registry(policy.rule for policy in POLICY_RULES.values())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from veza_schema.lint.findings import Finding
-from veza_schema.lint.registry import rule
+from veza_schema.lint.registry import Rule, rule
 from veza_schema.lint.rules.common import (
     SNAKE_CASE,
     all_identifiers,
@@ -45,7 +45,7 @@ MAX_ENUM_VALUES = 20
     "UNIQUE constraint. A partitioned table uses `primary_key: [id, <partition columns>]`.",
 )
 def check_uuid_id_pk(schema: Schema) -> Iterator[Finding]:
-    this = check_uuid_id_pk.rule  # type: ignore[attr-defined]
+    this = check_uuid_id_pk
     for table in schema.tables.values():
         tp = table_path(table.name)
         id_column = table.column("id")
@@ -90,7 +90,7 @@ def check_uuid_id_pk(schema: Schema) -> Iterator[Finding]:
     "IMM002 with its reason.",
 )
 def check_created_updated(schema: Schema) -> Iterator[Finding]:
-    this = check_created_updated.rule  # type: ignore[attr-defined]
+    this = check_created_updated
     for table in schema.tables.values():
         for name in ("created_at", "updated_at"):
             column = table.column(name)
@@ -118,7 +118,7 @@ def check_created_updated(schema: Schema) -> Iterator[Finding]:
     "if its rows do not belong to users).",
 )
 def check_soft_delete(schema: Schema) -> Iterator[Finding]:
-    this = check_soft_delete.rule  # type: ignore[attr-defined]
+    this = check_soft_delete
     for table in schema.tables.values():
         if USER_FACING_TAG not in table.tags:
             continue
@@ -150,7 +150,7 @@ def check_soft_delete(schema: Schema) -> Iterator[Finding]:
     fix="Add `on_delete: cascade` (or restrict, set null, ...) to the FK or the column's `references`.",
 )
 def check_explicit_on_delete(schema: Schema) -> Iterator[Finding]:
-    this = check_explicit_on_delete.rule  # type: ignore[attr-defined]
+    this = check_explicit_on_delete
     for table in schema.tables.values():
         for fk in table.foreign_keys.values():
             if not fk.on_delete_explicit:
@@ -217,7 +217,7 @@ def leading_column_lists(table: Table) -> list[tuple[str, ...]]:
     "{columns: [{column}]}`. A partial index counts only when its WHERE is `{column} IS NOT NULL`.",
 )
 def check_fk_index(schema: Schema) -> Iterator[Finding]:
-    this = check_fk_index.rule  # type: ignore[attr-defined]
+    this = check_fk_index
     for table in schema.tables.values():
         if not table.foreign_keys:
             continue
@@ -250,7 +250,7 @@ def check_fk_index(schema: Schema) -> Iterator[Finding]:
     fix="Drop `nullable: true` (columns are NOT NULL by default), or drop the default if NULL is meaningful.",
 )
 def check_nullable_default(schema: Schema) -> Iterator[Finding]:
-    this = check_nullable_default.rule  # type: ignore[attr-defined]
+    this = check_nullable_default
     for table in schema.tables.values():
         for column in table.columns:
             if column.nullable and column.default is not None and column.default.strip().lower() != "null":
@@ -273,7 +273,7 @@ def check_nullable_default(schema: Schema) -> Iterator[Finding]:
     fix="Rename to lower snake_case: [a-z][a-z0-9]* words joined by single underscores.",
 )
 def check_snake_case(schema: Schema) -> Iterator[Finding]:
-    this = check_snake_case.rule  # type: ignore[attr-defined]
+    this = check_snake_case
     for named in all_identifiers(schema):
         if named.kind not in _OTHER_KINDS and not SNAKE_CASE.match(named.name):
             yield this.finding(f"{named.kind} name '{named.name}' is not snake_case", named.pos, named.path)
@@ -304,7 +304,7 @@ def _gin_columns(table: Table) -> set[str]:
 def check_jsonb_gin(schema: Schema) -> Iterator[Finding]:
     from veza_schema.lint.rules.common import view_filters
 
-    this = check_jsonb_gin.rule  # type: ignore[attr-defined]
+    this = check_jsonb_gin
     cache: dict[str, tuple[frozenset[str], set[str]]] = {}
 
     def unindexed(table: Table) -> frozenset[str]:
@@ -365,7 +365,7 @@ def check_jsonb_gin(schema: Schema) -> Iterator[Finding]:
     fix="Use `timestamptz`.",
 )
 def check_timestamptz(schema: Schema) -> Iterator[Finding]:
-    this = check_timestamptz.rule  # type: ignore[attr-defined]
+    this = check_timestamptz
     for table in schema.tables.values():
         for column in table.columns:
             if type_base(column.type) == TIMESTAMP:
@@ -395,7 +395,7 @@ def check_timestamptz(schema: Schema) -> Iterator[Finding]:
     fix="Move the values to a reference table with a foreign key, or split the enum.",
 )
 def check_enum_size(schema: Schema) -> Iterator[Finding]:
-    this = check_enum_size.rule  # type: ignore[attr-defined]
+    this = check_enum_size
     for enum in schema.enums.values():
         if len(enum.values) > MAX_ENUM_VALUES:
             yield this.finding(
@@ -403,3 +403,17 @@ def check_enum_size(schema: Schema) -> Iterator[Finding]:
                 enum.meta.pos,
                 f"enums.{enum.name}",
             )
+
+
+RULES: tuple[Rule, ...] = (
+    check_uuid_id_pk,
+    check_created_updated,
+    check_soft_delete,
+    check_explicit_on_delete,
+    check_fk_index,
+    check_nullable_default,
+    check_snake_case,
+    check_jsonb_gin,
+    check_timestamptz,
+    check_enum_size,
+)

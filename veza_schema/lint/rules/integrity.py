@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from veza_schema.lint.findings import Finding
-from veza_schema.lint.registry import rule
+from veza_schema.lint.registry import Rule, rule
 from veza_schema.lint.rules.common import column_path, index_path, table_path, type_base
 from veza_schema.model import Index, IndexElement, Schema, SourcePos, Table
 from veza_schema.types import is_array
@@ -27,7 +27,7 @@ from veza_schema.types import is_array
     fix="Point `references` at an existing table(column), or declare the missing table.",
 )
 def check_fk_target(schema: Schema) -> Iterator[Finding]:
-    this = check_fk_target.rule  # type: ignore[attr-defined]
+    this = check_fk_target
     for table in schema.tables.values():
         for fk in table.foreign_keys.values():
             path = f"{table_path(table.name)}.foreign_keys.{fk.name}"
@@ -77,7 +77,7 @@ def unique_keys(table: Table) -> list[frozenset[str]]:
     fix="Reference the target's primary key, or add a UNIQUE constraint on the referenced columns.",
 )
 def check_fk_unique(schema: Schema) -> Iterator[Finding]:
-    this = check_fk_unique.rule  # type: ignore[attr-defined]
+    this = check_fk_unique
     keys: dict[str, list[frozenset[str]]] = {}
     for table in schema.tables.values():
         for fk in table.foreign_keys.values():
@@ -107,7 +107,7 @@ def check_fk_unique(schema: Schema) -> Iterator[Finding]:
     fix="Give the referencing column the referenced column's type.",
 )
 def check_fk_types(schema: Schema) -> Iterator[Finding]:
-    this = check_fk_types.rule  # type: ignore[attr-defined]
+    this = check_fk_types
     for table in schema.tables.values():
         for fk in table.foreign_keys.values():
             target = schema.tables.get(fk.ref_table)
@@ -136,7 +136,7 @@ def check_fk_types(schema: Schema) -> Iterator[Finding]:
     fix="Fix the column name, or add the column to the table.",
 )
 def check_unknown_columns(schema: Schema) -> Iterator[Finding]:
-    this = check_unknown_columns.rule  # type: ignore[attr-defined]
+    this = check_unknown_columns
     for table in schema.tables.values():
         names = set(table.column_names)
         tp = table_path(table.name)
@@ -177,7 +177,7 @@ def check_unknown_columns(schema: Schema) -> Iterator[Finding]:
     fix="Rename one of the two objects (the conventions build names from the table, which avoids clashes).",
 )
 def check_unique_names(schema: Schema) -> Iterator[Finding]:
-    this = check_unique_names.rule  # type: ignore[attr-defined]
+    this = check_unique_names
     relations: dict[str, tuple[str, SourcePos | None]] = {}
     constraints: dict[str, tuple[str, SourcePos | None]] = {}
     entries: list[tuple[dict[str, tuple[str, SourcePos | None]], str, str, SourcePos | None, str]] = []
@@ -254,7 +254,7 @@ def _where(index: Index) -> str:
     fix="Delete one of the two indexes.",
 )
 def check_duplicate_indexes(schema: Schema) -> Iterator[Finding]:
-    this = check_duplicate_indexes.rule  # type: ignore[attr-defined]
+    this = check_duplicate_indexes
     for owner, indexes, on_view in _index_sets(schema):
         seen: dict[tuple[object, ...], Index] = {}
         for index in sorted(indexes, key=lambda ix: ix.name):
@@ -299,7 +299,7 @@ def _index_sets(schema: Schema) -> Iterator[tuple[str, list[Index], bool]]:
     "flag).",
 )
 def check_redundant_indexes(schema: Schema) -> Iterator[Finding]:
-    this = check_redundant_indexes.rule  # type: ignore[attr-defined]
+    this = check_redundant_indexes
     for table in schema.tables.values():
         btrees = [ix for ix in table.indexes.values() if ix.method == "btree"]
         if not btrees:
@@ -362,7 +362,7 @@ _ENUM_LITERAL = re.compile(r"^\s*'((?:[^']|'')*)'\s*(?:::\s*[A-Za-z_][A-Za-z0-9_
     fix="Use one of the enum's values as the default (spelled exactly, quoted: \"'user'\").",
 )
 def check_enum_default(schema: Schema) -> Iterator[Finding]:
-    this = check_enum_default.rule  # type: ignore[attr-defined]
+    this = check_enum_default
     if not schema.enums:
         return
     for table in schema.tables.values():
@@ -378,3 +378,15 @@ def check_enum_default(schema: Schema) -> Iterator[Finding]:
                     column.meta.at("default"),
                     column_path(table.name, column.name),
                 )
+
+
+RULES: tuple[Rule, ...] = (
+    check_fk_target,
+    check_fk_unique,
+    check_fk_types,
+    check_unknown_columns,
+    check_unique_names,
+    check_duplicate_indexes,
+    check_redundant_indexes,
+    check_enum_default,
+)

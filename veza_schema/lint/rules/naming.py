@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from veza_schema.lint.findings import Finding
-from veza_schema.lint.registry import rule
+from veza_schema.lint.registry import Rule, rule
 from veza_schema.lint.rules.common import (
     SNAKE_CASE,
     index_path,
@@ -125,7 +125,7 @@ def _index_columns(index: Index) -> set[str]:
     fix="Rename the object to lower snake_case (letters, digits, single underscores).",
 )
 def check_snake_case_other(schema: Schema) -> Iterator[Finding]:
-    this = check_snake_case_other.rule  # type: ignore[attr-defined]
+    this = check_snake_case_other
     for named in other_identifiers(schema):
         if named.kind != "index" and not SNAKE_CASE.match(named.name):  # indexes are IMM007's
             yield this.finding(f"{named.kind} name '{named.name}' is not snake_case", named.pos, named.path)
@@ -136,12 +136,12 @@ def _check_index_name(
     table_name: str,
     columns: Iterable[str],
     on_view: bool,
-    shape_rule: object,
-    claim_rule: object,
+    shape_rule: Rule,
+    claim_rule: Rule,
 ) -> Iterator[Finding]:
     path = index_path(index, on_view)
     prefix = f"idx_{table_name}_"
-    shape = shape_rule.rule  # type: ignore[attr-defined]
+    shape = shape_rule
     if not index.name.startswith(prefix):
         yield shape.finding(
             f"index '{index.name}' should be named idx_{table_name}_{{columns}}_{{type}}",
@@ -166,7 +166,7 @@ def _check_index_name(
             )
     if on_view:
         return
-    claims = claim_rule.rule  # type: ignore[attr-defined]
+    claims = claim_rule
     words = column_words(tuple(columns))
     for claim in _uncovered(words, middle, _index_columns(index)):
         yield claims.finding(
@@ -229,7 +229,7 @@ def _index_name_findings(schema: Schema) -> list[Finding]:
     "target); column-level `references:` get this name automatically.",
 )
 def check_fk_name(schema: Schema) -> Iterator[Finding]:
-    this = check_fk_name.rule  # type: ignore[attr-defined]
+    this = check_fk_name
     for table in schema.tables.values():
         per_target: dict[str, int] = {}
         for fk in table.foreign_keys.values():
@@ -267,7 +267,7 @@ def check_fk_name(schema: Schema) -> Iterator[Finding]:
     fix="Rename to chk_{table}_{column}_{condition}, e.g. chk_tracks_duration_positive.",
 )
 def check_check_name(schema: Schema) -> Iterator[Finding]:
-    this = check_check_name.rule  # type: ignore[attr-defined]
+    this = check_check_name
     for table in schema.tables.values():
         words: ColumnWords | None = None
         for check in table.checks.values():
@@ -301,7 +301,7 @@ def check_check_name(schema: Schema) -> Iterator[Finding]:
     fix="Rename to uq_{table}_{columns}; column-level `unique: true` gets this name automatically.",
 )
 def check_unique_name(schema: Schema) -> Iterator[Finding]:
-    this = check_unique_name.rule  # type: ignore[attr-defined]
+    this = check_unique_name
     for table in schema.tables.values():
         words: ColumnWords | None = None
         for uq in table.uniques.values():
@@ -335,7 +335,7 @@ def check_unique_name(schema: Schema) -> Iterator[Finding]:
     fix="Rename the primary key to pk_{table} (drop the explicit `name:`).",
 )
 def check_pk_name(schema: Schema) -> Iterator[Finding]:
-    this = check_pk_name.rule  # type: ignore[attr-defined]
+    this = check_pk_name
     for table in schema.tables.values():
         pk = table.primary_key
         if pk is not None and pk.name != f"pk_{table.name}":
@@ -358,7 +358,7 @@ def check_pk_name(schema: Schema) -> Iterator[Finding]:
     fix="Rename the object after the columns it really covers, or fix its column list.",
 )
 def check_name_claims(schema: Schema) -> Iterator[Finding]:
-    this = check_name_claims.rule  # type: ignore[attr-defined]
+    this = check_name_claims
     yield from (f for f in _index_name_findings(schema) if f.code == "NAM007")
     for table in schema.tables.values():
         words = column_words(table.column_names)
@@ -392,3 +392,14 @@ def check_name_claims(schema: Schema) -> Iterator[Finding]:
                         fk.meta.pos,
                         f"{tp}.foreign_keys.{fk.name}",
                     )
+
+
+RULES: tuple[Rule, ...] = (
+    check_snake_case_other,
+    check_index_name,
+    check_fk_name,
+    check_check_name,
+    check_unique_name,
+    check_pk_name,
+    check_name_claims,
+)

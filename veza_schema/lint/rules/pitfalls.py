@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 from veza_schema.lint.findings import Finding
-from veza_schema.lint.registry import rule
+from veza_schema.lint.registry import Rule, rule
 from veza_schema.lint.rules.common import (
     all_identifiers,
     column_path,
@@ -75,7 +75,7 @@ _VALUE_KEYWORDS = frozenset(
     fix="Shorten the name (abbreviate the column part of an index or constraint name).",
 )
 def check_identifier_length(schema: Schema) -> Iterator[Finding]:
-    this = check_identifier_length.rule  # type: ignore[attr-defined]
+    this = check_identifier_length
     for named in all_identifiers(schema):
         size = len(named.name.encode("utf-8"))
         if size > MAX_IDENTIFIER_BYTES:
@@ -112,7 +112,7 @@ def check_identifier_length(schema: Schema) -> Iterator[Finding]:
 def check_reserved_keywords(schema: Schema) -> Iterator[Finding]:
     from veza_schema.sql.text import RESERVED_KEYWORDS  # imports psycopg: only when this rule runs
 
-    this = check_reserved_keywords.rule  # type: ignore[attr-defined]
+    this = check_reserved_keywords
     for named in all_identifiers(schema):
         if named.name.lower() in RESERVED_KEYWORDS:
             yield this.finding(
@@ -132,7 +132,7 @@ def check_reserved_keywords(schema: Schema) -> Iterator[Finding]:
     fix="Give the type a distinct name (money_amount, geo_point).",
 )
 def check_builtin_type_names(schema: Schema) -> Iterator[Finding]:
-    this = check_builtin_type_names.rule  # type: ignore[attr-defined]
+    this = check_builtin_type_names
     objects: list[tuple[str, str, SourcePos | None, str]] = []
     objects += [("enum", e.name, e.meta.pos, f"enums.{e.name}") for e in schema.enums.values()]
     objects += [("type", t.name, t.meta.pos, f"types.{t.name}") for t in schema.composite_types.values()]
@@ -156,7 +156,7 @@ def check_builtin_type_names(schema: Schema) -> Iterator[Finding]:
     fix="Add the partition columns to the key (primary_key: [id, created_at]).",
 )
 def check_partitioned_unique(schema: Schema) -> Iterator[Finding]:
-    this = check_partitioned_unique.rule  # type: ignore[attr-defined]
+    this = check_partitioned_unique
     for table in schema.tables.values():
         if table.partition is None:
             continue
@@ -211,7 +211,7 @@ def check_partitioned_unique(schema: Schema) -> Iterator[Finding]:
     "(waive PG005 with the reason if the cost is accepted).",
 )
 def check_fk_to_partitioned(schema: Schema) -> Iterator[Finding]:
-    this = check_fk_to_partitioned.rule  # type: ignore[attr-defined]
+    this = check_fk_to_partitioned
     for table in schema.tables.values():
         for fk in table.foreign_keys.values():
             target = schema.tables.get(fk.ref_table)
@@ -245,7 +245,7 @@ def _refreshable(index: Index) -> bool:
     fix="Add `indexes: {idx_{view}_{column}_unique: {columns: [{column}], unique: true}}` to the view.",
 )
 def check_concurrent_refresh(schema: Schema) -> Iterator[Finding]:
-    this = check_concurrent_refresh.rule  # type: ignore[attr-defined]
+    this = check_concurrent_refresh
     refreshed: dict[str, str] = {}
     for function in schema.functions.values():
         for name in _REFRESH.findall(function.body):
@@ -340,7 +340,7 @@ def _index_texts(
     "that the parser does not know, waive PG007 on the object with that reason.",
 )
 def check_unparsable_sql(schema: Schema) -> Iterator[Finding]:
-    this = check_unparsable_sql.rule  # type: ignore[attr-defined]
+    this = check_unparsable_sql
     for what, text, pos, path, _ in _sql_texts(schema):
         error = parse_sql(text).error
         if error:
@@ -359,7 +359,7 @@ def check_unparsable_sql(schema: Schema) -> Iterator[Finding]:
     fix="Fix the column name in the expression (or quote a string literal that was meant as a value).",
 )
 def check_sql_columns(schema: Schema) -> Iterator[Finding]:
-    this = check_sql_columns.rule  # type: ignore[attr-defined]
+    this = check_sql_columns
     names: dict[str, frozenset[str]] = {}
     for what, text, pos, path, table in _sql_texts(schema):
         if table is None:
@@ -399,7 +399,7 @@ def check_sql_columns(schema: Schema) -> Iterator[Finding]:
     fix="Compute the value at write time (a column with a default, or a trigger) and index that column.",
 )
 def check_immutable_functions(schema: Schema) -> Iterator[Finding]:
-    this = check_immutable_functions.rule  # type: ignore[attr-defined]
+    this = check_immutable_functions
     own = {name.lower(): f.volatility for name, f in schema.functions.items() if f.volatility != "immutable"}
     for what, text, pos, path, _table in _sql_texts(schema):
         if what.startswith(("default of ", "check ", "WHEN of")):
@@ -424,7 +424,7 @@ def check_immutable_functions(schema: Schema) -> Iterator[Finding]:
     "such as ISO 4217 currencies if you keep it.",
 )
 def check_char_type(schema: Schema) -> Iterator[Finding]:
-    this = check_char_type.rule  # type: ignore[attr-defined]
+    this = check_char_type
     for table in schema.tables.values():
         for column in table.columns:
             if type_base(column.type) == "character":
@@ -454,7 +454,7 @@ def check_char_type(schema: Schema) -> Iterator[Finding]:
     fix="Write `varchar(n)` with the intended limit, or `text`.",
 )
 def check_varchar_length(schema: Schema) -> Iterator[Finding]:
-    this = check_varchar_length.rule  # type: ignore[attr-defined]
+    this = check_varchar_length
     for table in schema.tables.values():
         for column in table.columns:
             if column.type.startswith("character varying") and not column.type.startswith(
@@ -473,3 +473,18 @@ def check_varchar_length(schema: Schema) -> Iterator[Finding]:
                     ctype.meta.at("attributes"),
                     f"types.{ctype.name}",
                 )
+
+
+RULES: tuple[Rule, ...] = (
+    check_identifier_length,
+    check_reserved_keywords,
+    check_builtin_type_names,
+    check_partitioned_unique,
+    check_fk_to_partitioned,
+    check_concurrent_refresh,
+    check_unparsable_sql,
+    check_sql_columns,
+    check_immutable_functions,
+    check_char_type,
+    check_varchar_length,
+)
