@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from tests.conftest import REPO_ROOT, TestDatabase, run_cli
-from veza_schema.cli.maintenance import planned_partitions
+from veza_schema.managed import planned_partitions
 from veza_schema.sql.render import partition_function
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"

@@ -160,6 +160,11 @@ class Index:
             names.append(element.expression)
         return tuple(names)
 
+    @property
+    def serves_concurrent_refresh(self) -> bool:
+        """REFRESH MATERIALIZED VIEW CONCURRENTLY needs a unique index without WHERE on plain columns."""
+        return self.unique and self.where is None and all(e.is_column for e in self.elements)
+
 
 @dataclass(frozen=True, slots=True)
 class PartitionSpec:
@@ -264,6 +269,10 @@ class View:
     depends_on: tuple[str, ...] = field(default=(), compare=False, repr=False)
     module: str = field(default="", compare=False, repr=False)
     meta: Meta = field(default=NO_META, compare=False, repr=False)
+
+    @property
+    def refreshable_concurrently(self) -> bool:
+        return self.materialized and any(index.serves_concurrent_refresh for index in self.indexes.values())
 
 
 @dataclass(frozen=True, slots=True)

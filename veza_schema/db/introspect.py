@@ -31,13 +31,14 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from veza_schema.managed import MANAGED_FUNCTION_PREFIX, classify_span, is_managed_table, period_start
 from veza_schema.model import (
     CheckConstraint,
     Column,
@@ -59,8 +60,6 @@ from veza_schema.model import (
 )
 from veza_schema.sql.text import wrapped_whole
 
-MANAGED_TABLES: frozenset[str] = frozenset({"_sqlx_migrations"})
-MANAGED_FUNCTION_PREFIX = "veza_"
 IGNORED_EXTENSIONS: frozenset[str] = frozenset({"plpgsql"})
 
 Row = dict[str, Any]
@@ -218,7 +217,7 @@ SELECT p.oid, p.proname, p.prokind,
 FROM pg_proc p
 JOIN pg_language l ON l.oid = p.prolang
 WHERE p.pronamespace = %(ns)s
-  AND p.proname NOT LIKE 'veza\\_%%'
+  AND NOT starts_with(p.proname, %(managed_prefix)s)
   AND NOT EXISTS (
       SELECT 1 FROM pg_depend d
       WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
@@ -350,7 +349,7 @@ class _Builder:
 
     def __init__(self, runner: _Runner, ns: int, schema: str, stats: IntrospectionStats) -> None:
         self.runner = runner
-        self.params = {"ns": ns}
+        self.params = {"ns": ns, "managed_prefix": MANAGED_FUNCTION_PREFIX}
         self.schema = schema
         self.stats = stats
 
@@ -407,7 +406,7 @@ class _Builder:
             if row["relispartition"]:
                 continue  # managed by veza_ensure_partitions / `veza-schema partitions`
             if kind in ("r", "p"):
-                if name in MANAGED_TABLES:
+                if is_managed_table(name):
                     continue
                 if row["inherits"]:
                     self.warn(f"table {name}: table inheritance (INHERITS) is not in the model")
@@ -786,20 +785,6 @@ def _parse_bound(text: str) -> datetime | None:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _classify(lo: datetime, hi: datetime) -> str | None:
-    months = (hi.year - lo.year) * 12 + hi.month - lo.month
-    same_time = (lo.day, lo.time()) == (hi.day, hi.time())
-    if same_time and months == 12 and lo.month == hi.month:
-        return "year"
-    if same_time and months == 1:
-        return "month"
-    if hi - lo == timedelta(days=7):
-        return "week"
-    if hi - lo == timedelta(days=1):
-        return "day"
-    return None
-
-
 def _infer_interval(
     bounds: Sequence[str],
 ) -> tuple[Literal["day", "week", "month", "year"] | None, int]:
@@ -817,24 +802,12 @@ def _infer_interval(
         lo, hi = _parse_bound(match.group("lo")), _parse_bound(match.group("hi"))
         if lo is not None and hi is not None:
             spans.append((lo, hi))
-    kinds = Counter(kind for lo, hi in spans if (kind := _classify(lo, hi)) is not None)
+    kinds = Counter(kind for lo, hi in spans if (kind := classify_span(lo, hi)) is not None)
     if not kinds:
         return None, 0
     interval = cast(Literal["day", "week", "month", "year"], kinds.most_common(1)[0][0])
     now = datetime.now(UTC)
     current = [lo for lo, hi in spans if lo <= now < hi]
-    period_start = current[0] if current else _period_start(now, interval)
-    return interval, sum(1 for lo, _ in spans if lo > period_start)
+    start = current[0] if current else period_start(now, interval)
+    return interval, sum(1 for lo, _ in spans if lo > start)
 
-
-def _period_start(now: datetime, interval: str) -> datetime:
-    today = now.date()
-    if interval == "year":
-        start = date(today.year, 1, 1)
-    elif interval == "month":
-        start = today.replace(day=1)
-    elif interval == "week":
-        start = today - timedelta(days=today.weekday())
-    else:
-        start = today
-    return datetime(start.year, start.month, start.day, tzinfo=UTC)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 
+from veza_schema.managed import partition_name_pattern
 from veza_schema.model import (
     CheckConstraint,
     Column,
@@ -225,10 +226,6 @@ class IndexPage:
 
 
 # -- decisions -----------------------------------------------------------------------------
-def refreshable_index(index: Index) -> bool:
-    """REFRESH ... CONCURRENTLY needs a unique index without WHERE on plain columns."""
-    return index.unique and index.where is None and all(e.is_column for e in index.elements)
-
 
 def _modules(schema: Schema) -> dict[str, Module]:
     """Declared modules plus any module an object names (a model built without a loader)."""
@@ -259,7 +256,7 @@ def _link(schema: Schema, name: str, from_module: str) -> LinkDoc:
 def _index_doc(index: Index) -> IndexDoc:
     elements = tuple(index_element(e.expression, e.is_column, e.descending, e.nulls, e.opclass)
                      for e in index.elements)
-    return IndexDoc(index, elements, refreshable_index(index))
+    return IndexDoc(index, elements, index.serves_concurrent_refresh)
 
 
 def _column_keys(table: Table, column: str) -> tuple[str, ...]:
@@ -293,11 +290,11 @@ def _table_doc(schema: Schema, table: Table) -> TableDoc:
 
 
 def _partition_name(table: Table) -> str | None:
-    """The names ``veza_ensure_partitions`` gives: ``_pYYYY``, ``_pYYYYMM``, else ``_pYYYYMMDD``."""
+    """The names maintenance gives a table's partitions (``messages_pYYYYMM``), for the docs."""
     spec = table.partition
     if spec is None or spec.strategy != "range" or not spec.interval:
         return None
-    return f"{table.name}_p" + {"year": "YYYY", "month": "YYYYMM"}.get(spec.interval, "YYYYMMDD")
+    return partition_name_pattern(table.name, spec.interval)
 
 
 def _one_to_one(table: Table, columns: tuple[str, ...]) -> bool:

@@ -72,6 +72,7 @@ from veza_schema.diff.changes import (
     SetComment,
     describe,
 )
+from veza_schema.managed import PARTITION_FUNCTION, is_managed_function, is_managed_table
 from veza_schema.model import Index, Schema, Table, View
 
 if TYPE_CHECKING:
@@ -82,8 +83,6 @@ if TYPE_CHECKING:
     from veza_schema.diff.plan import Plan
 
 DOCUMENT_VERSION = 1
-MANAGED_TABLES: frozenset[str] = frozenset({"_sqlx_migrations"})
-MANAGED_FUNCTION_PREFIX = "veza_"
 
 Mode = Literal["shadow", "offline"]
 DriftKind = Literal["missing", "extra", "different"]
@@ -117,7 +116,7 @@ def subject(change: Change) -> Subject:
         case ReplaceFunction():
             return Subject("function", change.after.name)
         case CreatePartitionHelper() | DropPartitionHelper():
-            return Subject("function", "veza_ensure_partitions")
+            return Subject("function", PARTITION_FUNCTION)
         case CreateTable(table=table) | DropTable(table=table):
             return Subject("table", table.name, table.name)
         case RenameTable():
@@ -167,14 +166,6 @@ def drift_kind(change: Change) -> DriftKind:
 
 
 # -- managed and excluded objects ---------------------------------------------------------------
-def is_managed_table(name: str) -> bool:
-    return name in MANAGED_TABLES
-
-
-def is_managed_function(name: str) -> bool:
-    return name.startswith(MANAGED_FUNCTION_PREFIX)
-
-
 def without_managed(schema: Schema) -> Schema:
     """``schema`` without the objects veza-schema manages outside ``schema/`` (never drift).
 

@@ -11,8 +11,6 @@ from datetime import datetime
 
 import psycopg
 
-HISTORY_TABLE = "_sqlx_migrations"
-
 CREATE_HISTORY = """
 CREATE TABLE IF NOT EXISTS _sqlx_migrations (
     version BIGINT PRIMARY KEY,

@@ -36,8 +36,6 @@ from veza_schema.model import (
 from veza_schema.sql.text import dollar_quote, ident, literal, wrapped_whole
 from veza_schema.types import short_type
 
-PARTITION_FUNCTION = "veza_ensure_partitions"
-
 
 def templates_dir() -> Path:
     """Installed wheels ship templates inside the package; a source checkout has them at the top."""

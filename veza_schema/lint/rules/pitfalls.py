@@ -229,9 +229,6 @@ _REFRESH = re.compile(
 )
 
 
-def _refreshable(index: Index) -> bool:
-    return index.unique and index.where is None and all(e.is_column for e in index.elements)
-
 
 @rule(
     "PG006",
@@ -254,7 +251,7 @@ def check_concurrent_refresh(schema: Schema) -> Iterator[Finding]:
         view = schema.views.get(name)
         if view is None or not view.materialized:
             continue
-        if not any(_refreshable(ix) for ix in view.indexes.values()):
+        if not view.refreshable_concurrently:
             yield this.finding(
                 f"materialized view {name} is refreshed CONCURRENTLY by {function_name}() "
                 "but has no "
