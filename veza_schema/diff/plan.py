@@ -22,7 +22,6 @@ statement of a no-transaction file is idempotent, so after a failure ``resolve
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -96,6 +95,7 @@ from veza_schema.model import (
 )
 from veza_schema.sql import render
 from veza_schema.sql.render import Section, render_template
+from veza_schema.sql.volatility import volatile_calls
 
 FileKind = Literal["drop_indexes", "enum_values", "main", "concurrent"]
 FILE_ORDER: tuple[FileKind, ...] = ("drop_indexes", "enum_values", "main", "concurrent")
@@ -103,14 +103,6 @@ TRANSACTIONAL: dict[FileKind, bool] = {"drop_indexes": False, "enum_values": Tru
                                        "concurrent": False}
 MAX_IDENTIFIER = 63
 
-# Built-in functions PostgreSQL marks VOLATILE that appear in column defaults. A volatile
-# default makes ADD COLUMN rewrite the table (the value is computed per row).
-VOLATILE_FUNCTIONS: frozenset[str] = frozenset({
-    "random", "random_normal", "gen_random_uuid", "gen_random_bytes", "uuidv4", "uuidv7", "uuid_generate_v1",
-    "uuid_generate_v1mc", "uuid_generate_v4", "clock_timestamp", "timeofday", "nextval", "setval",
-    "txid_current", "pg_current_xact_id",
-})
-_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_$.]*)\s*\(")
 
 
 class UnsafeChangeError(UsageError):
@@ -343,15 +335,8 @@ def _enum_additions(change: AddEnumValue) -> tuple[str, ...]:
 
 
 def is_volatile(expression: str | None, desired: Schema) -> bool:
-    """Whether a default calls a VOLATILE function (built-in list, or a volatile function of ours)."""
-    if expression is None:
-        return False
-    for name in _CALL.findall(expression):
-        bare = name.rsplit(".", 1)[-1].lower()
-        fn = desired.functions.get(bare)
-        if bare in VOLATILE_FUNCTIONS or (fn is not None and fn.volatility == "volatile"):
-            return True
-    return False
+    """Whether a default may call a VOLATILE function (:mod:`veza_schema.sql.volatility`: unknown ones may)."""
+    return bool(volatile_calls(expression, desired))
 
 
 def not_null_check_name(table: str, column: str) -> str:

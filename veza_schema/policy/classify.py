@@ -66,24 +66,14 @@ from veza_schema.diff.changes import (
     SetComment,
     describe,
 )
-from veza_schema.diff.plan import VOLATILE_FUNCTIONS
 from veza_schema.diff.typechange import classify_type_change
 from veza_schema.model import Column, Deprecation, Meta, PartitionSpec, Schema, SourcePos, View
 from veza_schema.policy import rules as R
 from veza_schema.policy.rules import PolicyClass, PolicyRule
+from veza_schema.sql.volatility import volatile_calls
 
 DEFAULT_RFC_PATTERN = r"^RFC-\d{4,}$"
 Relocate = Callable[[SourcePos | None], SourcePos | None]
-
-# Functions a column default may call without forcing a table rewrite (PostgreSQL's fast
-# default needs a non-volatile expression). The volatile ones are the planner's list
-# (diff.plan.VOLATILE_FUNCTIONS); anything unknown counts as volatile here, to be safe.
-_NON_VOLATILE_ANONYMOUS = frozenset({
-    "now", "transaction_timestamp", "statement_timestamp", "current_date", "current_time", "localtimestamp",
-    "localtime", "make_interval", "make_date", "jsonb_build_object", "jsonb_build_array", "json_build_object",
-    "to_jsonb", "array_length",
-})
-
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -339,7 +329,7 @@ def _columns_of(change: Change) -> tuple[str, ...]:
 def _read_columns(expression: str) -> tuple[str, ...]:
     if not expression:
         return ()
-    from veza_schema.lint.rules.common import parse_sql
+    from veza_schema.sql.parse import parse_sql
 
     return tuple(sorted(parse_sql(expression).columns))
 
@@ -376,7 +366,7 @@ def _add_column(change: AddColumn, ctx: _Context) -> tuple[PolicyRule, str, Sour
     if column.identity or column.generated:
         what = "an identity" if column.identity else "a stored generated expression"
         return R.ADD_REWRITING_COLUMN, f"{what} fills every existing row: a table rewrite", pos
-    volatile = _volatile_calls(column.default, ctx.desired)
+    volatile = volatile_calls(column.default, ctx.desired)
     if volatile:
         return (R.ADD_REWRITING_COLUMN, f"default {column.default} calls volatile {', '.join(volatile)}(): every "
                 "existing row is rewritten", column.meta.at("default"))
@@ -387,30 +377,6 @@ def _add_column(change: AddColumn, ctx: _Context) -> tuple[PolicyRule, str, Sour
         return (R.ADD_NOT_NULL_COLUMN_WITH_DEFAULT, f"NOT NULL column with default {column.default}: compatible "
                 "and catalog-only, but outside the seed's list", pos)
     return R.ADD_NOT_NULL_COLUMN, "NOT NULL column without a default: fails on a table with rows", pos
-
-
-def _volatile_calls(expression: str | None, schema: Schema) -> list[str]:
-    """Functions of a default expression that are (or may be) volatile: unknown ones count as volatile."""
-    if not expression:
-        return []
-    from sqlglot import exp
-
-    from veza_schema.lint.rules.common import parse_tree
-
-    tree = parse_tree(expression)
-    if tree is None:
-        return ["(an expression that does not parse)"]
-    own = {f.name: f.volatility for f in schema.functions.values()}
-    found: set[str] = set()
-    for node in tree.find_all(exp.Func):
-        if isinstance(node, exp.Anonymous):
-            name = str(node.name).lower()
-            known = "stable" if name in _NON_VOLATILE_ANONYMOUS else "volatile"
-            if name in VOLATILE_FUNCTIONS or own.get(name, known) == "volatile":
-                found.add(name)
-        elif isinstance(node, (exp.Rand, exp.Uuid)):
-            found.add("random" if isinstance(node, exp.Rand) else "gen_random_uuid")
-    return sorted(found)
 
 
 def _drop_column(change: DropColumn, ctx: _Context) -> tuple[PolicyRule, str, SourcePos | None]:

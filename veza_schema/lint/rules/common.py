@@ -1,7 +1,6 @@
-"""Helpers shared by the rule families: object paths, identifier walks, cached SQL parsing.
+"""Helpers shared by the rule families: object paths and identifier walks.
 
-SQL texts are parsed once per distinct text (an LRU cache), so a rule that looks at every
-CHECK of 10,000 tables parses ``deleted_at IS NULL`` once, not 10,000 times.
+SQL texts are parsed through :mod:`veza_schema.sql.parse` (cached per distinct text).
 """
 
 from __future__ import annotations
@@ -9,8 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from veza_schema.model import Index, Meta, Schema, SourcePos, Table, View
 from veza_schema.types import base_type
@@ -135,109 +133,3 @@ def view_indexes(schema: Schema) -> Iterator[tuple[View, Index]]:
 
 def pos_of(meta: Meta, key: str | None = None) -> SourcePos | None:
     return meta.at(key) if key else meta.pos
-
-
-# -- SQL texts ---------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ParsedSql:
-    """What rules need from one SQL expression text; ``error`` is set when it does not parse."""
-
-    error: str | None
-    columns: frozenset[str] = frozenset()
-    functions: frozenset[str] = frozenset()
-
-
-# sqlglot normalizes some PostgreSQL functions into typed nodes; map them back to PG names.
-_SQLGLOT_FUNCTIONS: dict[str, str] = {
-    "CurrentTimestamp": "now",
-    "CurrentDate": "current_date",
-    "CurrentTime": "current_time",
-    "Localtimestamp": "localtimestamp",
-    "Localtime": "localtime",
-    "Rand": "random",
-    "Uuid": "gen_random_uuid",
-}
-
-
-@lru_cache(maxsize=65536)
-def parse_sql(text: str) -> ParsedSql:
-    """Parse one expression as PostgreSQL (sqlglot); columns referenced and functions called.
-
-    An aliased result (``a b`` read as ``a AS b``) is no expression PostgreSQL accepts here, so
-    it counts as a parse error too.
-    """
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.errors import SqlglotError
-
-    try:
-        tree = sqlglot.parse_one(text, read="postgres")
-    except SqlglotError as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return ParsedSql(error=message[:200])
-    if tree is None or isinstance(tree, exp.Alias) or not isinstance(tree, exp.Expression):
-        return ParsedSql(error="not a single SQL expression")
-    columns = frozenset(
-        c.name.lower() if not c.this.args.get("quoted") else c.name
-        for c in tree.find_all(exp.Column)
-        if c.name
-    )
-    functions: set[str] = set()
-    for node in tree.find_all(exp.Func):
-        if isinstance(node, exp.Anonymous):
-            functions.add(str(node.name).lower())
-        else:
-            mapped = _SQLGLOT_FUNCTIONS.get(type(node).__name__)
-            if mapped:
-                functions.add(mapped)
-            else:
-                functions.add(node.sql_name().lower())
-    return ParsedSql(error=None, columns=columns, functions=frozenset(functions))
-
-
-@lru_cache(maxsize=4096)
-def parse_tree(text: str) -> Any:
-    """The sqlglot tree of an expression, or None when it does not parse (shared; do not mutate)."""
-    import sqlglot
-    from sqlglot.errors import SqlglotError
-
-    try:
-        return sqlglot.parse_one(text, read="postgres")
-    except SqlglotError:
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class ViewFilters:
-    """Columns a view query filters on (WHERE), resolved to their tables where possible."""
-
-    error: str | None
-    # (table or None when unqualified and unresolved, column)
-    refs: frozenset[tuple[str | None, str]] = frozenset()
-    tables: frozenset[str] = frozenset()
-
-
-@lru_cache(maxsize=4096)
-def view_filters(query: str) -> ViewFilters:
-    """Parse a view query and collect the column references inside its WHERE clauses."""
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.errors import SqlglotError
-
-    try:
-        tree = sqlglot.parse_one(query, read="postgres")
-    except SqlglotError as error:
-        return ViewFilters(error=str(error).splitlines()[0][:200] if str(error) else "parse error")
-    if tree is None:
-        return ViewFilters(error="empty query")
-    aliases: dict[str, str] = {}
-    for table in tree.find_all(exp.Table):
-        if table.name:
-            aliases[table.alias_or_name.lower()] = table.name.lower()
-            aliases.setdefault(table.name.lower(), table.name.lower())
-    refs: set[tuple[str | None, str]] = set()
-    for where in tree.find_all(exp.Where):
-        for column in where.find_all(exp.Column):
-            qualifier = column.table.lower() if column.table else None
-            refs.add((aliases.get(qualifier, qualifier) if qualifier else None, column.name.lower()))
-    return ViewFilters(error=None, refs=frozenset(refs), tables=frozenset(aliases.values()))

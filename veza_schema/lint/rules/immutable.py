@@ -16,11 +16,11 @@ from veza_schema.lint.rules.common import (
     all_identifiers,
     column_path,
     is_jsonb,
-    parse_sql,
     table_path,
     type_base,
 )
 from veza_schema.model import Schema, Table
+from veza_schema.sql.parse import not_null_columns, parse_sql, view_filters
 
 TIMESTAMPTZ = "timestamp with time zone"
 TIMESTAMP = "timestamp without time zone"
@@ -166,28 +166,8 @@ def check_explicit_on_delete(schema: Schema) -> Iterator[Finding]:
 def _not_null_predicate(where: str, columns: tuple[str, ...]) -> bool:
     """``a IS NOT NULL [AND b IS NOT NULL]`` on the index's own columns: the FK lookup ``a = $1``
     implies it, so PostgreSQL uses such a partial index for the referential action."""
-    from sqlglot import exp
-
-    from veza_schema.lint.rules.common import parse_tree
-
-    tree = parse_tree(where)
-    if tree is None:
-        return False
-    conjuncts = list(tree.flatten()) if isinstance(tree, exp.And) else [tree]
-    for conjunct in conjuncts:
-        while isinstance(conjunct, exp.Paren):
-            conjunct = conjunct.this
-        negated = isinstance(conjunct, exp.Not)
-        test = conjunct.this if negated else conjunct
-        if not isinstance(test, exp.Is) or negated == bool(test.args.get("negate")):
-            return False
-        if not (
-            isinstance(test.this, exp.Column)
-            and isinstance(test.expression, exp.Null)
-            and test.this.name in columns
-        ):
-            return False
-    return True
+    tested = not_null_columns(where)
+    return tested is not None and tested <= set(columns)
 
 
 def leading_column_lists(table: Table) -> list[tuple[str, ...]]:
@@ -302,8 +282,6 @@ def _gin_columns(table: Table) -> set[str]:
     "only).",
 )
 def check_jsonb_gin(schema: Schema) -> Iterator[Finding]:
-    from veza_schema.lint.rules.common import view_filters
-
     this = check_jsonb_gin
     cache: dict[str, tuple[frozenset[str], set[str]]] = {}
 

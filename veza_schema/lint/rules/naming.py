@@ -17,11 +17,11 @@ from veza_schema.lint.rules.common import (
     SNAKE_CASE,
     index_path,
     other_identifiers,
-    parse_sql,
     per_schema,
     table_path,
 )
 from veza_schema.model import Index, Schema
+from veza_schema.sql.parse import parse_sql
 
 # Index name suffix -> what the index must be for the suffix to tell the truth.
 INDEX_SUFFIXES: tuple[str, ...] = (

@@ -11,11 +11,12 @@ from veza_schema.lint.rules.common import (
     all_identifiers,
     column_path,
     index_path,
-    parse_sql,
     table_path,
     type_base,
 )
 from veza_schema.model import Index, Schema, SourcePos, Table
+from veza_schema.sql.parse import parse_sql
+from veza_schema.sql.volatility import non_immutable_calls
 
 MAX_IDENTIFIER_BYTES = 63
 
@@ -38,31 +39,6 @@ datemultirange record cstring any anyelement anyarray anynonarray anyenum anyran
 anycompatible void trigger event_trigger language_handler internal unknown serial bigserial smallserial
 """
 )
-
-# Not IMMUTABLE (volatile or stable): PostgreSQL refuses them in index expressions, index
-# predicates and generated columns, or (through a wrapper) gives wrong results.
-NON_IMMUTABLE_FUNCTIONS: frozenset[str] = _words(
-    """
-random setseed now clock_timestamp statement_timestamp transaction_timestamp timeofday current_date
-current_time current_timestamp localtime localtimestamp gen_random_uuid uuid_generate_v1 uuid_generate_v1mc
-uuid_generate_v4 nextval currval lastval setval txid_current txid_current_if_assigned pg_backend_pid
-pg_current_xact_id inet_client_addr random_normal age current_setting
-"""
-)
-
-# Words sqlglot reads as column references that are really SQL value keywords.
-_VALUE_KEYWORDS = frozenset(
-    {
-        "current_role",
-        "session_user",
-        "current_catalog",
-        "current_schema",
-        "system_user",
-        "current_user",
-        "user",
-    }
-)
-
 
 @rule(
     "PG001",
@@ -332,9 +308,8 @@ def _index_texts(
     summary="A CHECK, DEFAULT, generated, index-expression, index WHERE or trigger WHEN text that does not "
     "parse as PostgreSQL.",
     why="The YAML keeps these as text; a typo surfaces only when the migration runs. Parsing them in lint "
-    "(sqlglot, PostgreSQL dialect) points at the line before anything is applied.",
-    fix="Fix the SQL text (strings need their quotes: default: \"'user'\"). If the text is valid PostgreSQL "
-    "that the parser does not know, waive PG007 on the object with that reason.",
+    "(PostgreSQL's own grammar, through pglast) points at the line before anything is applied.",
+    fix="Fix the SQL text (strings need their quotes: default: \"'user'\"); it must be one expression.",
 )
 def check_unparsable_sql(schema: Schema) -> Iterator[Finding]:
     this = check_unparsable_sql
@@ -364,7 +339,7 @@ def check_sql_columns(schema: Schema) -> Iterator[Finding]:
         parsed = parse_sql(text)
         if parsed.error:
             continue
-        columns = parsed.columns - _VALUE_KEYWORDS
+        columns = parsed.columns
         if what.startswith("default of "):
             if columns:
                 yield this.finding(
@@ -399,10 +374,9 @@ def check_immutable_functions(schema: Schema) -> Iterator[Finding]:
     this = check_immutable_functions
     own = {name.lower(): f.volatility for name, f in schema.functions.items() if f.volatility != "immutable"}
     for what, text, pos, path, _table in _sql_texts(schema):
-        if what.startswith(("default of ", "check ", "WHEN of")):
+        if what.startswith(("default of ", "check ", "WHEN of")) or parse_sql(text).error:
             continue
-        parsed = parse_sql(text)
-        bad = sorted(f for f in parsed.functions if f in NON_IMMUTABLE_FUNCTIONS or f in own)
+        bad = non_immutable_calls(text, schema)
         if bad:
             detail = ", ".join(f"{f}() ({own[f]})" if f in own else f"{f}()" for f in bad)
             yield this.finding(f"{what} calls non-IMMUTABLE {detail}", pos, path)
