@@ -58,6 +58,7 @@ def generate(
     """
     from veza_schema.migrations import generate as gen
     from veza_schema.migrations.files import read_migrations
+    from veza_schema.migrations.snapshot import SNAPSHOT_FILE, read_snapshot
     from veza_schema.yaml.loader import load_schema
 
     out = console()
@@ -69,11 +70,11 @@ def generate(
         out.print(f"Wrote {written.up_path} and {written.down_path.name}: {len(schema.tables)} tables, "
                   f"{len(schema.indexes)} indexes.")
         return
-    snapshot = gen.read_snapshot(migrations_dir)
+    snapshot = read_snapshot(migrations_dir)
     if snapshot is None:
         from veza_schema.errors import MigrationFileError
 
-        raise MigrationFileError(f"{migrations_dir / gen.SNAPSHOT_FILE} is missing: it records the schema the "
+        raise MigrationFileError(f"{migrations_dir / SNAPSHOT_FILE} is missing: it records the schema the "
                                  "existing migrations produce; restore it from git")
     if snapshot == schema:
         out.print("Nothing to generate: the migrations already produce schema/.")

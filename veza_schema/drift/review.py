@@ -3,18 +3,13 @@
 Why: a reviewer of a pull request wants to see what the YAML change means in database
 terms — which tables, columns, indexes and constraints change, and the SQL the next
 migration would contain — before anything is generated or applied. Both sides are loaded
-from YAML (git refs are exported with ``git archive``), diffed with the same differ as
+from YAML (git refs through :mod:`veza_schema.yaml.gitref`), diffed with the same differ as
 ``generate``, ordered, and rendered by the migrations' planner.
 """
 
 from __future__ import annotations
 
-import io
-import subprocess
-import tarfile
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +26,9 @@ from veza_schema.drift.compare import (
     report_items,
     subject,
 )
-from veza_schema.errors import UsageError, VezaSchemaError
+from veza_schema.errors import VezaSchemaError
 from veza_schema.model import Schema
+from veza_schema.yaml.gitref import load_version
 
 NO_MODULE = "(no module)"
 
@@ -74,63 +70,6 @@ class Review:
         for item in self.items():
             found[names[item.drift]] += 1
         return found
-
-
-# -- sources ------------------------------------------------------------------------------------
-def _git(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False, timeout=60)
-    except OSError as exc:
-        raise UsageError(f"git is needed to read refs: {exc}") from exc
-
-
-@contextmanager
-def schema_source(ref: str, schema_dir: Path) -> Iterator[Path | None]:
-    """A directory holding ``schema_dir`` as of ``ref`` (a directory, or a git ref); None if it had none.
-
-    Raises:
-        UsageError: ``ref`` is neither a directory nor a git ref.
-    """
-    as_path = Path(ref)
-    if as_path.is_dir():
-        yield as_path
-        return
-    anchor = schema_dir.resolve() if schema_dir.exists() else Path.cwd()
-    cwd = anchor if anchor.is_dir() else anchor.parent
-    top = _git(["rev-parse", "--show-toplevel"], cwd)
-    if top.returncode != 0:
-        raise UsageError(f"{ref!r} is not a directory, and {cwd} is not in a git repository")
-    root = Path(top.stdout.decode().strip())
-    if _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], root).returncode != 0:
-        raise UsageError(f"{ref!r} is neither a directory nor a git ref")
-    try:
-        relative = schema_dir.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError as exc:
-        raise UsageError(f"{schema_dir} is outside the git repository {root}") from exc
-    listing = _git(["ls-tree", "--name-only", ref, "--", relative], root)
-    if not listing.stdout.strip():
-        yield None  # the directory did not exist at that ref: an empty schema
-        return
-    archive = _git(["archive", "--format=tar", ref, "--", relative], root)
-    if archive.returncode != 0:
-        raise UsageError(f"git archive {ref} {relative}: {archive.stderr.decode().strip()}")
-    with tempfile.TemporaryDirectory(prefix="veza-review-") as tmp:
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
-                tar.extractall(tmp, filter="data")
-            else:  # pragma: no cover - our own git archive, not an untrusted file
-                tar.extractall(tmp)  # noqa: S202
-        yield Path(tmp) / relative
-
-
-def load_version(ref: str, schema_dir: Path) -> Schema:
-    """The model of ``schema_dir`` at ``ref`` (empty when it did not exist there)."""
-    from veza_schema.yaml.loader import load_schema
-
-    with schema_source(ref, schema_dir) as directory:
-        if directory is None or not any(directory.glob("*.y*ml")):
-            return Schema()
-        return load_schema(directory)
 
 
 def review(from_ref: str, to_ref: str, schema_dir: Path, exclude: Sequence[str] = ()) -> Review:

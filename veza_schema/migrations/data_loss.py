@@ -20,16 +20,14 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from veza_schema.errors import DatabaseStateError
+from veza_schema.migrations.files import PlannedStep
 from veza_schema.sql.split import split_statements
-
-if TYPE_CHECKING:
-    from veza_schema.migrations.runner import PlannedStep
 
 COUNT_CAP = 1_000_000
 _CANDIDATE = re.compile(r"^\s*(drop\s+table|alter\s+table|truncate|delete\s+from)\b", re.IGNORECASE)

@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from veza_schema.errors import MigrationFileError
 
@@ -101,3 +102,13 @@ def read_migrations(directory: Path) -> list[MigrationFile]:
         version, (_, path) = next(iter(sorted(downs.items())))
         raise MigrationFileError(f"{path}: down migration without an up migration for version {version}")
     return migrations
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One migration file to run, with exactly the SQL that will run."""
+
+    migration: MigrationFile
+    direction: Literal["up", "down"]
+    sql: str
+    transactional: bool

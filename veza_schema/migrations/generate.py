@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from veza_schema.errors import MigrationFileError, UsageError
+from veza_schema.errors import UsageError
 from veza_schema.migrations.files import MigrationFile, read_migrations
+from veza_schema.migrations.snapshot import write_snapshot
 from veza_schema.migrations.sumfile import write_sum
 from veza_schema.model import Schema
 from veza_schema.sql.render import (
@@ -24,7 +25,6 @@ from veza_schema.sql.render import (
     sections_to_sql,
 )
 
-SNAPSHOT_FILE = "veza.snapshot.json"
 DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_STATEMENT_TIMEOUT = "15min"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -94,25 +94,6 @@ def check_name(name: str) -> str:
     if not _NAME.match(name):
         raise UsageError(f"--name {name!r}: use lowercase letters, digits and underscores (e.g. add_user_bio)")
     return name
-
-
-def read_snapshot(directory: Path) -> Schema | None:
-    path = directory / SNAPSHOT_FILE
-    if not path.exists():
-        return None
-    from veza_schema.model_io import loads
-
-    try:
-        return loads(path.read_text(encoding="utf-8"))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise MigrationFileError(f"{path}: unreadable snapshot ({exc}); regenerate it from the applied "
-                                 "migrations or restore it from git") from exc
-
-
-def write_snapshot(directory: Path, schema: Schema) -> None:
-    from veza_schema.model_io import dumps
-
-    (directory / SNAPSHOT_FILE).write_text(dumps(schema), encoding="utf-8")
 
 
 def write_pair(directory: Path, version: int, name: str, up: str, down: str) -> WrittenMigration:

@@ -25,8 +25,8 @@ from veza_schema.migrations.generate import (
     next_version,
     render_migration_file,
     write_pair,
-    write_snapshot,
 )
+from veza_schema.migrations.snapshot import write_snapshot
 from veza_schema.model import Schema
 
 MAX_NAME = 80

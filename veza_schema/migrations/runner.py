@@ -24,7 +24,8 @@ import psycopg
 from veza_schema.db.dsn import Target, connect
 from veza_schema.errors import DatabaseError, DatabaseStateError, UsageError
 from veza_schema.migrations import history
-from veza_schema.migrations.files import MigrationFile, is_no_transaction
+from veza_schema.migrations.data_loss import refuse_data_loss
+from veza_schema.migrations.files import MigrationFile, PlannedStep, is_no_transaction
 from veza_schema.migrations.lock import migration_lock
 from veza_schema.sql.split import Statement, split_statements
 
@@ -116,16 +117,6 @@ class RunOptions:
     allow_data_loss: bool = False  # else steps that destroy data refuse to run (policy.data_loss)
     reporter: Reporter = field(default_factory=SilentReporter)
     sleep: Callable[[float], None] = time.sleep
-
-
-@dataclass(frozen=True)
-class PlannedStep:
-    """One migration file to run, with exactly the SQL that will run."""
-
-    migration: MigrationFile
-    direction: Literal["up", "down"]
-    sql: str
-    transactional: bool
 
 
 @dataclass
@@ -265,8 +256,6 @@ def rollback(target: Target, files: list[MigrationFile], *, steps: int | None = 
 def _guard_data_loss(conn: psycopg.Connection, steps: list[PlannedStep], options: RunOptions) -> None:
     """Under the lock, before anything runs: refuse steps that would destroy data (DataLossRefused)."""
     if not options.allow_data_loss and steps:
-        from veza_schema.migrations.data_loss import refuse_data_loss
-
         refuse_data_loss(conn, steps)
 
 

@@ -1,0 +1,31 @@
+"""``veza.snapshot.json``: the model the migrations produce, kept beside them.
+
+Why: ``generate`` diffs ``schema/`` against it without a database, ``check --base
+migrations`` judges changes against it, and ``veza.sum`` covers it like a migration file,
+so an edit by hand is caught.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from veza_schema.errors import MigrationFileError
+from veza_schema.model import Schema
+from veza_schema.model_io import dumps, loads
+
+SNAPSHOT_FILE = "veza.snapshot.json"
+
+
+def read_snapshot(directory: Path) -> Schema | None:
+    path = directory / SNAPSHOT_FILE
+    if not path.exists():
+        return None
+    try:
+        return loads(path.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MigrationFileError(f"{path}: unreadable snapshot ({exc}); regenerate it from the applied "
+                                 "migrations or restore it from git") from exc
+
+
+def write_snapshot(directory: Path, schema: Schema) -> None:
+    (directory / SNAPSHOT_FILE).write_text(dumps(schema), encoding="utf-8")
