@@ -86,7 +86,8 @@ def _drift(dsn: str | None, schema_dir: Path, offline: bool, shadow_dsn: str | N
 
 def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shadow_dsn: str | None) -> None:
     from veza_schema.diff.changes import describe
-    from veza_schema.drift.compare import changes_tree, drift_document, reconcile
+    from veza_schema.drift.reconcile import reconcile
+    from veza_schema.drift.report import changes_tree, count_items, drift_document
 
     out = console()
     if output_format == "json":
@@ -119,7 +120,7 @@ def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shad
     views = set(report.current.views) | set(report.desired.views)
     out.print(changes_tree("[bold]Drift[/] [dim](+ missing from the database, - only in the database, "
                            "~ different)[/]", report.changes, report.modules, views), soft_wrap=False)
-    counts = report.counts()
+    counts = count_items(report.changes)
     out.print(f"[yellow]{sum(counts.values())} difference(s)[/]: {counts['missing']} missing, {counts['extra']} "
               f"extra, {counts['different']} different. `--format sql` prints the SQL that reconciles them.")
 

@@ -416,14 +416,15 @@ Change = (
 
 
 # -- operations on changes -----------------------------------------------------------------
-_PAIRS: tuple[tuple[type, type], ...] = (
+# Each kind that creates an object, with the kind that drops it (each other's reverse).
+CREATE_DROP_PAIRS: tuple[tuple[type, type], ...] = (
     (CreateExtension, DropExtension), (CreateEnum, DropEnum), (CreateCompositeType, DropCompositeType),
     (CreateFunction, DropFunction), (CreatePartitionHelper, DropPartitionHelper), (CreateTable, DropTable),
     (AddColumn, DropColumn), (AddPrimaryKey, DropPrimaryKey), (AddUnique, DropUnique), (AddCheck, DropCheck),
     (AddForeignKey, DropForeignKey), (CreateIndex, DropIndex), (CreateTrigger, DropTrigger),
     (CreateView, DropView),
 )
-_OPPOSITE: dict[type, type] = {**{a: b for a, b in _PAIRS}, **{b: a for a, b in _PAIRS}}
+_OPPOSITE: dict[type, type] = {**{a: b for a, b in CREATE_DROP_PAIRS}, **{b: a for a, b in CREATE_DROP_PAIRS}}
 _SWAPPED = (AlterCompositeType, ReplaceFunction, AlterColumnType, AlterColumnDefault, AlterColumnNullability,
             AlterColumnIdentity, AlterColumnGenerated, ChangePartitioning, ReplaceView, SetComment)
 
@@ -460,6 +461,17 @@ def reverse(change: Change) -> Change:
             return AddEnumValue(change.after, change.before, change.usages, meta=change.meta)
         return RecreateEnum(change.after, change.before, change.usages, meta=change.meta)
     raise TypeError(f"reverse: unsupported change {change!r}")
+
+
+def dropping_kind(kind: type) -> type | None:
+    """The change kind that drops what ``kind`` creates (``AddCheck`` -> ``DropCheck``)."""
+    pairs = dict(CREATE_DROP_PAIRS)
+    return pairs.get(kind)
+
+
+def carried_object(change: Change) -> Any:
+    """The object a create or drop change carries (the index of ``CreateIndex``, the FK of ``AddForeignKey``)."""
+    return _positional(change)[-1]
 
 
 def _positional(change: Change) -> tuple[Any, ...]:

@@ -1,7 +1,7 @@
 """Drift: what a live database lacks, has in excess, or has differently, against ``schema/``.
 
 Why a library module: the CLI (``veza-schema diff``), the tests and the benchmark all run
-the same steps — introspect the live database, obtain the desired schema *as PostgreSQL
+the same steps: introspect the live database, obtain the desired schema *as PostgreSQL
 would hold it* (a shadow database by default, :mod:`veza_schema.db.shadow`; or sqlglot
 normalization with ``offline=True``), leave out managed and excluded objects, diff with
 :func:`veza_schema.diff.differ.diff_schemas` and order with
@@ -9,160 +9,29 @@ normalization with ``offline=True``), leave out managed and excluded objects, di
 
 Direction: the live database is *current*, the YAML is *desired*, so a create/add change
 (``+``) is something the database lacks, a drop (``-``) something it has in excess, an
-alteration (``~``) or rename (``>``) something it has differently. The reconciling SQL is
-the planner's rendering of exactly those changes.
-
-The JSON document (:func:`drift_document`) is versioned; its shape is documented in
-``docs/diff.md``.
+alteration (``~``) or rename (``>``) something it has differently. Reports are in
+:mod:`.report`, the reconciling SQL in :mod:`.reconcile`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from veza_schema.diff.changes import (
-    AddCheck,
-    AddColumn,
-    AddEnumValue,
-    AddForeignKey,
-    AddPrimaryKey,
-    AddUnique,
-    AlterColumnDefault,
-    AlterColumnGenerated,
-    AlterColumnIdentity,
-    AlterColumnNullability,
-    AlterColumnType,
-    AlterCompositeType,
-    Change,
-    ChangePartitioning,
-    CreateCompositeType,
-    CreateEnum,
-    CreateExtension,
-    CreateFunction,
-    CreateIndex,
-    CreatePartitionHelper,
-    CreateTable,
-    CreateTrigger,
-    CreateView,
-    DropCheck,
-    DropColumn,
-    DropCompositeType,
-    DropEnum,
-    DropExtension,
-    DropForeignKey,
-    DropFunction,
-    DropIndex,
-    DropPartitionHelper,
-    DropPrimaryKey,
-    DropTable,
-    DropTrigger,
-    DropUnique,
-    DropView,
-    RecreateEnum,
-    RenameColumn,
-    RenameConstraint,
-    RenameIndex,
-    RenameTable,
-    ReplaceFunction,
-    ReplaceView,
-    SetComment,
-    describe,
-)
-from veza_schema.managed import PARTITION_FUNCTION, is_managed_function, is_managed_table
+import psycopg
+
+from veza_schema.db.introspect import IntrospectionStats, introspect
+from veza_schema.db.shadow import build_in_shadow
+from veza_schema.diff.changes import Change
+from veza_schema.diff.differ import diff_schemas
+from veza_schema.diff.order import order_changes
+from veza_schema.managed import is_managed_function, is_managed_table
 from veza_schema.model import Index, Schema, Table, View
-
-if TYPE_CHECKING:
-    import psycopg
-    from rich.tree import Tree
-
-    from veza_schema.db.introspect import IntrospectionStats
-    from veza_schema.diff.plan import Plan
-
-DOCUMENT_VERSION = 1
+from veza_schema.sql.normalize import normalize_expression
 
 Mode = Literal["shadow", "offline"]
-DriftKind = Literal["missing", "extra", "different"]
-
-
-# -- what a change is about -------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """The object a change touches: its kind, its name, and the table (or view) it belongs to."""
-
-    kind: str
-    name: str
-    table: str | None = None
-
-
-def subject(change: Change) -> Subject:
-    """What ``change`` is about, for grouping and for the JSON document."""
-    match change:
-        case CreateExtension(extension=ext) | DropExtension(extension=ext):
-            return Subject("extension", ext.name)
-        case CreateEnum(enum=enum) | DropEnum(enum=enum):
-            return Subject("enum", enum.name)
-        case AddEnumValue() | RecreateEnum():
-            return Subject("enum", change.after.name)
-        case CreateCompositeType(ctype=ctype) | DropCompositeType(ctype=ctype):
-            return Subject("type", ctype.name)
-        case AlterCompositeType():
-            return Subject("type", change.after.name)
-        case CreateFunction(function=fn) | DropFunction(function=fn):
-            return Subject("function", fn.name)
-        case ReplaceFunction():
-            return Subject("function", change.after.name)
-        case CreatePartitionHelper() | DropPartitionHelper():
-            return Subject("function", PARTITION_FUNCTION)
-        case CreateTable(table=table) | DropTable(table=table):
-            return Subject("table", table.name, table.name)
-        case RenameTable():
-            return Subject("table", change.new, change.new)
-        case AddColumn(table=table, column=column) | DropColumn(table=table, column=column):
-            return Subject("column", column.name, table)
-        case AlterColumnType() | AlterColumnDefault() | AlterColumnNullability() | AlterColumnIdentity() \
-                | AlterColumnGenerated():
-            return Subject("column", change.after.name, change.table)
-        case RenameColumn():
-            return Subject("column", change.new, change.table)
-        case ChangePartitioning():
-            return Subject("partitioning", change.table, change.table)
-        case AddPrimaryKey(table=table, primary_key=pk) | DropPrimaryKey(table=table, primary_key=pk):
-            return Subject("primary key", pk.name, table)
-        case AddUnique(table=table, unique=uq) | DropUnique(table=table, unique=uq):
-            return Subject("unique", uq.name, table)
-        case AddCheck(table=table, check=ck) | DropCheck(table=table, check=ck):
-            return Subject("check", ck.name, table)
-        case AddForeignKey(table=table, foreign_key=fk) | DropForeignKey(table=table, foreign_key=fk):
-            return Subject("foreign key", fk.name, table)
-        case RenameConstraint():
-            return Subject("constraint", change.new, change.table)
-        case CreateIndex(index=index) | DropIndex(index=index):
-            return Subject("index", index.name, index.table)
-        case RenameIndex():
-            return Subject("index", change.new)
-        case CreateTrigger(trigger=trigger) | DropTrigger(trigger=trigger):
-            return Subject("trigger", trigger.name, trigger.table)
-        case CreateView(view=view) | DropView(view=view):
-            return Subject("materialized view" if view.materialized else "view", view.name, view.name)
-        case ReplaceView():
-            return Subject("view", change.after.name, change.after.name)
-        case SetComment(target=target):
-            if target.kind == "column":
-                return Subject("comment", f"{target.name}.{target.column}", target.name)
-            if target.kind in ("table", "view", "materialized view"):
-                return Subject("comment", target.name, target.name)
-            return Subject("comment", target.name)
-    raise TypeError(f"subject: unsupported change {change!r}")
-
-
-def drift_kind(change: Change) -> DriftKind:
-    """Create/add: the database lacks it; drop: it has it in excess; anything else: it differs."""
-    sign = describe(change)[:1]
-    return "missing" if sign == "+" else "extra" if sign == "-" else "different"
 
 
 # -- managed and excluded objects ---------------------------------------------------------------
@@ -232,10 +101,7 @@ def align_expressions(current: Schema, desired: Schema,
     sides, so the differ's textual comparison sees only the differences that matter and the
     SQL renders the YAML's own expressions.
     """
-    if normalize is None:
-        from veza_schema.sql.normalize import normalize_expression as normalize
-    assert normalize is not None
-    norm = normalize
+    norm = normalize or normalize_expression
 
     def same(live: str | None, wanted: str | None) -> bool:
         if live is None or wanted is None:
@@ -307,19 +173,9 @@ class DriftReport:
     def drift(self) -> bool:
         return bool(self.changes)
 
-    def counts(self) -> dict[str, int]:
-        """Reported items per kind (a drop + add of one object counts once, as different)."""
-        found = {"missing": 0, "extra": 0, "different": 0}
-        for item in report_items(self.changes):
-            found[item.drift] += 1
-        return found
-
 
 def compare(current: Schema, desired: Schema, exclude: Sequence[str] = ()) -> list[Change]:
     """Ordered changes from ``current`` to ``desired``, managed and excluded objects left out."""
-    from veza_schema.diff.differ import diff_schemas
-    from veza_schema.diff.order import order_changes
-
     current = without_excluded(without_managed(current), exclude)
     desired = without_excluded(without_managed(desired), exclude)
     current = with_maintained_partitions(current, desired)
@@ -383,16 +239,12 @@ def detect_drift(
     Raises:
         DatabaseError: the shadow database could not be built.
     """
-    from veza_schema.db.introspect import IntrospectionStats, introspect
-
     stats = live_stats if live_stats is not None else IntrospectionStats()
     live = introspect(conn, stats=stats)
     if offline:
         target = desired
         live = align_expressions(live, desired)
     else:
-        from veza_schema.db.shadow import build_in_shadow
-
         shadow_stats = IntrospectionStats()
         built = build_in_shadow(desired, shadow_dsn, shadow_stats, live_version=conn.info.server_version)
         stats.warnings.extend(shadow_stats.warnings)
@@ -406,263 +258,3 @@ def detect_drift(
         database=database, excluded=tuple(exclude), warnings=tuple(stats.warnings), queries=stats.queries,
         seconds=stats.seconds, modules=module_map(desired),
     )
-
-
-# -- SQL ----------------------------------------------------------------------------------------
-LOCK_TIMEOUT = "5s"
-STATEMENT_TIMEOUT = "15min"
-
-
-@dataclass(frozen=True)
-class Reconciliation:
-    """The planner's SQL for a list of changes, and the changes it refused (no online-safe form)."""
-
-    statements: tuple[str, ...]
-    refused: tuple[tuple[Change, str], ...] = ()
-    # Changes with no online-safe form whose statements are still included, last, under a warning.
-    unsafe: tuple[tuple[Change, str], ...] = ()
-
-
-def reconcile(changes: Sequence[Change], current: Schema, desired: Schema) -> Reconciliation:
-    """The statements that apply ``changes``, online-safe, from the migrations' planner.
-
-    Statements come in the planner's file order (``DROP INDEX CONCURRENTLY``, new enum
-    values, the transactional main part wrapped in ``BEGIN``/``COMMIT``, then ``CREATE INDEX
-    CONCURRENTLY`` and validations), after the migrations' ``SET lock_timeout`` and
-    ``statement_timeout``: run them one by one in autocommit, as ``psql`` runs a script.
-    A change the planner refuses as not online-safe (e.g. removing an enum value, which
-    rebuilds the type and rewrites every table using it) comes last, under a warning comment,
-    and is listed in ``unsafe``; one with no in-place form at all is listed in ``refused``.
-    """
-    from veza_schema.diff.plan import UnsafeChangeError, build_plan
-
-    remaining = list(changes)
-    refused: list[tuple[Change, str]] = []
-    while True:
-        try:
-            plan = build_plan(remaining, current, desired)
-            break
-        except UnsafeChangeError as exc:
-            if not any(exc.change is c for c in remaining):
-                raise
-            refused.append((exc.change, exc.reason))
-            remaining = [c for c in remaining if c is not exc.change]
-    statements: list[str] = []
-    if plan.files:
-        statements += _timeouts()
-    statements += _plan_statements(plan)
-    unsafe: list[tuple[Change, str]] = []
-    if refused:
-        # Reconciling drift is a human's decision made on reading the SQL: show the statements of
-        # changes without an online-safe form too (a rebuilt enum rewrites its tables), last and
-        # under a warning, unless they have no in-place form at all.
-        try:
-            forced = build_plan([c for c, _ in refused], current, desired, allow_forbidden=True)
-        except UnsafeChangeError:
-            pass
-        else:
-            unsafe, refused = refused, []
-            if not plan.files:
-                statements += _timeouts()
-            statements += [f"-- WARNING, not online-safe: {describe(c)}: {reason}" for c, reason in unsafe]
-            statements += _plan_statements(forced)
-    return Reconciliation(tuple(statements), tuple(refused), tuple(unsafe))
-
-
-def _plan_statements(plan: Plan) -> list[str]:
-    """A plan's statements one by one, transactional files wrapped in BEGIN/COMMIT."""
-    from veza_schema.sql.split import split_statements
-
-    statements: list[str] = []
-    for planned in plan.files:
-        body = [s.text.strip() + ";" for section in planned.up_sections() for text in section.statements
-                for s in split_statements(text)]
-        if body:
-            statements += ["BEGIN;", *body, "COMMIT;"] if planned.transactional else body
-    return statements
-
-
-def reconcile_statements(changes: Sequence[Change], current: Schema, desired: Schema) -> list[str]:
-    """Just the statements of :func:`reconcile` (refused changes are left out)."""
-    return list(reconcile(changes, current, desired).statements)
-
-
-def _timeouts() -> list[str]:
-    """The migrations' session timeouts, so reconciling SQL waits for locks no longer than they do."""
-    from psycopg import sql
-
-    return [sql.SQL("SET lock_timeout = {};").format(sql.Literal(LOCK_TIMEOUT)).as_string(None),
-            sql.SQL("SET statement_timeout = {};").format(sql.Literal(STATEMENT_TIMEOUT)).as_string(None)]
-
-
-# -- outputs ------------------------------------------------------------------------------------
-def _encode(value: Any) -> Any:
-    """Compared fields only (no source positions, waivers or other YAML metadata)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if f.compare and f.name != "meta"}
-    if isinstance(value, Mapping):
-        return {str(k): _encode(v) for k, v in sorted(value.items())}
-    if isinstance(value, (tuple, list)):
-        return [_encode(v) for v in value]
-    if isinstance(value, (frozenset, set)):
-        return sorted(_encode(v) for v in value)
-    return value
-
-
-@dataclass(frozen=True)
-class Item:
-    """One reported difference: a change, or a drop and an add of the same object (it differs).
-
-    The differ expresses a modified constraint, index, trigger or materialized view as a drop
-    plus an add (that is also how it is reconciled); reports show the pair as one ``~`` line
-    naming the fields that differ, database value first.
-    """
-
-    changes: tuple[Change, ...]
-    sign: str
-    kind: str
-    description: str
-
-    @property
-    def change(self) -> Change:
-        return self.changes[-1]
-
-    @property
-    def drift(self) -> DriftKind:
-        return "different" if len(self.changes) > 1 else drift_kind(self.changes[0])
-
-
-_PAIRS: dict[type, tuple[type, str, str]] = {
-    AddForeignKey: (DropForeignKey, "foreign_key", "ForeignKey"),
-    AddCheck: (DropCheck, "check", "Check"),
-    AddUnique: (DropUnique, "unique", "Unique"),
-    AddPrimaryKey: (DropPrimaryKey, "primary_key", "PrimaryKey"),
-    CreateIndex: (DropIndex, "index", "Index"),
-    CreateTrigger: (DropTrigger, "trigger", "Trigger"),
-    CreateView: (DropView, "view", "View"),
-    CreateFunction: (DropFunction, "function", "Function"),
-}
-
-
-def _differences(before: Any, after: Any) -> list[str]:
-    """``field before -> after`` for each compared field that differs."""
-    found = []
-    for f in dataclasses.fields(before):
-        if not f.compare or f.name == "meta":
-            continue
-        old, new = getattr(before, f.name), getattr(after, f.name)
-        if old != new:
-            found.append(f"{f.name} {_short(old)} -> {_short(new)}")
-    return found
-
-
-def _short(value: Any) -> str:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return "(" + ", ".join(f"{k}={v}" for k, v in _encode(value).items() if v not in (None, False, ())) + ")"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(_short(v) for v in value) + ")"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(sorted(value)) + "}"
-    return " ".join(str(value).split())
-
-
-def report_items(changes: Sequence[Change]) -> list[Item]:
-    """The changes as reported: drop + add pairs of one object merged into one ``~`` item."""
-    drops: dict[tuple[type, Subject], Change] = {}
-    for change in changes:
-        for add_kind, (drop_kind, _, _) in _PAIRS.items():
-            if isinstance(change, drop_kind):
-                drops.setdefault((add_kind, subject(change)), change)
-    partner: dict[int, Change] = {}  # id(add) -> its drop
-    for change in changes:
-        drop = drops.get((type(change), subject(change))) if type(change) in _PAIRS else None
-        if drop is not None and id(drop) not in {id(d) for d in partner.values()}:
-            partner[id(change)] = drop
-    paired_drops = {id(d) for d in partner.values()}
-    result: list[Item] = []
-    for change in changes:
-        if id(change) in paired_drops:
-            continue
-        drop = partner.get(id(change))
-        if drop is not None:
-            attr, suffix = _PAIRS[type(change)][1:]
-            old, new = getattr(drop, attr), getattr(change, attr)
-            text = describe(change)[2:]
-            detail = "; ".join(_differences(old, new)) if type(old) is type(new) else ""
-            result.append(Item((drop, change), "~", "Replace" + suffix, f"{text}: {detail}" if detail else text))
-            continue
-        line = describe(change)
-        result.append(Item((change,), line[:1], type(change).__name__, line[2:]))
-    return result
-
-
-def item_entry(item: Item, modules: Mapping[str, str]) -> dict[str, Any]:
-    """One reported difference as JSON data (see ``docs/diff.md``)."""
-    about = subject(item.change)
-    owner = about.table or about.name
-    details: Any = _encode(item.change)
-    if len(item.changes) > 1:
-        attr = _PAIRS[type(item.change)][1]
-        details = {"before": _encode(getattr(item.changes[0], attr)), "after": _encode(getattr(item.change, attr))}
-    return {
-        "change": item.kind,
-        "drift": item.drift,
-        "sign": item.sign,
-        "object": about.kind,
-        "name": about.name,
-        "table": about.table,
-        "module": modules.get(owner) or None,
-        "description": item.description,
-        "details": details,
-    }
-
-
-def drift_document(report: DriftReport) -> dict[str, Any]:
-    """The versioned JSON shape of ``diff --format json`` (documented in ``docs/diff.md``)."""
-    reported = report_items(report.changes)
-    return {
-        "version": DOCUMENT_VERSION,
-        "kind": "drift",
-        "database": report.database,
-        "mode": report.mode,
-        "drift": report.drift,
-        "counts": report.counts(),
-        "excluded": list(report.excluded),
-        "warnings": list(report.warnings),
-        "changes": [item_entry(item, report.modules) for item in reported],
-    }
-
-
-def group_title(about: Subject, views: Iterable[str]) -> str:
-    """``table users``, ``view trending_tracks``, or the object itself when it has no table."""
-    if about.table is not None:
-        return f"{'view' if about.table in set(views) else 'table'} {about.table}"
-    return f"{about.kind} {about.name}"
-
-
-_STYLE = {"+": "green", "-": "red", "~": "yellow", ">": "cyan"}
-
-
-def changes_tree(title: str, changes: Sequence[Change], modules: Mapping[str, str],
-                 views: Iterable[str] = ()) -> Tree:
-    """A rich tree: one branch per table (or other object), one colored line per reported item."""
-    from rich.markup import escape
-    from rich.tree import Tree
-
-    view_names = set(views)
-    tree = Tree(title)
-    groups: dict[str, list[Item]] = {}
-    owners: dict[str, str] = {}
-    for item in report_items(changes):
-        about = subject(item.change)
-        key = group_title(about, view_names)
-        groups.setdefault(key, []).append(item)
-        owners[key] = about.table or about.name
-    for key in sorted(groups):
-        module = modules.get(owners[key])
-        label = f"[bold]{escape(key)}[/]" + (f" [dim]({escape(module)})[/]" if module else "")
-        branch = tree.add(label)
-        for item in groups[key]:
-            branch.add(f"[{_STYLE.get(item.sign, 'white')}]{escape(item.sign + ' ' + item.description)}[/]")
-    return tree

@@ -15,17 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from veza_schema.diff.changes import Change, describe
-from veza_schema.drift.compare import (
-    DOCUMENT_VERSION,
-    Item,
-    compare,
-    group_title,
-    item_entry,
-    module_map,
-    reconcile,
-    report_items,
-    subject,
-)
+from veza_schema.drift.compare import compare, module_map
+from veza_schema.drift.reconcile import reconcile
+from veza_schema.drift.report import DOCUMENT_VERSION, Item, group_title, item_entry, report_items, subject
 from veza_schema.errors import VezaSchemaError
 from veza_schema.model import Schema
 from veza_schema.yaml.gitref import load_version
