@@ -24,6 +24,7 @@ test: install
 lint: install
 	$(BIN)/ruff check veza_schema tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -2,7 +2,7 @@
 
 Measures the shipped Veza schema (end to end through the CLI in a subprocess, and in
 process split into load and lint) and synthetic schemas of 1,000 and 10,000 tables written
-to a temporary directory, plus ``veza-schema --help``. Targets (issue 4): Veza end to end
+to a temporary directory, plus ``veza-schema --help``. Targets: Veza end to end
 < 0.5 s, 10,000 tables < 10 s, linear growth, ``--help`` < 0.3 s.
 
 Run: ``python bench/bench_lint.py [--sizes 1000,10000] [--repeat 3]`` (``make bench``).

@@ -6,6 +6,27 @@ from dataclasses import replace
 
 import pytest
 
+from tests.factories import (
+    BASE,
+    CHECK,
+    EMAIL,
+    EVENTS,
+    FK,
+    ID,
+    IDX,
+    MONEY,
+    MONEY2,
+    MONTHLY,
+    POSTS,
+    ROLE,
+    ROLES,
+    TOUCH,
+    TRIGGER,
+    USERS,
+    VIEW,
+    schema,
+    with_,
+)
 from veza_schema.diff.changes import (
     AddCheck,
     AddColumn,
@@ -50,60 +71,24 @@ from veza_schema.diff.changes import (
 from veza_schema.diff.differ import diff_schemas, sort_key
 from veza_schema.diff.order import order_changes
 from veza_schema.model import (
-    CheckConstraint,
     Column,
-    CompositeAttribute,
-    CompositeType,
     EnumType,
     Extension,
     ForeignKey,
     Function,
-    Index,
-    IndexElement,
     Meta,
-    PartitionSpec,
     PrimaryKey,
     Schema,
     Table,
-    Trigger,
     UniqueConstraint,
     View,
 )
-
-ID = Column("id", "uuid", default="gen_random_uuid()")
-EMAIL = Column("email", "character varying(255)")
-ROLE = Column("role", "user_role", default="'user'::user_role")
-USERS = Table("users", (ID, EMAIL, ROLE), PrimaryKey("pk_users", ("id",)))
-POSTS = Table("posts", (ID, Column("user_id", "uuid"), Column("title", "text")), PrimaryKey("pk_posts", ("id",)))
-ROLES = EnumType("user_role", ("user", "admin"))
-FK = ForeignKey("fk_posts_users", ("user_id",), "users", ("id",), on_delete="cascade")
-IDX = Index("idx_posts_user_id", "posts", (IndexElement("user_id"),))
-CHECK = CheckConstraint("chk_posts_title", "length(title) < 500")
-TOUCH = Function("touch", "", "trigger", "plpgsql", "BEGIN RETURN NEW; END;")
-TRIGGER = Trigger("trg_users_touch", "users", "touch", "before", ("update",))
-VIEW = View("user_emails", "SELECT id, email FROM users")
-MONTHLY = PartitionSpec("range", ("created_at",), "month", 2)
-EVENTS = Table("events", (ID, Column("created_at", "timestamp with time zone")),
-               PrimaryKey("pk_events", ("id", "created_at")), partition=MONTHLY)
-MONEY = CompositeType("money", (CompositeAttribute("a", "numeric"),))
-MONEY2 = CompositeType("money", (CompositeAttribute("a", "numeric"), CompositeAttribute("c", "text")))
-
-
-def schema(*tables: Table, **kwargs: object) -> Schema:
-    base: dict[str, object] = {"tables": {t.name: t for t in tables}, "enums": {"user_role": ROLES}}
-    base.update(kwargs)
-    return Schema(**base)  # type: ignore[arg-type]
-
-
-def with_(table: Table, **kwargs: object) -> Table:
-    return replace(table, **kwargs)  # type: ignore[arg-type]
 
 
 def sort(changes: list[Change]) -> list[Change]:
     return sorted(changes, key=sort_key)
 
 
-BASE = schema(USERS, POSTS)
 POSTS_BIO = with_(POSTS, columns=(*POSTS.columns, Column("bio", "text", nullable=True)))
 CASES: list[tuple[str, Schema, Schema, list[Change]]] = [
     ("nothing", BASE, BASE, []),

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import REPO_ROOT, CliResult, Server, TestDatabase, _fresh_database, run_cli
+from tests.helpers import REPO_ROOT, CliResult, Server, TestDatabase, fresh_database, run_cli
 from veza_schema.sql.split import split_statements
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
@@ -172,7 +172,7 @@ def test_errors_have_their_exit_codes(database: TestDatabase, pg_server: Server,
 def test_shadow_on_another_major_version_is_flagged(pg15_server: Server, pg_server: Server,
                                                     sample_migrations: Path) -> None:
     """A PostgreSQL 15 database, its shadow on PostgreSQL 18: said in the output; the sample has no drift."""
-    for database in _fresh_database(pg15_server):
+    for database in fresh_database(pg15_server):
         apply(database, sample_migrations)
         result = run_cli("diff", "--dsn", database.dsn, "--schema-dir", str(SAMPLE), "--shadow-dsn",
                          pg_server.admin_dsn)

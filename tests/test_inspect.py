@@ -22,8 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, Server, TestDatabase, _fresh_database, run_cli
-from tests.test_introspect_roundtrip import mismatches
+from tests.helpers import REPO_ROOT, Server, TestDatabase, fresh_database, mismatches, run_cli
 from veza_schema.db.introspect import IntrospectionStats, introspect
 from veza_schema.model import Schema
 from veza_schema.sql.normalize import normalize_schema
@@ -73,7 +72,7 @@ def round_trip(server: Server, db1: TestDatabase, schema_dir: Path, tmp_path: Pa
     assert mismatches(normalize_schema(stripped_bodies(first)), normalize_schema(loaded)) == []
     exact = mismatches(stripped_bodies(first), loaded)
     assert [m for m in exact if " IN (" not in m] == []  # IN lists over varchar: see stable_expression
-    for db2 in _fresh_database(server):
+    for db2 in fresh_database(server):
         build(db2, out, tmp_path / "two")
         assert mismatches(first, live(db2)) == []
     drift = run_cli("diff", "--dsn", db1.dsn, "--schema-dir", str(out), "--shadow-dsn", server.admin_dsn)

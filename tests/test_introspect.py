@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from tests.conftest import TestDatabase
+from tests.helpers import TestDatabase
 from veza_schema.db.introspect import IntrospectionStats, introspect
 from veza_schema.model import (
     CheckConstraint,

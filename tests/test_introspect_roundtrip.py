@@ -7,13 +7,9 @@ comparison ``diff --offline`` relies on; everything else must come back exactly.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from typing import Any
-
 import pytest
 
-from tests.conftest import REPO_ROOT, TestDatabase
+from tests.helpers import REPO_ROOT, TestDatabase, mismatches
 from veza_schema.db.introspect import IntrospectionStats, introspect
 from veza_schema.model import Schema
 from veza_schema.sql.normalize import normalize_schema
@@ -21,33 +17,6 @@ from veza_schema.sql.render import create_schema_sections, sections_to_sql
 from veza_schema.yaml.loader import load_schema
 
 SCHEMA_DIR = REPO_ROOT / "schema"
-
-
-def mismatches(expected: Any, actual: Any, path: str = "schema") -> list[str]:
-    """Every compared field that differs, as ``path: expected != actual`` (readable failures)."""
-    if expected == actual:
-        return []
-    if dataclasses.is_dataclass(expected) and type(expected) is type(actual):
-        found: list[str] = []
-        for field in dataclasses.fields(expected):
-            if field.compare:
-                found += mismatches(getattr(expected, field.name), getattr(actual, field.name),
-                                    f"{path}.{field.name}")
-        return found
-    if isinstance(expected, Mapping) and isinstance(actual, Mapping):
-        found = []
-        for key in sorted(set(expected) | set(actual)):
-            if key not in actual:
-                found.append(f"{path}.{key}: missing from the database")
-            elif key not in expected:
-                found.append(f"{path}.{key}: only in the database")
-            else:
-                found += mismatches(expected[key], actual[key], f"{path}.{key}")
-        return found
-    if isinstance(expected, tuple) and isinstance(actual, tuple) and len(expected) == len(actual):
-        return [m for i, (e, a) in enumerate(zip(expected, actual, strict=True))
-                for m in mismatches(e, a, f"{path}[{i}]")]
-    return [f"{path}: {expected!r} != {actual!r}"]
 
 
 def applied(database: TestDatabase) -> tuple[Schema, Schema, IntrospectionStats]:

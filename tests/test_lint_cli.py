@@ -1,4 +1,4 @@
-"""``veza-schema lint`` through the real CLI in a subprocess: exit codes, formats, options."""
+"""``veza-schema lint`` through the CLI, in process: exit codes, formats, options."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import invoke
 
 CASES = Path(__file__).parent / "lint_cases"
 
 
 def lint_cli(*args: str) -> tuple[int, str, str]:
-    result = run_cli("lint", *args)
+    result = invoke("lint", *args)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -75,20 +75,20 @@ def test_text_format_shows_location_code_and_fix() -> None:
 
 
 def test_help_has_an_example() -> None:
-    result = run_cli("lint", "--help")
+    result = invoke("lint", "--help")
     assert result.exit_code == 0
     assert "veza-schema lint --format sarif" in result.stdout
 
 
 def test_shipped_schema_has_no_errors_and_no_waivers_lists_them() -> None:
-    result = run_cli("lint", "--format", "json")
+    result = invoke("lint", "--format", "json")
     document = json.loads(result.stdout)
     errors = [f for f in document["findings"] if f["severity"] == "error" and not f["waived"]]
     assert result.exit_code == 0, errors
     assert document["summary"]["errors"] == 0
     waived = document["summary"]["waived"]
     assert waived > 0
-    everything = run_cli("lint", "--format", "json", "--no-waivers")
+    everything = invoke("lint", "--format", "json", "--no-waivers")
     listed = json.loads(everything.stdout)
     assert listed["waivers_applied"] is False
     assert sum(1 for f in listed["findings"] if f["waiver_reason"] is not None) == waived
@@ -99,7 +99,7 @@ def test_shipped_schema_sarif_validates() -> None:
     import jsonschema
 
     schema = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
-    result = run_cli("lint", "--format", "sarif", "--no-waivers")
+    result = invoke("lint", "--format", "sarif", "--no-waivers")
     assert result.exit_code == 1
     document = json.loads(result.stdout)
     jsonschema.validate(document, schema)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 from veza_schema.lint import LINT_RULES
 from veza_schema.lint.docs import render_rules_markdown
 from veza_schema.policy.rules import POLICY_REGISTRY

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import REPO_ROOT, TestDatabase, run_cli
+from tests.helpers import REPO_ROOT, TestDatabase, run_cli
 from veza_schema.managed import planned_partitions
 from veza_schema.sql.render import partition_function
 

@@ -10,13 +10,13 @@ new files and check the schema equals the old one again, with the rows still the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Server, TestDatabase, _fresh_database, run_cli
+from tests.factories import BASE_YAML, ROWS, SCENARIOS, Scenario, in_table
+from tests.helpers import Server, TestDatabase, fresh_database, run_cli
 from veza_schema.db.dsn import Target
 from veza_schema.db.introspect import introspect
 from veza_schema.migrations import runner
@@ -25,148 +25,11 @@ from veza_schema.migrations.generate import FileSettings, generate_initial
 from veza_schema.model import Schema
 from veza_schema.yaml.loader import load_schema
 
-BASE = """\
-module: app
-enums:
-  user_role: [user, admin]
-functions:
-  set_updated_at:
-    returns: trigger
-    language: plpgsql
-    body: |
-      BEGIN
-          NEW.updated_at = now();
-          RETURN NEW;
-      END;
-tables:
-  users:
-    comment: People
-    columns:
-      id:           {type: uuid, primary_key: true, default: gen_random_uuid()}
-      email:        {type: varchar(255)}
-      display_name: {type: text, nullable: true}
-      role:         {type: user_role, default: "'user'"}
-      created_at:   {type: timestamptz, default: now()}
-      updated_at:   {type: timestamptz, default: now()}
-  posts:
-    columns:
-      id:         {type: uuid, primary_key: true, default: gen_random_uuid()}
-      user_id:    {type: uuid}
-      title:      {type: text}
-      created_at: {type: timestamptz, default: now()}
-  tags:
-    columns:
-      id:   {type: uuid, primary_key: true, default: gen_random_uuid()}
-      name: {type: text}
-"""
-
-EVENTS = """\
-  events:
-    columns:
-      id:         {type: uuid, default: gen_random_uuid()}
-      kind:       {type: text}
-      created_at: {type: timestamptz, default: now()}
-    primary_key: [id, created_at]
-    partition_by: {range: [created_at], interval: month, premake: PREMAKE}
-"""
-
-ROWS = """
-INSERT INTO users (email, display_name)
-SELECT 'user' || i || '@example.com', 'User ' || i FROM generate_series(1, 300) AS i;
-INSERT INTO posts (user_id, title) SELECT id, 'Post of ' || email FROM users;
-INSERT INTO tags (name) SELECT 'tag' || i FROM generate_series(1, 20) AS i;
-"""
-
-
-def edit(text: str, anchor: str, replacement: str) -> str:
-    """Replace one exact anchor (so a typo in a scenario fails loudly instead of changing nothing)."""
-    assert text.count(anchor) == 1, anchor
-    return text.replace(anchor, replacement)
-
-
-def in_table(table: str, section: str, body: str) -> Callable[[str], str]:
-    """Append a YAML section (indexes:, checks: ...) to a table of BASE."""
-    anchors = {"users": "      updated_at:   {type: timestamptz, default: now()}\n",
-               "posts": "      created_at: {type: timestamptz, default: now()}\n  tags:",
-               "tags": "      name: {type: text}\n"}
-    anchor = anchors[table]
-    tail = "  tags:" if table == "posts" else ""
-    head = anchor[: len(anchor) - len(tail)]
-    return lambda text: edit(text, anchor, f"{head}    {section}:\n{body}{tail}")
-
-
-@dataclass(frozen=True)
-class Scenario:
-    id: str
-    change: Callable[[str], str]  # old YAML -> new YAML
-    old: Callable[[str], str] = lambda text: text
-    files: int = 1  # migration files the change must produce
-    flags: tuple[str, ...] = ()  # extra `generate` flags (a change the policy forbids needs an RFC)
-    rows: str = ROWS
-
-
-SCENARIOS: list[Scenario] = [
-    Scenario("add_nullable_column",
-             lambda t: edit(t, "      name: {type: text}\n", "      name: {type: text}\n"
-                                                              "      note: {type: text, nullable: true}\n")),
-    Scenario("add_not_null_column_with_default",
-             lambda t: edit(t, "      name: {type: text}\n", "      name: {type: text}\n"
-                                                              "      weight: {type: bigint, default: 0}\n")),
-    Scenario("add_index_to_populated_table",
-             in_table("posts", "indexes", "      idx_posts_created_at: {columns: [created_at desc]}\n")),
-    Scenario("add_unique_to_populated_table",
-             in_table("users", "unique", "      uq_users_email: [email]\n")),
-    Scenario("add_foreign_key_to_populated_table",
-             in_table("posts", "foreign_keys", "      fk_posts_users: {columns: [user_id], references: users(id), "
-                                               "on_delete: cascade}\n"), files=2),
-    Scenario("add_check_to_populated_table",
-             in_table("posts", "checks", "      chk_posts_title_length: \"length(title) < 500\"\n"), files=2),
-    Scenario("set_not_null_on_populated_column",
-             lambda t: edit(t, "display_name: {type: text, nullable: true}", "display_name: {type: text}"),
-             files=2),
-    Scenario("add_table",
-             lambda t: t + """\
-  comments:
-    columns:
-      id:      {type: uuid, primary_key: true, default: gen_random_uuid()}
-      post_id: {type: uuid, references: posts.id, on_delete: cascade}
-      body:    {type: text}
-    indexes:
-      idx_comments_post_id: {columns: [post_id]}
-"""),
-    Scenario("drop_table",
-             lambda t: edit(t, "  tags:\n    columns:\n      id:   {type: uuid, primary_key: true, default: "
-                               "gen_random_uuid()}\n      name: {type: text}\n", ""),
-             flags=("--allow-forbidden", "--rfc", "RFC-0001")),
-    Scenario("change_default",
-             lambda t: edit(t, "{type: user_role, default: \"'user'\"}", "{type: user_role, default: \"'admin'\"}")),
-    Scenario("add_enum_value",
-             lambda t: edit(t, "user_role: [user, admin]", "user_role: [user, moderator, admin]")),
-    Scenario("add_partitioned_table",
-             lambda t: t + EVENTS.replace("PREMAKE", "2")),
-    Scenario("add_partitions_premake",
-             lambda t: edit(t, "premake: 1", "premake: 3"),
-             old=lambda t: t + EVENTS.replace("PREMAKE", "1")),
-    Scenario("add_trigger",
-             in_table("users", "triggers", "      trg_users_updated_at: {function: set_updated_at, timing: before, "
-                                           "events: [update]}\n")),
-    Scenario("change_column_type_read_by_a_view",
-             lambda t: edit(t, "      title:      {type: varchar(200)}", "      title:      {type: text}"),
-             old=lambda t: edit(t, "      title:      {type: text}", "      title:      {type: varchar(200)}")
-             + "views:\n  post_titles:\n    query: SELECT id, title FROM posts\n"),
-    Scenario("declared_column_rename",
-             lambda t: edit(t, "      display_name: {type: text, nullable: true}",
-                            "      nickname: {type: text, nullable: true, renamed_from: display_name}")),
-    Scenario("declared_table_rename",
-             lambda t: edit(t, "  posts:\n", "  articles:\n    renamed_from: posts\n"),
-             old=in_table("posts", "indexes", "      idx_posts_user_id: {columns: [user_id]}\n")),
-]
-
 
 @pytest.fixture
 def reference(pg_server: Server) -> Iterator[TestDatabase]:
     """A second fresh database, built from scratch from the new YAML."""
-    yield from _fresh_database(pg_server)
+    yield from fresh_database(pg_server)
 
 
 def schema_of(database: TestDatabase) -> Schema:
@@ -209,7 +72,7 @@ def prove(scenario: Scenario, database: TestDatabase, reference: TestDatabase, t
     """The proof of one scenario; ``generate`` always runs through the CLI."""
     schema_dir, migrations = tmp_path / "schema", tmp_path / "migrations"
     schema_dir.mkdir()
-    old_yaml = scenario.old(BASE)
+    old_yaml = scenario.old(BASE_YAML)
     (schema_dir / "app.yaml").write_text(old_yaml)
     dirs = ("--schema-dir", str(schema_dir), "--migrations-dir", str(migrations))
     cli_ok("generate", *dirs)
@@ -257,13 +120,13 @@ def test_failed_concurrent_build_is_cleaned_and_retried(database: TestDatabase, 
     ``resolve --rolled-back`` + ``apply`` re-runs the file, which drops the leftover and rebuilds."""
     schema_dir, migrations = tmp_path / "schema", tmp_path / "migrations"
     schema_dir.mkdir()
-    (schema_dir / "app.yaml").write_text(BASE)
+    (schema_dir / "app.yaml").write_text(BASE_YAML)
     dirs = ("--schema-dir", str(schema_dir), "--migrations-dir", str(migrations))
     cli_ok("generate", *dirs)
     target = Target(database.dsn, "test")
     runner.apply(target, read_migrations(migrations))
     database.execute(ROWS + "INSERT INTO users (email) VALUES ('user1@example.com');")
-    (schema_dir / "app.yaml").write_text(in_table("users", "unique", "      uq_users_email: [email]\n")(BASE))
+    (schema_dir / "app.yaml").write_text(in_table("users", "unique", "      uq_users_email: [email]\n")(BASE_YAML))
     cli_ok("generate", *dirs, "--name", "unique_email")
     [pending] = [m for m in read_migrations(migrations) if m.name == "unique_email"]
     assert pending.no_transaction

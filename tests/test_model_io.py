@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, TestDatabase
+from tests.helpers import REPO_ROOT, TestDatabase
 from veza_schema import model_io
 from veza_schema.db.introspect import introspect
 from veza_schema.model import (

@@ -1,4 +1,4 @@
-"""The change policy (issue 7): every change kind's class, on `check` and `generate`, and the data-loss guard.
+"""The change policy: every change kind's class, on `check` and `generate`, and the data-loss guard.
 
 The table runs each (base YAML, new YAML) pair three ways: the classifier itself, the `check`
 command against the committed base (a throwaway git repository), and `generate` (a forbidden
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import TestDatabase, run_cli
+from tests.helpers import TestDatabase, run_cli
 from veza_schema.cli import app
 from veza_schema.diff.changes import Change
 from veza_schema.diff.differ import diff_schemas

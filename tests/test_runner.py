@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, TestDatabase, cli_env, run_cli
+from tests.helpers import REPO_ROOT, TestDatabase, cli_env, run_cli
 from veza_schema.migrations.lock import lock_key
 
 

@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
-from tests.test_migration_proofs import BASE, SCENARIOS
+from tests.factories import BASE_YAML, SCENARIOS
+from tests.helpers import REPO_ROOT
 from veza_schema.migrations.files import is_no_transaction
 from veza_schema.migrations.generate import FileSettings, generate_initial
 from veza_schema.migrations.incremental import generate_incremental
@@ -52,7 +52,7 @@ def generated_files(root: Path) -> list[Path]:
         old_dir, new_dir, migrations = base / "old", base / "new", base / "migrations"
         old_dir.mkdir(parents=True)
         new_dir.mkdir()
-        old_yaml = scenario.old(BASE)
+        old_yaml = scenario.old(BASE_YAML)
         (old_dir / "app.yaml").write_text(old_yaml)
         (new_dir / "app.yaml").write_text(scenario.change(old_yaml))
         old, new = load_schema(old_dir), load_schema(new_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.conftest import Server
+from tests.helpers import Server
 from veza_schema.db.catalog import function_facts
 from veza_schema.model import Function, Schema
 from veza_schema.sql import builtin_functions

@@ -1,7 +1,8 @@
 """One error family; each error carries the data a message needs and its exit code.
 
-Exit codes (documented in the README): 0 ok, 1 findings or drift, 2 bad input or usage,
-3 database error. The CLI prints ``str(error)`` on one line and exits with ``exit_code``.
+Exit codes (documented in the README and in ``veza-schema --help``): 0 ok, 1 findings or
+drift, 2 bad input or usage, 3 database error, 4 internal error (a bug), 130 interrupted.
+The CLI prints ``str(error)`` on one line and exits with ``exit_code``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,18 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_DATABASE = 3
+EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success, nothing to report",
+    EXIT_FINDINGS: "findings: lint errors, a forbidden change, drift, a database not up to date",
+    EXIT_BAD_INPUT: "bad input or usage: invalid YAML or SQL in it, unknown flags, badly named migration files",
+    EXIT_DATABASE: "database error: unreachable or malformed DSN, a failed statement, a lock timeout, "
+                   "a database in an unexpected state",
+    EXIT_INTERNAL: "internal error: a bug (set VEZA_DEBUG=1 for a traceback and report it)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 class VezaSchemaError(Exception):

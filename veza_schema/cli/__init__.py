@@ -1,66 +1,64 @@
 """The ``veza-schema`` command line: a thin layer over the library.
 
-Each command module exposes ``register(app)``; heavy imports (psycopg, jinja2, sqlglot)
-happen inside command functions so ``veza-schema --help`` stays fast. Every expected
+Each command module exposes ``register(app)``, called here in ``--help`` order; heavy imports
+(psycopg, jinja2, pglast) happen inside command functions so ``veza-schema --help`` stays fast. Every expected
 failure is a :class:`~veza_schema.errors.VezaSchemaError` printed on one line with its
 documented exit code; tracebacks appear only with ``VEZA_DEBUG=1``.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
+from collections.abc import Sequence
 
 import typer
+
+from veza_schema.cli import check, db, diff, docs, lint, maintenance, migrate
+from veza_schema.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, VezaSchemaError
 
 app = typer.Typer(
     name="veza-schema",
     help="Veza's PostgreSQL schema as code: lint the YAML, generate and apply migrations, diff live databases.\n\n"
-         "Exit codes: 0 ok; 1 findings or drift; 2 bad input or usage; 3 database error.",
+         "Exit codes: " + "; ".join(f"{code} {text.split(':')[0]}" for code, text in EXIT_CODES.items()) + ".",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-# Command modules, each with register(app). Order is the order of `--help`.
-COMMAND_MODULES = (
-    "veza_schema.cli.migrate",
-    "veza_schema.cli.db",
-    "veza_schema.cli.lint",
-    "veza_schema.cli.maintenance",
-    "veza_schema.cli.docs",
-    "veza_schema.cli.diff",
-    "veza_schema.cli.check",
-)
+# Each command module adds its commands; this order is the order of `--help`.
+for command_module in (migrate, db, lint, maintenance, docs, diff, check):
+    command_module.register(app)
 
 
-def _register_all() -> None:
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(app)
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code: click's for usage errors (2), ours for our errors.
 
-
-_register_all()
-
-
-def main() -> None:
-    """Entry point: click handles usage errors (exit 2); our errors print one line."""
-    from veza_schema.errors import VezaSchemaError
-
+    Every expected failure prints one line; anything else is a bug (exit 4), with a traceback
+    only when ``VEZA_DEBUG`` is set.
+    """
     try:
-        app()
+        app(args=list(argv) if argv is not None else None, prog_name="veza-schema")
+    except SystemExit as exc:  # click ends every command this way, typer.Exit included
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except VezaSchemaError as exc:
         _print_error(str(exc))
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         _print_error("interrupted")
-        sys.exit(130)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback
         if os.environ.get("VEZA_DEBUG"):
             raise
         _print_error(f"internal error: {type(exc).__name__}: {exc} (set VEZA_DEBUG=1 for a traceback)")
-        sys.exit(4)
+        return EXIT_INTERNAL
+    return 0
+
+
+def main() -> None:
+    """The ``veza-schema`` console script."""
+    sys.exit(run())
 
 
 def _print_error(message: str) -> None:

@@ -1,4 +1,4 @@
-"""Options and output helpers shared by every command (the CLI conventions of issue 2)."""
+"""Options and output helpers shared by every command."""
 
 from __future__ import annotations
 

@@ -271,6 +271,7 @@ def status(
 
     check_choice(output_format, ("text", "json"), "--format")
     target = resolve_dsn(dsn)
+    from veza_schema.migrations.status import status_document
     from veza_schema.migrations.sumfile import verify_sum
 
     states = runner.read_states(target, _files(migrations_dir, check_sum=False))
@@ -286,33 +287,6 @@ def status(
             console().print(f"[red]veza.sum:[/] {problem.name} {problem.problem} (run `veza-schema hash` "
                             "if intended)")
     raise typer.Exit(0 if up_to_date else 1)
-
-
-def status_document(database: str, states: list, up_to_date: bool) -> dict:
-    """The documented JSON shape of ``status --format json`` (version 1, see README)."""
-    from collections import Counter
-
-    counts = Counter(s.state for s in states)
-    return {
-        "version": 1,
-        "database": database,
-        "up_to_date": up_to_date,
-        "counts": {k: counts.get(k, 0) for k in ("applied", "pending", "modified", "missing", "failed",
-                                                  "out_of_order")},
-        "migrations": [
-            {
-                "version": s.version,
-                "name": s.name,
-                "state": s.state,
-                "installed_on": s.applied.installed_on.isoformat() if s.applied else None,
-                "execution_time_ms": round(s.applied.execution_time_ns / 1e6, 3) if s.applied else None,
-                "checksum_file": s.file.checksum.hex() if s.file else None,
-                "checksum_applied": s.applied.checksum.hex() if s.applied else None,
-                "detail": s.detail or None,
-            }
-            for s in states
-        ],
-    }
 
 
 def _print_status(database: str, states: list, up_to_date: bool) -> None:

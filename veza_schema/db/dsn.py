@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import conninfo
 
+from veza_schema.db.servers import EmbeddedServer
 from veza_schema.errors import DatabaseError, UsageError
 
 LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE")
@@ -37,8 +38,6 @@ def resolve_dsn(option: str | None, start_embedded: bool = True) -> Target:
         return Target("", "PG* environment variables")
     if not start_embedded:
         raise UsageError("no database given: use --dsn, VEZA_DATABASE_URL, DATABASE_URL or PG* variables")
-    from veza_schema.db.servers import EmbeddedServer
-
     return Target(EmbeddedServer().start(), "embedded server (.veza/pgdata)")
 
 

@@ -1,5 +1,7 @@
 """Live database -> the typed model, in a fixed number of bulk catalog queries.
 
+One job: reading a schema out of pg_catalog; its length is one query and one builder per object kind.
+
 Why bulk: ``diff`` must stay fast on databases with thousands of tables, so every
 object kind is read with one query over the whole schema (never one query per
 table) and assembled in Python. :class:`IntrospectionStats` counts the queries so

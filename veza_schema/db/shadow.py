@@ -23,6 +23,7 @@ import psycopg
 from psycopg import conninfo, sql
 
 from veza_schema.db.introspect import IntrospectionStats, introspect
+from veza_schema.db.servers import EmbeddedServer
 from veza_schema.errors import DatabaseError
 from veza_schema.model import Schema, Table
 from veza_schema.sql.render import create_schema_sections, sections_to_sql
@@ -48,8 +49,6 @@ def _first_line(error: BaseException) -> str:
 def shadow_database(server_dsn: str | None = None) -> Iterator[str]:
     """Create an empty database on ``server_dsn`` (default: the embedded server), yield its DSN, drop it."""
     if server_dsn is None:
-        from veza_schema.db.servers import EmbeddedServer
-
         server_dsn = EmbeddedServer().start()
     name = shadow_database_name()
     try:

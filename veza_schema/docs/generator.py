@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 
+from veza_schema.errors import UsageError
 from veza_schema.managed import partition_name_pattern
 from veza_schema.model import (
     CheckConstraint,
@@ -237,8 +238,6 @@ def _modules(schema: Schema) -> dict[str, Module]:
             if module and module not in found:
                 found[module] = Module(module)
     if INDEX_PAGE.removesuffix(".md") in found:
-        from veza_schema.errors import UsageError
-
         raise UsageError(f"a module named 'index' would overwrite the docs' {INDEX_PAGE}; rename the module")
     return dict(sorted(found.items()))
 

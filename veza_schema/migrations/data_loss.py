@@ -25,9 +25,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from veza_schema.diff.typechange import classify_type_change
 from veza_schema.errors import DatabaseStateError
 from veza_schema.migrations.files import PlannedStep
 from veza_schema.sql.split import split_statements
+from veza_schema.types import TypeSyntaxError, normalize_type
 
 COUNT_CAP = 1_000_000
 _CANDIDATE = re.compile(r"^\s*(drop\s+table|alter\s+table|truncate|delete\s+from)\b", re.IGNORECASE)
@@ -225,9 +227,6 @@ def _column_info(conn: psycopg.Connection, oid: int, column: str) -> tuple[str, 
 
 def _type_change(conn: psycopg.Connection, table: _Name, column: str,
                  new_type_text: str) -> Iterator[_Found]:
-    from veza_schema.diff.typechange import classify_type_change
-    from veza_schema.types import TypeSyntaxError, normalize_type
-
     found = _regclass(conn, table)
     if found is None:
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from veza_schema.diff.differ import diff_schemas
 from veza_schema.errors import EXIT_FINDINGS, UsageError, VezaSchemaError
 from veza_schema.model import Schema
 from veza_schema.policy.classify import (
@@ -71,8 +72,6 @@ def check_generate(snapshot: Schema, schema: Schema, *, allow_forbidden: bool = 
         UsageError: a malformed ``--rfc``, or ``--allow-forbidden`` without one.
         PolicyViolation: forbidden changes and no accepted RFC.
     """
-    from veza_schema.diff.differ import diff_schemas
-
     check_rfc_option(rfc, allow_forbidden, rfc_pattern)
     report = classify(diff_schemas(snapshot, schema), snapshot, schema, prior=prior, rfc_pattern=rfc_pattern,
                       extra_rfc=rfc, allow_forbidden=allow_forbidden)

@@ -1,5 +1,7 @@
 """Classify every change of a diff as allowed, RFC-required or forbidden, with the reason.
 
+One job: judging changes; its length is one handler per change kind, as the policy is a table.
+
 Why a separate pass over the differ's list: the differ stays policy-free (it serves generate,
 drift and docs too), while the policy needs context the list alone does not carry: whether
 the base already deprecated a dropped object, whether a dropped foreign key is redefined
@@ -70,6 +72,7 @@ from veza_schema.diff.typechange import classify_type_change
 from veza_schema.model import Column, Deprecation, Meta, PartitionSpec, Schema, SourcePos, View
 from veza_schema.policy import rules as R
 from veza_schema.policy.rules import PolicyClass, PolicyRule
+from veza_schema.sql.parse import parse_sql
 from veza_schema.sql.volatility import volatile_calls
 
 DEFAULT_RFC_PATTERN = r"^RFC-\d{4,}$"
@@ -329,8 +332,6 @@ def _columns_of(change: Change) -> tuple[str, ...]:
 def _read_columns(expression: str) -> tuple[str, ...]:
     if not expression:
         return ()
-    from veza_schema.sql.parse import parse_sql
-
     return tuple(sorted(parse_sql(expression).columns))
 
 

@@ -13,6 +13,7 @@ import io
 import json
 from typing import Any
 
+from veza_schema.lint import output
 from veza_schema.lint.findings import Finding, LintReport, Severity
 from veza_schema.policy.classify import Decision, PolicyReport
 from veza_schema.policy.rules import POLICY_REGISTRY, POLICY_RULES
@@ -79,9 +80,7 @@ def summary_counts(report: PolicyReport) -> dict[str, int]:
 
 def render_json(report: PolicyReport, base_label: str) -> str:
     """Lint's versioned JSON (docs/lint-output.md) plus ``base``, ``policy`` counts and every change."""
-    from veza_schema.lint.output import render_json as lint_json
-
-    document = json.loads(lint_json(to_lint_report(report), POLICY_REGISTRY))
+    document = json.loads(output.render_json(to_lint_report(report), POLICY_REGISTRY))
     document["base"] = base_label
     document["rfc_pattern"] = report.rfc_pattern
     document["policy"] = summary_counts(report)
@@ -127,8 +126,6 @@ def render_text(report: PolicyReport, base_label: str, color: bool = False, widt
 
 
 def render(report: PolicyReport, fmt: str, base_label: str, color: bool = False, width: int = 100) -> str:
-    from veza_schema.lint import output
-
     if fmt == "text":
         return render_text(report, base_label, color=color, width=width)
     if fmt == "json":

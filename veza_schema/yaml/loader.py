@@ -1,5 +1,7 @@
 """``schema/*.yaml`` -> :class:`~veza_schema.model.Schema`.
 
+One job: reading the YAML format; its length is one reader per kind of object the format declares.
+
 The loader is the only place that sees YAML: it checks every key and type, names the
 constraints the YAML leaves unnamed (seed conventions), expands trigger templates, and
 resolves references across files. Every problem is collected with its ``file:line:col``

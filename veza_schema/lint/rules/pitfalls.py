@@ -16,6 +16,7 @@ from veza_schema.lint.rules.common import (
 )
 from veza_schema.model import Index, Schema, SourcePos, Table
 from veza_schema.sql.parse import parse_sql
+from veza_schema.sql.text import RESERVED_KEYWORDS
 from veza_schema.sql.volatility import non_immutable_calls
 
 MAX_IDENTIFIER_BYTES = 63
@@ -86,8 +87,6 @@ def check_identifier_length(schema: Schema) -> Iterator[Finding]:
     fix="Rename the object (order -> sort_order, user -> user_id or account, end -> ends_at).",
 )
 def check_reserved_keywords(schema: Schema) -> Iterator[Finding]:
-    from veza_schema.sql.text import RESERVED_KEYWORDS  # imports psycopg: only when this rule runs
-
     this = check_reserved_keywords
     for named in all_identifiers(schema):
         if named.name.lower() in RESERVED_KEYWORDS:

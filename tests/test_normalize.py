@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TestDatabase
+from tests.helpers import TestDatabase
 from veza_schema.db.introspect import introspect
 from veza_schema.model import CheckConstraint, Column, Schema, Table
 from veza_schema.sql.normalize import normalize_expression, normalize_schema

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_differ import BASE, CHECK, FK, IDX, POSTS, ROLES, USERS, schema, with_
+from tests.factories import BASE, CHECK, FK, IDX, POSTS, ROLES, USERS, schema, with_
 from veza_schema.diff.changes import AddForeignKey, AddUnique
 from veza_schema.diff.plan import Plan, UnsafeChangeError, build_plan, is_volatile, not_null_check_name
 from veza_schema.migrations.files import is_no_transaction
@@ -157,7 +157,7 @@ def test_removing_an_enum_value_is_refused() -> None:
 
 
 def test_partition_key_change_is_refused_premake_is_not() -> None:
-    from tests.test_differ import EVENTS, MONTHLY
+    from tests.factories import EVENTS, MONTHLY
 
     with pytest.raises(UnsafeChangeError, match="in place"):
         plan(schema(EVENTS), schema(with_(EVENTS, partition=replace(MONTHLY, strategy="hash", interval=None))))
@@ -173,7 +173,7 @@ def test_primary_key_on_existing_table_uses_its_index() -> None:
 
 
 def test_partitioned_table_index_cannot_be_concurrent() -> None:
-    from tests.test_differ import EVENTS
+    from tests.factories import EVENTS
 
     index = Index("idx_events_created_at", "events", (IndexElement("created_at"),))
     p = plan(schema(EVENTS), schema(with_(EVENTS, indexes={index.name: index})))

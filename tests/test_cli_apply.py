@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, TestDatabase, run_cli
+from tests.helpers import REPO_ROOT, TestDatabase, run_cli
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, run_cli
+from tests.helpers import REPO_ROOT, run_cli
 from veza_schema.migrations.generate import FileSettings, initial_migration
 from veza_schema.model import Column, Table
 from veza_schema.sql.render import create_table, index_element, order_tables

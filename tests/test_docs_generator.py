@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, run_cli
+from tests.helpers import REPO_ROOT, run_cli
 from veza_schema.docs.generator import md_cell, md_code, mermaid_name, mermaid_type, render_docs, write_docs
 from veza_schema.yaml.loader import load_schema
 

@@ -26,7 +26,7 @@ import pytest
 from psycopg import errors, sql
 from psycopg.rows import dict_row
 
-from tests.conftest import REPO_ROOT, Server, TestDatabase, run_cli
+from tests.helpers import REPO_ROOT, Server, TestDatabase, run_cli
 from veza_schema.model import Schema, Table
 from veza_schema.yaml.loader import load_schema
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import invoke, run_cli
 
 GOOD_USERS = """\
 module: users
@@ -63,7 +63,7 @@ def test_bad_yaml_reports_file_line_and_exits_2(tmp_path: Path, case: str) -> No
     schema = tmp_path / "schema"
     schema.mkdir()
     (schema / "users.yaml").write_text(text)
-    result = run_cli("generate", "--schema-dir", str(schema), "--migrations-dir", str(tmp_path / "m"),
+    result = invoke("generate", "--schema-dir", str(schema), "--migrations-dir", str(tmp_path / "m"),
                      cwd=tmp_path)
     assert result.exit_code == 2, result.output
     assert expected in result.stderr
@@ -76,7 +76,7 @@ def test_a_name_declared_in_two_files_is_reported_with_both_places(tmp_path: Pat
     schema.mkdir()
     (schema / "users.yaml").write_text(GOOD_USERS)
     (schema / "more.yaml").write_text(GOOD_USERS.replace("module: users", "module: more"))
-    result = run_cli("generate", "--schema-dir", str(schema), "--migrations-dir", str(tmp_path / "m"),
+    result = invoke("generate", "--schema-dir", str(schema), "--migrations-dir", str(tmp_path / "m"),
                      cwd=tmp_path)
     assert result.exit_code == 2
     assert ("schema/users.yaml:3:3: duplicate name 'users': table here, table already declared at "
@@ -89,7 +89,7 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
     (schema / "users.yaml").write_text(
         "module: users\ntables:\n  users:\n    columns:\n      id: {type: uuid, colour: red}\n"
         "      name: {type: text, nullable: 3}\n")
-    result = run_cli("generate", "--schema-dir", str(schema), "--migrations-dir", str(tmp_path / "m"),
+    result = invoke("generate", "--schema-dir", str(schema), "--migrations-dir", str(tmp_path / "m"),
                      cwd=tmp_path)
     assert result.exit_code == 2
     assert "users.yaml:5:24: unknown key 'colour'" in result.stderr
@@ -97,13 +97,13 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
 
 
 def test_missing_schema_directory_exits_2(tmp_path: Path) -> None:
-    result = run_cli("generate", "--schema-dir", str(tmp_path / "nope"), "--migrations-dir", str(tmp_path / "m"))
+    result = invoke("generate", "--schema-dir", str(tmp_path / "nope"), "--migrations-dir", str(tmp_path / "m"))
     assert result.exit_code == 2
     assert "schema directory not found" in result.stderr
 
 
 def test_unreachable_dsn_is_one_line_and_exits_3(tmp_path: Path) -> None:
-    result = run_cli("apply", "--dsn", "postgresql://nobody@127.0.0.1:1/nowhere", "--migrations-dir",
+    result = invoke("apply", "--dsn", "postgresql://nobody@127.0.0.1:1/nowhere", "--migrations-dir",
                      str(tmp_path))
     assert result.exit_code == 3
     assert len(result.stderr.strip().splitlines()) == 1
@@ -111,26 +111,34 @@ def test_unreachable_dsn_is_one_line_and_exits_3(tmp_path: Path) -> None:
 
 
 def test_malformed_dsn_is_one_line_and_exits_3(tmp_path: Path) -> None:
-    result = run_cli("apply", "--dsn", "postgresql://x@[broken", "--migrations-dir", str(tmp_path))
+    result = invoke("apply", "--dsn", "postgresql://x@[broken", "--migrations-dir", str(tmp_path))
     assert result.exit_code == 3
     assert len(result.stderr.strip().splitlines()) == 1
     assert "malformed DSN in --dsn" in result.stderr
 
 
 def test_password_never_printed(tmp_path: Path) -> None:
-    result = run_cli("apply", "--dsn", "postgresql://bob:s3cret@127.0.0.1:1/db", "--migrations-dir", str(tmp_path))
+    result = invoke("apply", "--dsn", "postgresql://bob:s3cret@127.0.0.1:1/db", "--migrations-dir", str(tmp_path))
     assert result.exit_code == 3
     assert "s3cret" not in result.output
 
 
 def test_unknown_option_is_a_usage_error_exit_2() -> None:
-    result = run_cli("apply", "--no-such-flag")
+    result = invoke("apply", "--no-such-flag")
     assert result.exit_code == 2
     assert "No such option" in result.output
 
 
 def test_bad_migration_file_name_exits_2(tmp_path: Path) -> None:
     (tmp_path / "create_users.sql").write_text("SELECT 1;")
-    result = run_cli("apply", "--dsn", "postgresql://x@127.0.0.1:1/db", "--migrations-dir", str(tmp_path))
+    result = invoke("apply", "--dsn", "postgresql://x@127.0.0.1:1/db", "--migrations-dir", str(tmp_path))
     assert result.exit_code == 2
     assert "create_users.sql: migration files are named" in result.stderr
+
+
+def test_the_installed_command_reports_bad_input_with_exit_2_in_a_real_process(tmp_path: Path) -> None:
+    """Smoke test of the real console entry point (the tests above run the CLI in process)."""
+    result = run_cli("generate", "--schema-dir", str(tmp_path / "nope"), "--migrations-dir", str(tmp_path / "m"))
+    assert result.exit_code == 2
+    assert "schema directory not found" in result.stderr
+    assert "Traceback" not in result.output

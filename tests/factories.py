@@ -1,0 +1,285 @@
+"""Builders for tests: small models for the differ and planner, YAML scenarios for the migration proofs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from veza_schema.diff.changes import (
+    AddCheck,
+    AddColumn,
+    AddEnumValue,
+    AddForeignKey,
+    AddPrimaryKey,
+    AddUnique,
+    AlterColumnDefault,
+    AlterColumnGenerated,
+    AlterColumnIdentity,
+    AlterColumnNullability,
+    AlterColumnType,
+    AlterCompositeType,
+    Change,
+    ChangePartitioning,
+    ColumnUse,
+    CommentTarget,
+    CreateCompositeType,
+    CreateEnum,
+    CreateExtension,
+    CreateFunction,
+    CreateIndex,
+    CreatePartitionHelper,
+    CreateTable,
+    CreateTrigger,
+    CreateView,
+    DropCheck,
+    DropColumn,
+    DropCompositeType,
+    DropEnum,
+    DropExtension,
+    DropForeignKey,
+    DropFunction,
+    DropIndex,
+    DropPartitionHelper,
+    DropPrimaryKey,
+    DropTable,
+    DropTrigger,
+    DropUnique,
+    DropView,
+    RecreateEnum,
+    RenameColumn,
+    RenameConstraint,
+    RenameIndex,
+    RenameTable,
+    ReplaceFunction,
+    ReplaceView,
+    SetComment,
+)
+from veza_schema.model import (
+    CheckConstraint,
+    Column,
+    CompositeAttribute,
+    CompositeType,
+    EnumType,
+    Extension,
+    ForeignKey,
+    Function,
+    Index,
+    IndexElement,
+    PartitionSpec,
+    PrimaryKey,
+    Schema,
+    Table,
+    Trigger,
+    UniqueConstraint,
+    View,
+)
+
+# -- models -------------------------------------------------------------------------------------
+ID = Column("id", "uuid", default="gen_random_uuid()")
+EMAIL = Column("email", "character varying(255)")
+ROLE = Column("role", "user_role", default="'user'::user_role")
+USERS = Table("users", (ID, EMAIL, ROLE), PrimaryKey("pk_users", ("id",)))
+POSTS = Table("posts", (ID, Column("user_id", "uuid"), Column("title", "text")), PrimaryKey("pk_posts", ("id",)))
+ROLES = EnumType("user_role", ("user", "admin"))
+FK = ForeignKey("fk_posts_users", ("user_id",), "users", ("id",), on_delete="cascade")
+IDX = Index("idx_posts_user_id", "posts", (IndexElement("user_id"),))
+CHECK = CheckConstraint("chk_posts_title", "length(title) < 500")
+TOUCH = Function("touch", "", "trigger", "plpgsql", "BEGIN RETURN NEW; END;")
+TRIGGER = Trigger("trg_users_touch", "users", "touch", "before", ("update",))
+VIEW = View("user_emails", "SELECT id, email FROM users")
+MONTHLY = PartitionSpec("range", ("created_at",), "month", 2)
+EVENTS = Table("events", (ID, Column("created_at", "timestamp with time zone")),
+               PrimaryKey("pk_events", ("id", "created_at")), partition=MONTHLY)
+MONEY = CompositeType("money", (CompositeAttribute("a", "numeric"),))
+MONEY2 = CompositeType("money", (CompositeAttribute("a", "numeric"), CompositeAttribute("c", "text")))
+
+
+def schema(*tables: Table, **kwargs: object) -> Schema:
+    base: dict[str, object] = {"tables": {t.name: t for t in tables}, "enums": {"user_role": ROLES}}
+    base.update(kwargs)
+    return Schema(**base)  # type: ignore[arg-type]
+
+
+def with_(table: Table, **kwargs: object) -> Table:
+    return replace(table, **kwargs)  # type: ignore[arg-type]
+
+
+BASE = schema(USERS, POSTS)
+
+
+# -- YAML scenarios ------------------------------------------------------------------------------
+BASE_YAML = """\
+module: app
+enums:
+  user_role: [user, admin]
+functions:
+  set_updated_at:
+    returns: trigger
+    language: plpgsql
+    body: |
+      BEGIN
+          NEW.updated_at = now();
+          RETURN NEW;
+      END;
+tables:
+  users:
+    comment: People
+    columns:
+      id:           {type: uuid, primary_key: true, default: gen_random_uuid()}
+      email:        {type: varchar(255)}
+      display_name: {type: text, nullable: true}
+      role:         {type: user_role, default: "'user'"}
+      created_at:   {type: timestamptz, default: now()}
+      updated_at:   {type: timestamptz, default: now()}
+  posts:
+    columns:
+      id:         {type: uuid, primary_key: true, default: gen_random_uuid()}
+      user_id:    {type: uuid}
+      title:      {type: text}
+      created_at: {type: timestamptz, default: now()}
+  tags:
+    columns:
+      id:   {type: uuid, primary_key: true, default: gen_random_uuid()}
+      name: {type: text}
+"""
+
+EVENTS_YAML = """\
+  events:
+    columns:
+      id:         {type: uuid, default: gen_random_uuid()}
+      kind:       {type: text}
+      created_at: {type: timestamptz, default: now()}
+    primary_key: [id, created_at]
+    partition_by: {range: [created_at], interval: month, premake: PREMAKE}
+"""
+
+ROWS = """
+INSERT INTO users (email, display_name)
+SELECT 'user' || i || '@example.com', 'User ' || i FROM generate_series(1, 300) AS i;
+INSERT INTO posts (user_id, title) SELECT id, 'Post of ' || email FROM users;
+INSERT INTO tags (name) SELECT 'tag' || i FROM generate_series(1, 20) AS i;
+"""
+
+
+def edit(text: str, anchor: str, replacement: str) -> str:
+    """Replace one exact anchor (so a typo in a scenario fails loudly instead of changing nothing)."""
+    assert text.count(anchor) == 1, anchor
+    return text.replace(anchor, replacement)
+
+
+def in_table(table: str, section: str, body: str) -> Callable[[str], str]:
+    """Append a YAML section (indexes:, checks: ...) to a table of BASE_YAML."""
+    anchors = {"users": "      updated_at:   {type: timestamptz, default: now()}\n",
+               "posts": "      created_at: {type: timestamptz, default: now()}\n  tags:",
+               "tags": "      name: {type: text}\n"}
+    anchor = anchors[table]
+    tail = "  tags:" if table == "posts" else ""
+    head = anchor[: len(anchor) - len(tail)]
+    return lambda text: edit(text, anchor, f"{head}    {section}:\n{body}{tail}")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    change: Callable[[str], str]  # old YAML -> new YAML
+    old: Callable[[str], str] = lambda text: text
+    files: int = 1  # migration files the change must produce
+    flags: tuple[str, ...] = ()  # extra `generate` flags (a change the policy forbids needs an RFC)
+    rows: str = ROWS
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("add_nullable_column",
+             lambda t: edit(t, "      name: {type: text}\n", "      name: {type: text}\n"
+                                                              "      note: {type: text, nullable: true}\n")),
+    Scenario("add_not_null_column_with_default",
+             lambda t: edit(t, "      name: {type: text}\n", "      name: {type: text}\n"
+                                                              "      weight: {type: bigint, default: 0}\n")),
+    Scenario("add_index_to_populated_table",
+             in_table("posts", "indexes", "      idx_posts_created_at: {columns: [created_at desc]}\n")),
+    Scenario("add_unique_to_populated_table",
+             in_table("users", "unique", "      uq_users_email: [email]\n")),
+    Scenario("add_foreign_key_to_populated_table",
+             in_table("posts", "foreign_keys", "      fk_posts_users: {columns: [user_id], references: users(id), "
+                                               "on_delete: cascade}\n"), files=2),
+    Scenario("add_check_to_populated_table",
+             in_table("posts", "checks", "      chk_posts_title_length: \"length(title) < 500\"\n"), files=2),
+    Scenario("set_not_null_on_populated_column",
+             lambda t: edit(t, "display_name: {type: text, nullable: true}", "display_name: {type: text}"),
+             files=2),
+    Scenario("add_table",
+             lambda t: t + """\
+  comments:
+    columns:
+      id:      {type: uuid, primary_key: true, default: gen_random_uuid()}
+      post_id: {type: uuid, references: posts.id, on_delete: cascade}
+      body:    {type: text}
+    indexes:
+      idx_comments_post_id: {columns: [post_id]}
+"""),
+    Scenario("drop_table",
+             lambda t: edit(t, "  tags:\n    columns:\n      id:   {type: uuid, primary_key: true, default: "
+                               "gen_random_uuid()}\n      name: {type: text}\n", ""),
+             flags=("--allow-forbidden", "--rfc", "RFC-0001")),
+    Scenario("change_default",
+             lambda t: edit(t, "{type: user_role, default: \"'user'\"}", "{type: user_role, default: \"'admin'\"}")),
+    Scenario("add_enum_value",
+             lambda t: edit(t, "user_role: [user, admin]", "user_role: [user, moderator, admin]")),
+    Scenario("add_partitioned_table",
+             lambda t: t + EVENTS_YAML.replace("PREMAKE", "2")),
+    Scenario("add_partitions_premake",
+             lambda t: edit(t, "premake: 1", "premake: 3"),
+             old=lambda t: t + EVENTS_YAML.replace("PREMAKE", "1")),
+    Scenario("add_trigger",
+             in_table("users", "triggers", "      trg_users_updated_at: {function: set_updated_at, timing: before, "
+                                           "events: [update]}\n")),
+    Scenario("change_column_type_read_by_a_view",
+             lambda t: edit(t, "      title:      {type: varchar(200)}", "      title:      {type: text}"),
+             old=lambda t: edit(t, "      title:      {type: text}", "      title:      {type: varchar(200)}")
+             + "views:\n  post_titles:\n    query: SELECT id, title FROM posts\n"),
+    Scenario("declared_column_rename",
+             lambda t: edit(t, "      display_name: {type: text, nullable: true}",
+                            "      nickname: {type: text, nullable: true, renamed_from: display_name}")),
+    Scenario("declared_table_rename",
+             lambda t: edit(t, "  posts:\n", "  articles:\n    renamed_from: posts\n"),
+             old=in_table("posts", "indexes", "      idx_posts_user_id: {columns: [user_id]}\n")),
+]
+
+
+# -- one change of every kind ---------------------------------------------------------------------
+def one_change_of_each_kind() -> list[Change]:
+    """An instance of every member of the ``Change`` union, on the models above."""
+    title = POSTS.column("title")
+    assert title is not None
+    wider = replace(title, type="character varying(500)")
+    required = replace(EMAIL, nullable=False)
+    optional = replace(EMAIL, nullable=True)
+    four = EnumType("user_role", ("user", "moderator", "admin"))
+    use = ColumnUse("users", "role", "user_role", "'user'::user_role")
+    target = CommentTarget("table", "users")
+    return [
+        CreateExtension(Extension("pgcrypto")), DropExtension(Extension("pgcrypto")),
+        CreateEnum(ROLES), DropEnum(ROLES), AddEnumValue(ROLES, four, (use,)), RecreateEnum(four, ROLES, (use,)),
+        CreateCompositeType(MONEY), DropCompositeType(MONEY), AlterCompositeType(MONEY, MONEY2),
+        CreateFunction(TOUCH), ReplaceFunction(TOUCH, replace(TOUCH, body="BEGIN RETURN OLD; END;")),
+        DropFunction(TOUCH), CreatePartitionHelper(), DropPartitionHelper(),
+        CreateTable(POSTS), DropTable(POSTS), RenameTable("posts", "articles"),
+        AddColumn("posts", Column("bio", "text", nullable=True)), DropColumn("posts", title),
+        RenameColumn("posts", "title", "headline"), AlterColumnType("posts", title, wider),
+        AlterColumnDefault("users", ROLE, replace(ROLE, default="'admin'::user_role")),
+        AlterColumnNullability("users", optional, required),
+        AlterColumnIdentity("posts", Column("n", "bigint"), Column("n", "bigint", identity="always")),
+        AlterColumnGenerated("posts", Column("g", "text", generated="upper(title)"),
+                             Column("g", "text", generated="lower(title)")),
+        ChangePartitioning("events", MONTHLY, replace(MONTHLY, premake=4)),
+        AddPrimaryKey("posts", PrimaryKey("pk_posts", ("id",))),
+        DropPrimaryKey("posts", PrimaryKey("pk_posts", ("id",))),
+        AddUnique("users", UniqueConstraint("uq_users_email", ("email",))),
+        DropUnique("users", UniqueConstraint("uq_users_email", ("email",))),
+        AddCheck("posts", CHECK), DropCheck("posts", CHECK), AddForeignKey("posts", FK), DropForeignKey("posts", FK),
+        RenameConstraint("posts", "fk_posts_users", "fk_articles_users"),
+        CreateIndex(IDX), DropIndex(IDX), RenameIndex("idx_posts_user_id", "idx_articles_user_id"),
+        CreateTrigger(TRIGGER), DropTrigger(TRIGGER),
+        CreateView(VIEW), ReplaceView(VIEW, replace(VIEW, query="SELECT id, email, role FROM users")), DropView(VIEW),
+        SetComment(target, None, "People"),
+    ]
