@@ -50,6 +50,18 @@ CASES = {
         "module: users\ntables:\n  users:\n    columns:\n      id: {type: 'varchar(('}\n",
         "users.yaml:5:18: type of column users.id is not a type: 'varchar(('",
     ),
+    "python tag": (
+        "module: users\ntables:\n  users:\n    columns:\n      id: !!python/name:os.system {type: uuid}\n",
+        "users.yaml:5:11: unsupported YAML tag '!!python/name:os.system'",
+    ),
+    "custom tag": (
+        "module: users\ntables:\n  users: !include other.yaml\n",
+        "users.yaml:3:10: unsupported YAML tag '!include'",
+    ),
+    "second statement in a default": (
+        "module: users\ntables:\n  users:\n    columns:\n      id: {type: uuid, default: 'now(); DROP TABLE x'}\n",
+        "users.yaml:5:33: default of column users.id: syntax error at or near \";\" (at character 6)",
+    ),
     "module name differs from file": (
         GOOD_USERS.replace("module: users", "module: people"),
         "users.yaml:1:9: module 'people' must be declared in a file named people.yaml",

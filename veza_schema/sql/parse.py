@@ -17,8 +17,9 @@ from typing import Any
 
 import pglast
 from pglast import ast as pg_ast
-from pglast.enums import BoolExprType, NullTestType, SQLValueFunctionOp
-from pglast.parser import ParseError
+from pglast.enums import BoolExprType, CoercionForm, NullTestType, SQLValueFunctionOp
+from pglast.parser import ParseError, Token
+from pglast.parser import scan as _scan
 
 # pglast types every node field as Optional; this module checks each shape it relies on itself.
 ast: Any = pg_ast
@@ -54,8 +55,49 @@ def _parse(text: str, shift: int = 0) -> tuple[Any, ...]:
 
 
 @lru_cache(maxsize=65536)
+def tokens(text: str) -> tuple[Token, ...]:
+    """PostgreSQL's own lexical tokens of ``text`` (comments included), as the server will read them.
+
+    Raises:
+        SqlSyntaxError: an unterminated quote, dollar quote or comment.
+    """
+    try:
+        return tuple(_scan(text))
+    except ParseError as error:
+        message = str(error.args[0]) if error.args else "syntax error"
+        location = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else None
+        raise SqlSyntaxError(message, location) from None
+
+
+def ends_in_line_comment(text: str) -> bool:
+    """True when a ``--`` comment runs to the end of ``text``: it would swallow the SQL written after it."""
+    found = tokens(text)
+    if not found or found[-1].name != "SQL_COMMENT":
+        return False
+    rest = text[found[-1].end + 1:]
+    return "\n" not in rest and "\r" not in rest
+
+
+def has_comment(text: str) -> bool:
+    """Whether ``text`` holds a SQL comment (``--`` or ``/* */``) outside its strings."""
+    return any(token.name in ("SQL_COMMENT", "C_COMMENT") for token in tokens(text))
+
+
+def statement_nodes(text: str) -> tuple[Any, ...]:
+    """The parse trees of every statement of ``text`` (``RawStmt`` nodes, with their locations).
+
+    Raises:
+        SqlSyntaxError: the text does not parse.
+    """
+    return _parse(text)
+
+
+@lru_cache(maxsize=65536)
 def expression_node(text: str) -> Any:
     """The parse tree of exactly one SQL expression (no second statement, no clause around it).
+
+    A ``--`` comment may not end it (it would swallow what the SQL around it writes next) and it
+    may not hold a data-modifying ``WITH`` (a subquery that deletes rows is not a value).
 
     Raises:
         SqlSyntaxError: anything else, with the position of the problem when PostgreSQL gives one.
@@ -69,7 +111,22 @@ def expression_node(text: str) -> Any:
     if not isinstance(select, ast.SelectStmt) or any(getattr(select, c) for c in _SELECT_CLAUSES) \
             or len(select.targetList or ()) != 1 or select.targetList[0].name is not None:
         raise SqlSyntaxError("not a single expression: it closes the expression and adds clauses")
-    return select.targetList[0].val
+    if ends_in_line_comment(text):
+        raise SqlSyntaxError("a -- comment ends the expression: it would swallow the SQL written after it "
+                             "(use /* */ or a YAML # comment)")
+    tree = select.targetList[0].val
+    if isinstance(tree, ast.RowExpr) and tree.row_format == CoercionForm.COERCE_IMPLICIT_CAST \
+            and not wrapped_whole(text):  # `a, b`: a list only our own parentheses made one value
+        raise SqlSyntaxError("not a single expression: a comma-separated list")
+    refuse_data_modifying(tree, "an expression")
+    return tree
+
+
+def refuse_data_modifying(tree: Any, what: str) -> None:
+    """Raise when a parse tree holds a ``WITH`` whose query inserts, updates or deletes rows."""
+    for node in walk(tree):
+        if isinstance(node, ast.CommonTableExpr) and not isinstance(node.ctequery, ast.SelectStmt):
+            raise SqlSyntaxError(f"{what} cannot hold a data-modifying WITH clause ({node.ctename})")
 
 
 @lru_cache(maxsize=4096)
@@ -87,9 +144,10 @@ def query_node(text: str) -> Any:
         raise SqlSyntaxError(f"a view query is a SELECT, found {type(select).__name__}")
     if select.intoClause is not None:
         raise SqlSyntaxError("a view query cannot be SELECT INTO (it would create a table)")
-    for node in walk(select):
-        if isinstance(node, ast.CommonTableExpr) and not isinstance(node.ctequery, ast.SelectStmt):
-            raise SqlSyntaxError(f"a view query cannot hold a data-modifying WITH clause ({node.ctename})")
+    if ends_in_line_comment(text):
+        raise SqlSyntaxError("a -- comment ends the query: it would swallow the SQL written after it "
+                             "(use /* */ or end the query with a line break)")
+    refuse_data_modifying(select, "a view query")
     return select
 
 
@@ -108,6 +166,43 @@ def walk(node: Any) -> Iterator[Any]:
             value = getattr(current, name, None)
             if isinstance(value, ast.Node | tuple | list):
                 stack.append(value)
+
+
+def called_functions(tree: Any) -> frozenset[str]:
+    """Bare names of the functions a parse tree calls, SQL value functions (``CURRENT_TIMESTAMP``) included."""
+    found: set[str] = set()
+    for node in walk(tree):
+        if isinstance(node, ast.FuncCall):
+            found.add(function_name(node))
+        elif isinstance(node, ast.SQLValueFunction):
+            found.add(_value_function(node))
+    return frozenset(found)
+
+
+_OPEN, _CLOSE = "ASCII_40", "ASCII_41"  # the scanner's names for ( and )
+
+
+def wrapped_whole(text: str) -> bool:
+    """True for ``(a + b)``, false for ``(a) + (b)``: the first parenthesis closes at the very end.
+
+    Read on PostgreSQL's own tokens, so parentheses inside strings, quoted names, dollar quotes
+    and comments never count.
+    """
+    try:
+        found = [t for t in tokens(text.strip()) if t.name not in ("SQL_COMMENT", "C_COMMENT")]
+    except SqlSyntaxError:
+        return False
+    if len(found) < 2 or found[0].name != _OPEN or found[-1].name != _CLOSE:
+        return False
+    depth = 0
+    for position, token in enumerate(found):
+        if token.name == _OPEN:
+            depth += 1
+        elif token.name == _CLOSE:
+            depth -= 1
+            if depth == 0 and position != len(found) - 1:
+                return False
+    return depth == 0
 
 
 def _name(parts: Any) -> str:

@@ -1,6 +1,8 @@
 """Quoting, decided in one place: identifiers are quoted exactly when PostgreSQL needs it.
 
-Literals and quoted identifiers go through :mod:`psycopg.sql`, so escaping is psycopg's.
+Literals and quoted identifiers go through :mod:`psycopg.sql`, so escaping is psycopg's; function
+bodies go through :func:`dollar_quote`, free text in SQL comments through :func:`comment_line`.
+Which YAML field takes which of these routes is decided in :mod:`veza_schema.sql.routes`.
 """
 
 from __future__ import annotations
@@ -48,31 +50,37 @@ def literal(value: object) -> str:
 
 
 def dollar_quote(body: str) -> str:
-    """Wrap a function body, verbatim, in a dollar quote whose tag does not occur in the body."""
+    """Wrap a function body, verbatim, in a dollar quote the body cannot close.
+
+    PostgreSQL ends a dollar-quoted string at the first occurrence of its tag, so the tag must
+    not occur in the body, nor straddle its end (a body ending in ``$`` before ``$$``).
+    """
     tag = ""
     counter = 0
-    while f"${tag}$" in body:
+    while (body + f"${tag}$").find(f"${tag}$") != len(body):
         counter += 1
         tag = "body" if counter == 1 else f"body{counter}"
     return f"${tag}${body}${tag}$"
 
 
+# Everything a line break can be: PostgreSQL ends a -- comment at \n or \r; editors and terminals at more.
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def comment_line(text: object) -> str:
+    """Free text made safe for one ``-- ...`` line: control characters and line breaks become spaces.
+
+    The only route by which free text (RFC references, names, change descriptions) reaches a SQL
+    comment: nothing after it can become a statement.
+    """
+    return " ".join(_LINE_BREAKS.sub(" ", str(text)).split())
+
+
 def wrapped_whole(text: str) -> bool:
-    """True for ``(a + b)``, false for ``(a) + (b)``: the first parenthesis closes at the very end."""
-    if not (text.startswith("(") and text.endswith(")")):
-        return False
-    depth = 0
-    quote: str | None = None
-    for position, char in enumerate(text):
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in ("'", '"'):
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0 and position != len(text) - 1:
-                return False
-    return True
+    """True for ``(a + b)``, false for ``(a) + (b)``: the first parenthesis closes at the very end.
+
+    Read on PostgreSQL's own tokens (:func:`veza_schema.sql.parse.wrapped_whole`).
+    """
+    from veza_schema.sql.parse import wrapped_whole as on_tokens  # imported on use: lint needs the keywords only
+
+    return on_tokens(text)

@@ -47,7 +47,8 @@ from veza_schema.model import (
     View,
     Waiver,
 )
-from veza_schema.types import TypeSyntaxError, normalize_type
+from veza_schema.sql import routes
+from veza_schema.sql.routes import Route, RouteError
 from veza_schema.yaml.nodes import NodeReader, compose_file
 
 MODULE_KEYS = ("module", "description", "extensions", "enums", "types", "functions",
@@ -66,6 +67,105 @@ FUNCTION_KEYS = ("returns", "language", "arguments", "body", "volatility", "secu
                  "waive", "rfc")
 VIEW_KEYS = ("query", "materialized", "indexes", "comment", "depends_on", "waive", "rfc")
 PARTITION_KEYS = ("range", "list", "hash", "interval", "premake", "default_partition")
+ENUM_KEYS = ("values", "comment", "waive", "rfc")
+TYPE_KEYS = ("attributes", "comment", "waive", "rfc")
+APPLIES_TO_KEYS = ("has_column", "tagged", "tables", "except")
+PRIMARY_KEY_KEYS = ("name", "columns")
+UNIQUE_KEYS = ("columns", "waive", "rfc")
+CHECK_KEYS = ("expression", "waive", "rfc")
+DEPRECATED_KEYS = ("since", "rfc", "note")
+
+# Every field of the format and the one route its text takes into SQL (veza_schema.sql.routes,
+# docs/security.md). Keys are (object kind, key); "(name)" is the object's own name (its mapping
+# key), "(value)" the text of a list or mapping item. Each *_KEYS tuple above is one object kind
+# (MODULE_KEYS -> "module"); tests/hostile/test_field_routes.py fails on a key without a route
+# here and on a text field missing from the hostile-input corpus (tests/hostile/corpus.py).
+FIELD_ROUTES: dict[tuple[str, str], Route] = {
+    ("module", "module"): Route.IDENTIFIER, ("module", "description"): Route.FREE_TEXT,
+    ("module", "extensions"): Route.IDENTIFIER, ("module", "enums"): Route.NOT_TEXT,
+    ("module", "types"): Route.NOT_TEXT, ("module", "functions"): Route.NOT_TEXT,
+    ("module", "trigger_templates"): Route.NOT_TEXT, ("module", "tables"): Route.NOT_TEXT,
+    ("module", "views"): Route.NOT_TEXT,
+    ("enum", "(name)"): Route.IDENTIFIER, ("enum", "values"): Route.LITERAL, ("enum", "comment"): Route.LITERAL,
+    ("enum", "waive"): Route.NOT_TEXT, ("enum", "rfc"): Route.RFC,
+    ("type", "(name)"): Route.IDENTIFIER, ("type", "attributes"): Route.NOT_TEXT, ("type", "comment"): Route.LITERAL,
+    ("type", "waive"): Route.NOT_TEXT, ("type", "rfc"): Route.RFC,
+    ("attribute", "(name)"): Route.IDENTIFIER, ("attribute", "type"): Route.TYPE,
+    ("function", "(name)"): Route.IDENTIFIER, ("function", "returns"): Route.FUNCTION_RETURNS,
+    ("function", "language"): Route.KEYWORD, ("function", "arguments"): Route.FUNCTION_ARGUMENTS,
+    ("function", "body"): Route.FUNCTION_BODY, ("function", "volatility"): Route.KEYWORD,
+    ("function", "security_definer"): Route.NOT_TEXT, ("function", "comment"): Route.LITERAL,
+    ("function", "waive"): Route.NOT_TEXT, ("function", "rfc"): Route.RFC,
+    ("template", "(name)"): Route.FREE_TEXT, ("template", "name"): Route.IDENTIFIER,
+    ("template", "function"): Route.IDENTIFIER, ("template", "timing"): Route.KEYWORD,
+    ("template", "events"): Route.KEYWORD, ("template", "for_each"): Route.KEYWORD,
+    ("template", "when"): Route.EXPRESSION, ("template", "applies_to"): Route.NOT_TEXT,
+    ("applies_to", "has_column"): Route.IDENTIFIER, ("applies_to", "tagged"): Route.FREE_TEXT,
+    ("applies_to", "tables"): Route.IDENTIFIER, ("applies_to", "except"): Route.IDENTIFIER,
+    ("table", "(name)"): Route.IDENTIFIER, ("table", "comment"): Route.LITERAL, ("table", "tags"): Route.FREE_TEXT,
+    ("table", "columns"): Route.NOT_TEXT, ("table", "primary_key"): Route.IDENTIFIER,
+    ("table", "unique"): Route.NOT_TEXT, ("table", "checks"): Route.NOT_TEXT,
+    ("table", "foreign_keys"): Route.NOT_TEXT, ("table", "indexes"): Route.NOT_TEXT,
+    ("table", "partition_by"): Route.NOT_TEXT, ("table", "triggers"): Route.NOT_TEXT,
+    ("table", "waive"): Route.NOT_TEXT, ("table", "renamed_from"): Route.IDENTIFIER, ("table", "rfc"): Route.RFC,
+    ("table", "deprecated"): Route.NOT_TEXT,
+    ("column", "(name)"): Route.IDENTIFIER, ("column", "type"): Route.TYPE, ("column", "nullable"): Route.NOT_TEXT,
+    ("column", "default"): Route.DEFAULT, ("column", "primary_key"): Route.NOT_TEXT,
+    ("column", "unique"): Route.NOT_TEXT, ("column", "references"): Route.REFERENCE,
+    ("column", "on_delete"): Route.KEYWORD, ("column", "on_update"): Route.KEYWORD,
+    ("column", "identity"): Route.KEYWORD, ("column", "generated"): Route.EXPRESSION,
+    ("column", "comment"): Route.LITERAL, ("column", "renamed_from"): Route.IDENTIFIER, ("column", "rfc"): Route.RFC,
+    ("column", "deprecated"): Route.NOT_TEXT, ("column", "waive"): Route.NOT_TEXT,
+    ("primary_key", "name"): Route.IDENTIFIER, ("primary_key", "columns"): Route.IDENTIFIER,
+    ("unique", "(name)"): Route.IDENTIFIER, ("unique", "columns"): Route.IDENTIFIER,
+    ("unique", "waive"): Route.NOT_TEXT, ("unique", "rfc"): Route.RFC,
+    ("check", "(name)"): Route.IDENTIFIER, ("check", "expression"): Route.EXPRESSION,
+    ("check", "waive"): Route.NOT_TEXT, ("check", "rfc"): Route.RFC,
+    ("fk", "(name)"): Route.IDENTIFIER, ("fk", "columns"): Route.IDENTIFIER, ("fk", "references"): Route.REFERENCE,
+    ("fk", "on_delete"): Route.KEYWORD, ("fk", "on_update"): Route.KEYWORD, ("fk", "deferrable"): Route.NOT_TEXT,
+    ("fk", "initially_deferred"): Route.NOT_TEXT, ("fk", "waive"): Route.NOT_TEXT, ("fk", "rfc"): Route.RFC,
+    ("index", "(name)"): Route.IDENTIFIER, ("index", "columns"): Route.IDENTIFIER,
+    ("index", "expressions"): Route.EXPRESSION, ("index", "opclasses"): Route.OPERATOR_CLASS,
+    ("index", "unique"): Route.NOT_TEXT, ("index", "using"): Route.KEYWORD, ("index", "where"): Route.EXPRESSION,
+    ("index", "include"): Route.IDENTIFIER, ("index", "waive"): Route.NOT_TEXT, ("index", "rfc"): Route.RFC,
+    ("index", "comment"): Route.LITERAL,
+    ("trigger", "(name)"): Route.IDENTIFIER, ("trigger", "function"): Route.IDENTIFIER,
+    ("trigger", "timing"): Route.KEYWORD, ("trigger", "events"): Route.KEYWORD,
+    ("trigger", "for_each"): Route.KEYWORD, ("trigger", "when"): Route.EXPRESSION,
+    ("trigger", "waive"): Route.NOT_TEXT, ("trigger", "rfc"): Route.RFC,
+    ("partition", "range"): Route.IDENTIFIER, ("partition", "list"): Route.IDENTIFIER,
+    ("partition", "hash"): Route.IDENTIFIER, ("partition", "interval"): Route.KEYWORD,
+    ("partition", "premake"): Route.NOT_TEXT, ("partition", "default_partition"): Route.NOT_TEXT,
+    ("view", "(name)"): Route.IDENTIFIER, ("view", "query"): Route.QUERY, ("view", "materialized"): Route.NOT_TEXT,
+    ("view", "indexes"): Route.NOT_TEXT, ("view", "comment"): Route.LITERAL,
+    ("view", "depends_on"): Route.IDENTIFIER, ("view", "waive"): Route.NOT_TEXT, ("view", "rfc"): Route.RFC,
+    ("deprecated", "since"): Route.FREE_TEXT, ("deprecated", "rfc"): Route.RFC,
+    ("deprecated", "note"): Route.FREE_TEXT,
+    ("waive", "(name)"): Route.FREE_TEXT, ("waive", "(value)"): Route.FREE_TEXT,
+}
+# The *_KEYS tuple of each object kind (the test above checks every key has a route).
+KEYS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "module": MODULE_KEYS, "table": TABLE_KEYS, "column": COLUMN_KEYS, "index": INDEX_KEYS, "fk": FK_KEYS,
+    "trigger": TRIGGER_KEYS, "template": TEMPLATE_KEYS, "function": FUNCTION_KEYS, "view": VIEW_KEYS,
+    "partition": PARTITION_KEYS, "enum": ENUM_KEYS, "type": TYPE_KEYS, "applies_to": APPLIES_TO_KEYS,
+    "primary_key": PRIMARY_KEY_KEYS, "unique": UNIQUE_KEYS, "check": CHECK_KEYS, "deprecated": DEPRECATED_KEYS,
+}
+# The check each route runs on a text when the loader reads it; keyword and reference fields are
+# checked against their closed set or pattern where they are read.
+_ROUTE_CHECKS = {
+    Route.IDENTIFIER: routes.check_identifier, Route.LITERAL: routes.check_free_text,
+    Route.FREE_TEXT: routes.check_free_text, Route.RFC: routes.check_rfc, Route.TYPE: routes.check_type,
+    Route.EXPRESSION: routes.check_expression, Route.DEFAULT: routes.check_default,
+    Route.QUERY: routes.check_query, Route.FUNCTION_ARGUMENTS: routes.check_function_arguments,
+    Route.FUNCTION_RETURNS: routes.check_function_returns, Route.FUNCTION_BODY: routes.check_function_body,
+    Route.OPERATOR_CLASS: routes.check_operator_class, Route.KEYWORD: routes.check_free_text,
+    Route.REFERENCE: routes.check_free_text,
+}
+# Fields whose check is narrower than their route's.
+_FIELD_CHECKS = {
+    ("module", "extensions"): routes.check_extension_name,
+    ("function", "language"): routes.check_language,
+}
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _REFERENCE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_$]*)\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_$]*)|\(([^)]*)\))\s*$")
@@ -165,6 +265,10 @@ def function_body(text: str) -> str:
     return "\n" + text.strip("\n").rstrip() + "\n"
 
 
+def _label(key: str, what: str) -> str:
+    return f"name of {what}" if key == "(name)" else f"{key} of {what}"
+
+
 def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -194,7 +298,7 @@ class _ModuleReader:
         if "module" not in values:
             self.r.problem(node, "missing required key 'module'")
         else:
-            name = self.r.string(values["module"][1], "module")
+            name = self.text(values["module"][1], "module", "module", "module file")
             if name is not None:
                 if name != self.stem:
                     self.r.problem(values["module"][1],
@@ -202,7 +306,7 @@ class _ModuleReader:
                 self.module = name
         description = None
         if "description" in values:
-            description = self.r.string(values["description"][1], "description")
+            description = self.text(values["description"][1], "module", "description", "module file")
         self.parts.modules[self.module] = Module(self.module, description, self.r.file)
         readers = {
             "extensions": self.read_extensions, "enums": self.read_enums, "types": self.read_types,
@@ -212,6 +316,33 @@ class _ModuleReader:
         for key, reader in readers.items():
             if key in values:
                 reader(values[key][1])
+
+    def text(self, node: yaml.Node, kind: str, key: str, what: str, *, allow_scalars: bool = False) -> str | None:
+        """One text field, read and checked on its route (:data:`FIELD_ROUTES`); None, with a located
+        problem, when it is not what it declares."""
+        label = _label(key, what)
+        value = self.r.string(node, label, allow_scalars=allow_scalars)
+        return None if value is None else self.check(value, node, kind, key, label)
+
+    def texts(self, node: yaml.Node, kind: str, key: str, what: str) -> list[tuple[str, yaml.Node]] | None:
+        """A list of text items (or one text), each checked on the field's route; refused items are left out."""
+        label = _label(key, what)
+        items = self.r.string_list(node, label)
+        if items is None:
+            return None
+        return [(text, item) for text, item in items if self.check(text, item, kind, key, label) is not None]
+
+    def check(self, text: str, node: yaml.Node, kind: str, key: str, label: str) -> str | None:
+        """``text`` as its field's route accepts it (possibly canonical), or None and a located problem."""
+        route = FIELD_ROUTES[(kind, key)]  # a field without a route is a bug: fail loudly, never pass it through
+        checker = _FIELD_CHECKS.get((kind, key)) or _ROUTE_CHECKS.get(route)
+        if checker is None:
+            return text
+        try:
+            return checker(text)
+        except RouteError as error:
+            self.r.problem(node, f"{label}: {error}")
+            return None
 
     def declare(self, name: str, kind: str, node: yaml.Node) -> bool:
         """Register a global name; False (and a problem) if it exists already."""
@@ -239,9 +370,9 @@ class _ModuleReader:
             if key == "waive":
                 waivers = self.read_waivers(value, what)
             elif key == "rfc":
-                rfc = self.r.string(value, f"rfc of {what}")
+                rfc = self.text(value, "table", "rfc", what)
             elif key == "renamed_from":
-                renamed = self.r.string(value, f"renamed_from of {what}")
+                renamed = self.text(value, "table", "renamed_from", what)
             elif key == "deprecated":
                 deprecated = self.read_deprecation(value, what)
         return Meta(self.r.pos(node), waivers, rfc, deprecated, renamed, MappingProxyType(key_pos))
@@ -255,6 +386,9 @@ class _ModuleReader:
             reason = self.r.scalar(value) if hasattr(value, "tag") and value.tag.endswith(":str") else None
             if not isinstance(reason, str) or not reason.strip():
                 reason = ""  # lint reports a waiver without a reason
+            if self.check(code, key_node, "waive", "(name)", f"waiver code of {what}") is None or \
+                    self.check(reason, value, "waive", "(value)", f"waiver reason of {what}") is None:
+                continue
             waivers.append(Waiver(code, reason.strip(), self.r.pos(key_node)))
         return tuple(waivers)
 
@@ -263,12 +397,12 @@ class _ModuleReader:
         if items is None:
             return None
         fields: dict[str, str | None] = {"since": None, "rfc": None, "note": None}
-        for key, _, value in self.r.check_keys(items, ("since", "rfc", "note"), f"deprecated of {what}"):
+        for key, _, value in self.r.check_keys(items, DEPRECATED_KEYS, f"deprecated of {what}"):
             scalar = self.r.scalar(value) if isinstance(value, yaml.ScalarNode) else None
             if key == "since" and isinstance(scalar, date):  # `since: 2026-12-01` is a YAML date
                 fields[key] = scalar.isoformat()
                 continue
-            fields[key] = self.r.string(value, f"deprecated.{key} of {what}", allow_scalars=True)
+            fields[key] = self.text(value, "deprecated", key, f"deprecated of {what}", allow_scalars=True)
         if not fields["since"]:
             self.r.problem(node, f"deprecated of {what} needs 'since' (a date or version)")
             return None
@@ -276,7 +410,7 @@ class _ModuleReader:
 
     # -- extensions, enums, composite types ----------------------------------
     def read_extensions(self, node: yaml.Node) -> None:
-        for name, item in self.r.string_list(node, "extensions") or []:
+        for name, item in self.texts(node, "module", "extensions", "module file") or []:
             if name in self.parts.extensions:
                 self.r.problem(item, f"duplicate extension '{name}'")
                 continue
@@ -291,16 +425,16 @@ class _ModuleReader:
             if isinstance(value, yaml.MappingNode):
                 items = self.r.mapping(value, what) or []
                 values_node = None
-                for key, _, sub in self.r.check_keys(items, ("values", "comment", "waive", "rfc"), what):
+                for key, _, sub in self.r.check_keys(items, ENUM_KEYS, what):
                     if key == "values":
                         values_node = sub
                     elif key == "comment":
-                        comment = self.r.string(sub, f"comment of {what}")
+                        comment = self.text(sub, "enum", "comment", what)
                 if values_node is None:
                     self.r.problem(value, f"{what} needs 'values'")
                     continue
             assert values_node is not None
-            values = [text for text, _ in self.r.string_list(values_node, f"values of {what}") or []]
+            values = [text for text, _ in self.texts(values_node, "enum", "values", what) or []]
             duplicates = [v for v, count in Counter(values).items() if count > 1]
             if duplicates:
                 self.r.problem(values_node, f"{what} repeats value(s): {', '.join(duplicates)}")
@@ -318,11 +452,13 @@ class _ModuleReader:
                 continue
             attributes: list[CompositeAttribute] = []
             comment = None
-            for key, _, sub in self.r.check_keys(items, ("attributes", "comment", "waive", "rfc"), what):
+            for key, _, sub in self.r.check_keys(items, TYPE_KEYS, what):
                 if key == "comment":
-                    comment = self.r.string(sub, f"comment of {what}")
+                    comment = self.text(sub, "type", "comment", what)
                 elif key == "attributes":
-                    for attr, _, type_node in self.r.mapping(sub, f"attributes of {what}") or []:
+                    for attr, attr_key, type_node in self.r.mapping(sub, f"attributes of {what}") or []:
+                        if self.check(attr, attr_key, "attribute", "(name)", f"attribute {name}.{attr}") is None:
+                            continue
                         type_text = self.type_of(type_node, f"attribute {name}.{attr}")
                         if type_text:
                             attributes.append(CompositeAttribute(attr, type_text))
@@ -337,8 +473,8 @@ class _ModuleReader:
         if text is None:
             return None
         try:
-            return normalize_type(text)
-        except TypeSyntaxError:
+            return routes.check_type(text)
+        except RouteError:
             self.r.problem(node, f"type of {what} is not a type: {text!r}")
             return None
 
@@ -350,14 +486,21 @@ class _ModuleReader:
             if items is None:
                 continue
             fields: dict[str, object] = {"arguments": "", "volatility": "volatile", "security_definer": False}
+            present: set[str] = set()
             for key, _, sub in self.r.check_keys(items, FUNCTION_KEYS, what):
+                present.add(key)
                 if key == "security_definer":
                     fields[key] = self.r.boolean(sub, f"{key} of {what}")
-                elif key in ("returns", "language", "arguments", "body", "volatility", "comment"):
-                    fields[key] = self.r.string(sub, f"{key} of {what}") if key != "arguments" or \
-                        not (isinstance(sub, yaml.ScalarNode) and sub.value == "") else ""
+                elif key == "arguments" and isinstance(sub, yaml.ScalarNode) and sub.value == "":
+                    fields[key] = ""
+                elif key == "returns":
+                    returns = self.r.string(sub, f"{key} of {what}")
+                    fields[key] = None if returns is None else \
+                        self.check(function_returns(returns), sub, "function", key, f"{key} of {what}")
+                elif key in ("language", "arguments", "body", "volatility", "comment"):
+                    fields[key] = self.text(sub, "function", key, what)
             for required in ("returns", "language", "body"):
-                if not fields.get(required):
+                if required not in present:
                     self.r.problem(value, f"{what} needs '{required}'")
             volatility = str(fields.get("volatility") or "volatile").lower()
             if volatility not in ("volatile", "stable", "immutable"):
@@ -384,7 +527,10 @@ class _ModuleReader:
             if pattern and "{table}" not in pattern:
                 self.r.problem(values["name"], f"name of {what} must contain '{{table}}'")
                 pattern = None
-            trig = self.trigger_fields(values, value, what)
+            if pattern and self.check(pattern.replace("{table}", "t"), values["name"], "template", "name",
+                                      f"name of {what}") is None:
+                pattern = None
+            trig = self.trigger_fields(values, value, what, "template")
             applies = values.get("applies_to")
             selector = self.read_applies_to(applies, what) if applies is not None else None
             if applies is None:
@@ -404,25 +550,24 @@ class _ModuleReader:
         has_column = tagged = None
         tables: tuple[str, ...] | None = None
         excluded: tuple[str, ...] = ()
-        for key, _, sub in self.r.check_keys(items, ("has_column", "tagged", "tables", "except"),
-                                             f"applies_to of {what}"):
+        for key, _, sub in self.r.check_keys(items, APPLIES_TO_KEYS, f"applies_to of {what}"):
             if key == "has_column":
-                has_column = self.r.string(sub, f"has_column of {what}")
+                has_column = self.text(sub, "applies_to", key, what)
             elif key == "tagged":
-                tagged = self.r.string(sub, f"tagged of {what}")
+                tagged = self.text(sub, "applies_to", key, what)
             elif key == "tables":
-                tables = tuple(t for t, _ in self.r.string_list(sub, f"tables of {what}") or [])
+                tables = tuple(t for t, _ in self.texts(sub, "applies_to", key, what) or [])
             else:
-                excluded = tuple(t for t, _ in self.r.string_list(sub, f"except of {what}") or [])
+                excluded = tuple(t for t, _ in self.texts(sub, "applies_to", key, what) or [])
         if sum(x is not None for x in (has_column, tagged, tables)) != 1:
             self.r.problem(node, f"applies_to of {what} needs exactly one of has_column, tagged, tables")
             return None
         return has_column, tagged, tables, excluded
 
-    def trigger_fields(self, values: dict[str, yaml.Node], node: yaml.Node, what: str
+    def trigger_fields(self, values: dict[str, yaml.Node], node: yaml.Node, what: str, kind: str
                        ) -> tuple[str, str, tuple[str, ...], str, str | None] | None:
         ok = True
-        function = self.r.string(values["function"], f"function of {what}") if "function" in values else None
+        function = self.text(values["function"], kind, "function", what) if "function" in values else None
         if function is None:
             if "function" not in values:
                 self.r.problem(node, f"{what} needs 'function'")
@@ -448,8 +593,8 @@ class _ModuleReader:
             if for_each not in ("row", "statement"):
                 self.r.problem(values["for_each"], f"for_each of {what} must be row or statement")
                 ok = False
-        when = self.r.string(values["when"], f"when of {what}") if "when" in values else None
-        if not ok or function is None:
+        when = self.text(values["when"], kind, "when", what) if "when" in values else None
+        if not ok or function is None or ("when" in values and when is None):
             return None
         ordered = tuple(e for e in _EVENTS if e in events)
         return function, timing, ordered, for_each, when
@@ -530,15 +675,17 @@ class _ModuleReader:
                 if tg_items is None:
                     continue
                 tg_values = {k: v for k, _, v in self.r.check_keys(tg_items, TRIGGER_KEYS, f"trigger {tg_name}")}
-                fields = self.trigger_fields(tg_values, tg_node, f"trigger {tg_name}")
+                fields = self.trigger_fields(tg_values, tg_node, f"trigger {tg_name}", "trigger")
+                if self.check(tg_name, tg_key, "trigger", "(name)", f"name of trigger {tg_name}") is None:
+                    continue
                 if fields:
                     function, timing, events, for_each, when = fields
                     triggers[tg_name] = Trigger(tg_name, name, function, timing, events,  # type: ignore[arg-type]
                                                 for_each, when,  # type: ignore[arg-type]
                                                 meta=self.meta(tg_key, tg_items, f"trigger {tg_name}"))
         partition = self.read_partition(values["partition_by"], what) if "partition_by" in values else None
-        comment = self.r.string(values["comment"], f"comment of {what}") if "comment" in values else None
-        tags = frozenset(t for t, _ in self.r.string_list(values["tags"], f"tags of {what}") or []) \
+        comment = self.text(values["comment"], "table", "comment", what) if "comment" in values else None
+        tags = frozenset(t for t, _ in self.texts(values["tags"], "table", "tags", what) or []) \
             if "tags" in values else frozenset()
         return Table(name=name, columns=tuple(columns), primary_key=primary_key, uniques=uniques, checks=checks,
                      foreign_keys=foreign_keys, indexes=indexes, triggers=triggers, partition=partition,
@@ -574,7 +721,7 @@ class _ModuleReader:
         flags = {}
         for key in ("nullable", "primary_key", "unique"):
             flags[key] = bool(self.r.boolean(values[key], f"{key} of {what}")) if key in values else False
-        default = self.r.string(values["default"], f"default of {what}", allow_scalars=True) \
+        default = self.text(values["default"], "column", "default", what, allow_scalars=True) \
             if "default" in values else None
         identity = None
         if "identity" in values:
@@ -582,8 +729,8 @@ class _ModuleReader:
             if identity not in ("always", "by default"):
                 self.r.problem(values["identity"], f"identity of {what} must be 'always' or 'by default'")
                 identity = None
-        generated = self.r.string(values["generated"], f"generated of {what}") if "generated" in values else None
-        comment = self.r.string(values["comment"], f"comment of {what}") if "comment" in values else None
+        generated = self.text(values["generated"], "column", "generated", what) if "generated" in values else None
+        comment = self.text(values["comment"], "column", "comment", what) if "comment" in values else None
         reference = None
         if "references" in values:
             target = self.read_reference(values["references"], what)
@@ -646,8 +793,8 @@ class _ModuleReader:
         what = f"primary_key of table {table}"
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, ("name", "columns"), what)}
-            name = self.r.string(values["name"], f"name of {what}") if "name" in values else None
+            values = {k: v for k, _, v in self.r.check_keys(items, PRIMARY_KEY_KEYS, what)}
+            name = self.text(values["name"], "primary_key", "name", what) if "name" in values else None
             columns = self.r.string_list(values["columns"], what) if "columns" in values else None
             if columns is None:
                 self.r.problem(node, f"{what} needs 'columns'")
@@ -660,11 +807,13 @@ class _ModuleReader:
 
     def read_unique(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> UniqueConstraint | None:
         what = f"unique constraint {name}"
+        if self.check(name, key_node, "unique", "(name)", f"name of {what}") is None:
+            return None
         items = None
         columns_node: yaml.Node | None = node
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, ("columns", "waive", "rfc"), what)}
+            values = {k: v for k, _, v in self.r.check_keys(items, UNIQUE_KEYS, what)}
             columns_node = values.get("columns")
             if columns_node is None:
                 self.r.problem(node, f"{what} needs 'columns'")
@@ -676,16 +825,20 @@ class _ModuleReader:
 
     def read_check(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> CheckConstraint | None:
         what = f"check {name}"
+        if self.check(name, key_node, "check", "(name)", f"name of {what}") is None:
+            return None
         items = None
         expr_node: yaml.Node | None = node
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, ("expression", "waive", "rfc"), what)}
+            values = {k: v for k, _, v in self.r.check_keys(items, CHECK_KEYS, what)}
             expr_node = values.get("expression")
             if expr_node is None:
                 self.r.problem(node, f"{what} needs 'expression'")
                 return None
         expression = self.r.string(expr_node, f"expression of {what}") if expr_node is not None else None
+        if expression is not None and expr_node is not None:  # checked as stored, stripped
+            expression = self.check(expression.strip(), expr_node, "check", "expression", f"expression of {what}")
         if not expression:
             return None
         meta = self.meta(key_node, items, what)
@@ -695,6 +848,8 @@ class _ModuleReader:
 
     def read_foreign_key(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> ForeignKey | None:
         what = f"foreign key {name}"
+        if self.check(name, key_node, "fk", "(name)", f"name of {what}") is None:
+            return None
         items = self.r.mapping(node, what)
         if items is None:
             return None
@@ -737,6 +892,8 @@ class _ModuleReader:
 
     def read_index(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> Index | None:
         what = f"index {name}"
+        if self.check(name, key_node, "index", "(name)", f"name of {what}") is None:
+            return None
         items = self.r.mapping(node, what)
         if items is None:
             return None
@@ -744,7 +901,7 @@ class _ModuleReader:
         opclasses: dict[str, str] = {}
         if "opclasses" in values:
             for element_key, _, op_node in self.r.mapping(values["opclasses"], f"opclasses of {what}") or []:
-                opclass = self.r.string(op_node, f"opclass of {what}")
+                opclass = self.text(op_node, "index", "opclasses", what)
                 if opclass:
                     opclasses[element_key] = opclass
         elements: list[IndexElement] = []
@@ -766,6 +923,8 @@ class _ModuleReader:
         unique = bool(self.r.boolean(values["unique"], f"unique of {what}")) if "unique" in values else False
         where = self.r.string(values["where"], f"where of {what}", allow_scalars=True) if "where" in values \
             else None
+        if where is not None:  # checked as stored, stripped
+            where = self.check(where.strip(), values["where"], "index", "where", f"where of {what}")
         include = tuple(c for c, _ in self.r.string_list(values["include"], f"include of {what}") or []) \
             if "include" in values else ()
         return Index(name, table, tuple(elements), unique, method, where.strip() if where else None, include,
@@ -783,6 +942,8 @@ class _ModuleReader:
         if from_columns and not is_column:
             self.r.problem(node, f"'{expression}' in columns of {what} is not a column name; "
                                  "use 'expressions' for expressions")
+            return None
+        if not is_column and self.check(expression, node, "index", "expressions", f"expression of {what}") is None:
             return None
         descending = (match.group("dir") or "").lower() == "desc"
         nulls = (match.group("nulls") or "").lower() or None
@@ -834,6 +995,9 @@ class _ModuleReader:
                 continue
             values = {k: v for k, _, v in self.r.check_keys(items, VIEW_KEYS, what)}
             query = self.r.string(values["query"], f"query of {what}") if "query" in values else None
+            if query is not None:  # checked as stored: without the trailing semicolon
+                query = self.check(query.strip().rstrip(";").strip(), values["query"], "view", "query",
+                                   f"query of {what}")
             if "query" not in values:
                 self.r.problem(value, f"{what} needs 'query'")
             materialized = bool(self.r.boolean(values["materialized"], f"materialized of {what}")) \
@@ -841,11 +1005,11 @@ class _ModuleReader:
             indexes = self.read_indexes(name, values["indexes"], what) if "indexes" in values else {}
             if indexes and not materialized:
                 self.r.problem(values["indexes"], f"{what}: only materialized views can have indexes")
-            comment = self.r.string(values["comment"], f"comment of {what}") if "comment" in values else None
-            depends = tuple(t for t, _ in self.r.string_list(values["depends_on"], f"depends_on of {what}") or []) \
+            comment = self.text(values["comment"], "view", "comment", what) if "comment" in values else None
+            depends = tuple(t for t, _ in self.texts(values["depends_on"], "view", "depends_on", what) or []) \
                 if "depends_on" in values else ()
             if query and self.declare(name, "view", key_node):
-                self.parts.views[name] = View(name, query.strip().rstrip(";").strip(), materialized, indexes,
+                self.parts.views[name] = View(name, query, materialized, indexes,
                                               comment, depends, self.module, self.meta(key_node, items, what))
 
 
@@ -870,8 +1034,52 @@ def _resolve(parts: _Parts, problems: list[Problem]) -> Schema:
         views[name] = replace(view, depends_on=tuple(depends))
         for index in view.indexes.values():
             _check_index_columns(index, None, problems)
-    return Schema(tables=tables, enums=parts.enums, composite_types=parts.composite_types,
-                  functions=parts.functions, views=views, extensions=parts.extensions, modules=parts.modules)
+    schema = Schema(tables=tables, enums=parts.enums, composite_types=parts.composite_types,
+                    functions=parts.functions, views=views, extensions=parts.extensions, modules=parts.modules)
+    problems += _apply_time_calls(schema, parts.templates)
+    return schema
+
+
+_ROW_BY_ROW = ("PostgreSQL evaluates it on every row while the migration runs, with the rights of whoever "
+               "applies it; declare a function in the YAML (with its volatility) if this is intended")
+
+
+def _apply_time_calls(schema: Schema, templates: list[_Template]) -> list[Problem]:
+    """Expressions that run while a migration runs may not call volatile functions (docs/security.md)."""
+    found: list[Problem] = []
+
+    def refuse(text: str | None, pos: SourcePos | None, what: str, *, default: bool = False,
+               query: bool = False) -> None:
+        if not text:
+            return
+        names = routes.refused_calls(text, schema, default=default, query=query)
+        if names:
+            why = ("a default is computed for every existing row when its column is added, with the rights of "
+                   "whoever applies the migration; only value generators such as gen_random_uuid() or nextval() "
+                   "may be volatile there") if default else _ROW_BY_ROW
+            found.append(Problem(pos, f"{what} calls volatile function(s) {', '.join(names)}: {why}"))
+
+    for table in schema.tables.values():
+        for column in table.columns:
+            where = f"column {table.name}.{column.name}"
+            refuse(column.default, column.meta.at("default"), f"default of {where}", default=True)
+            refuse(column.generated, column.meta.at("generated"), f"generated of {where}")
+        for check in table.checks.values():
+            refuse(check.expression, check.meta.at("expression"), f"check {check.name} of table {table.name}")
+        for trigger in table.triggers.values():
+            if trigger.template is None:
+                refuse(trigger.when, trigger.meta.at("when"), f"when of trigger {trigger.name}")
+    for template in templates:
+        refuse(template.when, template.pos, f"when of trigger template {template.name}")
+    for view in schema.views.values():
+        if view.materialized:
+            refuse(view.query, view.meta.at("query"), f"query of materialized view {view.name}", query=True)
+    for index in schema.indexes:
+        for element in index.elements:
+            if not element.is_column:
+                refuse(element.expression, index.meta.at("expressions"), f"expression of index {index.name}")
+        refuse(index.where, index.meta.at("where"), f"where of index {index.name}")
+    return found
 
 
 def _missing(table: Table, columns: tuple[str, ...]) -> list[str]:

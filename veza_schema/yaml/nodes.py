@@ -171,11 +171,55 @@ def compose_file(path: Path, display: str, problems: list[Problem]) -> yaml.Node
         problems.append(Problem(SourcePos(display, 1, 1), f"cannot read file: {exc}"))
         return None
     try:
-        return yaml.compose(text, Loader=_LOADER)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = SourcePos(display, mark.line + 1, mark.column + 1) if mark else SourcePos(display, 1, 1)
         problems.append(Problem(pos, f"invalid YAML: {exc.problem or exc.context}"))
+        return None
     except yaml.YAMLError as exc:
         problems.append(Problem(SourcePos(display, 1, 1), f"invalid YAML: {exc}"))
-    return None
+        return None
+    # An explicit tag needs a '!': files without one (nearly all) skip the walk.
+    if node is not None and "!" in text:
+        bad = list(_tag_problems(display, node))
+        if bad:
+            problems.extend(bad)
+            return None
+    return node
+
+
+# The tags PyYAML's safe constructor knows (str, int, bool, null, float, timestamp, binary, map, seq,
+# set, omap, pairs) and the merge key: anything else (``!!python/name:...``, ``!custom``) is refused.
+STANDARD_TAGS: frozenset[str] = frozenset(
+    {tag for tag in yaml.constructor.SafeConstructor.yaml_constructors if tag} | {"tag:yaml.org,2002:merge"})
+
+
+def _tag_problems(display: str, root: yaml.Node) -> Iterator[Problem]:
+    """Every node with a tag outside :data:`STANDARD_TAGS`, or a standard tag its text does not fit."""
+    stack = [root]
+    seen: set[int] = set()  # aliases share nodes: visit each once (an alias bomb stays linear)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.tag not in STANDARD_TAGS:
+            yield Problem(node_pos(display, node), f"unsupported YAML tag {_short_tag(node.tag)!r}: only plain "
+                                                   "values, lists and mappings are read (no !! or ! tags)")
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                _CONSTRUCTOR.construct_object(node, deep=True)
+            except (yaml.YAMLError, ValueError, TypeError) as exc:
+                reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+                yield Problem(node_pos(display, node), f"invalid {_short_tag(node.tag)} value: {reason}")
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
