@@ -84,3 +84,43 @@ def test_committed_migrations_match_the_committed_schema() -> None:
 ])
 def test_index_expressions_are_parenthesized_as_a_whole(expression: str, expected: str) -> None:
     assert index_element(expression, False, False, None, None) == expected
+
+
+def test_a_statement_refuses_text_that_did_not_come_through_the_quoting_route() -> None:
+    from veza_schema.sql.text import compose
+
+    with pytest.raises(TypeError, match="did not come through the quoting route"):
+        compose("DROP TABLE {};", "users; DROP TABLE accounts")  # type: ignore[arg-type]
+
+
+def test_a_template_refuses_to_print_a_raw_string() -> None:
+    from veza_schema.sql.render import environment
+
+    template = environment().from_string("COMMENT ON TABLE t IS {{ text }};")
+    with pytest.raises(TypeError, match="did not come through the quoting route"):
+        template.render(text="'x'; DROP TABLE users; --")
+
+
+def test_sql_text_from_a_model_is_parsed_again_before_it_is_written() -> None:
+    """A model that did not come from the loader (a hand-edited snapshot) cannot smuggle a statement in."""
+    from veza_schema.errors import EXIT_BAD_INPUT
+    from veza_schema.sql.routes import UnsafeSqlError
+
+    table = Table("t", (Column("c", "integer", default="1; DROP TABLE users"),))
+    with pytest.raises(UnsafeSqlError, match="default of column c") as caught:
+        create_table(table)
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+
+
+def test_the_header_keeps_every_text_on_its_comment_line(tmp_path: Path) -> None:
+    from veza_schema.migrations.generate import render_migration_file
+    from veza_schema.sql.render import Section
+    from veza_schema.sql.split import split_statements
+    from veza_schema.sql.text import Sql
+
+    text = render_migration_file("1_x\nDROP TABLE a;", "up", [Section("t\nDROP TABLE b;", (Sql("SELECT 1;\n"),))],
+                                 ["+ table t\nDROP TABLE c;"], FileSettings(schema_dir="s\rDROP TABLE d;"),
+                                 rfcs=["RFC-1\nDROP TABLE e;"])
+    statements = [s.text for s in split_statements(text)]
+    assert statements == ["SET LOCAL lock_timeout = '5s'", "SET LOCAL statement_timeout = '15min'", "SELECT 1"]
+    assert "-- Statements: 3\n" in text

@@ -100,7 +100,7 @@ def test_a_dollar_quoted_body_is_one_string_constant_holding_exactly_the_body(bo
     from pglast.parser import scan
 
     quoted = dollar_quote(body)
-    tokens = scan(quoted)
+    tokens = scan(str(quoted))
     assert len(tokens) == 1 and tokens[0].name == "SCONST" and tokens[0].end == len(quoted) - 1
     tag = quoted[: quoted.index("$", 1) + 1]
     assert quoted[len(tag):-len(tag)] == body

@@ -94,14 +94,16 @@ def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shad
         print(json.dumps(drift_document(report), indent=2, ensure_ascii=False))
         return
     if output_format == "sql":
+        from veza_schema.sql.text import comment_line  # free text on a -- line: line breaks removed
+
         plan = reconcile(report.changes, report.current, report.desired)
-        print(f"-- veza-schema diff: SQL reconciling {report.database} with {schema_dir}/ "
-              f"({len(report.changes)} change(s), {report.mode} comparison)")
+        print("-- " + comment_line(f"veza-schema diff: SQL reconciling {report.database} with {schema_dir}/ "
+                                   f"({len(report.changes)} change(s), {report.mode} comparison)"))
         for change, reason in plan.refused:
-            print(f"-- not reconciled: {describe(change)}: {reason}")
+            print("-- " + comment_line(f"not reconciled: {describe(change)}: {reason}"))
         for change, reason in plan.unsafe:
-            print(f"-- WARNING: included, but not online-safe (review before running): {describe(change)}: "
-                  f"{reason}")
+            print("-- " + comment_line(f"WARNING: included, but not online-safe (review before running): "
+                                       f"{describe(change)}: {reason}"))
         if not plan.statements:
             print("-- no drift" if not report.drift else "-- nothing to run")
         for statement in plan.statements:
@@ -144,9 +146,12 @@ def _print_review_sql(result: Review) -> None:
 
     if result.sql is None:
         raise UsageError(result.sql_error or "no SQL")
-    print(f"-- veza-schema diff: {result.from_label} -> {result.to_label} ({len(result.changes)} change(s))")
+    from veza_schema.sql.text import comment_line  # free text on a -- line: line breaks removed
+
+    print("-- " + comment_line(f"veza-schema diff: {result.from_label} -> {result.to_label} "
+                               f"({len(result.changes)} change(s))"))
     for refused in result.refused:
-        print(f"-- refused by the planner: {refused}")
+        print("-- " + comment_line(f"refused by the planner: {refused}"))
     for statement in result.sql:
         print(statement.rstrip("\n"))
 

@@ -94,7 +94,8 @@ from veza_schema.model import (
     View,
 )
 from veza_schema.sql import render
-from veza_schema.sql.render import Section, render_template
+from veza_schema.sql.render import Section
+from veza_schema.sql.text import Sql
 from veza_schema.sql.volatility import volatile_calls
 
 FileKind = Literal["drop_indexes", "enum_values", "main", "concurrent"]
@@ -123,8 +124,8 @@ class Step:
     """
 
     file: FileKind
-    up: tuple[str, ...]
-    down: tuple[str, ...]
+    up: tuple[Sql, ...]
+    down: tuple[Sql, ...]
     change: Change
     note: str = ""
     last: bool = False  # runs after the file's other steps (a foreign key waiting for its key)
@@ -237,23 +238,13 @@ def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
 
 
 # -- statement helpers ----------------------------------------------------------------------
-def _t(template: str, **context: object) -> str:
-    return render_template(f"changes/{template}.sql.j2", **context)
-
-
-def _elements(index: Index) -> list[str]:
-    return [render.index_element(e.expression, e.is_column, e.descending, e.nulls, e.opclass)
-            for e in index.elements]
-
-
-def _create_index_online(index: Index) -> tuple[str, ...]:
+def _create_index_online(index: Index) -> tuple[Sql, ...]:
     """Clean an INVALID leftover, build concurrently, refuse to finish over an INVALID index."""
-    return (_t("drop_invalid_index", name=index.name),
-            _t("create_index", index=index, elements=_elements(index), concurrently=True),
-            _t("assert_index_valid", name=index.name))
+    return (render.drop_invalid_index(index.name), render.create_index(index, True, if_not_exists=True),
+            render.assert_index_valid(index.name))
 
 
-def _drop_index_online(name: str) -> tuple[str, ...]:
+def _drop_index_online(name: str) -> tuple[Sql, ...]:
     return (render.drop_index(name, concurrently=True, if_exists=True),)
 
 
@@ -261,31 +252,32 @@ def _unique_index(name: str, table: str, columns: tuple[str, ...]) -> Index:
     return Index(name, table, tuple(IndexElement(c) for c in columns), unique=True)
 
 
-def _comment(target: CommentTarget, text: str | None) -> str:
-    return _t("comment", target=target, text=text)
+def _comment(target: CommentTarget, text: str | None) -> Sql:
+    arguments = (target.arguments or "") if target.kind == "function" else None
+    return render.object_comment(target.kind, target.name, text, column=target.column, arguments=arguments)
 
 
-def _table_comments(table: Table) -> tuple[str, ...]:
+def _table_comments(table: Table) -> tuple[Sql, ...]:
     return tuple(render.table_comments(table))
 
 
-def _column_comment(table: str, column: Column) -> tuple[str, ...]:
+def _column_comment(table: str, column: Column) -> tuple[Sql, ...]:
     if column.comment is None:
         return ()
     return (_comment(CommentTarget("column", table, column=column.name), column.comment),)
 
 
-def _type_comment(obj: EnumType | CompositeType) -> tuple[str, ...]:
+def _type_comment(obj: EnumType | CompositeType) -> tuple[Sql, ...]:
     return () if obj.comment is None else (_comment(CommentTarget("type", obj.name), obj.comment),)
 
 
-def _function_sql(fn: Function) -> tuple[str, ...]:
+def _function_sql(fn: Function) -> tuple[Sql, ...]:
     comment = () if fn.comment is None else (
         _comment(CommentTarget("function", fn.name, arguments=fn.arguments), fn.comment),)
     return (render.create_function(fn), *comment)
 
 
-def _view_sql(view: View) -> tuple[str, ...]:
+def _view_sql(view: View) -> tuple[Sql, ...]:
     statements = [render.create_view(view)]
     statements += [render.create_index(view.indexes[n]) for n in sorted(view.indexes)]
     if view.comment is not None:
@@ -294,30 +286,30 @@ def _view_sql(view: View) -> tuple[str, ...]:
     return tuple(statements)
 
 
-def _table_sql(table: Table) -> tuple[str, ...]:
+def _table_sql(table: Table) -> tuple[Sql, ...]:
     statements = [render.create_table(table)]
     if table.partition:
-        statements.append(render.create_partitions(table))
+        statements += render.create_partitions(table)
     statements += [render.create_index(table.indexes[n]) for n in sorted(table.indexes)]
     return (*statements, *_table_comments(table))
 
 
-def _enum_rebuild(enum: EnumType, usages: Sequence[ColumnUse]) -> tuple[str, ...]:
+def _enum_rebuild(enum: EnumType, usages: Sequence[ColumnUse]) -> tuple[Sql, ...]:
     """PostgreSQL cannot drop or reorder enum values: rename, create anew, convert, drop the old."""
     old = (enum.name[: MAX_IDENTIFIER - len("__veza_old")] + "__veza_old")
-    statements = [_t("rename_type", old=enum.name, new=old), render.create_enum(enum), *_type_comment(enum)]
+    statements = [render.rename_type(enum.name, old), render.create_enum(enum), *_type_comment(enum)]
     for use in usages:
         if use.default is not None:
-            statements.append(_t("alter_column_default", table=use.table, column=use.column, default=None))
-        statements.append(_t("convert_enum_column", table=use.table, column=use.column, type=use.type,
-                             array=use.type.endswith("[]")))
+            statements.append(render.alter_column_default(use.table, use.column, None))
+        statements.append(render.alter_column_type(use.table, use.column, use.type,
+                                                   via="text[]" if use.type.endswith("[]") else "text"))
         if use.default is not None:
-            statements.append(_t("alter_column_default", table=use.table, column=use.column, default=use.default))
+            statements.append(render.alter_column_default(use.table, use.column, use.default))
     statements.append(render.drop_type(old))
     return tuple(statements)
 
 
-def _enum_additions(change: AddEnumValue) -> tuple[str, ...]:
+def _enum_additions(change: AddEnumValue) -> tuple[Sql, ...]:
     """One ADD VALUE per new value, placed after its predecessor in the desired order."""
     statements = []
     wanted = change.after.values
@@ -325,12 +317,10 @@ def _enum_additions(change: AddEnumValue) -> tuple[str, ...]:
         if value in change.before.values:
             continue
         if i > 0:
-            statements.append(_t("add_enum_value", enum=change.after.name, value=value, before=None,
-                                 after=wanted[i - 1]))
+            statements.append(render.add_enum_value(change.after.name, value, after=wanted[i - 1]))
         else:
             first = change.before.values[0] if change.before.values else None
-            statements.append(_t("add_enum_value", enum=change.after.name, value=value, before=first,
-                                 after=None))
+            statements.append(render.add_enum_value(change.after.name, value, before=first))
     return tuple(statements)
 
 
@@ -350,7 +340,7 @@ def not_null_check_name(table: str, column: str) -> str:
 def _steps(change: Change, ctx: _Context) -> list[Step]:
     """One branch per change kind; every step states its undo next to it."""
 
-    def main(up: Sequence[str], down: Sequence[str], note: str = "") -> Step:
+    def main(up: Sequence[Sql], down: Sequence[Sql], note: str = "") -> Step:
         return Step("main", tuple(up), tuple(down), change, note)
 
     def refuse(reason: str) -> None:
@@ -401,43 +391,37 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
             for fk in late:  # the key it references is attached in the concurrent file
                 clause = render.foreign_key_clause(fk)
                 steps.append(Step("concurrent",
-                                  (_t("add_constraint_if_missing", table=table.name, name=fk.name,
-                                      constraint=clause),),
-                                  (_t("drop_constraint_if_exists", table=table.name, name=fk.name),), change,
+                                  (render.add_constraint_if_missing(table.name, fk.name, clause),),
+                                  (render.drop_constraint(table.name, fk.name, if_exists=True),), change,
                                   "foreign key after the key it references", last=True))
             return steps
         case DropTable(table=table):
             return [main([render.drop_table(table)], _table_sql(table))]
         case RenameTable(old=old, new=new):
-            return [main([_t("rename_table", old=old, new=new)], [_t("rename_table", old=new, new=old)])]
+            return [main([render.rename_table(old, new)], [render.rename_table(new, old)])]
         case RenameColumn(table=table, old=old, new=new):
-            return [main([_t("rename_column", table=table, old=old, new=new)],
-                         [_t("rename_column", table=table, old=new, new=old)])]
+            return [main([render.rename_column(table, old, new)], [render.rename_column(table, new, old)])]
         case RenameConstraint(table=table, old=old, new=new):
-            return [main([_t("rename_constraint", table=table, old=old, new=new)],
-                         [_t("rename_constraint", table=table, old=new, new=old)])]
+            return [main([render.rename_constraint(table, old, new)], [render.rename_constraint(table, new, old)])]
         case RenameIndex(old=old, new=new):
-            return [main([_t("rename_index", old=old, new=new)], [_t("rename_index", old=new, new=old)])]
+            return [main([render.rename_index(old, new)], [render.rename_index(new, old)])]
         case AddColumn(table=table, column=column):
             return [_add_column(change, table, column, ctx, refuse)]
         case DropColumn(table=table, column=column):
-            return [main([_t("drop_column", table=table, column=column.name)],
-                         [_t("add_column", table=table, definition=render.column_definition(column)),
-                          *_column_comment(table, column)])]
+            return [main([render.drop_column(table, column.name)],
+                         [render.add_column(table, column), *_column_comment(table, column)])]
         case AlterColumnType(table=table, before=before, after=after):
-            return [main([_t("alter_column_type", table=table, column=after.name, type=after.type, via=None)],
-                         [_t("alter_column_type", table=table, column=before.name, type=before.type, via=None)],
+            return [main([render.alter_column_type(table, after.name, after.type)],
+                         [render.alter_column_type(table, before.name, before.type)],
                          "rewrites the table unless the types are binary coercible")]
         case AlterColumnDefault(table=table, before=before, after=after):
-            return [main([_t("alter_column_default", table=table, column=after.name, default=after.default)],
-                         [_t("alter_column_default", table=table, column=before.name, default=before.default)])]
+            return [main([render.alter_column_default(table, after.name, after.default)],
+                         [render.alter_column_default(table, before.name, before.default)])]
         case AlterColumnNullability(table=table, before=before, after=after):
             return _nullability(change, table, after, ctx)
         case AlterColumnIdentity(table=table, before=before, after=after):
-            return [main([_t("alter_column_identity", table=table, column=after.name, before=before.identity,
-                             after=after.identity)],
-                         [_t("alter_column_identity", table=table, column=after.name, before=after.identity,
-                             after=before.identity)])]
+            return [main([render.alter_column_identity(table, after.name, before.identity, after.identity)],
+                         [render.alter_column_identity(table, after.name, after.identity, before.identity)])]
         case AlterColumnGenerated():
             raise UnsafeChangeError(change, "a generated expression cannot be changed in place; add a new "
                                             "column, backfill it, switch readers, then drop the old one")
@@ -459,8 +443,7 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
                              [render.drop_constraint(table, ck.name)])]
             return [main([render.add_constraint(table, render.check_clause(ck, not_valid=True))],
                          [render.drop_constraint(table, ck.name)], "NOT VALID"),
-                    Step("concurrent", (_t("validate_constraint", table=table, name=ck.name),), (), change,
-                         "VALIDATE")]
+                    Step("concurrent", (render.validate_constraint(table, ck.name),), (), change, "VALIDATE")]
         case DropCheck(table=table, check=ck):
             return [main([render.drop_constraint(table, ck.name)],
                          [render.add_constraint(table, render.check_clause(ck))])]
@@ -471,14 +454,13 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
             if (fk.ref_table, fk.ref_columns) in ctx.late_keys:
                 clause = render.foreign_key_clause(fk, not_valid=True)
                 return [Step("concurrent",
-                             (_t("add_constraint_if_missing", table=table, name=fk.name, constraint=clause),
-                              _t("validate_constraint", table=table, name=fk.name)),
-                             (_t("drop_constraint_if_exists", table=table, name=fk.name),), change,
+                             (render.add_constraint_if_missing(table, fk.name, clause),
+                              render.validate_constraint(table, fk.name)),
+                             (render.drop_constraint(table, fk.name, if_exists=True),), change,
                              "NOT VALID, VALIDATE: after the key it references")]
             return [main([render.add_constraint(table, render.foreign_key_clause(fk, not_valid=True))],
                          [render.drop_constraint(table, fk.name)], "NOT VALID"),
-                    Step("concurrent", (_t("validate_constraint", table=table, name=fk.name),), (), change,
-                         "VALIDATE")]
+                    Step("concurrent", (render.validate_constraint(table, fk.name),), (), change, "VALIDATE")]
         case DropForeignKey(table=table, foreign_key=fk):
             return [main([render.drop_constraint(table, fk.name)],
                          [render.add_constraint(table, render.foreign_key_clause(fk))])]
@@ -501,7 +483,7 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
         case DropView(view=view):
             return [main([render.drop_view(view)], _view_sql(view))]
         case ReplaceView(before=before, after=after):
-            return [main([_t("replace_view", view=after)], [_t("replace_view", view=before)])]
+            return [main([render.create_view(after, or_replace=True)], [render.create_view(before, or_replace=True)])]
         case SetComment(target=target, before=before, after=after):
             return [main([_comment(target, after)], [_comment(target, before)])]
     raise TypeError(f"no plan for change {change!r}")
@@ -520,29 +502,26 @@ def _add_column(change: Change, table: str, column: Column, ctx: _Context,
     note = ""
     if not column.nullable and column.default is None and not (column.identity or column.generated):
         note = "NOT NULL without a default: fails if the table has rows"
-    up = (_t("add_column", table=table, definition=render.column_definition(column)),
-          *_column_comment(table, column))
-    return Step("main", up, (_t("drop_column", table=table, column=column.name),), change, note)
+    up = (render.add_column(table, column), *_column_comment(table, column))
+    return Step("main", up, (render.drop_column(table, column.name),), change, note)
 
 
 def _nullability(change: Change, table: str, after: Column, ctx: _Context) -> list[Step]:
     """DROP NOT NULL is catalog-only; SET NOT NULL goes through a CHECK validated without a long lock."""
     column = after.name
     if after.nullable or table in ctx.created:
-        return [Step("main", (_t("alter_column_nullability", table=table, column=column, nullable=after.nullable),),
-                     (_t("alter_column_nullability", table=table, column=column, nullable=not after.nullable),),
-                     change)]
+        return [Step("main", (render.alter_column_nullability(table, column, after.nullable),),
+                     (render.alter_column_nullability(table, column, not after.nullable),), change)]
     check = not_null_check_name(table, column)
-    clause = _t("not_null_check", name=check, column=column).strip()
+    clause = render.not_null_check_clause(check, column)
     return [
         Step("main", (render.add_constraint(table, clause),),
-             (_t("drop_constraint_if_exists", table=table, name=check),), change, "CHECK NOT VALID"),
+             (render.drop_constraint(table, check, if_exists=True),), change, "CHECK NOT VALID"),
         Step("concurrent",
-             (_t("validate_constraint", table=table, name=check),
-              _t("alter_column_nullability", table=table, column=column, nullable=False),
-              _t("drop_constraint_if_exists", table=table, name=check)),
-             (_t("add_constraint_if_missing", table=table, name=check, constraint=clause),
-              _t("alter_column_nullability", table=table, column=column, nullable=True)),
+             (render.validate_constraint(table, check), render.alter_column_nullability(table, column, False),
+              render.drop_constraint(table, check, if_exists=True)),
+             (render.add_constraint_if_missing(table, check, clause),
+              render.alter_column_nullability(table, column, True)),
              change, "VALIDATE, SET NOT NULL"),
     ]
 
@@ -558,8 +537,8 @@ def _add_keyed(change: Change, table: str, key: PrimaryKey | UniqueConstraint, k
     index = _unique_index(key.name, table, key.columns)
     return [Step("concurrent",
                  (*_create_index_online(index),
-                  _t("add_constraint_using_index", table=table, name=key.name, kind=kind)),
-                 (_t("drop_constraint_if_exists", table=table, name=key.name),
+                  render.add_constraint_using_index(table, key.name, kind)),
+                 (render.drop_constraint(table, key.name, if_exists=True),
                   *_drop_index_online(key.name)),
                  change, "index built CONCURRENTLY")]
 
@@ -572,14 +551,12 @@ def _partitioning(change: Change, table: str, before: PartitionSpec | None, afte
             (after.strategy, after.columns, after.interval, after.default_partition) or after.interval is None:
         raise UnsafeChangeError(change, "a partitioning change other than premake cannot be done in place: "
                                         "create a new partitioned table, copy the rows, swap the names")
-    grow = _t("ensure_partitions", table=table, interval=after.interval, premake=after.premake)
-    shrink_to_before = _t("drop_partitions_beyond", table=table, interval=after.interval, keep=before.premake,
-                          upto=after.premake)
+    grow = render.ensure_partitions(table, after.interval, after.premake)
+    shrink_to_before = render.drop_partitions_beyond(table, after.interval, before.premake, after.premake)
     if after.premake > before.premake:
         step = main([grow], [shrink_to_before])
     else:
-        shrink = _t("drop_partitions_beyond", table=table, interval=after.interval, keep=after.premake,
-                    upto=before.premake)
-        back = _t("ensure_partitions", table=table, interval=after.interval, premake=before.premake)
+        shrink = render.drop_partitions_beyond(table, after.interval, after.premake, before.premake)
+        back = render.ensure_partitions(table, after.interval, before.premake)
         step = main([shrink], [back], "drops future partitions")
     return step

@@ -15,6 +15,7 @@ from veza_schema.diff.changes import Change, describe
 from veza_schema.diff.plan import Plan, UnsafeChangeError, build_plan
 from veza_schema.model import Schema
 from veza_schema.sql.split import split_statements
+from veza_schema.sql.text import comment_line
 
 LOCK_TIMEOUT = "5s"
 STATEMENT_TIMEOUT = "15min"
@@ -69,7 +70,8 @@ def reconcile(changes: Sequence[Change], current: Schema, desired: Schema) -> Re
             unsafe, refused = refused, []
             if not plan.files:
                 statements += _timeouts()
-            statements += [f"-- WARNING, not online-safe: {describe(c)}: {reason}" for c, reason in unsafe]
+            statements += ["-- " + comment_line(f"WARNING, not online-safe: {describe(c)}: {reason}")
+                           for c, reason in unsafe]
             statements += _plan_statements(forced)
     return Reconciliation(tuple(statements), tuple(refused), tuple(unsafe))
 

@@ -24,6 +24,7 @@ from veza_schema.sql.render import (
     render_template,
     sections_to_sql,
 )
+from veza_schema.sql.text import comment_line
 
 DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_STATEMENT_TIMEOUT = "15min"
@@ -55,13 +56,25 @@ class WrittenMigration:
     down_path: Path
 
 
+# The two SET statements every file starts with.
+HEADER_STATEMENTS = 2
+
+
 def render_migration_file(label: str, direction: str, sections: Sequence[Section], changes: Sequence[str],
                           settings: FileSettings, no_transaction: bool = False,
                           rfcs: Sequence[str] = ()) -> str:
-    return render_template("migration.sql.j2", label=label, direction=direction, body=sections_to_sql(sections),
-                           changes=changes, lock_timeout=settings.lock_timeout,
-                           statement_timeout=settings.statement_timeout, schema_dir=settings.schema_dir,
-                           no_transaction=no_transaction, rfcs=list(rfcs))
+    """One migration file: its header (the changes, the RFCs, how many statements follow) and its SQL.
+
+    The statement count is what the plan meant to write (one per section item), not a parse of
+    the result: ``apply`` parses the file and refuses it when the two differ (docs/security.md).
+    Every text of the header goes through ``comment_line``, so nothing in it can end its line.
+    """
+    statements = HEADER_STATEMENTS + sum(len(section.statements) for section in sections)
+    return render_template("migration.sql.j2", label=comment_line(label), direction=comment_line(direction),
+                           body=sections_to_sql(sections), changes=[comment_line(c) for c in changes],
+                           lock_timeout=settings.lock_timeout, statement_timeout=settings.statement_timeout,
+                           schema_dir=comment_line(settings.schema_dir), no_transaction=no_transaction,
+                           rfcs=comment_line(", ".join(rfcs)) if rfcs else None, statements=statements)
 
 
 def initial_changes(schema: Schema) -> list[str]:

@@ -46,7 +46,7 @@ class SqlSyntaxError(ValueError):
 
 def _parse(text: str, shift: int = 0) -> tuple[Any, ...]:
     try:
-        return tuple(pglast.parse_sql(text))
+        return tuple(pglast.parse_sql(str(text)))  # exactly str: the C extension refuses subclasses
     except ParseError as error:
         message = str(error.args[0]) if error.args else "syntax error"
         location = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else None
@@ -62,7 +62,7 @@ def tokens(text: str) -> tuple[Token, ...]:
         SqlSyntaxError: an unterminated quote, dollar quote or comment.
     """
     try:
-        return tuple(_scan(text))
+        return tuple(_scan(str(text)))  # exactly str: the C extension refuses subclasses
     except ParseError as error:
         message = str(error.args[0]) if error.args else "syntax error"
         location = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else None

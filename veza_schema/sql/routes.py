@@ -26,6 +26,7 @@ from typing import Any
 
 from pglast.enums import FunctionParameterMode
 
+from veza_schema.errors import VezaSchemaError
 from veza_schema.model import Schema
 from veza_schema.sql.parse import (
     SqlSyntaxError,
@@ -37,6 +38,7 @@ from veza_schema.sql.parse import (
     refuse_data_modifying,
     statement_nodes,
 )
+from veza_schema.sql.text import Sql
 from veza_schema.sql.volatility import offline_facts
 from veza_schema.types import TypeSyntaxError, normalize_type, short_type
 
@@ -327,3 +329,58 @@ def refused_calls(text: str, schema: Schema | None = None, *, default: bool = Fa
     facts = offline_facts()
     return sorted(name for name in called_functions(tree)
                   if facts.of(name, schema) == "volatile" and not (default and name in VOLATILE_DEFAULT_FUNCTIONS))
+
+
+# -- the renderer's side: SQL text enters a statement only through these -------------------------
+class UnsafeSqlError(VezaSchemaError):
+    """A model text that is not what its field declares reached the renderer (exit 2).
+
+    The loader refuses such YAML first; this catches the other sources of a model (a hand-edited
+    ``veza.snapshot.json``, a model built in code) before their text becomes a statement.
+    """
+
+
+def _emit(check: Any, text: str, what: str) -> Sql:
+    try:
+        return Sql(check(text))
+    except RouteError as error:
+        raise UnsafeSqlError(f"refusing to write SQL for {what}: {error} ({text[:80]!r})") from None
+
+
+def sql_expression(text: str, what: str) -> Sql:
+    """An expression for a parenthesized or ``a_expr`` context (CHECK, WHERE, WHEN, SET DEFAULT...)."""
+    return _emit(check_expression, text, what)
+
+
+def sql_default(text: str, what: str) -> Sql:
+    """A default after ``DEFAULT`` in a column definition."""
+    return _emit(check_default, text, what)
+
+
+def sql_query(text: str, what: str) -> Sql:
+    return _emit(check_query, text, what)
+
+
+def sql_type(canonical: str, what: str) -> Sql:
+    """A model type (``format_type`` spelling) as written in DDL: ``character varying(255)`` -> ``varchar(255)``."""
+    spelling = short_type(canonical)
+    if not _is_column_type(spelling):
+        raise UnsafeSqlError(f"refusing to write SQL for {what}: not a type ({canonical[:80]!r})")
+    return Sql(spelling)
+
+
+def sql_arguments(text: str, what: str) -> Sql:
+    return _emit(check_function_arguments, text, what)
+
+
+def sql_returns(text: str, what: str) -> Sql:
+    return _emit(check_function_returns, text, what)
+
+
+def sql_language(text: str, what: str) -> Sql:
+    """A language name (any identifier here: a live database may hold C functions the YAML may not declare)."""
+    return _emit(check_identifier, text, what)
+
+
+def sql_operator_class(text: str, what: str) -> Sql:
+    return _emit(check_operator_class, text, what)
