@@ -150,3 +150,14 @@ def mismatches(expected: Any, actual: Any, path: str = "schema") -> list[str]:
         return [m for i, (e, a) in enumerate(zip(expected, actual, strict=True))
                 for m in mismatches(e, a, f"{path}[{i}]")]
     return [f"{path}: {expected!r} != {actual!r}"]
+
+
+HAND_WRITTEN = "-- veza: hand-written\n"
+
+
+def hand_written(sql: str) -> str:
+    """A test's own SQL as a hand-written migration: ``apply`` runs it as written (after ``-- no-transaction``,
+    which SQLx wants on the first line)."""
+    if sql.startswith("-- no-transaction\n"):
+        return "-- no-transaction\n" + HAND_WRITTEN + sql.removeprefix("-- no-transaction\n")
+    return HAND_WRITTEN + sql

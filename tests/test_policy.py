@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import TestDatabase, run_cli
+from tests.helpers import TestDatabase, hand_written, run_cli
 from veza_schema.cli import app
 from veza_schema.diff.changes import Change
 from veza_schema.diff.differ import diff_schemas
@@ -522,7 +522,7 @@ def test_check_base_directory_and_migrations(tmp_path: Path) -> None:
 def _migrations(directory: Path, files: dict[str, str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (directory / name).write_text(text)
+        (directory / name).write_text(hand_written(text))
     assert run_cli("hash", "--migrations-dir", str(directory)).exit_code == 0
     return directory
 
@@ -547,7 +547,7 @@ def test_apply_refuses_to_drop_a_populated_column(database: TestDatabase, tmp_pa
     result = run_cli("apply", "--dsn", database.dsn, "--migrations-dir", str(migrations))
     assert result.exit_code == 3, result.output
     assert "drops column t.bio: 3 row(s) hold data in it" in result.output
-    assert "2_drop_bio.up.sql:1" in result.output and "--allow-data-loss" in result.output
+    assert "2_drop_bio.up.sql:2" in result.output and "--allow-data-loss" in result.output
     assert database.query("SELECT count(*) FROM t WHERE bio IS NOT NULL") == [(3,)]
     assert database.query("SELECT max(version) FROM _sqlx_migrations") == [(1,)]
     result = run_cli("apply", "--dsn", database.dsn, "--migrations-dir", str(migrations), "--allow-data-loss")
@@ -584,7 +584,7 @@ def test_rollback_refuses_to_drop_a_created_table_with_rows(database: TestDataba
     _populate(database)
     result = run_cli("rollback", "--dsn", database.dsn, "--migrations-dir", str(migrations))
     assert result.exit_code == 3, result.output
-    assert "1_create_t.down.sql:1: DROP TABLE t -> drops table t: 4 row(s)" in result.output
+    assert "1_create_t.down.sql:2: DROP TABLE t -> drops table t: 4 row(s)" in result.output
     assert database.query("SELECT count(*) FROM t") == [(4,)]
     result = run_cli("rollback", "--dsn", database.dsn, "--migrations-dir", str(migrations), "--allow-data-loss")
     assert result.exit_code == 0, result.output

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, TestDatabase, cli_env, run_cli
+from tests.helpers import REPO_ROOT, TestDatabase, cli_env, hand_written, run_cli
 from veza_schema.migrations.lock import lock_key
 
 
 def write_migrations(directory: Path, files: dict[str, str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (directory / name).write_text(text)
+        (directory / name).write_text(hand_written(text))
     result = run_cli("hash", "--migrations-dir", str(directory))
     assert result.exit_code == 0, result.output
     return directory
@@ -68,8 +68,9 @@ def test_status_json_has_the_documented_shape(database: TestDatabase, tmp_path: 
                                   "out_of_order": 0}
     first = document["migrations"][0]
     assert set(first) == {"version", "name", "state", "installed_on", "execution_time_ms", "checksum_file",
-                          "checksum_applied", "detail"}
+                          "checksum_applied", "detail", "hand_written"}
     assert (first["version"], first["name"], first["state"]) == (1, "create_a", "applied")
+    assert first["hand_written"] is True
     assert first["checksum_file"] == first["checksum_applied"]
 
 
@@ -110,7 +111,7 @@ def test_failed_transactional_migration_leaves_no_trace(database: TestDatabase, 
     })
     code, output = cli(database, "apply", "--migrations-dir", str(migrations))
     assert code == 3
-    assert "1_broken.up.sql:3: relation \"nowhere\" does not exist" in output
+    assert "1_broken.up.sql:4: relation \"nowhere\" does not exist" in output
     assert "Nothing of 1_broken was applied" in output
     assert tables(database) == []
     assert history(database) == []
@@ -296,4 +297,4 @@ def test_a_long_statement_is_named_while_it_runs(database: TestDatabase, tmp_pat
     })
     code, output = cli(database, "apply", "--migrations-dir", str(migrations))
     assert code == 0, output
-    assert "still running statement 2/2 (line 2): SELECT pg_sleep(4)" in output
+    assert "still running statement 2/2 (line 3): SELECT pg_sleep(4)" in output

@@ -301,7 +301,8 @@ def _print_status(database: str, states: list, up_to_date: bool) -> None:
         table.add_column(column)
     for s in states:
         installed = s.applied.installed_on.strftime("%Y-%m-%d %H:%M:%S") if s.applied else ""
-        table.add_row(str(s.version), s.name, f"[{colors[s.state]}]{s.state}[/]", installed, s.detail)
+        name = f"{s.name} [dim](hand-written)[/]" if s.file and s.file.hand_written else s.name
+        table.add_row(str(s.version), name, f"[{colors[s.state]}]{s.state}[/]", installed, s.detail)
     if states:
         out.print(table)
     out.print("Up to date." if up_to_date else "[yellow]Not up to date.[/]")

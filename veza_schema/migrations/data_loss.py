@@ -23,17 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from pglast.enums import AlterTableType, ObjectType
+from pglast.stream import RawStream
 from psycopg import sql
 
 from veza_schema.diff.typechange import classify_type_change
 from veza_schema.errors import DatabaseStateError
 from veza_schema.migrations.files import PlannedStep
-from veza_schema.sql.split import split_statements
+from veza_schema.sql.parse import SqlSyntaxError, ast, statement_nodes
+from veza_schema.sql.split import parse_script
+from veza_schema.sql.volatility import volatile_calls
 from veza_schema.types import TypeSyntaxError, normalize_type
 
 COUNT_CAP = 1_000_000
-_CANDIDATE = re.compile(r"^\s*(drop\s+table|alter\s+table|truncate|delete\s+from)\b", re.IGNORECASE)
-_ALTER_DESTRUCTIVE = re.compile(r"\bdrop\b|\btype\b", re.IGNORECASE)
 # (what it does, rows with data or None if uncounted, what the rows are, detail)
 _Found = tuple[str, int | None, str, str]
 _LIMITED_TEXT = re.compile(r"^(character varying|character)\((\d+)\)$")
@@ -83,15 +85,21 @@ def refuse_data_loss(conn: psycopg.Connection, steps: Sequence[PlannedStep]) -> 
 
 
 def find_data_loss(conn: psycopg.Connection, steps: Sequence[PlannedStep]) -> list[DataLoss]:
-    """Every statement of ``steps`` that would destroy existing data, counted on ``conn``."""
+    """Every statement of ``steps`` that would destroy existing data, counted on ``conn``.
+
+    Each file is parsed once (:func:`veza_schema.sql.split.parse_script`, PostgreSQL's grammar),
+    the parse ``apply``'s other pre-run check reads too.
+    """
     losses: list[DataLoss] = []
     for step in steps:
         path = step.migration.up_path if step.direction == "up" else step.migration.down_path
-        for statement in split_statements(step.sql):
-            if not _CANDIDATE.match(statement.text):
+        script = parse_script(step.sql)
+        for index, statement in enumerate(script.statements):
+            tree = script.trees[index] if script.trees is not None else _tree(statement.text)
+            if not isinstance(tree, _DESTRUCTIVE):
                 continue
             first = statement.text.strip().splitlines()[0][:120]
-            for what, rows, noun, detail in _destroyed(conn, statement.text):
+            for what, rows, noun, detail in _destroyed(conn, tree):
                 if rows is None or rows > 0:
                     losses.append(DataLoss(Path(path) if path else Path("?"), statement.line, first, what, rows,
                                            noun, detail))
@@ -99,6 +107,18 @@ def find_data_loss(conn: psycopg.Connection, steps: Sequence[PlannedStep]) -> li
 
 
 # -- what one statement destroys ------------------------------------------------------------------
+_DESTRUCTIVE = (ast.DropStmt, ast.TruncateStmt, ast.DeleteStmt, ast.AlterTableStmt)
+
+
+def _tree(text: str) -> Any:
+    """One statement's parse tree, for a file that does not parse as a whole (None if this one does not)."""
+    try:
+        nodes = statement_nodes(text)
+    except SqlSyntaxError:
+        return None
+    return nodes[0].stmt if len(nodes) == 1 else None
+
+
 @dataclass(frozen=True, slots=True)
 class _Name:
     schema: str | None
@@ -111,75 +131,29 @@ class _Name:
         return f"{self.schema}.{self.name}" if self.schema else self.name
 
 
-def _ident_text(node: Any) -> str:
-    """PostgreSQL folds unquoted identifiers to lower case."""
-    text = str(node.this) if hasattr(node, "this") else str(node)
-    return text if getattr(node, "quoted", False) else text.lower()
+def _range_name(relation: Any) -> _Name:
+    """A table as the parser resolved its name (unquoted names already folded to lower case)."""
+    return _Name(relation.schemaname or None, relation.relname)
 
 
-def _table_name(table: Any) -> _Name:
-    db = table.args.get("db")
-    return _Name(_ident_text(db) if db is not None else None, _ident_text(table.this))
-
-
-def _destroyed(conn: psycopg.Connection, text: str) -> Iterator[_Found]:
+def _destroyed(conn: psycopg.Connection, tree: Any) -> Iterator[_Found]:
     """(what, rows holding data, detail) for each thing the statement would destroy."""
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.errors import SqlglotError
-
-    try:
-        tree = sqlglot.parse_one(text, read="postgres")
-    except SqlglotError:
-        yield from _fallback(conn, text)
-        return
-    if isinstance(tree, exp.Drop) and str(tree.args.get("kind") or "").upper() == "TABLE":
-        for table in tree.args.get("tables") or [tree.this]:
-            if isinstance(table, exp.Table):
-                yield from _table_rows(conn, _table_name(table), "drops table")
-    elif isinstance(tree, exp.TruncateTable):
-        for table in tree.expressions:
-            yield from _table_rows(conn, _table_name(table), "empties table")
-    elif isinstance(tree, exp.Delete) and isinstance(tree.this, exp.Table):
+    if isinstance(tree, ast.DropStmt) and tree.removeType == ObjectType.OBJECT_TABLE:
+        for parts in tree.objects or ():
+            names = [part.sval for part in parts]
+            yield from _table_rows(conn, _Name(names[-2] if len(names) > 1 else None, names[-1]), "drops table")
+    elif isinstance(tree, ast.TruncateStmt):
+        for relation in tree.relations or ():
+            yield from _table_rows(conn, _range_name(relation), "empties table")
+    elif isinstance(tree, ast.DeleteStmt):
         yield from _deleted_rows(conn, tree)
-    elif isinstance(tree, exp.Alter) and str(tree.args.get("kind") or "").upper() == "TABLE":
-        if not _ALTER_DESTRUCTIVE.search(text):
-            return
-        table = _table_name(tree.this)
-        for action in tree.args.get("actions") or []:
-            if isinstance(action, exp.Drop) and str(action.args.get("kind") or "COLUMN").upper() == "COLUMN":
-                for column in action.args.get("tables") or [action.this]:
-                    yield from _column_values(conn, table, _ident_text(column.this))
-            elif isinstance(action, exp.AlterColumn) and action.args.get("dtype") is not None:
-                yield from _type_change(conn, table, _ident_text(action.this),
-                                        action.args["dtype"].sql(dialect="postgres"))
-    elif isinstance(tree, exp.Command):
-        yield from _fallback(conn, text)
-
-
-_DROP_TABLE = re.compile(r"^\s*drop\s+table\s+(?:if\s+exists\s+)?(?P<names>[^;]+?)\s*(?:cascade|restrict)?\s*;?\s*$",
-                         re.IGNORECASE | re.DOTALL)
-_DROP_COLUMN = re.compile(r"^\s*alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?(?P<table>\"[^\"]+\"|[\w.]+)\s+"
-                          r"drop\s+(?:column\s+)?(?:if\s+exists\s+)?(?P<column>\"[^\"]+\"|\w+)", re.IGNORECASE)
-
-
-def _plain(identifier: str) -> str:
-    return identifier[1:-1].replace('""', '"') if identifier.startswith('"') else identifier.lower()
-
-
-def _fallback(conn: psycopg.Connection, text: str) -> Iterator[_Found]:
-    """The two common destructive forms, for statements sqlglot cannot parse."""
-    match = _DROP_TABLE.match(text)
-    if match:
-        for raw in match.group("names").split(","):
-            parts = [_plain(p.strip()) for p in raw.strip().split(".")]
-            yield from _table_rows(conn, _Name(parts[0] if len(parts) > 1 else None, parts[-1]), "drops table")
-        return
-    match = _DROP_COLUMN.match(text)
-    if match:
-        parts = [_plain(p) for p in match.group("table").split(".")]
-        yield from _column_values(conn, _Name(parts[0] if len(parts) > 1 else None, parts[-1]),
-                                  _plain(match.group("column")))
+    elif isinstance(tree, ast.AlterTableStmt) and tree.objtype == ObjectType.OBJECT_TABLE:
+        table = _range_name(tree.relation)
+        for command in tree.cmds or ():
+            if command.subtype == AlterTableType.AT_DropColumn:
+                yield from _column_values(conn, table, command.name)
+            elif command.subtype == AlterTableType.AT_AlterColumnType and command.def_ is not None:
+                yield from _type_change(conn, table, command.name, RawStream()(command.def_.typeName))
 
 
 def _regclass(conn: psycopg.Connection, table: _Name) -> tuple[int, str] | None:
@@ -257,18 +231,24 @@ def _type_change(conn: psycopg.Connection, table: _Name, column: str,
 
 def _deleted_rows(conn: psycopg.Connection, tree: Any) -> Iterator[_Found]:
     """Rows a DELETE would remove, counted with its own WHERE (unknown when that cannot run yet)."""
-    table = _table_name(tree.this)
+    table = _range_name(tree.relation)
     if _regclass(conn, table) is None:
         return
-    where = tree.args.get("where")
-    if tree.args.get("using"):
-        yield f"deletes rows of table {table}", None, "row(s)", "a DELETE ... USING is not counted"
+    if tree.usingClause or tree.withClause:
+        yield f"deletes rows of table {table}", None, "row(s)", "a DELETE ... USING or WITH is not counted"
         return
     query = sql.SQL("SELECT 1 FROM {}").format(table.ident())
-    if where is not None:
-        query = sql.SQL("{} WHERE {}").format(query, sql.SQL(where.this.sql(dialect="postgres")))  # type: ignore[arg-type]
+    volatile = volatile_calls(RawStream()(tree.whereClause)) if tree.whereClause is not None else []
+    if volatile:  # counting would run them, before anyone agreed to run this file
+        yield (f"deletes rows of table {table}", None, "row(s)",
+               f"not counted: its condition calls volatile function(s) {', '.join(volatile)}")
+        return
+    if tree.whereClause is not None:
+        # The statement's own condition, as PostgreSQL's grammar read it, counted inside a rolled-back
+        # transaction: it runs with the rights the DELETE itself would have.
+        query = sql.SQL("{} WHERE {}").format(query, sql.SQL(RawStream()(tree.whereClause)))  # type: ignore[arg-type]
     try:
-        with conn.transaction():
+        with conn.transaction(force_rollback=True):
             rows: int | None = _count(conn, query)
     except psycopg.Error as exc:
         yield f"deletes rows of table {table}", None, "row(s)", f"counting failed: {str(exc).strip().splitlines()[0]}"

@@ -27,6 +27,7 @@ from veza_schema.migrations import history
 from veza_schema.migrations.data_loss import refuse_data_loss
 from veza_schema.migrations.files import MigrationFile, PlannedStep, is_no_transaction
 from veza_schema.migrations.lock import migration_lock
+from veza_schema.migrations.statement_check import refuse_unexpected_statements
 from veza_schema.sql.split import Statement, split_statements
 
 State = Literal["applied", "pending", "modified", "missing", "failed", "out_of_order"]
@@ -205,6 +206,7 @@ def apply(target: Target, files: list[MigrationFile], *, to: int | None = None, 
             steps = plan_apply(compute_states(files, history.read_history(conn)), to, options.allow_out_of_order)
         finally:
             conn.close()
+        refuse_unexpected_statements(steps)
         return RunResult(steps, time.monotonic() - started, dry_run=True)
     with _locked_session(target, options, create_history=True) as conn:
         steps = plan_apply(compute_states(files, history.read_history(conn)), to, options.allow_out_of_order)
@@ -244,6 +246,7 @@ def rollback(target: Target, files: list[MigrationFile], *, steps: int | None = 
             planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to)
         finally:
             conn.close()
+        refuse_unexpected_statements(planned)
         return RunResult(planned, time.monotonic() - started, dry_run=True)
     with _locked_session(target, options, create_history=True) as conn:
         planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to)
@@ -254,7 +257,10 @@ def rollback(target: Target, files: list[MigrationFile], *, steps: int | None = 
 
 
 def _guard_data_loss(conn: psycopg.Connection, steps: list[PlannedStep], options: RunOptions) -> None:
-    """Under the lock, before anything runs: refuse steps that would destroy data (DataLossRefused)."""
+    """Under the lock, before anything runs: refuse a file holding what its header does not list
+    (UnexpectedStatementError, checked first: counting data loss evaluates DELETE conditions),
+    then steps that would destroy data (DataLossRefused)."""
+    refuse_unexpected_statements(steps)
     if not options.allow_data_loss and steps:
         refuse_data_loss(conn, steps)
 

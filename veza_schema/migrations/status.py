@@ -30,6 +30,7 @@ def status_document(database: str, states: Sequence[MigrationState], up_to_date:
                 "checksum_file": s.file.checksum.hex() if s.file else None,
                 "checksum_applied": s.applied.checksum.hex() if s.applied else None,
                 "detail": s.detail or None,
+                "hand_written": bool(s.file and s.file.hand_written),
             }
             for s in states
         ],

@@ -2,15 +2,28 @@
 
 Needed because PostgreSQL runs a multi-statement string as one implicit transaction
 (so ``CREATE INDEX CONCURRENTLY`` could never run), and because a failure should name
-the line of the statement that failed. Understands quotes, dollar quotes, comments.
+the line of the statement that failed.
+
+Why PostgreSQL's own splitter (libpg_query, through pglast): where one statement ends is
+a security boundary (``apply`` checks each statement of a file before running it) and only
+the server's lexer and grammar agree with the server on quotes, dollar quotes, nested comments,
+``E''`` escapes and ``BEGIN ATOMIC`` bodies. It is also about eight times faster than the
+scanner this module used to be. A file that does not parse is split by PostgreSQL's scanner
+at the semicolons PostgreSQL's lexer sees, so the server still reports the faulty statement
+with its line.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+from pglast.parser import ParseError
+from pglast.parser import scan as _pg_scan
+from pglast.parser import split as _pg_split
+
+from veza_schema.sql.parse import SqlSyntaxError, statement_nodes
 
 
 @dataclass(frozen=True)
@@ -20,70 +33,87 @@ class Statement:
 
 
 def split_statements(sql: str) -> list[Statement]:
-    statements: list[Statement] = []
-    i = 0
-    n = len(sql)
+    return list(_split(str(sql)))
+
+
+@lru_cache(maxsize=32)
+def _split(sql: str) -> tuple[Statement, ...]:
+    try:
+        slices = _pg_split(sql, only_slices=True)
+    except ParseError:
+        slices = _at_semicolons(sql)
+    statements = []
+    line, counted = 1, 0
+    for part in slices:
+        start = _skip_comments(sql, part.start, part.stop)
+        text = sql[start:part.stop].strip()
+        if text:
+            line += sql.count("\n", counted, start)
+            counted = start
+            statements.append(Statement(text, line))
+    return tuple(statements)
+
+
+def _at_semicolons(sql: str) -> tuple[slice, ...]:
+    """A file that does not parse, cut at each ``;`` PostgreSQL's lexer sees (as psql does).
+
+    libpg_query's own scanner-based splitter is not used: it drops a statement that starts with
+    an unknown word, so a typo would silently not run while the statements after it do.
+    """
+    try:
+        tokens = _pg_scan(sql)
+    except ParseError:  # an unterminated quote or comment: one statement, for the server to refuse
+        return (slice(0, len(sql)),)
+    cuts: list[slice] = []
     start = 0
-    line = 1
-    start_line: int | None = None
-    while i < n:
-        ch = sql[i]
-        if ch == "\n":
-            line += 1
+    for token in tokens:
+        if token.name == "ASCII_59":  # ;
+            cuts.append(slice(start, token.start))
+            start = token.end + 1
+    cuts.append(slice(start, len(sql)))
+    return tuple(cuts)
+
+
+def _skip_comments(sql: str, start: int, stop: int) -> int:
+    """The first position at or after ``start`` that is neither blank nor inside a leading comment."""
+    i = start
+    while i < stop:
+        if sql[i].isspace():
             i += 1
-            continue
-        if ch.isspace():
-            i += 1
-            continue
-        if sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = n if end == -1 else end
-            continue
-        if sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i, stop)
+            i = stop if end == -1 else end + 1
+        elif sql.startswith("/*", i):
+            depth, i = 1, i + 2  # PostgreSQL's block comments nest
+            while i < stop and depth:
                 if sql.startswith("/*", i):
                     depth, i = depth + 1, i + 2
                 elif sql.startswith("*/", i):
                     depth, i = depth - 1, i + 2
                 else:
-                    line += sql[i] == "\n"
                     i += 1
-            continue
-        if start_line is None:
-            start_line = line
-            start = i
-        if ch in ("'", '"'):
-            i += 1
-            while i < n:
-                if sql[i] == ch:
-                    if i + 1 < n and sql[i + 1] == ch:
-                        i += 2
-                        continue
-                    i += 1
-                    break
-                line += sql[i] == "\n"
-                i += 1
-            continue
-        if ch == "$":
-            match = _DOLLAR_TAG.match(sql, i)
-            if match and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-                tag = match.group(0)
-                end = sql.find(tag, match.end())
-                end = n if end == -1 else end + len(tag)
-                line += sql.count("\n", i, end)
-                i = end
-                continue
-        if ch == ";":
-            text = sql[start:i].strip()
-            if text:
-                statements.append(Statement(text, start_line))
-            start_line = None
-            i += 1
-            continue
-        i += 1
-    if start_line is not None:
-        text = sql[start:].strip()
-        if text:
-            statements.append(Statement(text, start_line))
-    return statements
+        else:
+            break
+    return i
+
+
+@dataclass(frozen=True)
+class ParsedScript:
+    """A file's statements and, when the whole file parses, each statement's parse tree (same order)."""
+
+    statements: tuple[Statement, ...]
+    trees: tuple[Any, ...] | None
+    error: str | None = None  # why it does not parse, when it does not
+
+
+@lru_cache(maxsize=32)
+def parse_script(sql: str) -> ParsedScript:
+    """Split and parse a file once, for every check that reads it (``apply``'s guards, the data-loss count)."""
+    statements = tuple(split_statements(sql))
+    try:
+        trees = tuple(raw.stmt for raw in statement_nodes(sql))
+    except SqlSyntaxError as error:
+        return ParsedScript(statements, None, str(error))
+    if len(trees) != len(statements):  # cannot happen with one parser for both; never guess a pairing
+        return ParsedScript(statements, None, "the statements and their parse trees differ in number")
+    return ParsedScript(statements, trees)
