@@ -43,3 +43,21 @@ def test_db_commands_start_report_and_stop_the_server(project: Path) -> None:
     stopped = run_cli("db", "stop", cwd=project)
     assert stopped.exit_code == 0 and "stopped" in stopped.stdout
     assert run_cli("db", "url", cwd=project).exit_code == 1
+
+
+def test_the_embedded_server_is_socket_only_and_its_folder_owner_only(project: Path) -> None:
+    """It trusts local connections, so nobody but its owner may reach it (docs/security.md)."""
+    import stat
+
+    import psycopg
+
+    started = run_cli("db", "start", cwd=project)
+    assert started.exit_code == 0, started.output
+    conf = (project / ".veza" / "pgdata" / "postgresql.conf").read_text()
+    assert "listen_addresses = ''" in conf and "unix_socket_permissions = 0700" in conf
+    assert stat.S_IMODE((project / ".veza").stat().st_mode) == 0o700
+    url = run_cli("db", "url", cwd=project).stdout.strip()
+    with psycopg.connect(url) as conn:
+        settings = conn.execute("SELECT current_setting('listen_addresses'), "
+                                "current_setting('unix_socket_permissions')").fetchone()
+    assert settings == ("", "0700")

@@ -36,22 +36,27 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code: click's for usage errors (2), ours for our errors.
 
     Every expected failure prints one line; anything else is a bug (exit 4), with a traceback
-    only when ``VEZA_DEBUG`` is set.
+    only when ``VEZA_DEBUG`` is set. Whatever is printed passes through the DSN redaction first
+    (:func:`veza_schema.db.dsn.redact_text`): no password reaches the terminal or a CI log.
     """
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="veza-schema")
+        app(args=args, prog_name="veza-schema")
     except SystemExit as exc:  # click ends every command this way, typer.Exit included
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except VezaSchemaError as exc:
-        _print_error(str(exc))
+        _print_error(str(exc), args)
         return exc.exit_code
     except KeyboardInterrupt:
-        _print_error("interrupted")
+        _print_error("interrupted", args)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback
         if os.environ.get("VEZA_DEBUG"):
-            raise
-        _print_error(f"internal error: {type(exc).__name__}: {exc} (set VEZA_DEBUG=1 for a traceback)")
+            import traceback
+
+            _print_error("internal error:\n" + "".join(traceback.format_exception(exc)).rstrip(), args)
+        else:
+            _print_error(f"internal error: {type(exc).__name__}: {exc} (set VEZA_DEBUG=1 for a traceback)", args)
         return EXIT_INTERNAL
     return 0
 
@@ -61,11 +66,16 @@ def main() -> None:
     sys.exit(run())
 
 
-def _print_error(message: str) -> None:
+def _print_error(message: str, args: Sequence[str]) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
+    from veza_schema.db.dsn import redact_text, secrets_from
+
+    dsn_variables = [os.environ.get(name, "") for name in ("VEZA_DATABASE_URL", "DATABASE_URL")]
+    message = redact_text(message, secrets_from([*args, *dsn_variables]))
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     first, *rest = message.splitlines() or [""]
-    console.print(f"[bold red]error:[/] {first}", markup=True)
+    console.print(f"[bold red]error:[/] {escape(first)}", markup=True)
     for line in rest:
         console.print(line, markup=False)

