@@ -37,6 +37,7 @@ from veza_schema.sql.parse import (
     query_node,
     refuse_data_modifying,
     statement_nodes,
+    walk,
 )
 from veza_schema.sql.text import Sql
 from veza_schema.sql.volatility import offline_facts
@@ -227,6 +228,11 @@ def _function_probe(arguments: str, returns: str) -> Any:
             or len(body) != 1 or getattr(body[0], "sval", None) != _PROBE_BODY or stmt.returnType is None \
             or [getattr(part, "sval", None) for part in stmt.funcname] != ["f"]:
         raise RouteError("not a function signature: it adds clauses to the function")
+    for node in walk((stmt.returnType, stmt.parameters)):
+        if isinstance(node, ast.TypeName) and any(not isinstance(mod, ast.A_Const | ast.ColumnRef)
+                                                  for mod in node.typmods or ()):
+            # The grammar takes any expression as a type modifier; a type's modifiers are constants.
+            raise RouteError("not a function signature: a type modifier that is not a constant")
     for parameter in stmt.parameters or ():
         if not isinstance(parameter, ast.FunctionParameter):
             raise RouteError("not a function signature")

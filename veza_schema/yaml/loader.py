@@ -90,7 +90,7 @@ FIELD_ROUTES: dict[tuple[str, str], Route] = {
     ("enum", "waive"): Route.NOT_TEXT, ("enum", "rfc"): Route.RFC,
     ("type", "(name)"): Route.IDENTIFIER, ("type", "attributes"): Route.NOT_TEXT, ("type", "comment"): Route.LITERAL,
     ("type", "waive"): Route.NOT_TEXT, ("type", "rfc"): Route.RFC,
-    ("attribute", "(name)"): Route.IDENTIFIER, ("attribute", "type"): Route.TYPE,
+    ("attribute", "(name)"): Route.IDENTIFIER, ("attribute", "(value)"): Route.TYPE,
     ("function", "(name)"): Route.IDENTIFIER, ("function", "returns"): Route.FUNCTION_RETURNS,
     ("function", "language"): Route.KEYWORD, ("function", "arguments"): Route.FUNCTION_ARGUMENTS,
     ("function", "body"): Route.FUNCTION_BODY, ("function", "volatility"): Route.KEYWORD,
@@ -572,7 +572,7 @@ class _ModuleReader:
             if "function" not in values:
                 self.r.problem(node, f"{what} needs 'function'")
             ok = False
-        timing = (self.r.string(values["timing"], f"timing of {what}") or "") if "timing" in values else ""
+        timing = (self.text(values["timing"], kind, "timing", what) or "") if "timing" in values else ""
         timing = timing.lower()
         if timing not in ("before", "after", "instead of"):
             self.r.problem(values.get("timing", node), f"timing of {what} must be before, after or instead of")
@@ -582,14 +582,14 @@ class _ModuleReader:
             self.r.problem(node, f"{what} needs 'events'")
             ok = False
         else:
-            for event, event_node in self.r.string_list(values["events"], f"events of {what}") or []:
+            for event, event_node in self.texts(values["events"], kind, "events", what) or []:
                 if event.lower() not in _EVENTS:
                     self.r.problem(event_node, f"event '{event}' of {what} must be one of {', '.join(_EVENTS)}")
                     ok = False
                 events.append(event.lower())
         for_each = "row"
         if "for_each" in values:
-            for_each = (self.r.string(values["for_each"], f"for_each of {what}") or "").lower()
+            for_each = (self.text(values["for_each"], kind, "for_each", what) or "").lower()
             if for_each not in ("row", "statement"):
                 self.r.problem(values["for_each"], f"for_each of {what} must be row or statement")
                 ok = False
@@ -725,7 +725,7 @@ class _ModuleReader:
             if "default" in values else None
         identity = None
         if "identity" in values:
-            identity = (self.r.string(values["identity"], f"identity of {what}") or "").lower()
+            identity = (self.text(values["identity"], "column", "identity", what) or "").lower()
             if identity not in ("always", "by default"):
                 self.r.problem(values["identity"], f"identity of {what} must be 'always' or 'by default'")
                 identity = None
@@ -752,7 +752,7 @@ class _ModuleReader:
         return column, flags["primary_key"], flags["unique"], reference
 
     def read_reference(self, node: yaml.Node, what: str) -> tuple[str, tuple[str, ...]] | None:
-        text = self.r.string(node, f"references of {what}")
+        text = self.text(node, "column", "references", what)
         if text is None:
             return None
         match = _REFERENCE.match(text)
@@ -769,7 +769,7 @@ class _ModuleReader:
     def read_action(self, node: yaml.Node | None, what: str, key: str) -> str | None:
         if node is None:
             return None
-        text = self.r.string(node, f"{key} of {what}")
+        text = self.text(node, "column", key, what)
         if text is None:
             return None
         action = " ".join(text.lower().replace("_", " ").split())
@@ -795,12 +795,12 @@ class _ModuleReader:
             items = self.r.mapping(node, what) or []
             values = {k: v for k, _, v in self.r.check_keys(items, PRIMARY_KEY_KEYS, what)}
             name = self.text(values["name"], "primary_key", "name", what) if "name" in values else None
-            columns = self.r.string_list(values["columns"], what) if "columns" in values else None
+            columns = self.texts(values["columns"], "primary_key", "columns", what) if "columns" in values else None
             if columns is None:
                 self.r.problem(node, f"{what} needs 'columns'")
                 return None
             return PrimaryKey(name or f"pk_{table}", tuple(c for c, _ in columns), Meta(self.r.pos(node)))
-        columns = self.r.string_list(node, what)
+        columns = self.texts(node, "table", "primary_key", f"table {table}")
         if not columns:
             return None
         return PrimaryKey(f"pk_{table}", tuple(c for c, _ in columns), Meta(self.r.pos(node)))
@@ -818,7 +818,7 @@ class _ModuleReader:
             if columns_node is None:
                 self.r.problem(node, f"{what} needs 'columns'")
                 return None
-        columns = self.r.string_list(columns_node, f"columns of {what}") if columns_node is not None else None
+        columns = self.texts(columns_node, "unique", "columns", what) if columns_node is not None else None
         if not columns:
             return None
         return UniqueConstraint(name, tuple(c for c, _ in columns), self.meta(key_node, items, what))
@@ -858,7 +858,7 @@ class _ModuleReader:
             if required not in values:
                 self.r.problem(node, f"{what} needs '{required}'")
                 return None
-        columns = tuple(c for c, _ in self.r.string_list(values["columns"], f"columns of {what}") or [])
+        columns = tuple(c for c, _ in self.texts(values["columns"], "fk", "columns", what) or [])
         target = self.read_reference(values["references"], what)
         on_delete = self.read_action(values.get("on_delete"), what, "on_delete")
         on_update = self.read_action(values.get("on_update"), what, "on_update")
@@ -908,6 +908,7 @@ class _ModuleReader:
         for key, is_column_list in (("columns", True), ("expressions", False)):
             if key not in values:
                 continue
+            # Checked element by element, once the ordering words are off (index_element).
             for element_text, item in self.r.string_list(values[key], f"{key} of {what}") or []:
                 element = self.index_element(element_text, is_column_list, item, what, opclasses)
                 if element:
@@ -917,7 +918,7 @@ class _ModuleReader:
             return None
         method = "btree"
         if "using" in values:
-            method = (self.r.string(values["using"], f"using of {what}") or "btree").lower()
+            method = (self.text(values["using"], "index", "using", what) or "btree").lower()
             if method not in INDEX_METHODS:
                 self.r.problem(values["using"], f"using of {what} must be one of {', '.join(INDEX_METHODS)}")
         unique = bool(self.r.boolean(values["unique"], f"unique of {what}")) if "unique" in values else False
@@ -925,7 +926,7 @@ class _ModuleReader:
             else None
         if where is not None:  # checked as stored, stripped
             where = self.check(where.strip(), values["where"], "index", "where", f"where of {what}")
-        include = tuple(c for c, _ in self.r.string_list(values["include"], f"include of {what}") or []) \
+        include = tuple(c for c, _ in self.texts(values["include"], "index", "include", what) or []) \
             if "include" in values else ()
         return Index(name, table, tuple(elements), unique, method, where.strip() if where else None, include,
                      self.meta(key_node, items, what))
@@ -963,12 +964,12 @@ class _ModuleReader:
             self.r.problem(node, f"partition_by of {what} needs exactly one of range, list, hash")
             return None
         strategy = strategies[0]
-        columns = tuple(c for c, _ in self.r.string_list(values[strategy], f"{strategy} of {what}") or [])
+        columns = tuple(c for c, _ in self.texts(values[strategy], "partition", strategy, what) or [])
         interval: str | None = None
         if strategy == "range":
             interval = "month"
             if "interval" in values:
-                interval = (self.r.string(values["interval"], f"interval of {what}") or "").lower()
+                interval = (self.text(values["interval"], "partition", "interval", what) or "").lower()
                 if interval not in ("day", "week", "month", "year"):
                     self.r.problem(values["interval"], f"interval of {what} must be day, week, month or year")
                     return None

@@ -1,0 +1,75 @@
+"""Every YAML field has exactly one route into SQL, and every text field is in the hostile corpus.
+
+These are the tests a new YAML field runs into: a key added to one of the loader's ``*_KEYS``
+tuples needs its route in ``loader.FIELD_ROUTES`` and, when its route carries text, one line in
+``tests/hostile/corpus.py`` (docs/security.md says how).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from tests.hostile.corpus import FIELDS, PAYLOADS
+from veza_schema.sql.routes import TEXT_ROUTES, Route
+from veza_schema.yaml import loader
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_key_tuple_of_the_loader_is_an_object_kind_with_routes() -> None:
+    tuples = {name for name in vars(loader) if re.fullmatch(r"[A-Z_]+_KEYS", name) and name != "KEYS_BY_KIND"}
+    listed = {name for name in tuples if any(getattr(loader, name) is keys for keys in loader.KEYS_BY_KIND.values())}
+    assert tuples == listed, f"*_KEYS tuples missing from loader.KEYS_BY_KIND: {sorted(tuples - listed)}"
+
+
+def test_every_key_the_loader_accepts_has_a_route() -> None:
+    missing = [f"{kind}.{key}" for kind, keys in loader.KEYS_BY_KIND.items() for key in keys
+               if (kind, key) not in loader.FIELD_ROUTES]
+    assert not missing, f"keys without a route in loader.FIELD_ROUTES (see docs/security.md): {missing}"
+
+
+def test_every_route_names_a_key_the_loader_accepts() -> None:
+    stale = [f"{kind}.{key}" for kind, key in loader.FIELD_ROUTES
+             if not key.startswith("(") and key not in loader.KEYS_BY_KIND.get(kind, ())]
+    assert not stale, f"routes for keys the loader does not read: {stale}"
+
+
+def test_every_text_field_is_in_the_hostile_corpus() -> None:
+    text_fields = {field for field, route in loader.FIELD_ROUTES.items() if route in TEXT_ROUTES}
+    missing = sorted(f"{kind}.{key}" for kind, key in text_fields - set(FIELDS))
+    assert not missing, f"text fields missing from tests/hostile/corpus.py (one line each): {missing}"
+    extra = sorted(f"{kind}.{key}" for kind, key in set(FIELDS) - text_fields)
+    assert not extra, f"corpus fields the loader does not route as text: {extra}"
+
+
+def test_every_payload_class_of_the_issue_is_in_the_corpus() -> None:
+    assert {"second statement", "DO block", "data-modifying CTE", "comment trick", "quote trick",
+            "dollar-quote trick", "newline"} <= set(PAYLOADS)
+    assert all(len(payloads) >= 2 for payloads in PAYLOADS.values())
+
+
+def test_the_loader_reads_each_text_through_its_route() -> None:
+    """A text is read through ``text``/``texts`` (which check it on its FIELD_ROUTES route); the few
+    bare reads left are in readers that check the text once normalized (stripped, lower-cased, an
+    index element without its ordering words) and are listed here."""
+    checked_after_normalizing = {"text", "texts", "type_of", "read_functions", "read_templates", "read_check",
+                                 "read_index", "read_views"}
+    tree = ast.parse((REPO / "veza_schema" / "yaml" / "loader.py").read_text())
+    bare = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("string", "string_list") and isinstance(node.func.value, ast.Attribute) \
+                    and node.func.value.attr == "r" and function.name not in checked_after_normalizing:
+                bare.append(f"{function.name}:{node.lineno}")
+    assert not bare, f"loader.py reads text without its route: {bare}"
+
+
+def test_the_route_of_each_field_is_documented() -> None:
+    security = (REPO / "docs" / "security.md").read_text()
+    for route in Route:
+        assert route.name in security, f"docs/security.md does not describe the {route.name} route"
