@@ -184,12 +184,18 @@ def check_type(text: str) -> str:
         canonical = normalize_type(text)
     except TypeSyntaxError:
         raise RouteError(f"not a type: {text!r}") from None
-    if not _is_column_type(short_type(canonical)):
+    if _type_spelling(canonical) is None:
         raise RouteError(f"not a type: {text!r} (a type name, its modifiers and [] only)")
     return canonical
 
 
 @lru_cache(maxsize=4096)
+def _type_spelling(canonical: str) -> str | None:
+    """How a model type is written in DDL, or None when that is not exactly a type."""
+    spelling = short_type(canonical)
+    return spelling if _is_column_type(spelling) else None
+
+
 def _is_column_type(spelling: str) -> bool:
     if has_comment(spelling):
         return False
@@ -328,13 +334,17 @@ def refused_calls(text: str, schema: Schema | None = None, *, default: bool = Fa
     (:data:`VOLATILE_DEFAULT_FUNCTIONS`). The schema's own functions count as declared; any other
     function the built-in table does not know counts as volatile.
     """
-    try:
-        tree = query_node(text) if query else expression_node(text)
-    except SqlSyntaxError:
-        return []  # refused on its own route
     facts = offline_facts()
-    return sorted(name for name in called_functions(tree)
+    return sorted(name for name in _called(text, query)
                   if facts.of(name, schema) == "volatile" and not (default and name in VOLATILE_DEFAULT_FUNCTIONS))
+
+
+@lru_cache(maxsize=65536)
+def _called(text: str, query: bool) -> frozenset[str]:
+    try:
+        return called_functions(query_node(text) if query else expression_node(text))
+    except SqlSyntaxError:
+        return frozenset()  # refused on its own route
 
 
 # -- the renderer's side: SQL text enters a statement only through these -------------------------
@@ -369,8 +379,8 @@ def sql_query(text: str, what: str) -> Sql:
 
 def sql_type(canonical: str, what: str) -> Sql:
     """A model type (``format_type`` spelling) as written in DDL: ``character varying(255)`` -> ``varchar(255)``."""
-    spelling = short_type(canonical)
-    if not _is_column_type(spelling):
+    spelling = _type_spelling(canonical)
+    if spelling is None:
         raise UnsafeSqlError(f"refusing to write SQL for {what}: not a type ({canonical[:80]!r})")
     return Sql(spelling)
 
