@@ -73,3 +73,25 @@ def test_the_route_of_each_field_is_documented() -> None:
     security = (REPO / "docs" / "security.md").read_text()
     for route in Route:
         assert route.name in security, f"docs/security.md does not describe the {route.name} route"
+
+
+SQL_WORDS = re.compile(r"^\s*(CREATE|ALTER|DROP|COMMENT ON|INSERT|UPDATE|DELETE|SELECT|GRANT|REVOKE|SET|DO|"
+                       r"TRUNCATE|REFRESH|WITH) ")
+# f-strings that build SQL are allowed only where the text is parsed, never run: the route probes and
+# apply's statement check (which names statement kinds and parses constraint clauses it then re-renders).
+PARSED_NOT_RUN = {"sql/routes.py", "migrations/statement_check.py"}
+
+
+def test_no_library_module_builds_sql_with_an_f_string() -> None:
+    """SQL statements are composed on the quoting route (sql/text.compose, psycopg.sql), never formatted."""
+    found = []
+    for path in sorted((REPO / "veza_schema").rglob("*.py")):
+        relative = path.relative_to(REPO / "veza_schema").as_posix()
+        if relative in PARSED_NOT_RUN:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant) \
+                    and isinstance(node.values[0].value, str) and SQL_WORDS.match(node.values[0].value) \
+                    and any(isinstance(part, ast.FormattedValue) for part in node.values):
+                found.append(f"{relative}:{node.lineno}")
+    assert not found, f"SQL built with f-strings (use sql/text.compose or psycopg.sql): {found}"
