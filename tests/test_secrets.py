@@ -120,3 +120,9 @@ def test_a_traceback_goes_through_the_same_redaction() -> None:
                  f"  conninfo: host=db password={SECRET} user=bob\n")
     scrubbed = redact_text(traceback, [SECRET])
     assert SECRET not in scrubbed and "postgresql://bob:***@db/veza" in scrubbed
+
+
+def test_a_dsn_given_as_an_option_with_equals_is_not_printed(tmp_path: Path) -> None:
+    for dsn in (FORMS["uri user-info"], MALFORMED["key=value without '='"]):
+        result = invoke("status", f"--dsn={dsn}", cwd=_project(tmp_path / str(len(dsn))))
+        assert result.exit_code == 3 and SECRET not in result.output, result.output

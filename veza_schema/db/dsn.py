@@ -159,6 +159,8 @@ def secrets_from(values: Iterable[str]) -> set[str]:
     """The secrets (passwords) held by any of ``values`` that parses as a DSN, and by ``PGPASSWORD``."""
     found = {os.environ[name] for name in ("PGPASSWORD",) if os.environ.get(name)}
     for value in values:
+        if value.startswith("--") and "=" in value:  # --dsn=postgresql://...
+            value = value.split("=", 1)[1]
         if "=" not in value and "://" not in value:
             continue
         try:
