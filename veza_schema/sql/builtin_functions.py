@@ -424,3 +424,11 @@ timezone:immutable:stable to_timestamp:immutable:stable to_tsquery:immutable:sta
 ts_headline:immutable:stable ts_parse:immutable:stable ts_rewrite:immutable:volatile ts_token_type:immutable:stable
 websearch_to_tsquery:immutable:stable
 """
+
+# Kept by hand, not generated: the volatile functions (built-in, and the usual extensions') that only
+# produce a value, so a column default may call them (sql/routes.py: a default runs for every
+# existing row when its column is added, with the rights of whoever applies the migration).
+VALUE_GENERATORS = """
+clock_timestamp gen_random_bytes gen_random_uuid nextval random random_normal timeofday uuid_generate_v1
+uuid_generate_v1mc uuid_generate_v4 uuidv4 uuidv7
+"""

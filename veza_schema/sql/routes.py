@@ -28,6 +28,7 @@ from pglast.enums import FunctionParameterMode
 
 from veza_schema.errors import VezaSchemaError
 from veza_schema.model import Schema
+from veza_schema.sql import builtin_functions
 from veza_schema.sql.parse import (
     SqlSyntaxError,
     ast,
@@ -315,13 +316,11 @@ def _no_control(text: str) -> None:
 
 
 # -- what runs at apply time ------------------------------------------------------------------------
-# Volatile functions a column default may call: value generators. A default is evaluated for every
-# existing row when its column is added, with the rights of whoever applies the migration, so any
-# other volatile call (pg_terminate_backend, set_config, dblink_exec, lo_import...) is refused.
-VOLATILE_DEFAULT_FUNCTIONS: frozenset[str] = frozenset({
-    "gen_random_uuid", "uuidv4", "uuidv7", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
-    "random", "random_normal", "nextval", "clock_timestamp", "timeofday", "gen_random_bytes",
-})
+# Volatile functions a column default may call: value generators (builtin_functions.VALUE_GENERATORS).
+# A default is evaluated for every existing row when its column is added, with the rights of whoever
+# applies the migration, so any other volatile call (pg_terminate_backend, set_config, dblink_exec,
+# lo_import...) is refused.
+VOLATILE_DEFAULT_FUNCTIONS: frozenset[str] = frozenset(builtin_functions.VALUE_GENERATORS.split())
 
 
 def refused_calls(text: str, schema: Schema | None = None, *, default: bool = False, query: bool = False
