@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from veza_schema.cli.common import DEFAULT_SCHEMA_DIR, DsnOption, SchemaDirOption, check_choice, console
+from veza_schema.cli.common import (
+    DEFAULT_SCHEMA_DIR,
+    DsnOption,
+    SchemaDirOption,
+    ShadowDsnOption,
+    check_choice,
+    console,
+)
 
 if TYPE_CHECKING:
     from veza_schema.drift.compare import DriftReport
@@ -37,9 +44,7 @@ def diff(
     exclude: ExcludeOption = None,
     offline: Annotated[bool, typer.Option("--offline", help="No shadow database: compare expression texts "
                                                             "after sqlglot normalization.")] = False,
-    shadow_dsn: Annotated[str | None, typer.Option("--shadow-dsn", help="Server to build the shadow database "
-                                                   "on (needs CREATEDB). Default: the embedded server.",
-                                                   show_default=False)] = None,
+    shadow_dsn: ShadowDsnOption = None,
     from_ref: Annotated[str | None, typer.Option("--from", help="Review mode: the old schema/ (git ref or "
                                                  "directory); no database.", show_default=False)] = None,
     to_ref: Annotated[str | None, typer.Option("--to", help="Review mode: the new schema/ (git ref or "

@@ -21,8 +21,6 @@ from urllib.parse import quote
 
 from veza_schema.errors import DatabaseError
 
-DEFAULT_DATA_DIR = Path(".veza") / "pgdata"
-
 
 @dataclass(frozen=True)
 class ServerStatus:
@@ -51,9 +49,14 @@ def _quiet_runtime_dir() -> None:
 
 
 class EmbeddedServer:
-    """The embedded default server, data in a project-local folder, left running between commands."""
+    """The embedded default server, left running between commands; its data is always in the project
+    root's ``.veza/pgdata`` (found from any subdirectory), never beside the caller."""
 
-    def __init__(self, data_dir: Path = DEFAULT_DATA_DIR) -> None:
+    def __init__(self, data_dir: Path | None = None) -> None:
+        if data_dir is None:
+            from veza_schema.project import discover
+
+            data_dir = discover().state_dir / "pgdata"  # no project root: UsageError (exit 2)
         self.data_dir = data_dir.resolve()
 
     def start(self) -> str:
