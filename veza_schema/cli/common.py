@@ -49,11 +49,16 @@ def _source(ctx: typer.Context, param: typer.CallbackParam) -> str:
     return "built-in default"
 
 
-def _not_empty(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        from veza_schema.errors import UsageError
+def _shadow_dsn(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+    """Refuse an empty value or a ``docker://`` one that names no image before anything runs (exit 2)."""
+    if isinstance(value, str):
+        if not value.strip():
+            from veza_schema.errors import UsageError
 
-        raise UsageError(f"{param.opts[0]} is empty: give a value, or leave the option out")
+            raise UsageError(f"{param.opts[0]} is empty: give a value, or leave the option out")
+        from veza_schema.db.servers import docker_image
+
+        docker_image(value)
     return value
 
 
@@ -70,7 +75,7 @@ ShadowDsnOption = Annotated[
     typer.Option("--shadow-dsn", help="Server to build shadow databases on: a DSN (its role needs CREATEDB) or "
                                       "docker://IMAGE[:TAG] (a container started and removed, e.g. "
                                       "docker://postgres:15). Default: the embedded server.",
-                 show_default=False, callback=_not_empty),
+                 show_default=False, callback=_shadow_dsn),
 ]
 FormatOption = Annotated[str, typer.Option("--format", help="Output format.")]
 

@@ -113,8 +113,7 @@ def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shad
             print(statement.rstrip("\n"))
         return
     how = ("offline: expression texts compared after sqlglot normalization, no shadow database"
-           if report.mode == "offline" else
-           f"through a shadow database on {'--shadow-dsn' if shadow_dsn else 'the embedded server'}")
+           if report.mode == "offline" else f"through a shadow database on {report.shadow}")
     out.print(f"Database: {report.database}", markup=False)
     out.print(f"Compared with {schema_dir}/ ({how}).", markup=False)
     for warning in report.warnings:

@@ -23,7 +23,14 @@ import psycopg
 from psycopg import conninfo, sql
 
 from veza_schema.db.introspect import IntrospectionStats, introspect
-from veza_schema.db.servers import EmbeddedServer
+from veza_schema.db.servers import (
+    DockerServer,
+    EmbeddedServer,
+    docker_image,
+    docker_image_present,
+    docker_problem,
+    embedded_major,
+)
 from veza_schema.errors import DatabaseError
 from veza_schema.model import Schema, Table
 from veza_schema.sql.render import create_schema_sections, sections_to_sql
@@ -46,10 +53,33 @@ def _first_line(error: BaseException) -> str:
 
 
 @contextmanager
-def shadow_database(server_dsn: str | None = None) -> Iterator[str]:
-    """Create an empty database on ``server_dsn`` (default: the embedded server), yield its DSN, drop it."""
+def shadow_server(server_dsn: str | None = None) -> Iterator[str]:
+    """The server shadow databases are made on, as a DSN: the embedded server (None), a container
+    started for the duration (``docker://IMAGE[:TAG]``, removed on exit), or ``server_dsn`` itself."""
     if server_dsn is None:
-        server_dsn = EmbeddedServer().start()
+        yield EmbeddedServer().start()
+        return
+    image = docker_image(server_dsn)
+    if image is None:
+        yield server_dsn
+        return
+    container = DockerServer(image)
+    try:
+        yield container.start()
+    finally:
+        container.stop()
+
+
+@contextmanager
+def shadow_database(server_dsn: str | None = None) -> Iterator[str]:
+    """Create an empty database on ``server_dsn`` (default: the embedded server; ``docker://IMAGE`` a
+    container), yield its DSN, drop it."""
+    with shadow_server(server_dsn) as server, _empty_database(server) as dsn:
+        yield dsn
+
+
+@contextmanager
+def _empty_database(server_dsn: str) -> Iterator[str]:
     name = shadow_database_name()
     try:
         with psycopg.connect(server_dsn, autocommit=True, connect_timeout=10) as admin:
@@ -73,6 +103,7 @@ class ShadowBuild:
 
     schema: Schema
     server_version: int
+    server: str = "the embedded server"  # where it was built, for reports
 
 
 def build_in_shadow(desired: Schema, server_dsn: str | None = None,
@@ -89,6 +120,13 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
         DatabaseError: the shadow server is unreachable, or the rendered SQL fails there.
     """
     script = sections_to_sql(create_schema_sections(desired))
+    server = "the embedded server" if server_dsn is None else _describe(server_dsn)
+    if server_dsn is None and live_version is not None:
+        server_dsn, note = same_major_server(live_version // 10000)
+        if server_dsn is not None:
+            server = _describe(server_dsn)
+        if note and stats is not None:
+            stats.warnings.append(note)
     with shadow_database(server_dsn) as dsn:
         try:
             conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
@@ -107,7 +145,45 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
                                     getattr(exc, "sqlstate", None)) from exc
             built = introspect(conn, stats=stats)
             version = conn.info.server_version
-    return ShadowBuild(graft_metadata(built, desired), version)
+    return ShadowBuild(graft_metadata(built, desired), version, server)
+
+
+def _describe(server_dsn: str) -> str:
+    image = docker_image(server_dsn)
+    return f"a {image} container" if image else "--shadow-dsn"
+
+
+def same_major_server(major: int) -> tuple[str | None, str | None]:
+    """The shadow server for a database of PostgreSQL ``major`` when none is given: the embedded
+    server when it runs that major, else a ``postgres:<major>`` container when a Docker engine answers
+    and the image is there or can be pulled (the comparison is then exact), else the embedded server.
+
+    Returns the ``docker://`` spec (None: the embedded server) and, when the embedded server is used
+    for another major, why no container was.
+    """
+    embedded = embedded_major()
+    if embedded is None or embedded == major:
+        return None, None
+    problem = docker_problem()
+    if problem is None:
+        image = f"postgres:{major}"
+        if docker_image_present(image) or _pullable(image):
+            return f"docker://{image}", None
+        problem = f"the image {image} is not here and cannot be pulled"
+    return None, f"no shadow server of PostgreSQL {major}: {problem}"
+
+
+def _pullable(image: str) -> bool:
+    import docker
+
+    client = docker.from_env(timeout=120)
+    try:
+        client.images.pull(image)
+    except Exception:  # no registry, unknown tag
+        return False
+    finally:
+        client.close()
+    return True
 
 
 def graft_metadata(built: Schema, source: Schema) -> Schema:
