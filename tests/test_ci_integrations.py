@@ -247,3 +247,29 @@ def test_the_actions_install_step_installs_this_revision() -> None:
     assert install["if"] == "${{ inputs.install == 'true' }}"
     assert '"$GITHUB_ACTION_PATH"' in install["run"]
     assert subprocess.run(["bash", "-n", "-c", install["run"]]).returncode == 0
+
+
+# -- shell completion --------------------------------------------------------------------------------------
+
+def complete(*words: str) -> list[str]:
+    """What bash completion offers for the last word (Typer's completion protocol)."""
+    env = {**cli_env(), "_VEZA_SCHEMA_COMPLETE": "complete_bash", "COMP_WORDS": " ".join(["veza-schema", *words]),
+           "COMP_CWORD": str(len(words))}
+    result = subprocess.run([sys.executable, "-m", "veza_schema"], env=env, capture_output=True, text=True,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_shell_completion_offers_commands_and_options() -> None:
+    assert complete("li") == ["lint"]
+    assert complete("lint", "--sev") == ["--severity"]
+    assert "--shadow-dsn" in complete("diff", "--sh")
+
+
+def test_the_completion_script_can_be_shown_and_installed() -> None:
+    result = subprocess.run([sys.executable, "-m", "veza_schema", "--show-completion", "bash"], env=cli_env(),
+                            capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 0 and "_VEZA_SCHEMA_COMPLETE=complete_bash" in result.stdout
+    assert "--install-completion" in subprocess.run([sys.executable, "-m", "veza_schema", "--help"], env=cli_env(),
+                                                    capture_output=True, text=True, cwd=REPO_ROOT).stdout
