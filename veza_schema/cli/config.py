@@ -36,6 +36,7 @@ ROOT_RELATIVE = ("schema-dir", "migrations-dir", "docs-dir")  # built-in default
 
 def register(app: typer.Typer) -> None:
     app.command("config")(config_command)
+    app.command("json-schema")(json_schema_command)
 
 
 @dataclass(frozen=True)
@@ -182,3 +183,40 @@ def config_command(
         out.print(f"{row['key']} = {shown}", markup=False)
         out.print(f"    from {row['source']}; option {row['option']} of {', '.join(row['commands'])}; "
                   f"environment {row['environment']}", markup=False)
+
+
+def json_schema_command(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the schema to this file instead of "
+                                                "stdout.", show_default=False)] = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 when --output's file is not what "
+                                                        "would be written (for CI).")] = False,
+) -> None:
+    """Print the JSON Schema of the YAML format, generated from the loader's own contract.
+
+    Editors (VS Code's YAML extension, any yaml-language-server client) complete and check a module
+    file that starts with `# yaml-language-server: $schema=<path to the schema>`. Examples:
+
+        veza-schema json-schema --output docs/yaml-format.schema.json
+
+        veza-schema json-schema --output docs/yaml-format.schema.json --check
+    """
+    from veza_schema.errors import UsageError
+    from veza_schema.yaml.contract import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if check:
+        if output is None:
+            raise UsageError("--check needs --output (the committed schema file)")
+        current = output.read_text(encoding="utf-8") if output.is_file() else None
+        if current != text:
+            console().print(f"{output} is stale: run `veza-schema json-schema --output {output}` and commit it.",
+                            markup=False)
+            raise typer.Exit(1)
+        console().print(f"{output} is up to date.", markup=False)
+        return
+    if output is None:
+        print(text, end="")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    console().print(f"Wrote {output}.", markup=False)
