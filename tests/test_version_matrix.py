@@ -18,7 +18,13 @@ from tests.fixtures.servers import MATRIX, require_image, server_of
 from tests.helpers import REPO_ROOT, Server, TestDatabase, fresh_database, run_cli
 from tests.test_migration_proofs import prove
 from veza_schema.db import introspect
-from veza_schema.db.servers import SUPPORTED_MAJORS, docker_image, embedded_major
+from veza_schema.db.servers import (
+    SUPPORTED_MAJORS,
+    docker_image,
+    docker_image_present,
+    docker_pull,
+    embedded_major,
+)
 from veza_schema.errors import UsageError
 
 OTHER_MAJORS = [param for param in MATRIX if param != f"pg{embedded_major()}"]
@@ -83,6 +89,26 @@ def test_a_container_shadow_that_cannot_start_is_a_database_error(pg15_database:
                      env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert result.exit_code == 3, result.output
     assert "cannot start a postgres:15 container: no Docker engine answers" in result.stderr
+
+
+def test_a_container_that_cannot_start_falls_back_to_the_embedded_server_unless_asked_for(
+        request: pytest.FixtureRequest) -> None:
+    """The reaper container testcontainers starts first cannot be pulled on a machine without a registry:
+    diff's own choice of a container gives way to the embedded server; an explicit one is an error."""
+    from testcontainers.core.config import testcontainers_config
+
+    require_image("postgres:13")
+    if docker_image_present(testcontainers_config.ryuk_image) or docker_pull(testcontainers_config.ryuk_image):
+        pytest.skip("the reaper image can be had here: a container starts")
+    for database in applied_database(request, "pg13"):
+        reaper = {"TESTCONTAINERS_RYUK_DISABLED": "false"}
+        chosen = run_cli("diff", "--dsn", database.dsn, env=reaper)
+        assert chosen.exit_code == 0, chosen.output
+        assert "through a shadow database on the embedded server" in chosen.stdout
+        assert "no shadow server of PostgreSQL 13: cannot start a postgres:13 container" in chosen.stdout
+        asked = run_cli("diff", "--dsn", database.dsn, "--shadow-dsn", "docker://postgres:13", env=reaper)
+        assert asked.exit_code == 3
+        assert "set TESTCONTAINERS_RYUK_DISABLED=true" in asked.stderr
 
 
 @pytest.mark.parametrize("spec", ["docker://", "docker://Postgres:15", "docker://postgres:15 ; rm -rf /",

@@ -278,6 +278,20 @@ def docker_image_present(image: str) -> bool:
     return True
 
 
+def docker_pull(image: str) -> bool:
+    """Pull ``image``; False when it cannot be had (no registry, unknown tag)."""
+    import docker
+
+    client = docker.from_env(timeout=600)
+    try:
+        client.images.pull(image)
+    except Exception:  # docker's errors: not found, no network, denied
+        return False
+    finally:
+        client.close()
+    return True
+
+
 def _last_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__

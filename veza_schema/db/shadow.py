@@ -29,6 +29,7 @@ from veza_schema.db.servers import (
     docker_image,
     docker_image_present,
     docker_problem,
+    docker_pull,
     embedded_major,
 )
 from veza_schema.errors import DatabaseError
@@ -120,14 +121,8 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
         DatabaseError: the shadow server is unreachable, or the rendered SQL fails there.
     """
     script = sections_to_sql(create_schema_sections(desired))
-    server = "the embedded server" if server_dsn is None else _describe(server_dsn)
-    if server_dsn is None and live_version is not None:
-        server_dsn, note = same_major_server(live_version // 10000)
-        if server_dsn is not None:
-            server = _describe(server_dsn)
-        if note and stats is not None:
-            stats.warnings.append(note)
-    with shadow_database(server_dsn) as dsn:
+    with _server_for(server_dsn, live_version, stats) as (server_of_shadow, server), \
+            _empty_database(server_of_shadow) as dsn:
         try:
             conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
@@ -153,6 +148,36 @@ def _describe(server_dsn: str) -> str:
     return f"a {image} container" if image else "--shadow-dsn"
 
 
+@contextmanager
+def _server_for(server_dsn: str | None, live_version: int | None, stats: IntrospectionStats | None
+                ) -> Iterator[tuple[str, str]]:
+    """The shadow server (its DSN, and how reports name it): the one given; else, for a database of
+    another major than the embedded server's, a container of that major (see :func:`same_major_server`);
+    else the embedded server, with a note in ``stats`` saying why no container was used."""
+    if server_dsn is not None or live_version is None:
+        with shadow_server(server_dsn) as server:
+            yield server, "the embedded server" if server_dsn is None else _describe(server_dsn)
+        return
+    major = live_version // 10000
+    spec, note = same_major_server(major)
+    image = docker_image(spec) if spec is not None else None
+    if image is not None:
+        container = DockerServer(image)
+        try:
+            server = container.start()
+        except DatabaseError as exc:  # not asked for: fall back rather than fail the diff
+            note = f"no shadow server of PostgreSQL {major}: {exc}"
+        else:
+            try:
+                yield server, _describe(f"docker://{image}")
+            finally:
+                container.stop()
+            return
+    if note and stats is not None:
+        stats.warnings.append(note)
+    yield EmbeddedServer().start(), "the embedded server"
+
+
 def same_major_server(major: int) -> tuple[str | None, str | None]:
     """The shadow server for a database of PostgreSQL ``major`` when none is given: the embedded
     server when it runs that major, else a ``postgres:<major>`` container when a Docker engine answers
@@ -167,23 +192,10 @@ def same_major_server(major: int) -> tuple[str | None, str | None]:
     problem = docker_problem()
     if problem is None:
         image = f"postgres:{major}"
-        if docker_image_present(image) or _pullable(image):
+        if docker_image_present(image) or docker_pull(image):
             return f"docker://{image}", None
         problem = f"the image {image} is not here and cannot be pulled"
     return None, f"no shadow server of PostgreSQL {major}: {problem}"
-
-
-def _pullable(image: str) -> bool:
-    import docker
-
-    client = docker.from_env(timeout=120)
-    try:
-        client.images.pull(image)
-    except Exception:  # no registry, unknown tag
-        return False
-    finally:
-        client.close()
-    return True
 
 
 def graft_metadata(built: Schema, source: Schema) -> Schema:
