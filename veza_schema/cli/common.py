@@ -23,7 +23,7 @@ def _migrations_dir(ctx: typer.Context, param: typer.CallbackParam, value: Path 
         raise UsageError(f"--migrations-dir {value}: not a directory")
     source = _source(ctx, param)
     command = ctx.info_name or ""
-    if command == "generate" and value.parent.is_dir():
+    if command == "generate":  # it starts a migration set: the directory is made with the first file
         return value
     if command in ("lint", "check") and source == "built-in default":
         return value
