@@ -24,6 +24,7 @@ from veza_schema.errors import Problem, SchemaLoadError
 from veza_schema.model import (
     FK_ACTIONS,
     INDEX_METHODS,
+    PARTITION_BACKENDS,
     CheckConstraint,
     Column,
     CompositeAttribute,
@@ -39,6 +40,7 @@ from veza_schema.model import (
     Module,
     PartitionSpec,
     PrimaryKey,
+    Retention,
     Schema,
     SourcePos,
     Table,
@@ -65,7 +67,9 @@ TEMPLATE_KEYS = ("name", "function", "timing", "events", "for_each", "when", "ap
 FUNCTION_KEYS = ("returns", "language", "arguments", "body", "volatility", "security_definer", "comment",
                  "waive", "rfc")
 VIEW_KEYS = ("query", "materialized", "indexes", "comment", "depends_on", "waive", "rfc")
-PARTITION_KEYS = ("range", "list", "hash", "interval", "premake", "default_partition")
+PARTITION_KEYS = ("range", "list", "hash", "interval", "premake", "default_partition", "retention",
+                  "retention_keep_table", "backend")
+_RETENTION = re.compile(r"^\s*(?P<count>[0-9]{1,4})\s+(?P<unit>day|week|month|year)s?\s*$", re.IGNORECASE)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _REFERENCE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_$]*)\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_$]*)|\(([^)]*)\))\s*$")
@@ -821,9 +825,42 @@ class _ModuleReader:
         default_partition = True
         if "default_partition" in values:
             default_partition = bool(self.r.boolean(values["default_partition"], f"default_partition of {what}"))
+        retention, keep_table, backend = self.read_partition_maintenance(values, interval, default_partition, what)
         if not columns:
             return None
-        return PartitionSpec(strategy, columns, interval, premake, default_partition)  # type: ignore[arg-type]
+        return PartitionSpec(strategy, columns, interval, premake, default_partition,  # type: ignore[arg-type]
+                             retention, keep_table, backend)  # type: ignore[arg-type]
+
+    def read_partition_maintenance(self, values: dict[str, yaml.Node], interval: str | None,
+                                   default_partition: bool, what: str) -> tuple[Retention | None, bool, str]:
+        """retention, retention_keep_table and backend: closed grammars, never SQL text."""
+        retention = None
+        if "retention" in values:
+            text = self.r.string(values["retention"], f"retention of {what}")
+            match = _RETENTION.match(text or "")
+            if interval is None:
+                self.r.problem(values["retention"], f"retention of {what} needs range partitioning by time "
+                                                    "(an interval)")
+            elif text is not None and (match is None or int(match["count"]) < 1):
+                self.r.problem(values["retention"], f"retention of {what} must be a count and a unit, e.g. "
+                                                    f"'24 months' (day, week, month or year), got {text!r}")
+            elif match is not None:
+                retention = Retention(int(match["count"]), match["unit"].lower())  # type: ignore[arg-type]
+        keep_table = True
+        if "retention_keep_table" in values:
+            keep_table = bool(self.r.boolean(values["retention_keep_table"], f"retention_keep_table of {what}"))
+            if "retention" not in values:
+                self.r.problem(values["retention_keep_table"], f"retention_keep_table of {what} needs a retention")
+        backend = "builtin"
+        if "backend" in values:
+            backend = (self.r.string(values["backend"], f"backend of {what}") or "builtin").lower()
+            if backend not in PARTITION_BACKENDS:
+                self.r.problem(values["backend"], f"backend of {what} must be one of {', '.join(PARTITION_BACKENDS)}")
+                backend = "builtin"
+            elif backend == "partman" and (interval is None or not default_partition):
+                self.r.problem(values["backend"], f"backend partman of {what} needs range partitioning by time "
+                                                  "with a default partition (pg_partman 4.x always creates one)")
+        return retention, keep_table, backend
 
     # -- views --------------------------------------------------------------------
     def read_views(self, node: yaml.Node) -> None:
