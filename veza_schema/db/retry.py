@@ -40,10 +40,14 @@ class LockRetry:
         return f"{max(1, round(self.lock_timeout * 1000))}ms"
 
 
+def is_lock_timeout(exc: psycopg.Error) -> bool:
+    return getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE
+
+
 def retry_on_lock_timeout(action: Callable[[], T], policy: LockRetry,
                           on_retry: Callable[[int, float, BaseException], None] = lambda attempt, delay, exc: None,
-                          retryable: frozenset[str] = frozenset({LOCK_NOT_AVAILABLE})) -> T:
-    """Run ``action``; when it fails on a lock timeout (or another ``retryable`` SQLSTATE), wait and
+                          retryable: Callable[[psycopg.Error], bool] = is_lock_timeout) -> T:
+    """Run ``action``; when it fails on a lock timeout (or another ``retryable`` error), wait and
     run it again, ``policy.retries`` times at most.
 
     ``action`` must be a whole transaction: a retry starts it from the beginning.
@@ -53,7 +57,7 @@ def retry_on_lock_timeout(action: Callable[[], T], policy: LockRetry,
         try:
             return action()
         except psycopg.Error as exc:
-            if getattr(exc, "sqlstate", None) not in retryable or attempt >= policy.retries:
+            if not retryable(exc) or attempt >= policy.retries:
                 raise
             attempt += 1
             delay = backoff_delay(policy.backoff, attempt)

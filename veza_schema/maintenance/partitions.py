@@ -53,8 +53,33 @@ from veza_schema.model import Schema, Table
 
 DEFAULT_BATCH_SIZE = 10_000
 PUBLIC = "public"
-# A deadlock victim (40P01) is retried like a lock timeout: both mean "try again shortly".
+# pg_partman re-raises every error as its own (SQLSTATE P0001, the message kept, with its CONTEXT
+# appended): the SQLSTATE behind it, told by PostgreSQL's message.
+_WRAPPED = {"canceling statement due to lock timeout": "55P03", "deadlock detected": "40P01",
+            "updated partition constraint for default partition": "23514"}
+# A deadlock victim is retried like a lock timeout: both mean "try again shortly".
 _RETRYABLE = frozenset({"55P03", "40P01"})
+
+
+def _sqlstate(exc: psycopg.Error) -> str | None:
+    if exc.sqlstate == "P0001":
+        primary = exc.diag.message_primary or ""
+        for message, sqlstate in _WRAPPED.items():
+            if primary.startswith(message):
+                return sqlstate
+    return exc.sqlstate
+
+
+def _retryable(exc: psycopg.Error) -> bool:
+    return _sqlstate(exc) in _RETRYABLE
+
+
+def _database_error(what: str, exc: psycopg.Error) -> DatabaseError:
+    if exc.sqlstate == "P0001" and _sqlstate(exc) != "P0001":  # unwrap pg_partman's error
+        return DatabaseError(f"{what}: {_first_line(exc)} (in pg_partman)", _sqlstate(exc))
+    return database_error(what, exc)
+
+
 _RANGE = re.compile(r"FOR VALUES FROM \('(?P<lo>[^']*)'\) TO \('(?P<hi>[^']*)'\)")
 _FK_ACTIONS = {"a": "no action", "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
 
@@ -549,9 +574,9 @@ class _Worker:
             self.progress(f"{what}: {_first_line(exc)}; retry {attempt_number} in {delay:.1f}s")
 
         try:
-            return retry_on_lock_timeout(attempt, self.options.retry, retrying, _RETRYABLE)
+            return retry_on_lock_timeout(attempt, self.options.retry, retrying, _retryable)
         except psycopg.Error as exc:
-            raise database_error(f"{self.table}: {what} failed", exc) from exc
+            raise _database_error(f"{self.table}: {what} failed", exc) from exc
 
     def execute(self, query: sql.Composable | str, params: dict[str, object] | None = None
                 ) -> psycopg.Cursor:
@@ -815,10 +840,8 @@ class _Worker:
 
 
 def _first_line(exc: BaseException) -> str:
-    primary = getattr(getattr(exc, "diag", None), "message_primary", None)
-    if primary:
-        return str(primary)
-    lines = str(exc).strip().splitlines()
+    primary = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)
+    lines = str(primary).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
 
 
