@@ -17,7 +17,8 @@ import pytest
 from tests.helpers import REPO_ROOT, TestDatabase, invoke
 from tests.partition_scenarios import SCHEMA_YAML, Lifecycle, apply_scenario, month, suffix, write_scenario
 from veza_schema.errors import SchemaLoadError
-from veza_schema.maintenance.partitions import IncomingKey, LivePartition, TableState, decide
+from veza_schema.maintenance.partition_plan import decide
+from veza_schema.maintenance.partition_state import IncomingKey, LivePartition, TableState
 from veza_schema.managed import PARTITION_BOUNDS_CHECK, planned_partitions
 from veza_schema.model import Retention, Table
 from veza_schema.sql.render import partition_function

@@ -107,6 +107,7 @@ def partitions(
     from veza_schema.db.errors import database_error
     from veza_schema.db.retry import LockRetry
     from veza_schema.errors import EXIT_DATABASE, EXIT_FINDINGS, DatabaseError, UsageError
+    from veza_schema.maintenance import partition_plan as planning
     from veza_schema.maintenance import partition_report as report
     from veza_schema.maintenance import partitions as maintenance
     from veza_schema.yaml.loader import load_schema
@@ -132,13 +133,13 @@ def partitions(
     target = resolve_target(dsn, quiet=fmt == "json")
     conn = connect(target, autocommit=True, application_name="veza-schema partitions")
     errors: dict[str, str] = {}
-    plans: list[maintenance.TablePlan] = []
+    plans: list[planning.TablePlan] = []
     results: list[maintenance.TableResult] = []
     try:
         maintenance.prepare_session(conn, retry)
         for table in chosen:
             try:
-                plan = maintenance.plan_table(conn, table, moment, premake)
+                plan = planning.plan_table(conn, table, moment, premake)
             except DatabaseError as exc:
                 errors[table.name] = str(exc)
                 continue
@@ -163,7 +164,7 @@ def partitions(
     finally:
         conn.close()
     if check:
-        healths = [maintenance.health(plan) for plan in plans]
+        healths = [planning.health(plan) for plan in plans]
         if fmt == "json":
             out.print_json(json.dumps(report.health_json(healths, moment, errors)))
         else:

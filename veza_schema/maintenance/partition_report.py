@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from veza_schema.maintenance.partitions import (
+from veza_schema.maintenance.partition_plan import (
     Expiry,
     NewPartition,
     TableHealth,
     TablePlan,
-    TableResult,
     periods_text,
 )
+from veza_schema.maintenance.partitions import TableResult
 from veza_schema.managed import ARCHIVE_SCHEMA
 
 

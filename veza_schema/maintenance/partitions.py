@@ -1,38 +1,37 @@
 """Time-range partitions that keep working in production: made ahead, the default partition
 emptied into them, expired ones detached or dropped; each table on its own.
 
+One job: carrying out a :class:`~veza_schema.maintenance.partition_plan.TablePlan`.
+
 The model (``schema/``) says which tables are partitioned, how far ahead (``premake``), how
 long partitions live (``retention``) and who maintains them (``backend``); names and bounds
-come from :mod:`veza_schema.managed`, as in the migrations. One run, per table:
+come from :mod:`veza_schema.managed`, as in the migrations. One run, per table: read the catalog
+(:mod:`~veza_schema.maintenance.partition_state`), decide
+(:mod:`~veza_schema.maintenance.partition_plan`; ``--dry-run`` stops there), then execute
+here. Each unit of work is one transaction under ``lock_timeout``, retried with backoff when a
+lock is not granted in time (:mod:`veza_schema.db.retry`), so writers never queue behind the
+job for longer than ``lock_timeout``.
 
-1. read the catalog (partitions and their bounds, rows in the default partition per period,
-   foreign keys pointing at the table) -> :class:`TableState`;
-2. decide, without touching anything (:func:`decide`) -> :class:`TablePlan`; ``--dry-run``
-   prints exactly this;
-3. execute: each unit of work is one transaction under ``lock_timeout``, retried with backoff
-   when a lock is not granted in time (:mod:`veza_schema.db.retry`), so writers never queue
-   behind the job for longer than ``lock_timeout``.
+Locks, by design (see docs/partitions.md): a new partition is created as a standalone table
+with a CHECK matching its bounds, then attached (SHARE UPDATE EXCLUSIVE on the parent: reads
+and writes go on; the default partition is scanned under ACCESS EXCLUSIVE, cheap because this
+job keeps it empty). Rows of the default partition that belong to a new partition are copied
+in bounded batches while they stay where they are (visible, and still referenced), then one
+short transaction verifies the copy, deletes the originals without firing triggers or ON
+DELETE actions, and attaches. Retention first archives, deletes or unlinks the rows of other
+tables that reference an expiring partition (as each foreign key's ON DELETE says), in
+batches, then detaches the partition and moves it to the archive schema or drops it.
 
-Locks, by design (PostgreSQL 15, see docs/partitions.md): a new partition is created as a
-standalone table with a CHECK matching its bounds and then attached (SHARE UPDATE EXCLUSIVE
-on the parent: reads and writes go on; the default partition is scanned under ACCESS
-EXCLUSIVE, which is cheap because this job keeps it empty). Rows of the default partition
-that belong to a new partition move in bounded batches, one transaction each (a DELETE ...
-RETURNING feeding an INSERT: a row is never lost nor duplicated); the last rows move in the
-transaction that attaches. Retention first moves, deletes or unlinks the rows of other tables
-that reference an expiring partition (following each foreign key's ON DELETE action), in
-batches, then detaches it (ACCESS EXCLUSIVE on the parent, briefly) and moves it to the
-archive schema or drops it.
+Library entry points (used by the CLI and by bench/bench_write_stall.py):
+:func:`prepare_session`, :func:`~veza_schema.maintenance.partition_plan.plan_table`,
+:func:`maintain_table`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
 from functools import partial
-from typing import Literal
 
 import psycopg
 from psycopg import sql
@@ -40,19 +39,12 @@ from psycopg import sql
 from veza_schema.db.errors import database_error
 from veza_schema.db.retry import LockRetry, retry_on_lock_timeout
 from veza_schema.errors import DatabaseError
-from veza_schema.managed import (
-    ARCHIVE_SCHEMA,
-    PARTITION_BOUNDS_CHECK,
-    next_period,
-    period_start,
-    planned_partitions,
-    retention_cutoff,
-    suffix_format,
-)
+from veza_schema.maintenance.partition_plan import ConfigChange, Expiry, NewPartition, ReferencingRows, TablePlan
+from veza_schema.maintenance.partition_state import PUBLIC, IncomingKey, LivePartition, bounds, references_clause
+from veza_schema.managed import ARCHIVE_SCHEMA, PARTITION_BOUNDS_CHECK
 from veza_schema.model import Schema, Table
 
 DEFAULT_BATCH_SIZE = 10_000
-PUBLIC = "public"
 # pg_partman re-raises every error as its own (SQLSTATE P0001, the message kept, with its CONTEXT
 # appended): the SQLSTATE behind it, told by PostgreSQL's message.
 _WRAPPED = {"canceling statement due to lock timeout": "55P03", "deadlock detected": "40P01",
@@ -80,10 +72,6 @@ def _database_error(what: str, exc: psycopg.Error) -> DatabaseError:
     return database_error(what, exc)
 
 
-_RANGE = re.compile(r"FOR VALUES FROM \('(?P<lo>[^']*)'\) TO \('(?P<hi>[^']*)'\)")
-_FK_ACTIONS = {"a": "no action", "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
-
-
 def partitioned_tables(schema: Schema, names: Sequence[str] | None = None) -> list[Table]:
     """Range-partitioned tables with an interval, by name (only ``names`` when given)."""
     tables = [t for _, t in sorted(schema.tables.items())
@@ -92,403 +80,6 @@ def partitioned_tables(schema: Schema, names: Sequence[str] | None = None) -> li
         wanted = set(names)
         tables = [t for t in tables if t.name in wanted]
     return tables
-
-
-# -- what the catalog holds -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LivePartition:
-    name: str
-    start: datetime
-    end: datetime
-
-
-@dataclass(frozen=True)
-class IncomingKey:
-    """A foreign key of another table (``table``) referencing the partitioned table."""
-
-    name: str
-    table: str
-    columns: tuple[str, ...]
-    key_column: str  # the referencing column that holds the referenced row's partition key
-    on_delete: str
-    leaves: tuple[str, ...]  # the plain tables holding its rows (itself, or its leaf partitions)
-    indexed: bool  # an index of the referencing table leads with key_column
-
-
-@dataclass(frozen=True)
-class PartmanConfig:
-    """pg_partman's view of a table: where the extension lives and the table's part_config row."""
-
-    schema: str
-    version: str
-    registered: bool
-    premake: int | None = None
-    retention: str | None = None
-    keep_table: bool | None = None
-    retention_schema: str | None = None
-    datetime_string: str | None = None
-    infinite: bool | None = None
-
-
-@dataclass(frozen=True)
-class TableState:
-    table: str
-    key: str
-    partitions: tuple[LivePartition, ...]
-    default: str | None
-    default_rows: tuple[tuple[datetime | None, int], ...]  # (period start, rows); None: NULL key
-    columns: tuple[str, ...]
-    incoming: tuple[IncomingKey, ...]
-    partman: PartmanConfig | None  # None: pg_partman is not installed
-    odd_partitions: tuple[str, ...] = ()  # bounds that are not one period of the interval
-    delete_triggers: bool = False  # the default partition has triggers firing on DELETE
-
-    @property
-    def move_needs_replica(self) -> bool:
-        """Moving rows out of the default partition deletes them there: without
-        ``session_replication_role = replica`` that would fire ON DELETE actions and triggers."""
-        return bool(self.incoming) or self.delete_triggers
-
-    @property
-    def default_row_count(self) -> int:
-        return sum(count for _, count in self.default_rows)
-
-
-def read_state(conn: psycopg.Connection, table: Table) -> TableState:
-    """The partitions, default rows and incoming foreign keys of ``table``: a handful of queries."""
-    assert table.partition is not None and table.partition.interval is not None
-    interval = table.partition.interval
-    key = table.partition.columns[0]
-    row = conn.execute("""
-        SELECT c.oid, c.relkind::text, d.relname
-        FROM pg_class c
-        LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
-        LEFT JOIN pg_class d ON d.oid = pt.partdefid
-        WHERE c.relname = %s AND c.relnamespace = %s::regnamespace""", (table.name, PUBLIC)).fetchone()
-    if row is None:
-        raise DatabaseError(f"table {table.name} does not exist in the database: apply the migrations first "
-                            "(veza-schema apply)")
-    oid, relkind, default = row
-    if relkind != "p":
-        raise DatabaseError(f"table {table.name} is not partitioned in the database: apply the migrations first")
-    partitions, odd = [], []
-    for name, bound in conn.execute("""
-            SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i
-            JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s ORDER BY 1""", (oid,)).fetchall():
-        if name == default:
-            continue
-        span = _parse_range(bound or "")
-        if span is None or next_period(period_start(span[0], interval), interval) != span[1] \
-                or period_start(span[0], interval) != span[0]:
-            odd.append(name)
-        if span is not None:
-            partitions.append(LivePartition(name, *span))
-    partitions.sort(key=lambda p: p.start)
-    default_rows: list[tuple[datetime | None, int]] = []
-    if default is not None:
-        query = sql.SQL("SELECT date_trunc({unit}, {key}), count(*) FROM ONLY {default} GROUP BY 1 ORDER BY 1") \
-            .format(unit=sql.Literal(interval), key=sql.Identifier(key), default=sql.Identifier(PUBLIC, default))
-        default_rows = [(_as_utc(start) if start is not None else None, int(count))
-                        for start, count in conn.execute(query).fetchall()]
-    columns = tuple(r[0] for r in conn.execute("""
-        SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped
-        AND attgenerated = '' ORDER BY attnum""", (oid,)).fetchall())
-    triggers = conn.execute("""
-        SELECT EXISTS (SELECT FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-                       WHERE c.relname = %s AND c.relnamespace = %s::regnamespace AND NOT t.tgisinternal
-                       AND t.tgtype & 8 <> 0)""", (default or "", PUBLIC)).fetchone()
-    return TableState(table.name, key, tuple(partitions), default, tuple(default_rows), columns,
-                      _incoming(conn, oid, key), _partman_config(conn, table.name), tuple(odd),
-                      bool(triggers and triggers[0]))
-
-
-def _incoming(conn: psycopg.Connection, oid: int, key: str) -> tuple[IncomingKey, ...]:
-    keys = []
-    for name, table, action, columns, ref_columns, leaves, leading in conn.execute("""
-            SELECT con.conname, src.relname, con.confdeltype::text,
-                   ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
-                         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i),
-                   ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
-                         JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i),
-                   ARRAY(SELECT c.relname FROM pg_partition_tree(con.conrelid) t
-                         JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf ORDER BY 1),
-                   ARRAY(SELECT a.attname FROM pg_index x
-                         JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
-                         WHERE x.indrelid = con.conrelid)
-            FROM pg_constraint con JOIN pg_class src ON src.oid = con.conrelid
-            WHERE con.contype = 'f' AND con.confrelid = %s AND con.conparentid = 0
-            ORDER BY 2, 1""", (oid,)).fetchall():
-        key_column = columns[list(ref_columns).index(key)] if key in ref_columns else ""
-        keys.append(IncomingKey(name, table, tuple(columns), key_column, _FK_ACTIONS.get(action, str(action)),
-                                tuple(leaves) or (table,), key_column in leading))
-    return tuple(keys)
-
-
-def _partman_config(conn: psycopg.Connection, table: str) -> PartmanConfig | None:
-    row = conn.execute("""
-        SELECT n.nspname, e.extversion FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-        WHERE e.extname = 'pg_partman'""").fetchone()
-    if row is None:
-        return None
-    schema, version = row
-    config = conn.execute(sql.SQL("""
-        SELECT premake, retention, retention_keep_table, retention_schema, datetime_string,
-               infinite_time_partitions
-        FROM {} WHERE parent_table = %s""").format(sql.Identifier(schema, "part_config")),
-        (f"{PUBLIC}.{table}",)).fetchone()
-    if config is None:
-        return PartmanConfig(schema, version, False)
-    return PartmanConfig(schema, version, True, *config)
-
-
-def _parse_range(bound: str) -> tuple[datetime, datetime] | None:
-    match = _RANGE.search(bound)
-    if not match:
-        return None
-    try:
-        return _as_utc(datetime.fromisoformat(match["lo"])), _as_utc(datetime.fromisoformat(match["hi"]))
-    except ValueError:
-        return None
-
-
-def _as_utc(value: datetime | date) -> datetime:
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-# -- what to do -------------------------------------------------------------------------------------
-ReferenceAction = Literal["archive", "delete", "set null"]
-
-
-@dataclass(frozen=True)
-class NewPartition:
-    name: str
-    start: datetime
-    end: datetime
-    default_rows: int = 0  # rows of the default partition that move into it
-
-
-@dataclass(frozen=True)
-class ReferencingRows:
-    """Rows of another table pointing into an expiring partition, and what retention does to them."""
-
-    key: IncomingKey
-    rows: int
-    action: ReferenceAction
-    archive_table: str | None = None  # in ARCHIVE_SCHEMA, for action "archive"
-
-
-@dataclass(frozen=True)
-class Expiry:
-    partition: LivePartition
-    keep_table: bool  # detached and moved to ARCHIVE_SCHEMA, else dropped
-    referencing: tuple[ReferencingRows, ...] = ()
-
-
-@dataclass(frozen=True)
-class ConfigChange:
-    setting: str
-    before: object
-    after: object
-
-
-@dataclass(frozen=True)
-class TablePlan:
-    """Everything one run would do to one table, and what needs a person's attention."""
-
-    table: Table
-    state: TableState
-    as_of: datetime
-    premake: int
-    create: tuple[NewPartition, ...] = ()
-    expire: tuple[Expiry, ...] = ()
-    stray: tuple[tuple[datetime | None, int], ...] = ()  # default rows in no partition to be created
-    problems: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    config: tuple[ConfigChange, ...] = ()
-
-    @property
-    def backend(self) -> str:
-        assert self.table.partition is not None
-        return self.table.partition.backend
-
-    @property
-    def interval(self) -> str:
-        assert self.table.partition is not None and self.table.partition.interval is not None
-        return self.table.partition.interval
-
-    @property
-    def stray_rows(self) -> int:
-        return sum(count for _, count in self.stray)
-
-    @property
-    def needs_attention(self) -> bool:
-        return bool(self.stray or self.problems)
-
-    @property
-    def missing(self) -> tuple[NewPartition, ...]:
-        return self.create
-
-
-def decide(table: Table, state: TableState, as_of: datetime, premake: int | None = None,
-           count_referencing: Callable[[IncomingKey, LivePartition], int] = lambda key, partition: 0,
-           ) -> TablePlan:
-    """The plan for one table from its catalog state: pure but for ``count_referencing``."""
-    spec = table.partition
-    assert spec is not None and spec.interval is not None
-    ahead = spec.premake if premake is None else premake
-    problems: list[str] = []
-    notes: list[str] = []
-    by_period = dict(state.default_rows)
-    create: list[NewPartition] = []
-    for planned in planned_partitions(table.name, spec.interval, ahead, as_of):
-        overlapping = [p for p in state.partitions if p.start < planned.end and planned.start < p.end]
-        if any((p.start, p.end) == (planned.start, planned.end) for p in overlapping):
-            continue
-        if overlapping:
-            problems.append(f"partition {overlapping[0].name} overlaps the period of {planned.name} "
-                            f"[{_day(planned.start)}, {_day(planned.end)}): not created")
-            continue
-        create.append(NewPartition(planned.name, planned.start, planned.end, by_period.pop(planned.start, 0)))
-    stray = tuple(sorted(by_period.items(), key=lambda item: (item[0] is None, item[0] or as_of)))
-    if state.odd_partitions:
-        notes.append(f"partitions not spanning one {spec.interval}: {', '.join(state.odd_partitions)}")
-    expire = _expiries(table, state, as_of, count_referencing, problems, notes)
-    config: tuple[ConfigChange, ...] = ()
-    if spec.backend == "partman":
-        config = _partman_changes(table, state, problems)
-    elif state.partman is not None and state.partman.registered:
-        problems.append(f"{table.name} is registered with pg_partman but declares backend builtin: remove it "
-                        f"from {state.partman.schema}.part_config, or declare `backend: partman`")
-    return TablePlan(table, state, as_of, ahead, tuple(create), expire, stray, tuple(problems), tuple(notes),
-                     config)
-
-
-def _expiries(table: Table, state: TableState, as_of: datetime,
-              count_referencing: Callable[[IncomingKey, LivePartition], int],
-              problems: list[str], notes: list[str]) -> tuple[Expiry, ...]:
-    spec = table.partition
-    assert spec is not None
-    if spec.retention is None:
-        return ()
-    cutoff = retention_cutoff(as_of, spec.retention.count, spec.retention.unit)
-    current = period_start(as_of, spec.interval or "month")
-    expired = [p for p in state.partitions if p.end < cutoff and p.end <= current]
-    if not expired:
-        return ()
-    self_keys = [k for k in state.incoming if k.table == table.name]
-    if self_keys:
-        problems.append(f"foreign key {self_keys[0].name} of {table.name} references {table.name} itself: "
-                        "PostgreSQL refuses to detach a partition whose rows reference each other, so "
-                        f"retention cannot remove {', '.join(p.name for p in expired)}; make it a plain "
-                        "column (see docs/partitions.md)")
-        return ()
-    unkeyed = [k for k in state.incoming if not k.key_column]
-    if unkeyed:
-        problems.append(f"foreign key {unkeyed[0].name} of {unkeyed[0].table} does not include the partition key "
-                        f"of {table.name}: retention cannot tell which partition its rows reference")
-        return ()
-    for key in state.incoming:
-        if not key.indexed:
-            notes.append(f"no index of {key.table} leads with {key.key_column}: each retention batch for "
-                         f"{key.name} scans the whole table")
-    result = []
-    for partition in expired:
-        referencing = []
-        blocked = False
-        for key in state.incoming:
-            rows = count_referencing(key, partition)
-            if key.on_delete == "cascade":
-                action: ReferenceAction = "archive" if spec.retention_keep_table else "delete"
-            elif key.on_delete == "set null":
-                action = "set null"
-            else:
-                if rows:
-                    problems.append(f"{rows} row(s) of {key.table} reference {partition.name} through {key.name} "
-                                    f"(ON DELETE {key.on_delete.upper()}): retention keeps the partition; "
-                                    "remove those rows first")
-                    blocked = True
-                continue
-            archive = f"{key.table}{_suffix(partition.name, table.name)}" if action == "archive" else None
-            referencing.append(ReferencingRows(key, rows, action, archive))
-        if not blocked:
-            result.append(Expiry(partition, spec.retention_keep_table, tuple(referencing)))
-    return tuple(result)
-
-
-def _partman_changes(table: Table, state: TableState, problems: list[str]) -> tuple[ConfigChange, ...]:
-    spec = table.partition
-    assert spec is not None and spec.interval is not None
-    partman = state.partman
-    if partman is None:
-        problems.append(f"{table.name} declares backend partman but pg_partman is not installed in this database "
-                        "(CREATE SCHEMA partman; CREATE EXTENSION pg_partman SCHEMA partman;)")
-        return ()
-    if not partman.registered:
-        problems.append(f"{table.name} declares backend partman but is not registered with pg_partman: tables "
-                        "created with `backend: partman` are registered by their migration (create_parent); "
-                        "see docs/partitions.md to adopt an existing table")
-        return ()
-    # pg_partman's own retention cannot move the rows that reference a partition: this job applies it.
-    own_retention = spec.retention is not None and not state.incoming
-    wanted: dict[str, object] = {
-        "premake": spec.premake,
-        "retention": str(spec.retention) if own_retention else None,
-        "retention_keep_table": spec.retention_keep_table,
-        "retention_schema": ARCHIVE_SCHEMA if own_retention and spec.retention_keep_table else None,
-        "datetime_string": suffix_format(spec.interval),
-        "infinite_time_partitions": True,
-    }
-    current: dict[str, object] = {
-        "premake": partman.premake, "retention": partman.retention, "retention_keep_table": partman.keep_table,
-        "retention_schema": partman.retention_schema, "datetime_string": partman.datetime_string,
-        "infinite_time_partitions": partman.infinite,
-    }
-    return tuple(ConfigChange(name, current[name], value) for name, value in wanted.items()
-                 if not _same_setting(name, current[name], value))
-
-
-def _same_setting(name: str, current: object, wanted: object) -> bool:
-    if name == "retention" and isinstance(current, str) and isinstance(wanted, str):
-        return _normal_interval(current) == _normal_interval(wanted)
-    return current == wanted
-
-
-def _normal_interval(text: str) -> str:
-    match = re.match(r"^\s*(\d+)\s+([a-z]+?)s?\s*$", text.lower())
-    return f"{int(match[1])} {match[2]}" if match else text
-
-
-def _suffix(partition: str, table: str) -> str:
-    return partition[len(table):] if partition.startswith(table) else f"_{partition}"
-
-
-def _day(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d") if moment.time() == datetime.min.time() else moment.isoformat()
-
-
-def plan_table(conn: psycopg.Connection, table: Table, as_of: datetime, premake: int | None = None) -> TablePlan:
-    """Read the catalog and decide; counts the rows referencing each expiring partition."""
-    state = read_state(conn, table)
-    return decide(table, state, as_of, premake, lambda key, part: count_referencing_rows(conn, key, part))
-
-
-def count_referencing_rows(conn: psycopg.Connection, key: IncomingKey, partition: LivePartition) -> int:
-    row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-        sql.Identifier(PUBLIC, key.table), _references(key)), _bounds(partition)).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _references(key: IncomingKey) -> sql.Composable:
-    """Rows of ``key.table`` that reference a row of the partition (MATCH SIMPLE: no NULL column)."""
-    not_null = [sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in key.columns]
-    in_range = sql.SQL("{key} >= %(lo)s AND {key} < %(hi)s").format(key=sql.Identifier(key.key_column))
-    return sql.SQL(" AND ").join([in_range, *not_null])
-
-
-def _bounds(partition: LivePartition | NewPartition) -> dict[str, object]:
-    return {"lo": partition.start, "hi": partition.end}
 
 
 # -- doing it ---------------------------------------------------------------------------------------
@@ -661,7 +252,7 @@ class _Worker:
         in_range = sql.SQL("{key} >= %(lo)s AND {key} < %(hi)s").format(key=sql.Identifier(self.key))
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in self.plan.state.columns)
         source, target = sql.Identifier(PUBLIC, default), sql.Identifier(PUBLIC, new.name)
-        params = _bounds(new)
+        params = bounds(new)
 
         def prepare() -> None:
             self.standalone(new)
@@ -795,7 +386,7 @@ class _Worker:
 
     def move_batch_to(self, leaf: str, archive: str | None, key: IncomingKey, partition: LivePartition, *,
                       limit: int | None, set_null: Sequence[str]) -> int:
-        return self.move_batch(leaf, archive, _references(key), _bounds(partition), limit=limit,
+        return self.move_batch(leaf, archive, references_clause(key), bounds(partition), limit=limit,
                                set_null=set_null, target_schema=ARCHIVE_SCHEMA)
 
     def detach(self, expiry: Expiry) -> None:
@@ -843,46 +434,3 @@ def _first_line(exc: BaseException) -> str:
     primary = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)
     lines = str(primary).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-
-# -- health, for monitoring -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TableHealth:
-    """What ``partitions --check`` reports for one table; ``ok`` is False when a person must act."""
-
-    table: str
-    backend: str
-    interval: str
-    premake: int
-    default_partition: str | None
-    default_rows: int
-    default_rows_by_period: tuple[tuple[datetime | None, int], ...]
-    future_partitions: int
-    missing: tuple[str, ...]
-    expired: tuple[str, ...]
-    problems: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not (self.default_rows or self.missing or self.expired or self.problems)
-
-
-def health(plan: TablePlan) -> TableHealth:
-    """Rows in the default partition, partitions missing ahead, partitions past retention, problems."""
-    current = period_start(plan.as_of, plan.interval)
-    future = sum(1 for p in plan.state.partitions if p.start > current)
-    missing = tuple(p.name for p in plan.create)
-    problems = tuple(plan.problems)
-    if plan.config:
-        problems += ("pg_partman settings differ from schema/: "
-                     + ", ".join(f"{c.setting} {c.before} (wants {c.after})" for c in plan.config),)
-    return TableHealth(plan.table.name, plan.backend, plan.interval, plan.premake, plan.state.default,
-                       plan.state.default_row_count, plan.state.default_rows, future, missing,
-                       tuple(e.partition.name for e in plan.expire), problems)
-
-
-def periods_text(rows: Iterable[tuple[datetime | None, int]], interval: str) -> str:
-    """``2030-01: 2, 2024-05: 1`` (``NULL key`` for rows without a partition key)."""
-    pattern = {"year": "%Y", "month": "%Y-%m"}.get(interval, "%Y-%m-%d")
-    return ", ".join(f"{start.strftime(pattern) if start else 'NULL key'}: {count}" for start, count in rows)
-
