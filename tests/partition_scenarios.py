@@ -120,15 +120,19 @@ class Lifecycle:
         return int(count)
 
 
-def write_scenario(directory: Path, backend: str) -> Path:
+def write_scenario(directory: Path, backend: str, extra: dict[str, str] | None = None) -> Path:
+    """The scenario's YAML in ``directory/schema`` (plus ``extra`` module files)."""
     schema_dir = directory / "schema"
     schema_dir.mkdir(parents=True)
     (schema_dir / "chat.yaml").write_text(SCHEMA_YAML.replace("BACKEND", backend))
+    for name, text in (extra or {}).items():
+        (schema_dir / name).write_text(text)
     return schema_dir
 
 
-def apply_scenario(db: TestDatabase, directory: Path, backend: str) -> Lifecycle:
-    schema_dir = write_scenario(directory, backend)
+def apply_scenario(db: TestDatabase, directory: Path, backend: str, extra: dict[str, str] | None = None
+                   ) -> Lifecycle:
+    schema_dir = write_scenario(directory, backend, extra)
     migrations = directory / "migrations"
     result = invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations))
     assert result.exit_code == 0, result.output

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 def register(app: typer.Typer) -> None:
     app.command("refresh")(refresh)
     app.command("partitions")(partitions)
+    app.command("schedule")(schedule)
 
 
 def refresh(
@@ -203,3 +204,63 @@ def resolve_target(dsn: str | None, *, quiet: bool = False) -> Target:
     if not quiet:
         console().print(f"Database: {target.display} [dim]({target.source})[/]")
     return target
+
+
+def schedule(
+    dsn: DsnOption = None,
+    cron_dsn: Annotated[str | None, typer.Option("--cron-dsn", help="The database where pg_cron is installed "
+                                                 "(cron.database_name), when it is not --dsn.",
+                                                 show_default=False)] = None,
+    schema_dir: SchemaDirOption = DEFAULT_SCHEMA_DIR,
+    partitions_at: Annotated[str, typer.Option("--partitions-at", help="When pg_partman maintenance runs "
+                                                                       "(cron syntax).")] = "5 * * * *",
+    refresh_at: Annotated[str, typer.Option("--refresh-at", help="When materialized views are refreshed "
+                                                                 "(cron syntax).")] = "0 * * * *",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the jobs that would be created, updated and "
+                                                            "removed; change nothing.")] = False,
+    remove: Annotated[bool, typer.Option("--remove", help="Remove every veza- job of this database.")] = False,
+) -> None:
+    """Sync pg_cron with schema/: a pg_partman maintenance job per `backend: partman` table, a
+    refresh job per materialized view; stale veza- jobs are removed. Run it after each deploy.
+
+    Jobs run in the --dsn database; pg_cron itself lives in the database named by
+    cron.database_name (--cron-dsn when that is another database). Tables with the built-in
+    backend are maintained by `veza-schema partitions` from the system cron instead. Example:
+
+        veza-schema schedule --dsn postgresql://veza@db/veza --cron-dsn postgresql://veza@db/postgres
+    """
+    from veza_schema.db.dsn import connect
+    from veza_schema.maintenance import schedule as cron
+    from veza_schema.yaml.loader import load_schema
+
+    cron.check_schedule(partitions_at, "--partitions-at")
+    cron.check_schedule(refresh_at, "--refresh-at")
+    schema = load_schema(schema_dir)
+    out = console()
+    target = connect(resolve_target(dsn), autocommit=True, application_name="veza-schema schedule")
+    try:
+        cron_conn = connect(resolve_target(cron_dsn), autocommit=True, application_name="veza-schema schedule") \
+            if cron_dsn else target
+        try:
+            plan = cron.plan_schedule(cron_conn, target, schema, partitions_at=partitions_at, refresh_at=refresh_at,
+                                      remove_all=remove)
+            if not dry_run:
+                cron.apply_schedule(cron_conn, plan)
+        finally:
+            if cron_conn is not target:
+                cron_conn.close()
+    finally:
+        target.close()
+    would = "would " if dry_run else ""
+    for job in plan.create:
+        out.print(f"  + {would}schedule {job.name} ({job.schedule}): {job.command}", markup=False)
+    for old, job in plan.update:
+        out.print(f"  ~ {would}reschedule {job.name} ({old.schedule} -> {job.schedule}): {job.command}", markup=False)
+    for gone in plan.remove:
+        out.print(f"  - {would}unschedule {gone.name} ({gone.schedule})", markup=False)
+    for job in plan.unchanged:
+        out.print(f"    {job.name} ({job.schedule}): unchanged", markup=False)
+    for note in plan.notes:
+        out.print(f"  note: {note}", markup=False)
+    verb = "Would change" if dry_run else "Changed"
+    out.print(f"{verb} {plan.changes} pg_cron job(s) for database {plan.database}.", markup=False)
