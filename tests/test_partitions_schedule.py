@@ -18,6 +18,12 @@ from tests.partition_scenarios import Lifecycle, apply_scenario, month, suffix
 
 VIEWS_YAML = """\
 module: stats
+tables:
+  page_views:
+    columns:
+      id:         {type: uuid, primary_key: true, default: gen_random_uuid()}
+      created_at: {type: timestamptz, default: now()}
+    purge: {column: created_at, after: 30 days}
 views:
   room_message_counts:
     materialized: true
@@ -52,7 +58,8 @@ def _jobs(cron_dsn: str, database: str) -> list[tuple[str, str, str]]:
             "SELECT jobname, schedule, command FROM cron.job WHERE database = %s ORDER BY jobname", (database,))]
 
 
-def test_schedule_creates_a_job_per_partman_table_and_per_materialized_view(life: Lifecycle, cron_dsn: str) -> None:
+def test_schedule_creates_a_job_per_partman_table_purge_and_materialized_view(life: Lifecycle, cron_dsn: str
+                                                                             ) -> None:
     result = _schedule(life, cron_dsn)
     assert result.exit_code == 0, result.output
     db = life.db.name
@@ -60,22 +67,28 @@ def test_schedule_creates_a_job_per_partman_table_and_per_materialized_view(life
     assert [(name, schedule) for name, schedule, _ in jobs] == [
         (f"veza-{db}-partman-events", "5 * * * *"),
         (f"veza-{db}-partman-messages", "5 * * * *"),
+        (f"veza-{db}-purge-page_views", "*/10 * * * *"),
         (f"veza-{db}-refresh-room_message_counts", "0 * * * *"),
     ]
     assert jobs[0][2] == ("SET timezone TO 'UTC'; SET lock_timeout TO '2s'; SELECT \"partman\".\"run_maintenance\""
                           "(p_parent_table := 'public.events', p_analyze := false, p_jobmon := false)")
-    assert jobs[2][2] == "SET lock_timeout TO '2s'; REFRESH MATERIALIZED VIEW CONCURRENTLY \"room_message_counts\""
+    assert jobs[2][2] == ("SET lock_timeout TO '2s'; DELETE FROM \"public\".\"page_views\" WHERE ctid = "
+                          "ANY(ARRAY(SELECT ctid FROM \"public\".\"page_views\" WHERE \"created_at\" < now() - "
+                          "'30 days'::interval LIMIT 10000))")
+    assert jobs[3][2] == "SET lock_timeout TO '2s'; REFRESH MATERIALIZED VIEW CONCURRENTLY \"room_message_counts\""
 
 
 def test_each_job_does_its_work_when_run(life: Lifecycle, cron_dsn: str) -> None:
     assert _schedule(life, cron_dsn).exit_code == 0
     life.db.execute("UPDATE partman.part_config SET premake = 5 WHERE parent_table = 'public.events'")
     life.message(life.room(), month(0))
+    life.db.execute("INSERT INTO page_views (created_at) VALUES (now() - interval '31 days'), (now())")
     with psycopg.connect(life.db.dsn, autocommit=True) as conn:  # what pg_cron runs, in a session of its own
         for _, _, command in _jobs(cron_dsn, life.db.name):
             conn.execute(command)
     assert f"events{suffix(5)}" in life.partition_names("events")  # named as veza-schema names them
     assert life.db.query("SELECT messages FROM room_message_counts") == [(1,)]
+    assert life.count("page_views") == 1
 
 
 def test_schedule_is_a_sync(life: Lifecycle, cron_dsn: str) -> None:
@@ -86,8 +99,8 @@ def test_schedule_is_a_sync(life: Lifecycle, cron_dsn: str) -> None:
     assert f"~ reschedule veza-{life.db.name}-refresh-room_message_counts (0 * * * * -> */15 * * * *)" \
         in moved.stdout
     dry = _schedule(life, cron_dsn, "--remove", "--dry-run")
-    assert "Would change 3 pg_cron job(s)" in dry.stdout
-    assert len(_jobs(cron_dsn, life.db.name)) == 3
+    assert "Would change 4 pg_cron job(s)" in dry.stdout
+    assert len(_jobs(cron_dsn, life.db.name)) == 4
     assert _schedule(life, cron_dsn, "--remove").exit_code == 0
     assert _jobs(cron_dsn, life.db.name) == []
 

@@ -182,6 +182,15 @@ class Retention:
 
 
 @dataclass(frozen=True, slots=True)
+class Purge:
+    """A plain table whose rows are deleted once ``column`` is older than ``after`` (a purge job:
+    `veza-schema purge`, or the pg_cron job of `veza-schema schedule`). Not a catalog fact."""
+
+    column: str
+    after: Retention
+
+
+@dataclass(frozen=True, slots=True)
 class PartitionSpec:
     """Declarative range partitioning by time: partitions are made by the migration itself.
 
@@ -228,6 +237,7 @@ class Table:
     triggers: Mapping[str, Trigger] = field(default_factory=dict)
     partition: PartitionSpec | None = None
     comment: str | None = None
+    purge: Purge | None = field(default=None, compare=False, repr=False)
     module: str = field(default="", compare=False, repr=False)
     tags: frozenset[str] = field(default_factory=frozenset, compare=False, repr=False)
     meta: Meta = field(default=NO_META, compare=False, repr=False)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 def register(app: typer.Typer) -> None:
     app.command("refresh")(refresh)
     app.command("partitions")(partitions)
+    app.command("purge")(purge)
     app.command("schedule")(schedule)
 
 
@@ -206,6 +207,70 @@ def resolve_target(dsn: str | None, *, quiet: bool = False) -> Target:
     return target
 
 
+def purge(
+    tables: Annotated[list[str] | None, typer.Argument(metavar="TABLE", help="Tables to purge (default: every "
+                                                        "table declaring `purge`).", show_default=False)] = None,
+    dsn: DsnOption = None,
+    schema_dir: SchemaDirOption = DEFAULT_SCHEMA_DIR,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="DATE", help="Compute cutoffs as if today were "
+                                              "DATE (YYYY-MM-DD, UTC).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count the rows that would be deleted; delete "
+                                                            "nothing.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Rows deleted per transaction.")] = 10_000,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0.001, help="Seconds each batch may wait "
+                                                                                  "for a lock.")] = 2.0,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Retries of a batch that timed out on a lock.")
+                       ] = 5,
+) -> None:
+    """Delete the rows of the tables declaring `purge` once their time column is older than
+    `purge.after`, in bounded batches (one transaction each). A real deletion: triggers and ON
+    DELETE actions fire. Exit 3 on a database error (the other tables still proceed). Example
+    (daily cron, or let `veza-schema schedule` run one batch every 10 minutes in pg_cron):
+
+        veza-schema purge --dsn postgresql://veza@db.internal/veza
+    """
+    from veza_schema.db.dsn import connect
+    from veza_schema.db.retry import LockRetry
+    from veza_schema.errors import EXIT_DATABASE, UsageError
+    from veza_schema.maintenance import purge as purging
+    from veza_schema.yaml.loader import load_schema
+
+    moment = _as_of(as_of)
+    schema = load_schema(schema_dir)
+    chosen = purging.purged_tables(schema, tables)
+    unknown = sorted(set(tables or ()) - {t.name for t in chosen})
+    if unknown:
+        known = ", ".join(t.name for t in purging.purged_tables(schema)) or "none"
+        raise UsageError(f"no purge declared for: {', '.join(unknown)} (tables with one: {known})")
+    out = console()
+    if not chosen:
+        out.print(f"No table declares `purge` in {schema_dir}: nothing to do.", markup=False)
+        return
+    retry = LockRetry(lock_timeout=lock_timeout, retries=retries)
+    conn = connect(resolve_target(dsn), autocommit=True, application_name="veza-schema purge")
+    failed = False
+    try:
+        conn.execute("SET timezone TO 'UTC'")
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (retry.lock_timeout_setting,))
+        for table in chosen:
+            assert table.purge is not None
+            label = f"{table.name} ({table.purge.column} older than {table.purge.after}"
+            if dry_run:
+                out.print(f"  {label}, before {purging.cutoff(table, moment):%Y-%m-%d %H:%M}): would delete "
+                          f"{purging.count_expired(conn, table, moment)} row(s)", markup=False)
+                continue
+            result = purging.purge_table(conn, table, moment, batch_size=batch_size, retry=retry,
+                                         progress=lambda message: out.print(f"    {message}", markup=False))
+            out.print(f"  {label}): deleted {result.rows} row(s) in {result.batches} batch(es)", markup=False)
+            if result.error is not None:
+                out.print(f"    ! stopped: {result.error}", markup=False)
+                failed = True
+    finally:
+        conn.close()
+    if failed:
+        raise typer.Exit(EXIT_DATABASE)
+
+
 def schedule(
     dsn: DsnOption = None,
     cron_dsn: Annotated[str | None, typer.Option("--cron-dsn", help="The database where pg_cron is installed "
@@ -216,12 +281,15 @@ def schedule(
                                                                        "(cron syntax).")] = "5 * * * *",
     refresh_at: Annotated[str, typer.Option("--refresh-at", help="When materialized views are refreshed "
                                                                  "(cron syntax).")] = "0 * * * *",
+    purge_at: Annotated[str, typer.Option("--purge-at", help="When each purge job deletes one batch of expired "
+                                                             "rows (cron syntax).")] = "*/10 * * * *",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the jobs that would be created, updated and "
                                                             "removed; change nothing.")] = False,
     remove: Annotated[bool, typer.Option("--remove", help="Remove every veza- job of this database.")] = False,
 ) -> None:
     """Sync pg_cron with schema/: a pg_partman maintenance job per `backend: partman` table, a
-    refresh job per materialized view; stale veza- jobs are removed. Run it after each deploy.
+    purge job per table declaring `purge`, a refresh job per materialized view; stale veza- jobs
+    are removed. Run it after each deploy.
 
     Jobs run in the --dsn database; pg_cron itself lives in the database named by
     cron.database_name (--cron-dsn when that is another database). Tables with the built-in
@@ -235,6 +303,7 @@ def schedule(
 
     cron.check_schedule(partitions_at, "--partitions-at")
     cron.check_schedule(refresh_at, "--refresh-at")
+    cron.check_schedule(purge_at, "--purge-at")
     schema = load_schema(schema_dir)
     out = console()
     target = connect(resolve_target(dsn), autocommit=True, application_name="veza-schema schedule")
@@ -243,7 +312,7 @@ def schedule(
             if cron_dsn else target
         try:
             plan = cron.plan_schedule(cron_conn, target, schema, partitions_at=partitions_at, refresh_at=refresh_at,
-                                      remove_all=remove)
+                                      purge_at=purge_at, remove_all=remove)
             if not dry_run:
                 cron.apply_schedule(cron_conn, plan)
         finally:

@@ -1,5 +1,6 @@
 """pg_cron jobs for the recurring work the schema declares: pg_partman maintenance of each table
-with ``backend: partman``, and the refresh of each materialized view.
+with ``backend: partman``, a purge batch for each table declaring ``purge``, and the refresh of
+each materialized view.
 
 The jobs are derived from the model, named ``veza-...`` and synced: `veza-schema schedule`
 creates or updates the ones the schema needs and removes the ``veza-`` jobs it no longer
@@ -23,12 +24,15 @@ from psycopg import sql
 
 from veza_schema.db.errors import database_error
 from veza_schema.errors import DatabaseError, UsageError
+from veza_schema.maintenance.purge import job_statement, purged_tables
 from veza_schema.maintenance.refresh import refresh_order
 from veza_schema.model import Schema
 
 JOB_PREFIX = "veza-"
 DEFAULT_PARTITIONS_SCHEDULE = "5 * * * *"  # hourly, off the hour
 DEFAULT_REFRESH_SCHEDULE = "0 * * * *"  # hourly (seed 20.1)
+DEFAULT_PURGE_SCHEDULE = "*/10 * * * *"  # one bounded batch every 10 minutes: steady, never a long delete
+PURGE_JOB_BATCH = 10_000
 _CRON_FIELDS = 5
 _CRON_FIELD = re.compile(r"^[0-9*/,\-]+$")
 _CRON_NAME = re.compile(r"^@(yearly|annually|monthly|weekly|daily|hourly)$")
@@ -77,8 +81,8 @@ def check_schedule(text: str, option: str) -> str:
 
 def desired_jobs(schema: Schema, database: str, partman_schema: str | None, *,
                  partitions_at: str = DEFAULT_PARTITIONS_SCHEDULE,
-                 refresh_at: str = DEFAULT_REFRESH_SCHEDULE, lock_timeout: str = "2s",
-                 ) -> tuple[list[CronJob], list[str]]:
+                 refresh_at: str = DEFAULT_REFRESH_SCHEDULE, purge_at: str = DEFAULT_PURGE_SCHEDULE,
+                 lock_timeout: str = "2s") -> tuple[list[CronJob], list[str]]:
     """The jobs ``schema`` needs in ``database``, and notes on what is not a pg_cron job (built-in tables).
 
     Names carry the database (``veza-veza-partman-messages``): pg_cron names are unique per user,
@@ -103,6 +107,10 @@ def desired_jobs(schema: Schema, database: str, partman_schema: str | None, *,
             timeout=sql.Literal(lock_timeout), run=sql.Identifier(partman_schema, "run_maintenance"),
             parent=sql.Literal(f"public.{name}"))
         jobs.append(CronJob(f"{prefix}partman-{name}", partitions_at, command.as_string(None)))
+    for table in purged_tables(schema):
+        command = sql.SQL("SET lock_timeout TO {timeout}; {batch}").format(
+            timeout=sql.Literal(lock_timeout), batch=job_statement(table, PURGE_JOB_BATCH))
+        jobs.append(CronJob(f"{prefix}purge-{table.name}", purge_at, command.as_string(None)))
     for view in refresh_order(schema, None):
         verb = "REFRESH MATERIALIZED VIEW CONCURRENTLY {}" if view.refreshable_concurrently \
             else "REFRESH MATERIALIZED VIEW {}"
@@ -140,7 +148,7 @@ def scheduled_jobs(cron: psycopg.Connection) -> list[ScheduledJob]:
 
 def plan_schedule(cron: psycopg.Connection, target: psycopg.Connection, schema: Schema, *,
                   partitions_at: str = DEFAULT_PARTITIONS_SCHEDULE, refresh_at: str = DEFAULT_REFRESH_SCHEDULE,
-                  remove_all: bool = False) -> SchedulePlan:
+                  purge_at: str = DEFAULT_PURGE_SCHEDULE, remove_all: bool = False) -> SchedulePlan:
     """What to create, update and remove so pg_cron runs exactly the jobs ``schema`` needs in ``target``."""
     row = target.execute("""
         SELECT current_database(), (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n
@@ -148,7 +156,8 @@ def plan_schedule(cron: psycopg.Connection, target: psycopg.Connection, schema: 
     assert row is not None
     database, partman_schema = str(row[0]), row[1]
     jobs, notes = ([], []) if remove_all else desired_jobs(schema, database, partman_schema,
-                                                            partitions_at=partitions_at, refresh_at=refresh_at)
+                                                            partitions_at=partitions_at, refresh_at=refresh_at,
+                                                            purge_at=purge_at)
     current = {job.name: job for job in scheduled_jobs(cron) if job.database == database}
     create, update, unchanged = [], [], []
     for job in jobs:
