@@ -253,3 +253,31 @@ def test_keep_table_without_retention_and_partman_without_default_are_refused(tm
     assert "retention_keep_table of table messages needs a retention" in str(raised.value)
     assert "backend partman of table messages needs range partitioning by time with a default partition" \
         in str(raised.value)
+
+
+def test_moving_referenced_rows_needs_the_documented_privilege(life: Lifecycle) -> None:
+    role = f"owner_{life.db.name}"
+    life.db.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        life.db.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+        for table in ("rooms", "messages", "messages_default", *(f"messages{suffix(k)}" for k in range(4)),
+                      "message_reactions"):
+            life.db.execute(f"ALTER TABLE {table} OWNER TO {role}")
+        life.reaction(life.message(life.room(), month(5)))
+        dsn = life.db.dsn.replace("postgres@", f"{role}@", 1)
+        args = ("partitions", "messages", "--premake", "5", "--dsn", dsn, "--schema-dir", str(life.schema_dir))
+
+        refused = invoke(*args)
+        assert refused.exit_code == 3, refused.output
+        assert "permission denied to set parameter \"session_replication_role\"" in refused.stdout
+        assert f"messages{suffix(4)}" in life.partition_names("messages")  # no row to move: no privilege needed
+        assert life.db.query("SELECT to_regclass(%s)", (f"messages{suffix(5)}",)) == [(None,)]  # nothing left behind
+
+        life.db.execute(f"GRANT SET ON PARAMETER session_replication_role TO {role}")
+        granted = invoke(*args)
+        assert granted.exit_code == 0, granted.output
+        assert life.count(f"messages{suffix(5)}") == 1 and life.count("message_reactions") == 1
+    finally:
+        life.db.execute(f"REASSIGN OWNED BY {role} TO postgres")
+        life.db.execute(f"DROP OWNED BY {role}")
+        life.db.execute(f"DROP ROLE {role}")

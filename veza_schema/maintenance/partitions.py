@@ -255,6 +255,9 @@ class _Worker:
         params = bounds(new)
 
         def prepare() -> None:
+            if self.plan.state.move_needs_replica:  # fails here, before anything is made, without the right
+                self.execute("SET LOCAL session_replication_role = replica")
+                self.execute("SET LOCAL session_replication_role = origin")
             self.standalone(new)
             self.execute(sql.SQL("TRUNCATE {}").format(target))  # an interrupted run's copy starts over
 
