@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.helpers import REPO_ROOT, TestDatabase, invoke
@@ -281,3 +282,16 @@ def test_moving_referenced_rows_needs_the_documented_privilege(life: Lifecycle) 
         life.db.execute(f"REASSIGN OWNED BY {role} TO postgres")
         life.db.execute(f"DROP OWNED BY {role}")
         life.db.execute(f"DROP ROLE {role}")
+
+
+def test_the_library_entry_point_maintains_one_table(life: Lifecycle) -> None:
+    """What bench/bench_write_stall.py calls: one table, session prepared, plan made and carried out."""
+    from veza_schema.maintenance.partitions import MaintenanceOptions, maintain
+
+    life.event(month(4), 5)
+    table = load_schema(life.schema_dir).tables["events"]
+    with psycopg.connect(life.db.dsn, autocommit=True) as conn:
+        result = maintain(conn, table, premake=4, options=MaintenanceOptions(batch_size=2))
+    assert result.error is None and result.moved_rows == 5
+    assert [new.name for new in result.created] == [f"events{suffix(4)}"]
+    assert life.count("ONLY events_default") == 0

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import partial
 
 import psycopg
@@ -39,7 +40,14 @@ from psycopg import sql
 from veza_schema.db.errors import database_error
 from veza_schema.db.retry import LockRetry, retry_on_lock_timeout
 from veza_schema.errors import DatabaseError
-from veza_schema.maintenance.partition_plan import ConfigChange, Expiry, NewPartition, ReferencingRows, TablePlan
+from veza_schema.maintenance.partition_plan import (
+    ConfigChange,
+    Expiry,
+    NewPartition,
+    ReferencingRows,
+    TablePlan,
+    plan_table,
+)
 from veza_schema.maintenance.partition_state import PUBLIC, IncomingKey, LivePartition, bounds, references_clause
 from veza_schema.managed import ARCHIVE_SCHEMA, PARTITION_BOUNDS_CHECK
 from veza_schema.model import Schema, Table
@@ -437,3 +445,16 @@ def _first_line(exc: BaseException) -> str:
     primary = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)
     lines = str(primary).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def maintain(conn: psycopg.Connection, table: Table, as_of: datetime | None = None, premake: int | None = None,
+             options: MaintenanceOptions | None = None, progress: Progress = lambda message: None) -> TableResult:
+    """One table, end to end (the session prepared, the plan made and carried out): what a
+    benchmark or another tool calls. Raises :class:`DatabaseError` when the table cannot be read."""
+    options = options or MaintenanceOptions()
+    prepare_session(conn, options.retry)
+    try:
+        plan = plan_table(conn, table, as_of or datetime.now(UTC), premake)
+    except psycopg.Error as exc:
+        raise database_error(f"reading {table.name}", exc) from exc
+    return maintain_table(conn, plan, options, progress)
