@@ -98,10 +98,6 @@ class TablePlan:
     def needs_attention(self) -> bool:
         return bool(self.stray or self.problems)
 
-    @property
-    def missing(self) -> tuple[NewPartition, ...]:
-        return self.create
-
 
 def decide(table: Table, state: TableState, as_of: datetime, premake: int | None = None,
            count_referencing: Callable[[IncomingKey, LivePartition], int] = lambda key, partition: 0,
@@ -120,7 +116,7 @@ def decide(table: Table, state: TableState, as_of: datetime, premake: int | None
             continue
         if overlapping:
             problems.append(f"partition {overlapping[0].name} overlaps the period of {planned.name} "
-                            f"[{_day(planned.start)}, {_day(planned.end)}): not created")
+                            f"[{day_text(planned.start)}, {day_text(planned.end)}): not created")
             continue
         create.append(NewPartition(planned.name, planned.start, planned.end, by_period.pop(planned.start, 0)))
     stray = tuple(sorted(by_period.items(), key=lambda item: (item[0] is None, item[0] or as_of)))
@@ -236,7 +232,8 @@ def _suffix(partition: str, table: str) -> str:
     return partition[len(table):] if partition.startswith(table) else f"_{partition}"
 
 
-def _day(moment: datetime) -> str:
+def day_text(moment: datetime) -> str:
+    """``2026-11-01`` for a midnight, the ISO timestamp otherwise (as partition bounds print)."""
     return moment.strftime("%Y-%m-%d") if moment.time() == datetime.min.time() else moment.isoformat()
 
 

@@ -12,6 +12,7 @@ from veza_schema.maintenance.partition_plan import (
     NewPartition,
     TableHealth,
     TablePlan,
+    day_text,
     periods_text,
 )
 from veza_schema.maintenance.partitions import TableResult
@@ -30,7 +31,7 @@ def header(plan: TablePlan) -> str:
 
 
 def _new(new: NewPartition, default: str | None, verb: str) -> str:
-    text = f"{new.name} FOR VALUES FROM ('{_day(new.start)}') TO ('{_day(new.end)}')"
+    text = f"{new.name} FOR VALUES FROM ('{day_text(new.start)}') TO ('{day_text(new.end)}')"
     if new.default_rows:
         text += f", {verb} {new.default_rows} row(s) out of {default}"
     return text
@@ -39,7 +40,7 @@ def _new(new: NewPartition, default: str | None, verb: str) -> str:
 def _expiry(expiry: Expiry, verb_keep: str, verb_drop: str) -> list[str]:
     partition = expiry.partition
     fate = f"{verb_keep} to {ARCHIVE_SCHEMA}.{partition.name}" if expiry.keep_table else verb_drop
-    lines = [f"{partition.name} [{_day(partition.start)}, {_day(partition.end)}): {fate}"]
+    lines = [f"{partition.name} [{day_text(partition.start)}, {day_text(partition.end)}): {fate}"]
     for ref in expiry.referencing:
         target = f" to {ARCHIVE_SCHEMA}.{ref.archive_table}" if ref.action == "archive" else ""
         lines.append(f"    first {ref.action} {ref.rows} row(s) of {ref.key.table} referencing it "
@@ -166,6 +167,3 @@ def health_json(items: Sequence[TableHealth], as_of: datetime, errors: dict[str,
         "tables": sorted(tables, key=lambda t: str(t["table"])),
     }
 
-
-def _day(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d") if moment.time() == datetime.min.time() else moment.isoformat()
