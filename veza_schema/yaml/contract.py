@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from veza_schema.model import FK_ACTIONS, INDEX_METHODS
+from veza_schema.model import FK_ACTIONS, INDEX_METHODS, PARTITION_BACKENDS
 
 Shape = dict[str, Any]
 
@@ -77,7 +77,8 @@ CONTRACT: Mapping[str, Mapping[str, Shape]] = {
         "comment": TEXT, "tags": STRINGS, "columns": map_of(one_of(TEXT, ref("column"))),
         "primary_key": one_of(STRINGS, ref("primary_key")), "unique": map_of(one_of(STRINGS, ref("unique"))),
         "checks": map_of(one_of(TEXT, ref("check"))), "foreign_keys": map_of(ref("foreign_key")),
-        "indexes": map_of(ref("index")), "partition_by": ref("partition_by"), "triggers": map_of(ref("trigger")),
+        "indexes": map_of(ref("index")), "partition_by": ref("partition_by"), "purge": ref("purge"),
+        "triggers": map_of(ref("trigger")),
         "waive": WAIVE, "renamed_from": TEXT, "rfc": TEXT, "deprecated": ref("deprecated"),
     },
     "column": {
@@ -101,7 +102,9 @@ CONTRACT: Mapping[str, Mapping[str, Shape]] = {
     "partition_by": {
         "range": STRINGS, "list": STRINGS, "hash": STRINGS, "interval": keyword("day", "week", "month", "year"),
         "premake": {"type": "integer", "minimum": 0, "maximum": 120}, "default_partition": BOOL,
+        "retention": TEXT, "retention_keep_table": BOOL, "backend": keyword(*PARTITION_BACKENDS),
     },
+    "purge": {"column": TEXT, "after": TEXT},
     "trigger": {
         "function": TEXT, "timing": TIMING, "events": EVENTS, "for_each": keyword("row", "statement"),
         "when": TEXT, "waive": WAIVE, "rfc": TEXT,
@@ -118,7 +121,8 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
     "function": ("returns", "language", "body"), "trigger_template": ("name", "function", "timing", "events",
                                                                       "applies_to"),
     "table": ("columns",), "column": ("type",), "primary_key": ("columns",), "unique": ("columns",),
-    "check": ("expression",), "foreign_key": ("columns", "references"), "trigger": ("function", "timing", "events"),
+    "check": ("expression",), "purge": ("column", "after"), "foreign_key": ("columns", "references"),
+    "trigger": ("function", "timing", "events"),
     "view": ("query",),
 }
 
