@@ -268,7 +268,8 @@ def test_shell_completion_offers_commands_and_options() -> None:
 
 
 def test_the_completion_script_can_be_shown_and_installed() -> None:
-    result = subprocess.run([sys.executable, "-m", "veza_schema", "--show-completion", "bash"], env=cli_env(),
+    # Typer detects the shell it runs under: run it from bash.
+    result = subprocess.run(["bash", "-c", f"'{sys.executable}' -m veza_schema --show-completion"], env=cli_env(),
                             capture_output=True, text=True, cwd=REPO_ROOT)
     assert result.returncode == 0 and "_VEZA_SCHEMA_COMPLETE=complete_bash" in result.stdout
     assert "--install-completion" in subprocess.run([sys.executable, "-m", "veza_schema", "--help"], env=cli_env(),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -265,12 +267,17 @@ COMMANDS_FROM_SCHEMA_DIR: list[list[str]] = [
 
 
 @pytest.fixture(scope="module")
-def sample_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(SAMPLE, root / "schema")
-    assert run_cli("generate", cwd=root).exit_code == 0
-    yield root
-    run_cli("db", "stop", cwd=root)
+def sample_project() -> Iterator[Path]:
+    """A project with its own embedded server. Outside pytest's temporary root: the embedded server
+    runs as another OS user, and a pytest session starting meanwhile closes that root to others."""
+    root = Path(tempfile.mkdtemp(prefix="veza-project-"))
+    try:
+        shutil.copytree(SAMPLE, root / "schema")
+        assert run_cli("generate", cwd=root).exit_code == 0
+        yield root
+        run_cli("db", "stop", cwd=root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.parametrize("args", COMMANDS_FROM_SCHEMA_DIR, ids=lambda a: "_".join(a[:2]))
