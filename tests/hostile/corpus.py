@@ -2,10 +2,10 @@
 
 A field is one line of :data:`FIELDS`: where its text goes in a small module (``P`` marks the
 spot; the payload is written there as one JSON-quoted YAML scalar, so it stays on that line) and
-a ``neutral`` value the field accepts. To add a field the loader learned (a new key in one of its
-``*_KEYS`` tuples, with its route in ``loader.FIELD_ROUTES``), add one line here, e.g.::
+a ``neutral`` value the field accepts. To add a field the loader learned (a new key in the format's
+contract, ``yaml/contract.py``, with its route in ``loader.FIELD_ROUTES``), add one line here, e.g.::
 
-    ("partition", "retention"): table("partition_by: {range: [created_at], retention: P}", "3 months"),
+    ("purge", "after"): table("purge: {column: created_at, after: P}", "30 days"),
 
 ``tests/hostile/test_field_routes.py`` fails until the line exists.
 """
@@ -174,15 +174,16 @@ FIELDS: dict[tuple[str, str], Field] = {
                                          "immutable"),
     ("function", "comment"): function("twice: {" + FUNCTION + ", comment: P}"),
     ("function", "rfc"): function("twice: {" + FUNCTION + ", rfc: P}", "RFC-0001"),
-    ("template", "(name)"): module("trigger_templates:\n  P: {" + TEMPLATE + ", " + APPLIES + "}", "touch_all"),
-    ("template", "name"): template(TEMPLATE.replace("'trg_{table}_touch'", "P") + ", " + APPLIES, "trg_{table}_t"),
-    ("template", "function"): template(TEMPLATE.replace("function: touch", "function: P") + ", " + APPLIES,
+    ("trigger_template", "(name)"): module("trigger_templates:\n  P: {" + TEMPLATE + ", " + APPLIES + "}", "touch_all"),
+    ("trigger_template", "name"): template(TEMPLATE.replace("'trg_{table}_touch'", "P") + ", " + APPLIES,
+                                           "trg_{table}_t"),
+    ("trigger_template", "function"): template(TEMPLATE.replace("function: touch", "function: P") + ", " + APPLIES,
                                        "touch"),
-    ("template", "timing"): template(TEMPLATE.replace("timing: before", "timing: P") + ", " + APPLIES, "after"),
-    ("template", "events"): template(TEMPLATE.replace("events: [update]", "events: [P]") + ", " + APPLIES,
+    ("trigger_template", "timing"): template(TEMPLATE.replace("timing: before", "timing: P") + ", " + APPLIES, "after"),
+    ("trigger_template", "events"): template(TEMPLATE.replace("events: [update]", "events: [P]") + ", " + APPLIES,
                                      "insert"),
-    ("template", "for_each"): template(TEMPLATE + ", for_each: P, " + APPLIES, "row"),
-    ("template", "when"): template(TEMPLATE + ", when: P, " + APPLIES, "OLD.name IS DISTINCT FROM NEW.name"),
+    ("trigger_template", "for_each"): template(TEMPLATE + ", for_each: P, " + APPLIES, "row"),
+    ("trigger_template", "when"): template(TEMPLATE + ", when: P, " + APPLIES, "OLD.name IS DISTINCT FROM NEW.name"),
     ("applies_to", "has_column"): template(TEMPLATE + ", applies_to: {has_column: P}", "created_at"),
     ("applies_to", "tagged"): template(TEMPLATE + ", applies_to: {tagged: P}"),
     ("applies_to", "tables"): template(TEMPLATE + ", applies_to: {tables: [P]}", "items"),
@@ -215,14 +216,14 @@ FIELDS: dict[tuple[str, str], Field] = {
     ("check", "(name)"): table("checks: {P: score > 0}", "chk_items_score"),
     ("check", "expression"): table("checks: {chk_items_score: P}", "score > 0"),
     ("check", "rfc"): table("checks: {chk_items_score: {expression: score > 0, rfc: P}}", "RFC-0001"),
-    ("fk", "(name)"): table("foreign_keys: {P: {columns: [id], references: items(id)}}", "fk_items_self"),
-    ("fk", "columns"): table("foreign_keys: {fk_items_self: {columns: [P], references: items(id)}}", "id"),
-    ("fk", "references"): table("foreign_keys: {fk_items_self: {columns: [id], references: P}}", "items(id)"),
-    ("fk", "on_delete"): table("foreign_keys: {fk_items_self: {columns: [id], references: items(id), "
+    ("foreign_key", "(name)"): table("foreign_keys: {P: {columns: [id], references: items(id)}}", "fk_items_self"),
+    ("foreign_key", "columns"): table("foreign_keys: {fk_items_self: {columns: [P], references: items(id)}}", "id"),
+    ("foreign_key", "references"): table("foreign_keys: {fk_items_self: {columns: [id], references: P}}", "items(id)"),
+    ("foreign_key", "on_delete"): table("foreign_keys: {fk_items_self: {columns: [id], references: items(id), "
                                "on_delete: P}}", "cascade"),
-    ("fk", "on_update"): table("foreign_keys: {fk_items_self: {columns: [id], references: items(id), "
+    ("foreign_key", "on_update"): table("foreign_keys: {fk_items_self: {columns: [id], references: items(id), "
                                "on_update: P}}", "cascade"),
-    ("fk", "rfc"): table("foreign_keys: {fk_items_self: {columns: [id], references: items(id), rfc: P}}",
+    ("foreign_key", "rfc"): table("foreign_keys: {fk_items_self: {columns: [id], references: items(id), rfc: P}}",
                          "RFC-0001"),
     ("index", "(name)"): table("indexes: {P: {columns: [name]}}", "idx_items_name"),
     ("index", "columns"): table("indexes: {idx_items_name: {columns: [P]}}", "name desc"),
@@ -248,10 +249,14 @@ FIELDS: dict[tuple[str, str], Field] = {
                                "when: P}}", "OLD.name IS DISTINCT FROM NEW.name"),
     ("trigger", "rfc"): table("triggers: {trg_items_touch: {function: touch, timing: before, events: [update], "
                               "rfc: P}}", "RFC-0001"),
-    ("partition", "range"): table("partition_by: {range: [P]}", "created_at"),
-    ("partition", "list"): table("partition_by: {list: [P]}", "name"),
-    ("partition", "hash"): table("partition_by: {hash: [P]}", "id"),
-    ("partition", "interval"): table("partition_by: {range: [created_at], interval: P}", "day"),
+    ("partition_by", "range"): table("partition_by: {range: [P]}", "created_at"),
+    ("partition_by", "list"): table("partition_by: {list: [P]}", "name"),
+    ("partition_by", "hash"): table("partition_by: {hash: [P]}", "id"),
+    ("partition_by", "interval"): table("partition_by: {range: [created_at], interval: P}", "day"),
+    ("partition_by", "retention"): table("partition_by: {range: [created_at], retention: P}", "3 months"),
+    ("partition_by", "backend"): table("partition_by: {range: [created_at], backend: P}", "builtin"),
+    ("purge", "column"): table("purge: {column: P, after: 30 days}", "created_at"),
+    ("purge", "after"): table("purge: {column: created_at, after: P}", "30 days"),
     ("view", "(name)"): module("views:\n  P: {" + VIEW + "}", "item_names"),
     ("view", "query"): view("query: P", "SELECT id, name FROM items"),
     ("view", "comment"): view(VIEW + ", comment: P"),

@@ -1,7 +1,7 @@
 """Every YAML field has exactly one route into SQL, and every text field is in the hostile corpus.
 
-These are the tests a new YAML field runs into: a key added to one of the loader's ``*_KEYS``
-tuples needs its route in ``loader.FIELD_ROUTES`` and, when its route carries text, one line in
+These are the tests a new YAML field runs into: a key added to the format's contract
+(``yaml/contract.py``) needs its route in ``loader.FIELD_ROUTES`` and, when its route carries text, one line in
 ``tests/hostile/corpus.py`` (docs/security.md says how).
 """
 
@@ -14,26 +14,21 @@ from pathlib import Path
 from tests.hostile.corpus import FIELDS, PAYLOADS
 from veza_schema.sql.routes import TEXT_ROUTES, Route
 from veza_schema.yaml import loader
+from veza_schema.yaml.contract import CONTRACT
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_every_key_tuple_of_the_loader_is_an_object_kind_with_routes() -> None:
-    tuples = {name for name in vars(loader) if re.fullmatch(r"[A-Z_]+_KEYS", name) and name != "KEYS_BY_KIND"}
-    listed = {name for name in tuples if any(getattr(loader, name) is keys for keys in loader.KEYS_BY_KIND.values())}
-    assert tuples == listed, f"*_KEYS tuples missing from loader.KEYS_BY_KIND: {sorted(tuples - listed)}"
-
-
-def test_every_key_the_loader_accepts_has_a_route() -> None:
-    missing = [f"{kind}.{key}" for kind, keys in loader.KEYS_BY_KIND.items() for key in keys
+def test_every_key_of_the_format_has_a_route() -> None:
+    missing = [f"{kind}.{key}" for kind, keys in CONTRACT.items() for key in keys
                if (kind, key) not in loader.FIELD_ROUTES]
     assert not missing, f"keys without a route in loader.FIELD_ROUTES (see docs/security.md): {missing}"
 
 
-def test_every_route_names_a_key_the_loader_accepts() -> None:
+def test_every_route_names_a_key_of_the_format() -> None:
     stale = [f"{kind}.{key}" for kind, key in loader.FIELD_ROUTES
-             if not key.startswith("(") and key not in loader.KEYS_BY_KIND.get(kind, ())]
-    assert not stale, f"routes for keys the loader does not read: {stale}"
+             if not key.startswith("(") and key not in CONTRACT.get(kind, ())]
+    assert not stale, f"routes for keys the format does not have: {stale}"
 
 
 def test_every_text_field_is_in_the_hostile_corpus() -> None:

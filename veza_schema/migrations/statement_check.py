@@ -33,7 +33,7 @@ from veza_schema.sql import render
 from veza_schema.sql.parse import SqlSyntaxError, ast, statement_nodes
 from veza_schema.sql.render import environment
 from veza_schema.sql.split import Statement, parse_script
-from veza_schema.sql.text import Sql
+from veza_schema.sql.text import Sql, literal
 
 PARTITION_HELPER = "veza_ensure_partitions"
 
@@ -59,8 +59,9 @@ _KINDS: dict[str, dict[str, frozenset[str]]] = {
     "table": {
         _C: frozenset({"CREATE TABLE", "CREATE INDEX", "COMMENT", "SELECT " + PARTITION_HELPER,
                        "CREATE FUNCTION " + PARTITION_HELPER, "ALTER TABLE ADD CONSTRAINT FOREIGN KEY",
-                       "CREATE TRIGGER", "DO add_constraint_if_missing"}),
-        _D: frozenset({"DROP TABLE", "DROP FUNCTION " + PARTITION_HELPER, "ALTER TABLE DROP CONSTRAINT"}),
+                       "CREATE TRIGGER", "DO add_constraint_if_missing", "DO partman_create_parent"}),
+        _D: frozenset({"DROP TABLE", "DROP FUNCTION " + PARTITION_HELPER, "ALTER TABLE DROP CONSTRAINT",
+                       "DO partman_forget"}),
         _A: frozenset({"SELECT " + PARTITION_HELPER, "DO drop_partitions_beyond"}),
         _R: frozenset({"RENAME TABLE"}),
     },
@@ -289,8 +290,8 @@ class _Shape:
 
 def _probe(template: str, **context: object) -> tuple[tuple[str, str], ...]:
     """The tokens of a DO template's body, rendered with the probe values."""
-    text = environment().get_template(f"changes/{template}.sql.j2").render(**context)
-    return _body_tokens(text) or ()
+    path = template if "/" in template else f"changes/{template}.sql.j2"
+    return _body_tokens(environment().get_template(path).render(**context)) or ()
 
 
 def _body_tokens(text: str) -> tuple[tuple[str, str], ...] | None:
@@ -304,9 +305,9 @@ def _body_tokens(text: str) -> tuple[tuple[str, str], ...] | None:
     return tuple((token.name, body[token.start:token.end + 1]) for token in tokens) if body else None
 
 
-def _shapes() -> dict[str, _Shape]:
+def _shapes() -> list[tuple[str, _Shape]]:
     other = Sql(_OTHER)
-    return {
+    return [*{
         "add_constraint_if_missing": _Shape(
             _probe("add_constraint_if_missing", table=_TABLE, name=_NAME, constraint=other),
             lambda v: render.add_constraint_if_missing(v["table"], v["name"], _constraint_clause(v[_OTHER]))),
@@ -320,13 +321,23 @@ def _shapes() -> dict[str, _Shape]:
         "drop_partitions_beyond": _Shape(
             _probe("drop_partitions_beyond", table=_TABLE, interval=Sql(_OTHER), keep=_KEEP - 1, upto=_UPTO),
             lambda v: render.drop_partitions_beyond(v["table"], v[_OTHER], int(v["keep"]), int(v["upto"]))),
-    }
+        "partman_forget": _Shape(_probe("objects/partman_forget.sql.j2", parent=literal(_PARENT)),
+                                 lambda v: render.partman_forget(v["parent"].removeprefix("public."))),
+    }.items(), *(("partman_create_parent", _partman_shape(interval)) for interval in render.INTERVALS)]
 
 
-_SHAPES: dict[str, _Shape] = {}
+def _partman_shape(interval: str) -> _Shape:
+    """pg_partman's registration of a table, one shape per interval (its words depend on it)."""
+    text = render.partman_create_parent(_TABLE, _NAME, interval, _UPTO)
+    return _Shape(_body_tokens(text) or (),
+                  lambda v: render.partman_create_parent(v["table"], v["name"], interval, int(v["upto"])))
+
+
+_SHAPES: list[tuple[str, _Shape]] = []
+_PARENT = f"public.{_TABLE}"  # pg_partman names a table with its schema
 _QUOTED_PROBES = {f'"{_NAME}"': "name", f'"{_TABLE}"': "table"}
 _LITERAL_PROBES = {f"'{_NAME}'": "name", f"'{_TABLE}'": "table", f"'\"{_NAME}\"'": "name",
-                   f"'\"{_TABLE}\"'": "table", f"'{_OTHER}'": _OTHER}
+                   f"'\"{_TABLE}\"'": "table", f"'{_OTHER}'": _OTHER, f"'{_PARENT}'": "parent"}
 
 
 def generated_do_block(text: str) -> str | None:
@@ -334,11 +345,11 @@ def generated_do_block(text: str) -> str | None:
     exactly, names and values aside, and rendering that template again with the names and values
     found must give back the statement byte for byte."""
     if not _SHAPES:
-        _SHAPES.update(_shapes())
+        _SHAPES.extend(_shapes())
     actual = _body_tokens(text)
     if actual is None:
         return None
-    for name, shape in _SHAPES.items():
+    for name, shape in _SHAPES:
         values = _capture(shape.tokens, actual)
         if values is None:
             continue

@@ -8,6 +8,8 @@ source. One-line statements are put together here with :func:`~veza_schema.sql.t
 multi-line SQL (DO blocks, functions, tables, file headers) lives in ``templates/``, whose every
 ``{{ }}`` must be :class:`~veza_schema.sql.text.Sql` (the environment refuses anything else).
 Output depends only on the model: the same YAML gives byte-identical SQL.
+
+One job: writing SQL for model objects (one function per statement form, hence its length).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import jinja2
 
+from veza_schema.managed import suffix_format
 from veza_schema.model import (
     FK_ACTIONS,
     INDEX_METHODS,
@@ -444,6 +447,8 @@ def create_partitions(table: Table) -> tuple[Sql, ...]:
     """The default partition and the time-range partitions a new partitioned table starts with."""
     assert table.partition is not None
     partition = table.partition
+    if partition.backend == "partman" and partition.interval:
+        return (partman_create_parent(table.name, partition.columns[0], partition.interval, partition.premake),)
     statements: list[Sql] = []
     if partition.default_partition:
         statements.append(_statement("CREATE TABLE {} PARTITION OF {} DEFAULT;", ident(table.name + "_default"),
@@ -451,6 +456,26 @@ def create_partitions(table: Table) -> tuple[Sql, ...]:
     if partition.strategy == "range" and partition.interval:
         statements.append(ensure_partitions(table.name, partition.interval, partition.premake))
     return tuple(statements)
+
+
+def partman_create_parent(table: str, column: str, interval: str, premake: int) -> Sql:
+    """pg_partman 4.x registers the table and makes its first partitions, renamed to veza-schema's names."""
+    interval = keyword(interval, INTERVALS, upper=False)
+    return render_template("objects/partman_create_parent.sql.j2", table=literal(table),
+                           parent=literal("public." + table), column=literal(column), interval=literal(interval),
+                           step=literal("1 " + interval), premake=int(premake), suffix=literal(suffix_format(interval)))
+
+
+def drop_partitions(table: Table) -> tuple[Sql, ...]:
+    """Statements after DROP TABLE of a partitioned table: pg_partman's records of it, if it has any."""
+    if table.partition is None or table.partition.backend != "partman":
+        return ()
+    return (partman_forget(table.name),)
+
+
+def partman_forget(table: str) -> Sql:
+    """Remove pg_partman's part_config row and template table of ``table`` (a no-op without pg_partman)."""
+    return render_template("objects/partman_forget.sql.j2", parent=literal("public." + table))
 
 
 # -- ordering -------------------------------------------------------------------------------
@@ -613,7 +638,8 @@ def drop_schema_sections(schema: Schema) -> list[Section]:
                                         for fk in reversed(order.deferred_fks)))
     functions = [schema.functions[n] for n in sorted(schema.functions)]
     add("SQL functions", (drop_function(f) for f in reversed(functions) if _is_sql_function(f)))
-    add("Tables", (drop_table(schema.tables[n]) for n in reversed(order.tables)))
+    add("Tables", (statement for n in reversed(order.tables)
+                   for statement in (drop_table(schema.tables[n]), *drop_partitions(schema.tables[n]))))
     partitioned = any(t.partition for t in schema.tables.values())
     drops = [drop_function(f) for f in reversed(functions) if not _is_sql_function(f)]
     if partitioned:

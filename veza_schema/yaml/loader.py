@@ -24,6 +24,7 @@ from veza_schema.errors import Problem, SchemaLoadError
 from veza_schema.model import (
     FK_ACTIONS,
     INDEX_METHODS,
+    PARTITION_BACKENDS,
     CheckConstraint,
     Column,
     CompositeAttribute,
@@ -39,6 +40,8 @@ from veza_schema.model import (
     Module,
     PartitionSpec,
     PrimaryKey,
+    Purge,
+    Retention,
     Schema,
     SourcePos,
     Table,
@@ -49,36 +52,28 @@ from veza_schema.model import (
 )
 from veza_schema.sql import routes
 from veza_schema.sql.routes import Route, RouteError
+from veza_schema.yaml.contract import keys
 from veza_schema.yaml.nodes import NodeReader, compose_file
 
-MODULE_KEYS = ("module", "description", "extensions", "enums", "types", "functions",
-               "trigger_templates", "tables", "views")
-TABLE_KEYS = ("comment", "tags", "columns", "primary_key", "unique", "checks", "foreign_keys", "indexes",
-              "partition_by", "triggers", "waive", "renamed_from", "rfc", "deprecated")
-COLUMN_KEYS = ("type", "nullable", "default", "primary_key", "unique", "references", "on_delete",
-               "on_update", "identity", "generated", "comment", "renamed_from", "rfc", "deprecated", "waive")
-INDEX_KEYS = ("columns", "expressions", "opclasses", "unique", "using", "where", "include", "waive", "rfc",
-              "comment")
-FK_KEYS = ("columns", "references", "on_delete", "on_update", "deferrable", "initially_deferred", "waive",
-           "rfc")
-TRIGGER_KEYS = ("function", "timing", "events", "for_each", "when", "waive", "rfc")
-TEMPLATE_KEYS = ("name", "function", "timing", "events", "for_each", "when", "applies_to")
-FUNCTION_KEYS = ("returns", "language", "arguments", "body", "volatility", "security_definer", "comment",
-                 "waive", "rfc")
-VIEW_KEYS = ("query", "materialized", "indexes", "comment", "depends_on", "waive", "rfc")
-PARTITION_KEYS = ("range", "list", "hash", "interval", "premake", "default_partition")
-ENUM_KEYS = ("values", "comment", "waive", "rfc")
-TYPE_KEYS = ("attributes", "comment", "waive", "rfc")
-APPLIES_TO_KEYS = ("has_column", "tagged", "tables", "except")
-PRIMARY_KEY_KEYS = ("name", "columns")
-UNIQUE_KEYS = ("columns", "waive", "rfc")
-CHECK_KEYS = ("expression", "waive", "rfc")
-DEPRECATED_KEYS = ("since", "rfc", "note")
+# The keys of each object come from the format's contract (yaml/contract.py), which the JSON Schema
+# of `veza-schema json-schema` is generated from too: add a key there, not here.
+MODULE_KEYS = keys("module")
+TABLE_KEYS = keys("table")
+COLUMN_KEYS = keys("column")
+INDEX_KEYS = keys("index")
+FK_KEYS = keys("foreign_key")
+TRIGGER_KEYS = keys("trigger")
+TEMPLATE_KEYS = keys("trigger_template")
+FUNCTION_KEYS = keys("function")
+VIEW_KEYS = keys("view")
+PARTITION_KEYS = keys("partition_by")
+_PURGE_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
+_RETENTION = re.compile(r"^\s*(?P<count>[0-9]{1,4})\s+(?P<unit>day|week|month|year)s?\s*$", re.IGNORECASE)
 
 # Every field of the format and the one route its text takes into SQL (veza_schema.sql.routes,
-# docs/security.md). Keys are (object kind, key); "(name)" is the object's own name (its mapping
-# key), "(value)" the text of a list or mapping item. Each *_KEYS tuple above is one object kind
-# (MODULE_KEYS -> "module"); tests/hostile/test_field_routes.py fails on a key without a route
+# docs/security.md). Keys are (object kind, key) with the kinds and keys of the contract
+# (yaml/contract.py); "(name)" is the object's own name (its mapping key), "(value)" the text of a
+# list or mapping item. tests/hostile/test_field_routes.py fails on a contract key without a route
 # here and on a text field missing from the hostile-input corpus (tests/hostile/corpus.py).
 FIELD_ROUTES: dict[tuple[str, str], Route] = {
     ("module", "module"): Route.IDENTIFIER, ("module", "description"): Route.FREE_TEXT,
@@ -96,10 +91,10 @@ FIELD_ROUTES: dict[tuple[str, str], Route] = {
     ("function", "body"): Route.FUNCTION_BODY, ("function", "volatility"): Route.KEYWORD,
     ("function", "security_definer"): Route.NOT_TEXT, ("function", "comment"): Route.LITERAL,
     ("function", "waive"): Route.NOT_TEXT, ("function", "rfc"): Route.RFC,
-    ("template", "(name)"): Route.FREE_TEXT, ("template", "name"): Route.IDENTIFIER,
-    ("template", "function"): Route.IDENTIFIER, ("template", "timing"): Route.KEYWORD,
-    ("template", "events"): Route.KEYWORD, ("template", "for_each"): Route.KEYWORD,
-    ("template", "when"): Route.EXPRESSION, ("template", "applies_to"): Route.NOT_TEXT,
+    ("trigger_template", "(name)"): Route.FREE_TEXT, ("trigger_template", "name"): Route.IDENTIFIER,
+    ("trigger_template", "function"): Route.IDENTIFIER, ("trigger_template", "timing"): Route.KEYWORD,
+    ("trigger_template", "events"): Route.KEYWORD, ("trigger_template", "for_each"): Route.KEYWORD,
+    ("trigger_template", "when"): Route.EXPRESSION, ("trigger_template", "applies_to"): Route.NOT_TEXT,
     ("applies_to", "has_column"): Route.IDENTIFIER, ("applies_to", "tagged"): Route.FREE_TEXT,
     ("applies_to", "tables"): Route.IDENTIFIER, ("applies_to", "except"): Route.IDENTIFIER,
     ("table", "(name)"): Route.IDENTIFIER, ("table", "comment"): Route.LITERAL, ("table", "tags"): Route.FREE_TEXT,
@@ -121,9 +116,11 @@ FIELD_ROUTES: dict[tuple[str, str], Route] = {
     ("unique", "waive"): Route.NOT_TEXT, ("unique", "rfc"): Route.RFC,
     ("check", "(name)"): Route.IDENTIFIER, ("check", "expression"): Route.EXPRESSION,
     ("check", "waive"): Route.NOT_TEXT, ("check", "rfc"): Route.RFC,
-    ("fk", "(name)"): Route.IDENTIFIER, ("fk", "columns"): Route.IDENTIFIER, ("fk", "references"): Route.REFERENCE,
-    ("fk", "on_delete"): Route.KEYWORD, ("fk", "on_update"): Route.KEYWORD, ("fk", "deferrable"): Route.NOT_TEXT,
-    ("fk", "initially_deferred"): Route.NOT_TEXT, ("fk", "waive"): Route.NOT_TEXT, ("fk", "rfc"): Route.RFC,
+    ("foreign_key", "(name)"): Route.IDENTIFIER, ("foreign_key", "columns"): Route.IDENTIFIER,
+    ("foreign_key", "references"): Route.REFERENCE, ("foreign_key", "on_delete"): Route.KEYWORD,
+    ("foreign_key", "on_update"): Route.KEYWORD, ("foreign_key", "deferrable"): Route.NOT_TEXT,
+    ("foreign_key", "initially_deferred"): Route.NOT_TEXT, ("foreign_key", "waive"): Route.NOT_TEXT,
+    ("foreign_key", "rfc"): Route.RFC,
     ("index", "(name)"): Route.IDENTIFIER, ("index", "columns"): Route.IDENTIFIER,
     ("index", "expressions"): Route.EXPRESSION, ("index", "opclasses"): Route.OPERATOR_CLASS,
     ("index", "unique"): Route.NOT_TEXT, ("index", "using"): Route.KEYWORD, ("index", "where"): Route.EXPRESSION,
@@ -133,22 +130,18 @@ FIELD_ROUTES: dict[tuple[str, str], Route] = {
     ("trigger", "timing"): Route.KEYWORD, ("trigger", "events"): Route.KEYWORD,
     ("trigger", "for_each"): Route.KEYWORD, ("trigger", "when"): Route.EXPRESSION,
     ("trigger", "waive"): Route.NOT_TEXT, ("trigger", "rfc"): Route.RFC,
-    ("partition", "range"): Route.IDENTIFIER, ("partition", "list"): Route.IDENTIFIER,
-    ("partition", "hash"): Route.IDENTIFIER, ("partition", "interval"): Route.KEYWORD,
-    ("partition", "premake"): Route.NOT_TEXT, ("partition", "default_partition"): Route.NOT_TEXT,
+    ("partition_by", "range"): Route.IDENTIFIER, ("partition_by", "list"): Route.IDENTIFIER,
+    ("partition_by", "hash"): Route.IDENTIFIER, ("partition_by", "interval"): Route.KEYWORD,
+    ("partition_by", "premake"): Route.NOT_TEXT, ("partition_by", "default_partition"): Route.NOT_TEXT,
+    ("partition_by", "retention"): Route.KEYWORD, ("partition_by", "retention_keep_table"): Route.NOT_TEXT,
+    ("partition_by", "backend"): Route.KEYWORD, ("table", "purge"): Route.NOT_TEXT,
+    ("purge", "column"): Route.IDENTIFIER, ("purge", "after"): Route.KEYWORD,
     ("view", "(name)"): Route.IDENTIFIER, ("view", "query"): Route.QUERY, ("view", "materialized"): Route.NOT_TEXT,
     ("view", "indexes"): Route.NOT_TEXT, ("view", "comment"): Route.LITERAL,
     ("view", "depends_on"): Route.IDENTIFIER, ("view", "waive"): Route.NOT_TEXT, ("view", "rfc"): Route.RFC,
     ("deprecated", "since"): Route.FREE_TEXT, ("deprecated", "rfc"): Route.RFC,
     ("deprecated", "note"): Route.FREE_TEXT,
     ("waive", "(name)"): Route.FREE_TEXT, ("waive", "(value)"): Route.FREE_TEXT,
-}
-# The *_KEYS tuple of each object kind (the test above checks every key has a route).
-KEYS_BY_KIND: dict[str, tuple[str, ...]] = {
-    "module": MODULE_KEYS, "table": TABLE_KEYS, "column": COLUMN_KEYS, "index": INDEX_KEYS, "fk": FK_KEYS,
-    "trigger": TRIGGER_KEYS, "template": TEMPLATE_KEYS, "function": FUNCTION_KEYS, "view": VIEW_KEYS,
-    "partition": PARTITION_KEYS, "enum": ENUM_KEYS, "type": TYPE_KEYS, "applies_to": APPLIES_TO_KEYS,
-    "primary_key": PRIMARY_KEY_KEYS, "unique": UNIQUE_KEYS, "check": CHECK_KEYS, "deprecated": DEPRECATED_KEYS,
 }
 # The check each route runs on a text when the loader reads it; keyword and reference fields are
 # checked against their closed set or pattern where they are read.
@@ -397,7 +390,7 @@ class _ModuleReader:
         if items is None:
             return None
         fields: dict[str, str | None] = {"since": None, "rfc": None, "note": None}
-        for key, _, value in self.r.check_keys(items, DEPRECATED_KEYS, f"deprecated of {what}"):
+        for key, _, value in self.r.check_keys(items, keys("deprecated"), f"deprecated of {what}"):
             scalar = self.r.scalar(value) if isinstance(value, yaml.ScalarNode) else None
             if key == "since" and isinstance(scalar, date):  # `since: 2026-12-01` is a YAML date
                 fields[key] = scalar.isoformat()
@@ -425,7 +418,7 @@ class _ModuleReader:
             if isinstance(value, yaml.MappingNode):
                 items = self.r.mapping(value, what) or []
                 values_node = None
-                for key, _, sub in self.r.check_keys(items, ENUM_KEYS, what):
+                for key, _, sub in self.r.check_keys(items, keys("enum"), what):
                     if key == "values":
                         values_node = sub
                     elif key == "comment":
@@ -452,7 +445,7 @@ class _ModuleReader:
                 continue
             attributes: list[CompositeAttribute] = []
             comment = None
-            for key, _, sub in self.r.check_keys(items, TYPE_KEYS, what):
+            for key, _, sub in self.r.check_keys(items, keys("type"), what):
                 if key == "comment":
                     comment = self.text(sub, "type", "comment", what)
                 elif key == "attributes":
@@ -527,10 +520,10 @@ class _ModuleReader:
             if pattern and "{table}" not in pattern:
                 self.r.problem(values["name"], f"name of {what} must contain '{{table}}'")
                 pattern = None
-            if pattern and self.check(pattern.replace("{table}", "t"), values["name"], "template", "name",
+            if pattern and self.check(pattern.replace("{table}", "t"), values["name"], "trigger_template", "name",
                                       f"name of {what}") is None:
                 pattern = None
-            trig = self.trigger_fields(values, value, what, "template")
+            trig = self.trigger_fields(values, value, what, "trigger_template")
             applies = values.get("applies_to")
             selector = self.read_applies_to(applies, what) if applies is not None else None
             if applies is None:
@@ -550,7 +543,7 @@ class _ModuleReader:
         has_column = tagged = None
         tables: tuple[str, ...] | None = None
         excluded: tuple[str, ...] = ()
-        for key, _, sub in self.r.check_keys(items, APPLIES_TO_KEYS, f"applies_to of {what}"):
+        for key, _, sub in self.r.check_keys(items, keys("applies_to"), f"applies_to of {what}"):
             if key == "has_column":
                 has_column = self.text(sub, "applies_to", key, what)
             elif key == "tagged":
@@ -684,12 +677,13 @@ class _ModuleReader:
                                                 for_each, when,  # type: ignore[arg-type]
                                                 meta=self.meta(tg_key, tg_items, f"trigger {tg_name}"))
         partition = self.read_partition(values["partition_by"], what) if "partition_by" in values else None
+        purge = self.read_purge(values["purge"], what, columns, partition) if "purge" in values else None
         comment = self.text(values["comment"], "table", "comment", what) if "comment" in values else None
         tags = frozenset(t for t, _ in self.texts(values["tags"], "table", "tags", what) or []) \
             if "tags" in values else frozenset()
         return Table(name=name, columns=tuple(columns), primary_key=primary_key, uniques=uniques, checks=checks,
                      foreign_keys=foreign_keys, indexes=indexes, triggers=triggers, partition=partition,
-                     comment=comment, module=self.module, tags=tags, meta=meta)
+                     comment=comment, purge=purge, module=self.module, tags=tags, meta=meta)
 
     def add_named(self, target: dict, name: str, value: object, node: yaml.Node, what: str) -> None:
         if name in target:
@@ -793,7 +787,7 @@ class _ModuleReader:
         what = f"primary_key of table {table}"
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, PRIMARY_KEY_KEYS, what)}
+            values = {k: v for k, _, v in self.r.check_keys(items, keys("primary_key"), what)}
             name = self.text(values["name"], "primary_key", "name", what) if "name" in values else None
             columns = self.texts(values["columns"], "primary_key", "columns", what) if "columns" in values else None
             if columns is None:
@@ -813,7 +807,7 @@ class _ModuleReader:
         columns_node: yaml.Node | None = node
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, UNIQUE_KEYS, what)}
+            values = {k: v for k, _, v in self.r.check_keys(items, keys("unique"), what)}
             columns_node = values.get("columns")
             if columns_node is None:
                 self.r.problem(node, f"{what} needs 'columns'")
@@ -831,7 +825,7 @@ class _ModuleReader:
         expr_node: yaml.Node | None = node
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, CHECK_KEYS, what)}
+            values = {k: v for k, _, v in self.r.check_keys(items, keys("check"), what)}
             expr_node = values.get("expression")
             if expr_node is None:
                 self.r.problem(node, f"{what} needs 'expression'")
@@ -848,7 +842,7 @@ class _ModuleReader:
 
     def read_foreign_key(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> ForeignKey | None:
         what = f"foreign key {name}"
-        if self.check(name, key_node, "fk", "(name)", f"name of {what}") is None:
+        if self.check(name, key_node, "foreign_key", "(name)", f"name of {what}") is None:
             return None
         items = self.r.mapping(node, what)
         if items is None:
@@ -858,7 +852,7 @@ class _ModuleReader:
             if required not in values:
                 self.r.problem(node, f"{what} needs '{required}'")
                 return None
-        columns = tuple(c for c, _ in self.texts(values["columns"], "fk", "columns", what) or [])
+        columns = tuple(c for c, _ in self.texts(values["columns"], "foreign_key", "columns", what) or [])
         target = self.read_reference(values["references"], what)
         on_delete = self.read_action(values.get("on_delete"), what, "on_delete")
         on_update = self.read_action(values.get("on_update"), what, "on_update")
@@ -964,12 +958,12 @@ class _ModuleReader:
             self.r.problem(node, f"partition_by of {what} needs exactly one of range, list, hash")
             return None
         strategy = strategies[0]
-        columns = tuple(c for c, _ in self.texts(values[strategy], "partition", strategy, what) or [])
+        columns = tuple(c for c, _ in self.texts(values[strategy], "partition_by", strategy, what) or [])
         interval: str | None = None
         if strategy == "range":
             interval = "month"
             if "interval" in values:
-                interval = (self.text(values["interval"], "partition", "interval", what) or "").lower()
+                interval = (self.text(values["interval"], "partition_by", "interval", what) or "").lower()
                 if interval not in ("day", "week", "month", "year"):
                     self.r.problem(values["interval"], f"interval of {what} must be day, week, month or year")
                     return None
@@ -983,9 +977,73 @@ class _ModuleReader:
         default_partition = True
         if "default_partition" in values:
             default_partition = bool(self.r.boolean(values["default_partition"], f"default_partition of {what}"))
+        retention, keep_table, backend = self.read_partition_maintenance(values, interval, default_partition, what)
         if not columns:
             return None
-        return PartitionSpec(strategy, columns, interval, premake, default_partition)  # type: ignore[arg-type]
+        return PartitionSpec(strategy, columns, interval, premake, default_partition,  # type: ignore[arg-type]
+                             retention, keep_table, backend)  # type: ignore[arg-type]
+
+    def read_purge(self, node: yaml.Node, what: str, columns: list[Column], partition: PartitionSpec | None
+                   ) -> Purge | None:
+        """``purge: {column: created_at, after: 90 days}``: a time column of the table and a duration."""
+        items = self.r.mapping(node, f"purge of {what}")
+        if items is None:
+            return None
+        values = {k: v for k, _, v in self.r.check_keys(items, keys("purge"), f"purge of {what}")}
+        if partition is not None:
+            self.r.problem(node, f"purge of {what}: a partitioned table expires whole partitions, declare "
+                                 "partition_by.retention instead")
+            return None
+        missing = [k for k in ("column", "after") if k not in values]
+        if missing:
+            self.r.problem(node, f"purge of {what} needs {' and '.join(missing)}")
+            return None
+        column_name = self.text(values["column"], "purge", "column", f"purge of {what}")
+        column = next((c for c in columns if c.name == column_name), None)
+        if column_name is not None and (column is None or column.type not in _PURGE_TYPES):
+            self.r.problem(values["column"], f"column of purge of {what} must be a timestamptz or date column of "
+                                             f"the table, got {column_name!r}")
+            return None
+        text = self.text(values["after"], "purge", "after", f"purge of {what}")
+        match = _RETENTION.match(text or "")
+        if text is not None and (match is None or int(match["count"]) < 1):
+            self.r.problem(values["after"], f"after of purge of {what} must be a count and a unit, e.g. "
+                                            f"'90 days' (day, week, month or year), got {text!r}")
+            return None
+        if match is None or column_name is None:
+            return None
+        return Purge(column_name, Retention(int(match["count"]), match["unit"].lower()))  # type: ignore[arg-type]
+
+    def read_partition_maintenance(self, values: dict[str, yaml.Node], interval: str | None,
+                                   default_partition: bool, what: str) -> tuple[Retention | None, bool, str]:
+        """retention, retention_keep_table and backend: closed grammars, never SQL text."""
+        retention = None
+        if "retention" in values:
+            text = self.text(values["retention"], "partition_by", "retention", what)
+            match = _RETENTION.match(text or "")
+            if interval is None:
+                self.r.problem(values["retention"], f"retention of {what} needs range partitioning by time "
+                                                    "(an interval)")
+            elif text is not None and (match is None or int(match["count"]) < 1):
+                self.r.problem(values["retention"], f"retention of {what} must be a count and a unit, e.g. "
+                                                    f"'24 months' (day, week, month or year), got {text!r}")
+            elif match is not None:
+                retention = Retention(int(match["count"]), match["unit"].lower())  # type: ignore[arg-type]
+        keep_table = True
+        if "retention_keep_table" in values:
+            keep_table = bool(self.r.boolean(values["retention_keep_table"], f"retention_keep_table of {what}"))
+            if "retention" not in values:
+                self.r.problem(values["retention_keep_table"], f"retention_keep_table of {what} needs a retention")
+        backend = "builtin"
+        if "backend" in values:
+            backend = (self.text(values["backend"], "partition_by", "backend", what) or "builtin").lower()
+            if backend not in PARTITION_BACKENDS:
+                self.r.problem(values["backend"], f"backend of {what} must be one of {', '.join(PARTITION_BACKENDS)}")
+                backend = "builtin"
+            elif backend == "partman" and (interval is None or not default_partition):
+                self.r.problem(values["backend"], f"backend partman of {what} needs range partitioning by time "
+                                                  "with a default partition (pg_partman 4.x always creates one)")
+        return retention, keep_table, backend
 
     # -- views --------------------------------------------------------------------
     def read_views(self, node: yaml.Node) -> None:
