@@ -34,7 +34,7 @@ MALFORMED = {
 COMMANDS = [
     ("apply",), ("rollback",), ("status",), ("status", "--format", "json"), ("baseline", "--version", "1"),
     ("resolve", "1", "--applied"), ("diff", "--offline"), ("diff", "--offline", "--format", "json"),
-    ("inspect", "--out", "OUT"), ("partitions",), ("refresh",),
+    ("inspect", "--out", "OUT"), ("partitions",), ("refresh",), ("purge",), ("schedule",),
 ]
 
 
@@ -46,6 +46,11 @@ tables:
       id: uuid
       created_at: timestamptz
     partition_by: {range: [created_at]}
+  notices:
+    columns:
+      id: uuid
+      created_at: timestamptz
+    purge: {column: created_at, after: 30 days}
 views:
   event_count:
     query: SELECT count(*) AS n FROM events
@@ -54,7 +59,7 @@ views:
 
 
 def _project(tmp_path: Path) -> Path:
-    """A project whose every command needs the database (a partitioned table, a materialized view)."""
+    """A project whose every command needs the database (a partitioned table, a materialized view, a purge)."""
     (tmp_path / "schema").mkdir(parents=True)
     (tmp_path / "schema" / "app.yaml").write_text(PROJECT_YAML)
     (tmp_path / "migrations").mkdir()
@@ -126,3 +131,19 @@ def test_a_dsn_given_as_an_option_with_equals_is_not_printed(tmp_path: Path) -> 
     for dsn in (FORMS["uri user-info"], MALFORMED["key=value without '='"]):
         result = invoke("status", f"--dsn={dsn}", cwd=_project(tmp_path / str(len(dsn))))
         assert result.exit_code == 3 and SECRET not in result.output, result.output
+
+
+@pytest.mark.parametrize("form", sorted(FORMS) + sorted(MALFORMED))
+def test_config_shows_a_shadow_dsn_from_the_environment_without_its_password(tmp_path: Path, form: str) -> None:
+    dsn = {**FORMS, **MALFORMED}[form]
+    for output in ("text", "json"):
+        result = invoke("config", "--format", output, cwd=_project(tmp_path / output),
+                        env={"VEZA_SHADOW_DSN": dsn})
+        assert result.exit_code == 0, result.output
+        assert "VEZA_SHADOW_DSN" in result.output and SECRET not in result.output, result.output
+
+
+def test_schedule_does_not_print_the_password_of_its_cron_dsn(tmp_path: Path, database: TestDatabase) -> None:
+    for dsn in (FORMS["uri user-info"], MALFORMED["uri with a broken host"]):
+        result = invoke("schedule", "--dsn", database.dsn, "--cron-dsn", dsn, cwd=_project(tmp_path / str(len(dsn))))
+        assert result.exit_code in (2, 3) and SECRET not in result.output, result.output

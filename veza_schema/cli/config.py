@@ -152,6 +152,7 @@ def config_command(
 
         veza-schema config
     """
+    from veza_schema.db.dsn import redact
     from veza_schema.project import discover
 
     check_choice(output_format, COMMAND_FORMATS["config"], "--format")
@@ -166,7 +167,10 @@ def config_command(
         for item in per_command:
             groups.setdefault(json.dumps([item.value, item.source], default=str), []).append(item)
         for items in groups.values():
-            rows.append({"key": setting.key, "value": items[0].value, "source": items[0].source,
+            value = items[0].value
+            if setting.kind == "dsn" and isinstance(value, str) and items[0].source != "built-in default":
+                value = redact(value)  # shown, never its password (docs/security.md)
+            rows.append({"key": setting.key, "value": value, "source": items[0].source,
                          "environment": setting.env, "option": setting.option,
                          "commands": [item.command for item in items], "help": setting.help})
     if output_format == "json":
