@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.factories import EVENTS, IDX, POSTS, USERS, one_change_of_each_kind, schema
 from tests.helpers import REPO_ROOT
-from veza_schema.diff.changes import Change, CreateIndex, CreateTable
+from veza_schema.diff.changes import Change, CreateIndex, CreateTable, DropTable
 from veza_schema.diff.plan import UnsafeChangeError, build_plan
 from veza_schema.migrations.generate import FileSettings, initial_migration
 from veza_schema.migrations.incremental import render_file
@@ -40,6 +41,20 @@ def test_the_initial_migration_of_the_shipped_schema_passes_and_so_do_the_commit
         assert check_file(text, Path("initial.sql")) == []
     for path in sorted((REPO_ROOT / "migrations").glob("*.sql")):
         assert check_file(path.read_text(), path) == []
+
+
+PARTMAN_EVENTS = replace(EVENTS, partition=replace(EVENTS.partition, backend="partman"))
+
+
+def test_pg_partman_registration_and_its_removal_pass_and_a_tampered_one_is_found() -> None:
+    """The pg_partman DO blocks of a partman-backed table are the generator's own, token for token."""
+    files = dict(_files([DropTable(PARTMAN_EVENTS)]))
+    for text in files.values():
+        assert check_file(text, Path("f.sql")) == [], text
+    assert "create_parent" in files["main.down"] and "part_config" in files["main.up"]
+    tampered = files["main.down"].replace("'pg_partman'", "'pg_partman' OR true; DELETE FROM users; --'", 1)
+    findings = check_file(tampered, Path("f.sql"))
+    assert any("a DO block that is not one of the generator's own" in str(f) for f in findings), findings
 
 
 @pytest.fixture
