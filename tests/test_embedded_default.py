@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,3 +62,11 @@ def test_the_embedded_server_is_socket_only_and_its_folder_owner_only(project: P
         settings = conn.execute("SELECT current_setting('listen_addresses'), "
                                 "current_setting('unix_socket_permissions')").fetchone()
     assert settings == ("", "0700")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as an OS user of its own only when we are root")
+def test_as_root_the_server_starts_in_a_project_whose_folder_others_cannot_enter(project: Path) -> None:
+    """initdb runs as the server's OS user, which must traverse every parent of the data directory."""
+    project.chmod(0o700)
+    started = run_cli("db", "start", cwd=project)
+    assert started.exit_code == 0, started.output

