@@ -25,6 +25,12 @@ def _one(conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()) -> 
     return row[0]
 
 
+def _room_counts(conn: psycopg.Connection, room_id: Any) -> tuple[int, int]:
+    row = conn.execute("SELECT member_count, message_count FROM rooms WHERE id = %s", (room_id,)).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 def _counts(conn: psycopg.Connection, tables: tuple[str, ...]) -> dict[str, int]:
     return {t: _one(conn, f"SELECT count(*) FROM {t}") for t in tables}  # noqa: S608 - fixed names
 
@@ -81,7 +87,7 @@ def test_a_day_of_veza(conn: psycopg.Connection) -> None:
 
     assert _one(conn, "SELECT like_count FROM tracks WHERE id = %s", (track["id"],)) == 1
     assert _one(conn, "SELECT comment_count FROM tracks WHERE id = %s", (track["id"],)) == 1
-    assert _one(conn, "SELECT (member_count::text, message_count::text) FROM rooms WHERE id = %s", (room["id"],)) == ("2", "2")
+    assert _room_counts(conn, room["id"]) == (2, 2)
     assert _one(conn, "SELECT follower_count FROM user_profiles WHERE user_id = %s", (alice["id"],)) == 1
     assert _one(conn, "SELECT track_count FROM user_profiles WHERE user_id = %s", (alice["id"],)) == 1
     assert _one(conn, "SELECT count(*) FROM audit_logs WHERE user_id = %s", (bob["id"],)) > 0
@@ -119,4 +125,4 @@ def test_a_day_of_veza(conn: psycopg.Connection) -> None:
     assert _one(conn, "SELECT follower_count FROM user_profiles WHERE user_id = %s", (alice["id"],)) == 0
     assert _one(conn, "SELECT like_count FROM tracks WHERE id = %s", (track["id"],)) == 0
     assert _one(conn, "SELECT comment_count FROM tracks WHERE id = %s", (track["id"],)) == 0
-    assert _one(conn, "SELECT (member_count::text, message_count::text) FROM rooms WHERE id = %s", (room["id"],)) == ("1", "1")
+    assert _room_counts(conn, room["id"]) == (1, 1)
