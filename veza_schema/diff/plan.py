@@ -408,7 +408,7 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
                                   "foreign key after the key it references", last=True))
             return steps
         case DropTable(table=table):
-            return [main([render.drop_table(table)], _table_sql(table))]
+            return [main([render.drop_table(table), *render.drop_partitions(table)], _table_sql(table))]
         case RenameFunction(old=old, new=new, arguments=arguments):
             return [main([_t("rename_function", old=old, new=new, arguments=arguments)],
                          [_t("rename_function", old=new, new=old, arguments=arguments)])]
