@@ -145,6 +145,13 @@ def view(fields: str, neutral: str = "x") -> Field:
     return module("views:\n  item_names: {" + fields + "}", neutral)
 
 
+def counter(fields: str, neutral: str = "x", others: str = "") -> Field:
+    """A counter column of items counting the rows of another table (``counts``)."""
+    return Field(columns="      n_others: {type: integer, default: 0, counts: {" + fields + "}}\n",
+                 tables="  others: {columns: {id: uuid, item_id: uuid, name: {type: text, nullable: true}}"
+                        + others + "}\n", neutral=neutral)
+
+
 FUNCTION = "returns: integer, language: sql, arguments: 'a integer', body: 'SELECT a', volatility: stable"
 TEMPLATE = "name: 'trg_{table}_touch', function: touch, timing: before, events: [update]"
 APPLIES = "applies_to: {tables: [items]}"
@@ -174,6 +181,7 @@ FIELDS: dict[tuple[str, str], Field] = {
                                          "immutable"),
     ("function", "comment"): function("twice: {" + FUNCTION + ", comment: P}"),
     ("function", "rfc"): function("twice: {" + FUNCTION + ", rfc: P}", "RFC-0001"),
+    ("function", "renamed_from"): function("twice: {" + FUNCTION + ", renamed_from: P}", "double"),
     ("trigger_template", "(name)"): module("trigger_templates:\n  P: {" + TEMPLATE + ", " + APPLIES + "}", "touch_all"),
     ("trigger_template", "name"): template(TEMPLATE.replace("'trg_{table}_touch'", "P") + ", " + APPLIES,
                                            "trg_{table}_t"),
@@ -184,6 +192,7 @@ FIELDS: dict[tuple[str, str], Field] = {
                                      "insert"),
     ("trigger_template", "for_each"): template(TEMPLATE + ", for_each: P, " + APPLIES, "row"),
     ("trigger_template", "when"): template(TEMPLATE + ", when: P, " + APPLIES, "OLD.name IS DISTINCT FROM NEW.name"),
+    ("trigger_template", "rfc"): template(TEMPLATE + ", rfc: P, " + APPLIES, "RFC-0001"),
     ("applies_to", "has_column"): template(TEMPLATE + ", applies_to: {has_column: P}", "created_at"),
     ("applies_to", "tagged"): template(TEMPLATE + ", applies_to: {tagged: P}"),
     ("applies_to", "tables"): template(TEMPLATE + ", applies_to: {tables: [P]}", "items"),
@@ -207,6 +216,14 @@ FIELDS: dict[tuple[str, str], Field] = {
     ("column", "comment"): column("extra: {type: text, nullable: true, comment: P}"),
     ("column", "renamed_from"): column("extra: {type: text, nullable: true, renamed_from: P}", "old_extra"),
     ("column", "rfc"): column("extra: {type: text, nullable: true, rfc: P}", "RFC-0001"),
+    ("column", "maintained_by"): column("extra: {type: integer, nullable: true, maintained_by: P}"),
+    ("counts", "rows_of"): counter("rows_of: P, via: item_id", "others"),
+    ("counts", "via"): counter("rows_of: others, via: P", "item_id"),
+    ("counts", "key"): counter("rows_of: others, via: item_id, key: P", "id"),
+    ("counts", "where"): counter("rows_of: others, via: item_id, where: P", "name IS NOT NULL"),
+    ("counts", "maintained_by"): counter("rows_of: others, via: item_id, maintained_by: [P]", "trg_others_touch",
+                                         ", triggers: {trg_others_touch: {function: touch, timing: before, "
+                                         "events: [update]}}"),
     ("primary_key", "name"): other_table("others: {columns: {id: uuid}, primary_key: {name: P, columns: [id]}}",
                                          "pk_others"),
     ("primary_key", "columns"): other_table("others: {columns: {id: uuid}, primary_key: {columns: [P]}}", "id"),
@@ -235,6 +252,8 @@ FIELDS: dict[tuple[str, str], Field] = {
     ("index", "include"): table("indexes: {idx_items_name: {columns: [name], include: [P]}}", "score"),
     ("index", "rfc"): table("indexes: {idx_items_name: {columns: [name], rfc: P}}", "RFC-0001"),
     ("index", "comment"): table("indexes: {idx_items_name: {columns: [name], comment: P}}"),
+    ("index", "renamed_from"): table("indexes: {idx_items_name: {columns: [name], renamed_from: P}}",
+                                     "idx_items_old"),
     ("trigger", "(name)"): table("triggers: {P: {function: touch, timing: before, events: [update]}}",
                                  "trg_items_touch"),
     ("trigger", "function"): table("triggers: {trg_items_touch: {function: P, timing: before, events: [update]}}",

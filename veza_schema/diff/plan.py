@@ -70,6 +70,7 @@ from veza_schema.diff.changes import (
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
+    RenameFunction,
     RenameIndex,
     RenameTable,
     ReplaceFunction,
@@ -397,6 +398,8 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
             return steps
         case DropTable(table=table):
             return [main([render.drop_table(table), *render.drop_partitions(table)], _table_sql(table))]
+        case RenameFunction(old=old, new=new, arguments=arguments):
+            return [main([render.rename_function(old, new, arguments)], [render.rename_function(new, old, arguments)])]
         case RenameTable(old=old, new=new):
             return [main([render.rename_table(old, new)], [render.rename_table(new, old)])]
         case RenameColumn(table=table, old=old, new=new):

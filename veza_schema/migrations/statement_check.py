@@ -54,7 +54,7 @@ _KINDS: dict[str, dict[str, frozenset[str]]] = {
     "function": {
         _C: frozenset({"CREATE FUNCTION", "CREATE FUNCTION " + PARTITION_HELPER, "COMMENT"}),
         _D: frozenset({"DROP FUNCTION", "DROP FUNCTION " + PARTITION_HELPER}),
-        _A: frozenset({"CREATE FUNCTION"}),
+        _A: frozenset({"CREATE FUNCTION"}), _R: frozenset({"RENAME FUNCTION"}),
     },
     "table": {
         _C: frozenset({"CREATE TABLE", "CREATE INDEX", "COMMENT", "SELECT " + PARTITION_HELPER,
@@ -211,7 +211,7 @@ _DROPPED = {
 }
 _RENAMED = {ObjectType.OBJECT_TABLE: "TABLE", ObjectType.OBJECT_COLUMN: "COLUMN",
             ObjectType.OBJECT_TABCONSTRAINT: "CONSTRAINT", ObjectType.OBJECT_INDEX: "INDEX",
-            ObjectType.OBJECT_TYPE: "TYPE"}
+            ObjectType.OBJECT_TYPE: "TYPE", ObjectType.OBJECT_FUNCTION: "FUNCTION"}
 
 
 def statement_kinds(tree: Any, statement: Statement) -> Iterator[str]:

@@ -344,6 +344,11 @@ def drop_index(name: str, concurrently: bool = False, if_exists: bool = False) -
     return _statement(" ".join(words) + " {};", ident(name))
 
 
+def rename_function(old: str, new: str, arguments: str) -> Sql:
+    return _statement("ALTER FUNCTION {}({}) RENAME TO {};", ident(old),
+                      sql_arguments(arguments, f"arguments of function {old}"), ident(new))
+
+
 def rename_index(old: str, new: str) -> Sql:
     return _statement("ALTER INDEX {} RENAME TO {};", ident(old), ident(new))
 
