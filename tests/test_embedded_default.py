@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,12 +16,18 @@ SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Iterator[Path]:
-    """A project folder of its own (schema/ and migrations/), its embedded server stopped afterwards."""
-    shutil.copytree(SAMPLE, tmp_path / "schema")
-    assert run_cli("generate", cwd=tmp_path).exit_code == 0
-    yield tmp_path
-    run_cli("db", "stop", cwd=tmp_path)
+def project() -> Iterator[Path]:
+    """A project folder of its own (schema/ and migrations/), its embedded server stopped afterwards.
+    Outside pytest's temporary root: the server runs as another OS user when we are root, and a pytest
+    session starting meanwhile closes that root to others (initdb then fails half-way)."""
+    root = Path(tempfile.mkdtemp(prefix="veza-embedded-"))
+    try:
+        shutil.copytree(SAMPLE, root / "schema")
+        assert run_cli("generate", cwd=root).exit_code == 0
+        yield root
+        run_cli("db", "stop", cwd=root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_apply_without_dsn_uses_the_embedded_server_and_prints_its_dsn(project: Path) -> None:
