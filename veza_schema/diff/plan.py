@@ -78,6 +78,7 @@ from veza_schema.diff.changes import (
     describe,
     rfc,
 )
+from veza_schema.diff.typechange import rewrites_rows
 from veza_schema.errors import UsageError
 from veza_schema.model import (
     Column,
@@ -425,6 +426,10 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
                          [_t("add_column", table=table, definition=render.column_definition(column)),
                           *_column_comment(table, column)])]
         case AlterColumnType(table=table, before=before, after=after):
+            if rewrites_rows(before.type, after.type):
+                refuse(f"{before.type} -> {after.type} rewrites or re-checks every row under an ACCESS EXCLUSIVE "
+                       "lock; expand/contract instead: add a column of the new type, backfill it in batches, "
+                       "switch readers, then drop the old column")
             return [main([_t("alter_column_type", table=table, column=after.name, type=after.type, via=None)],
                          [_t("alter_column_type", table=table, column=before.name, type=before.type, via=None)],
                          "rewrites the table unless the types are binary coercible")]
