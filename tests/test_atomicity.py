@@ -120,7 +120,8 @@ def test_history_row_refused_at_commit_rolls_back_the_file(database: TestDatabas
             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_refuse_history()""")
     code, output = cli(database, "apply", migrations)
     assert code == 3, output
-    assert "1_create_a: recording it in the history or committing failed" in output and "refused at commit by the test" in output
+    assert "1_create_a: recording it in the history or committing failed" in output
+    assert "refused at commit by the test" in output and "Nothing of 1_create_a was applied" in output
     assert tables(database) == [] and history(database) == []
 
 

@@ -543,7 +543,7 @@ def _nullability(change: Change, table: str, after: Column, ctx: _Context) -> li
         Step("main", (render.add_constraint(table, clause),),
              (_t("drop_constraint_if_exists", table=table, name=check),), change, "CHECK NOT VALID"),
         Step("concurrent",
-             (_t("validate_constraint", table=table, name=check),
+             (_t("validate_constraint_if_exists", table=table, name=check),
               _t("alter_column_nullability", table=table, column=column, nullable=False),
               _t("drop_constraint_if_exists", table=table, name=check)),
              (_t("add_constraint_if_missing", table=table, name=check, constraint=clause),
