@@ -41,7 +41,7 @@ import psycopg
 import pytest
 
 from tests.factories import BASE_YAML, ROWS
-from tests.helpers import REPO_ROOT, Server, cli_env, invoke, run_cli
+from tests.helpers import REPO_ROOT, Server, cli_env, invoke
 from veza_schema.db.introspect import IntrospectionStats, introspect
 from veza_schema.db.servers import ThrowawayServer, debian_bindir, embedded_bindir
 from veza_schema.migrations.files import read_migrations
@@ -161,7 +161,7 @@ def observe(dsn: str) -> tuple[Schema, list[str]]:
 
 
 def cli_ok(*args: str) -> str:
-    result = run_cli(*args)
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
     return result.output
 
