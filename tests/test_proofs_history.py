@@ -29,7 +29,8 @@ def applied(database: TestDatabase, tmp_path: Path, sql: str) -> None:
 def test_history_table_has_sqlx_columns_and_primary_key(database: TestDatabase, tmp_path: Path) -> None:
     applied(database, tmp_path, "SELECT 1;\n")
     columns = database.query("SELECT column_name, data_type, is_nullable, column_default "
-                             "FROM information_schema.columns WHERE table_name = '_sqlx_migrations' ORDER BY ordinal_position")
+                             "FROM information_schema.columns WHERE table_name = '_sqlx_migrations' "
+                             "ORDER BY ordinal_position")
     assert columns == SQLX_COLUMNS
     key = database.query("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
                          "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = '_sqlx_migrations'::regclass "
