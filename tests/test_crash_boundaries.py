@@ -28,22 +28,17 @@ The exhaustive runs (every boundary, both directions, PostgreSQL 18 and 15) are 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.crash import OwnServer, drive, own_server_fixture, sample, wait_for_sessions_to_end
 from tests.factories import BASE_YAML, ROWS
-from tests.helpers import REPO_ROOT, Server, cli_env, invoke
+from tests.helpers import REPO_ROOT, invoke
 from veza_schema.db.introspect import IntrospectionStats, introspect
-from veza_schema.db.servers import ThrowawayServer, debian_bindir, embedded_bindir
 from veza_schema.migrations.files import read_migrations
 from veza_schema.model import Schema
 
@@ -78,47 +73,7 @@ ADD_TABLE = """\
 COUNTS = "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM posts), (SELECT count(*) FROM tags)"
 
 
-# -- servers of our own: an immediate stop must not hit other tests ---------------------------------------
-class OwnServer:
-    """A throwaway cluster this module may stop and restart (it shares nothing with other tests)."""
-
-    def __init__(self, bindir: Path, label: str) -> None:
-        self.handle = ThrowawayServer(bindir)
-        self.label = label
-
-    def start(self) -> None:
-        self.handle.start()
-
-    @property
-    def server(self) -> Server:
-        return Server(self.handle.dsn, self.label)
-
-    def _pg_ctl(self, *args: str) -> None:
-        subprocess.run([str(self.handle.bindir / "pg_ctl"), "-D", str(self.handle.data_dir), *args], check=True,
-                       capture_output=True, user=self.handle.user, timeout=120)
-
-    def crash_and_restart(self) -> None:
-        """A power cut: no checkpoint, no clean shutdown of sessions; then crash recovery on start."""
-        self._pg_ctl("-w", "-m", "immediate", "stop")
-        self._pg_ctl("-w", "-l", str(self.handle.base_dir / "log"), "-o",
-                     f"-p {self.handle.port} -h 127.0.0.1 -k {self.handle.base_dir} -c fsync=off "
-                     "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200", "start")
-
-    def stop(self) -> None:
-        self.handle.stop()
-
-
-@pytest.fixture(scope="module", params=["embedded", "pg15"])
-def own_server(request: pytest.FixtureRequest) -> Iterator[OwnServer]:
-    bindir = embedded_bindir() if request.param == "embedded" else debian_bindir()
-    if bindir is None:
-        pytest.skip(f"no {request.param} PostgreSQL binaries on this machine")
-    server = OwnServer(bindir, request.param)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+own_server = own_server_fixture()
 
 
 # -- the migration set and its references --------------------------------------------------------------
@@ -231,45 +186,12 @@ def command_args(crash_set: CrashSet, direction: str, dsn: str) -> list[str]:
         "--dsn", dsn, "--migrations-dir", str(crash_set.migrations)]
 
 
-def drive(crash_set: CrashSet, mode: str, boundary: int, args: list[str], report: Path,
-          on_pause: callable | None = None) -> str:  # type: ignore[valid-type]
-    """Run the CLI through the crash driver; returns the report (``<count> <exit>``, or ``killed``)."""
-    report.unlink(missing_ok=True)
-    env = {**cli_env(), "VEZA_CRASH_REPORT": str(report), "PYTHONPATH": str(REPO_ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "tests.crash_driver", mode, str(boundary), "--", *args],
-                               cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if mode == "pause":
-        deadline = time.monotonic() + 120
-        while not (report.exists() and report.read_text().strip()) and process.poll() is None:
-            assert time.monotonic() < deadline, "the driver never reached its boundary"
-            time.sleep(0.05)
-        if process.poll() is None:
-            assert on_pause is not None
-            on_pause()
-            process.send_signal(signal.SIGKILL)
-    _, stderr = process.communicate(timeout=300)
-    if process.returncode == -signal.SIGKILL:
-        return "killed"
-    assert report.exists(), stderr
-    return report.read_text().strip()
-
-
-def wait_for_sessions_to_end(dsn: str) -> None:
-    """The killed client's server session notices the dropped connection and rolls back on its own."""
-    deadline = time.monotonic() + 30
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND pid <> pg_backend_pid()").fetchone() != (0,):
-            assert time.monotonic() < deadline, "a killed client's session is still there after 30 s"
-            time.sleep(0.05)
-
-
 def count_boundaries(crash_set: CrashSet, direction: str, tmp: Path) -> int:
     if direction not in crash_set.boundaries:
         template, _ = COMMANDS[direction]
         name = crash_set.database_from(getattr(crash_set, template))
         try:
-            outcome = drive(crash_set, "count", 0, command_args(crash_set, direction, crash_set.dsn(name)),
+            outcome = drive("count", 0, command_args(crash_set, direction, crash_set.dsn(name)),
                             tmp / "count")
         finally:
             crash_set.drop(name)
@@ -277,12 +199,6 @@ def count_boundaries(crash_set: CrashSet, direction: str, tmp: Path) -> int:
         assert code == "0", outcome
         crash_set.boundaries[direction] = int(count)
     return crash_set.boundaries[direction]
-
-
-def sample(total: int, size: int) -> list[int]:
-    if total <= size:
-        return list(range(1, total + 1))
-    return sorted({1 + round(i * (total - 1) / (size - 1)) for i in range(size)})
 
 
 # -- the checks after a crash ------------------------------------------------------------------------------
@@ -348,7 +264,7 @@ def crash_at(crash_set: CrashSet, direction: str, boundary: int, tmp: Path, serv
     where = f"{crash_set.own.label} {direction} stopped before statement {boundary}" + \
         (" by a server stop" if server_stop else "")
     try:
-        outcome = drive(crash_set, "pause" if server_stop else "kill", boundary,
+        outcome = drive("pause" if server_stop else "kill", boundary,
                         command_args(crash_set, direction, dsn), tmp / f"report-{boundary}",
                         on_pause=crash_set.own.crash_and_restart)
         if outcome != "killed":
