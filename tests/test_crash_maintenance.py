@@ -24,7 +24,7 @@ import pytest
 from tests.crash import OwnServer, drive, own_server_fixture, sample, wait_for_sessions_to_end
 from tests.helpers import invoke
 
-SAMPLE = 4
+SAMPLE = 2
 
 SCHEMA = """\
 module: app

@@ -44,7 +44,7 @@ from veza_schema.policy import PolicyViolation, check_generate
 from veza_schema.sql.split import split_statements
 from veza_schema.yaml.loader import load_schema
 
-CI_EXAMPLES = 25
+CI_EXAMPLES = 20
 _COMMON = {"deadline": None, "database": None, "print_blob": True,
            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
                                      HealthCheck.filter_too_much]}

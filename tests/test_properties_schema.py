@@ -38,7 +38,7 @@ from veza_schema.model import Schema
 from veza_schema.sql.normalize import normalize_schema
 from veza_schema.yaml.loader import load_schema
 
-CI_EXAMPLES = {"round_trip": 25, "pairs": 30}
+CI_EXAMPLES = {"round_trip": 15, "pairs": 20}
 _COMMON = {"deadline": None, "database": None, "print_blob": True,
            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
                                      HealthCheck.filter_too_much]}
