@@ -41,6 +41,7 @@ from tests.helpers import REPO_ROOT, invoke
 from veza_schema.db.introspect import IntrospectionStats, introspect
 from veza_schema.migrations.files import read_migrations
 from veza_schema.model import Schema
+from veza_schema.sql.split import split_statements
 
 SAMPLE = 3  # boundaries per direction and server in `make test` (evenly spread, first and last included)
 SERVER_STOP_SAMPLE = 1  # boundaries per direction and server stopped by an immediate server stop
@@ -321,3 +322,37 @@ def test_the_set_mixes_transactional_and_non_transactional_files(crash_set: Cras
     files = read_migrations(crash_set.migrations)
     assert [m.no_transaction for m in files][1:] == [True, False, False, True, False], [m.label for m in files]
     assert os.path.commonpath([crash_set.migrations, REPO_ROOT]) != str(REPO_ROOT)
+
+
+def rerun(dsn: str, text: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for statement in split_statements(text):
+            conn.execute(statement.text.encode("utf-8"), prepare=False)  # type: ignore[call-overload]
+
+
+def test_every_no_transaction_file_can_run_again_after_it_finished(crash_set: CrashSet) -> None:
+    """What recovery does after a crash past a no-transaction file's last statement: run it again, right
+    after it ran (up or down). Regression: SET NOT NULL through a CHECK dropped the CHECK, and the re-run
+    failed on VALIDATE of the missing CHECK."""
+    files = {m.version: m for m in read_migrations(crash_set.migrations)}
+    assert any(m.no_transaction for m in files.values())
+    name = crash_set.database_from(crash_set.base_template)
+    dsn = crash_set.dsn(name)
+    migrations = ("--dsn", dsn, "--migrations-dir", str(crash_set.migrations))
+    try:
+        for position, version in enumerate(crash_set.versions[1:], 1):
+            assert invoke("apply", "--to", str(version), *migrations).exit_code == 0
+            if files[version].no_transaction:
+                rerun(dsn, files[version].up_sql)
+                assert observe(dsn) == crash_set.references[position], f"{files[version].label} up, run twice"
+        for position in range(len(crash_set.versions) - 1, 0, -1):
+            migration = files[crash_set.versions[position]]
+            result = invoke("rollback", "--to", str(crash_set.versions[position - 1]), "--allow-data-loss",
+                            *migrations)
+            assert result.exit_code == 0, result.output
+            if migration.no_transaction:
+                assert migration.down_sql is not None
+                rerun(dsn, migration.down_sql)
+                assert observe(dsn) == crash_set.references_down[position - 1], f"{migration.label} down, run twice"
+    finally:
+        crash_set.drop(name)

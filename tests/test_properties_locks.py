@@ -22,6 +22,7 @@ own: they take SHARE UPDATE EXCLUSIVE, which does not block reads or writes.
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 import tempfile
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
 from tests.helpers import Server, fresh_database
-from tests.strategies import Pair, pairs, to_yaml
+from tests.strategies import ColumnSpec, Pair, SchemaSpec, TableSpec, pairs, to_yaml
 from veza_schema.db.dsn import Target
 from veza_schema.diff.plan import UnsafeChangeError
 from veza_schema.migrations import runner
@@ -127,10 +128,11 @@ def replay(conn: psycopg.Connection, files: list[Path]) -> list[Violation]:
     return found
 
 
-def online_safe_files(pair: Pair, tmp: Path, server: Server) -> list[Violation] | None:
+def online_safe_files(pair: Pair, tmp: Path, server: Server, allow_forbidden: bool = False
+                      ) -> list[Violation] | None:
     """The violations of the plan ``generate`` writes for the pair; None when generate refuses it."""
     schema_dir, migrations = tmp / "schema", tmp / "migrations"
-    schema_dir.mkdir()
+    schema_dir.mkdir(parents=True)
     (schema_dir / "app.yaml").write_text(to_yaml(pair.old), encoding="utf-8")
     generate_initial(load_schema(schema_dir), migrations, "initial", FileSettings())
     (schema_dir / "app.yaml").write_text(to_yaml(pair.new), encoding="utf-8")
@@ -138,8 +140,10 @@ def online_safe_files(pair: Pair, tmp: Path, server: Server) -> list[Violation] 
     snapshot = read_snapshot(migrations)
     assert snapshot is not None
     try:
-        check_generate(snapshot, new_model)
-        written = generate_incremental(snapshot, new_model, migrations, None, FileSettings())
+        if not allow_forbidden:
+            check_generate(snapshot, new_model)
+        written = generate_incremental(snapshot, new_model, migrations, None, FileSettings(),
+                                       allow_forbidden=allow_forbidden)
     except (PolicyViolation, UnsafeChangeError):
         return None
     before = {m.version for m in read_migrations(migrations)} - {w.version for w in written}
@@ -202,3 +206,18 @@ def test_replay_accepts_catalog_only_changes_and_concurrent_builds(database, tmp
     with psycopg.connect(database.dsn, autocommit=True) as conn:
         assert replay(conn, [main, concurrent]) == []
     assert database.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_t_id'::regclass") == [(True,)]
+
+
+# -- regressions found by the property, shrunk -------------------------------------------------------------
+def test_regression_a_rewriting_type_change_is_refused_without_allow_forbidden(pg_server: Server,
+                                                                               tmp_path: Path) -> None:
+    """Shrunk from a failure of the property: ``integer -> bigint`` was written as an in-place ALTER TYPE,
+    which rewrites the table under ACCESS EXCLUSIVE. generate now refuses it; with --allow-forbidden it is
+    written, and the observer sees the rewrite."""
+    old = SchemaSpec(tables={"plays": TableSpec("plays", [ColumnSpec("id", "bigint"), ColumnSpec("n", "integer")],
+                                                ["id"])})
+    new = copy.deepcopy(old)
+    new.tables["plays"].columns[1].type = "bigint"
+    assert online_safe_files(Pair(old, new, ["retype plays.n integer -> bigint"]), tmp_path / "a", pg_server) is None
+    violations = online_safe_files(Pair(old, new, []), tmp_path / "b", pg_server, allow_forbidden=True)
+    assert violations is not None and [v.work for v in violations] == [("plays",)]

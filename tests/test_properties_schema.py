@@ -5,7 +5,8 @@
 (b) For a random schema and a random edit of it: build the old one, ``generate`` the
     incremental migration, apply it: the database equals a fresh build of the new schema;
     roll the new files back: it equals the old one again; apply once more: the new one again;
-    ``generate`` once more: nothing to write.
+    ``generate`` once more: nothing to write. Every no-transaction file, run a second time after
+    it finished (what recovery from a crash does), changes nothing.
 
 The strategies are in ``tests/strategies.py``. The default example counts are sized for CI
 and derandomized (the same examples every run, so CI does not fail by luck); the ``slow``
@@ -30,12 +31,13 @@ from tests.strategies import Pair, SchemaSpec, pairs, schemas, to_yaml
 from veza_schema.db.dsn import Target
 from veza_schema.db.introspect import introspect
 from veza_schema.migrations import runner
-from veza_schema.migrations.files import read_migrations
+from veza_schema.migrations.files import is_no_transaction, read_migrations
 from veza_schema.migrations.generate import FileSettings, generate_initial
 from veza_schema.migrations.incremental import generate_incremental, plan_incremental
 from veza_schema.migrations.snapshot import read_snapshot
 from veza_schema.model import Schema
 from veza_schema.sql.normalize import normalize_schema
+from veza_schema.sql.split import split_statements
 from veza_schema.yaml.loader import load_schema
 
 CI_EXAMPLES = {"round_trip": 15, "pairs": 20}
@@ -88,6 +90,17 @@ def workspace() -> Iterator[Path]:
         yield Path(tmp)
 
 
+def rerun_no_transaction_files(database: TestDatabase, files: list[Path]) -> None:
+    """Run every no-transaction file once more, statement by statement, as ``resolve --rolled-back`` and
+    ``apply`` would after a crash anywhere in it: the plan promises each of their statements is idempotent."""
+    with database.connect() as conn:
+        for path in files:
+            text = path.read_text(encoding="utf-8")
+            if is_no_transaction(text):
+                for statement in split_statements(text):
+                    conn.execute(statement.text.encode("utf-8"), prepare=False)  # type: ignore[call-overload]
+
+
 # -- (a) YAML -> apply -> introspect equals the model ------------------------------------------------------
 def round_trip(spec: SchemaSpec, server: Server) -> None:
     with workspace() as tmp:
@@ -135,6 +148,8 @@ def migrate_pair(pair: Pair, server: Server) -> None:
         written = generate_incremental(snapshot, new_model, migrations, None, FileSettings(), allow_forbidden=True)
         apply_all(database, migrations)
         migrated = schema_of(database)
+        rerun_no_transaction_files(database, [w.up_path for w in written])
+        assert mismatches(migrated, schema_of(database)) == [], "a no-transaction up file is not idempotent"
 
         generate_initial(new_model, tmp / "fresh", "initial", FileSettings())
         apply_all(reference, tmp / "fresh")
@@ -146,6 +161,9 @@ def migrate_pair(pair: Pair, server: Server) -> None:
                             options=LOSSY)
             assert mismatches(columns_by_name(old_schema), columns_by_name(schema_of(database))) == [], \
                 "rolled back != old"
+            rolled_back = schema_of(database)
+            rerun_no_transaction_files(database, [w.down_path for w in reversed(written)])
+            assert mismatches(rolled_back, schema_of(database)) == [], "a no-transaction down file is not idempotent"
             apply_all(database, migrations)
             assert mismatches(columns_by_name(fresh), columns_by_name(schema_of(database))) == [], \
                 "re-applied after rollback != fresh build"

@@ -207,6 +207,10 @@ MUTANTS: list[Mutant] = [
       '             ),\n             (_t("add_constraint_if_missing", table=table, name=check, constraint=clause),',
       PLAN_TESTS, "the temporary NOT NULL check stays after SET NOT NULL"),
 
+    m("plan_validate_not_rerunnable", PLAN, '(_t("validate_constraint_if_exists", table=table, name=check),',
+      '(_t("validate_constraint", table=table, name=check),', PLAN_TESTS + ("tests/test_crash_boundaries.py",),
+      "a no-transaction SET NOT NULL file fails when recovery runs it again"),
+
     # -- loader ------------------------------------------------------------------------------------------
     m("loader_nullable_by_default", LOADER,
       '            flags[key] = bool(self.r.boolean(values[key], f"{key} of {what}")) if key in values else False',
