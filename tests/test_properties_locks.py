@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
 from tests.helpers import Server, fresh_database
-from tests.strategies import ColumnSpec, Pair, SchemaSpec, TableSpec, pairs, to_yaml
+from tests.strategies import ColumnSpec, IndexSpec, Pair, SchemaSpec, TableSpec, pairs, to_yaml
 from veza_schema.db.dsn import Target
 from veza_schema.diff.plan import UnsafeChangeError
 from veza_schema.migrations import runner
@@ -221,3 +221,30 @@ def test_regression_a_rewriting_type_change_is_refused_without_allow_forbidden(p
     assert online_safe_files(Pair(old, new, ["retype plays.n integer -> bigint"]), tmp_path / "a", pg_server) is None
     violations = online_safe_files(Pair(old, new, []), tmp_path / "b", pg_server, allow_forbidden=True)
     assert violations is not None and [v.work for v in violations] == [("plays",)]
+
+
+def _widened(table: TableSpec) -> Pair:
+    old = SchemaSpec(tables={table.name: table})
+    new = copy.deepcopy(old)
+    new.tables[table.name].column("name").type = "varchar(255)"
+    return Pair(old, new, ["retype name varchar(40) -> varchar(255)"])
+
+
+@pytest.mark.parametrize("table", [
+    TableSpec("plays", [ColumnSpec("id", "bigint"), ColumnSpec("name", "varchar(40)")], ["id"],
+              checks={"chk_plays_name": ("length({c}) < 30", "name")}),
+    TableSpec("plays", [ColumnSpec("id", "bigint"), ColumnSpec("name", "varchar(40)")], ["id"],
+              indexes={"idx_plays_name": IndexSpec([("lower({c})", "name")])}),
+    TableSpec("plays", [ColumnSpec("id", "bigint"), ColumnSpec("starts_at", "timestamptz"),
+                        ColumnSpec("name", "varchar(40)")], ["id", "starts_at"],
+              indexes={"idx_plays_name": IndexSpec([("{c}", "name")])}, partition=("starts_at", 0, True)),
+], ids=["check_reads_it", "expression_index_reads_it", "partitioned_index_on_it"])
+def test_regression_a_catalog_only_widening_that_rechecks_dependents_is_refused(
+        table: TableSpec, pg_server: Server, tmp_path: Path) -> None:
+    """Shrunk from a failure of the property: varchar(40) -> varchar(255) is catalog-only, but PostgreSQL
+    re-validates a CHECK reading the column and rebuilds an index whose expression reads it (or, on a
+    partitioned table, any index on it): a full scan under ACCESS EXCLUSIVE. generate refuses it now."""
+    pair = _widened(table)
+    assert online_safe_files(pair, tmp_path / "a", pg_server) is None
+    violations = online_safe_files(pair, tmp_path / "b", pg_server, allow_forbidden=True)
+    assert violations, "the observer must see the re-check"
