@@ -292,7 +292,8 @@ def add_index(draw: Draw, spec: SchemaSpec, table: TableSpec) -> None:
         chosen = draw(st.lists(st.sampled_from(keyable), min_size=1, max_size=3, unique=True))
         elements = []
         for name in chosen:  # type: ignore[attr-defined]
-            options = ["{c}", "{c} desc", "{c} nulls first", "{c} desc nulls last"] + list(
+            options = ["{c}", "{c} desc", "{c} nulls first", "{c} desc nulls last", "{c} desc nulls first",
+                       "{c} nulls last"] + list(
                 EXPRESSIONS.get(families[name], ()))
             elements.append((draw(st.sampled_from(options)), name))
         unique = table.partition is None and draw(st.integers(0, 3)) == 0
@@ -573,6 +574,26 @@ def edit_premake(draw: Draw, spec: SchemaSpec) -> str | None:
     return f"premake of {table.name} {premake} -> {new}"  # type: ignore[attr-defined]
 
 
+def edit_primary_key(draw: Draw, spec: SchemaSpec) -> str | None:
+    """Add a primary key to a regular table without one, or drop one nothing references."""
+    table = _table(draw, spec, regular_only=True)
+    if table is None:
+        return None
+    if table.primary_key:
+        if spec.referenced(table.name):
+            return None
+        dropped, table.primary_key = table.primary_key, []
+        return f"drop primary key {table.name}{dropped}"
+    keyable = [c for c in table.columns if family_of(c.type, spec.enums) in KEY_FAMILIES]
+    if not keyable:
+        return None
+    column = draw(st.sampled_from(keyable))
+    column.nullable = False  # type: ignore[attr-defined]
+    table.primary_key = [column.name]  # type: ignore[attr-defined]
+    table.uniques = {n: cols for n, cols in table.uniques.items() if cols != table.primary_key}
+    return f"add primary key {table.name}({column.name})"  # type: ignore[attr-defined]
+
+
 EDITS: dict[str, Callable[[Draw, SchemaSpec], str | None]] = {
     "add_column": edit_add_column,
     "drop_column": edit_drop_column,
@@ -595,6 +616,7 @@ EDITS: dict[str, Callable[[Draw, SchemaSpec], str | None]] = {
     "add_enum_value": edit_add_enum_value,
     "add_enum": edit_add_enum,
     "premake": edit_premake,
+    "primary_key": edit_primary_key,
 }
 
 

@@ -18,6 +18,7 @@ regression case (``REGRESSIONS``), which runs every time.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import tempfile
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.helpers import Server, TestDatabase, fresh_database, mismatches
-from tests.strategies import Pair, SchemaSpec, pairs, schemas, to_yaml
+from tests.strategies import ColumnSpec, IndexSpec, Pair, SchemaSpec, TableSpec, pairs, schemas, to_yaml
 from veza_schema.db.dsn import Target
 from veza_schema.db.introspect import introspect
 from veza_schema.migrations import runner
@@ -185,3 +186,25 @@ def test_random_edit_migrates_rolls_back_and_regenerates_nothing(pair: Pair, pg_
 @ten_times("pairs")
 def test_random_edit_migrates_rolls_back_and_regenerates_nothing_10x(pair: Pair, pg_server: Server) -> None:
     migrate_pair(pair, pg_server)
+
+
+# -- regressions found by the properties, shrunk ----------------------------------------------------------
+def _renamed(new_name: str) -> Pair:
+    old = SchemaSpec(tables={"plays": TableSpec(
+        "plays", [ColumnSpec("id", "bigint"), ColumnSpec("ref", "bigint", nullable=True)], ["id"],
+        checks={"chk_plays": ("{c} <> 13", "ref")},
+        indexes={"idx_plays_ref": IndexSpec([("{c}", "id")], where=("{c} > 0", "ref"))})})
+    new = copy.deepcopy(old)
+    table = new.tables["plays"]
+    table.column("ref").name, table.column(new_name).renamed_from = new_name, "ref"
+    table.checks["chk_plays"] = ("{c} <> 13", new_name)
+    table.indexes["idx_plays_ref"].where = ("{c} > 0", new_name)
+    return Pair(old, new, [f"rename column plays.ref to {new_name}"])
+
+
+@pytest.mark.parametrize("new_name", ["Rank", "order", "score"])
+def test_regression_a_renamed_column_is_renamed_inside_checks_and_predicates(new_name: str,
+                                                                             pg_server: Server) -> None:
+    """Found by (b): renaming ``ref`` to ``Rank`` wrote ``Rank <> 13`` (which means ``rank``) into the renamed
+    CHECK, so the down file failed on a column that does not exist; the new name is now quoted as needed."""
+    migrate_pair(_renamed(new_name), pg_server)
