@@ -39,7 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 @dataclass(frozen=True)
 class Outcome:
     mutant: Mutant
-    status: str  # "killed", "survived", "timeout", "invalid"
+    status: str  # "killed", "survived", "timeout", "invalid", "error" (the list is wrong, not the mutant)
     seconds: float
     evidence: str  # the first failing test, or why the mutant is invalid
 
@@ -74,9 +74,11 @@ def run_tests(root: Path, mutant: Mutant, timeout: float) -> tuple[str, str]:
         return "timeout", f"no result within {timeout:g}s"
     if proc.returncode == 0:
         return "survived", ""
-    if proc.returncode in (2, 3, 4):  # interrupted, internal error, usage error: the mutant broke collection
+    if proc.returncode == 2:  # a collection error: the mutant broke an import
         first = next((line for line in proc.stdout.splitlines() if "Error" in line), proc.stdout[-200:])
-        return "killed", f"collection/usage error: {first.strip()}"
+        return "killed", f"collection error: {first.strip()}"
+    if proc.returncode in (3, 4, 5):  # internal error, usage error (a test path that does not exist), no tests
+        return "error", f"pytest exit {proc.returncode}: {(proc.stdout + proc.stderr).strip()[-300:]}"
     failed = re.search(r"^FAILED (\S+)", proc.stdout, re.MULTILINE)
     return "killed", failed.group(1) if failed else proc.stdout.strip().splitlines()[-1]
 
@@ -122,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     killed = [o for o in outcomes if o.status in ("killed", "timeout")]
     survivors = [o for o in outcomes if o.status == "survived"]
+    errors = [o for o in outcomes if o.status == "error"]
     lines = [f"mutation score: {len(killed)}/{len(outcomes)} killed "
              f"({100 * len(killed) / max(1, len(outcomes)):.0f}%)"]
     by_module: dict[str, list[Outcome]] = {}
@@ -132,12 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"  {path:42} {dead}/{len(group)}")
     for o in survivors:
         lines.append(f"survivor {o.mutant.id} ({o.mutant.path}): {o.mutant.why}")
+    for o in errors:
+        lines.append(f"error {o.mutant.id}: {o.evidence}")
     print("\n".join(lines))
     if args.report:
         table = [f"| {o.mutant.id} | {o.mutant.path} | {o.status} | {o.evidence} |" for o in outcomes]
         args.report.write_text("\n".join(["| mutant | module | status | evidence |", "|---|---|---|---|", *table,
                                           "", *lines]) + "\n")
-    return 0 if not survivors else 1
+    return 0 if not survivors and not errors else 1
 
 
 if __name__ == "__main__":
