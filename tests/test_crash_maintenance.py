@@ -4,8 +4,9 @@
 What must hold after any crash, and after the re-run:
 - ``refresh``: each materialized view holds either its old rows or the fresh ones, never a mix,
   and a second ``refresh`` leaves every view equal to its query, with no leftover object;
-- ``partitions``: no row lost or duplicated, every row in the partition its key belongs to, and
-  a second ``partitions`` reaches exactly the partitions a run without a crash creates.
+- ``partitions`` (creating partitions ahead and moving the rows the default partition holds for
+  them, in batches): no row lost or duplicated, and a second ``partitions`` reaches exactly the
+  partitions, and puts every row exactly where, a run without a crash does.
 
 The boundaries are found by a counting run of the same command (``tests/crash_driver.py``).
 The exhaustive runs are ``slow`` (``make test-slow``); ``make test`` runs a spread sample.
@@ -51,14 +52,19 @@ views:
 """
 VIEWS = {"plays_per_track": "SELECT track, count(*) AS plays FROM plays GROUP BY track",
          "top_tracks": "SELECT track, plays FROM plays_per_track WHERE plays >= 2"}
-# Rows in this month's partition, and rows far ahead that only the default partition can take
-# (creating a partition scans the default partition for rows of its range).
+# Rows in this month's partition, and rows two and three months ahead that only the default partition can
+# take until `partitions` creates their partitions and moves them there (in batches of BATCH rows).
 ROWS = """
 INSERT INTO plays (track, played_at)
 SELECT 'track ' || (i % 7), now() - (i % 3) * interval '1 minute' FROM generate_series(1, 200) AS i;
 INSERT INTO plays (track, played_at)
-SELECT 'late ' || (i % 2), now() + interval '6 years' + i * interval '1 hour' FROM generate_series(1, 20) AS i;
+SELECT 'early ' || (i % 2), date_trunc('month', now()) + interval '2 months' + i * interval '1 hour'
+FROM generate_series(1, 20) AS i;
+INSERT INTO plays (track, played_at)
+SELECT 'earlier ' || (i % 2), date_trunc('month', now()) + interval '3 months' + i * interval '1 hour'
+FROM generate_series(1, 15) AS i;
 """
+BATCH = "7"
 NEW_ROWS = "INSERT INTO plays (track) SELECT 'track ' || (i % 11) FROM generate_series(1, 100) AS i"
 
 own_server = own_server_fixture()
@@ -180,7 +186,7 @@ def test_refresh_interrupted_at_every_boundary_recovers(maintained: Maintained, 
 
 
 # -- partitions ----------------------------------------------------------------------------------------------
-PARTITIONS = ["partitions", "--premake", "3"]
+PARTITIONS = ["partitions", "--premake", "3", "--batch-size", BATCH]
 _LAYOUT = """
 SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = 'plays'::regclass ORDER BY 1
