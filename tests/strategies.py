@@ -143,6 +143,7 @@ class SchemaSpec:
     tables: dict[str, TableSpec] = field(default_factory=dict)
 
     def referenced(self, table: str, column: str | None = None) -> bool:
+        """Whether a foreign key points at the table (from another table) or at one of its columns (from any)."""
         return any(fk.ref_table == table and (column is None or fk.ref_column == column)
                    for t in self.tables.values() for fk in t.foreign_keys.values() if t.name != table or column)
 
@@ -580,7 +581,7 @@ def edit_primary_key(draw: Draw, spec: SchemaSpec) -> str | None:
     if table is None:
         return None
     if table.primary_key:
-        if spec.referenced(table.name):
+        if spec.referenced(table.name, table.primary_key[0]):  # by another table or by itself
             return None
         dropped, table.primary_key = table.primary_key, []
         return f"drop primary key {table.name}{dropped}"
