@@ -70,6 +70,7 @@ from veza_schema.diff.changes import (
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
+    RenameFunction,
     RenameIndex,
     RenameTable,
     ReplaceFunction,
@@ -410,6 +411,9 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
             return steps
         case DropTable(table=table):
             return [main([render.drop_table(table), *render.drop_partitions(table)], _table_sql(table))]
+        case RenameFunction(old=old, new=new, arguments=arguments):
+            return [main([_t("rename_function", old=old, new=new, arguments=arguments)],
+                         [_t("rename_function", old=new, new=old, arguments=arguments)])]
         case RenameTable(old=old, new=new):
             return [main([_t("rename_table", old=old, new=new)], [_t("rename_table", old=new, new=old)])]
         case RenameColumn(table=table, old=old, new=new):
