@@ -85,6 +85,7 @@ from veza_schema.model import (
     View,
 )
 from veza_schema.sql.render import order_tables
+from veza_schema.sql.text import ident, needs_quotes
 
 T = TypeVar("T")
 
@@ -122,11 +123,17 @@ def _canon_view(v: View) -> View:
 
 # -- renames ---------------------------------------------------------------------------------
 def _word(old: str) -> re.Pattern[str]:
-    return re.compile(r'(?<![\w$."])' + re.escape(old) + r'(?![\w$"])')
+    """``old`` as an expression can name it: quoted, and bare too when a bare word means the same name
+    (``Rank`` bare is the column ``rank``)."""
+    quoted = re.escape('"' + old.replace('"', '""') + '"')
+    if needs_quotes(old):
+        return re.compile(r'(?<![\w$.])' + quoted)
+    return re.compile(r'(?<![\w$.])' + quoted + r'|(?<![\w$."])' + re.escape(old) + r'(?![\w$"])')
 
 
 def _sub(text: str | None, old: str, new: str) -> str | None:
-    return None if text is None else _word(old).sub(new, text)
+    """Rename a column in an expression, writing the new name as SQL needs it (quoted when it must be)."""
+    return None if text is None else _word(old).sub(lambda _: ident(new), text)
 
 
 def _rename_columns_in_table(table: Table, old: str, new: str) -> Table:

@@ -70,7 +70,8 @@ _KINDS: dict[str, dict[str, frozenset[str]]] = {
         _A: frozenset({"ALTER TABLE ALTER COLUMN TYPE", "ALTER TABLE ALTER COLUMN DEFAULT",
                        "ALTER TABLE ALTER COLUMN NOT NULL", "ALTER TABLE ALTER COLUMN IDENTITY",
                        "ALTER TABLE ADD CONSTRAINT CHECK", "ALTER TABLE DROP CONSTRAINT",
-                       "ALTER TABLE VALIDATE CONSTRAINT", "DO add_constraint_if_missing"}),
+                       "ALTER TABLE VALIDATE CONSTRAINT", "DO add_constraint_if_missing",
+                       "DO validate_constraint_if_exists"}),
         _R: frozenset({"RENAME COLUMN"}),
     },
     "primary key": {
@@ -314,6 +315,9 @@ def _shapes() -> list[tuple[str, _Shape]]:
         "add_constraint_using_index": _Shape(
             _probe("add_constraint_using_index", table=_TABLE, name=_NAME, kind=other),
             lambda v: render.add_constraint_using_index(v["table"], v["name"], v[_OTHER])),
+        "validate_constraint_if_exists": _Shape(
+            _probe("validate_constraint_if_exists", table=_TABLE, name=_NAME),
+            lambda v: render.validate_constraint_if_exists(v["table"], v["name"])),
         "drop_invalid_index": _Shape(_probe("drop_invalid_index", name=_NAME),
                                      lambda v: render.drop_invalid_index(v["name"])),
         "assert_index_valid": _Shape(_probe("assert_index_valid", name=_NAME),

@@ -211,6 +211,11 @@ def validate_constraint(table: str, name: str) -> Sql:
     return _statement("ALTER TABLE {} VALIDATE CONSTRAINT {};", ident(table), ident(name))
 
 
+def validate_constraint_if_exists(table: str, name: str) -> Sql:
+    """VALIDATE that can run again: a re-run after a crash past the later DROP of the check skips it."""
+    return render_template("changes/validate_constraint_if_exists.sql.j2", table=table, name=name)
+
+
 def rename_constraint(table: str, old: str, new: str) -> Sql:
     return _statement("ALTER TABLE {} RENAME CONSTRAINT {} TO {};", ident(table), ident(old), ident(new))
 
