@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TestDatabase, run_cli
+from tests.helpers import TestDatabase, hand_written, run_cli
 from veza_schema.migrations.history import CREATE_HISTORY
 
 CREATE_A = {
@@ -36,7 +36,7 @@ NO_TRANSACTION_A = {
 def write_migrations(directory: Path, files: dict[str, str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (directory / name).write_text(text)
+        (directory / name).write_text(hand_written(text))
     result = run_cli("hash", "--migrations-dir", str(directory))
     assert result.exit_code == 0, result.output
     return directory

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import TestDatabase, run_cli
+from tests.helpers import TestDatabase, hand_written, run_cli
 
 # sqlx-core's CREATE TABLE for PostgreSQL.
 SQLX_COLUMNS = [
@@ -20,7 +20,7 @@ SQLX_COLUMNS = [
 def applied(database: TestDatabase, tmp_path: Path, sql: str) -> None:
     migrations = tmp_path / "m"
     migrations.mkdir()
-    (migrations / "1_slow.up.sql").write_text(sql)
+    (migrations / "1_slow.up.sql").write_text(hand_written(sql))
     assert run_cli("hash", "--migrations-dir", str(migrations)).exit_code == 0
     result = run_cli("apply", "--dsn", database.dsn, "--migrations-dir", str(migrations))
     assert result.exit_code == 0, result.output
@@ -50,11 +50,11 @@ def test_resolve_applied_records_the_checksum_of_the_fixed_file(database: TestDa
     migrations = tmp_path / "m"
     migrations.mkdir()
     up = migrations / "1_two_tables.up.sql"
-    up.write_text("-- no-transaction\nCREATE TABLE a (id integer);\nINSERT INTO nowhere VALUES (1);\n")
+    up.write_text(hand_written("-- no-transaction\nCREATE TABLE a (id integer);\nINSERT INTO nowhere VALUES (1);\n"))
     assert run_cli("hash", "--migrations-dir", str(migrations)).exit_code == 0
     dirs = ("--dsn", database.dsn, "--migrations-dir", str(migrations))
     assert run_cli("apply", *dirs).exit_code == 3
-    up.write_text("-- no-transaction\nCREATE TABLE a (id integer);\nCREATE TABLE b (id integer);\n")
+    up.write_text(hand_written("-- no-transaction\nCREATE TABLE a (id integer);\nCREATE TABLE b (id integer);\n"))
     assert run_cli("hash", "--migrations-dir", str(migrations)).exit_code == 0
     database.execute("CREATE TABLE b (id integer)")
     result = run_cli("resolve", "1", "--applied", *dirs)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TestDatabase, run_cli
+from tests.helpers import TestDatabase, hand_written, run_cli
 from veza_schema.db.dsn import Target
 from veza_schema.migrations import runner
 from veza_schema.migrations.files import MigrationFile, read_migrations
@@ -27,8 +27,8 @@ def test_a_lock_never_released_is_retried_the_configured_number_of_times(databas
     migrations = tmp_path / "m"
     migrations.mkdir()
     marker = "-- no-transaction\n" if no_transaction else ""
-    (migrations / "1_alter_busy.up.sql").write_text(f"{marker}SET lock_timeout = '50ms';\n"
-                                                    "ALTER TABLE busy ADD COLUMN note text;\n")
+    (migrations / "1_alter_busy.up.sql").write_text(hand_written(f"{marker}SET lock_timeout = '50ms';\n"
+                                                                 "ALTER TABLE busy ADD COLUMN note text;\n"))
     assert run_cli("hash", "--migrations-dir", str(migrations)).exit_code == 0
     reporter = Retries()
     options = runner.RunOptions(retries=2, backoff=0.01, reporter=reporter, sleep=lambda seconds: None)
