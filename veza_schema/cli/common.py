@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 SchemaDirOption = Annotated[Path, typer.Option("--schema-dir", help="Directory of the module YAML files.")]
 MigrationsDirOption = Annotated[Path, typer.Option("--migrations-dir", help="Directory of the migration files.")]
@@ -22,10 +24,14 @@ DEFAULT_MIGRATIONS_DIR = Path("migrations")
 
 
 def console() -> Console:
+    from rich.console import Console  # imported when a command prints, not for --help
+
     return Console(highlight=False, soft_wrap=True)
 
 
 def error_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
