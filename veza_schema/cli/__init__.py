@@ -39,7 +39,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     Every expected failure prints one line; anything else is a bug (exit 4), with a traceback
     only when ``VEZA_DEBUG`` is set.
     """
+    from veza_schema.sql import parse_cache
+
     try:
+        parse_cache.enable()  # SQL parse answers kept between runs (see the module)
         app(args=list(argv) if argv is not None else None, prog_name="veza-schema")
     except SystemExit as exc:  # click ends every command this way, typer.Exit included
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -54,6 +57,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         _print_error(f"internal error: {type(exc).__name__}: {exc} (set VEZA_DEBUG=1 for a traceback)")
         return EXIT_INTERNAL
+    finally:
+        parse_cache.save_and_disable()
     return 0
 
 
