@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -29,7 +30,6 @@ from veza_schema.diff.differ import diff_schemas
 from veza_schema.diff.order import order_changes
 from veza_schema.managed import is_managed_function, is_managed_table
 from veza_schema.model import Index, Schema, Table, View
-from veza_schema.sql.normalize import normalize_expression
 
 Mode = Literal["shadow", "offline"]
 
@@ -101,7 +101,11 @@ def align_expressions(current: Schema, desired: Schema,
     sides, so the differ's textual comparison sees only the differences that matter and the
     SQL renders the YAML's own expressions.
     """
-    norm = normalize or normalize_expression
+    if normalize is None:
+        from veza_schema.sql.normalize import normalize_expression  # sqlglot: only offline or across versions
+
+        normalize = normalize_expression
+    norm = normalize
 
     def same(live: str | None, wanted: str | None) -> bool:
         if live is None or wanted is None:
@@ -240,13 +244,21 @@ def detect_drift(
         DatabaseError: the shadow database could not be built.
     """
     stats = live_stats if live_stats is not None else IntrospectionStats()
-    live = introspect(conn, stats=stats)
     if offline:
+        live = introspect(conn, stats=stats)
         target = desired
         live = align_expressions(live, desired)
     else:
-        shadow_stats = IntrospectionStats()
-        built = build_in_shadow(desired, shadow_dsn, shadow_stats, live_version=conn.info.server_version)
+        # The live database is read on its own connection in a second thread while this one builds
+        # and reads the shadow: both wait mostly on their servers, so the slower side sets the time.
+        live_version = conn.info.server_version
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="veza-introspect") as pool:
+            reading = pool.submit(introspect, conn, stats=stats)
+            shadow_stats = IntrospectionStats()
+            try:
+                built = build_in_shadow(desired, shadow_dsn, shadow_stats, live_version=live_version)
+            finally:
+                live = reading.result()  # its error first when both fail: the database is what was asked about
         stats.warnings.extend(shadow_stats.warnings)
         target = built.schema
         if built.server_version // 10000 != conn.info.server_version // 10000:
