@@ -17,20 +17,48 @@ import typer
 from veza_schema.cli import check, db, diff, docs, lint, maintenance, migrate
 from veza_schema.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, VezaSchemaError
 
-app = typer.Typer(
-    name="veza-schema",
-    help="Veza's PostgreSQL schema as code: lint the YAML, generate and apply migrations, diff live databases.\n\n"
-         "Exit codes: " + "; ".join(f"{code} {text.split(':')[0]}" for code, text in EXIT_CODES.items()) + ".",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+COMMAND_MODULES = (migrate, db, lint, maintenance, docs, diff, check)  # the order of `--help`
 
-# Each command module adds its commands; this order is the order of `--help`.
-for command_module in (migrate, db, lint, maintenance, docs, diff, check):
+
+def _new_app() -> typer.Typer:
+    return typer.Typer(
+        name="veza-schema",
+        help="Veza's PostgreSQL schema as code: lint the YAML, generate and apply migrations, diff live databases."
+             "\n\nExit codes: " + "; ".join(f"{code} {text.split(':')[0]}" for code, text in EXIT_CODES.items())
+             + ".",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,  # click's plain help: typer's rich help imports markdown-it, pygments...
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+app = _new_app()
+for command_module in COMMAND_MODULES:
     command_module.register(app)
+
+
+def app_for(argv: Sequence[str]) -> typer.Typer:
+    """The app holding only the command ``argv`` names (the whole app for help or an unknown name).
+
+    Why: typer resolves the options of every registered command on each run; for a short
+    command that costs more than the command's own work.
+    """
+    name = next((arg for arg in argv if not arg.startswith("-")), None)
+    commands = [c for c in app.registered_commands if c.name == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if name is None or not (commands or groups):
+        return app
+    narrowed = _new_app()
+    narrowed.registered_commands = commands
+    narrowed.registered_groups = groups
+    narrowed.callback()(_no_options)  # a group, as the whole app is: `veza-schema NAME ...` keeps its shape
+    return narrowed
+
+
+def _no_options() -> None:
+    """The app's own options: none besides --help."""
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -43,7 +71,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     try:
         parse_cache.enable()  # SQL parse answers kept between runs (see the module)
-        app(args=list(argv) if argv is not None else None, prog_name="veza-schema")
+        args = list(argv) if argv is not None else sys.argv[1:]
+        app_for(args)(args=args, prog_name="veza-schema")
     except SystemExit as exc:  # click ends every command this way, typer.Exit included
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except VezaSchemaError as exc:
