@@ -3,12 +3,16 @@ line, nothing of a failed file is committed, and only slow statements are announ
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import TestDatabase
+from tests.helpers import REPO_ROOT, TestDatabase, cli_env, run_cli
 from veza_schema.db.dsn import Target
 from veza_schema.migrations import runner
 from veza_schema.migrations.files import MigrationFile, read_migrations
@@ -178,3 +182,31 @@ def test_a_failing_non_transactional_statement_keeps_the_ones_before(database: T
     assert "1_work.up.sql:3: column \"missing\" does not exist" in str(failure.value)
     assert database.query("SELECT indexname FROM pg_indexes WHERE tablename = 'a'") == [("idx_a_id",)]
     assert database.query("SELECT success FROM _sqlx_migrations") == [(False,)]
+
+
+def test_ctrl_c_stops_the_running_statement_and_commits_nothing(database: TestDatabase, tmp_path: Path) -> None:
+    directory = migrations_dir(tmp_path, "CREATE TABLE a (id integer);\nSELECT pg_sleep(60);\n"
+                                         "CREATE TABLE b (id integer);\n")
+    assert run_cli("hash", "--migrations-dir", str(directory)).exit_code == 0
+    process = subprocess.Popen([sys.executable, "-m", "veza_schema", "apply", "--dsn", database.dsn,
+                                "--migrations-dir", str(directory)], cwd=REPO_ROOT, env=cli_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'"
+    for _ in range(600):
+        if database.query(sleeping)[0][0]:
+            break
+        time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail("the migration never started")
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 130, output
+    # Cancelled, not left to sleep its 60 s on with its locks: the server stops running it at once.
+    for _ in range(100):
+        if database.query(sleeping)[0][0] == 0:
+            break
+        time.sleep(0.05)
+    assert database.query(sleeping)[0][0] == 0
+    assert user_tables(database) == []
+    assert applied_versions(database) == []

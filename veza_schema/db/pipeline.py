@@ -14,6 +14,7 @@ nothing behind once the caller rolls back.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import time
 from collections.abc import Callable, Sequence
@@ -101,8 +102,11 @@ def run_pipelined(conn: psycopg.Connection[Any], statements: Sequence[bytes], *,
         reader = _Reader(pg, statements, conn.info.encoding, slow_after, on_slow, probe)
         failure = reader.read_until_sync()
     except BaseException:
-        # Interrupted (Ctrl-C) or the connection broke: the server must not run the rest.
-        # Closing the connection rolls its transaction back; nothing of the batch is kept.
+        # Interrupted (Ctrl-C) or the connection broke: stop the running statement (a closed
+        # connection alone lets the server finish it, locks held), then close, which rolls the
+        # transaction back; nothing of the batch is kept.
+        with contextlib.suppress(Exception):
+            conn.cancel_safe(timeout=5)
         conn.close()
         raise
     pg.exit_pipeline_mode()
