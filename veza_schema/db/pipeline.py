@@ -48,7 +48,7 @@ class Running:
 
 Probe = Callable[[], Running | None]
 _SHORTEST_TRACKED = 99  # the smallest track_activity_query_size (100) keeps 99 bytes of a query
-_ACTIVITY = sql.SQL("SELECT query, extract(epoch FROM clock_timestamp() - query_start)::float8 "
+_ACTIVITY = sql.SQL("SELECT query, extract(epoch FROM statement_timestamp() - query_start)::float8 "
                     "FROM pg_stat_activity WHERE pid = {} AND state = 'active'")
 
 
