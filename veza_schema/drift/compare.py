@@ -19,15 +19,16 @@ import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
 
 from veza_schema.db.introspect import IntrospectionStats, introspect
-from veza_schema.db.shadow import build_in_shadow
 from veza_schema.diff.changes import Change
 from veza_schema.diff.differ import diff_schemas
 from veza_schema.diff.order import order_changes
+from veza_schema.drift.shadow_cache import build_in_shadow_cached
 from veza_schema.managed import is_managed_function, is_managed_table
 from veza_schema.model import Index, Schema, Table, View
 
@@ -226,6 +227,7 @@ def detect_drift(
     exclude: Sequence[str] = (),
     database: str = "",
     live_stats: IntrospectionStats | None = None,
+    shadow_cache: Path | None = None,
 ) -> DriftReport:
     """Compare the database behind ``conn`` with ``desired`` (a model loaded from ``schema/``).
 
@@ -239,6 +241,8 @@ def detect_drift(
         exclude: ``fnmatch`` globs of object names that are never drift.
         database: how to name the database in reports.
         live_stats: receives the live introspection's query count, time and warnings.
+        shadow_cache: a directory keeping the shadow's model per rendered script and server
+            (:mod:`veza_schema.drift.shadow_cache`); None builds the shadow every time.
 
     Raises:
         DatabaseError: the shadow database could not be built.
@@ -256,7 +260,8 @@ def detect_drift(
             reading = pool.submit(introspect, conn, stats=stats)
             shadow_stats = IntrospectionStats()
             try:
-                built = build_in_shadow(desired, shadow_dsn, shadow_stats, live_version=live_version)
+                built = build_in_shadow_cached(desired, shadow_dsn, shadow_cache, shadow_stats,
+                                               live_version=live_version)
             finally:
                 live = reading.result()  # its error first when both fail: the database is what was asked about
         stats.warnings.extend(shadow_stats.warnings)
