@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 
@@ -20,6 +21,12 @@ class Statement:
 
 
 def split_statements(sql: str) -> list[Statement]:
+    """The statements of ``sql`` (a fresh list: the split itself is cached per text)."""
+    return list(_split(sql))
+
+
+@lru_cache(maxsize=32)  # apply splits each file twice: the data-loss guard, then the run
+def _split(sql: str) -> tuple[Statement, ...]:
     statements: list[Statement] = []
     i = 0
     n = len(sql)
@@ -86,4 +93,4 @@ def split_statements(sql: str) -> list[Statement]:
         text = sql[start:].strip()
         if text:
             statements.append(Statement(text, start_line))
-    return statements
+    return tuple(statements)
