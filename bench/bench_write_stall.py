@@ -13,9 +13,14 @@ change is applied twice, to two clones of the same populated database:
   proving the harness can see one).
 
 Changes: index, UNIQUE, CHECK, SET NOT NULL, varchar widening, foreign key, enum value, a NOT
-NULL column with a constant default. Two of them cannot stall in either form (PostgreSQL
-widens a varchar and adds a column with a constant default in its catalog only), so they have
-no positive control; the enum's naive form is the type rebuild tools without ``ADD VALUE`` use.
+NULL column with a constant default; and on a partitioned table (``veza-schema partitions``, the
+maintenance job): creating the partition for rows waiting in the default partition, and
+retention dropping expired months (a catalog operation in both forms). Three of them cannot
+stall in either form (PostgreSQL widens a varchar, adds a column with a constant default and
+drops a partition in its catalog only), so they have no positive control; the enum's naive form
+is the type rebuild tools without ``ADD VALUE`` use. For partition creation the writer inserts
+late rows of the month being created (they land in the default partition until it exists): those
+are the writes a careless move would stall.
 
 A first run with no migration at all measures the machine's own noise floor (a writer thread
 can be descheduled on a busy machine); the column ``blocked`` (the writer waiting on a lock,
@@ -41,6 +46,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -153,7 +159,10 @@ class Recording:
     errors: list[str] = field(default_factory=list)
 
 
-def writer(dsn: str, accounts: list[object], stop: threading.Event, rec: Recording, pid_box: list[int]) -> None:
+Insert = Callable[[int], tuple[str, tuple[object, ...]]]
+
+
+def writer(dsn: str, insert: Insert, stop: threading.Event, rec: Recording, pid_box: list[int]) -> None:
     """Insert about once per millisecond, recording each write's start and end."""
     with psycopg.connect(dsn, autocommit=True, application_name="bench writer") as conn:
         pid_box.append(conn.info.backend_pid)
@@ -161,7 +170,7 @@ def writer(dsn: str, accounts: list[object], stop: threading.Event, rec: Recordi
         while not stop.is_set():
             start = time.perf_counter()
             try:
-                conn.execute(INSERT, (accounts[i % len(accounts)], 10**12 + i))
+                conn.execute(*insert(i))
             except psycopg.Error as exc:  # recorded, not fatal: the bench reports it
                 rec.errors.append(str(exc).splitlines()[0])
             end = time.perf_counter()
@@ -193,13 +202,18 @@ class Result:
     errors: list[str]
 
 
-def measure(plan: str, dsn: str, migrate: Callable[[], None]) -> Result:
-    """Run ``migrate()`` under a live writer; stats over the writes overlapping the migration."""
+def events_writer(dsn: str) -> Insert:
     with psycopg.connect(dsn, autocommit=True) as conn:
         accounts = [row[0] for row in conn.execute("SELECT id FROM accounts ORDER BY id")]
+    return lambda i: (INSERT, (accounts[i % len(accounts)], 10**12 + i))
+
+
+def measure(plan: str, dsn: str, migrate: Callable[[], None], insert: Insert | None = None) -> Result:
+    """Run ``migrate()`` under a live writer; stats over the writes overlapping the migration."""
+    insert = insert or events_writer(dsn)
     rec, stop = Recording(), threading.Event()
     pid_box: list[int] = []
-    write_thread = threading.Thread(target=writer, args=(dsn, accounts, stop, rec, pid_box), daemon=True)
+    write_thread = threading.Thread(target=writer, args=(dsn, insert, stop, rec, pid_box), daemon=True)
     write_thread.start()
     while not pid_box:
         time.sleep(0.01)
@@ -308,6 +322,111 @@ def noise_floor(admin: str) -> Result:
     return result
 
 
+# -- partition maintenance on a partitioned table (veza-schema partitions) ------------------------
+PARTS_YAML = """\
+module: parts
+tables:
+  logs:
+    columns:
+      id:         {type: uuid, default: gen_random_uuid()}
+      created_at: {type: timestamptz, default: now()}
+      payload:    {type: text}
+    primary_key: [id, created_at]
+    partition_by: {range: [created_at], interval: month, premake: 1, default_partition: true,
+                   retention: 3 months, retention_keep_table: false}
+"""
+LOGS_INSERT = "INSERT INTO logs (payload) VALUES ('live write')"
+LOGS_LATE_INSERT = "INSERT INTO logs (created_at, payload) VALUES (%s, 'late write')"
+
+
+def _month(offset: int) -> datetime:
+    """The first day of the month ``offset`` months from now (UTC)."""
+    today = datetime.now(UTC)
+    index = today.year * 12 + today.month - 1 + offset
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def prepare_partitions(admin: str, work: Path, rows: int) -> Path:
+    """``stall_parts``: half the rows in two expired months (their own partitions), half in a month
+    three ahead that has no partition yet (so they sit in the default partition)."""
+    base = work / "parts"
+    (base / "schema").mkdir(parents=True)
+    (base / "schema" / "parts.yaml").write_text(PARTS_YAML)
+    generate_initial(load_schema(base / "schema"), base / "migrations", "initial", FileSettings())
+    template = clone(admin, "template0", "stall_parts")
+    runner.apply(Target(template, "bench"), read_migrations(base / "migrations"))
+    with psycopg.connect(template, autocommit=True) as conn:
+        for offset in (-6, -5):
+            start, end = _month(offset), _month(offset + 1)
+            conn.execute(sql.SQL("CREATE TABLE {} PARTITION OF logs FOR VALUES FROM ({}) TO ({})").format(
+                sql.Identifier(f"logs_p{start:%Y%m}"), sql.Literal(start), sql.Literal(end)))
+        for offset, count in ((-6, rows // 4), (-5, rows // 4), (3, rows // 2)):
+            conn.execute("INSERT INTO logs (created_at, payload) SELECT %s + (i %% 2000000) * interval '1 second', "
+                         "'payload ' || i FROM generate_series(1, %s) AS i", (_month(offset), count))
+        conn.execute("VACUUM ANALYZE")
+    return base
+
+
+def _naive_creation() -> tuple[str, ...]:
+    """What a hand-written job does: move the month's rows out of the default and attach, in one transaction."""
+    start, end = _month(3), _month(4)
+    name, bounds = f"logs_p{start:%Y%m}", (f"'{start:%Y-%m-%d} 00:00:00+00'", f"'{end:%Y-%m-%d} 00:00:00+00'")
+    where = f"created_at >= {bounds[0]} AND created_at < {bounds[1]}"
+    statements = [f"CREATE TABLE {name} (LIKE logs INCLUDING ALL)",
+                  "LOCK TABLE logs IN ACCESS EXCLUSIVE MODE",  # else late rows fail the attach, or deadlock
+                  f"INSERT INTO {name} SELECT * FROM logs_default WHERE {where}",
+                  f"DELETE FROM logs_default WHERE {where}",
+                  f"ALTER TABLE logs ATTACH PARTITION {name} FOR VALUES FROM ({bounds[0]}) TO ({bounds[1]})"]
+    for offset in (1, 2):  # the empty months in between: each scans the default partition
+        first, after = _month(offset), _month(offset + 1)
+        statements.append(f"CREATE TABLE IF NOT EXISTS logs_p{first:%Y%m} PARTITION OF logs FOR VALUES FROM "
+                          f"('{first:%Y-%m-%d} 00:00:00+00') TO ('{after:%Y-%m-%d} 00:00:00+00')")
+    return tuple(statements)
+
+
+def _naive_retention() -> tuple[str, ...]:
+    return tuple(f"DROP TABLE logs_p{_month(offset):%Y%m}" for offset in (-6, -5))
+
+
+PARTITION_CHANGES = (
+    Change("partition creation, rows in the default partition", lambda text: text, _naive_creation()),
+    Change("partition retention (drop expired months)", lambda text: text, _naive_retention(),
+           naive_stalls=False),
+)
+
+
+def run_partition_change(admin: str, base: Path, change: Change) -> ChangeResult:
+    """``veza-schema partitions`` (premake 3: the month holding default rows) against the naive DDL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "VEZA_DATABASE_URL", "DATABASE_URL"))}
+    creation = change.name.startswith("partition creation")
+    premake = "3" if creation else "1"
+    late = _month(3) + timedelta(days=1)
+
+    def insert(i: int) -> tuple[str, tuple[object, ...]]:
+        return (LOGS_LATE_INSERT, (late,)) if creation else (LOGS_INSERT, ())
+
+    veza_dsn = clone(admin, "stall_parts", "stall_veza")
+
+    def run_veza() -> None:
+        proc = subprocess.run([sys.executable, "-m", "veza_schema", "partitions", "--dsn", veza_dsn, "--schema-dir",
+                               str(base / "schema"), "--premake", premake], capture_output=True, text=True, env=env)
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"veza-schema partitions failed for {change.name}:\n{proc.stdout}{proc.stderr}")
+
+    veza = measure("veza", veza_dsn, run_veza, insert)
+    drop(admin, "stall_veza")
+    naive_dsn = clone(admin, "stall_parts", "stall_naive")
+
+    def run_naive() -> None:
+        with psycopg.connect(naive_dsn) as conn:
+            for statement in change.naive:
+                conn.execute(statement.encode())
+
+    naive = measure("naive", naive_dsn, run_naive, insert)
+    drop(admin, "stall_naive")
+    return ChangeResult(change, [f"veza-schema partitions --premake {premake}"], veza, naive)
+
+
 def print_results(results: list[ChangeResult], rows: int, idle: Result | None = None) -> None:
     print(f"write stall on {rows:,} rows (worst gap between a writer's completed inserts while the migration runs)")
     if idle is not None:
@@ -327,6 +446,11 @@ def print_results(results: list[ChangeResult], rows: int, idle: Result | None = 
         if r.veza.errors:
             print(f"  {r.change.name}: the writer saw {len(r.veza.errors)} error(s) under veza's plan: "
                   f"{r.veza.errors[0]}")
+
+
+def report(result: ChangeResult) -> None:
+    print(f"  {result.change.name}: veza {result.veza.worst_ms:.1f} ms ({', '.join(result.files)}), "
+          f"naive {result.naive.worst_ms:.1f} ms", flush=True)
 
 
 def run(rows: int, only: list[str] | None = None) -> bool:
@@ -349,9 +473,14 @@ def run(rows: int, only: list[str] | None = None) -> bool:
             if only and change.name not in only:
                 continue
             results.append(run_change(admin, work, base, change))
-            last = results[-1]
-            print(f"  {change.name}: veza {last.veza.worst_ms:.1f} ms ({', '.join(last.files)}), "
-                  f"naive {last.naive.worst_ms:.1f} ms", flush=True)
+            report(results[-1])
+        drop(admin, "stall_template")
+        wanted = [c for c in PARTITION_CHANGES if not only or any(c.name.startswith(o) for o in only)]
+        if wanted:
+            parts = prepare_partitions(admin, work, rows)
+            for change in wanted:
+                results.append(run_partition_change(admin, parts, change))
+                report(results[-1])
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
