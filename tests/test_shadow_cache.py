@@ -84,3 +84,26 @@ def test_the_key_covers_the_script_the_server_and_its_extensions() -> None:
 def test_no_cache_variable_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VEZA_NO_CACHE", "1")
     assert shadow_cache.cache_directory() is None
+
+
+def test_a_cached_answer_names_the_server_it_came_from(live: psycopg.Connection, database: TestDatabase,
+                                                       tmp_path: Path) -> None:
+    desired = load_schema(SAMPLE)
+    reports = [detect_drift(live, desired, shadow_dsn=database.server.admin_dsn, shadow_cache=tmp_path)
+               for _ in range(2)]
+    assert [report.shadow for report in reports] == ["--shadow-dsn", "--shadow-dsn"]
+
+
+@pytest.mark.parametrize(("server_dsn", "live_version"), [
+    pytest.param(None, 150000, id="another major than the embedded server: a same-major container may serve it"),
+    pytest.param("docker://postgres:15", 150000, id="a container started for this run"),
+])
+def test_a_shadow_server_started_per_run_is_left_to_build_in_shadow(
+        server_dsn: str | None, live_version: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(shadow_cache, "embedded_major", lambda: 18)
+    monkeypatch.setattr(shadow_cache, "build_in_shadow", lambda *args: calls.append(args) or "built")
+    desired = load_schema(SAMPLE)
+    assert shadow_cache.build_in_shadow_cached(desired, server_dsn, tmp_path, None, live_version) == "built"
+    assert calls == [(desired, server_dsn, None, live_version)]
+    assert list(tmp_path.iterdir()) == []

@@ -14,24 +14,38 @@ from collections.abc import Sequence
 
 import typer
 
-from veza_schema.cli import check, db, diff, docs, lint, maintenance, migrate
+from veza_schema.cli import check, config, db, diff, docs, lint, maintenance, migrate
 from veza_schema.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, VezaSchemaError
 
-COMMAND_MODULES = (migrate, db, lint, maintenance, docs, diff, check)  # the order of `--help`
+COMMAND_MODULES = (migrate, db, lint, maintenance, docs, diff, check, config)  # the order of `--help`
+WHOLE_APP_COMMANDS = ("config",)  # it reports the settings of every command, so it needs them all
 
 
 def _new_app() -> typer.Typer:
-    return typer.Typer(
+    made = typer.Typer(
         name="veza-schema",
         help="Veza's PostgreSQL schema as code: lint the YAML, generate and apply migrations, diff live databases."
              "\n\nExit codes: " + "; ".join(f"{code} {text.split(':')[0]}" for code, text in EXIT_CODES.items())
              + ".",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,  # click's plain help: typer's rich help imports markdown-it, pygments...
         context_settings={"help_option_names": ["-h", "--help"]},
     )
+    made.callback()(_project)
+    return made
+
+
+def _project(ctx: typer.Context) -> None:
+    """Find the project (root and settings) before any command parses its options: the settings
+    become the options' defaults (veza_schema.cli.config), so flags still win."""
+    from veza_schema.cli.config import default_map
+    from veza_schema.project import discover
+
+    project = discover()
+    ctx.obj = project
+    ctx.default_map = default_map(ctx.command, project)
 
 
 app = _new_app()
@@ -43,22 +57,18 @@ def app_for(argv: Sequence[str]) -> typer.Typer:
     """The app holding only the command ``argv`` names (the whole app for help or an unknown name).
 
     Why: typer resolves the options of every registered command on each run; for a short
-    command that costs more than the command's own work.
+    command that costs more than the command's own work. The narrowed app keeps the whole app's
+    shape (a group with the same callback), so project settings apply the same way.
     """
     name = next((arg for arg in argv if not arg.startswith("-")), None)
     commands = [c for c in app.registered_commands if c.name == name]
     groups = [g for g in app.registered_groups if g.name == name]
-    if name is None or not (commands or groups):
+    if name is None or name in WHOLE_APP_COMMANDS or not (commands or groups):
         return app
     narrowed = _new_app()
     narrowed.registered_commands = commands
     narrowed.registered_groups = groups
-    narrowed.callback()(_no_options)  # a group, as the whole app is: `veza-schema NAME ...` keeps its shape
     return narrowed
-
-
-def _no_options() -> None:
-    """The app's own options: none besides --help."""
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -98,9 +108,10 @@ def main() -> None:
 
 def _print_error(message: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     first, *rest = message.splitlines() or [""]
-    console.print(f"[bold red]error:[/] {first}", markup=True)
+    console.print(f"[bold red]error:[/] {escape(first)}", markup=True)
     for line in rest:
         console.print(line, markup=False)

@@ -173,6 +173,7 @@ class DriftReport:
     queries: int = 0
     seconds: float = 0.0
     modules: Mapping[str, str] = field(default_factory=dict)
+    shadow: str = ""  # where the shadow database was built ("a postgres:15 container"); "" offline
 
     @property
     def drift(self) -> bool:
@@ -248,6 +249,7 @@ def detect_drift(
         DatabaseError: the shadow database could not be built.
     """
     stats = live_stats if live_stats is not None else IntrospectionStats()
+    shadow = ""
     if offline:
         live = introspect(conn, stats=stats)
         target = desired
@@ -265,7 +267,7 @@ def detect_drift(
             finally:
                 live = reading.result()  # its error first when both fail: the database is what was asked about
         stats.warnings.extend(shadow_stats.warnings)
-        target = built.schema
+        target, shadow = built.schema, built.server
         if built.server_version // 10000 != conn.info.server_version // 10000:
             # Another major version deparses some expressions (view queries above all) differently.
             live = align_expressions(live, target)
@@ -273,5 +275,5 @@ def detect_drift(
     return DriftReport(
         changes=tuple(changes), current=live, desired=target, mode="offline" if offline else "shadow",
         database=database, excluded=tuple(exclude), warnings=tuple(stats.warnings), queries=stats.queries,
-        seconds=stats.seconds, modules=module_map(desired),
+        seconds=stats.seconds, modules=module_map(desired), shadow=shadow,
     )

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -28,7 +29,7 @@ import veza_schema
 from veza_schema import model, model_io
 from veza_schema.db import introspect as introspect_module
 from veza_schema.db.introspect import IntrospectionStats
-from veza_schema.db.servers import EmbeddedServer
+from veza_schema.db.servers import EmbeddedServer, docker_image, embedded_major
 from veza_schema.db.shadow import ShadowBuild, build_in_shadow, graft_metadata
 from veza_schema.errors import DatabaseError
 from veza_schema.model import Schema
@@ -96,20 +97,31 @@ def _write(path: Path, schema: Schema, server_version: int) -> None:
 def build_in_shadow_cached(desired: Schema, server_dsn: str | None, directory: Path | None,
                            stats: IntrospectionStats | None = None, live_version: int | None = None) -> ShadowBuild:
     """:func:`veza_schema.db.shadow.build_in_shadow`, answered from ``directory`` when it already holds
-    this script's model for this server (``directory`` None: always build)."""
-    if directory is None:
+    this script's model for this server (``directory`` None: always build).
+
+    Only a server that stays up between runs is cached: ``--shadow-dsn`` or the embedded server when
+    it runs the database's major. A container (``docker://``, or the same-major container
+    ``build_in_shadow`` picks for another major) is started per run anyway, so it is built as before.
+    """
+    if directory is None or docker_image(server_dsn or "") is not None:
         return build_in_shadow(desired, server_dsn, stats, live_version)
-    server_dsn = server_dsn or EmbeddedServer().start()
-    server_version, extensions = _server_facts(server_dsn)
+    if server_dsn is None:
+        embedded = embedded_major()
+        if live_version is not None and embedded is not None and embedded != live_version // 10000:
+            return build_in_shadow(desired, server_dsn, stats, live_version)
+        server, described = EmbeddedServer().start(), "the embedded server"
+    else:
+        server, described = server_dsn, "--shadow-dsn"
+    server_version, extensions = _server_facts(server)
     path = directory / f"{cache_key(sections_to_sql(create_schema_sections(desired)), server_version, extensions)}.json"
     found = _read(path)
     if found is None:
-        built = build_in_shadow(desired, server_dsn, stats, live_version)
+        built = build_in_shadow(desired, server, stats, live_version)
         _write(path, built.schema, built.server_version)
-        return built
+        return replace(built, server=described)
     schema, version = found
     if live_version is not None and stats is not None and live_version // 10000 != version // 10000:
         stats.warnings.append(f"the shadow server runs PostgreSQL {version // 10000}, the database "
                               f"{live_version // 10000}: expression texts that differ are compared after "
                               "sqlglot normalization (--shadow-dsn on a server of the same version is exact)")
-    return ShadowBuild(graft_metadata(schema, desired), version)
+    return ShadowBuild(graft_metadata(schema, desired), version, described)
