@@ -123,6 +123,7 @@ tables:
 def test_lint_sees_an_edited_check_through_a_warm_cache(tmp_path: Path) -> None:
     schema_dir = tmp_path / "schema"
     schema_dir.mkdir()
+    (tmp_path / "m").mkdir()
     args = ("lint", "--select", "PG", "--schema-dir", str(schema_dir), "--migrations-dir", str(tmp_path / "m"))
     env = {parse_cache.CACHE_DIR_ENV: str(tmp_path / "cache")}
     (schema_dir / "shop.yaml").write_text(SCHEMA.replace("CHECK_TEXT", "price >= 0"))
