@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,9 +121,34 @@ def test_a_failure_at_commit_rolls_back_the_file(database: TestDatabase, tmp_pat
     directory = migrations_dir(tmp_path, up)
     with pytest.raises(runner.MigrationFailed) as failure:
         apply(database, directory)
-    assert "commit failed" in str(failure.value)
+    assert "committing failed" in str(failure.value)
     assert user_tables(database) == []
     assert applied_versions(database) == []
+
+
+def test_a_connection_lost_during_statement_n_names_its_line_and_commits_nothing(database: TestDatabase,
+                                                                                 tmp_path: Path) -> None:
+    directory = migrations_dir(tmp_path, "CREATE TABLE a (id integer);\nSELECT 1;\nSELECT pg_sleep(60);\n"
+                                         "CREATE TABLE b (id integer);\n")
+    sleeping = "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'"
+
+    def terminate() -> None:
+        for _ in range(600):
+            if pids := database.query(sleeping):
+                database.query(f"SELECT pg_terminate_backend({pids[0][0]})")
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=terminate)
+    killer.start()
+    try:
+        with pytest.raises(runner.MigrationFailed) as failure:
+            apply(database, directory)
+    finally:
+        killer.join()
+    assert "1_work.up.sql:3: " in str(failure.value)
+    assert "Nothing of 1_work was applied" in str(failure.value)
+    assert user_tables(database) == []
 
 
 def test_copy_from_stdin_is_refused_and_nothing_is_committed(database: TestDatabase, tmp_path: Path) -> None:

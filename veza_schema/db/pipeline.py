@@ -95,19 +95,21 @@ def run_pipelined(conn: psycopg.Connection[Any], statements: Sequence[bytes], *,
         return
     pg = conn.pgconn
     pg.enter_pipeline_mode()
+    reader = _Reader(pg, statements, conn.info.encoding, slow_after, on_slow, probe)
     try:
         for text in statements:
             pg.send_query_params(text, None)
         pg.pipeline_sync()
-        reader = _Reader(pg, statements, conn.info.encoding, slow_after, on_slow, probe)
         failure = reader.read_until_sync()
-    except BaseException:
+    except BaseException as exc:
         # Interrupted (Ctrl-C) or the connection broke: stop the running statement (a closed
         # connection alone lets the server finish it, locks held), then close, which rolls the
         # transaction back; nothing of the batch is kept.
         with contextlib.suppress(Exception):
             conn.cancel_safe(timeout=5)
         conn.close()
+        if isinstance(exc, psycopg.Error):  # the connection broke: name the statement, with the server's reason
+            raise reader.failure or PipelineError(min(reader.answered, len(statements) - 1), exc) from exc
         raise
     pg.exit_pipeline_mode()
     if failure is not None:
