@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, TestDatabase, cli_env, run_cli
+from tests.helpers import REPO_ROOT, TestDatabase, cli_env, hand_written, run_cli
 from veza_schema.db.dsn import Target
 from veza_schema.migrations import runner
 from veza_schema.migrations.files import MigrationFile, read_migrations
@@ -45,10 +45,11 @@ class Collecting:
 
 
 def migrations_dir(tmp_path: Path, up: str, name: str = "1_work") -> Path:
+    """The test's own SQL as a hand-written file: the marker line shifts the lines messages name by one."""
     directory = tmp_path / "migrations"
     directory.mkdir()
-    (directory / f"{name}.up.sql").write_text(up)
-    (directory / f"{name}.down.sql").write_text("SELECT 1;\n")
+    (directory / f"{name}.up.sql").write_text(hand_written(up))
+    (directory / f"{name}.down.sql").write_text(hand_written("SELECT 1;\n"))
     return directory
 
 
@@ -87,7 +88,7 @@ def test_an_error_in_statement_n_names_its_line_and_commits_nothing(database: Te
     with pytest.raises(runner.MigrationFailed) as failure:
         apply(database, directory)
     message = str(failure.value)
-    assert "1_work.up.sql:35: relation \"nowhere\" does not exist" in message
+    assert "1_work.up.sql:36: relation \"nowhere\" does not exist" in message
     assert "Nothing of 1_work was applied" in message
     assert user_tables(database) == []
     assert applied_versions(database) == []
@@ -101,7 +102,7 @@ def test_a_runtime_error_without_a_position_names_the_statement_line(database: T
     directory = migrations_dir(tmp_path, "".join(statements))
     with pytest.raises(runner.MigrationFailed) as failure:
         apply(database, directory)
-    assert "1_work.up.sql:8: duplicate key value violates unique constraint" in str(failure.value)
+    assert "1_work.up.sql:9: duplicate key value violates unique constraint" in str(failure.value)
     assert user_tables(database) == []
 
 
@@ -110,7 +111,7 @@ def test_a_syntax_error_names_the_line_inside_its_statement(database: TestDataba
     directory = migrations_dir(tmp_path, up)
     with pytest.raises(runner.MigrationFailed) as failure:
         apply(database, directory)
-    assert "1_work.up.sql:4: syntax error at or near \"text\"" in str(failure.value)
+    assert "1_work.up.sql:5: syntax error at or near \"text\"" in str(failure.value)
     assert user_tables(database) == []
 
 
@@ -146,7 +147,7 @@ def test_a_connection_lost_during_statement_n_names_its_line_and_commits_nothing
             apply(database, directory)
     finally:
         killer.join()
-    assert "1_work.up.sql:3: " in str(failure.value)
+    assert "1_work.up.sql:4: " in str(failure.value)
     assert "Nothing of 1_work was applied" in str(failure.value)
     assert user_tables(database) == []
 
@@ -156,7 +157,7 @@ def test_copy_from_stdin_is_refused_and_nothing_is_committed(database: TestDatab
     directory = migrations_dir(tmp_path, up)
     with pytest.raises(runner.MigrationFailed) as failure:
         apply(database, directory)
-    assert "1_work.up.sql:2: COPY FROM STDIN / TO STDOUT cannot run from a migration file" in str(failure.value)
+    assert "1_work.up.sql:3: COPY FROM STDIN / TO STDOUT cannot run from a migration file" in str(failure.value)
     assert user_tables(database) == []
 
 
@@ -169,7 +170,7 @@ def test_only_a_slow_statement_of_a_transactional_file_is_announced(database: Te
     reporter = Collecting()
     apply(database, directory, reporter=reporter, slow_after=0.5)
     assert reporter.started == []
-    assert reporter.slow == [(51, 52, 101)]
+    assert reporter.slow == [(51, 52, 102)]
 
 
 def test_a_slow_statement_longer_than_the_activity_view_keeps_is_named(database: TestDatabase,
@@ -179,7 +180,7 @@ def test_a_slow_statement_longer_than_the_activity_view_keeps_is_named(database:
     directory = migrations_dir(tmp_path, "".join(statements))
     reporter = Collecting()
     apply(database, directory, reporter=reporter, slow_after=0.5)
-    assert reporter.slow == [(4, 5, 7)]
+    assert reporter.slow == [(4, 5, 8)]
 
 
 def test_a_non_transactional_file_runs_statement_by_statement(database: TestDatabase, tmp_path: Path) -> None:
@@ -190,7 +191,7 @@ def test_a_non_transactional_file_runs_statement_by_statement(database: TestData
     directory = migrations_dir(tmp_path, up)
     reporter = Collecting()
     apply(database, directory, reporter=reporter)
-    assert reporter.started == [(1, 2, 2), (2, 2, 3)]
+    assert reporter.started == [(1, 2, 3), (2, 2, 4)]
     indexes = database.query("SELECT indexname FROM pg_indexes WHERE tablename = 'a' ORDER BY 1")
     assert indexes == [("idx_a_id",), ("idx_a_name",)]
     assert applied_versions(database) == [1]
@@ -205,7 +206,7 @@ def test_a_failing_non_transactional_statement_keeps_the_ones_before(database: T
     directory = migrations_dir(tmp_path, up)
     with pytest.raises(runner.MigrationFailed) as failure:
         apply(database, directory)
-    assert "1_work.up.sql:3: column \"missing\" does not exist" in str(failure.value)
+    assert "1_work.up.sql:4: column \"missing\" does not exist" in str(failure.value)
     assert database.query("SELECT indexname FROM pg_indexes WHERE tablename = 'a'") == [("idx_a_id",)]
     assert database.query("SELECT success FROM _sqlx_migrations") == [(False,)]
 

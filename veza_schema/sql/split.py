@@ -62,8 +62,12 @@ def _at_semicolons(sql: str) -> tuple[slice, ...]:
     """
     try:
         tokens = _pg_scan(sql)
-    except ParseError:  # an unterminated quote or comment: one statement, for the server to refuse
-        return (slice(0, len(sql)),)
+    except ParseError as error:  # an unterminated quote or comment runs to the end, for the server to refuse
+        where = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else 0
+        if not 0 < where <= len(sql):
+            return (slice(0, len(sql)),)
+        before = _at_semicolons(sql[:where])
+        return (*before[:-1], slice(before[-1].start, len(sql)))
     cuts: list[slice] = []
     start = 0
     for token in tokens:
