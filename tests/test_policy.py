@@ -78,6 +78,8 @@ NOTES = "  notes:\n    columns:\n      id: {type: uuid, primary_key: true}\n"
 DEPRECATED = "{since: '2026-01-01', rfc: RFC-0007}"
 VIEW = "views:\n  item_names:\n    query: SELECT id, name FROM items\n"
 PRICE = "types:\n  price:\n    attributes:\n      amount: numeric(10,2)\n"
+SEQUENCE = "sequences:\n  invoice_numbers: {start: 1000}\n"
+ROLES = "roles:\n  app: {}\n"
 
 # (id, base fragment, new fragment, expected rule, expected class)
 CASES: list[tuple[str, str, str, str, str]] = [
@@ -108,7 +110,15 @@ CASES: list[tuple[str, str, str, str, str]] = [
     ("create-view", items(), items(more=VIEW), "POL007", "allowed"),
     ("premake-raised", events("{range: [occurred_at], interval: month, premake: 2}"),
      events("{range: [occurred_at], interval: month, premake: 4}"), "POL010", "allowed"),
+    ("create-sequence", items(), items(more=SEQUENCE), "POL011", "allowed"),
+    ("tune-statistics", items(), items(col("code: {type: text, nullable: true}")).replace(
+        "      name: {type: varchar(100)}", "      name: {type: varchar(100), statistics: 1000}"), "POL012", "allowed"),
     # RFC required
+    ("grant-select", items(more=ROLES), items(more=ROLES, rest="    grants: {app: [select]}\n"), "POL124",
+     "rfc-required"),
+    ("enable-row-security", items(), items(head="    row_security: true\n"), "POL124", "rfc-required"),
+    ("make-table-unlogged", items(), items(head="    unlogged: true\n"), "POL125", "rfc-required"),
+    ("drop-sequence", items(more=SEQUENCE), items(), "POL126", "rfc-required"),
     ("create-table", items(), items(tables=NOTES), "POL101", "rfc-required"),
     ("add-not-null-column-with-default", items(), items(col("score: {type: integer, default: 0}")),
      "POL102", "rfc-required"),

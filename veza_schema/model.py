@@ -377,8 +377,8 @@ class View:
     meta: Meta = field(default=NO_META, compare=False, repr=False)
     triggers: Mapping[str, Trigger] = field(default_factory=dict)  # INSTEAD OF triggers of a plain view
     grants: Grants = field(default_factory=dict)
-    # Output column names, when known (introspection): tells a replaceable query change from one
-    # that must drop and recreate the view. YAML leaves it empty.
+    # Output columns as "name type", when known (introspection): tells a replaceable query change
+    # from one that must drop and recreate the view. YAML leaves it empty.
     columns: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property

@@ -22,6 +22,13 @@ ExcludeOption = Annotated[
     typer.Option("--exclude", help="Glob (fnmatch) of object names that are never drift; repeatable. Columns "
                                    "match as table.column.", show_default=False),
 ]
+IgnoreUnmodeledOption = Annotated[
+    list[str] | None,
+    typer.Option("--ignore-unmodeled", metavar="KIND",
+                 help="Accept differences in catalog facts the YAML cannot express, of this kind (rule, "
+                      "inheritance, storage_parameter, owner... or all; see docs/diff.md); repeatable.",
+                 show_default=False),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -44,11 +51,14 @@ def diff(
                                                  "directory); no database.", show_default=False)] = None,
     to_ref: Annotated[str | None, typer.Option("--to", help="Review mode: the new schema/ (git ref or "
                                                "directory). Default: --schema-dir.", show_default=False)] = None,
+    ignore_unmodeled: IgnoreUnmodeledOption = None,
 ) -> None:
     """Show what the database lacks, has in excess or has differently against schema/.
 
-    Exit 0: no drift; 1: drift; 2: bad input; 3: database error. With --from/--to, show
-    what a change to schema/ means in SQL instead, without a database (exit 0). Examples:
+    Exit 0: no drift; 1: drift, including a difference in a catalog fact the YAML cannot express
+    (a rule, a storage parameter...: "unmodeled", accepted kind by kind with --ignore-unmodeled);
+    2: bad input; 3: database error. With --from/--to, show what a change to schema/ means in SQL
+    instead, without a database (exit 0). Examples:
 
         veza-schema diff --dsn postgresql://veza@db.internal/veza --format sql
 
@@ -63,13 +73,19 @@ def diff(
         _review(from_ref, to_ref or str(schema_dir), schema_dir, output_format, exclude or [])
         return
     check_choice(output_format, DRIFT_FORMATS, "--format")
-    report = _drift(dsn, schema_dir, offline, shadow_dsn, exclude or [])
+    from veza_schema.drift.compare import check_unmodeled_kinds
+
+    try:
+        check_unmodeled_kinds(ignore_unmodeled or [])
+    except ValueError as exc:
+        raise UsageError(f"--ignore-unmodeled: {exc}") from exc
+    report = _drift(dsn, schema_dir, offline, shadow_dsn, exclude or [], ignore_unmodeled or [])
     _print_drift(report, schema_dir, output_format, shadow_dsn)
     raise typer.Exit(1 if report.drift else 0)
 
 
 def _drift(dsn: str | None, schema_dir: Path, offline: bool, shadow_dsn: str | None,
-           exclude: list[str]) -> DriftReport:
+           exclude: list[str], ignore_unmodeled: list[str]) -> DriftReport:
     from veza_schema.db.dsn import connect, resolve_dsn
     from veza_schema.drift.compare import detect_drift
     from veza_schema.yaml.loader import load_schema
@@ -79,12 +95,14 @@ def _drift(dsn: str | None, schema_dir: Path, offline: bool, shadow_dsn: str | N
     conn = connect(target)
     try:
         return detect_drift(conn, desired, offline=offline, shadow_dsn=shadow_dsn, exclude=exclude,
-                            database=target.display)
+                            database=target.display, ignore_unmodeled=ignore_unmodeled)
     finally:
         conn.close()
 
 
 def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shadow_dsn: str | None) -> None:
+    from rich.markup import escape
+
     from veza_schema.diff.changes import describe
     from veza_schema.drift.reconcile import reconcile
     from veza_schema.drift.report import changes_tree, count_items, drift_document
@@ -102,6 +120,9 @@ def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shad
         for change, reason in plan.unsafe:
             print(f"-- WARNING: included, but not online-safe (review before running): {describe(change)}: "
                   f"{reason}")
+        for entry in report.unmodeled:
+            print("-- not reconciled (the YAML cannot express it; fix it by hand or --ignore-unmodeled "
+                  f"{entry.fact.kind}): {' '.join(str(entry).split())}")
         if not plan.statements:
             print("-- no drift" if not report.drift else "-- nothing to run")
         for statement in plan.statements:
@@ -114,15 +135,25 @@ def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shad
     out.print(f"Compared with {schema_dir}/ ({how}).", markup=False)
     for warning in report.warnings:
         out.print(f"[dim]note: {warning}[/]", highlight=False)
+    if report.ignored_unmodeled:
+        out.print(f"[dim]note: unmodeled differences accepted: {', '.join(report.ignored_unmodeled)}[/]",
+                  highlight=False)
     if not report.drift:
         out.print("[green]No drift.[/]")
         return
-    views = set(report.current.views) | set(report.desired.views)
-    out.print(changes_tree("[bold]Drift[/] [dim](+ missing from the database, - only in the database, "
-                           "~ different)[/]", report.changes, report.modules, views), soft_wrap=False)
+    if report.changes:
+        views = set(report.current.views) | set(report.desired.views)
+        out.print(changes_tree("[bold]Drift[/] [dim](+ missing from the database, - only in the database, "
+                               "~ different)[/]", report.changes, report.modules, views), soft_wrap=False)
+    if report.unmodeled:
+        out.print("[bold]Unmodeled drift[/] [dim](catalog facts the YAML cannot express; fix by hand, or accept "
+                  "a kind with --ignore-unmodeled KIND)[/]")
+        for entry in report.unmodeled:
+            out.print(f"  [magenta]! {escape(str(entry))}[/]", highlight=False)
     counts = count_items(report.changes)
-    out.print(f"[yellow]{sum(counts.values())} difference(s)[/]: {counts['missing']} missing, {counts['extra']} "
-              f"extra, {counts['different']} different. `--format sql` prints the SQL that reconciles them.")
+    out.print(f"[yellow]{sum(counts.values()) + len(report.unmodeled)} difference(s)[/]: {counts['missing']} "
+              f"missing, {counts['extra']} extra, {counts['different']} different, {len(report.unmodeled)} "
+              "unmodeled. `--format sql` prints the SQL that reconciles what the YAML expresses.")
 
 
 def _review(from_ref: str, to_ref: str, schema_dir: Path, output_format: str, exclude: list[str]) -> None:

@@ -139,6 +139,8 @@ class Unmodeled:
     kind: str  # a key of UNMODELED_KINDS
     name: str  # the object, as "table orders", "rule orders.r_protect", "domain positive"
     detail: str = ""
+    # The model key of the table, view, function or type it concerns ("" for none): --exclude matches it.
+    subject: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"{self.name}: {self.detail}" if self.detail else self.name
@@ -642,8 +644,8 @@ class _Builder:
         self.ns_names: dict[int, str] = {}
         self.referenced_roles: set[str] = set()
 
-    def fact(self, kind: str, name: str, detail: str = "") -> None:
-        self.stats.unmodeled.append(Unmodeled(kind, name, detail))
+    def fact(self, kind: str, name: str, detail: str = "", subject: str = "") -> None:
+        self.stats.unmodeled.append(Unmodeled(kind, name, detail, subject or _subject_of(name)))
 
     def qualified(self, name: str, namespace: str | None) -> str:
         """Names in the home schema stay bare, others get their schema (as format_type does)."""
@@ -768,7 +770,7 @@ class _Builder:
                     comment=comment_map.relation(oid),
                     triggers=view_triggers,
                     grants=self.grants(row["grants"]),
-                    columns=tuple(col["attname"] for col in columns_by_rel[oid]),
+                    columns=tuple(f"{col['attname']} {col['type']}" for col in columns_by_rel[oid]),
                 )
                 for col in columns_by_rel[oid]:
                     self._column_grant_fact(name, col)
@@ -1297,6 +1299,22 @@ class _Comments:
 
     def namespace(self, oid: int) -> str | None:
         return self._namespaces.get(oid)
+
+
+_OWNED_BY = re.compile(r" (?:on|of) (?P<owner>\S+)$")
+_OWN_NAME = re.compile(r"^(?:table|view|materialized view|sequence|foreign table|function|procedure|aggregate|"
+                       r"window function|enum|type|domain|range type|base type) (?P<name>[^(\s]+)")
+
+
+def _subject_of(name: str) -> str:
+    """The model key a fact's name is about (``index i on orders`` -> ``orders``), for ``--exclude``."""
+    owned = _OWNED_BY.search(name)
+    if owned:
+        return owned.group("owner")
+    if name.startswith("column "):
+        return name.removeprefix("column ").rpartition(".")[0]
+    own = _OWN_NAME.match(name)
+    return own.group("name") if own else ""
 
 
 def _grants_text(grants: Grants) -> str:

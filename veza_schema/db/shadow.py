@@ -88,7 +88,7 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
     Raises:
         DatabaseError: the shadow server is unreachable, or the rendered SQL fails there.
     """
-    script = sections_to_sql(create_schema_sections(desired))
+    script = sections_to_sql(create_schema_sections(desired, privileges=False))
     with shadow_database(server_dsn) as dsn:
         try:
             conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
@@ -111,13 +111,19 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
 
 
 def graft_metadata(built: Schema, source: Schema) -> Schema:
-    """``built`` with the non-compared fields of ``source``'s objects of the same name (pure)."""
+    """``built`` with the non-compared fields of ``source``'s objects of the same name (pure).
+
+    Also what the shadow database is built without, because it names roles our shadow server does
+    not have and must not get (roles are cluster-wide): roles, grants, default privileges and the
+    roles of policies are the YAML's own.
+    """
     tables = {name: _graft_table(table, source.tables.get(name)) for name, table in built.tables.items()}
     enums = {n: replace(e, module=source.enums[n].module, meta=source.enums[n].meta) if n in source.enums else e
              for n, e in built.enums.items()}
     composites = {n: replace(c, module=source.composite_types[n].module, meta=source.composite_types[n].meta)
                   if n in source.composite_types else c for n, c in built.composite_types.items()}
-    functions = {n: replace(f, module=source.functions[n].module, meta=source.functions[n].meta)
+    functions = {n: replace(f, module=source.functions[n].module, meta=source.functions[n].meta,
+                            grants=source.functions[n].grants)
                  if n in source.functions else f for n, f in built.functions.items()}
     views = {}
     for name, view in built.views.items():
@@ -126,15 +132,22 @@ def graft_metadata(built: Schema, source: Schema) -> Schema:
             indexes = {i: replace(ix, meta=origin.indexes[i].meta) if i in origin.indexes else ix
                        for i, ix in view.indexes.items()}
             view = replace(view, module=origin.module, meta=origin.meta, depends_on=origin.depends_on,
-                           indexes=indexes)
+                           indexes=indexes, grants=origin.grants)
         views[name] = view
     extensions = {n: replace(x, module=source.extensions[n].module, meta=source.extensions[n].meta)
                   if n in source.extensions else x for n, x in built.extensions.items()}
     # Extensions keep the YAML's order (CREATE EXTENSION order).
     ordered = {n: extensions[n] for n in source.extensions if n in extensions}
     ordered.update({n: x for n, x in extensions.items() if n not in ordered})
+    sequences = {n: replace(q, module=source.sequences[n].module, meta=source.sequences[n].meta,
+                            grants=source.sequences[n].grants)
+                 if n in source.sequences else q for n, q in built.sequences.items()}
+    namespaces = {n: replace(x, module=source.namespaces[n].module, meta=source.namespaces[n].meta,
+                             grants=source.namespaces[n].grants)
+                  if n in source.namespaces else x for n, x in built.namespaces.items()}
     return replace(built, tables=tables, enums=enums, composite_types=composites, functions=functions,
-                   views=views, extensions=ordered, modules=source.modules)
+                   views=views, extensions=ordered, modules=source.modules, sequences=sequences,
+                   namespaces=namespaces, roles=source.roles, default_privileges=source.default_privileges)
 
 
 def _graft_table(table: Table, origin: Table | None) -> Table:
@@ -154,7 +167,10 @@ def _graft_table(table: Table, origin: Table | None) -> Table:
     primary_key = table.primary_key
     if primary_key is not None and origin.primary_key is not None and origin.primary_key.name == primary_key.name:
         primary_key = replace(primary_key, meta=origin.primary_key.meta)
+    policies = {n: replace(p, meta=origin.policies[n].meta, roles=origin.policies[n].roles)
+                if n in origin.policies else p for n, p in table.policies.items()}
     return replace(table, columns=columns, primary_key=primary_key, uniques=same(table.uniques, origin.uniques),
                    checks=same(table.checks, origin.checks), foreign_keys=foreign_keys,
                    indexes=same(table.indexes, origin.indexes), triggers=triggers, module=origin.module,
-                   tags=origin.tags, meta=origin.meta)
+                   tags=origin.tags, meta=origin.meta, exclusions=same(table.exclusions, origin.exclusions),
+                   policies=policies, grants=origin.grants)

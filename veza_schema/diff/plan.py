@@ -24,21 +24,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from veza_schema.diff.changes import (
     AddCheck,
     AddColumn,
     AddEnumValue,
+    AddExclusion,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
+    AlterColumnCollation,
     AlterColumnDefault,
     AlterColumnGenerated,
     AlterColumnIdentity,
     AlterColumnNullability,
+    AlterColumnStatistics,
     AlterColumnType,
     AlterCompositeType,
+    AlterDefaultPrivileges,
+    AlterExtension,
+    AlterGrants,
+    AlterRole,
+    AlterRowSecurity,
+    AlterSequence,
+    AlterTablePersistence,
     Change,
     ChangePartitioning,
     ColumnUse,
@@ -49,7 +59,11 @@ from veza_schema.diff.changes import (
     CreateExtension,
     CreateFunction,
     CreateIndex,
+    CreateNamespace,
     CreatePartitionHelper,
+    CreatePolicy,
+    CreateRole,
+    CreateSequence,
     CreateTable,
     CreateTrigger,
     CreateView,
@@ -57,16 +71,22 @@ from veza_schema.diff.changes import (
     DropColumn,
     DropCompositeType,
     DropEnum,
+    DropExclusion,
     DropExtension,
     DropForeignKey,
     DropFunction,
     DropIndex,
+    DropNamespace,
     DropPartitionHelper,
+    DropPolicy,
     DropPrimaryKey,
+    DropRole,
+    DropSequence,
     DropTable,
     DropTrigger,
     DropUnique,
     DropView,
+    GrantTarget,
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
@@ -75,6 +95,7 @@ from veza_schema.diff.changes import (
     ReplaceFunction,
     ReplaceView,
     SetComment,
+    SetSequenceOwner,
     describe,
     rfc,
 )
@@ -82,20 +103,28 @@ from veza_schema.errors import UsageError
 from veza_schema.model import (
     Column,
     CompositeType,
+    DefaultPrivilege,
     EnumType,
     Function,
+    Grants,
     Index,
     IndexElement,
+    Namespace,
     PartitionSpec,
     PrimaryKey,
+    Role,
     Schema,
+    SequenceObject,
     Table,
     UniqueConstraint,
     View,
+    default_grants,
 )
 from veza_schema.sql import render
 from veza_schema.sql.render import Section, render_template
+from veza_schema.sql.text import ident, qname
 from veza_schema.sql.volatility import volatile_calls
+from veza_schema.types import short_type
 
 FileKind = Literal["drop_indexes", "enum_values", "main", "concurrent"]
 FILE_ORDER: tuple[FileKind, ...] = ("drop_indexes", "enum_values", "main", "concurrent")
@@ -248,13 +277,14 @@ def _elements(index: Index) -> list[str]:
 
 def _create_index_online(index: Index) -> tuple[str, ...]:
     """Clean an INVALID leftover, build concurrently, refuse to finish over an INVALID index."""
-    return (_t("drop_invalid_index", name=index.name),
+    key = render.index_key(index)
+    return (_t("drop_invalid_index", name=key),
             _t("create_index", index=index, elements=_elements(index), concurrently=True),
-            _t("assert_index_valid", name=index.name))
+            _t("assert_index_valid", name=key))
 
 
-def _drop_index_online(name: str) -> tuple[str, ...]:
-    return (render.drop_index(name, concurrently=True, if_exists=True),)
+def _drop_index_online(key: str) -> tuple[str, ...]:
+    return (render.drop_index(key, concurrently=True, if_exists=True),)
 
 
 def _unique_index(name: str, table: str, columns: tuple[str, ...]) -> Index:
@@ -282,24 +312,116 @@ def _type_comment(obj: EnumType | CompositeType) -> tuple[str, ...]:
 def _function_sql(fn: Function) -> tuple[str, ...]:
     comment = () if fn.comment is None else (
         _comment(CommentTarget("function", fn.name, arguments=fn.arguments), fn.comment),)
-    return (render.create_function(fn), *comment)
+    return (render.create_function(fn), *comment, *render.function_grants(fn))
 
 
 def _view_sql(view: View) -> tuple[str, ...]:
+    """A view with its indexes, INSTEAD OF triggers, comment and grants: all go when it is dropped."""
     statements = [render.create_view(view)]
     statements += [render.create_index(view.indexes[n]) for n in sorted(view.indexes)]
+    statements += [render.create_trigger(view.triggers[n]) for n in sorted(view.triggers)]
     if view.comment is not None:
         kind: CommentKind = "materialized view" if view.materialized else "view"
         statements.append(_comment(CommentTarget(kind, view.name), view.comment))
+    statements += render.table_grants(view.name, view.grants)
     return tuple(statements)
 
 
 def _table_sql(table: Table) -> tuple[str, ...]:
+    """A table with its partitions, indexes, settings, comments and grants (policies are changes of their own)."""
     statements = [render.create_table(table)]
     if table.partition:
         statements.append(render.create_partitions(table))
+    statements += render.table_extras(table)
     statements += [render.create_index(table.indexes[n]) for n in sorted(table.indexes)]
-    return (*statements, *_table_comments(table))
+    return (*statements, *_table_comments(table), *render.table_grants(table.name, table.grants))
+
+
+def _sequence_sql(sequence: SequenceObject) -> tuple[str, ...]:
+    comment = () if sequence.comment is None else (
+        _comment(CommentTarget("sequence", sequence.name), sequence.comment),)
+    return (render.create_sequence(sequence), *comment, *render.sequence_grants(sequence))
+
+
+def _namespace_sql(namespace: Namespace) -> tuple[str, ...]:
+    comment = () if namespace.comment is None else (
+        _comment(CommentTarget("schema", namespace.name), namespace.comment),)
+    return (render.create_namespace(namespace), *comment, *render.namespace_grants(namespace))
+
+
+def _alter_role(before: Role, after: Role) -> tuple[str, ...]:
+    """ALTER ROLE to ``after``'s attributes, its memberships and comment."""
+    statements = [_alter_role_attributes(after)]
+    statements += [render.role_membership(after.name, other, True)
+                   for other in after.member_of if other not in before.member_of]
+    statements += [render.role_membership(after.name, other, False)
+                   for other in before.member_of if other not in after.member_of]
+    if before.comment != after.comment:
+        statements.append(render.comment("ROLE", ident(after.name), after.comment))
+    return tuple(statements)
+
+
+def _alter_role_attributes(role: Role) -> str:
+    words = ["LOGIN" if role.login else "NOLOGIN", "INHERIT" if role.inherit else "NOINHERIT",
+             "CREATEDB" if role.createdb else "NOCREATEDB", "CREATEROLE" if role.createrole else "NOCREATEROLE",
+             "BYPASSRLS" if role.bypassrls else "NOBYPASSRLS", f"CONNECTION LIMIT {role.connection_limit}"]
+    return f"ALTER ROLE {ident(role.name)} {' '.join(words)};\n"
+
+
+def _grant_target_sql(target: GrantTarget) -> tuple[str, str]:
+    """(object word, object SQL) of a grant target."""
+    if target.kind == "function":
+        return "FUNCTION", f"{qname(target.name)}({target.arguments or ''})"
+    if target.kind == "schema":
+        return "SCHEMA", ident(target.name)
+    if target.kind == "sequence":
+        return "SEQUENCE", qname(target.name)
+    return "TABLE", qname(target.name)
+
+
+def _grants_sql(target: GrantTarget, before: Grants, after: Grants) -> tuple[str, ...]:
+    word, name = _grant_target_sql(target)
+    return tuple(render.grant_statements(word, name, before, after))
+
+
+def _default_privileges_sql(for_role: str, schema: str | None, on: str, before: Grants | None,
+                            after: Grants | None) -> tuple[str, ...]:
+    """ALTER DEFAULT PRIVILEGES from ``before`` to ``after`` (None: PostgreSQL's default)."""
+    kind = on.removesuffix("s")
+    default = dict(default_grants(kind)) if schema is None else {}
+    entry = DefaultPrivilege(for_role, on, schema, default if after is None else after)  # type: ignore[arg-type]
+    return tuple(render.default_privilege_statements(entry, default if before is None else before))
+
+
+def _alter_sequence(sequence: SequenceObject) -> str:
+    """ALTER SEQUENCE to ``sequence``'s options (START WITH sets the start, not the current value)."""
+    parts = [f"AS {sequence.type}", f"INCREMENT BY {sequence.increment}",
+             "NO MINVALUE" if sequence.min_value is None else f"MINVALUE {sequence.min_value}",
+             "NO MAXVALUE" if sequence.max_value is None else f"MAXVALUE {sequence.max_value}",
+             f"START WITH {sequence.start}", f"CACHE {sequence.cache}", "CYCLE" if sequence.cycle else "NO CYCLE"]
+    return f"ALTER SEQUENCE {qname(sequence.name)} {' '.join(parts)};\n"
+
+
+def _sequence_owner(name: str, owner: str | None) -> str:
+    if owner is None:
+        return f"ALTER SEQUENCE {qname(name)} OWNED BY NONE;\n"
+    table, _, column = owner.rpartition(".")
+    return f"ALTER SEQUENCE {qname(name)} OWNED BY {qname(table)}.{ident(column)};\n"
+
+
+def _extension_moves(before: Any, after: Any) -> tuple[str, ...]:
+    statements = []
+    if before.version != after.version:
+        statements.append(render.alter_extension_version(after, after.version))
+    if before.schema != after.schema:
+        statements.append(f"ALTER EXTENSION {ident(after.name)} SET SCHEMA {ident(after.schema or 'public')};\n")
+    return tuple(statements)
+
+
+def _collation_sql(table: str, column: Column) -> str:
+    collation = column.collation or '"default"'
+    return (f"ALTER TABLE {qname(table)} ALTER COLUMN {ident(column.name)} TYPE {short_type(column.type)} "
+            f"COLLATE {collation};\n")
 
 
 def _enum_rebuild(enum: EnumType, usages: Sequence[ColumnUse]) -> tuple[str, ...]:
@@ -358,10 +480,64 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
             raise UnsafeChangeError(change, reason + " (pass --allow-forbidden to write it anyway)")
 
     match change:
+        case CreateRole(role=role):
+            return [main(render.create_role(role), [], "kept by rollback: roles are cluster-wide")]
+        case DropRole(role=role):
+            return [main([], render.create_role(role), "not dropped: roles are cluster-wide; drop it by hand once "
+                                                       "no database uses it")]
+        case AlterRole(before=before, after=after):
+            return [main(_alter_role(before, after), _alter_role(after, before))]
+        case CreateNamespace(namespace=namespace):
+            return [main(_namespace_sql(namespace), [render.drop_namespace(namespace)])]
+        case DropNamespace(namespace=namespace):
+            return [main([render.drop_namespace(namespace)], _namespace_sql(namespace))]
+        case AlterGrants(target=target, before=before, after=after):
+            return [main(_grants_sql(target, before, after), _grants_sql(target, after, before))]
+        case AlterDefaultPrivileges(for_role=for_role, schema=schema, on=on, before=before, after=after):
+            return [main(_default_privileges_sql(for_role, schema, on, before, after),
+                         _default_privileges_sql(for_role, schema, on, after, before),
+                         "applies to objects created later")]
         case CreateExtension(extension=ext):
             return [main([render.create_extension(ext)], [render.drop_extension(ext)])]
         case DropExtension(extension=ext):
             return [main([render.drop_extension(ext)], [render.create_extension(ext)])]
+        case AlterExtension(before=before, after=after):
+            return [main(_extension_moves(before, after), _extension_moves(after, before),
+                         "the undo needs the extension's downgrade script" if before.version != after.version
+                         else "")]
+        case CreateSequence(sequence=sequence):
+            return [main(_sequence_sql(sequence), [render.drop_sequence(sequence)])]
+        case DropSequence(sequence=sequence):
+            return [main([render.drop_sequence(sequence)], _sequence_sql(sequence))]
+        case AlterSequence(before=before, after=after):
+            return [main([_alter_sequence(after)], [_alter_sequence(before)])]
+        case SetSequenceOwner(sequence=name, before=before, after=after):
+            return [main([_sequence_owner(name, after)], [_sequence_owner(name, before)])]
+        case AlterColumnCollation(table=table, before=before, after=after):
+            return [main([_collation_sql(table, after)], [_collation_sql(table, before)],
+                         "rebuilds the indexes on the column")]
+        case AlterColumnStatistics(table=table, before=before, after=after):
+            return [main([render.column_statistics(table, after.name, after.statistics)],
+                         [render.column_statistics(table, before.name, before.statistics)])]
+        case AlterTablePersistence(table=table, before=before, after=after):
+            refuse("SET LOGGED / SET UNLOGGED rewrites the whole table under an ACCESS EXCLUSIVE lock")
+            return [main([render.set_persistence(table, after)], [render.set_persistence(table, before)],
+                         "rewrites the table")]
+        case AlterRowSecurity(table=table, before=before, after=after):
+            return [main(render.row_security(table, *after), render.row_security(table, *before))]
+        case CreatePolicy(policy=policy):
+            return [main([render.create_policy(policy)], [render.drop_policy(policy)])]
+        case DropPolicy(policy=policy):
+            return [main([render.drop_policy(policy)], [render.create_policy(policy)])]
+        case AddExclusion(table=table, exclusion=ex):
+            if table not in ctx.created:
+                refuse("an exclusion constraint builds its index under an ACCESS EXCLUSIVE lock (there is no "
+                       "concurrent form): add it in a maintenance window")
+            return [main([render.add_constraint(table, render.exclusion_clause(ex))],
+                         [render.drop_constraint(table, ex.name)])]
+        case DropExclusion(table=table, exclusion=ex):
+            return [main([render.drop_constraint(table, ex.name)],
+                         [render.add_constraint(table, render.exclusion_clause(ex))])]
         case CreateEnum(enum=enum):
             return [main([render.create_enum(enum), *_type_comment(enum)], [render.drop_type(enum.name)])]
         case DropEnum(enum=enum):
@@ -417,7 +593,7 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
             return [main([_t("rename_constraint", table=table, old=old, new=new)],
                          [_t("rename_constraint", table=table, old=new, new=old)])]
         case RenameIndex(old=old, new=new):
-            return [main([_t("rename_index", old=old, new=new)], [_t("rename_index", old=new, new=old)])]
+            return [main([_t("rename_index", old=old, new=new)], [_t("rename_index", old=new, new=old)])]  # keys
         case AddColumn(table=table, column=column):
             return [_add_column(change, table, column, ctx, refuse)]
         case DropColumn(table=table, column=column):
@@ -485,13 +661,15 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
         case CreateIndex(index=index):
             if index.table in ctx.created or ctx.partitioned(index.table):
                 note = "" if index.table in ctx.created else "partitioned: no CONCURRENTLY, takes a SHARE lock"
-                return [main([render.create_index(index)], [render.drop_index(index.name)], note)]
-            return [Step("concurrent", _create_index_online(index), _drop_index_online(index.name), change)]
+                return [main([render.create_index(index)], [render.drop_index(render.index_key(index))], note)]
+            return [Step("concurrent", _create_index_online(index), _drop_index_online(render.index_key(index)),
+                         change)]
         case DropIndex(index=index):
             if ctx.partitioned(index.table):
-                return [main([render.drop_index(index.name)], [render.create_index(index)],
+                return [main([render.drop_index(render.index_key(index))], [render.create_index(index)],
                              "partitioned: no CONCURRENTLY")]
-            return [Step("drop_indexes", _drop_index_online(index.name), _create_index_online(index), change)]
+            return [Step("drop_indexes", _drop_index_online(render.index_key(index)), _create_index_online(index),
+                         change)]
         case CreateTrigger(trigger=trigger):
             return [main([render.create_trigger(trigger)], [render.drop_trigger(trigger)])]
         case DropTrigger(trigger=trigger):
@@ -556,11 +734,15 @@ def _add_keyed(change: Change, table: str, key: PrimaryKey | UniqueConstraint, k
         return [Step("main", (render.add_constraint(table, clause),), (render.drop_constraint(table, key.name),),
                      change, note)]
     index = _unique_index(key.name, table, key.columns)
+    using = _t("add_constraint_using_index", table=table, name=key.name, kind=kind)
+    if key.deferrable or (isinstance(key, UniqueConstraint) and key.nulls_not_distinct):
+        # USING INDEX cannot say DEFERRABLE or NULLS NOT DISTINCT: the constraint builds its own index.
+        return [Step("main", (render.add_constraint(table, clause),), (render.drop_constraint(table, key.name),),
+                     change, "builds the index under lock (a DEFERRABLE or NULLS NOT DISTINCT key)")]
     return [Step("concurrent",
-                 (*_create_index_online(index),
-                  _t("add_constraint_using_index", table=table, name=key.name, kind=kind)),
+                 (*_create_index_online(index), using),
                  (_t("drop_constraint_if_exists", table=table, name=key.name),
-                  *_drop_index_online(key.name)),
+                  *_drop_index_online(render.index_key(index))),
                  change, "index built CONCURRENTLY")]
 
 

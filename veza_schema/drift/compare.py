@@ -16,13 +16,14 @@ alteration (``~``) or rename (``>``) something it has differently. Reports are i
 from __future__ import annotations
 
 import fnmatch
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import psycopg
 
-from veza_schema.db.introspect import IntrospectionStats, introspect
+from veza_schema.db.introspect import UNMODELED_KINDS, IntrospectionStats, Unmodeled, introspect
 from veza_schema.db.shadow import build_in_shadow
 from veza_schema.diff.changes import Change
 from veza_schema.diff.differ import diff_schemas
@@ -153,6 +154,45 @@ def align_expressions(current: Schema, desired: Schema,
     return replace(current, tables=tables, views=views)
 
 
+# -- facts the model does not carry -----------------------------------------------------------------
+@dataclass(frozen=True, order=True)
+class UnmodeledDrift:
+    """A catalog fact the model cannot carry that differs: held by the database only, or by schema/ only."""
+
+    fact: Unmodeled
+    side: Literal["database", "schema"]
+
+    def __str__(self) -> str:
+        where = "only in the database" if self.side == "database" else "only in what schema/ builds"
+        return f"{self.fact} [{self.fact.kind}, {where}]"
+
+
+def check_unmodeled_kinds(kinds: Iterable[str]) -> None:
+    """Raise ``ValueError`` naming a kind ``--ignore-unmodeled`` does not know."""
+    unknown = sorted(set(kinds) - set(UNMODELED_KINDS) - {"all"})
+    if unknown:
+        raise ValueError(f"unknown unmodeled kind(s) {', '.join(unknown)}; known: all, "
+                         f"{', '.join(sorted(UNMODELED_KINDS))}")
+
+
+def unmodeled_drift(live: Iterable[Unmodeled], built: Iterable[Unmodeled], ignore: Sequence[str] = (),
+                    exclude: Sequence[str] = ()) -> tuple[UnmodeledDrift, ...]:
+    """Facts the database holds that the desired schema does not (and the reverse), minus ignored kinds.
+
+    The shadow database is built from YAML, which cannot express these facts, so any fact of
+    the live database is a difference ``diff`` must not hide: it is reported by name.
+    """
+    def kept(fact: Unmodeled) -> bool:
+        if "all" in ignore or fact.kind in ignore:
+            return False
+        return not (fact.subject and excluded(fact.subject, exclude))
+
+    live_facts, built_facts = Counter(f for f in live if kept(f)), Counter(f for f in built if kept(f))
+    found = [UnmodeledDrift(fact, "database") for fact in sorted((live_facts - built_facts).elements())]
+    found += [UnmodeledDrift(fact, "schema") for fact in sorted((built_facts - live_facts).elements())]
+    return tuple(found)
+
+
 # -- the report ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DriftReport:
@@ -168,10 +208,12 @@ class DriftReport:
     queries: int = 0
     seconds: float = 0.0
     modules: Mapping[str, str] = field(default_factory=dict)
+    unmodeled: tuple[UnmodeledDrift, ...] = ()
+    ignored_unmodeled: tuple[str, ...] = ()
 
     @property
     def drift(self) -> bool:
-        return bool(self.changes)
+        return bool(self.changes) or bool(self.unmodeled)
 
 
 def compare(current: Schema, desired: Schema, exclude: Sequence[str] = ()) -> list[Change]:
@@ -222,6 +264,7 @@ def detect_drift(
     exclude: Sequence[str] = (),
     database: str = "",
     live_stats: IntrospectionStats | None = None,
+    ignore_unmodeled: Sequence[str] = (),
 ) -> DriftReport:
     """Compare the database behind ``conn`` with ``desired`` (a model loaded from ``schema/``).
 
@@ -235,12 +278,15 @@ def detect_drift(
         exclude: ``fnmatch`` globs of object names that are never drift.
         database: how to name the database in reports.
         live_stats: receives the live introspection's query count, time and warnings.
+        ignore_unmodeled: kinds of unmodeled facts (:data:`UNMODELED_KINDS`, or ``all``) accepted as
+            they are: differences of those kinds are not drift.
 
     Raises:
         DatabaseError: the shadow database could not be built.
     """
     stats = live_stats if live_stats is not None else IntrospectionStats()
-    live = introspect(conn, stats=stats)
+    live = introspect(conn, stats=stats, roles=desired.roles)
+    built_facts: list[Unmodeled] = []
     if offline:
         target = desired
         live = align_expressions(live, desired)
@@ -248,6 +294,7 @@ def detect_drift(
         shadow_stats = IntrospectionStats()
         built = build_in_shadow(desired, shadow_dsn, shadow_stats, live_version=conn.info.server_version)
         stats.warnings.extend(shadow_stats.warnings)
+        built_facts = shadow_stats.unmodeled
         target = built.schema
         if built.server_version // 10000 != conn.info.server_version // 10000:
             # Another major version deparses some expressions (view queries above all) differently.
@@ -257,4 +304,6 @@ def detect_drift(
         changes=tuple(changes), current=live, desired=target, mode="offline" if offline else "shadow",
         database=database, excluded=tuple(exclude), warnings=tuple(stats.warnings), queries=stats.queries,
         seconds=stats.seconds, modules=module_map(desired),
+        unmodeled=unmodeled_drift(stats.unmodeled, built_facts, ignore_unmodeled, exclude),
+        ignored_unmodeled=tuple(ignore_unmodeled),
     )

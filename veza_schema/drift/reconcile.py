@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from veza_schema.diff.changes import Change, describe
+from veza_schema.diff.changes import Change, describe, destroys_data
 from veza_schema.diff.plan import Plan, UnsafeChangeError, build_plan
 from veza_schema.model import Schema
 from veza_schema.sql.split import split_statements
@@ -75,12 +75,19 @@ def reconcile(changes: Sequence[Change], current: Schema, desired: Schema) -> Re
 
 
 def _plan_statements(plan: Plan) -> list[str]:
-    """A plan's statements one by one, transactional files wrapped in BEGIN/COMMIT."""
+    """A plan's statements one by one, transactional files wrapped in BEGIN/COMMIT; a statement that
+    destroys data (a dropped table, column, sequence or extension, a lossy type change) comes after a
+    warning comment saying what is lost."""
     statements: list[str] = []
     for planned in plan.files:
-        body = [s.text.strip() + ";" for section in planned.up_sections() for text in section.statements
-                for s in split_statements(text)]
-        if body:
+        body: list[str] = []
+        for step in planned.steps:
+            lost = destroys_data(step.change)
+            texts = [s.text.strip() + ";" for text in step.up for s in split_statements(text)]
+            if lost and texts:
+                body.append(f"-- WARNING: destroys data: {' '.join(lost.split())}")
+            body += texts
+        if any(not line.startswith("--") for line in body):
             statements += ["BEGIN;", *body, "COMMIT;"] if planned.transactional else body
     return statements
 
