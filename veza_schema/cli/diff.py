@@ -211,49 +211,83 @@ def _print_review_text(result: Review) -> None:
 def inspect(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the module YAML files to.")],
     dsn: DsnOption = None,
-    modules: Annotated[Path | None, typer.Option("--modules", help="YAML file mapping each module name to a "
-                                                                   "list of its tables.", show_default=False)] = None,
+    module_map: Annotated[Path | None, typer.Option("--module-map", "--modules",
+                                                    help="YAML file mapping each module name to a list of its "
+                                                         "tables (or other objects).", show_default=False)] = None,
     prefix_modules: Annotated[bool, typer.Option("--prefix-modules", help="Module of a table: its name's first "
                                                                           "word before '_'.")] = False,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob (fnmatch) of object names to leave "
                                                       "out; repeatable.", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite YAML files already in --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the YAML files already in --out.")] = False,
+    ignore_unmodeled: IgnoreUnmodeledOption = None,
 ) -> None:
-    """Write schema/-style YAML, one file per module, from a live database.
+    """Write schema/-style YAML, one file per module, from a live database (every schema of it).
 
-    Unassigned tables go to other.yaml. Example:
+    Tables are grouped by --module-map, else by name prefix with --prefix-modules, else by
+    foreign-key connectivity; objects of other schemas go to a module of their schema. The
+    files load, lint (rules the database breaks are waived "from inspect: ..."), and apply
+    back to the same database. Every catalog fact the YAML cannot express is printed; exit 1
+    when there is one (accept kinds with --ignore-unmodeled), 2 when an object cannot be
+    written at all (named). Example:
 
-        veza-schema inspect --dsn postgresql://veza@db.internal/veza --out schema --prefix-modules
+        veza-schema inspect --dsn postgresql://veza@db.internal/veza --out schema
     """
     from veza_schema.db.dsn import connect, resolve_dsn
-    from veza_schema.db.introspect import IntrospectionStats, introspect
-    from veza_schema.drift.compare import without_excluded, without_managed
-    from veza_schema.errors import UsageError
-    from veza_schema.yaml.writer import assign_modules, read_module_mapping, write_modules
+    from veza_schema.drift.adopt import InspectError, inspect_database, object_counts
+    from veza_schema.drift.compare import check_unmodeled_kinds
+    from veza_schema.errors import InternalError, UsageError, VezaSchemaError
+    from veza_schema.yaml.writer import read_module_mapping
 
+    try:
+        check_unmodeled_kinds(ignore_unmodeled or [])
+    except ValueError as exc:
+        raise UsageError(f"--ignore-unmodeled: {exc}") from exc
     mapping = None
-    if modules is not None:
+    if module_map is not None:
         try:
-            mapping = read_module_mapping(modules.read_text(encoding="utf-8"))
+            mapping = read_module_mapping(module_map.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise UsageError(f"--modules {modules}: {exc}") from exc
-    existing = sorted(out_dir.glob("*.yaml")) if out_dir.is_dir() else []
+            raise UsageError(f"--module-map {module_map}: {exc}") from exc
+    existing = sorted(out_dir.glob("*.yaml")) + sorted(out_dir.glob("*.yml")) if out_dir.is_dir() else []
     if existing and not force:
-        raise UsageError(f"{out_dir} already holds {len(existing)} YAML file(s); use --force to overwrite")
+        raise UsageError(f"{out_dir} already holds {len(existing)} YAML file(s); use --force to replace them")
     target = resolve_dsn(dsn)
     conn = connect(target)
-    stats = IntrospectionStats()
     try:
-        schema = without_excluded(without_managed(introspect(conn, stats=stats)), exclude or [])
+        result = inspect_database(conn, mapping=mapping, by_prefix=prefix_modules, exclude=exclude or [])
+    except InspectError as exc:
+        raise (UsageError if exc.usage else InternalError)(f"inspect: {exc}") from exc
     finally:
         conn.close()
-    texts = write_modules(schema, assign_modules(schema, mapping, prefix_modules))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for module, text in texts.items():
-        (out_dir / f"{module}.yaml").write_text(text, encoding="utf-8")
     report = console()
-    for warning in stats.warnings:
-        report.print(f"[yellow]not in the YAML:[/] {warning}", highlight=False)
-    report.print(f"Wrote {len(texts)} module file(s) to {out_dir}: {len(schema.tables)} tables, "
-                 f"{len(schema.indexes)} indexes, {len(schema.enums)} enums, {len(schema.functions)} functions, "
-                 f"{len(schema.views)} views ({stats.queries} catalog queries).", markup=False)
+    if result.unrepresentable:
+        for fact in result.unrepresentable:
+            report.print(f"[red]cannot be written:[/] {fact}", highlight=False, markup=False)
+        raise VezaSchemaError(f"inspect: {len(result.unrepresentable)} object(s) cannot be written in the YAML "
+                              "(named above); nothing was written")
+    if result.not_carried:
+        for line in result.not_carried:
+            report.print(f"not carried by the YAML (a bug, please report): {line}", markup=False, highlight=False)
+        raise InternalError("inspect: the written YAML does not carry the whole database (see above); "
+                            "nothing was written")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in existing:
+        stale.unlink()
+    for module, text in result.texts.items():
+        (out_dir / f"{module}.yaml").write_text(text, encoding="utf-8")
+    ignored = set(ignore_unmodeled or [])
+    shown = [fact for fact in result.unmodeled if "all" not in ignored and fact.kind not in ignored]
+    for fact in shown:
+        report.print(f"not in the YAML ({fact.kind}): {fact}", markup=False, highlight=False)
+    counts = object_counts(result.schema)
+    listing = ", ".join(f"{count} {kind}" for kind, count in counts.items() if count)
+    report.print(f"Wrote {len(result.texts)} module file(s) to {out_dir}: {listing or 'an empty schema'} "
+                 f"({result.queries} catalog queries).", markup=False, highlight=False)
+    if result.waived:
+        report.print(f"{result.waived} lint rule(s) the database breaks are waived on their objects "
+                     "(reason 'from inspect: ...'): review them.", markup=False, highlight=False)
+    if shown:
+        report.print(f"{len(shown)} catalog fact(s) are not in the YAML (listed above): applying these files "
+                     "elsewhere would not recreate them. `diff` reports them as unmodeled drift; accept a kind "
+                     "with --ignore-unmodeled KIND.", markup=False, highlight=False)
+        raise typer.Exit(1)

@@ -645,7 +645,7 @@ class _Builder:
         self.referenced_roles: set[str] = set()
 
     def fact(self, kind: str, name: str, detail: str = "", subject: str = "") -> None:
-        self.stats.unmodeled.append(Unmodeled(kind, name, detail, subject or _subject_of(name)))
+        self.stats.unmodeled.append(Unmodeled(kind, name, " ".join(detail.split()), subject or _subject_of(name)))
 
     def qualified(self, name: str, namespace: str | None) -> str:
         """Names in the home schema stay bare, others get their schema (as format_type does)."""

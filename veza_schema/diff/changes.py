@@ -1,5 +1,7 @@
 """Changes between two models: one frozen dataclass per kind, named Verb+Object.
 
+One job: the vocabulary of changes; its length is one small class per change kind, with its text.
+
 Why data and not SQL: the differ, the ordering pass, the planner (online-safe SQL) and the
 change-policy classifier all read the same objects. Every change keeps the objects on both
 sides it touches (a drop keeps the dropped object, an alteration keeps ``before`` and

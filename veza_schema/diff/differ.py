@@ -1,5 +1,7 @@
 """Model vs model -> changes: pure set arithmetic keyed by name, no SQL, no I/O.
 
+One job: comparing two models; its length is one comparison per kind of object the model holds.
+
 Why textual comparison is enough here: ``generate`` compares two models that both come
 from YAML (the snapshot is the YAML of the last migration), so an expression only changes
 when its text does; whitespace is normalized so reformatting a query writes nothing.

@@ -1,5 +1,7 @@
 """Ordered changes -> a plan: SQL steps with their undo, sorted into migration files.
 
+One job: the online-safe SQL of each change; its length is one branch per change kind.
+
 Why a plan is data: each step records the change that caused it, the file it belongs to,
 its SQL and the SQL that undoes it, so the header, the up file and the down file all come
 from one list, and a test can check them without a database.

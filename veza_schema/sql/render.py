@@ -1,5 +1,7 @@
 """Model objects -> SQL text, through the Jinja templates in ``templates/``.
 
+One job: spelling model objects as SQL; its length is one renderer per kind of statement.
+
 Templates hold the SQL words; this module decides what to render and in which order.
 Identifiers pass through the ``ident`` filter and values through ``literal`` (both
 psycopg-backed, see :mod:`veza_schema.sql.text`); YAML text that *is* SQL (defaults,

@@ -196,7 +196,10 @@ def function_returns(text: str) -> str:
 
 
 def function_body(text: str) -> str:
-    """The body as PostgreSQL stores it (``prosrc``) when rendered between dollar quotes on lines of their own."""
+    """The body as PostgreSQL stores it (``prosrc``) when rendered between dollar quotes on lines of their own.
+
+    A body written as a double-quoted YAML string is kept exactly instead.
+    """
     return "\n" + text.strip("\n").rstrip() + "\n"
 
 
@@ -676,6 +679,11 @@ class _ModuleReader:
             for key, _, sub in self.r.check_keys(items, FUNCTION_KEYS, what):
                 if key in ("security_definer", "strict", "leakproof"):
                     fields[key] = self.r.boolean(sub, f"{key} of {what}")
+                elif key == "body" and isinstance(sub, yaml.ScalarNode) and sub.style == '"':
+                    # A double-quoted body is the body exactly (inspect writes bodies so when PostgreSQL
+                    # keeps them otherwise than on lines of their own).
+                    fields["body_exact"] = self.r.string(sub, f"body of {what}")
+                    fields["body"] = fields["body_exact"]
                 elif key in ("returns", "language", "arguments", "body", "volatility", "comment", "parallel"):
                     fields[key] = self.r.string(sub, f"{key} of {what}") if key != "arguments" or \
                         not (isinstance(sub, yaml.ScalarNode) and sub.value == "") else ""
@@ -704,7 +712,8 @@ class _ModuleReader:
                 self.parts.functions[declared] = Function(
                     name=declared, arguments=str(fields["arguments"] or ""),
                     returns=function_returns(str(fields["returns"])),
-                    language=str(fields["language"]).lower(), body=function_body(str(fields["body"])),
+                    language=str(fields["language"]).lower(),
+                    body=str(fields["body"]) if "body_exact" in fields else function_body(str(fields["body"])),
                     volatility=volatility,  # type: ignore[arg-type]
                     security_definer=bool(fields["security_definer"]),
                     comment=_text_or_none(fields.get("comment")),
@@ -1144,8 +1153,10 @@ class _ModuleReader:
         """Seed convention: ``fk_{table}_{target}``, with a column suffix when a target repeats."""
         per_target = Counter(target for _, target, *_ in fks)
         named: dict[str, ForeignKey] = {}
+        bare = split_name(table)[1]
         for column, target, ref_columns, on_delete, on_update, node, meta in fks:
-            name = f"fk_{table}_{target}" if per_target[target] == 1 else f"fk_{table}_{target}_{column}"
+            target_bare = split_name(target)[1]
+            name = f"fk_{bare}_{target_bare}" if per_target[target] == 1 else f"fk_{bare}_{target_bare}_{column}"
             named[name] = ForeignKey(name, (column,), target, ref_columns, on_delete or "no action",
                                      on_update or "no action", on_delete_explicit=on_delete is not None,
                                      meta=replace(meta, pos=self.r.pos(node)))
