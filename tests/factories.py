@@ -70,6 +70,7 @@ from veza_schema.diff.changes import (
     RenameConstraint,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
@@ -326,4 +327,5 @@ def one_change_of_each_kind() -> list[Change]:
         AlterRowSecurity("posts", (False, False), (True, False)),
         CreatePolicy(POLICY), DropPolicy(POLICY),
         AddExclusion("posts", EXCLUSION), DropExclusion("posts", EXCLUSION),
+        ReorderColumns("posts", ("id", "title", "user_id"), ("id", "user_id", "title")),
     ]

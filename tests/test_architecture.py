@@ -12,7 +12,7 @@ from importlinter import cli as importlinter_cli
 
 from tests.factories import BASE, one_change_of_each_kind
 from tests.helpers import REPO_ROOT
-from veza_schema.diff.changes import AlterColumnGenerated, Change, describe, reverse
+from veza_schema.diff.changes import AlterColumnGenerated, Change, ReorderColumns, describe, reverse
 from veza_schema.diff.plan import UnsafeChangeError, build_plan
 from veza_schema.drift.report import subject
 from veza_schema.policy.classify import classify
@@ -114,7 +114,7 @@ def test_the_factory_has_every_kind_of_change() -> None:
 
 
 # Changes the planner refuses whatever the flags (no in-place form): it must say so, never plan them wrongly.
-NO_IN_PLACE_FORM = (AlterColumnGenerated,)
+NO_IN_PLACE_FORM = (AlterColumnGenerated, ReorderColumns)
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=lambda c: type(c).__name__)

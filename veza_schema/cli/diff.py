@@ -112,7 +112,7 @@ def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shad
         print(json.dumps(drift_document(report), indent=2, ensure_ascii=False))
         return
     if output_format == "sql":
-        plan = reconcile(report.changes, report.current, report.desired)
+        plan = reconcile(report.changes, report.current, report.desired, report.source)
         print(f"-- veza-schema diff: SQL reconciling {report.database} with {schema_dir}/ "
               f"({len(report.changes)} change(s), {report.mode} comparison)")
         for change, reason in plan.refused:

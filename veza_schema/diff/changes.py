@@ -303,6 +303,18 @@ class AddColumn:
     table: str
     column: Column
     meta: Meta = _meta()
+    # Its place among the desired table's columns: columns are added in that order (PostgreSQL appends).
+    position: int = field(default=0, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReorderColumns:
+    """The columns would end in another order than declared: PostgreSQL only appends (no in-place form)."""
+
+    table: str
+    before: tuple[str, ...]  # the order the database will have
+    after: tuple[str, ...]  # the order declared
+    meta: Meta = _meta()
 
 
 @dataclass(frozen=True, slots=True)
@@ -592,7 +604,7 @@ Change = (
     | CreateCompositeType | DropCompositeType | AlterCompositeType
     | CreateFunction | ReplaceFunction | DropFunction | CreatePartitionHelper | DropPartitionHelper
     | CreateTable | DropTable | RenameTable
-    | AddColumn | DropColumn | RenameColumn
+    | AddColumn | DropColumn | RenameColumn | ReorderColumns
     | AlterColumnType | AlterColumnDefault | AlterColumnNullability | AlterColumnIdentity
     | AlterColumnGenerated | AlterColumnCollation | AlterColumnStatistics
     | AlterTablePersistence | AlterRowSecurity | CreatePolicy | DropPolicy
@@ -622,7 +634,7 @@ _OPPOSITE: dict[type, type] = {**{a: b for a, b in CREATE_DROP_PAIRS}, **{b: a f
 _SWAPPED = (AlterCompositeType, ReplaceFunction, AlterColumnType, AlterColumnDefault, AlterColumnNullability,
             AlterColumnIdentity, AlterColumnGenerated, ChangePartitioning, ReplaceView, SetComment,
             AlterRole, AlterGrants, AlterExtension, AlterSequence, SetSequenceOwner, AlterColumnCollation,
-            AlterColumnStatistics, AlterTablePersistence, AlterRowSecurity)
+            AlterColumnStatistics, AlterTablePersistence, AlterRowSecurity, ReorderColumns)
 
 
 def extends(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
@@ -674,8 +686,9 @@ def carried_object(change: Change) -> Any:
 
 
 def _positional(change: Change) -> tuple[Any, ...]:
-    """The compared fields of a change, in declaration order (``meta`` excluded)."""
-    return tuple(getattr(change, name) for name in change.__dataclass_fields__ if name != "meta")
+    """The compared fields of a change, in declaration order (``meta`` and other uncompared fields excluded)."""
+    return tuple(getattr(change, name) for name, spec in change.__dataclass_fields__.items()
+                 if name != "meta" and spec.compare)
 
 
 def destroys_data(change: Change) -> str | None:
@@ -783,6 +796,8 @@ def describe(change: Change) -> str:
             text = f"column {table}.{column.name} {_column_text(column)}"
         case RenameColumn():
             text = f"column {change.table}.{change.old} renamed to {change.new}"
+        case ReorderColumns():
+            text = f"table {change.table} column order ({', '.join(change.before)}) -> ({', '.join(change.after)})"
         case AlterColumnType():
             text = (f"column {change.table}.{change.after.name} type {change.before.type} -> "
                     f"{change.after.type}")

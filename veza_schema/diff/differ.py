@@ -85,6 +85,7 @@ from veza_schema.diff.changes import (
     RenameConstraint,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
@@ -462,9 +463,14 @@ def _table(before: Table, after: Table) -> list[Change]:
     changes: list[Change] = []
     old_columns = {c.name: c for c in before.columns}
     new_columns = {c.name: c for c in after.columns}
-    for column in after.columns:
+    for position, column in enumerate(after.columns):
         if column.name not in old_columns:
-            changes.append(AddColumn(name, column, meta=column.meta))
+            changes.append(AddColumn(name, column, meta=column.meta, position=position))
+    # PostgreSQL keeps the columns that stay in their order and appends the new ones.
+    reached = tuple(c.name for c in before.columns if c.name in new_columns) \
+        + tuple(c.name for c in after.columns if c.name not in old_columns)
+    if reached != after.column_names:
+        changes.append(ReorderColumns(name, reached, after.column_names, meta=after.meta))
     for column in before.columns:
         if column.name not in new_columns:
             changes.append(DropColumn(name, column, meta=after.meta))

@@ -73,6 +73,7 @@ from veza_schema.diff.changes import (
     RenameConstraint,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
@@ -112,7 +113,7 @@ PHASES: tuple[tuple[type, ...], ...] = (
     (CreatePartitionHelper,),
     (CreateFunction,),  # non-SQL bodies; SQL-language ones are moved after the tables
     (CreateTable,),
-    (AddColumn,),
+    (AddColumn, ReorderColumns),
     (AlterColumnType, AlterColumnDefault, AlterColumnNullability, AlterColumnIdentity, AlterColumnGenerated,
      AlterColumnCollation, AlterColumnStatistics),
     (SetSequenceOwner,),  # OWNED BY table.column, once the column exists
@@ -179,6 +180,8 @@ def order_changes(changes: Sequence[Change]) -> list[Change]:
             local = view_rank[change.after.name]
         elif isinstance(change, DropView):
             local = view_drop_rank[change.view.name]
+        elif isinstance(change, AddColumn):
+            local = change.position
         return phase(change), local, sort_key(change)
 
     return sorted(changes, key=key)

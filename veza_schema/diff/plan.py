@@ -94,6 +94,7 @@ from veza_schema.diff.changes import (
     RenameConstraint,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
@@ -599,9 +600,11 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
         case AddColumn(table=table, column=column):
             return [_add_column(change, table, column, ctx, refuse)]
         case DropColumn(table=table, column=column):
+            statistics = [render.column_statistics(table, column.name, column.statistics)] \
+                if column.statistics is not None else []
             return [main([_t("drop_column", table=table, column=column.name)],
                          [_t("add_column", table=table, definition=render.column_definition(column)),
-                          *_column_comment(table, column)])]
+                          *_column_comment(table, column), *statistics])]
         case AlterColumnType(table=table, before=before, after=after):
             return [main([_t("alter_column_type", table=table, column=after.name, type=after.type, via=None)],
                          [_t("alter_column_type", table=table, column=before.name, type=before.type, via=None)],
@@ -612,10 +615,12 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
         case AlterColumnNullability(table=table, before=before, after=after):
             return _nullability(change, table, after, ctx)
         case AlterColumnIdentity(table=table, before=before, after=after):
-            return [main([_t("alter_column_identity", table=table, column=after.name, before=before.identity,
-                             after=after.identity)],
-                         [_t("alter_column_identity", table=table, column=after.name, before=after.identity,
-                             after=before.identity)])]
+            return [_identity(change, table, before, after, ctx)]
+        case ReorderColumns(table=table, before=reached, after=declared):
+            moved = [c for c, d in zip(reached, declared, strict=False) if c != d]
+            raise UnsafeChangeError(change, f"PostgreSQL appends new columns and cannot reorder them in place: list "
+                                            f"{', '.join(moved[:3])} in the order the database has them "
+                                            f"({', '.join(reached)}) in the YAML of {table}, or recreate the table")
         case AlterColumnGenerated():
             raise UnsafeChangeError(change, "a generated expression cannot be changed in place; add a new "
                                             "column, backfill it, switch readers, then drop the old one")
@@ -701,8 +706,27 @@ def _add_column(change: Change, table: str, column: Column, ctx: _Context,
     if not column.nullable and column.default is None and not (column.identity or column.generated):
         note = "NOT NULL without a default: fails if the table has rows"
     up = (_t("add_column", table=table, definition=render.column_definition(column)),
-          *_column_comment(table, column))
+          *_column_comment(table, column),
+          *([render.column_statistics(table, column.name, column.statistics)] if column.statistics is not None else []))
     return Step("main", up, (_t("drop_column", table=table, column=column.name),), change, note)
+
+
+def _identity(change: Change, table: str, before: Column, after: Column, ctx: _Context) -> Step:
+    """Identity added, dropped or switched; an added one continues after the column's largest value.
+
+    A column that becomes NOT NULL in the same change gets it last in the concurrent file, after
+    the online SET NOT NULL (PostgreSQL refuses identity on a nullable column), idempotently.
+    """
+    undo = (_t("alter_column_identity", table=table, column=after.name, before=after.identity,
+               after=before.identity),)
+    if before.identity is not None or after.identity is None:
+        return Step("main", (_t("alter_column_identity", table=table, column=after.name, before=before.identity,
+                                after=after.identity),), undo, change)
+    later = before.nullable and not after.nullable and table not in ctx.created
+    add = _t("add_identity", table=table, column=after.name, kind=after.identity, idempotent=later)
+    if later:
+        return Step("concurrent", (add,), undo, change, "after SET NOT NULL", last=True)
+    return Step("main", (add,), undo, change)
 
 
 def _nullability(change: Change, table: str, after: Column, ctx: _Context) -> list[Step]:

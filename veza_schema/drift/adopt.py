@@ -33,7 +33,14 @@ from veza_schema.errors import SchemaLoadError
 from veza_schema.lint.engine import lint
 from veza_schema.model import Schema
 from veza_schema.yaml.loader import load_schema
-from veza_schema.yaml.writer import Assignment, ModuleSchemaError, Waivers, assign_modules, write_modules
+from veza_schema.yaml.writer import (
+    Assignment,
+    ModuleSchemaError,
+    Waivers,
+    assign_modules,
+    stable_expression,
+    write_modules,
+)
 
 WAIVER_PREFIX = "from inspect: "
 
@@ -111,9 +118,27 @@ def _load(texts: Mapping[str, str]) -> Schema:
 
 
 def _comparable(schema: Schema) -> Schema:
-    """Function bodies without their outer newlines (the renderer adds one on each side)."""
+    """What the written YAML must give back: function bodies without their outer newlines (the renderer
+    adds one on each side) and IN lists written as such (:func:`stable_expression`)."""
+    def text(value: str | None) -> str | None:
+        return None if value is None else stable_expression(value)
+
     functions = {k: dataclasses.replace(f, body=f.body.strip("\n")) for k, f in schema.functions.items()}
-    return dataclasses.replace(without_managed(schema), functions=functions)
+    tables = {}
+    for name, table in schema.tables.items():
+        tables[name] = dataclasses.replace(
+            table,
+            columns=tuple(dataclasses.replace(c, default=text(c.default), generated=text(c.generated))
+                          for c in table.columns),
+            checks={n: dataclasses.replace(c, expression=stable_expression(c.expression))
+                    for n, c in table.checks.items()},
+            indexes={n: dataclasses.replace(i, where=text(i.where)) for n, i in table.indexes.items()},
+            triggers={n: dataclasses.replace(t, when=text(t.when)) for n, t in table.triggers.items()},
+            policies={n: dataclasses.replace(p, using=text(p.using), with_check=text(p.with_check))
+                      for n, p in table.policies.items()},
+            exclusions={n: dataclasses.replace(e, where=text(e.where)) for n, e in table.exclusions.items()},
+        )
+    return dataclasses.replace(without_managed(schema), functions=functions, tables=tables)
 
 
 def inspect_waivers(loaded: Schema) -> dict[str, dict[str, str]]:

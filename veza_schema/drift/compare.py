@@ -210,6 +210,7 @@ class DriftReport:
     modules: Mapping[str, str] = field(default_factory=dict)
     unmodeled: tuple[UnmodeledDrift, ...] = ()
     ignored_unmodeled: tuple[str, ...] = ()
+    source: Schema | None = None  # the YAML model, when ``desired`` was built in a shadow database
 
     @property
     def drift(self) -> bool:
@@ -305,5 +306,5 @@ def detect_drift(
         database=database, excluded=tuple(exclude), warnings=tuple(stats.warnings), queries=stats.queries,
         seconds=stats.seconds, modules=module_map(desired),
         unmodeled=unmodeled_drift(stats.unmodeled, built_facts, ignore_unmodeled, exclude),
-        ignored_unmodeled=tuple(ignore_unmodeled),
+        ignored_unmodeled=tuple(ignore_unmodeled), source=None if offline else desired,
     )

@@ -77,6 +77,7 @@ from veza_schema.diff.changes import (
     RenameConstraint,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
@@ -131,6 +132,8 @@ def subject(change: Change) -> Subject:
             return Subject("column", change.after.name, change.table)
         case AlterTablePersistence():
             return Subject("persistence", change.table, change.table)
+        case ReorderColumns():
+            return Subject("column order", change.table, change.table)
         case AlterRowSecurity():
             return Subject("row-level security", change.table, change.table)
         case CreatePolicy(policy=policy) | DropPolicy(policy=policy):

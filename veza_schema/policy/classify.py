@@ -82,6 +82,7 @@ from veza_schema.diff.changes import (
     RenameConstraint,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
@@ -663,6 +664,7 @@ _HANDLERS: dict[type, Callable[[Change, _Context], tuple[PolicyRule, str, Source
                                                         "rewrites it", "unlogged"),
     AddExclusion: _on_table(R.ADD_UNIQUENESS, "fails on existing conflicting rows; builds under ACCESS EXCLUSIVE"),
     DropExclusion: _drop_dependent(R.RELAX_CONSTRAINT, "the exclusion stops being enforced"),
+    ReorderColumns: _simple(R.DERIVED_CHANGE, "column order only; the planner refuses it (no in-place form)"),
 }
 
 
