@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from veza_schema.lint import waivers
 from veza_schema.lint.registry import Registry
-from veza_schema.lint.rules import immutable, integrity, naming, pitfalls
+from veza_schema.lint.rules import features, immutable, integrity, naming, pitfalls
 
-LINT_RULES = Registry((*naming.RULES, *immutable.RULES, *integrity.RULES, *pitfalls.RULES, *waivers.RULES))
+LINT_RULES = Registry((*naming.RULES, *immutable.RULES, *integrity.RULES, *pitfalls.RULES, *features.RULES,
+                       *waivers.RULES))

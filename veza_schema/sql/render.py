@@ -353,7 +353,7 @@ def repeated_keys(table: Table) -> list[UniqueConstraint]:
 
     CREATE TABLE keeps only the first of such keys (the primary key first, then by name), so
     these are added by ALTER TABLE afterwards, where PostgreSQL keeps them: the database then
-    holds what the YAML declares (lint reports the duplicate).
+    holds what the YAML declares (lint rule PG040 reports the duplicate).
     """
     seen: set[tuple[object, ...]] = set()
     if table.primary_key is not None:
