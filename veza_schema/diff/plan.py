@@ -772,14 +772,27 @@ def _add_keyed(change: Change, table: str, key: PrimaryKey | UniqueConstraint, k
                  change, "index built CONCURRENTLY")]
 
 
+def copy_and_swap(table: str, after: PartitionSpec | None) -> str:
+    """The procedure for a partitioning change PostgreSQL cannot make in place, spelled out for ``table``."""
+    bare = table.rpartition(".")[2]
+    target = (f"PARTITION BY {after.strategy.upper()} ({', '.join(after.columns)})" if after is not None
+              else "without PARTITION BY")
+    return (f"a table's partitioning cannot change in place (PostgreSQL has no ALTER for it); copy and swap: "
+            f"1) create {bare}_new like {table} ({target}, with its partitions and a DEFAULT one); "
+            f"2) copy the rows in batches (INSERT INTO {bare}_new SELECT ... ORDER BY the key, LIMIT n), and "
+            f"keep writes flowing to both (a trigger on {table}) or stop them; "
+            f"3) in one transaction: LOCK {table}, copy the last rows, ALTER TABLE {table} RENAME TO {bare}_old, "
+            f"ALTER TABLE {bare}_new RENAME TO {bare}, and move the foreign keys that reference it; "
+            f"4) check the counts, then drop {bare}_old in a later change. Write it as a hand-written migration")
+
+
 def _partitioning(change: Change, table: str, before: PartitionSpec | None, after: PartitionSpec | None,
                   main: Callable[..., Step]) -> Step:
     """Only ``premake`` changes in place: more (or fewer) future partitions."""
     if before is None or after is None or \
             (before.strategy, before.columns, before.interval, before.default_partition) != \
             (after.strategy, after.columns, after.interval, after.default_partition) or after.interval is None:
-        raise UnsafeChangeError(change, "a partitioning change other than premake cannot be done in place: "
-                                        "create a new partitioned table, copy the rows, swap the names")
+        raise UnsafeChangeError(change, copy_and_swap(table, after))
     grow = _t("ensure_partitions", table=table, interval=after.interval, premake=after.premake)
     shrink_to_before = _t("drop_partitions_beyond", table=table, interval=after.interval, keep=before.premake,
                           upto=after.premake)
