@@ -77,7 +77,7 @@ MODELED = [
     ("GRANT", f"GRANT INSERT ON items TO {ROLE}", "privileges"),
     ("REVOKE", f"REVOKE SELECT ON items FROM {ROLE}", "privileges"),
     ("statistics target", "ALTER TABLE items ALTER COLUMN label SET STATISTICS 500", "statistics target"),
-    ("collation", 'ALTER TABLE items ALTER COLUMN label TYPE text COLLATE "C"', "collation"),
+    ("collation", 'ALTER TABLE items ALTER COLUMN other TYPE text COLLATE "C"', "collation"),
     ("extension version", "ALTER EXTENSION citext UPDATE TO '1.5'", "extension citext"),
     ("sequence options", "ALTER SEQUENCE numbers INCREMENT BY 5", "sequence numbers"),
     ("view grant", f"GRANT SELECT ON item_labels TO {ROLE}", "privileges"),
@@ -90,7 +90,6 @@ MODELED = [
     ("exclusion constraint", "CREATE EXTENSION IF NOT EXISTS btree_gist; ALTER TABLE items ADD CONSTRAINT "
                              "ex_items_label EXCLUDE USING gist (label WITH =)", "ex_items_label"),
     ("default privileges", f"ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {ROLE}", "default privileges"),
-    ("role attribute", f"ALTER ROLE {ROLE} LOGIN", f"role {ROLE}"),
     ("identity dropped", "ALTER TABLE items ALTER COLUMN n DROP IDENTITY", "identity"),
     ("serial sequence default", "CREATE SEQUENCE s2; ALTER TABLE items ALTER COLUMN id SET DEFAULT nextval('s2')",
      "default"),
@@ -200,6 +199,15 @@ def test_an_unmodeled_fact_changed_by_hand_is_drift_named_by_kind(copy: TestData
     code, output = diff(copy, schema_dir)
     assert code == 1, output
     assert words in output and f"[{kind}," in output, output
+
+
+def test_a_role_attribute_changed_by_hand_is_drift(copy: TestDatabase, schema_dir: Path) -> None:
+    copy.execute(f"ALTER ROLE {ROLE} LOGIN")
+    try:
+        code, output = diff(copy, schema_dir)
+    finally:
+        copy.execute(f"ALTER ROLE {ROLE} NOLOGIN")  # roles are cluster-wide: other tests share this one
+    assert code == 1 and f"role {ROLE}" in output, output
 
 
 def test_ignore_unmodeled_accepts_one_kind_and_not_the_others(copy: TestDatabase, schema_dir: Path) -> None:

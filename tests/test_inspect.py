@@ -135,7 +135,8 @@ tables:
 """)
     schema = _load_text(source)
     texts = write_modules(schema, assign_modules(schema))
-    text = texts["other"]
+    assert list(texts) == ["teams"]  # grouped by foreign keys: users references teams
+    text = texts["teams"]
     assert "primary_key: {name: users_pkey, columns: [id]}" in text
     assert "users_email_key: [email]" in text
     assert "users_owner_fkey:" in text and "deferrable: true" in text

@@ -444,7 +444,7 @@ SELECT 'rule' AS kind, c.oid::regclass::text || '.' || r.rulename AS name, pg_ge
 FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
 WHERE c.relnamespace = ANY(%(nss)s) AND r.rulename <> '_RETURN'
 UNION ALL
-SELECT 'statistics', s.oid::regclass::text, pg_get_statisticsobjdef(s.oid)
+SELECT 'statistics', s.stxname::text, pg_get_statisticsobjdef(s.oid)
 FROM pg_statistic_ext s
 WHERE s.stxnamespace = ANY(%(nss)s) AND {_not_extension_member("pg_statistic_ext", "s.oid")}
 UNION ALL

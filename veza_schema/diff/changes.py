@@ -763,7 +763,8 @@ def describe(change: Change) -> str:
                     f"{change.before.statistics if change.before.statistics is not None else 'default'} -> "
                     f"{change.after.statistics if change.after.statistics is not None else 'default'}")
         case AlterTablePersistence():
-            text = f"table {change.table} {'UNLOGGED' if change.after else 'LOGGED'}"
+            text = (f"table {change.table} {'UNLOGGED' if change.before else 'LOGGED'} -> "
+                    f"{'UNLOGGED' if change.after else 'LOGGED'}")
         case AlterRowSecurity():
             text = (f"table {change.table} row-level security {_rls_words(change.before)} -> "
                     f"{_rls_words(change.after)}")

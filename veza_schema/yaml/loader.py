@@ -84,7 +84,8 @@ FK_KEYS = ("columns", "references", "on_delete", "on_update", "deferrable", "ini
 TRIGGER_KEYS = ("function", "timing", "events", "for_each", "when", "waive", "rfc")
 TEMPLATE_KEYS = ("name", "function", "timing", "events", "for_each", "when", "applies_to")
 FUNCTION_KEYS = ("returns", "language", "arguments", "body", "volatility", "security_definer", "comment",
-                 "waive", "rfc", "strict", "leakproof", "parallel", "cost", "rows", "settings", "grants")
+                 "waive", "rfc", "strict", "leakproof", "parallel", "cost", "rows", "settings", "grants",
+                 "exact_body")
 VIEW_KEYS = ("query", "materialized", "indexes", "comment", "depends_on", "waive", "rfc", "triggers", "grants")
 SEQUENCE_KEYS = ("type", "start", "increment", "min_value", "max_value", "cache", "cycle", "owned_by", "comment",
                  "grants", "waive", "rfc")
@@ -198,7 +199,7 @@ def function_returns(text: str) -> str:
 def function_body(text: str) -> str:
     """The body as PostgreSQL stores it (``prosrc``) when rendered between dollar quotes on lines of their own.
 
-    A body written as a double-quoted YAML string is kept exactly instead.
+    With ``exact_body: true`` the body is kept exactly as written instead.
     """
     return "\n" + text.strip("\n").rstrip() + "\n"
 
@@ -679,11 +680,10 @@ class _ModuleReader:
             for key, _, sub in self.r.check_keys(items, FUNCTION_KEYS, what):
                 if key in ("security_definer", "strict", "leakproof"):
                     fields[key] = self.r.boolean(sub, f"{key} of {what}")
-                elif key == "body" and isinstance(sub, yaml.ScalarNode) and sub.style == '"':
-                    # A double-quoted body is the body exactly (inspect writes bodies so when PostgreSQL
-                    # keeps them otherwise than on lines of their own).
-                    fields["body_exact"] = self.r.string(sub, f"body of {what}")
-                    fields["body"] = fields["body_exact"]
+                elif key == "exact_body":
+                    # The body as written, not put on lines of its own (inspect writes bodies PostgreSQL
+                    # keeps otherwise so).
+                    fields[key] = self.r.boolean(sub, f"{key} of {what}")
                 elif key in ("returns", "language", "arguments", "body", "volatility", "comment", "parallel"):
                     fields[key] = self.r.string(sub, f"{key} of {what}") if key != "arguments" or \
                         not (isinstance(sub, yaml.ScalarNode) and sub.value == "") else ""
@@ -713,7 +713,7 @@ class _ModuleReader:
                     name=declared, arguments=str(fields["arguments"] or ""),
                     returns=function_returns(str(fields["returns"])),
                     language=str(fields["language"]).lower(),
-                    body=str(fields["body"]) if "body_exact" in fields else function_body(str(fields["body"])),
+                    body=str(fields["body"]) if fields.get("exact_body") else function_body(str(fields["body"])),
                     volatility=volatility,  # type: ignore[arg-type]
                     security_definer=bool(fields["security_definer"]),
                     comment=_text_or_none(fields.get("comment")),

@@ -739,8 +739,8 @@ def _function_lines(function: Function, waivers: Waivers) -> list[str]:
     lines += _waive(waivers, f"functions.{function.name}", "    ")
     if function.body == function_body(function.body):
         lines.append(f"    body: {block_text(function.body[1:], '    ')}")
-    else:
-        lines.append(f"    body: {json.dumps(function.body, ensure_ascii=False)}")  # exactly as PostgreSQL keeps it
+    else:  # exactly as PostgreSQL keeps it
+        lines += ["    exact_body: true", f"    body: {json.dumps(function.body, ensure_ascii=False)}"]
     return lines
 
 
