@@ -130,7 +130,8 @@ UNMODELED = [
     ("access_method", "CREATE ACCESS METHOD my_am TYPE INDEX HANDLER bthandler", "access method my_am"),
     ("foreign_server", "CREATE FOREIGN DATA WRAPPER my_fdw", "foreign data wrapper my_fdw"),
     ("event_trigger", "CREATE FUNCTION on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$; "
-                      "CREATE EVENT TRIGGER et_ddl ON ddl_command_end EXECUTE FUNCTION on_ddl()", "event trigger et_ddl"),
+                      "CREATE EVENT TRIGGER et_ddl ON ddl_command_end EXECUTE FUNCTION on_ddl()",
+     "event trigger et_ddl"),
     ("publication", "CREATE PUBLICATION pub_items FOR TABLE items", "publication pub_items"),
     ("name", 'CREATE TABLE "odd.name" (id int)', "odd.name"),
 ]
@@ -211,7 +212,8 @@ def test_a_role_attribute_changed_by_hand_is_drift(copy: TestDatabase, schema_di
 
 
 def test_ignore_unmodeled_accepts_one_kind_and_not_the_others(copy: TestDatabase, schema_dir: Path) -> None:
-    copy.execute("ALTER TABLE items SET (fillfactor = 50); CREATE RULE r_items AS ON DELETE TO items DO INSTEAD NOTHING")
+    copy.execute("ALTER TABLE items SET (fillfactor = 50); "
+                 "CREATE RULE r_items AS ON DELETE TO items DO INSTEAD NOTHING")
     code, output = diff(copy, schema_dir, "--ignore-unmodeled", "storage_parameter")
     assert code == 1 and "[rule," in output and "storage_parameter," not in output, output
     code, output = diff(copy, schema_dir, "--ignore-unmodeled", "storage_parameter", "--ignore-unmodeled", "rule")
