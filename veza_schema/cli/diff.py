@@ -262,7 +262,7 @@ def inspect(
     report = console()
     if result.unrepresentable:
         for fact in result.unrepresentable:
-            report.print(f"[red]cannot be written:[/] {fact}", highlight=False, markup=False)
+            report.print(f"cannot be written: {fact}", highlight=False, markup=False)
         raise VezaSchemaError(f"inspect: {len(result.unrepresentable)} object(s) cannot be written in the YAML "
                               "(named above); nothing was written")
     if result.not_carried:
