@@ -18,7 +18,8 @@ named ``schema.name``), as PostgreSQL prints them with ``search_path = public``.
 
 Objects veza-schema manages itself are left out: partitions it made
 (``veza_ensure_partitions``, ``veza-schema partitions``), the SQLx history table
-``_sqlx_migrations`` and functions named ``veza_*``. Objects owned by extensions are left
+``_sqlx_migrations``, functions named ``veza_*``, retention's archive schema and the schema of
+the pg_partman extension (:data:`veza_schema.managed.MANAGED_SCHEMAS`). Objects owned by extensions are left
 out too (they come back with ``CREATE EXTENSION``).
 
 Never silent: every catalog fact the model cannot carry (a rule, table inheritance, a
@@ -50,7 +51,14 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from veza_schema.managed import MANAGED_FUNCTION_PREFIX, classify_span, is_managed_table, period_start
+from veza_schema.managed import (
+    MANAGED_FUNCTION_PREFIX,
+    MANAGED_SCHEMAS,
+    PARTMAN_EXTENSION,
+    classify_span,
+    is_managed_table,
+    period_start,
+)
 from veza_schema.model import (
     DEFAULT_PRIVILEGE_TARGETS,
     PUBLIC_ROLE,
@@ -192,6 +200,8 @@ SELECT n.oid, n.nspname, n.nspowner <> {_DBA} AS foreign_owner, pg_get_userbyid(
 FROM pg_namespace n
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   AND n.nspname !~ '^pg_(toast_)?temp_'
+  AND NOT n.nspname = ANY(%(managed_schemas)s)
+  AND n.oid NOT IN (SELECT e.extnamespace FROM pg_extension e WHERE e.extname = %(partman)s)
   AND {_not_extension_member("pg_namespace", "n.oid")}
 ORDER BY n.nspname
 """
@@ -637,7 +647,8 @@ class _Builder:
                  roles: tuple[str, ...]) -> None:
         self.runner = runner
         self.home = ns
-        self.params: dict[str, object] = {"managed_prefix": MANAGED_FUNCTION_PREFIX}
+        self.params: dict[str, object] = {"managed_prefix": MANAGED_FUNCTION_PREFIX,
+                                          "managed_schemas": sorted(MANAGED_SCHEMAS), "partman": PARTMAN_EXTENSION}
         self.schema = schema
         self.stats = stats
         self.requested_roles = roles
