@@ -121,7 +121,7 @@ UNMODELED_KINDS: dict[str, str] = {
     "column_grant": "column-level privileges",
     "type_grant": "privileges on types other than PostgreSQL's default",
     "schema_privileges": "privileges on the home schema other than PostgreSQL's default",
-    "owner": "objects owned by a role other than the database owner",
+    "owner": "objects owned by another role than the one owning most objects",
     "comment": "comments on constraints, indexes, triggers, policies, sequences of columns and rules",
     "identity": "identity sequence options (START, INCREMENT, CACHE...)",
     "role_attribute": "role attributes outside the model (SUPERUSER, REPLICATION)",
@@ -183,8 +183,6 @@ def _not_extension_member(catalog: str, oid: str) -> str:
                           AND xd.objid = {oid} AND xd.deptype = 'e')"""
 
 
-_DBA = "(SELECT datdba FROM pg_database WHERE datname = current_database())"
-
 _SETUP = """
 WITH old AS MATERIALIZED (SELECT current_setting('search_path') AS search_path)
 SELECT n.oid AS ns, old.search_path AS old_search_path,
@@ -195,7 +193,7 @@ FROM old JOIN pg_namespace n ON n.nspname = %(schema)s
 _RESTORE_SEARCH_PATH = "SELECT set_config('search_path', %(path)s, true)"
 
 _NAMESPACES = f"""
-SELECT n.oid, n.nspname, n.nspowner <> {_DBA} AS foreign_owner, pg_get_userbyid(n.nspowner) AS owner,
+SELECT n.oid, n.nspname, pg_get_userbyid(n.nspowner) AS owner,
        {_grants("n.nspacl", "n.nspowner", "n")} AS grants
 FROM pg_namespace n
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
@@ -209,7 +207,7 @@ ORDER BY n.nspname
 _RELATIONS = f"""
 SELECT c.oid, c.relnamespace, c.relname, c.relkind, c.relispartition, c.relpersistence,
        c.relrowsecurity, c.relforcerowsecurity, c.reloptions, c.relreplident, c.reltablespace <> 0 AS in_tablespace,
-       c.relowner <> {_DBA} AS foreign_owner, pg_get_userbyid(c.relowner) AS owner,
+       pg_get_userbyid(c.relowner) AS owner,
        pt.partstrat, pg_get_partkeydef(c.oid) AS partkeydef,
        ARRAY(SELECT pt.partattrs[k - 1] FROM generate_series(1, pt.partnatts) AS k ORDER BY k)
            AS partattrs,
@@ -327,7 +325,7 @@ SELECT t.oid, t.typnamespace, t.typname, t.typtype, t.typrelid,
        ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder)
            AS labels,
        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base_type,
-       t.typowner <> {_DBA} AS foreign_owner, pg_get_userbyid(t.typowner) AS owner,
+       pg_get_userbyid(t.typowner) AS owner,
        {_grants("t.typacl", "t.typowner", "T")} AS grants
 FROM pg_type t
 LEFT JOIN pg_class c ON c.oid = t.typrelid
@@ -347,7 +345,7 @@ SELECT p.oid, p.pronamespace, p.proname, p.prokind,
        CASE WHEN p.prosqlbody IS NOT NULL THEN pg_get_function_sqlbody(p.oid) ELSE p.prosrc END AS body,
        p.provolatile, p.prosecdef, p.proconfig, p.proisstrict, p.proleakproof, p.proparallel,
        p.procost, p.prorows, p.proretset, p.prosupport <> 0 AS has_support, p.probin,
-       p.proowner <> {_DBA} AS foreign_owner, pg_get_userbyid(p.proowner) AS owner,
+       pg_get_userbyid(p.proowner) AS owner,
        {_grants("p.proacl", "p.proowner", "f")} AS grants
 FROM pg_proc p
 JOIN pg_language l ON l.oid = p.prolang
@@ -654,6 +652,7 @@ class _Builder:
         self.requested_roles = roles
         self.ns_names: dict[int, str] = {}
         self.referenced_roles: set[str] = set()
+        self.owners: list[tuple[str, str]] = []
 
     def fact(self, kind: str, name: str, detail: str = "", subject: str = "") -> None:
         self.stats.unmodeled.append(Unmodeled(kind, name, " ".join(detail.split()), subject or _subject_of(name)))
@@ -677,8 +676,17 @@ class _Builder:
         return found
 
     def owner(self, row: Row, what: str) -> None:
-        if row["foreign_owner"]:
-            self.fact("owner", what, f"owned by {row['owner']}, not by the database owner")
+        self.owners.append((row["owner"], what))
+
+    def owner_facts(self) -> None:
+        """Objects owned by another role than the one owning most of them (whoever runs the migrations)."""
+        counts = Counter(owner for owner, _ in self.owners)
+        if len(counts) < 2:
+            return
+        usual = min(counts, key=lambda owner: (-counts[owner], owner))
+        for owner, what in self.owners:
+            if owner != usual:
+                self.fact("owner", what, f"owned by {owner}, the other objects by {usual}")
 
     # ----------------------------------------------------------------- top level
     def build(self) -> Schema:
@@ -853,6 +861,7 @@ class _Builder:
             namespaces=namespaces,
             default_privileges=self._default_privileges(default_acl),
         )
+        self.owner_facts()
         roles = self.runner.rows(_ROLES, {"roles": sorted(self.referenced_roles | set(self.requested_roles))})
         return Schema(**{**{f: getattr(result, f) for f in _SCHEMA_FIELDS}, "roles": self._roles(roles)})
 
