@@ -79,6 +79,8 @@ def inspect_database(conn: psycopg.Connection[Any], *, mapping: Mapping[str, str
     """
     stats = IntrospectionStats()
     schema = without_excluded(without_managed(introspect(conn, stats=stats)), exclude)
+    # An overload is a fact of kind "function" (the YAML names functions by name alone): not written.
+    schema = dataclasses.replace(schema, functions={k: f for k, f in schema.functions.items() if k == f.name})
     assignment = assign_modules(schema, mapping, by_prefix)
     texts = _write(schema, assignment, {})
     loaded = _load(texts)
