@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import yaml
 
 from tests.helpers import REPO_ROOT, CliResult, Server, TestDatabase, invoke
@@ -68,12 +72,34 @@ def psql(server: Server, dsn: str, sql: str) -> None:
     assert done.returncode == 0, f"psql failed:\n{done.stderr}\n--- script ---\n{sql}"
 
 
-def load(database: TestDatabase, sql_file: Path, tmp_path: Path) -> None:
-    text = sql_file.read_text(encoding="utf-8")
-    if text.startswith(VEZA_MARK):
-        result = invoke("apply", "--dsn", database.dsn, "--migrations-dir", str(REPO_ROOT / "migrations"))
-        assert result.exit_code == 0, result.output
-    psql(database.server, database.dsn, text)
+def starts_from_veza(case: str, side: str) -> bool:
+    path = CORPUS / case / f"{side}.sql"
+    return path.exists() and path.read_text(encoding="utf-8").startswith(VEZA_MARK)
+
+
+def build_veza_template(server: Server, name: str) -> None:
+    """A database holding the shipped migrations applied, for cases that start from the Veza schema."""
+    with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    result = invoke("apply", "--dsn", server.dsn_for(name), "--migrations-dir", str(REPO_ROOT / "migrations"))
+    assert result.exit_code == 0, result.output
+
+
+@contextmanager
+def case_database(server: Server, template: str = "template0") -> Iterator[TestDatabase]:
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield TestDatabase(name, server.dsn_for(name), server)
+    finally:
+        with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def load(database: TestDatabase, sql_file: Path) -> None:
+    """Run a case file (its Veza mark, if any, is satisfied by the database's template)."""
+    psql(database.server, database.dsn, sql_file.read_text(encoding="utf-8"))
 
 
 _NOISE = re.compile(r"^(--.*|\\(un)?restrict .*|SET .*|SELECT pg_catalog\.set_config.*)$")
@@ -106,8 +132,10 @@ class RoundTrip:
 
 
 def round_trip(case: str, a: TestDatabase, b: TestDatabase, tmp_path: Path) -> RoundTrip:
-    load(a, CORPUS / case / "a.sql", tmp_path) if (CORPUS / case / "a.sql").exists() else None
-    load(b, CORPUS / case / "b.sql", tmp_path)
+    """A and B are created by the caller (from the Veza template when the case file says so)."""
+    if (CORPUS / case / "a.sql").exists():
+        load(a, CORPUS / case / "a.sql")
+    load(b, CORPUS / case / "b.sql")
     shadow = ("--shadow-dsn", b.server.admin_dsn)
     out_b = tmp_path / "b_yaml"
     inspected = invoke("inspect", "--dsn", b.dsn, "--out", str(out_b))

@@ -8,12 +8,23 @@ drift while ``pg_dump -s`` differs.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from tests.corpus_harness import cases, dump_difference, expectation, round_trip
-from tests.helpers import Server, fresh_database
+from tests.corpus_harness import (
+    build_veza_template,
+    case_database,
+    cases,
+    dump_difference,
+    expectation,
+    round_trip,
+    starts_from_veza,
+)
+from tests.helpers import Server
 
 
 @pytest.fixture(params=["embedded", "pg15"])
@@ -21,12 +32,35 @@ def server(request: pytest.FixtureRequest) -> Server:
     return request.getfixturevalue("pg_server" if request.param == "embedded" else "pg15_server")
 
 
+@pytest.fixture(scope="session")
+def veza_template() -> Iterator[Callable[[Server], str]]:
+    """The Veza schema applied once per server, copied by the cases that start from it."""
+    built: dict[str, tuple[Server, str]] = {}
+
+    def template_for(server: Server) -> str:
+        if server.admin_dsn not in built:
+            name = "corpus_veza_" + uuid.uuid4().hex[:8]
+            build_veza_template(server, name)
+            built[server.admin_dsn] = (server, name)
+        return built[server.admin_dsn][1]
+
+    yield template_for
+    for server, name in built.values():
+        try:
+            with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.OperationalError:
+            pass  # a throwaway server stopped first takes its databases with it
+
+
 @pytest.mark.parametrize("case", cases())
-def test_round_trip_is_exact_or_refused_by_name(case: str, server: Server, tmp_path: Path) -> None:
+def test_round_trip_is_exact_or_refused_by_name(case: str, server: Server, tmp_path: Path,
+                                                 veza_template: Callable[[Server], str]) -> None:
     expected = expectation(case)
-    for a in fresh_database(server):
-        for b in fresh_database(server):
-            result = round_trip(case, a, b, tmp_path)
+    template_a = veza_template(server) if starts_from_veza(case, "a") else "template0"
+    template_b = veza_template(server) if starts_from_veza(case, "b") else "template0"
+    with case_database(server, template_a) as a, case_database(server, template_b) as b:
+        result = round_trip(case, a, b, tmp_path)
     assert result.back is not None
     # The judge and our diff agree, whatever the case: no "No drift" over different databases.
     assert (result.back.exit_code == 0) == result.equal, result.back.output + "\n" + dump_difference(result)

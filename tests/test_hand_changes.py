@@ -225,3 +225,17 @@ def test_an_unknown_unmodeled_kind_is_a_usage_error(copy: TestDatabase, schema_d
     code, output = diff(copy, schema_dir, "--ignore-unmodeled", "rules")
     assert code == 2
     assert "unknown unmodeled kind(s) rules" in output
+
+
+def test_reconciling_sql_warns_before_each_statement_that_destroys_data(copy: TestDatabase, schema_dir: Path) -> None:
+    copy.execute("CREATE TABLE scratch (id int); ALTER TABLE items ADD COLUMN notes text; "
+                 "CREATE SEQUENCE extra_numbers")
+    result = invoke("diff", "--dsn", copy.dsn, "--schema-dir", str(schema_dir), "--shadow-dsn",
+                    copy.server.admin_dsn, "--format", "sql")
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    for statement, warning in (("DROP TABLE scratch;", "DROP TABLE scratch deletes its rows"),
+                               ("ALTER TABLE items DROP COLUMN notes;", "DROP COLUMN items.notes deletes its values"),
+                               ("DROP SEQUENCE extra_numbers;", "DROP SEQUENCE extra_numbers loses its current value")):
+        position = lines.index(statement)
+        assert lines[position - 1] == f"-- WARNING: destroys data: {warning}", lines[position - 2:position + 1]
