@@ -374,19 +374,20 @@ ORDER BY t.tgrelid, t.tgname
 """
 
 # (catalog, object, sub-object, text, what): ``what`` names objects whose comment the model does not keep.
+# Objects made after initdb have oids from 16384 (FirstNormalObjectId): the system's comments are skipped.
 _COMMENTS = """
 SELECT 'pg_class' AS catalog, d.objoid, d.objsubid, d.description,
        CASE WHEN c.relkind IN ('i', 'I', 'S') THEN c.relkind::text END AS what
 FROM pg_description d JOIN pg_class c ON c.oid = d.objoid
-WHERE d.classoid = 'pg_class'::regclass AND c.relnamespace = ANY(%(nss)s)
+WHERE d.objoid >= 16384 AND d.classoid = 'pg_class'::regclass AND c.relnamespace = ANY(%(nss)s)
 UNION ALL
 SELECT 'pg_type', d.objoid, d.objsubid, d.description, NULL
 FROM pg_description d JOIN pg_type t ON t.oid = d.objoid
-WHERE d.classoid = 'pg_type'::regclass AND t.typnamespace = ANY(%(nss)s)
+WHERE d.objoid >= 16384 AND d.classoid = 'pg_type'::regclass AND t.typnamespace = ANY(%(nss)s)
 UNION ALL
 SELECT 'pg_proc', d.objoid, d.objsubid, d.description, NULL
 FROM pg_description d JOIN pg_proc p ON p.oid = d.objoid
-WHERE d.classoid = 'pg_proc'::regclass AND p.pronamespace = ANY(%(nss)s)
+WHERE d.objoid >= 16384 AND d.classoid = 'pg_proc'::regclass AND p.pronamespace = ANY(%(nss)s)
 UNION ALL
 SELECT 'pg_namespace', d.objoid, d.objsubid, d.description, NULL
 FROM pg_description d
@@ -410,15 +411,21 @@ LEFT JOIN pg_rewrite ru ON d.classoid = 'pg_rewrite'::regclass AND ru.oid = d.ob
 LEFT JOIN pg_class rc ON rc.oid = ru.ev_class
 WHERE d.classoid IN ('pg_constraint'::regclass, 'pg_trigger'::regclass, 'pg_policy'::regclass,
                      'pg_rewrite'::regclass)
+  AND d.objoid >= 16384
   AND COALESCE(con.connamespace, tc.relnamespace, pc.relnamespace, rc.relnamespace) = ANY(%(nss)s)
   AND (tg.oid IS NULL OR NOT tg.tgisinternal)
 """
 
+# pg_available_extensions reads every control file on disk: one scan, joined, and none without extensions.
 _EXTENSIONS = """
-SELECT e.extname, e.extversion, n.nspname,
-       (SELECT a.default_version FROM pg_available_extensions a WHERE a.name = e.extname) AS default_version
-FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-ORDER BY e.extname
+WITH installed AS MATERIALIZED (
+    SELECT e.extname, e.extversion, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname <> 'plpgsql'
+)
+SELECT i.extname, i.extversion, i.nspname, a.default_version
+FROM installed i
+LEFT JOIN pg_available_extensions a ON a.name = i.extname AND EXISTS (SELECT 1 FROM installed)
+ORDER BY i.extname
 """
 
 _POLICIES = """

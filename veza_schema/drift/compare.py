@@ -56,8 +56,9 @@ def excluded(name: str, patterns: Sequence[str]) -> bool:
 def without_excluded(schema: Schema, patterns: Sequence[str]) -> Schema:
     """``schema`` without every object whose name matches one of ``patterns`` (``fnmatch``).
 
-    Names matched: tables, views, enums, composite types, functions, extensions, and inside
-    tables indexes, constraints and triggers by their own name and columns as ``table.column``.
+    Names matched: tables, views, enums, composite types, functions, extensions, sequences,
+    schemas, roles, and inside tables indexes, constraints, triggers and policies by their own
+    name and columns as ``table.column``. Objects of other schemas match as ``schema.name``.
     """
     if not patterns:
         return schema
@@ -76,10 +77,13 @@ def without_excluded(schema: Schema, patterns: Sequence[str]) -> Schema:
             foreign_keys={n: f for n, f in t.foreign_keys.items() if keep(n)},
             indexes={n: i for n, i in t.indexes.items() if keep(n)},
             triggers={n: g for n, g in t.triggers.items() if keep(n)},
+            exclusions={n: x for n, x in t.exclusions.items() if keep(n)},
+            policies={n: p for n, p in t.policies.items() if keep(n)},
         )
 
     def view(v: View) -> View:
-        return replace(v, indexes={n: i for n, i in v.indexes.items() if keep(n)})
+        return replace(v, indexes={n: i for n, i in v.indexes.items() if keep(n)},
+                       triggers={n: g for n, g in v.triggers.items() if keep(n)})
 
     return replace(
         schema,
@@ -89,6 +93,9 @@ def without_excluded(schema: Schema, patterns: Sequence[str]) -> Schema:
         composite_types={n: c for n, c in schema.composite_types.items() if keep(n)},
         functions={n: f for n, f in schema.functions.items() if keep(f.name) and keep(n)},
         extensions={n: x for n, x in schema.extensions.items() if keep(n)},
+        sequences={n: q for n, q in schema.sequences.items() if keep(n)},
+        namespaces={n: x for n, x in schema.namespaces.items() if keep(n)},
+        roles={n: r for n, r in schema.roles.items() if keep(n)},
     )
 
 
