@@ -49,6 +49,9 @@ def generate(
                                                                             "--rfc).")] = False,
     rfc: Annotated[str | None, typer.Option("--rfc", help="The RFC approving the changes (RFC-NNNN); required "
                                                           "with --allow-forbidden.", show_default=False)] = None,
+    rfc_pattern: Annotated[str | None, typer.Option("--rfc-pattern", help="Regular expression every RFC reference "
+                                                    "must match. [default: ^RFC-\\d{4,}$]",
+                                                    show_default=False)] = None,
 ) -> None:
     """Write the next up/down migration pair from the changes in schema/.
 
@@ -63,7 +66,9 @@ def generate(
 
     out = console()
     schema = load_schema(schema_dir)
-    settings = gen.FileSettings(lock_timeout, statement_timeout, schema_dir.as_posix().rstrip("/"))
+    from veza_schema.project import DEFAULT_RFC_PATTERN, project_relative
+
+    settings = gen.FileSettings(lock_timeout, statement_timeout, project_relative(schema_dir))
     existing = read_migrations(migrations_dir)
     if not existing:
         written = gen.generate_initial(schema, migrations_dir, gen.check_name(name or "initial_schema"), settings)
@@ -85,8 +90,9 @@ def generate(
     from veza_schema.policy.base import prior_from_git
 
     require_current_sum(migrations_dir)
-    policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,
-                            prior=prior_from_git(schema_dir))  # refuses forbidden changes (exit 1)
+    policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,  # refuses forbidden
+                            prior=prior_from_git(schema_dir),                    # changes (exit 1)
+                            rfc_pattern=rfc_pattern or DEFAULT_RFC_PATTERN)
     for decision in policy.missing_rfc:
         out.print(f"[yellow]warning:[/] {decision.code} {decision.summary.lstrip('+-~> ')}: RFC-required, "
                   f"{decision.rfc_error} (`veza-schema check` fails until it has one)", markup=True)

@@ -218,6 +218,7 @@ class DriftReport:
     unmodeled: tuple[UnmodeledDrift, ...] = ()
     ignored_unmodeled: tuple[str, ...] = ()
     source: Schema | None = None  # the YAML model, when ``desired`` was built in a shadow database
+    shadow: str = ""  # where the shadow database was built ("a postgres:15 container"); "" offline
 
     @property
     def drift(self) -> bool:
@@ -295,6 +296,7 @@ def detect_drift(
     stats = live_stats if live_stats is not None else IntrospectionStats()
     live = introspect(conn, stats=stats, roles=desired.roles)
     built_facts: list[Unmodeled] = []
+    shadow = ""
     if offline:
         target = desired
         live = align_expressions(live, desired)
@@ -303,7 +305,7 @@ def detect_drift(
         built = build_in_shadow(desired, shadow_dsn, shadow_stats, live_version=conn.info.server_version)
         stats.warnings.extend(shadow_stats.warnings)
         built_facts = shadow_stats.unmodeled
-        target = built.schema
+        target, shadow = built.schema, built.server
         if built.server_version // 10000 != conn.info.server_version // 10000:
             # Another major version deparses some expressions (view queries above all) differently.
             live = align_expressions(live, target)
@@ -311,7 +313,7 @@ def detect_drift(
     return DriftReport(
         changes=tuple(changes), current=live, desired=target, mode="offline" if offline else "shadow",
         database=database, excluded=tuple(exclude), warnings=tuple(stats.warnings), queries=stats.queries,
-        seconds=stats.seconds, modules=module_map(desired),
+        seconds=stats.seconds, modules=module_map(desired), shadow=shadow,
         unmodeled=unmodeled_drift(stats.unmodeled, built_facts, ignore_unmodeled, exclude),
         ignored_unmodeled=tuple(ignore_unmodeled), source=None if offline else desired,
     )
