@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install apply test lint bench clean
+.PHONY: install apply test test-slow mutate lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,16 @@ apply: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The exhaustive runs (every crash point, 10x property examples) that `make test` only samples.
+test-slow: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m slow
+
+# Hand-listed mutants of the runner, lock, history, differ, planner, loader, policy and quoting
+# (tests/mutation/mutants.py), each against the tests meant to kill it; prints the score. Not part of `make test`.
+MUTATE_ARGS ?= --jobs 2
+mutate: install
+	$(BIN)/python -m tests.mutation.run $(MUTATE_ARGS)
 
 lint: install
 	$(BIN)/ruff check veza_schema tests bench

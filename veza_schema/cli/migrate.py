@@ -75,6 +75,9 @@ def generate(
         out.print(f"Wrote {written.up_path} and {written.down_path.name}: {len(schema.tables)} tables, "
                   f"{len(schema.indexes)} indexes.")
         return
+    from veza_schema.migrations.sumfile import require_current_sum, write_sum
+
+    require_current_sum(migrations_dir)  # first: a snapshot edited to match schema/ must not mean "nothing to do"
     snapshot = read_snapshot(migrations_dir)
     if snapshot is None:
         from veza_schema.errors import MigrationFileError
@@ -85,11 +88,9 @@ def generate(
         out.print("Nothing to generate: the migrations already produce schema/.")
         return
     from veza_schema.migrations import incremental
-    from veza_schema.migrations.sumfile import require_current_sum, write_sum
     from veza_schema.policy import check_generate
     from veza_schema.policy.base import prior_from_git
 
-    require_current_sum(migrations_dir)
     policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,  # refuses forbidden
                             prior=prior_from_git(schema_dir),                    # changes (exit 1)
                             rfc_pattern=rfc_pattern or DEFAULT_RFC_PATTERN)

@@ -71,6 +71,7 @@ from veza_schema.diff.changes import (
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
+    RenameFunction,
     RenameIndex,
     RenameTable,
     ReorderColumns,
@@ -96,7 +97,7 @@ PHASES: tuple[tuple[type, ...], ...] = (
     (CreateEnum, AddEnumValue),
     (AlterCompositeType, CreateCompositeType),
     (CreateSequence, AlterSequence),  # before the defaults that draw from them
-    (RenameTable,),
+    (RenameTable, RenameFunction),
     (RenameColumn,),
     (RenameConstraint, RenameIndex),
     (DropPolicy,),

@@ -75,6 +75,7 @@ from veza_schema.diff.changes import (
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
+    RenameFunction,
     RenameIndex,
     RenameTable,
     ReorderColumns,
@@ -158,6 +159,8 @@ def subject(change: Change) -> Subject:
             return Subject("table", table.name, table.name)
         case RenameTable():
             return Subject("table", change.new, change.new)
+        case RenameFunction():
+            return Subject("function", change.new)
         case AddColumn(table=table, column=column) | DropColumn(table=table, column=column):
             return Subject("column", column.name, table)
         case AlterColumnType() | AlterColumnDefault() | AlterColumnNullability() | AlterColumnIdentity() \

@@ -267,7 +267,14 @@ def _run_step(conn: psycopg.Connection, step: PlannedStep, options: RunOptions) 
     if step.transactional:
         _with_retries(options, migration, lambda: _run_transactional(conn, step, statements, options, started))
     else:
-        _run_non_transactional(conn, step, statements, options, started)
+        try:
+            _run_non_transactional(conn, step, statements, options, started)
+        except psycopg.Error as exc:  # statement errors are MigrationFailed already: a history write failed
+            raise MigrationFailed(
+                f"{migration.label} runs outside a transaction and writing its history row failed: "
+                f"{_server_message(exc)}. Either none of its statements ran (its history row is unchanged) or "
+                "all of them did (its history row says failed); `veza-schema status` shows which.",
+                exc.diag.sqlstate) from exc
     options.reporter.migration_finished(migration, step.direction, time.monotonic() - started)
 
 
@@ -289,6 +296,12 @@ def _with_retries(options: RunOptions, migration: MigrationFile, action: Callabl
 class _LockNotAvailable(Exception):
     def __init__(self, error: MigrationFailed) -> None:
         self.error = error
+
+
+def _server_message(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    detail = f" ({diag.message_detail})" if diag.message_detail else ""
+    return f"{(diag.message_primary or str(exc)).strip()}{detail} [SQLSTATE {diag.sqlstate}]"
 
 
 def _failure(step: PlannedStep, statement: Statement, exc: psycopg.Error, aftermath: str) -> MigrationFailed:
@@ -320,8 +333,10 @@ def _run_transactional(conn: psycopg.Connection, step: PlannedStep, statements: 
                 history.record(conn, migration.version, migration.description, migration.checksum, True, elapsed)
             else:
                 history.forget(conn, migration.version)
-    except psycopg.Error as exc:  # commit-time failures (deferred constraints)
-        raise MigrationFailed(f"{migration.label}: commit failed: {exc}", exc.diag.sqlstate) from exc
+    except psycopg.Error as exc:  # the history row or the commit failed (a deferred constraint)
+        raise MigrationFailed(f"{migration.label}: recording it in the history or committing failed: "
+                              f"{_server_message(exc)}. Nothing of {migration.label} was applied (its transaction "
+                              "was rolled back).", exc.diag.sqlstate) from exc
 
 
 def _run_non_transactional(conn: psycopg.Connection, step: PlannedStep, statements: list[Statement],
