@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from veza_schema.cli.common import DEFAULT_MIGRATIONS_DIR, DEFAULT_SCHEMA_DIR, MigrationsDirOption, SchemaDirOption
 
+if TYPE_CHECKING:
+    from veza_schema.lint.verify import Validation
+    from veza_schema.model import Schema
+
 LINT_FORMATS = ("text", "json", "sarif", "github")
+
+OfflineOption = Annotated[
+    bool,
+    typer.Option("--offline", help="Do not apply the schema to PostgreSQL: the model's rules only (says so in "
+                                   "the report)."),
+]
+ShadowDsnOption = Annotated[
+    str | None,
+    typer.Option("--shadow-dsn", envvar="VEZA_SHADOW_DSN",
+                 help="Server to verify the schema on (its role needs CREATEDB). Default: $VEZA_SHADOW_DSN, "
+                      "else the embedded server.", show_default=False),
+]
 
 
 RULES_FORMATS = ("text", "json", "markdown")
@@ -54,11 +70,20 @@ def lint_command(
         Path | None,
         typer.Option("--output", "-o", help="Write the report to this file instead of stdout.", show_default=False),
     ] = None,
+    offline: OfflineOption = False,
+    shadow_dsn: ShadowDsnOption = None,
 ) -> None:
-    """Lint the schema YAML: naming, the seed's 10 immutable rules, integrity, PostgreSQL pitfalls.
+    """Lint the schema YAML: naming, the seed's 10 immutable rules, integrity, PostgreSQL pitfalls,
+    and what PostgreSQL itself refuses when the schema is applied (PG1xx).
+
+    The schema is applied, in a scratch database that is thrown away, on the embedded server
+    (or --shadow-dsn); each error PostgreSQL raises is a finding at the YAML line of its object.
+    A script that applied cleanly once is remembered on that server (a template database), so
+    later runs of the same schema cost one query. --offline skips the server.
 
     Exit 0 when no errors remain (warnings alone exit 0 unless --strict), 1 on errors,
-    2 on a schema that does not load or bad options. Rules are listed in docs/rules.md.
+    2 on a schema that does not load or bad options, 3 when the server cannot be reached.
+    Rules are listed in docs/rules.md.
 
     Examples:
 
@@ -67,12 +92,13 @@ def lint_command(
         veza-schema lint --format sarif --output lint.sarif
 
         veza-schema lint --select IMM,PG005 --ignore NAM --strict
+
+        veza-schema lint --offline
     """
     import gc
     import sys
 
     from veza_schema.cli.common import check_choice
-    from veza_schema.lint.engine import lint
     from veza_schema.lint.output import render
     from veza_schema.lint.rulebook import LINT_RULES
     from veza_schema.migrations.sumfile import require_current_sum
@@ -82,7 +108,8 @@ def lint_command(
     require_current_sum(migrations_dir)  # CI lints every change: an edited migration fails here too
     schema = load_schema(schema_dir)
     gc.freeze()  # the model lives until exit: keep the collector from rescanning it (~25% on big schemas)
-    report = lint(schema, select=_codes(select), ignore=_codes(ignore), use_waivers=not no_waivers)
+    report = validate_schema(schema, migrations_dir, select=_codes(select), ignore=_codes(ignore),
+                             use_waivers=not no_waivers, offline=offline, shadow_dsn=shadow_dsn).report
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render(report, LINT_RULES, fmt), encoding="utf-8")
@@ -100,6 +127,26 @@ def lint_command(
     else:
         sys.stdout.write(render(report, LINT_RULES, fmt))
     raise typer.Exit(report.exit_code(strict))
+
+
+def validate_schema(schema: Schema, migrations_dir: Path, *, select: list[str] | None = None,
+                    ignore: list[str] | None = None, use_waivers: bool = True, offline: bool = False,
+                    shadow_dsn: str | None = None) -> Validation:
+    """Lint and verify ``schema`` as ``lint`` does (``generate`` runs the same before writing).
+
+    The migrations' snapshot, when there is one, tells the rules which tables already exist.
+    """
+    from veza_schema.errors import DatabaseError
+    from veza_schema.lint.verify import validate
+    from veza_schema.migrations.snapshot import read_snapshot
+
+    previous = read_snapshot(migrations_dir) if migrations_dir.is_dir() else None
+    try:
+        return validate(schema, select=select, ignore=ignore, use_waivers=use_waivers, offline=offline,
+                        shadow_dsn=shadow_dsn, previous=previous)
+    except DatabaseError as error:
+        raise DatabaseError(f"{error} (the schema is verified on PostgreSQL: --offline lints without a server)",
+                            error.sqlstate) from error
 
 
 def rules_command(

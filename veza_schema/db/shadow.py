@@ -9,10 +9,19 @@ from :func:`veza_schema.db.introspect.introspect`: like is compared with like.
 
 The shadow server is the embedded one by default, or any server given as ``--shadow-dsn``
 (its role needs CREATEDB; the database is always dropped, even on failure).
+
+Template cache: building a schema costs seconds, copying a database a fraction of that. The
+first run that builds a rendered script cleanly keeps the result as ``veza_tpl_<hash of the
+script>`` (connections disallowed, so it can always be copied); later runs with the same
+script copy it (:func:`shadow_from_template`) or, when they only need to know that it builds
+(lint's verification), just find it (:func:`has_template`). At most :data:`KEEP_TEMPLATES`
+templates stay on a server; older ones are dropped when a new one is kept. The cache never
+holds a script that failed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +38,10 @@ from veza_schema.model import Schema, Table
 from veza_schema.sql.render import create_schema_sections, sections_to_sql
 
 SHADOW_PREFIX = "veza_shadow_"
+TEMPLATE_PREFIX = "veza_tpl_"
+KEEP_TEMPLATES = 3
+# Bump when what a template holds for the same script changes (how it is built).
+_CACHE_FORMAT = "1"
 
 
 def shadow_database_name() -> str:
@@ -45,26 +58,175 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def shadow_server(server_dsn: str | None = None) -> str:
+    """The shadow server's DSN: ``server_dsn``, else the embedded server (started only when not running)."""
+    if server_dsn:
+        return server_dsn
+    server = EmbeddedServer()
+    status = server.status()
+    if status.running and status.dsn:
+        return status.dsn
+    return server.start()
+
+
+def admin_connection(server_dsn: str) -> psycopg.Connection[Any]:
+    """An autocommit connection to the shadow server's maintenance database (exit 3 when unreachable)."""
+    try:
+        return psycopg.connect(server_dsn, autocommit=True, connect_timeout=10, application_name="veza-schema")
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot connect to the shadow server: {_first_line(exc)}",
+                            getattr(exc, "sqlstate", None)) from exc
+
+
+def _create_database(server_dsn: str, name: str, template: str = "template0") -> None:
+    with admin_connection(server_dsn) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+
+
+def _drop_database(server_dsn: str, name: str, force: bool = True) -> None:
+    try:
+        with admin_connection(server_dsn) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}{}").format(
+                sql.Identifier(name), sql.SQL(" WITH (FORCE)" if force else "")))
+    except (psycopg.Error, DatabaseError):  # pragma: no cover - best effort; the name says what to clean up
+        pass
+
+
 @contextmanager
-def shadow_database(server_dsn: str | None = None) -> Iterator[str]:
-    """Create an empty database on ``server_dsn`` (default: the embedded server), yield its DSN, drop it."""
-    if server_dsn is None:
-        server_dsn = EmbeddedServer().start()
+def shadow_database(server_dsn: str | None = None, template: str = "template0") -> Iterator[str]:
+    """Create a database on ``server_dsn`` (default: the embedded server), yield its DSN, drop it.
+
+    It is empty, or a copy of ``template``.
+    """
+    server_dsn = shadow_server(server_dsn)
     name = shadow_database_name()
     try:
-        with psycopg.connect(server_dsn, autocommit=True, connect_timeout=10) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        _create_database(server_dsn, name, template)
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot create the shadow database: {_first_line(exc)}",
                             getattr(exc, "sqlstate", None)) from exc
     try:
         yield _dsn_for(server_dsn, name)
     finally:
+        _drop_database(server_dsn, name)
+
+
+# -- the template cache ---------------------------------------------------------------------------
+def template_name(script: str) -> str:
+    """``veza_tpl_<24 hex>``: the cache key of a rendered script (its SHA-256)."""
+    digest = hashlib.sha256(f"{_CACHE_FORMAT}\n{script}".encode()).hexdigest()
+    return TEMPLATE_PREFIX + digest[:24]
+
+
+def has_template(admin: psycopg.Connection[Any], script: str) -> bool:
+    """Whether this server already holds the template of ``script`` (it built cleanly there before)."""
+    row = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template_name(script),)).fetchone()
+    return row is not None
+
+
+@dataclass
+class TemplateBuild:
+    """A scratch database being built from a script; :meth:`keep` turns it into the script's template."""
+
+    server_dsn: str
+    name: str
+    script: str
+    kept: bool = False
+
+    @property
+    def dsn(self) -> str:
+        return _dsn_for(self.server_dsn, self.name)
+
+    def keep(self) -> None:
+        """Cache the database as the script's template (close every connection to it first).
+
+        Another run may have kept the same template meanwhile: then this copy is simply dropped.
+        """
+        template = template_name(self.script)
+        with admin_connection(self.server_dsn) as admin:
+            try:
+                admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                    sql.Identifier(self.name), sql.Identifier(template)))
+            except psycopg.Error:  # kept by a concurrent run, or still in use: not cached this time
+                return
+            self.kept = True
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(template)))
+            _prune_templates(admin, keep=template)
+
+
+def _prune_templates(admin: psycopg.Connection[Any], keep: str) -> None:
+    """Drop all but the newest :data:`KEEP_TEMPLATES` templates (one being copied stays: DROP fails)."""
+    rows = admin.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s ORDER BY oid DESC",
+        (TEMPLATE_PREFIX.replace("_", "\\_") + "%", keep)).fetchall()
+    for (name,) in rows[KEEP_TEMPLATES - 1:]:
         try:
-            with psycopg.connect(server_dsn, autocommit=True, connect_timeout=10) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        except psycopg.Error:  # pragma: no cover - best effort; the name says what to clean up
-            pass
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(str(name))))
+        except psycopg.Error:
+            continue
+
+
+@contextmanager
+def template_build(server_dsn: str, script: str) -> Iterator[TemplateBuild]:
+    """An empty scratch database to build ``script`` in; dropped on exit unless :meth:`TemplateBuild.keep`."""
+    build = TemplateBuild(server_dsn, shadow_database_name(), script)
+    try:
+        _create_database(server_dsn, build.name)
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot create the shadow database: {_first_line(exc)}",
+                            getattr(exc, "sqlstate", None)) from exc
+    try:
+        yield build
+    finally:
+        if not build.kept:
+            _drop_database(server_dsn, build.name)
+
+
+def ensure_template(server_dsn: str, script: str) -> str:
+    """The name of ``script``'s template on the server, building it when missing.
+
+    Raises:
+        DatabaseError: the script fails there (nothing is cached then).
+    """
+    with admin_connection(server_dsn) as admin:
+        if has_template(admin, script):
+            return template_name(script)
+    with template_build(server_dsn, script) as build:
+        try:
+            with psycopg.connect(build.dsn, connect_timeout=10) as conn:
+                conn.execute(script.encode("utf-8"))
+        except psycopg.Error as exc:
+            raise DatabaseError(f"schema/ does not build in the shadow database: {_first_line(exc)}",
+                                getattr(exc, "sqlstate", None)) from exc
+        build.keep()
+    return template_name(script)
+
+
+@contextmanager
+def shadow_from_template(server_dsn: str | None, script: str) -> Iterator[str]:
+    """A fresh database holding ``script`` applied, copied from its cached template; dropped on exit.
+
+    The first call for a script builds the template (as long as building the script takes);
+    later ones copy it. ``server_dsn`` None means the embedded server.
+
+    Raises:
+        DatabaseError: the server is unreachable, or the script fails there.
+    """
+    server_dsn = shadow_server(server_dsn)
+    name = shadow_database_name()
+    for attempt in range(2):
+        template = ensure_template(server_dsn, script)
+        try:
+            _create_database(server_dsn, name, template)
+            break
+        except psycopg.Error as exc:
+            # Pruned by a concurrent run between the check and the copy: build it again, once.
+            if attempt or exc.sqlstate != "3D000":
+                raise DatabaseError(f"cannot copy the shadow template: {_first_line(exc)}", exc.sqlstate) from exc
+    try:
+        yield _dsn_for(server_dsn, name)
+    finally:
+        _drop_database(server_dsn, name)
 
 
 @dataclass(frozen=True)
