@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from veza_schema.lint import waivers
 from veza_schema.lint.registry import Registry
-from veza_schema.lint.rules import immutable, integrity, naming, pitfalls, server
+from veza_schema.lint.rules import catalog, immutable, integrity, naming, pitfalls, semantics, server
 
-LINT_RULES = Registry((*naming.RULES, *immutable.RULES, *integrity.RULES, *pitfalls.RULES, *server.RULES,
-                       *waivers.RULES))
+LINT_RULES = Registry((*naming.RULES, *immutable.RULES, *integrity.RULES, *semantics.RULES, *pitfalls.RULES,
+                       *catalog.RULES, *server.RULES, *waivers.RULES))
