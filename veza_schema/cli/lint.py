@@ -149,6 +149,34 @@ def validate_schema(schema: Schema, migrations_dir: Path, *, select: list[str] |
                             error.sqlstate) from error
 
 
+def verify_before_writing(schema: Schema, migrations_dir: Path, *, no_verify: bool, shadow_dsn: str | None,
+                          schema_dir: Path) -> None:
+    """``generate``'s gate: lint and PostgreSQL's verification, as ``lint`` runs them; refuse on an error.
+
+    Raises:
+        SchemaRefused: an error remains (exit 1); ``--no-verify`` writes anyway (and the header says so).
+    """
+    import sys
+    from dataclasses import replace
+
+    from veza_schema.cli.common import console, error_console
+    from veza_schema.lint.output import render
+    from veza_schema.lint.rulebook import LINT_RULES
+    from veza_schema.lint.verify import SchemaRefused
+
+    if no_verify:
+        error_console().print(f"[yellow]warning:[/] --no-verify: {schema_dir}/ is neither linted nor verified on "
+                              "PostgreSQL; the migration's header says so", markup=True)
+        return
+    report = validate_schema(schema, migrations_dir, shadow_dsn=shadow_dsn).report
+    if report.errors:
+        errors = tuple(f for f in report.active if f.severity == "error")
+        sys.stdout.write(render(replace(report, findings=errors), LINT_RULES, "text"))
+        raise SchemaRefused(f"generate refuses {schema_dir}/: {report.errors} error(s) above (`veza-schema lint` "
+                            "lists them with the warnings); fix them, or write anyway with --no-verify")
+    console().print(f"[dim]{report.verification}[/]", markup=True)
+
+
 def rules_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, json or markdown.")] = "text",
     output: Annotated[

@@ -18,6 +18,7 @@ from veza_schema.cli.common import (
     check_choice,
     console,
 )
+from veza_schema.cli.lint import ShadowDsnOption
 
 if TYPE_CHECKING:
     from veza_schema.db.dsn import Target
@@ -49,13 +50,19 @@ def generate(
                                                                             "--rfc).")] = False,
     rfc: Annotated[str | None, typer.Option("--rfc", help="The RFC approving the changes (RFC-NNNN); required "
                                                           "with --allow-forbidden.", show_default=False)] = None,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Write even if lint or PostgreSQL refuses schema/ "
+                                                                "(the migration's header says so).")] = False,
+    shadow_dsn: ShadowDsnOption = None,
 ) -> None:
     """Write the next up/down migration pair from the changes in schema/.
 
-    Nothing changed: nothing is written (exit 0). Example:
+    Before writing, schema/ is validated as `lint` does (the model's rules, then PostgreSQL
+    applying it in a scratch database): an error refuses the generation (exit 1) unless
+    --no-verify. Nothing changed: nothing is written (exit 0). Example:
 
         veza-schema generate --name add_user_bio
     """
+    from veza_schema.cli.lint import verify_before_writing
     from veza_schema.migrations import generate as gen
     from veza_schema.migrations.files import read_migrations
     from veza_schema.migrations.snapshot import SNAPSHOT_FILE, read_snapshot
@@ -63,9 +70,11 @@ def generate(
 
     out = console()
     schema = load_schema(schema_dir)
-    settings = gen.FileSettings(lock_timeout, statement_timeout, schema_dir.as_posix().rstrip("/"))
+    settings = gen.FileSettings(lock_timeout, statement_timeout, schema_dir.as_posix().rstrip("/"),
+                                unverified=no_verify)
     existing = read_migrations(migrations_dir)
     if not existing:
+        verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
         written = gen.generate_initial(schema, migrations_dir, gen.check_name(name or "initial_schema"), settings)
         out.print(f"Wrote {written.up_path} and {written.down_path.name}: {len(schema.tables)} tables, "
                   f"{len(schema.indexes)} indexes.")
@@ -85,6 +94,7 @@ def generate(
     from veza_schema.policy.base import prior_from_git
 
     require_current_sum(migrations_dir)
+    verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
     policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,
                             prior=prior_from_git(schema_dir))  # refuses forbidden changes (exit 1)
     for decision in policy.missing_rfc:

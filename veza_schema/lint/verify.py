@@ -35,6 +35,7 @@ import psycopg
 
 from veza_schema.db.catalog import catalog_facts
 from veza_schema.db.shadow import admin_connection, has_template, shadow_database, shadow_server, template_build
+from veza_schema.errors import EXIT_FINDINGS, VezaSchemaError
 from veza_schema.lint.engine import lint, select_rules
 from veza_schema.lint.findings import Finding, LintReport
 from veza_schema.lint.registry import LintContext
@@ -442,6 +443,12 @@ def _column_pos(column: Column, error: psycopg.Error) -> SourcePos | None:
 
 
 # -- lint with the server --------------------------------------------------------------------------
+class SchemaRefused(VezaSchemaError):
+    """``generate`` will not write: lint or PostgreSQL refuses the schema (exit 1, like a finding)."""
+
+    exit_code = EXIT_FINDINGS
+
+
 @dataclass(frozen=True)
 class Validation:
     """A lint report, and the server's verification when it ran (None with ``offline``)."""
