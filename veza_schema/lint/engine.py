@@ -75,7 +75,8 @@ def lint(
         findings.extend(rule.run(schema, context))
     codes = {rule.code for rule in rules}
     findings = waivers.apply(findings, schema, codes, registry, enforce=use_waivers)
-    already = {f.object for f in findings if f.severity == "error" and not f.waived}
+    already = {f.object for f in findings if f.severity == "error" and not f.waived
+               and getattr(registry.get(f.code), "family", "") != "waivers"}
     findings += [f for f in server_findings if f.code in codes and f.object not in already]
     findings.sort(key=lambda f: f.sort_key)
     return LintReport(tuple(findings), tuple(sorted(codes)), use_waivers)
