@@ -275,15 +275,36 @@ def can_be_false(text: str, not_null: frozenset[str] = frozenset()) -> bool | No
     return any(satisfiable(term, not_null) for term in terms)
 
 
-def both_true(first: str, second: str, not_null: frozenset[str] = frozenset()) -> bool | None:
-    """False when no row makes both expressions TRUE (an index predicate against a CHECK)."""
-    left, right = _parsed(first), _parsed(second)
+def _allowed_with(true_term: Term, check_term: Term, not_null: frozenset[str]) -> bool:
+    """Whether a row makes ``true_term`` TRUE while a CHECK's ``check_term`` is not FALSE.
+
+    A CHECK lets a row pass when its condition is NULL: a comparison on a NULL column is NULL,
+    so each column either is NULL (when nothing forbids it) or has a value satisfying both.
+    """
+    if true_term is None or check_term is None:
+        return False
+    columns = {atom.column for atom in true_term} | {atom.column for atom in check_term}
+    for column in columns:
+        mine = tuple(a for a in true_term if a.column == column)
+        theirs = tuple(a for a in check_term if a.column == column)
+        may_be_null = column not in not_null and all(a.op == "is null" for a in mine) \
+            and all(a.op != "is not null" for a in theirs)
+        if may_be_null and satisfiable(mine + tuple(a for a in theirs if a.op == "is null")):
+            continue
+        if not satisfiable(mine + theirs + (Atom(column, "is not null"),), not_null):
+            return False
+    return True
+
+
+def both_true(predicate: str, check: str, not_null: frozenset[str] = frozenset()) -> bool | None:
+    """False when no row makes ``predicate`` TRUE and passes ``check`` (an index WHERE against a CHECK)."""
+    left, right = _parsed(predicate), _parsed(check)
     if left is None or right is None:
         return None
     a, b = _terms(left), _terms(right)
     if a is None or b is None or len(a) * len(b) > _MAX_TERMS:
         return None
-    return any(satisfiable(None if x is None or y is None else x + y, not_null) for x in a for y in b)
+    return any(_allowed_with(x, y, not_null) for x in a for y in b)
 
 
 def comparisons(text: str) -> Iterator[Atom]:
