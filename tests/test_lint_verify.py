@@ -267,3 +267,14 @@ def test_a_waiver_cannot_silence_postgresql(pg_server: Server, tmp_path: Path) -
     _, document, _ = lint_json(schema_dir, "--select", "PG1,LNT", "--shadow-dsn", pg_server.admin_dsn)
     codes = sorted((f["code"], f["waived"]) for f in document["findings"])
     assert codes == [("LNT003", False), ("PG101", False)]
+
+
+def test_verification_never_runs_a_views_query(pg_server: Server, tmp_path: Path) -> None:
+    """schema/ is untrusted (lint verifies pull requests): a materialized view is created WITH NO DATA, so
+    its query is analyzed by PostgreSQL but never executed (here it would divide by zero)."""
+    text = CLEAN + "views:\n  order_counts:\n    materialized: true\n    query: SELECT count(*) / 0 AS boom FROM orders\n"
+    schema = load_schema(write_schema(tmp_path / "schema", text))
+    assert verify(schema, pg_server.admin_dsn).findings == ()
+    broken = text.replace("FROM orders", "FROM no_such_table")
+    [finding] = verify(load_schema(write_schema(tmp_path / "broken", broken)), pg_server.admin_dsn).findings
+    assert finding.object == "views.order_counts" and "no_such_table" in finding.message

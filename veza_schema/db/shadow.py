@@ -22,6 +22,7 @@ holds a script that failed.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,21 @@ TEMPLATE_PREFIX = "veza_tpl_"
 KEEP_TEMPLATES = 3
 # Bump when what a template holds for the same script changes (how it is built).
 _CACHE_FORMAT = "1"
+_WITH_DATA = re.compile(r"\nWITH DATA;(?=\n|$)")
+# Every statement building a shadow stops after this long (a shadow database is private: no lock waits).
+SHADOW_OPTIONS = "-c statement_timeout=120s"
+
+
+def unpopulated(script: str) -> str:
+    """The script with materialized views created ``WITH NO DATA``.
+
+    Why: building the shadow must not run schema/'s queries. YAML is untrusted (a pull request
+    may change it, and lint verifies every pull request); DDL on empty tables evaluates no
+    default, check or index expression, but a materialized view's query runs at creation and
+    may call any function the server offers, with the shadow role's rights. The definition is
+    still parsed and analyzed by PostgreSQL, which is what verification needs.
+    """
+    return _WITH_DATA.sub("\nWITH NO DATA;", script)
 
 
 def shadow_database_name() -> str:
@@ -193,8 +209,8 @@ def ensure_template(server_dsn: str, script: str) -> str:
             return template_name(script)
     with template_build(server_dsn, script) as build:
         try:
-            with psycopg.connect(build.dsn, connect_timeout=10) as conn:
-                conn.execute(script.encode("utf-8"))
+            with psycopg.connect(build.dsn, connect_timeout=10, options=SHADOW_OPTIONS) as conn:
+                conn.execute(unpopulated(script).encode("utf-8"))
         except psycopg.Error as exc:
             raise DatabaseError(f"schema/ does not build in the shadow database: {_first_line(exc)}",
                                 getattr(exc, "sqlstate", None)) from exc

@@ -34,7 +34,16 @@ from typing import Any
 import psycopg
 
 from veza_schema.db.catalog import catalog_facts
-from veza_schema.db.shadow import admin_connection, has_template, shadow_database, shadow_server, template_build
+from veza_schema.db.errors import database_error
+from veza_schema.db.shadow import (
+    SHADOW_OPTIONS,
+    admin_connection,
+    has_template,
+    shadow_database,
+    shadow_server,
+    template_build,
+    unpopulated,
+)
 from veza_schema.errors import EXIT_FINDINGS, VezaSchemaError
 from veza_schema.lint.engine import lint, select_rules
 from veza_schema.lint.findings import Finding, LintReport
@@ -99,7 +108,7 @@ def verify(schema: Schema, server_dsn: str | None = None, where: str | None = No
     label = f"PostgreSQL {version // 10000}.{version % 10000}"
     if cached:
         return Verification((), label, where, True, time.perf_counter() - started)
-    statements = [statement for section in sections for statement in section.statements]
+    statements = [unpopulated(statement) for section in sections for statement in section.statements]
     with template_build(server, script) as build:
         first_error = _apply_in_batches(build.dsn, statements)
         if first_error is None:
@@ -115,15 +124,24 @@ def verify(schema: Schema, server_dsn: str | None = None, where: str | None = No
     return Verification(tuple(findings), label, where, False, time.perf_counter() - started, not_run, facts)
 
 
+def _connect(dsn: str) -> psycopg.Connection[Any]:
+    """A connection to a scratch database (exit 3 when it fails: that is the server, not the schema)."""
+    try:
+        return psycopg.connect(dsn, connect_timeout=10, application_name="veza-schema lint", options=SHADOW_OPTIONS)
+    except psycopg.Error as exc:
+        raise database_error("cannot connect to the scratch database", exc) from exc
+
+
 def _apply_in_batches(dsn: str, statements: Sequence[str]) -> psycopg.Error | None:
     """Run the script in transactions of :data:`BATCH_STATEMENTS` statements; the first error, if any."""
-    try:
-        with psycopg.connect(dsn, connect_timeout=10, application_name="veza-schema lint") as conn:
+    with _connect(dsn) as conn:
+        try:
             for start in range(0, len(statements), BATCH_STATEMENTS):
                 conn.execute("\n".join(statements[start:start + BATCH_STATEMENTS]).encode("utf-8"))
                 conn.commit()
-    except psycopg.Error as exc:
-        return exc
+        except psycopg.Error as exc:
+            conn.rollback()
+            return exc
     return None
 
 
@@ -237,7 +255,7 @@ class _Attribution:
             self._fail(step.makes)
 
     def run(self, dsn: str) -> tuple[list[Finding], int]:
-        with psycopg.connect(dsn, connect_timeout=10, application_name="veza-schema lint") as conn:
+        with _connect(dsn) as conn:
             for step in self._before_tables():
                 self._step(conn, step)
             order = render.order_tables(dict(self.schema.tables))
@@ -338,8 +356,9 @@ class _Attribution:
         for name in render.order_views(dict(schema.views)):
             view = schema.views[name]
             needs = frozenset(f"table:{d}" if d in schema.tables else f"view:{d}" for d in view.depends_on)
-            yield _Step(render.create_view(view), f"{'materialized ' if view.materialized else ''}view {name}",
-                        f"views.{name}", view.meta.pos, needs, (f"view:{name}", f"table:{name}"))
+            kind = "materialized view" if view.materialized else "view"
+            yield _Step(unpopulated(render.create_view(view)), f"{kind} {name}", f"views.{name}", view.meta.pos,
+                        needs, (f"view:{name}", f"table:{name}"))
             for index_name in sorted(view.indexes):
                 yield self._index(view.indexes[index_name], on_view=True)
         for trigger in schema.triggers:
