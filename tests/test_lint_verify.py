@@ -272,9 +272,32 @@ def test_a_waiver_cannot_silence_postgresql(pg_server: Server, tmp_path: Path) -
 def test_verification_never_runs_a_views_query(pg_server: Server, tmp_path: Path) -> None:
     """schema/ is untrusted (lint verifies pull requests): a materialized view is created WITH NO DATA, so
     its query is analyzed by PostgreSQL but never executed (here it would divide by zero)."""
-    text = CLEAN + "views:\n  order_counts:\n    materialized: true\n    query: SELECT count(*) / 0 AS boom FROM orders\n"
+    text = CLEAN + ("views:\n  order_counts:\n    materialized: true\n"
+                    "    query: SELECT count(*) / 0 AS boom FROM orders\n")
     schema = load_schema(write_schema(tmp_path / "schema", text))
     assert verify(schema, pg_server.admin_dsn).findings == ()
     broken = text.replace("FROM orders", "FROM no_such_table")
     [finding] = verify(load_schema(write_schema(tmp_path / "broken", broken)), pg_server.admin_dsn).findings
     assert finding.object == "views.order_counts" and "no_such_table" in finding.message
+
+
+def test_the_sources_key_changes_with_any_yaml_byte(tmp_path: Path) -> None:
+    from veza_schema.lint.verify import source_key
+
+    schema_dir = write_schema(tmp_path / "schema", CLEAN)
+    first = source_key(schema_dir)
+    assert source_key(schema_dir) == first
+    (schema_dir / "shop.yaml").write_text(CLEAN + "\n", encoding="utf-8")
+    assert source_key(schema_dir) != first
+
+
+def test_a_second_lint_of_unchanged_sources_finds_the_template_and_an_edit_is_verified_again(
+        pg_server: Server, tmp_path: Path) -> None:
+    schema_dir = write_schema(tmp_path / "schema", CLEAN.replace("orders", "labelled_orders"))
+    _, first, _ = lint_json(schema_dir, "--select", "PG1", "--shadow-dsn", pg_server.admin_dsn)
+    _, second, _ = lint_json(schema_dir, "--select", "PG1", "--shadow-dsn", pg_server.admin_dsn)
+    assert "kept as the template" in first["verification"]
+    assert "cached template" in second["verification"]
+    write_schema(schema_dir, FIVE_CASES["gin-on-plain-uuid"][0].replace("orders", "labelled_orders"))
+    code, third, _ = lint_json(schema_dir, "--select", "PG1", "--shadow-dsn", pg_server.admin_dsn)
+    assert code == 1 and [f["code"] for f in third["findings"]] == ["PG101"]

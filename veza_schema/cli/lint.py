@@ -108,7 +108,7 @@ def lint_command(
     require_current_sum(migrations_dir)  # CI lints every change: an edited migration fails here too
     schema = load_schema(schema_dir)
     gc.freeze()  # the model lives until exit: keep the collector from rescanning it (~25% on big schemas)
-    report = validate_schema(schema, migrations_dir, select=_codes(select), ignore=_codes(ignore),
+    report = validate_schema(schema, schema_dir, migrations_dir, select=_codes(select), ignore=_codes(ignore),
                              use_waivers=not no_waivers, offline=offline, shadow_dsn=shadow_dsn).report
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -129,7 +129,7 @@ def lint_command(
     raise typer.Exit(report.exit_code(strict))
 
 
-def validate_schema(schema: Schema, migrations_dir: Path, *, select: list[str] | None = None,
+def validate_schema(schema: Schema, schema_dir: Path, migrations_dir: Path, *, select: list[str] | None = None,
                     ignore: list[str] | None = None, use_waivers: bool = True, offline: bool = False,
                     shadow_dsn: str | None = None) -> Validation:
     """Lint and verify ``schema`` as ``lint`` does (``generate`` runs the same before writing).
@@ -140,10 +140,9 @@ def validate_schema(schema: Schema, migrations_dir: Path, *, select: list[str] |
     from veza_schema.lint.verify import validate
     from veza_schema.migrations.snapshot import read_snapshot
 
-    previous = read_snapshot(migrations_dir) if migrations_dir.is_dir() else None
     try:
         return validate(schema, select=select, ignore=ignore, use_waivers=use_waivers, offline=offline,
-                        shadow_dsn=shadow_dsn, previous=previous)
+                        shadow_dsn=shadow_dsn, previous=lambda: read_snapshot(migrations_dir), schema_dir=schema_dir)
     except DatabaseError as error:
         raise DatabaseError(f"{error} (the schema is verified on PostgreSQL: --offline lints without a server)",
                             error.sqlstate) from error
@@ -168,7 +167,7 @@ def verify_before_writing(schema: Schema, migrations_dir: Path, *, no_verify: bo
         error_console().print(f"[yellow]warning:[/] --no-verify: {schema_dir}/ is neither linted nor verified on "
                               "PostgreSQL; the migration's header says so", markup=True)
         return
-    report = validate_schema(schema, migrations_dir, shadow_dsn=shadow_dsn).report
+    report = validate_schema(schema, schema_dir, migrations_dir, shadow_dsn=shadow_dsn).report
     if report.errors:
         errors = tuple(f for f in report.active if f.severity == "error")
         sys.stdout.write(render(replace(report, findings=errors), LINT_RULES, "text"))

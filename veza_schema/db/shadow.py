@@ -14,7 +14,9 @@ Template cache: building a schema costs seconds, copying a database a fraction o
 first run that builds a rendered script cleanly keeps the result as ``veza_tpl_<hash of the
 script>`` (connections disallowed, so it can always be copied); later runs with the same
 script copy it (:func:`shadow_from_template`) or, when they only need to know that it builds
-(lint's verification), just find it (:func:`has_template`). At most :data:`KEEP_TEMPLATES`
+(lint's verification), just find it (:func:`has_template`). A caller that can name its
+sources (lint: the YAML files and veza-schema's own code) may label the template with their
+hash, and find it again without rendering the script (:func:`find_by_source`). At most :data:`KEEP_TEMPLATES`
 templates stay on a server; older ones are dropped when a new one is kept. The cache never
 holds a script that failed.
 """
@@ -140,6 +142,16 @@ def has_template(admin: psycopg.Connection[Any], script: str) -> bool:
     return row is not None
 
 
+def find_by_source(admin: psycopg.Connection[Any], source_key: str) -> str | None:
+    """The template a previous run labelled with ``source_key`` (the hash of what the script is made from)."""
+    row = admin.execute(
+        "SELECT d.datname FROM pg_database d JOIN pg_shdescription s "
+        "ON s.objoid = d.oid AND s.classoid = 'pg_database'::regclass "
+        "WHERE starts_with(d.datname, %s) AND s.description = %s LIMIT 1",
+        (TEMPLATE_PREFIX, f"veza-schema sources {source_key}")).fetchone()
+    return str(row[0]) if row else None
+
+
 @dataclass
 class TemplateBuild:
     """A scratch database being built from a script; :meth:`keep` turns it into the script's template."""
@@ -153,10 +165,11 @@ class TemplateBuild:
     def dsn(self) -> str:
         return _dsn_for(self.server_dsn, self.name)
 
-    def keep(self) -> None:
+    def keep(self, source_key: str | None = None) -> None:
         """Cache the database as the script's template (close every connection to it first).
 
-        Another run may have kept the same template meanwhile: then this copy is simply dropped.
+        ``source_key`` labels it for :func:`find_by_source`. Another run may have kept the same
+        template meanwhile: then this copy is simply dropped.
         """
         template = template_name(self.script)
         with admin_connection(self.server_dsn) as admin:
@@ -167,6 +180,9 @@ class TemplateBuild:
                 return
             self.kept = True
             admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(template)))
+            if source_key:
+                admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    sql.Identifier(template), sql.Literal(f"veza-schema sources {source_key}")))
             _prune_templates(admin, keep=template)
 
 

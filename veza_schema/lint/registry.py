@@ -16,7 +16,8 @@ documentation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 from veza_schema.lint.findings import Finding, Severity
 from veza_schema.model import Schema, SourcePos
@@ -25,16 +26,22 @@ from veza_schema.sql.facts import CatalogFacts, builtin_facts
 Check = Callable[..., Iterable[Finding]]  # (schema) or, with context=True, (schema, context)
 
 
-@dataclass(frozen=True)
 class LintContext:
     """What context rules read besides the model.
 
     ``facts``: PostgreSQL's catalog (the verification server's, else the built-in table);
-    ``previous``: the schema the existing migrations produce (their snapshot), None without one.
+    ``previous``: the schema the existing migrations produce (their snapshot), None without one;
+    given as a function, it is read only when a rule asks.
     """
 
-    facts: CatalogFacts = field(default_factory=builtin_facts)
-    previous: Schema | None = None
+    def __init__(self, facts: CatalogFacts | None = None,
+                 previous: Schema | None | Callable[[], Schema | None] = None) -> None:
+        self.facts = facts or builtin_facts()
+        self._previous = previous
+
+    @cached_property
+    def previous(self) -> Schema | None:
+        return self._previous() if callable(self._previous) else self._previous
 
 # Family key -> (title, code prefix). Order is the order of docs/rules.md.
 FAMILIES: dict[str, tuple[str, str]] = {

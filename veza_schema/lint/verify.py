@@ -25,23 +25,28 @@ Nothing is left behind but the template of a script that applied cleanly.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from veza_schema.db.catalog import catalog_facts
 from veza_schema.db.errors import database_error
 from veza_schema.db.shadow import (
     SHADOW_OPTIONS,
     admin_connection,
+    find_by_source,
     has_template,
     shadow_database,
     shadow_server,
     template_build,
+    template_name,
     unpopulated,
 )
 from veza_schema.errors import EXIT_FINDINGS, VezaSchemaError
@@ -89,8 +94,12 @@ class Verification:
 
 
 # -- verify ---------------------------------------------------------------------------------------
-def verify(schema: Schema, server_dsn: str | None = None, where: str | None = None) -> Verification:
+def verify(schema: Schema, server_dsn: str | None = None, where: str | None = None, *,
+           source_key: str | None = None) -> Verification:
     """Apply ``schema`` on the shadow server (``server_dsn``, default the embedded server).
+
+    ``source_key`` (:func:`source_key`) names what the script is made from: a template labelled
+    with it is found without rendering the script at all.
 
     Raises:
         DatabaseError: the shadow server cannot be reached or cannot create a database (exit 3).
@@ -98,21 +107,26 @@ def verify(schema: Schema, server_dsn: str | None = None, where: str | None = No
     started = time.perf_counter()
     where = where or ("--shadow-dsn" if server_dsn else "the embedded server")
     server = shadow_server(server_dsn)
-    sections = render.create_schema_sections(schema)
-    script = render.sections_to_sql(sections)
     with admin_connection(server) as admin:
         version = admin.info.server_version
+        label = f"PostgreSQL {version // 10000}.{version % 10000}"
+        if source_key and find_by_source(admin, source_key):
+            return Verification((), label, where, True, time.perf_counter() - started)
+        sections = render.create_schema_sections(schema)
+        script = render.sections_to_sql(sections)
         cached = has_template(admin, script)
+        if cached and source_key:
+            admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(template_name(script)), sql.Literal(f"veza-schema sources {source_key}")))
         # A cached script applied cleanly on this server: the built-in facts serve the rules then.
         facts = None if cached else catalog_facts(admin)
-    label = f"PostgreSQL {version // 10000}.{version % 10000}"
     if cached:
         return Verification((), label, where, True, time.perf_counter() - started)
     statements = [unpopulated(statement) for section in sections for statement in section.statements]
     with template_build(server, script) as build:
         first_error = _apply_in_batches(build.dsn, statements)
         if first_error is None:
-            build.keep()
+            build.keep(source_key)
             return Verification((), label, where, False, time.perf_counter() - started, facts=facts)
     with shadow_database(server) as dsn:
         attribution = _Attribution(schema, version // 10000)
@@ -122,6 +136,24 @@ def verify(schema: Schema, server_dsn: str | None = None, where: str | None = No
             f"PostgreSQL {version // 10000} refuses the schema's script: {_message(first_error)}",
             None, "schema", fix=_hint(first_error) or SERVER_INVALID_DEFINITION.fix)]
     return Verification(tuple(findings), label, where, False, time.perf_counter() - started, not_run, facts)
+
+
+def source_key(schema_dir: Path) -> str:
+    """The hash of what the verified script is made from: schema_dir's YAML files, and veza-schema's
+    own code and templates (the loader and the renderer are deterministic: same sources, same script).
+
+    Why: rendering the script costs more than the rest of a cached verification; a template
+    labelled with this key is found without rendering.
+    """
+    package = Path(__file__).resolve().parent.parent
+    templates = package / "templates" if (package / "templates").is_dir() else package.parent / "templates"
+    digest = hashlib.sha256(b"veza-schema sources 1\0")
+    for root, patterns in ((package, ("*.py",)), (templates, ("*.j2",)), (schema_dir, ("*.yaml", "*.yml"))):
+        recursive = root is not schema_dir  # the loader reads schema_dir's own files, not subdirectories
+        files = sorted(p for pattern in patterns for p in (root.rglob(pattern) if recursive else root.glob(pattern)))
+        for path in files:
+            digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:32]
 
 
 def _connect(dsn: str) -> psycopg.Connection[Any]:
@@ -484,12 +516,15 @@ def validate(
     use_waivers: bool = True,
     offline: bool = False,
     shadow_dsn: str | None = None,
-    previous: Schema | None = None,
+    previous: Schema | None | Callable[[], Schema | None] = None,
+    schema_dir: Path | None = None,
 ) -> Validation:
     """Lint ``schema`` and, unless ``offline`` (or no PG1xx rule is selected), verify it on a server.
 
     With the server, context rules read its catalog facts; offline, the built-in table.
-    ``previous`` is the schema the existing migrations produce (their snapshot), if any.
+    ``previous`` is the schema the existing migrations produce (their snapshot), if any, or a
+    function reading it when a rule asks. ``schema_dir``, where ``schema`` was loaded from,
+    lets a cached verification skip rendering (:func:`source_key`).
 
     Raises:
         UsageError: an unknown code in ``select``/``ignore``.
@@ -499,9 +534,8 @@ def validate(
     rules = select_rules(select, ignore)
     verification = None
     if not offline and any(rule.family == "server" for rule in rules):
-        verification = verify(schema, shadow_dsn)
-    context = LintContext(previous=previous) if verification is None or verification.facts is None \
-        else LintContext(verification.facts, previous)
+        verification = verify(schema, shadow_dsn, source_key=source_key(schema_dir) if schema_dir else None)
+    context = LintContext(verification.facts if verification else None, previous)
     report = lint(schema, select, ignore, use_waivers, context=context,
                   server_findings=verification.findings if verification else ())
     note = verification.describe() if verification else (
