@@ -24,7 +24,7 @@ from veza_schema.sql.volatility import FunctionFacts, Overloads, offline_facts
 from veza_schema.types import base_type, is_array
 
 # Type spellings PostgreSQL accepts in CREATE TABLE without a pg_type row of that name.
-_SERIAL_TYPES = ("serial", "serial4", "bigserial", "serial8", "smallserial", "serial2")
+SERIAL_TYPES = ("serial", "serial4", "bigserial", "serial8", "smallserial", "serial2")
 # Polymorphic input types an operator class may be declared for, and the categories they take.
 _POLYMORPHIC = {"anyarray": "A", "anyenum": "E", "anyrange": "R", "anymultirange": "M", "record": "C"}
 STRING_CATEGORY = "S"
@@ -110,7 +110,7 @@ class CatalogFacts:
                 return "E"
             if base in schema.composite_types or base in schema.tables or base in schema.views:
                 return "C"
-        if base in _SERIAL_TYPES:
+        if base in SERIAL_TYPES:
             return "N"
         return self._for(schema).types.get(base)
 
