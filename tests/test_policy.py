@@ -388,7 +388,7 @@ def test_generate_finds_the_deprecation_in_the_git_base(tmp_path: Path, monkeypa
     monkeypatch.chdir(repo)
     code, output = invoke("check", "--base", "migrations")
     assert code == 0 and "POL004" in output, output
-    code, output = invoke("generate", "--name", "drop_bio")
+    code, output = invoke("generate", "--name", "drop_bio", "--no-verify")  # a minimal table: not lint's case
     assert code == 0 and "Wrote" in output, output
 
 
