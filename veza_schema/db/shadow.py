@@ -29,16 +29,17 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import conninfo, sql
 
-from veza_schema.db.introspect import IntrospectionStats, introspect
 from veza_schema.db.servers import EmbeddedServer
 from veza_schema.errors import DatabaseError
 from veza_schema.model import Schema, Table
-from veza_schema.sql.render import create_schema_sections, sections_to_sql
+
+if TYPE_CHECKING:
+    from veza_schema.db.introspect import IntrospectionStats
 
 SHADOW_PREFIX = "veza_shadow_"
 TEMPLATE_PREFIX = "veza_tpl_"
@@ -282,6 +283,9 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
     Raises:
         DatabaseError: the shadow server is unreachable, or the rendered SQL fails there.
     """
+    from veza_schema.db.introspect import introspect  # the template cache alone needs neither
+    from veza_schema.sql.render import create_schema_sections, sections_to_sql
+
     script = sections_to_sql(create_schema_sections(desired))
     with shadow_database(server_dsn) as dsn:
         try:

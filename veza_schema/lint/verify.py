@@ -62,13 +62,21 @@ def verify(schema: Schema, server_dsn: str | None = None, where: str | None = No
     Raises:
         DatabaseError: the shadow server cannot be reached or cannot create a database (exit 3).
     """
-    from veza_schema.lint.attribution import run_on_server
+    from veza_schema.db.shadow import admin_connection, find_by_source, shadow_server
 
     started = time.perf_counter()
+    where = where or ("--shadow-dsn" if server_dsn else "the embedded server")
+    if source_key:  # the usual case, unchanged sources: one query, nothing rendered or imported besides
+        with admin_connection(shadow_server(server_dsn)) as admin:
+            if find_by_source(admin, source_key):
+                version = admin.info.server_version
+                return Verification((), f"PostgreSQL {version // 10000}.{version % 10000}", where, True,
+                                    time.perf_counter() - started)
+    from veza_schema.lint.attribution import run_on_server
+
     verdict = run_on_server(schema, server_dsn, source_key)
-    return Verification(verdict.findings, verdict.server, where or ("--shadow-dsn" if server_dsn else
-                                                                     "the embedded server"),
-                        verdict.cached, time.perf_counter() - started, verdict.not_run, verdict.facts)
+    return Verification(verdict.findings, verdict.server, where, verdict.cached, time.perf_counter() - started,
+                        verdict.not_run, verdict.facts)
 
 
 def source_key(schema_dir: Path) -> str:
