@@ -77,7 +77,7 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def shadow_server(server_dsn: str | None = None) -> str:
+def shadow_server_dsn(server_dsn: str | None = None) -> str:
     """The shadow server's DSN: ``server_dsn``, else the embedded server (started only when not running)."""
     if server_dsn:
         return server_dsn
@@ -117,7 +117,7 @@ def shadow_database(server_dsn: str | None = None, template: str = "template0") 
 
     It is empty, or a copy of ``template``.
     """
-    server_dsn = shadow_server(server_dsn)
+    server_dsn = shadow_server_dsn(server_dsn)
     name = shadow_database_name()
     try:
         _create_database(server_dsn, name, template)
@@ -245,7 +245,7 @@ def shadow_from_template(server_dsn: str | None, script: str) -> Iterator[str]:
     Raises:
         DatabaseError: the server is unreachable, or the script fails there.
     """
-    server_dsn = shadow_server(server_dsn)
+    server_dsn = shadow_server_dsn(server_dsn)
     name = shadow_database_name()
     for attempt in range(2):
         template = ensure_template(server_dsn, script)

@@ -39,7 +39,7 @@ from veza_schema.db.shadow import (
     find_by_source,
     has_template,
     shadow_database,
-    shadow_server,
+    shadow_server_dsn,
     template_build,
     template_name,
     unpopulated,
@@ -82,7 +82,7 @@ def run_on_server(schema: Schema, server_dsn: str | None, source_key: str | None
     Raises:
         DatabaseError: the shadow server cannot be reached or cannot create a database (exit 3).
     """
-    server = shadow_server(server_dsn)
+    server = shadow_server_dsn(server_dsn)
     with admin_connection(server) as admin:
         version = admin.info.server_version
         label = f"PostgreSQL {version // 10000}.{version % 10000}"

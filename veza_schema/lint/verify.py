@@ -62,12 +62,12 @@ def verify(schema: Schema, server_dsn: str | None = None, where: str | None = No
     Raises:
         DatabaseError: the shadow server cannot be reached or cannot create a database (exit 3).
     """
-    from veza_schema.db.shadow import admin_connection, find_by_source, shadow_server
+    from veza_schema.db.shadow import admin_connection, find_by_source, shadow_server_dsn
 
     started = time.perf_counter()
     where = where or ("--shadow-dsn" if server_dsn else "the embedded server")
     if source_key:  # the usual case, unchanged sources: one query, nothing rendered or imported besides
-        with admin_connection(shadow_server(server_dsn)) as admin:
+        with admin_connection(shadow_server_dsn(server_dsn)) as admin:
             if find_by_source(admin, source_key):
                 version = admin.info.server_version
                 return Verification((), f"PostgreSQL {version // 10000}.{version % 10000}", where, True,
