@@ -299,7 +299,7 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
                                       f"{live_version // 10000}: expression texts that differ are compared after "
                                       "sqlglot normalization (--shadow-dsn on a server of the same version is exact)")
             try:
-                conn.execute(script.encode("utf-8"))
+                conn.execute(unpopulated(script).encode("utf-8"))
             except psycopg.Error as exc:
                 raise DatabaseError(f"schema/ does not build in the shadow database: {_first_line(exc)}",
                                     getattr(exc, "sqlstate", None)) from exc
