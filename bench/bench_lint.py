@@ -59,9 +59,9 @@ def drop_templates() -> None:
     """Forget every cached template on the embedded server, so the next verified run builds one."""
     import psycopg
 
-    from veza_schema.db.shadow import TEMPLATE_PREFIX, shadow_server_dsn
+    from veza_schema.db.shadow import TEMPLATE_PREFIX, shadow_server
 
-    with psycopg.connect(shadow_server_dsn(None), autocommit=True) as conn:
+    with shadow_server(None) as server, psycopg.connect(server, autocommit=True) as conn:
         names = conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
                              (TEMPLATE_PREFIX,)).fetchall()
         for (name,) in names:

@@ -75,8 +75,14 @@ def shadow(request: pytest.FixtureRequest) -> Server:
     return request.getfixturevalue("pg_server" if request.param == "pg18" else "pg15_server")
 
 
+def no_migrations(parent: Path) -> Path:
+    """An empty migrations directory (lint refuses a missing one, as every command does)."""
+    (parent / "migrations").mkdir(exist_ok=True)
+    return parent / "migrations"
+
+
 def lint_json(schema_dir: Path, *args: str) -> tuple[int, dict, str]:
-    result = invoke("lint", "--schema-dir", str(schema_dir), "--migrations-dir", str(schema_dir / "none"),
+    result = invoke("lint", "--schema-dir", str(schema_dir), "--migrations-dir", str(no_migrations(schema_dir.parent)),
                     "--format", "json", *args)
     document = json.loads(result.stdout) if result.stdout.strip() else {}
     return result.exit_code, document, result.stderr
@@ -233,7 +239,8 @@ def test_offline_does_not_touch_a_server_and_says_so(tmp_path: Path) -> None:
     code, document, stderr = lint_json(schema_dir, "--offline", "--shadow-dsn", unreachable)
     assert code == 0, stderr
     assert document["verification"] == "not verified against PostgreSQL (--offline)"
-    text = invoke("lint", "--schema-dir", str(schema_dir), "--migrations-dir", str(tmp_path / "none"), "--offline")
+    text = invoke("lint", "--schema-dir", str(schema_dir), "--migrations-dir", str(no_migrations(tmp_path)),
+                  "--offline")
     assert "not verified against PostgreSQL (--offline)" in text.stdout
 
 
@@ -246,7 +253,7 @@ def test_an_unreachable_server_exits_3_and_points_at_offline(tmp_path: Path) -> 
 
 def test_the_shadow_server_can_come_from_the_environment(pg_server: Server, tmp_path: Path) -> None:
     schema_dir = write_schema(tmp_path / "schema", FIVE_CASES["gin-on-plain-uuid"][0])
-    result = invoke("lint", "--schema-dir", str(schema_dir), "--migrations-dir", str(tmp_path / "none"),
+    result = invoke("lint", "--schema-dir", str(schema_dir), "--migrations-dir", str(no_migrations(tmp_path)),
                     "--select", "PG1", env={"VEZA_SHADOW_DSN": pg_server.admin_dsn})
     assert result.exit_code == 1 and "PG101" in result.stdout
 

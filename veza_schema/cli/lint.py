@@ -7,9 +7,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from veza_schema.cli.common import DEFAULT_MIGRATIONS_DIR, DEFAULT_SCHEMA_DIR, MigrationsDirOption, SchemaDirOption
+from veza_schema.cli.common import (
+    DEFAULT_MIGRATIONS_DIR,
+    DEFAULT_SCHEMA_DIR,
+    MigrationsDirOption,
+    SchemaDirOption,
+    ShadowDsnOption,
+)
 
 if TYPE_CHECKING:
+    from veza_schema.lint.findings import Severity
     from veza_schema.lint.verify import Validation
     from veza_schema.model import Schema
 
@@ -19,12 +26,6 @@ OfflineOption = Annotated[
     bool,
     typer.Option("--offline", help="Do not apply the schema to PostgreSQL: the model's rules only (says so in "
                                    "the report)."),
-]
-ShadowDsnOption = Annotated[
-    str | None,
-    typer.Option("--shadow-dsn", envvar="VEZA_SHADOW_DSN",
-                 help="Server to verify the schema on (its role needs CREATEDB). Default: $VEZA_SHADOW_DSN, "
-                      "else the embedded server.", show_default=False),
 ]
 
 
@@ -39,6 +40,21 @@ def register(app: typer.Typer) -> None:
 def _codes(values: list[str] | None) -> list[str]:
     """``--select IMM001,IMM002 --select PG`` -> ``[IMM001, IMM002, PG]``."""
     return [code.strip() for value in values or [] for code in value.split(",") if code.strip()]
+
+
+def _severities(values: list[str] | None) -> dict[str, Severity]:
+    """``--severity NAM=error,PG005=warning`` -> ``{NAM: error, PG005: warning}`` (family names too)."""
+    from veza_schema.errors import UsageError
+    from veza_schema.project import FAMILY_PREFIXES, SEVERITIES
+
+    chosen: dict[str, Severity] = {}
+    for item in _codes(values):
+        code, _, level = item.partition("=")
+        level = level.strip().lower()
+        if level not in SEVERITIES:
+            raise UsageError(f"--severity {item!r}: expected CODE=error or CODE=warning")
+        chosen[FAMILY_PREFIXES.get(code.strip().lower(), code.strip().upper())] = level  # type: ignore[assignment]
+    return chosen
 
 
 def lint_command(
@@ -58,6 +74,15 @@ def lint_command(
         typer.Option(
             "--ignore",
             help="Skip these rule codes or prefixes (comma-separated, repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    severity: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--severity",
+            help="Override severities: CODE=error or CODE=warning, by rule code, prefix or family name "
+                 "(comma-separated, repeatable): NAM=error.",
             show_default=False,
         ),
     ] = None,
@@ -109,7 +134,8 @@ def lint_command(
     schema = load_schema(schema_dir)
     gc.freeze()  # the model lives until exit: keep the collector from rescanning it (~25% on big schemas)
     report = validate_schema(schema, schema_dir, migrations_dir, select=_codes(select), ignore=_codes(ignore),
-                             use_waivers=not no_waivers, offline=offline, shadow_dsn=shadow_dsn).report
+                             use_waivers=not no_waivers, severity=_severities(severity), offline=offline,
+                             shadow_dsn=shadow_dsn).report
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render(report, LINT_RULES, fmt), encoding="utf-8")
@@ -130,7 +156,8 @@ def lint_command(
 
 
 def validate_schema(schema: Schema, schema_dir: Path, migrations_dir: Path, *, select: list[str] | None = None,
-                    ignore: list[str] | None = None, use_waivers: bool = True, offline: bool = False,
+                    ignore: list[str] | None = None, use_waivers: bool = True,
+                    severity: dict[str, Severity] | None = None, offline: bool = False,
                     shadow_dsn: str | None = None) -> Validation:
     """Lint and verify ``schema`` as ``lint`` does (``generate`` runs the same before writing).
 
@@ -141,7 +168,8 @@ def validate_schema(schema: Schema, schema_dir: Path, migrations_dir: Path, *, s
     from veza_schema.migrations.snapshot import read_snapshot
 
     try:
-        return validate(schema, select=select, ignore=ignore, use_waivers=use_waivers, offline=offline,
+        return validate(schema, select=select, ignore=ignore, use_waivers=use_waivers, severity=severity,
+                        offline=offline,
                         shadow_dsn=shadow_dsn, previous=lambda: read_snapshot(migrations_dir), schema_dir=schema_dir)
     except DatabaseError as error:
         raise DatabaseError(f"{error} (the schema is verified on PostgreSQL: --offline lints without a server)",

@@ -15,10 +15,10 @@ from veza_schema.cli.common import (
     DsnOption,
     MigrationsDirOption,
     SchemaDirOption,
+    ShadowDsnOption,
     check_choice,
     console,
 )
-from veza_schema.cli.lint import ShadowDsnOption
 
 if TYPE_CHECKING:
     from veza_schema.db.dsn import Target
@@ -50,6 +50,9 @@ def generate(
                                                                             "--rfc).")] = False,
     rfc: Annotated[str | None, typer.Option("--rfc", help="The RFC approving the changes (RFC-NNNN); required "
                                                           "with --allow-forbidden.", show_default=False)] = None,
+    rfc_pattern: Annotated[str | None, typer.Option("--rfc-pattern", help="Regular expression every RFC reference "
+                                                    "must match. [default: ^RFC-\\d{4,}$]",
+                                                    show_default=False)] = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Write even if lint or PostgreSQL refuses schema/ "
                                                                 "(the migration's header says so).")] = False,
     shadow_dsn: ShadowDsnOption = None,
@@ -70,8 +73,9 @@ def generate(
 
     out = console()
     schema = load_schema(schema_dir)
-    settings = gen.FileSettings(lock_timeout, statement_timeout, schema_dir.as_posix().rstrip("/"),
-                                unverified=no_verify)
+    from veza_schema.project import DEFAULT_RFC_PATTERN, project_relative
+
+    settings = gen.FileSettings(lock_timeout, statement_timeout, project_relative(schema_dir), unverified=no_verify)
     existing = read_migrations(migrations_dir)
     if not existing:
         verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
@@ -95,8 +99,9 @@ def generate(
 
     require_current_sum(migrations_dir)
     verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
-    policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,
-                            prior=prior_from_git(schema_dir))  # refuses forbidden changes (exit 1)
+    policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,  # refuses forbidden
+                            prior=prior_from_git(schema_dir),                    # changes (exit 1)
+                            rfc_pattern=rfc_pattern or DEFAULT_RFC_PATTERN)
     for decision in policy.missing_rfc:
         out.print(f"[yellow]warning:[/] {decision.code} {decision.summary.lstrip('+-~> ')}: RFC-required, "
                   f"{decision.rfc_error} (`veza-schema check` fails until it has one)", markup=True)

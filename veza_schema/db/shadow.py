@@ -8,7 +8,8 @@ code that reads the live database, and drops it. Both sides of the comparison th
 from :func:`veza_schema.db.introspect.introspect`: like is compared with like.
 
 The shadow server is the embedded one by default, or any server given as ``--shadow-dsn``
-(its role needs CREATEDB; the database is always dropped, even on failure).
+(its role needs CREATEDB; the database is always dropped, even on failure), or a container
+(``docker://IMAGE[:TAG]``) started for the run: :func:`shadow_server`.
 
 Template cache: building a schema costs seconds, copying a database a fraction of that. The
 first run that builds a rendered script cleanly keeps the result as ``veza_tpl_<hash of the
@@ -34,7 +35,15 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import conninfo, sql
 
-from veza_schema.db.servers import EmbeddedServer
+from veza_schema.db.servers import (
+    DockerServer,
+    EmbeddedServer,
+    docker_image,
+    docker_image_present,
+    docker_problem,
+    docker_pull,
+    embedded_major,
+)
 from veza_schema.errors import DatabaseError
 from veza_schema.model import Schema, Table
 
@@ -77,17 +86,6 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def shadow_server_dsn(server_dsn: str | None = None) -> str:
-    """The shadow server's DSN: ``server_dsn``, else the embedded server (started only when not running)."""
-    if server_dsn:
-        return server_dsn
-    server = EmbeddedServer()
-    status = server.status()
-    if status.running and status.dsn:
-        return status.dsn
-    return server.start()
-
-
 def admin_connection(server_dsn: str) -> psycopg.Connection[Any]:
     """An autocommit connection to the shadow server's maintenance database (exit 3 when unreachable)."""
     try:
@@ -112,12 +110,43 @@ def _drop_database(server_dsn: str, name: str, force: bool = True) -> None:
 
 
 @contextmanager
-def shadow_database(server_dsn: str | None = None, template: str = "template0") -> Iterator[str]:
-    """Create a database on ``server_dsn`` (default: the embedded server), yield its DSN, drop it.
+def shadow_server(server_dsn: str | None = None) -> Iterator[str]:
+    """The server shadow databases are made on, as a DSN: the embedded server (None; started only when
+    not running), a container started for the duration (``docker://IMAGE[:TAG]``, removed on exit), or
+    ``server_dsn`` itself."""
+    if server_dsn is None:
+        yield _embedded_dsn()
+        return
+    image = docker_image(server_dsn)
+    if image is None:
+        yield server_dsn
+        return
+    container = DockerServer(image)
+    try:
+        yield container.start()
+    finally:
+        container.stop()
 
-    It is empty, or a copy of ``template``.
-    """
-    server_dsn = shadow_server_dsn(server_dsn)
+
+def _embedded_dsn() -> str:
+    """The embedded server's DSN, read from its pid file when it runs (a start() costs a lookup)."""
+    server = EmbeddedServer()
+    status = server.status()
+    if status.running and status.dsn:
+        return status.dsn
+    return server.start()
+
+
+@contextmanager
+def shadow_database(server_dsn: str | None = None, template: str = "template0") -> Iterator[str]:
+    """Create a database on ``server_dsn`` (default: the embedded server; ``docker://IMAGE`` a
+    container), yield its DSN, drop it. It is empty, or a copy of ``template``."""
+    with shadow_server(server_dsn) as server, _empty_database(server, template) as dsn:
+        yield dsn
+
+
+@contextmanager
+def _empty_database(server_dsn: str, template: str = "template0") -> Iterator[str]:
     name = shadow_database_name()
     try:
         _create_database(server_dsn, name, template)
@@ -240,26 +269,28 @@ def shadow_from_template(server_dsn: str | None, script: str) -> Iterator[str]:
     """A fresh database holding ``script`` applied, copied from its cached template; dropped on exit.
 
     The first call for a script builds the template (as long as building the script takes);
-    later ones copy it. ``server_dsn`` None means the embedded server.
+    later ones copy it. ``server_dsn`` None means the embedded server; a ``docker://`` container
+    lives as long as the context (its cache with it).
 
     Raises:
         DatabaseError: the server is unreachable, or the script fails there.
     """
-    server_dsn = shadow_server_dsn(server_dsn)
-    name = shadow_database_name()
-    for attempt in range(2):
-        template = ensure_template(server_dsn, script)
+    with shadow_server(server_dsn) as server:
+        name = shadow_database_name()
+        for attempt in range(2):
+            template = ensure_template(server, script)
+            try:
+                _create_database(server, name, template)
+                break
+            except psycopg.Error as exc:
+                # Pruned by a concurrent run between the check and the copy: build it again, once.
+                if attempt or exc.sqlstate != "3D000":
+                    raise DatabaseError(f"cannot copy the shadow template: {_first_line(exc)}",
+                                        exc.sqlstate) from exc
         try:
-            _create_database(server_dsn, name, template)
-            break
-        except psycopg.Error as exc:
-            # Pruned by a concurrent run between the check and the copy: build it again, once.
-            if attempt or exc.sqlstate != "3D000":
-                raise DatabaseError(f"cannot copy the shadow template: {_first_line(exc)}", exc.sqlstate) from exc
-    try:
-        yield _dsn_for(server_dsn, name)
-    finally:
-        _drop_database(server_dsn, name)
+            yield _dsn_for(server, name)
+        finally:
+            _drop_database(server, name)
 
 
 @dataclass(frozen=True)
@@ -268,6 +299,7 @@ class ShadowBuild:
 
     schema: Schema
     server_version: int
+    server: str = "the embedded server"  # where it was built, for reports
 
 
 def build_in_shadow(desired: Schema, server_dsn: str | None = None,
@@ -287,7 +319,8 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
     from veza_schema.sql.render import create_schema_sections, sections_to_sql
 
     script = sections_to_sql(create_schema_sections(desired))
-    with shadow_database(server_dsn) as dsn:
+    with _server_for(server_dsn, live_version, stats) as (server_of_shadow, server), \
+            _empty_database(server_of_shadow) as dsn:
         try:
             conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
@@ -305,7 +338,65 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
                                     getattr(exc, "sqlstate", None)) from exc
             built = introspect(conn, stats=stats)
             version = conn.info.server_version
-    return ShadowBuild(graft_metadata(built, desired), version)
+    return ShadowBuild(graft_metadata(built, desired), version, server)
+
+
+def describe_server(server_dsn: str | None) -> str:
+    """How reports name a shadow server: the embedded server, a container of an image, --shadow-dsn."""
+    if server_dsn is None:
+        return "the embedded server"
+    image = docker_image(server_dsn)
+    return f"a {image} container" if image else "--shadow-dsn"
+
+
+@contextmanager
+def _server_for(server_dsn: str | None, live_version: int | None, stats: IntrospectionStats | None
+                ) -> Iterator[tuple[str, str]]:
+    """The shadow server (its DSN, and how reports name it): the one given; else, for a database of
+    another major than the embedded server's, a container of that major (see :func:`same_major_server`);
+    else the embedded server, with a note in ``stats`` saying why no container was used."""
+    if server_dsn is not None or live_version is None:
+        with shadow_server(server_dsn) as server:
+            yield server, describe_server(server_dsn)
+        return
+    major = live_version // 10000
+    spec, note = same_major_server(major)
+    image = docker_image(spec) if spec is not None else None
+    if image is not None:
+        container = DockerServer(image)
+        try:
+            server = container.start()
+        except DatabaseError as exc:  # not asked for: fall back rather than fail the diff
+            note = f"no shadow server of PostgreSQL {major}: {exc}"
+        else:
+            try:
+                yield server, describe_server(f"docker://{image}")
+            finally:
+                container.stop()
+            return
+    if note and stats is not None:
+        stats.warnings.append(note)
+    yield _embedded_dsn(), "the embedded server"
+
+
+def same_major_server(major: int) -> tuple[str | None, str | None]:
+    """The shadow server for a database of PostgreSQL ``major`` when none is given: the embedded
+    server when it runs that major, else a ``postgres:<major>`` container when a Docker engine answers
+    and the image is there or can be pulled (the comparison is then exact), else the embedded server.
+
+    Returns the ``docker://`` spec (None: the embedded server) and, when the embedded server is used
+    for another major, why no container was.
+    """
+    embedded = embedded_major()
+    if embedded is None or embedded == major:
+        return None, None
+    problem = docker_problem()
+    if problem is None:
+        image = f"postgres:{major}"
+        if docker_image_present(image) or docker_pull(image):
+            return f"docker://{image}", None
+        problem = f"the image {image} is not here and cannot be pulled"
+    return None, f"no shadow server of PostgreSQL {major}: {problem}"
 
 
 def graft_metadata(built: Schema, source: Schema) -> Schema:

@@ -39,7 +39,6 @@ from veza_schema.db.shadow import (
     find_by_source,
     has_template,
     shadow_database,
-    shadow_server_dsn,
     template_build,
     template_name,
     unpopulated,
@@ -73,8 +72,8 @@ class ServerVerdict:
     facts: CatalogFacts | None = None
 
 
-def run_on_server(schema: Schema, server_dsn: str | None, source_key: str | None) -> ServerVerdict:
-    """Apply ``schema`` on the shadow server (``server_dsn``, default the embedded server).
+def run_on_server(schema: Schema, server: str, source_key: str | None) -> ServerVerdict:
+    """Apply ``schema`` on the shadow server ``server`` (a DSN: :func:`veza_schema.db.shadow.shadow_server`).
 
     ``source_key`` labels the template kept for a clean script, and finds it again without
     rendering anything.
@@ -82,7 +81,6 @@ def run_on_server(schema: Schema, server_dsn: str | None, source_key: str | None
     Raises:
         DatabaseError: the shadow server cannot be reached or cannot create a database (exit 3).
     """
-    server = shadow_server_dsn(server_dsn)
     with admin_connection(server) as admin:
         version = admin.info.server_version
         label = f"PostgreSQL {version // 10000}.{version % 10000}"

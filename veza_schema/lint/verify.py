@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from veza_schema.errors import EXIT_FINDINGS, VezaSchemaError
 from veza_schema.lint.engine import lint, select_rules
-from veza_schema.lint.findings import Finding, LintReport
+from veza_schema.lint.findings import Finding, LintReport, Severity
 from veza_schema.lint.registry import LintContext
 from veza_schema.model import Schema
 from veza_schema.sql.facts import CatalogFacts
@@ -54,7 +54,8 @@ class Verification:
 # -- verify ---------------------------------------------------------------------------------------
 def verify(schema: Schema, server_dsn: str | None = None, where: str | None = None, *,
            source_key: str | None = None) -> Verification:
-    """Apply ``schema`` on the shadow server (``server_dsn``, default the embedded server).
+    """Apply ``schema`` on the shadow server (``server_dsn``, default the embedded server;
+    ``docker://IMAGE[:TAG]`` a container started for this verification).
 
     ``source_key`` (:func:`source_key`) names what the script is made from: a template labelled
     with it is found without rendering the script at all.
@@ -62,19 +63,20 @@ def verify(schema: Schema, server_dsn: str | None = None, where: str | None = No
     Raises:
         DatabaseError: the shadow server cannot be reached or cannot create a database (exit 3).
     """
-    from veza_schema.db.shadow import admin_connection, find_by_source, shadow_server_dsn
+    from veza_schema.db.shadow import admin_connection, describe_server, find_by_source, shadow_server
 
     started = time.perf_counter()
-    where = where or ("--shadow-dsn" if server_dsn else "the embedded server")
-    if source_key:  # the usual case, unchanged sources: one query, nothing rendered or imported besides
-        with admin_connection(shadow_server_dsn(server_dsn)) as admin:
-            if find_by_source(admin, source_key):
-                version = admin.info.server_version
-                return Verification((), f"PostgreSQL {version // 10000}.{version % 10000}", where, True,
-                                    time.perf_counter() - started)
-    from veza_schema.lint.attribution import run_on_server
+    where = where or describe_server(server_dsn)
+    with shadow_server(server_dsn) as server:
+        if source_key:  # the usual case, unchanged sources: one query, nothing rendered or imported besides
+            with admin_connection(server) as admin:
+                if find_by_source(admin, source_key):
+                    version = admin.info.server_version
+                    return Verification((), f"PostgreSQL {version // 10000}.{version % 10000}", where, True,
+                                        time.perf_counter() - started)
+        from veza_schema.lint.attribution import run_on_server
 
-    verdict = run_on_server(schema, server_dsn, source_key)
+        verdict = run_on_server(schema, server, source_key)
     return Verification(verdict.findings, verdict.server, where, verdict.cached, time.perf_counter() - started,
                         verdict.not_run, verdict.facts)
 
@@ -118,6 +120,7 @@ def validate(
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,
     use_waivers: bool = True,
+    severity: Mapping[str, Severity] | None = None,
     offline: bool = False,
     shadow_dsn: str | None = None,
     previous: Schema | None | Callable[[], Schema | None] = None,
@@ -126,6 +129,7 @@ def validate(
     """Lint ``schema`` and, unless ``offline`` (or no PG1xx rule is selected), verify it on a server.
 
     With the server, context rules read its catalog facts; offline, the built-in table.
+    ``severity`` holds the project's overrides (:func:`veza_schema.lint.engine.lint`).
     ``previous`` is the schema the existing migrations produce (their snapshot), if any, or a
     function reading it when a rule asks. ``schema_dir``, where ``schema`` was loaded from,
     lets a cached verification skip rendering (:func:`source_key`).
@@ -140,7 +144,7 @@ def validate(
     if not offline and any(rule.family == "server" for rule in rules):
         verification = verify(schema, shadow_dsn, source_key=source_key(schema_dir) if schema_dir else None)
     context = LintContext(verification.facts if verification else None, previous)
-    report = lint(schema, select, ignore, use_waivers, context=context,
+    report = lint(schema, select, ignore, use_waivers, severity=severity, context=context,
                   server_findings=verification.findings if verification else ())
     note = verification.describe() if verification else (
         "not verified against PostgreSQL (--offline)" if offline else "not verified: no PG1xx rule selected")

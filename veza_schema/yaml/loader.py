@@ -24,6 +24,7 @@ from veza_schema.errors import Problem, SchemaLoadError
 from veza_schema.model import (
     FK_ACTIONS,
     INDEX_METHODS,
+    PARTITION_BACKENDS,
     CheckConstraint,
     Column,
     CompositeAttribute,
@@ -39,6 +40,8 @@ from veza_schema.model import (
     Module,
     PartitionSpec,
     PrimaryKey,
+    Purge,
+    Retention,
     Schema,
     SourcePos,
     Table,
@@ -48,24 +51,23 @@ from veza_schema.model import (
     Waiver,
 )
 from veza_schema.types import TypeSyntaxError, normalize_type
+from veza_schema.yaml.contract import keys
 from veza_schema.yaml.nodes import NodeReader, compose_file
 
-MODULE_KEYS = ("module", "description", "extensions", "enums", "types", "functions",
-               "trigger_templates", "tables", "views")
-TABLE_KEYS = ("comment", "tags", "columns", "primary_key", "unique", "checks", "foreign_keys", "indexes",
-              "partition_by", "triggers", "waive", "renamed_from", "rfc", "deprecated")
-COLUMN_KEYS = ("type", "nullable", "default", "primary_key", "unique", "references", "on_delete",
-               "on_update", "identity", "generated", "comment", "renamed_from", "rfc", "deprecated", "waive")
-INDEX_KEYS = ("columns", "expressions", "opclasses", "unique", "using", "where", "include", "waive", "rfc",
-              "comment")
-FK_KEYS = ("columns", "references", "on_delete", "on_update", "deferrable", "initially_deferred", "waive",
-           "rfc")
-TRIGGER_KEYS = ("function", "timing", "events", "for_each", "when", "waive", "rfc")
-TEMPLATE_KEYS = ("name", "function", "timing", "events", "for_each", "when", "applies_to")
-FUNCTION_KEYS = ("returns", "language", "arguments", "body", "volatility", "security_definer", "comment",
-                 "waive", "rfc")
-VIEW_KEYS = ("query", "materialized", "indexes", "comment", "depends_on", "waive", "rfc")
-PARTITION_KEYS = ("range", "list", "hash", "interval", "premake", "default_partition")
+# The keys of each object come from the format's contract (yaml/contract.py), which the JSON Schema
+# of `veza-schema json-schema` is generated from too: add a key there, not here.
+MODULE_KEYS = keys("module")
+TABLE_KEYS = keys("table")
+COLUMN_KEYS = keys("column")
+INDEX_KEYS = keys("index")
+FK_KEYS = keys("foreign_key")
+TRIGGER_KEYS = keys("trigger")
+TEMPLATE_KEYS = keys("trigger_template")
+FUNCTION_KEYS = keys("function")
+VIEW_KEYS = keys("view")
+PARTITION_KEYS = keys("partition_by")
+_PURGE_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
+_RETENTION = re.compile(r"^\s*(?P<count>[0-9]{1,4})\s+(?P<unit>day|week|month|year)s?\s*$", re.IGNORECASE)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _REFERENCE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_$]*)\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_$]*)|\(([^)]*)\))\s*$")
@@ -263,7 +265,7 @@ class _ModuleReader:
         if items is None:
             return None
         fields: dict[str, str | None] = {"since": None, "rfc": None, "note": None}
-        for key, _, value in self.r.check_keys(items, ("since", "rfc", "note"), f"deprecated of {what}"):
+        for key, _, value in self.r.check_keys(items, keys("deprecated"), f"deprecated of {what}"):
             scalar = self.r.scalar(value) if isinstance(value, yaml.ScalarNode) else None
             if key == "since" and isinstance(scalar, date):  # `since: 2026-12-01` is a YAML date
                 fields[key] = scalar.isoformat()
@@ -291,7 +293,7 @@ class _ModuleReader:
             if isinstance(value, yaml.MappingNode):
                 items = self.r.mapping(value, what) or []
                 values_node = None
-                for key, _, sub in self.r.check_keys(items, ("values", "comment", "waive", "rfc"), what):
+                for key, _, sub in self.r.check_keys(items, keys("enum"), what):
                     if key == "values":
                         values_node = sub
                     elif key == "comment":
@@ -318,7 +320,7 @@ class _ModuleReader:
                 continue
             attributes: list[CompositeAttribute] = []
             comment = None
-            for key, _, sub in self.r.check_keys(items, ("attributes", "comment", "waive", "rfc"), what):
+            for key, _, sub in self.r.check_keys(items, keys("type"), what):
                 if key == "comment":
                     comment = self.r.string(sub, f"comment of {what}")
                 elif key == "attributes":
@@ -404,7 +406,7 @@ class _ModuleReader:
         has_column = tagged = None
         tables: tuple[str, ...] | None = None
         excluded: tuple[str, ...] = ()
-        for key, _, sub in self.r.check_keys(items, ("has_column", "tagged", "tables", "except"),
+        for key, _, sub in self.r.check_keys(items, keys("applies_to"),
                                              f"applies_to of {what}"):
             if key == "has_column":
                 has_column = self.r.string(sub, f"has_column of {what}")
@@ -537,12 +539,13 @@ class _ModuleReader:
                                                 for_each, when,  # type: ignore[arg-type]
                                                 meta=self.meta(tg_key, tg_items, f"trigger {tg_name}"))
         partition = self.read_partition(values["partition_by"], what) if "partition_by" in values else None
+        purge = self.read_purge(values["purge"], what, columns, partition) if "purge" in values else None
         comment = self.r.string(values["comment"], f"comment of {what}") if "comment" in values else None
         tags = frozenset(t for t, _ in self.r.string_list(values["tags"], f"tags of {what}") or []) \
             if "tags" in values else frozenset()
         return Table(name=name, columns=tuple(columns), primary_key=primary_key, uniques=uniques, checks=checks,
                      foreign_keys=foreign_keys, indexes=indexes, triggers=triggers, partition=partition,
-                     comment=comment, module=self.module, tags=tags, meta=meta)
+                     comment=comment, purge=purge, module=self.module, tags=tags, meta=meta)
 
     def add_named(self, target: dict, name: str, value: object, node: yaml.Node, what: str) -> None:
         if name in target:
@@ -646,7 +649,7 @@ class _ModuleReader:
         what = f"primary_key of table {table}"
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, ("name", "columns"), what)}
+            values = {k: v for k, _, v in self.r.check_keys(items, keys("primary_key"), what)}
             name = self.r.string(values["name"], f"name of {what}") if "name" in values else None
             columns = self.r.string_list(values["columns"], what) if "columns" in values else None
             if columns is None:
@@ -664,7 +667,7 @@ class _ModuleReader:
         columns_node: yaml.Node | None = node
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, ("columns", "waive", "rfc"), what)}
+            values = {k: v for k, _, v in self.r.check_keys(items, keys("unique"), what)}
             columns_node = values.get("columns")
             if columns_node is None:
                 self.r.problem(node, f"{what} needs 'columns'")
@@ -680,7 +683,7 @@ class _ModuleReader:
         expr_node: yaml.Node | None = node
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, ("expression", "waive", "rfc"), what)}
+            values = {k: v for k, _, v in self.r.check_keys(items, keys("check"), what)}
             expr_node = values.get("expression")
             if expr_node is None:
                 self.r.problem(node, f"{what} needs 'expression'")
@@ -821,9 +824,73 @@ class _ModuleReader:
         default_partition = True
         if "default_partition" in values:
             default_partition = bool(self.r.boolean(values["default_partition"], f"default_partition of {what}"))
+        retention, keep_table, backend = self.read_partition_maintenance(values, interval, default_partition, what)
         if not columns:
             return None
-        return PartitionSpec(strategy, columns, interval, premake, default_partition)  # type: ignore[arg-type]
+        return PartitionSpec(strategy, columns, interval, premake, default_partition,  # type: ignore[arg-type]
+                             retention, keep_table, backend)  # type: ignore[arg-type]
+
+    def read_purge(self, node: yaml.Node, what: str, columns: list[Column], partition: PartitionSpec | None
+                   ) -> Purge | None:
+        """``purge: {column: created_at, after: 90 days}``: a time column of the table and a duration."""
+        items = self.r.mapping(node, f"purge of {what}")
+        if items is None:
+            return None
+        values = {k: v for k, _, v in self.r.check_keys(items, keys("purge"), f"purge of {what}")}
+        if partition is not None:
+            self.r.problem(node, f"purge of {what}: a partitioned table expires whole partitions, declare "
+                                 "partition_by.retention instead")
+            return None
+        missing = [k for k in ("column", "after") if k not in values]
+        if missing:
+            self.r.problem(node, f"purge of {what} needs {' and '.join(missing)}")
+            return None
+        column_name = self.r.string(values["column"], f"column of purge of {what}")
+        column = next((c for c in columns if c.name == column_name), None)
+        if column_name is not None and (column is None or column.type not in _PURGE_TYPES):
+            self.r.problem(values["column"], f"column of purge of {what} must be a timestamptz or date column of "
+                                             f"the table, got {column_name!r}")
+            return None
+        text = self.r.string(values["after"], f"after of purge of {what}")
+        match = _RETENTION.match(text or "")
+        if text is not None and (match is None or int(match["count"]) < 1):
+            self.r.problem(values["after"], f"after of purge of {what} must be a count and a unit, e.g. "
+                                            f"'90 days' (day, week, month or year), got {text!r}")
+            return None
+        if match is None or column_name is None:
+            return None
+        return Purge(column_name, Retention(int(match["count"]), match["unit"].lower()))  # type: ignore[arg-type]
+
+    def read_partition_maintenance(self, values: dict[str, yaml.Node], interval: str | None,
+                                   default_partition: bool, what: str) -> tuple[Retention | None, bool, str]:
+        """retention, retention_keep_table and backend: closed grammars, never SQL text."""
+        retention = None
+        if "retention" in values:
+            text = self.r.string(values["retention"], f"retention of {what}")
+            match = _RETENTION.match(text or "")
+            if interval is None:
+                self.r.problem(values["retention"], f"retention of {what} needs range partitioning by time "
+                                                    "(an interval)")
+            elif text is not None and (match is None or int(match["count"]) < 1):
+                self.r.problem(values["retention"], f"retention of {what} must be a count and a unit, e.g. "
+                                                    f"'24 months' (day, week, month or year), got {text!r}")
+            elif match is not None:
+                retention = Retention(int(match["count"]), match["unit"].lower())  # type: ignore[arg-type]
+        keep_table = True
+        if "retention_keep_table" in values:
+            keep_table = bool(self.r.boolean(values["retention_keep_table"], f"retention_keep_table of {what}"))
+            if "retention" not in values:
+                self.r.problem(values["retention_keep_table"], f"retention_keep_table of {what} needs a retention")
+        backend = "builtin"
+        if "backend" in values:
+            backend = (self.r.string(values["backend"], f"backend of {what}") or "builtin").lower()
+            if backend not in PARTITION_BACKENDS:
+                self.r.problem(values["backend"], f"backend of {what} must be one of {', '.join(PARTITION_BACKENDS)}")
+                backend = "builtin"
+            elif backend == "partman" and (interval is None or not default_partition):
+                self.r.problem(values["backend"], f"backend partman of {what} needs range partitioning by time "
+                                                  "with a default partition (pg_partman 4.x always creates one)")
+        return retention, keep_table, backend
 
     # -- views --------------------------------------------------------------------
     def read_views(self, node: yaml.Node) -> None:
