@@ -288,6 +288,26 @@ def test_verification_never_runs_a_views_query(pg_server: Server, tmp_path: Path
     assert finding.object == "views.order_counts" and "no_such_table" in finding.message
 
 
+def test_diffs_shadow_never_runs_a_views_query_either(pg_server: Server, tmp_path: Path) -> None:
+    """diff builds schema/ in a shadow database too: the same materialized view builds (WITH NO DATA), and
+    its model is the one YAML declares (the introspector does not read whether a view is populated)."""
+    from veza_schema.db.shadow import build_in_shadow
+
+    text = CLEAN + ("views:\n  order_counts:\n    materialized: true\n"
+                    "    query: SELECT count(*) / 0 AS boom FROM orders\n")
+    built = build_in_shadow(load_schema(write_schema(tmp_path / "schema", text)), pg_server.admin_dsn)
+    assert built.schema.views["order_counts"].materialized
+    assert built.server == "--shadow-dsn"
+
+
+def test_a_container_shadow_that_cannot_start_is_a_database_error_naming_offline(tmp_path: Path) -> None:
+    schema_dir = write_schema(tmp_path / "schema", CLEAN)
+    result = invoke("lint", "--schema-dir", str(schema_dir), "--migrations-dir", str(no_migrations(tmp_path)),
+                    "--shadow-dsn", "docker://postgres:15", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.exit_code == 3, result.output
+    assert "cannot start a postgres:15 container" in result.stderr and "--offline" in result.stderr
+
+
 def test_the_sources_key_changes_with_any_yaml_byte(tmp_path: Path) -> None:
     from veza_schema.lint.verify import source_key
 
