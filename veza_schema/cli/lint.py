@@ -102,7 +102,8 @@ def lint_command(
     and what PostgreSQL itself refuses when the schema is applied (PG1xx).
 
     The schema is applied, in a scratch database that is thrown away, on the embedded server
-    (or --shadow-dsn); each error PostgreSQL raises is a finding at the YAML line of its object.
+    (or --shadow-dsn, a DSN or docker://IMAGE); each error PostgreSQL raises is a finding at
+    the YAML line of its object.
     A script that applied cleanly once is remembered on that server (a template database), so
     later runs of the same schema cost one query. --offline skips the server.
 
@@ -119,6 +120,8 @@ def lint_command(
         veza-schema lint --select IMM,PG005 --ignore NAM --strict
 
         veza-schema lint --offline
+
+        veza-schema lint --shadow-dsn docker://postgres:15
     """
     import gc
     import sys
