@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -83,6 +82,9 @@ def generate(
         out.print(f"Wrote {written.up_path} and {written.down_path.name}: {len(schema.tables)} tables, "
                   f"{len(schema.indexes)} indexes.")
         return
+    from veza_schema.migrations.sumfile import require_current_sum, write_sum
+
+    require_current_sum(migrations_dir)  # first: a snapshot edited to match schema/ must not mean "nothing to do"
     snapshot = read_snapshot(migrations_dir)
     if snapshot is None:
         from veza_schema.errors import MigrationFileError
@@ -93,11 +95,9 @@ def generate(
         out.print("Nothing to generate: the migrations already produce schema/.")
         return
     from veza_schema.migrations import incremental
-    from veza_schema.migrations.sumfile import require_current_sum, write_sum
     from veza_schema.policy import check_generate
     from veza_schema.policy.base import prior_from_git
 
-    require_current_sum(migrations_dir)
     verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
     policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,  # refuses forbidden
                             prior=prior_from_git(schema_dir),                    # changes (exit 1)
@@ -137,39 +137,27 @@ class _ConsoleReporter:
     """One line per migration; per statement for non-transactional steps, and for any statement
     still running after a few seconds (so a DBA watching a long index build sees which one)."""
 
-    slow_after = 3.0
-
     def __init__(self) -> None:
         self.out = console()
-        self._timer: threading.Timer | None = None
-
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
     def migration_started(self, migration: MigrationFile, direction: str) -> None:
         arrow = "↑" if direction == "up" else "↓"
         self.out.print(f"  {arrow} {migration.version} {migration.description} ...", end="")
 
     def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None:
-        self._cancel()
-        if migration.no_transaction and total > 1:
+        if total > 1:
             self.out.print(f"\n      statement {index}/{total} (line {statement.line})", end="")
-            return
+
+    def statement_slow(self, migration: MigrationFile, statement: Statement, index: int, total: int,
+                       seconds: float) -> None:
         first_line = statement.text.splitlines()[0][:70]
-        self._timer = threading.Timer(self.slow_after, self.out.print, args=(
-            f"\n      still running statement {index}/{total} (line {statement.line}): {first_line}",),
-            kwargs={"end": "", "markup": False})
-        self._timer.daemon = True
-        self._timer.start()
+        self.out.print(f"\n      still running statement {index}/{total} (line {statement.line}): {first_line}",
+                       end="", markup=False)
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
-        self._cancel()
         self.out.print(f" [green]done[/] ({seconds:.2f}s)")
 
     def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None:
-        self._cancel()
         self.out.print(f"\n      [yellow]lock not available, retry {attempt} in {delay:.1f}s[/]", end="")
 
 
