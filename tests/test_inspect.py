@@ -43,7 +43,9 @@ VEZA = REPO_ROOT / "schema"
 def build(database: TestDatabase, schema_dir: Path, work: Path) -> None:
     """generate + apply through the CLI, as a user would."""
     migrations = work / "migrations"
-    generated = run_cli("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations))
+    # Inspected YAML carries no waivers (the database has none): lint's gate is not what a round trip tests.
+    generated = run_cli("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations),
+                        "--no-verify")
     assert generated.exit_code == 0, generated.output
     applied = run_cli("apply", "--dsn", database.dsn, "--migrations-dir", str(migrations))
     assert applied.exit_code == 0, applied.output

@@ -256,11 +256,13 @@ def test_check_and_generate_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert document["base"].startswith("HEAD")
 
     before_files = len(read_migrations(repo / "migrations"))
-    exit_code, output = invoke("generate", "--name", "change")
+    # The cases' tables are minimal (no timestamps): generate's lint gate is not what this table tests.
+    exit_code, output = invoke("generate", "--name", "change", "--no-verify")
     if klass == "forbidden":
         assert exit_code == 1 and "change policy forbids" in output and code in output, output
         assert len(read_migrations(repo / "migrations")) == before_files
-        exit_code, output = invoke("generate", "--name", "change", "--allow-forbidden", "--rfc", "RFC-0042")
+        exit_code, output = invoke("generate", "--name", "change", "--allow-forbidden", "--rfc", "RFC-0042",
+                                   "--no-verify")
         assert "change policy forbids" not in output, output
     else:
         assert "change policy forbids" not in output, output
@@ -396,7 +398,7 @@ def test_generate_finds_the_deprecation_in_the_git_base(tmp_path: Path, monkeypa
     monkeypatch.chdir(repo)
     code, output = invoke("check", "--base", "migrations")
     assert code == 0 and "POL004" in output, output
-    code, output = invoke("generate", "--name", "drop_bio")
+    code, output = invoke("generate", "--name", "drop_bio", "--no-verify")  # a minimal table: not lint's case
     assert code == 0 and "Wrote" in output, output
 
 
@@ -630,10 +632,10 @@ def test_migrations_base_knows_deprecations_without_git(tmp_path: Path) -> None:
     yaml_text = ("module: m\ntables:\n  t:\n    columns:\n      id: {type: uuid, primary_key: true}\n"
                  "      bio: {type: text, nullable: true, deprecated: {since: '2026-11-01', rfc: RFC-0007}}\n")
     (schema / "m.yaml").write_text(yaml_text)
-    assert run_cli("generate", cwd=tmp_path).exit_code == 0
+    assert run_cli("generate", "--no-verify", cwd=tmp_path).exit_code == 0  # a minimal table: not lint's case
     (schema / "m.yaml").write_text(yaml_text.split("      bio:")[0])
     checked = run_cli("check", "--base", "migrations", cwd=tmp_path)
     assert checked.exit_code == 0, checked.output
     assert "POL004" in checked.stdout
-    generated = run_cli("generate", "--name", "drop_bio", cwd=tmp_path)
+    generated = run_cli("generate", "--name", "drop_bio", "--no-verify", cwd=tmp_path)
     assert generated.exit_code == 0, generated.output

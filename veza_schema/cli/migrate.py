@@ -14,6 +14,7 @@ from veza_schema.cli.common import (
     DsnOption,
     MigrationsDirOption,
     SchemaDirOption,
+    ShadowDsnOption,
     check_choice,
     console,
 )
@@ -51,13 +52,19 @@ def generate(
     rfc_pattern: Annotated[str | None, typer.Option("--rfc-pattern", help="Regular expression every RFC reference "
                                                     "must match. [default: ^RFC-\\d{4,}$]",
                                                     show_default=False)] = None,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Write even if lint or PostgreSQL refuses schema/ "
+                                                                "(the migration's header says so).")] = False,
+    shadow_dsn: ShadowDsnOption = None,
 ) -> None:
     """Write the next up/down migration pair from the changes in schema/.
 
-    Nothing changed: nothing is written (exit 0). Example:
+    Before writing, schema/ is validated as `lint` does (the model's rules, then PostgreSQL
+    applying it in a scratch database): an error refuses the generation (exit 1) unless
+    --no-verify. Nothing changed: nothing is written (exit 0). Example:
 
         veza-schema generate --name add_user_bio
     """
+    from veza_schema.cli.lint import verify_before_writing
     from veza_schema.migrations import generate as gen
     from veza_schema.migrations.files import read_migrations
     from veza_schema.migrations.snapshot import SNAPSHOT_FILE, read_snapshot
@@ -67,9 +74,10 @@ def generate(
     schema = load_schema(schema_dir)
     from veza_schema.project import DEFAULT_RFC_PATTERN, project_relative
 
-    settings = gen.FileSettings(lock_timeout, statement_timeout, project_relative(schema_dir))
+    settings = gen.FileSettings(lock_timeout, statement_timeout, project_relative(schema_dir), unverified=no_verify)
     existing = read_migrations(migrations_dir)
     if not existing:
+        verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
         written = gen.generate_initial(schema, migrations_dir, gen.check_name(name or "initial_schema"), settings)
         out.print(f"Wrote {written.up_path} and {written.down_path.name}: {len(schema.tables)} tables, "
                   f"{len(schema.indexes)} indexes.")
@@ -90,6 +98,7 @@ def generate(
     from veza_schema.policy import check_generate
     from veza_schema.policy.base import prior_from_git
 
+    verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
     policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,  # refuses forbidden
                             prior=prior_from_git(schema_dir),                    # changes (exit 1)
                             rfc_pattern=rfc_pattern or DEFAULT_RFC_PATTERN)
