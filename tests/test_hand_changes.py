@@ -151,7 +151,8 @@ def converged(pg_server: Server, schema_dir: Path, tmp_path_factory: pytest.Temp
     with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
     migrations = tmp_path_factory.mktemp("hand_migrations")
-    generated = invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations))
+    generated = invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations),
+                       "--no-verify")  # a minimal schema: lint would ask for uuid keys and timestamps
     assert generated.exit_code == 0, generated.output
     applied = invoke("apply", "--dsn", pg_server.dsn_for(name), "--migrations-dir", str(migrations))
     assert applied.exit_code == 0, applied.output
