@@ -94,11 +94,9 @@ def drop_namespace(namespace: Namespace) -> str:
 
 
 def create_role(role: Role) -> list[str]:
-    """Create when missing, set the attributes, grant the memberships (roles are cluster-wide)."""
+    """Create when missing, set the attributes and comment, grant the memberships (roles are cluster-wide)."""
     statements = [render_template("objects/role.sql.j2", role=role)]
     statements += [f"GRANT {ident(other)} TO {ident(role.name)};\n" for other in role.member_of]
-    if role.comment is not None:
-        statements.append(comment("ROLE", ident(role.name), role.comment))
     return statements
 
 
