@@ -203,7 +203,7 @@ def main() -> int:
         ours = generate_incremental(old, new, migrations, "add_index_fk_column", FileSettings())
         # One populated template, cloned for each plan so both start from the same bytes.
         template = clone(admin, "template0", "bench_template")
-        runner.apply(Target(template, "bench"), read_migrations(migrations), to=initial.version)
+        runner.apply(Target(template, "bench"), read_migrations(migrations), to=initial[-1].version)
         with psycopg.connect(template, autocommit=True) as conn:
             for statement in POPULATE:
                 conn.execute(statement, {"rows": args.rows} if "%(rows)s" in statement else None)

@@ -22,7 +22,9 @@ from veza_schema.cli.common import (
 if TYPE_CHECKING:
     from veza_schema.db.dsn import Target
     from veza_schema.migrations.files import MigrationFile
+    from veza_schema.migrations.generate import WrittenMigration
     from veza_schema.migrations.runner import RunResult
+    from veza_schema.policy import PolicyReport
     from veza_schema.sql.split import Statement
 
 
@@ -37,7 +39,8 @@ def register(app: typer.Typer) -> None:
 
 
 def generate(
-    name: Annotated[str | None, typer.Option("--name", help="Migration name (snake_case).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Migration name (snake_case). Default: what "
+                                                            "changed, e.g. add_tracks_isrc.")] = None,
     schema_dir: SchemaDirOption = DEFAULT_SCHEMA_DIR,
     migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
     lock_timeout: Annotated[str, typer.Option("--lock-timeout", help="SET lock_timeout written at the top of "
@@ -47,12 +50,22 @@ def generate(
     allow_forbidden: Annotated[bool, typer.Option("--allow-forbidden", help="Write a migration even with changes "
                                                                             "the change policy forbids (needs "
                                                                             "--rfc).")] = False,
-    rfc: Annotated[str | None, typer.Option("--rfc", help="The RFC approving the changes (RFC-NNNN); required "
-                                                          "with --allow-forbidden.", show_default=False)] = None,
+    rfc: Annotated[str | None, typer.Option("--rfc", help="The RFC approving the changes (RFC-NNNN): covers "
+                                                          "RFC-required changes that name none; required with "
+                                                          "--allow-forbidden.", show_default=False)] = None,
+    max_locks_per_file: Annotated[int, typer.Option(
+        "--max-locks-per-file", min=1,
+        help="Lock-table slots one transactional file may hold: a larger change is cut into several files of "
+             "one change. The default fits max_locks_per_transaction = 64 with 10 connections.")] = 500,
 ) -> None:
-    """Write the next up/down migration pair from the changes in schema/.
+    """Write the next change (one or more up/down pairs) from the changes in schema/.
 
-    Nothing changed: nothing is written (exit 0). Example:
+    `generate` gives the same verdict as `veza-schema check --base migrations`: a forbidden
+    change, or an RFC-required one without an RFC, is refused (exit 1) unless --rfc (and
+    --allow-forbidden) approve it. A change that needs several files (a concurrent index, an
+    enum value, more relations than a small server's lock table holds) is still one change:
+    `rollback` undoes it whole. A change that needs no SQL (a deprecation) is recorded in the
+    snapshot. Nothing changed: nothing is written (exit 0). Example:
 
         veza-schema generate --name add_user_bio
     """
@@ -63,12 +76,13 @@ def generate(
 
     out = console()
     schema = load_schema(schema_dir)
-    settings = gen.FileSettings(lock_timeout, statement_timeout, schema_dir.as_posix().rstrip("/"))
+    settings = gen.FileSettings(lock_timeout, statement_timeout, schema_dir.as_posix().rstrip("/"),
+                                max_locks=max_locks_per_file)
     existing = read_migrations(migrations_dir)
     if not existing:
         written = gen.generate_initial(schema, migrations_dir, gen.check_name(name or "initial_schema"), settings)
-        out.print(f"Wrote {written.up_path} and {written.down_path.name}: {len(schema.tables)} tables, "
-                  f"{len(schema.indexes)} indexes.")
+        _print_written(written, max_locks_per_file)
+        out.print(f"{len(schema.tables)} tables, {len(schema.indexes)} indexes.")
         return
     snapshot = read_snapshot(migrations_dir)
     if snapshot is None:
@@ -76,28 +90,79 @@ def generate(
 
         raise MigrationFileError(f"{migrations_dir / SNAPSHOT_FILE} is missing: it records the schema the "
                                  "existing migrations produce; restore it from git")
-    if snapshot == schema:
+    from veza_schema.migrations.snapshot import snapshot_changed
+    from veza_schema.migrations.sumfile import require_current_sum, write_sum
+
+    if snapshot == schema and not snapshot_changed(migrations_dir, schema):
         out.print("Nothing to generate: the migrations already produce schema/.")
         return
     from veza_schema.migrations import incremental
-    from veza_schema.migrations.sumfile import require_current_sum, write_sum
     from veza_schema.policy import check_generate
     from veza_schema.policy.base import prior_from_git
 
     require_current_sum(migrations_dir)
     policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,
                             prior=prior_from_git(schema_dir))  # refuses forbidden changes (exit 1)
-    for decision in policy.missing_rfc:
-        out.print(f"[yellow]warning:[/] {decision.code} {decision.summary.lstrip('+-~> ')}: RFC-required, "
-                  f"{decision.rfc_error} (`veza-schema check` fails until it has one)", markup=True)
+    _refuse_missing_rfcs(policy)
     written_files = incremental.generate_incremental(snapshot, schema, migrations_dir, name, settings,
                                                      allow_forbidden=allow_forbidden, rfc_lookup=policy.rfc_for,
                                                      extra_rfcs=[rfc] if rfc else [])
-    if not written_files:
-        out.print("Nothing to generate: the changes need no SQL.")
-    for written in written_files:
-        out.print(f"Wrote {written.up_path} and {written.down_path.name}.")
+    if written_files:
+        _print_written(written_files, max_locks_per_file)
+    else:
+        from veza_schema.migrations.snapshot import write_snapshot
+
+        write_snapshot(migrations_dir, schema)
+        recorded = [d.summary.lstrip("+-~> ") for d in policy.decisions if d.change is None]
+        what = "; ".join(recorded) if recorded else "YAML metadata (module membership)"
+        out.print(f"No SQL needed. Recorded in {migrations_dir / SNAPSHOT_FILE}: {what}. Commit it with "
+                  "schema/: `check --base migrations` and the next `generate` read it.", markup=False)
     write_sum(migrations_dir)
+
+
+def _refuse_missing_rfcs(policy: PolicyReport) -> None:
+    """One verdict with `check`: an RFC-required change without an RFC is refused here too (exit 1)."""
+    from veza_schema.policy import PolicyViolation
+
+    if not policy.missing_rfc:
+        return
+    lines = [f"{len(policy.missing_rfc)} change(s) need an RFC and name none; nothing was written:"]
+    for decision in policy.missing_rfc:
+        where = f"{decision.pos}: " if decision.pos else ""
+        lines.append(f"  {where}{decision.code} {decision.policy.rule.name}: {decision.summary.lstrip('+-~> ')}: "
+                     f"{decision.rfc_error}")
+    lines.append("Add `rfc: RFC-NNNN` to the object or its table, or pass --rfc RFC-NNNN (see "
+                 "docs/change-policy.md); `veza-schema check` gives the same verdict")
+    raise PolicyViolation("\n".join(lines))
+
+
+def _print_written(written: list[WrittenMigration], max_locks: int) -> None:
+    """One line for a one-file change; for several files, the change, each file and why it is separate."""
+    out = console()
+    if len(written) == 1:
+        only = written[0]
+        how = "in a transaction" if only.transactional else "no transaction"
+        out.print(f"Wrote {only.up_path} and {only.down_path.name} ({how}).", markup=False)
+        return
+    first = written[0]
+    label = first.role.change.label if first.role.change is not None else f"{first.version}_{first.name}"
+    out.print(f"Wrote change {label} as {len(written)} files in {first.up_path.parent}/ (one change: "
+              f"`veza-schema rollback` undoes all {len(written)}):", markup=False)
+    index = 0
+    while index < len(written):
+        parts = 0
+        while index + parts < len(written) and written[index + parts].role.why.startswith("part "):
+            parts += 1
+        if parts > 3:  # a large change cut to fit the lock table: one line for the run
+            out.print(f"  {written[index].up_path.name} .. {written[index + parts - 1].up_path.name} (in a "
+                      f"transaction each): {parts} parts, each holding at most {max_locks} lock-table slots "
+                      "(max_locks_per_transaction)", markup=False)
+            index += parts
+            continue
+        item = written[index]
+        how = "in a transaction" if item.transactional else "no transaction"
+        out.print(f"  {item.up_path.name} ({how}): {item.role.why}", markup=False)
+        index += 1
 
 
 def _target(dsn: str | None) -> Target:

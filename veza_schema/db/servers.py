@@ -120,8 +120,12 @@ class ThrowawayServer:
     ``postgres`` OS user (Debian's package creates it) since initdb refuses root.
     """
 
-    def __init__(self, bindir: Path, base_dir: Path | None = None) -> None:
+    def __init__(self, bindir: Path, base_dir: Path | None = None,
+                 settings: dict[str, str] | None = None) -> None:
         self.bindir = bindir
+        # Server settings (``-c name=value``) over the defaults below, e.g. a small lock table.
+        self.settings = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+                         "max_connections": "200", **(settings or {})}
         self.base_dir = Path(tempfile.mkdtemp(prefix="veza-pg-", dir=base_dir or tempfile.gettempdir()))
         self.data_dir = self.base_dir / "data"
         self.port = _free_port()
@@ -149,8 +153,8 @@ class ThrowawayServer:
             try:
                 self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-l",
                            str(self.base_dir / "log"), "-o",
-                           f"-p {self.port} -h 127.0.0.1 -k {self.base_dir} -c fsync=off "
-                           "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                           f"-p {self.port} -h 127.0.0.1 -k {self.base_dir} "
+                           + " ".join(f"-c {name}={value}" for name, value in self.settings.items()),
                            "start"])
                 return self.dsn
             except subprocess.CalledProcessError:

@@ -14,6 +14,14 @@ therefore becomes up to four files with consecutive versions, in this running or
 4. ``concurrent`` (``-- no-transaction``): CREATE INDEX CONCURRENTLY, UNIQUE/PRIMARY KEY USING
    INDEX, VALIDATE CONSTRAINT, SET NOT NULL through a validated CHECK.
 
+A transactional file also fits the server's lock table: every relation a transaction
+creates, alters or drops holds a lock-table slot until it commits (with its TOAST table,
+indexes, constraints and triggers), and the table has ``max_locks_per_transaction *
+(max_connections + max_prepared_transactions)`` slots for the whole server. So a file is
+cut into parts of at most ``max_locks`` slots (:data:`DEFAULT_MAX_LOCKS`), in running order,
+which is dependency order: each part only needs what earlier parts committed. The parts are
+still one change: ``rollback`` undoes them together.
+
 Rolling back runs the down files newest first, which is exactly the reverse of the up
 order, and each down file lists the undo of its up file's steps in reverse. Every
 statement of a no-transaction file is idempotent, so after a failure ``resolve
@@ -22,6 +30,7 @@ statement of a no-transaction file is idempotent, so after a failure ``resolve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -102,6 +111,10 @@ FILE_ORDER: tuple[FileKind, ...] = ("drop_indexes", "enum_values", "main", "conc
 TRANSACTIONAL: dict[FileKind, bool] = {"drop_indexes": False, "enum_values": True, "main": True,
                                        "concurrent": False}
 MAX_IDENTIFIER = 63
+# Lock-table slots one transactional file may take. 500 fits a small server's whole lock
+# table (max_locks_per_transaction = 64 with 10 connections: 640 slots) with room to spare
+# for the application's own sessions; `generate --max-locks-per-file` changes it.
+DEFAULT_MAX_LOCKS = 500
 
 
 
@@ -128,16 +141,24 @@ class Step:
     change: Change
     note: str = ""
     last: bool = False  # runs after the file's other steps (a foreign key waiting for its key)
+    locks: int = 0  # lock-table slots the step holds until its transaction commits (transactional files)
 
 
 @dataclass(frozen=True)
 class PlannedFile:
     kind: FileKind
     steps: tuple[Step, ...]
+    part: int = 1  # a file cut to fit the lock table: part `part` of `parts` of its kind
+    parts: int = 1
 
     @property
     def transactional(self) -> bool:
         return TRANSACTIONAL[self.kind]
+
+    @property
+    def locks(self) -> int:
+        """Lock-table slots the file's transaction holds at most (0 for a no-transaction file)."""
+        return sum(step.locks for step in self.steps) if self.transactional else 0
 
     @property
     def changes(self) -> list[Change]:
@@ -215,8 +236,12 @@ class _Context:
 
 
 def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
-               allow_forbidden: bool = False) -> Plan:
+               allow_forbidden: bool = False, max_locks: int | None = DEFAULT_MAX_LOCKS) -> Plan:
     """Steps for ``changes`` (already ordered by :func:`order_changes`), grouped into files.
+
+    A transactional file whose steps would hold more than ``max_locks`` lock-table slots is
+    cut into consecutive parts (``None``: never cut); a single step above the bound gets a
+    part of its own.
 
     Raises:
         UnsafeChangeError: a change that would rewrite or lock a populated table for long
@@ -230,10 +255,92 @@ def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
     ctx.late_keys = {(c.table, key.columns) for c in changes if isinstance(c, (AddUnique, AddPrimaryKey))
                      for key in [c.unique if isinstance(c, AddUnique) else c.primary_key]
                      if c.table not in ctx.created and not ctx.partitioned(c.table)}
-    steps = [step for change in changes for step in _steps(change, ctx)]
-    files = tuple(PlannedFile(kind, tuple(sorted((s for s in steps if s.file == kind), key=lambda s: s.last)))
-                  for kind in FILE_ORDER)
-    return Plan(tuple(f for f in files if f.steps))
+    steps = [replace(step, locks=lock_slots(step.change, current, desired)) if TRANSACTIONAL[step.file] else step
+             for change in changes for step in _steps(change, ctx)]
+    files: list[PlannedFile] = []
+    for kind in FILE_ORDER:
+        kind_steps = tuple(sorted((s for s in steps if s.file == kind), key=lambda s: s.last))
+        if not kind_steps:
+            continue
+        parts = _cut(kind_steps, max_locks) if TRANSACTIONAL[kind] and max_locks else [kind_steps]
+        files += [PlannedFile(kind, part, number, len(parts)) for number, part in enumerate(parts, 1)]
+    return Plan(tuple(files))
+
+
+# -- the lock budget -----------------------------------------------------------------------
+def _cut(steps: tuple[Step, ...], max_locks: int) -> list[tuple[Step, ...]]:
+    """Consecutive runs of steps holding at most ``max_locks`` slots each (running order kept)."""
+    parts: list[list[Step]] = [[]]
+    used = 0
+    for step in steps:
+        if parts[-1] and used + step.locks > max_locks:
+            parts.append([])
+            used = 0
+        parts[-1].append(step)
+        used += step.locks
+    return [tuple(part) for part in parts]
+
+
+def table_lock_slots(table: Table, schema: Schema) -> int:
+    """Slots a transaction holds to create or drop ``table``: an upper bound, measured on PostgreSQL.
+
+    The table, its TOAST table and TOAST index; each index (primary key and unique ones
+    included); its row and array types, constraints and foreign-key triggers (dropping locks
+    each of them); identity sequences; each referenced table and its key; and each partition
+    the migration makes (the current period, ``premake`` ahead, the default), which repeats
+    the table's own footprint.
+    """
+    keys = (table.primary_key is not None) + len(table.uniques)
+    indexes = len(table.indexes) + keys
+    constraints = keys + len(table.checks) + len(table.foreign_keys)
+    referenced = {fk.ref_table for fk in table.foreign_keys.values()} - {table.name}
+    own = 3 + 2 + indexes + constraints + 4 * len(table.foreign_keys) + 2 * len(referenced)
+    own += sum(1 for c in table.columns if c.identity or (c.default or "").startswith("nextval("))
+    if table.partition is not None:
+        own *= 1 + table.partition.premake + 1 + table.partition.default_partition
+    return own
+
+
+def lock_slots(change: Change, current: Schema, desired: Schema) -> int:
+    """Lock-table slots ``change`` holds in a transaction, an upper bound (see :func:`table_lock_slots`)."""
+
+    def table(name: str) -> int:
+        found = desired.tables.get(name) or current.tables.get(name)
+        return table_lock_slots(found, desired) if found is not None else 3
+
+    match change:
+        case CreateTable(table=t) | DropTable(table=t):
+            return table_lock_slots(t, desired)
+        case AlterColumnType(table=name) | ChangePartitioning(table=name) | AlterColumnIdentity(table=name):
+            return table(name)  # a rewrite takes the table with every index and partition
+        case AddPrimaryKey(table=name) | AddUnique(table=name) | CreateIndex(index=Index(table=name)) \
+                | DropIndex(index=Index(table=name)) if _partitioned(name, current, desired):
+            return table(name)  # built on every partition under the parent's lock
+        case AddForeignKey(table=name, foreign_key=fk) | DropForeignKey(table=name, foreign_key=fk):
+            return table(name) + table(fk.ref_table) if _partitioned(name, current, desired) else 12
+        case RecreateEnum(usages=usages) | AddEnumValue(usages=usages):
+            return 2 + sum(table(name) for name in {use.table for use in usages})
+        case CreateView(view=view) | DropView(view=view):
+            return _view_slots(view, desired, current)
+        case ReplaceView(before=before, after=after):
+            return max(_view_slots(before, desired, current), _view_slots(after, desired, current))
+        case RenameTable() | RenameColumn() | RenameConstraint() | RenameIndex():
+            return 6
+    return 5  # a column, a constraint, a comment, a type, a function, a trigger: the table and a few objects
+
+
+def _partitioned(table: str, current: Schema, desired: Schema) -> bool:
+    for schema in (desired, current):
+        if table in schema.tables:
+            return schema.tables[table].partition is not None
+    return False
+
+
+def _view_slots(view: View, desired: Schema, current: Schema) -> int:
+    """The view, its rule and indexes, and every relation its query reads (named in it)."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", view.query.lower()))
+    reads = sum(1 for name in {*desired.tables, *desired.views, *current.tables, *current.views} if name in words)
+    return 3 + len(view.indexes) + reads
 
 
 # -- statement helpers ----------------------------------------------------------------------
