@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -184,43 +185,80 @@ def _files(migrations_dir: Path, check_sum: bool = True) -> list[MigrationFile]:
 
 
 class _ConsoleReporter:
-    """One line per migration; per statement for non-transactional steps, and for any statement
-    still running after a few seconds (so a DBA watching a long index build sees which one)."""
+    """Progress on stdout, one line per migration file: ``  ↑ 2026... add tracks isrc ... done (0.05s)``.
+
+    A no-transaction file also gets a line per statement, and any statement still running
+    after ``slow_after`` seconds is named (a DBA watching a long index build sees which one)
+    by one watchdog thread: ``statement_started`` only stores the statement, so reporting
+    costs nothing measurable per statement. A line left open is closed before anything else
+    is printed (and with "failed" when a file fails), so the error, printed on stderr by the
+    CLI, starts on a line of its own.
+    """
 
     slow_after = 3.0
+    poll = 0.25
 
     def __init__(self) -> None:
         self.out = console()
-        self._timer: threading.Timer | None = None
+        self._print_lock = threading.Lock()
+        self._line_open = False
+        self._current: tuple[MigrationFile, Statement, int, int] | None = None
+        self._per_statement = False
+        self._watchdog: threading.Thread | None = None
 
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _print(self, text: str, *, open_line: bool = False, continue_line: bool = False) -> None:
+        with self._print_lock:
+            if self._line_open and not continue_line:
+                self.out.print()
+            self.out.print(text, end="" if open_line else "\n", markup=False)
+            self._line_open = open_line
+
+    def _watch(self) -> None:
+        """Name a statement still running after ``slow_after`` seconds, once."""
+        seen: object = None
+        waited = 0.0
+        while True:
+            time.sleep(self.poll)
+            current = self._current
+            if current is None or current is not seen:
+                seen, waited = current, 0.0
+                continue
+            waited += self.poll
+            if waited - self.poll < self.slow_after <= waited:
+                _, statement, index, total = current
+                first_line = statement.text.splitlines()[0][:70]
+                self._print(f"      still running statement {index}/{total} (line {statement.line}): {first_line}")
 
     def migration_started(self, migration: MigrationFile, direction: str) -> None:
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch, name="veza-schema watchdog", daemon=True)
+            self._watchdog.start()
         arrow = "↑" if direction == "up" else "↓"
-        self.out.print(f"  {arrow} {migration.version} {migration.description} ...", end="")
+        self._per_statement = migration.no_transaction
+        self._print(f"  {arrow} {migration.version} {migration.description} ...", open_line=True)
 
     def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None:
-        self._cancel()
-        if migration.no_transaction and total > 1:
-            self.out.print(f"\n      statement {index}/{total} (line {statement.line})", end="")
-            return
-        first_line = statement.text.splitlines()[0][:70]
-        self._timer = threading.Timer(self.slow_after, self.out.print, args=(
-            f"\n      still running statement {index}/{total} (line {statement.line}): {first_line}",),
-            kwargs={"end": "", "markup": False})
-        self._timer.daemon = True
-        self._timer.start()
+        self._current = (migration, statement, index, total)
+        if self._per_statement and total > 1:
+            self._print(f"      statement {index}/{total} (line {statement.line})")
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
-        self._cancel()
-        self.out.print(f" [green]done[/] ({seconds:.2f}s)")
+        self._current = None
+        if self._line_open:
+            self._print(f" done ({seconds:.2f}s)", continue_line=True)
+        else:
+            self._print(f"      done ({seconds:.2f}s)")
+
+    def migration_failed(self, migration: MigrationFile, direction: str) -> None:
+        self._current = None
+        if self._line_open:
+            self._print(" failed", continue_line=True)
+        else:
+            self._print("      failed")
 
     def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None:
-        self._cancel()
-        self.out.print(f"\n      [yellow]lock not available, retry {attempt} in {delay:.1f}s[/]", end="")
+        self._current = None
+        self._print(f"      lock not available, retry {attempt} in {delay:.1f}s")
 
 
 def _print_plan(result: RunResult) -> None:
@@ -286,8 +324,11 @@ def apply(
 def rollback(
     dsn: DsnOption = None,
     migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
-    steps: Annotated[int | None, typer.Option("--steps", help="How many migrations to roll back "
-                                                              "(default 1).", min=1)] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="How many changes to roll back (default 1): every "
+                                                              "file of each (or files, with --by-file).",
+                                              min=1)] = None,
+    by_file: Annotated[bool, typer.Option("--by-file", help="Count --steps in single files, not changes (may "
+                                                            "leave a change half applied).")] = False,
     to: Annotated[int | None, typer.Option("--to", help="Roll back every migration newer than this version "
                                                         "(0: all).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the SQL; touch nothing.")] = False,
@@ -296,28 +337,35 @@ def rollback(
                                                   "(e.g. drop a table created by the migration that now has "
                                                   "rows).")] = False,
 ) -> None:
-    """Run down files, newest first.
+    """Undo the last change (all the files one `generate` wrote), newest file first.
 
-    Example:
+    Examples:
 
-        veza-schema rollback --steps 1
+        veza-schema rollback
+
+        veza-schema rollback --steps 2 --dry-run
     """
     from veza_schema.errors import UsageError
     from veza_schema.migrations import runner
 
     if steps is not None and to is not None:
         raise UsageError("give --steps or --to, not both")
+    if by_file and to is not None:
+        raise UsageError("--by-file counts --steps; --to already names a version")
     target = _target(dsn)
     options = runner.RunOptions(lock_timeout=lock_timeout, reporter=_ConsoleReporter(),
                                 allow_data_loss=allow_data_loss)
-    result = runner.rollback(target, _files(migrations_dir), steps=steps, to=to, dry_run=dry_run, options=options)
+    result = runner.rollback(target, _files(migrations_dir), steps=steps, to=to, by_file=by_file, dry_run=dry_run,
+                             options=options)
     if dry_run:
         _print_plan(result)
         return
     if not result.steps:
         console().print("Nothing to roll back.")
         return
-    console().print(f"[bold green]Rolled back {len(result.steps)} migration(s)[/] in {result.seconds:.2f}s.")
+    changes = len({step.migration.change.version for step in result.steps})
+    console().print(f"[bold green]Rolled back {changes} change(s)[/] ({len(result.steps)} migration file(s)) in "
+                    f"{result.seconds:.2f}s.")
 
 
 def status(
@@ -355,21 +403,29 @@ def status(
 
 
 def _print_status(database: str, states: list, up_to_date: bool) -> None:
-    from rich.table import Table
+    """Aligned columns that never wrap (a piped status stays one line per file); colors on a terminal."""
+    from veza_schema.migrations.status import status_lines
 
     out = console()
-    out.print(f"Database: {database}")
+    out.print(f"Database: {database}", markup=False)
     colors = {"applied": "green", "pending": "yellow", "modified": "red", "missing": "red", "failed": "red",
-              "out_of_order": "magenta"}
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("version", "name", "state", "installed on", "detail"):
-        table.add_column(column)
-    for s in states:
-        installed = s.applied.installed_on.strftime("%Y-%m-%d %H:%M:%S") if s.applied else ""
-        table.add_row(str(s.version), s.name, f"[{colors[s.state]}]{s.state}[/]", installed, s.detail)
-    if states:
-        out.print(table)
-    out.print("Up to date." if up_to_date else "[yellow]Not up to date.[/]")
+              "out_of_order": "magenta", "partly applied": "yellow"}
+    rows = status_lines(states)
+    if len(rows) > 1:
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        color = out.is_terminal and not out.no_color
+        for number, row in enumerate(rows):
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+            line = "  ".join(cells).rstrip()
+            if color and number and row[2] in colors:
+                from rich.markup import escape
+
+                cells = [escape(cell) for cell in cells]
+                cells[2] = f"[{colors[row[2]]}]{cells[2]}[/]"
+                out.print("  ".join(cells).rstrip())
+            else:
+                out.print(line, markup=False, style="bold" if color and not number else None)
+    out.print("Up to date." if up_to_date else "Not up to date.", markup=False)
 
 
 def baseline(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from typing import Literal, Protocol
 import psycopg
 
 from veza_schema.db.dsn import Target, connect
+from veza_schema.db.errors import server_message
 from veza_schema.errors import DatabaseError, DatabaseStateError, UsageError
 from veza_schema.migrations import history
 from veza_schema.migrations.data_loss import refuse_data_loss
@@ -83,13 +85,21 @@ def _modified_detail(content: bytes, applied_checksum: bytes) -> str:
 
 
 class Reporter(Protocol):
-    """Progress callbacks; the CLI prints them, tests may collect them."""
+    """Progress callbacks; the CLI prints them, tests may collect them.
+
+    ``statement_started`` runs once per statement (34,000 times for a large initial
+    migration): an implementation must keep it to a few attribute stores and do any
+    slow work (printing, timers) elsewhere.
+    """
 
     def migration_started(self, migration: MigrationFile, direction: str) -> None: ...
 
     def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None: ...
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None: ...
+
+    def migration_failed(self, migration: MigrationFile, direction: str) -> None:
+        """The file did not finish; the error itself is raised (and printed) afterwards."""
 
     def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None: ...
 
@@ -102,6 +112,9 @@ class SilentReporter:
         pass
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
+        pass
+
+    def migration_failed(self, migration: MigrationFile, direction: str) -> None:
         pass
 
     def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None:
@@ -208,21 +221,43 @@ def apply(target: Target, files: list[MigrationFile], *, to: int | None = None, 
         return RunResult(steps, time.monotonic() - started, dry_run=True)
     with _locked_session(target, options, create_history=True) as conn:
         steps = plan_apply(compute_states(files, history.read_history(conn)), to, options.allow_out_of_order)
+        check_lock_budget(conn, steps)
         _guard_data_loss(conn, steps, options)
         for step in steps:
             _run_step(conn, step, options)
     return RunResult(steps, time.monotonic() - started)
 
 
-def plan_rollback(states: list[MigrationState], steps: int | None, to: int | None) -> list[PlannedStep]:
+def change_groups(states: list[MigrationState]) -> list[list[MigrationState]]:
+    """Consecutive states grouped by the change their files belong to (see ``files.ChangeRef``)."""
+    groups: list[list[MigrationState]] = []
+    for state in states:
+        key = state.file.change.version if state.file is not None else state.version
+        previous = groups[-1][-1] if groups else None
+        previous_key = None
+        if previous is not None:
+            previous_key = previous.file.change.version if previous.file is not None else previous.version
+        if groups and previous_key == key:
+            groups[-1].append(state)
+        else:
+            groups.append([state])
+    return groups
+
+
+def plan_rollback(states: list[MigrationState], steps: int | None, to: int | None,
+                  by_file: bool = False) -> list[PlannedStep]:
+    """The down files to run, newest first: the last ``steps`` changes (every file of each), or
+    the last ``steps`` files with ``by_file``, or everything newer than ``to``."""
     _refuse_unhealthy([s for s in states if s.state != "pending" and s.state != "out_of_order"], True)
     applied = [s for s in states if s.state == "applied"]
     if to is not None:
         if to != 0 and not any(s.version == to for s in applied):
             raise UsageError(f"--to {to}: that version is not applied (use 0 to roll everything back)")
         chosen = [s for s in applied if s.version > to]
-    else:
+    elif by_file:
         chosen = applied[-(steps or 1):] if applied else []
+    else:
+        chosen = [state for group in change_groups(applied)[-(steps or 1):] for state in group]
     planned = []
     for state in reversed(chosen):
         assert state.file is not None
@@ -234,19 +269,21 @@ def plan_rollback(states: list[MigrationState], steps: int | None, to: int | Non
 
 
 def rollback(target: Target, files: list[MigrationFile], *, steps: int | None = None, to: int | None = None,
-             dry_run: bool = False, options: RunOptions | None = None) -> RunResult:
-    """Run down files, newest first; each down file and its history deletion commit together."""
+             by_file: bool = False, dry_run: bool = False, options: RunOptions | None = None) -> RunResult:
+    """Run down files, newest first (the last change by default); each down file and its history
+    deletion commit together."""
     options = options or RunOptions()
     started = time.monotonic()
     if dry_run:
         conn = connect(target, autocommit=True)
         try:
-            planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to)
+            planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to, by_file)
         finally:
             conn.close()
         return RunResult(planned, time.monotonic() - started, dry_run=True)
     with _locked_session(target, options, create_history=True) as conn:
-        planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to)
+        planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to, by_file)
+        check_lock_budget(conn, planned)
         _guard_data_loss(conn, planned, options)
         for step in planned:
             _run_step(conn, step, options)
@@ -259,15 +296,84 @@ def _guard_data_loss(conn: psycopg.Connection, steps: list[PlannedStep], options
         refuse_data_loss(conn, steps)
 
 
+# -- the server's lock table -----------------------------------------------------------------
+_LOCK_SETTINGS = """
+SELECT current_setting('max_locks_per_transaction')::int, current_setting('max_connections')::int,
+       current_setting('max_prepared_transactions')::int
+"""
+_COUNTED = re.compile(r"^\s*(?:CREATE|DROP)\s+(?:UNIQUE\s+)?(?:TABLE|INDEX|MATERIALIZED\s+VIEW|VIEW|SEQUENCE)\b",
+                      re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class LockBudget:
+    """The server's lock table: ``max_locks_per_transaction * (max_connections + max_prepared_transactions)``
+    slots, shared by every session (PostgreSQL sizes it so)."""
+
+    max_locks_per_transaction: int
+    max_connections: int
+    max_prepared_transactions: int
+
+    @property
+    def slots(self) -> int:
+        return self.max_locks_per_transaction * (self.max_connections + self.max_prepared_transactions)
+
+    def needed_setting(self, locks: int) -> int:
+        """The smallest max_locks_per_transaction whose lock table holds ``locks`` slots."""
+        return -(-locks // (self.max_connections + self.max_prepared_transactions))
+
+
+def read_lock_budget(conn: psycopg.Connection) -> LockBudget:
+    row = conn.execute(_LOCK_SETTINGS).fetchone()
+    assert row is not None
+    return LockBudget(int(row[0]), int(row[1]), int(row[2]))
+
+
+def step_lock_slots(step: PlannedStep) -> int:
+    """Slots the step's transaction holds: the header's bound (generated files), else at least one per
+    relation the file creates or drops (a hand-written file)."""
+    header = step.migration.header if step.direction == "up" else step.migration.down_header
+    if header.locks is not None:
+        return header.locks
+    return len(_COUNTED.findall(step.sql))
+
+
+def check_lock_budget(conn: psycopg.Connection, steps: list[PlannedStep]) -> None:
+    """Refuse, before anything runs, a transactional file the server's lock table cannot hold.
+
+    Raises:
+        DatabaseStateError: naming the file, its slots, the server's, and the setting to raise.
+    """
+    transactional = [step for step in steps if step.transactional]
+    if not transactional:
+        return
+    budget = read_lock_budget(conn)
+    for step in transactional:
+        locks = step_lock_slots(step)
+        if locks > budget.slots:
+            path = step.migration.up_path if step.direction == "up" else step.migration.down_path
+            raise DatabaseStateError(
+                f"{path} holds up to {locks} lock-table slots in one transaction, but this server's lock table "
+                f"has {budget.slots}: max_locks_per_transaction ({budget.max_locks_per_transaction}) x "
+                f"(max_connections ({budget.max_connections}) + max_prepared_transactions "
+                f"({budget.max_prepared_transactions})). Nothing was run. Set max_locks_per_transaction = "
+                f"{budget.needed_setting(locks)} or more (postgresql.conf, or ALTER SYSTEM; it takes a server "
+                "restart), or generate the change again with a smaller --max-locks-per-file")
+
+
 def _run_step(conn: psycopg.Connection, step: PlannedStep, options: RunOptions) -> None:
     migration = step.migration
     statements = split_statements(step.sql)
     options.reporter.migration_started(migration, step.direction)
     started = time.monotonic()
-    if step.transactional:
-        _with_retries(options, migration, lambda: _run_transactional(conn, step, statements, options, started))
-    else:
-        _run_non_transactional(conn, step, statements, options, started)
+    try:
+        if step.transactional:
+            _with_retries(options, migration, lambda: _run_transactional(conn, step, statements, options, started))
+        else:
+            _run_non_transactional(conn, step, statements, options, started)
+    except BaseException:
+        options.reporter.migration_failed(migration, step.direction)
+        raise
     options.reporter.migration_finished(migration, step.direction, time.monotonic() - started)
 
 
@@ -292,12 +398,10 @@ class _LockNotAvailable(Exception):
 
 
 def _failure(step: PlannedStep, statement: Statement, exc: psycopg.Error, aftermath: str) -> MigrationFailed:
+    """``file:line: what the server said`` (DETAIL, HINT, SQLSTATE, or a lost connection in words), then
+    the state the database is left in."""
     path = step.migration.up_path if step.direction == "up" else step.migration.down_path
-    diag = exc.diag
-    message = (diag.message_primary or str(exc)).strip()
-    detail = f" ({diag.message_detail})" if diag.message_detail else ""
-    return MigrationFailed(f"{path}:{statement.line}: {message}{detail} [SQLSTATE {diag.sqlstate}]. {aftermath}",
-                           diag.sqlstate)
+    return MigrationFailed(f"{path}:{statement.line}: {server_message(exc)}\n{aftermath}", exc.diag.sqlstate)
 
 
 def _run_transactional(conn: psycopg.Connection, step: PlannedStep, statements: list[Statement],
@@ -321,7 +425,7 @@ def _run_transactional(conn: psycopg.Connection, step: PlannedStep, statements: 
             else:
                 history.forget(conn, migration.version)
     except psycopg.Error as exc:  # commit-time failures (deferred constraints)
-        raise MigrationFailed(f"{migration.label}: commit failed: {exc}", exc.diag.sqlstate) from exc
+        raise MigrationFailed(f"{migration.label}: commit failed: {server_message(exc)}", exc.diag.sqlstate) from exc
 
 
 def _run_non_transactional(conn: psycopg.Connection, step: PlannedStep, statements: list[Statement],
