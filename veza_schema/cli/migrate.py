@@ -317,8 +317,9 @@ def apply(
     if not result.steps:
         out.print(f"Nothing to apply: {len(files)} migration(s), all applied. {_summary(target)}.")
         return
-    out.print(f"[bold green]Applied {len(result.steps)} migration(s)[/] in {result.seconds:.2f}s: "
-              f"{_summary(target)}.")
+    changes = len({step.migration.change.version for step in result.steps})
+    out.print(f"[bold green]Applied {len(result.steps)} migration(s)[/] ({changes} change(s)) in "
+              f"{result.seconds:.2f}s: {_summary(target)}.")
 
 
 def rollback(
@@ -364,7 +365,7 @@ def rollback(
         console().print("Nothing to roll back.")
         return
     changes = len({step.migration.change.version for step in result.steps})
-    console().print(f"[bold green]Rolled back {changes} change(s)[/] ({len(result.steps)} migration file(s)) in "
+    console().print(f"[bold green]Rolled back {len(result.steps)} migration(s)[/] ({changes} change(s)) in "
                     f"{result.seconds:.2f}s.")
 
 

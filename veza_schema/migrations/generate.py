@@ -20,8 +20,9 @@ from pathlib import Path
 
 from veza_schema.diff.changes import Change
 from veza_schema.diff.differ import diff_schemas
+from veza_schema.diff.locks import DEFAULT_MAX_LOCKS, table_lock_slots
 from veza_schema.diff.order import order_changes
-from veza_schema.diff.plan import DEFAULT_MAX_LOCKS, FileKind, Plan, PlannedFile, build_plan, table_lock_slots
+from veza_schema.diff.plan import FileKind, Plan, PlannedFile, build_plan
 from veza_schema.errors import UsageError
 from veza_schema.migrations.files import ChangeRef, MigrationFile, read_migrations
 from veza_schema.migrations.snapshot import write_snapshot

@@ -59,8 +59,9 @@ from veza_schema.diff.changes import (
     SetComment,
 )
 from veza_schema.diff.differ import diff_schemas
+from veza_schema.diff.locks import DEFAULT_MAX_LOCKS
 from veza_schema.diff.order import order_changes
-from veza_schema.diff.plan import DEFAULT_MAX_LOCKS, Plan, build_plan
+from veza_schema.diff.plan import Plan, build_plan
 from veza_schema.migrations.generate import FileSettings, WrittenMigration, check_name, write_change
 from veza_schema.model import Schema
 

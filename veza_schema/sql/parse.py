@@ -17,7 +17,9 @@ from typing import Any
 
 import pglast
 from pglast import ast as pg_ast
+from pglast.enums import AlterTableType as AlterTableType  # re-exported for readers of whole scripts
 from pglast.enums import BoolExprType, NullTestType, SQLValueFunctionOp
+from pglast.enums import ObjectType as ObjectType  # re-exported for readers of whole scripts
 from pglast.parser import ParseError
 
 # pglast types every node field as Optional; this module checks each shape it relies on itself.
@@ -51,6 +53,15 @@ def _parse(text: str, shift: int = 0) -> tuple[Any, ...]:
         location = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else None
         offset = None if location is None else max(0, min(location - shift, len(text) - shift))
         raise SqlSyntaxError(message, offset) from None
+
+
+def script_statements(script: str) -> tuple[Any, ...]:
+    """The statement nodes of a whole script (a migration file), in order; not cached (files are large).
+
+    Raises:
+        SqlSyntaxError: the script does not parse.
+    """
+    return tuple(raw.stmt for raw in _parse(script))
 
 
 @lru_cache(maxsize=65536)
