@@ -453,12 +453,16 @@ def resolve(
     applied: Annotated[bool, typer.Option("--applied", help="You completed it by hand: record it applied.")] = False,
     rolled_back: Annotated[bool, typer.Option("--rolled-back", help="You undid it: forget it, so apply runs it "
                                                                     "again.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --applied: record it even though the database "
+                                                        "does not hold what the file leaves behind.")] = False,
     dsn: DsnOption = None,
     migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
 ) -> None:
     """Clear a failed migration after a human fixed the database.
 
-    Example:
+    --applied first checks the file's objects: each index it builds exists and is valid (an
+    INVALID index left by an interrupted concurrent build is not applied), each constraint
+    is validated, each column it makes NOT NULL is; exit 3 otherwise. Example:
 
         veza-schema resolve 20261125120000 --rolled-back
     """
@@ -467,8 +471,10 @@ def resolve(
 
     if applied == rolled_back:
         raise UsageError("give exactly one of --applied or --rolled-back")
+    if force and not applied:
+        raise UsageError("--force goes with --applied")
     target = _target(dsn)
-    outcome = runner.resolve(target, _files(migrations_dir), version, applied=applied)
+    outcome = runner.resolve(target, _files(migrations_dir), version, applied=applied, force=force)
     console().print(f"Migration {version} resolved as {outcome}.")
 
 

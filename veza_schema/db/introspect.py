@@ -74,6 +74,9 @@ class IntrospectionStats:
     queries: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    # Indexes PostgreSQL holds as INVALID (a failed or interrupted concurrent build): in the model
+    # like any index, since they exist, but unusable; drift reports them (see drift.compare).
+    invalid_indexes: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- queries
@@ -585,6 +588,7 @@ class _Builder:
             name = row["name"]
             if not row["indisvalid"]:
                 self.warn(f"index {name} on {table} is INVALID (a failed concurrent build?)")
+                self.stats.invalid_indexes.append(name)
             nkeys = row["indnkeyatts"]
             elements = []
             for position in range(nkeys):

@@ -174,6 +174,29 @@ class DriftReport:
         return bool(self.changes)
 
 
+def without_invalid_indexes(live: Schema, desired: Schema, stats: IntrospectionStats) -> Schema:
+    """``live`` without the INVALID indexes that ``desired`` declares, so each shows as missing.
+
+    Why: an INVALID index (a concurrent build that failed or was interrupted) exists in the
+    catalog but no query uses it and no constraint can rely on it; treating it as present
+    would report "no drift" over a broken index. Reported as missing, its reconciling SQL is
+    the online build, which drops the INVALID leftover first. An INVALID index the YAML does
+    not declare stays in ``live`` and is reported as extra. The introspector's note names each.
+    """
+    invalid = set(stats.invalid_indexes)
+    if not invalid:
+        return live
+    wanted = {name for table in desired.tables.values() for name in table.indexes}
+    wanted |= {name for view in desired.views.values() for name in view.indexes}
+    for table in desired.tables.values():
+        wanted |= {key.name for key in (table.primary_key, *table.uniques.values()) if key is not None}
+    tables = {n: replace(t, indexes={i: ix for i, ix in t.indexes.items() if i not in invalid or i not in wanted})
+              for n, t in live.tables.items()}
+    views = {n: replace(v, indexes={i: ix for i, ix in v.indexes.items() if i not in invalid or i not in wanted})
+             for n, v in live.views.items()}
+    return replace(live, tables=tables, views=views)
+
+
 def compare(current: Schema, desired: Schema, exclude: Sequence[str] = ()) -> list[Change]:
     """Ordered changes from ``current`` to ``desired``, managed and excluded objects left out."""
     current = without_excluded(without_managed(current), exclude)
@@ -241,6 +264,7 @@ def detect_drift(
     """
     stats = live_stats if live_stats is not None else IntrospectionStats()
     live = introspect(conn, stats=stats)
+    live = without_invalid_indexes(live, desired, stats)
     if offline:
         target = desired
         live = align_expressions(live, desired)

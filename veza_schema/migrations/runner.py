@@ -29,6 +29,7 @@ from veza_schema.migrations import history
 from veza_schema.migrations.data_loss import refuse_data_loss
 from veza_schema.migrations.files import MigrationFile, PlannedStep, is_no_transaction
 from veza_schema.migrations.lock import migration_lock
+from veza_schema.migrations.verify import verify_applied
 from veza_schema.sql.split import Statement, split_statements
 
 State = Literal["applied", "pending", "modified", "missing", "failed", "out_of_order"]
@@ -483,9 +484,17 @@ def baseline(target: Target, files: list[MigrationFile], version: int, *, force:
     return chosen
 
 
-def resolve(target: Target, files: list[MigrationFile], version: int, *, applied: bool,
+def resolve(target: Target, files: list[MigrationFile], version: int, *, applied: bool, force: bool = False,
             options: RunOptions | None = None) -> str:
-    """Clear a failed entry after a human fixed things: keep it as applied, or forget it."""
+    """Clear a failed entry after a human fixed things: keep it as applied, or forget it.
+
+    ``applied`` is checked first: every object the file's up statements leave behind must be
+    in the database in that state (an index present and valid, a constraint validated, a
+    column NOT NULL...), see :mod:`veza_schema.migrations.verify`; ``force`` records it anyway.
+
+    Raises:
+        DatabaseStateError: ``applied`` but the database does not hold what the file leaves behind.
+    """
     options = options or RunOptions()
     with _locked_session(target, options, create_history=True) as conn:
         rows = {row.version: row for row in history.read_history(conn)}
@@ -495,6 +504,15 @@ def resolve(target: Target, files: list[MigrationFile], version: int, *, applied
             raise UsageError(f"migration {version} is {state}: only a failed migration can be resolved")
         if applied:
             file = next((f for f in files if f.version == version), None)
+            if file is not None and not force:
+                found = verify_applied(conn, file.up_sql)
+                if found.problems:
+                    raise DatabaseStateError(
+                        f"migration {file.label} is not applied in this database: "
+                        + "; ".join(found.problems)
+                        + f". Finish it by hand, or undo what it did and run `veza-schema resolve {version} "
+                        "--rolled-back`, then apply again (its statements are idempotent). --force records it "
+                        "as applied anyway.")
             checksum = file.checksum if file else row.checksum
             with conn.transaction():
                 history.mark_resolved(conn, version, checksum)
