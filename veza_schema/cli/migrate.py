@@ -433,19 +433,53 @@ def baseline(
     version: Annotated[int, typer.Option("--version", help="Mark every migration up to this version as applied.")],
     dsn: DsnOption = None,
     migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty history.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Record even when the database differs from what the "
+                                                        "migrations build, or its history is not empty.")] = False,
+    shadow_dsn: Annotated[str | None, typer.Option("--shadow-dsn", help="Server to replay the migrations on "
+                                                   "for the check (needs CREATEDB). Default: the embedded "
+                                                   "server.", show_default=False)] = None,
 ) -> None:
-    """Mark an existing database as being at VERSION without running anything.
+    """Mark an existing database as being at VERSION without running anything, once it is checked.
 
+    The migrations up to VERSION are replayed in a shadow database and the result compared
+    with this database; a difference is printed and refused (exit 3) unless --force.
     Example:
 
         veza-schema baseline --version 20261125120000
     """
+    from veza_schema.db.dsn import connect
+    from veza_schema.drift.baseline import compare_with_migrations
+    from veza_schema.errors import DatabaseStateError, UsageError
     from veza_schema.migrations import runner
 
     target = _target(dsn)
-    chosen = runner.baseline(target, _files(migrations_dir), version, force=force)
-    console().print(f"Baselined at {version}: {len(chosen)} migration(s) recorded as applied, nothing run.")
+    files = _files(migrations_dir)
+    if not any(f.version == version for f in files):
+        raise UsageError(f"--version {version}: no migration file has that version")
+    conn = connect(target, autocommit=True)
+    try:
+        report = compare_with_migrations(conn, files, version, shadow_dsn=shadow_dsn, database=target.display)
+    finally:
+        conn.close()
+    if report.drift:
+        from veza_schema.drift.report import changes_tree, count_items
+
+        out = console()
+        views = set(report.current.views) | set(report.desired.views)
+        out.print(changes_tree(f"[bold]The database differs from what the migrations up to {version} build[/] "
+                               "[dim](+ missing from the database, - only in the database, ~ different)[/]",
+                               report.changes, report.modules, views), soft_wrap=False)
+        counts = count_items(report.changes)
+        summary = (f"{sum(counts.values())} difference(s): {counts['missing']} missing, {counts['extra']} extra, "
+                   f"{counts['different']} different")
+        if not force:
+            raise DatabaseStateError(f"baseline refused: the database is not at {version} ({summary}). Bring it "
+                                     "there first (`veza-schema diff` shows the SQL for the YAML), or pick the "
+                                     "version it is at; --force records it anyway")
+        out.print(f"[yellow]--force: recording anyway[/] ({summary}).")
+    chosen = runner.baseline(target, files, version, force=force)
+    console().print(f"Baselined at {version}: {len(chosen)} migration(s) recorded as applied, nothing run"
+                    + ("." if report.drift else "; the database matches what they build."))
 
 
 def resolve(

@@ -23,9 +23,11 @@ from veza_schema.diff.changes import (
     AlterColumnType,
     Change,
     ChangePartitioning,
+    CreateExtension,
     CreateIndex,
     CreateTable,
     CreateView,
+    DropExtension,
     DropForeignKey,
     DropIndex,
     DropTable,
@@ -43,14 +45,18 @@ from veza_schema.model import Index, Schema, Table, View
 # table (max_locks_per_transaction = 64 with 10 connections: 640 slots) with room to spare
 # for the application's own sessions; `generate --max-locks-per-file` changes it.
 DEFAULT_MAX_LOCKS = 500
+# An extension locks each of its member objects (pgcrypto: 40 on PostgreSQL 15); assumed for any.
+EXTENSION_SLOTS = 64
 
 
 def table_lock_slots(table: Table, schema: Schema) -> int:
     """Slots a transaction holds to create or drop ``table``: an upper bound, measured on PostgreSQL.
 
     The table, its TOAST table and TOAST index; each index (primary key and unique ones
-    included); its row and array types, constraints and foreign-key triggers (dropping locks
-    each of them); identity sequences; each referenced table and its key; and each partition
+    included); its row and array types, constraints (NOT NULL ones too, since PostgreSQL
+    18), column defaults, triggers and
+    foreign-key triggers (dropping locks each of them); identity sequences; each referenced
+    table and its key; and each partition
     the migration makes (the current period, ``premake`` ahead, the default), which repeats
     the table's own footprint.
     """
@@ -58,8 +64,10 @@ def table_lock_slots(table: Table, schema: Schema) -> int:
     indexes = len(table.indexes) + keys
     constraints = keys + len(table.checks) + len(table.foreign_keys)
     referenced = {fk.ref_table for fk in table.foreign_keys.values()} - {table.name}
-    own = 3 + 2 + indexes + constraints + 4 * len(table.foreign_keys) + 2 * len(referenced)
-    own += sum(1 for c in table.columns if c.identity or (c.default or "").startswith("nextval("))
+    own = 3 + 2 + indexes + constraints + 4 * len(table.foreign_keys) + 2 * len(referenced) + len(table.triggers)
+    own += sum(1 for c in table.columns if c.identity or (c.default or "").startswith("nextval("))  # sequences
+    own += sum(1 for c in table.columns if c.default is not None or c.generated is not None)  # pg_attrdef rows
+    own += sum(1 for c in table.columns if not c.nullable)  # PostgreSQL 18 keeps NOT NULL in pg_constraint
     if table.partition is not None:
         own *= 1 + table.partition.premake + 1 + table.partition.default_partition
     return own
@@ -90,6 +98,8 @@ def lock_slots(change: Change, current: Schema, desired: Schema) -> int:
             return max(_view_slots(before, desired, current), _view_slots(after, desired, current))
         case RenameTable() | RenameColumn() | RenameConstraint() | RenameIndex():
             return 6
+        case CreateExtension() | DropExtension():
+            return EXTENSION_SLOTS
     return 5  # a column, a constraint, a comment, a type, a function, a trigger: the table and a few objects
 
 

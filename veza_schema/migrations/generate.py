@@ -20,7 +20,7 @@ from pathlib import Path
 
 from veza_schema.diff.changes import Change
 from veza_schema.diff.differ import diff_schemas
-from veza_schema.diff.locks import DEFAULT_MAX_LOCKS, table_lock_slots
+from veza_schema.diff.locks import DEFAULT_MAX_LOCKS, EXTENSION_SLOTS, table_lock_slots
 from veza_schema.diff.order import order_changes
 from veza_schema.diff.plan import FileKind, Plan, PlannedFile, build_plan
 from veza_schema.errors import UsageError
@@ -93,9 +93,10 @@ def render_migration_file(label: str, direction: str, sections: Sequence[Section
 
 def initial_lock_slots(schema: Schema) -> int:
     """Lock-table slots the one-file initial migration would hold (an upper bound, see diff.plan)."""
-    others = len(schema.extensions) + len(schema.enums) + len(schema.composite_types) + len(schema.functions)
+    others = len(schema.enums) + len(schema.composite_types) + len(schema.functions)
     views = sum(3 + len(view.indexes) + len(schema.tables) for view in schema.views.values())
-    return sum(table_lock_slots(table, schema) for table in schema.tables.values()) + 2 * others + views + 2
+    return (sum(table_lock_slots(table, schema) for table in schema.tables.values()) + 5 * others + views
+            + EXTENSION_SLOTS * len(schema.extensions) + 2)
 
 
 def initial_changes(schema: Schema) -> list[str]:
@@ -165,8 +166,8 @@ def file_names(plan: Plan, base: str) -> list[str]:
 def why_separate(planned: PlannedFile, max_locks: int | None) -> str:
     """Why this file is a file of its own, for its header and `generate`'s output."""
     if planned.parts > 1:
-        return (f"part {planned.part} of {planned.parts} of {WHY[planned.kind]}, cut so each transaction holds "
-                f"at most {max_locks} lock-table slots (the server's lock table is sized by "
+        return (f"part {planned.part} of {planned.parts} of the changes that run in a transaction, cut so each "
+                f"transaction holds at most {max_locks} lock-table slots (the server's lock table is sized by "
                 "max_locks_per_transaction)")
     return WHY[planned.kind]
 
