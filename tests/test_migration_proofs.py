@@ -59,12 +59,12 @@ def apply(database: TestDatabase, migrations: Path, via_cli: bool) -> None:
         runner.apply(Target(database.dsn, "test"), read_migrations(migrations), options=LOSSY)
 
 
-def rollback(database: TestDatabase, migrations: Path, steps: int, via_cli: bool) -> None:
+def rollback(database: TestDatabase, migrations: Path, via_cli: bool) -> None:
+    """One rollback: the last change, every file the scenario's `generate` wrote."""
     if via_cli:
-        cli_ok("rollback", "--dsn", database.dsn, "--migrations-dir", str(migrations), "--steps", str(steps),
-               "--allow-data-loss")
+        cli_ok("rollback", "--dsn", database.dsn, "--migrations-dir", str(migrations), "--allow-data-loss")
     else:
-        runner.rollback(Target(database.dsn, "test"), read_migrations(migrations), steps=steps, options=LOSSY)
+        runner.rollback(Target(database.dsn, "test"), read_migrations(migrations), options=LOSSY)
 
 
 def prove(scenario: Scenario, database: TestDatabase, reference: TestDatabase, tmp_path: Path,
@@ -95,7 +95,7 @@ def prove(scenario: Scenario, database: TestDatabase, reference: TestDatabase, t
     assert schema_of(database) == schema_of(reference)
     assert row_count(database) == rows
 
-    rollback(database, migrations, len(new_files), via_cli)
+    rollback(database, migrations, via_cli)
     assert schema_of(database) == old_schema
     assert row_count(database) == rows
 
