@@ -185,7 +185,9 @@ class Scenario:
     change: Callable[[str], str]  # old YAML -> new YAML
     old: Callable[[str], str] = lambda text: text
     files: int = 1  # migration files the change must produce
-    flags: tuple[str, ...] = ()  # extra `generate` flags (a change the policy forbids needs an RFC)
+    # `generate` flags: an RFC, since the seed's policy makes most changes RFC-required (and forbidden ones
+    # also need --allow-forbidden)
+    flags: tuple[str, ...] = ("--rfc", "RFC-0001")
     rows: str = ROWS
 
 

@@ -127,7 +127,7 @@ def test_failed_concurrent_build_is_cleaned_and_retried(database: TestDatabase, 
     runner.apply(target, read_migrations(migrations))
     database.execute(ROWS + "INSERT INTO users (email) VALUES ('user1@example.com');")
     (schema_dir / "app.yaml").write_text(in_table("users", "unique", "      uq_users_email: [email]\n")(BASE_YAML))
-    cli_ok("generate", *dirs, "--name", "unique_email")
+    cli_ok("generate", *dirs, "--name", "unique_email", "--rfc", "RFC-0001")
     [pending] = [m for m in read_migrations(migrations) if m.name == "unique_email"]
     assert pending.no_transaction
 
