@@ -22,11 +22,12 @@ from typing import Any
 import psycopg
 from psycopg import conninfo, sql
 
+from veza_schema.db.errors import database_error
 from veza_schema.db.introspect import IntrospectionStats, introspect
 from veza_schema.db.servers import EmbeddedServer
-from veza_schema.errors import DatabaseError
 from veza_schema.model import Schema, Table
 from veza_schema.sql.render import create_schema_sections, sections_to_sql
+from veza_schema.sql.split import split_statements
 
 SHADOW_PREFIX = "veza_shadow_"
 
@@ -40,11 +41,6 @@ def _dsn_for(server_dsn: str, dbname: str) -> str:
     return conninfo.make_conninfo(server_dsn, dbname=dbname)
 
 
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
-
-
 @contextmanager
 def shadow_database(server_dsn: str | None = None) -> Iterator[str]:
     """Create an empty database on ``server_dsn`` (default: the embedded server), yield its DSN, drop it."""
@@ -55,8 +51,7 @@ def shadow_database(server_dsn: str | None = None) -> Iterator[str]:
         with psycopg.connect(server_dsn, autocommit=True, connect_timeout=10) as admin:
             admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
     except psycopg.Error as exc:
-        raise DatabaseError(f"cannot create the shadow database: {_first_line(exc)}",
-                            getattr(exc, "sqlstate", None)) from exc
+        raise database_error("cannot create the shadow database", exc) from exc
     try:
         yield _dsn_for(server_dsn, name)
     finally:
@@ -93,7 +88,7 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
         try:
             conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise DatabaseError(f"cannot connect to the shadow database: {_first_line(exc)}") from exc
+            raise database_error("cannot connect to the shadow database", exc) from exc
         with conn:
             shadow_major = conn.info.server_version // 10000
             if live_version is not None and stats is not None and live_version // 10000 != shadow_major:
@@ -101,13 +96,24 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
                                       f"{live_version // 10000}: expression texts that differ are compared after "
                                       "sqlglot normalization (--shadow-dsn on a server of the same version is exact)")
             try:
-                conn.execute(script.encode("utf-8"))
+                for batch in _batches(script):
+                    conn.execute(batch.encode("utf-8"))
             except psycopg.Error as exc:
-                raise DatabaseError(f"schema/ does not build in the shadow database: {_first_line(exc)}",
-                                    getattr(exc, "sqlstate", None)) from exc
+                raise database_error("schema/ does not build in the shadow database", exc) from exc
             built = introspect(conn, stats=stats)
             version = conn.info.server_version
     return ShadowBuild(graft_metadata(built, desired), version)
+
+
+# Statements per round trip. A multi-statement string is one implicit transaction, and a
+# transaction holds a lock-table slot per relation it creates: the whole script of 10,000
+# tables in one would overflow the lock table of any server (see diff.locks).
+_BATCH = 100
+
+
+def _batches(script: str) -> list[str]:
+    statements = [statement.text for statement in split_statements(script)]
+    return ["\n;\n".join(statements[i:i + _BATCH]) for i in range(0, len(statements), _BATCH)]
 
 
 def graft_metadata(built: Schema, source: Schema) -> Schema:
