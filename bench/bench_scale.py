@@ -14,8 +14,9 @@ that counts the SQL statements psycopg sends), against a throwaway PostgreSQL 18
 
 Printed per command and size: wall time (best of ``--repeat`` runs below 10,000 tables), the
 command's own CPU time, peak RSS (``wait4``), statements sent to the server, and the growth
-factor of the wall time per 10x (10 is linear; below 10 the fixed start-up cost dominates). Targets (issue 20): 10,000 tables
-lint < 5 s, generate < 10 s, diff < 10 s, apply within 1.2x of ``psql -f``.
+factor of the wall time per 10x (10 is linear; below 10 the fixed start-up cost dominates).
+Targets (issue 20): 10,000 tables lint < 5 s, generate < 10 s, diff < 10 s, apply within 1.2x
+of ``psql -f``.
 
 Run: ``python bench/bench_scale.py [--sizes 100,1000,10000]`` (``make bench``).
 """
