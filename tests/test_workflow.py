@@ -131,7 +131,8 @@ def test_status_groups_the_files_of_a_change(database: TestDatabase, tmp_path: P
     assert lines[change_row + 1].startswith(f"  {first}") and lines[change_row + 2].startswith(f"  {second}")
 
     ok(tmp_path, "rollback", "--dsn", database.dsn)
-    ok(tmp_path, "apply", "--dsn", database.dsn, "--to", str(first))
+    partly = ok(tmp_path, "apply", "--dsn", database.dsn, "--to", str(first))
+    assert f"stops inside change {first}_add_tracks_isrc (file 1 of 2)" in partly.stdout
     result = run_cli("status", "--format", "json", "--dsn", database.dsn, cwd=tmp_path)
     document = json.loads(result.stdout)
     assert document["changes"][-1] == {"change": f"{first}_add_tracks_isrc", "state": "partly applied",

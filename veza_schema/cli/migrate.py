@@ -320,6 +320,10 @@ def apply(
     changes = len({step.migration.change.version for step in result.steps})
     out.print(f"[bold green]Applied {len(result.steps)} migration(s)[/] ({changes} change(s)) in "
               f"{result.seconds:.2f}s: {_summary(target)}.")
+    last = result.steps[-1].migration.change
+    if last.part < last.parts:
+        out.print(f"[yellow]note:[/] --to {to} stops inside change {last.label} (file {last.part} of "
+                  f"{last.parts}): it is partly applied; `apply` finishes it, `rollback` undoes what ran.")
 
 
 def rollback(
