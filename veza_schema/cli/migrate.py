@@ -110,14 +110,17 @@ def generate(
                                                      extra_rfcs=[rfc] if rfc else [])
     if written_files:
         _print_written(written_files, max_locks_per_file)
-    else:
+    elif snapshot_changed(migrations_dir, schema):
         from veza_schema.migrations.snapshot import write_snapshot
 
         write_snapshot(migrations_dir, schema)
         recorded = [d.summary.lstrip("+-~> ") for d in policy.decisions if d.change is None]
-        what = "; ".join(recorded) if recorded else "YAML metadata (module membership)"
+        what = "; ".join(recorded) if recorded else "what the snapshot keeps besides the SQL (module membership)"
         out.print(f"No SQL needed. Recorded in {migrations_dir / SNAPSHOT_FILE}: {what}. Commit it with "
                   "schema/: `check --base migrations` and the next `generate` read it.", markup=False)
+    else:
+        out.print("Nothing to generate: the changes need no SQL.")
+        return
     write_sum(migrations_dir)
 
 

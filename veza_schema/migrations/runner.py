@@ -229,16 +229,15 @@ def apply(target: Target, files: list[MigrationFile], *, to: int | None = None, 
     return RunResult(steps, time.monotonic() - started)
 
 
+def _change_of(state: MigrationState) -> int:
+    return state.file.change.version if state.file is not None else state.version
+
+
 def change_groups(states: list[MigrationState]) -> list[list[MigrationState]]:
     """Consecutive states grouped by the change their files belong to (see ``files.ChangeRef``)."""
     groups: list[list[MigrationState]] = []
     for state in states:
-        key = state.file.change.version if state.file is not None else state.version
-        previous = groups[-1][-1] if groups else None
-        previous_key = None
-        if previous is not None:
-            previous_key = previous.file.change.version if previous.file is not None else previous.version
-        if groups and previous_key == key:
+        if groups and _change_of(groups[-1][-1]) == _change_of(state):
             groups[-1].append(state)
         else:
             groups.append([state])
