@@ -115,7 +115,7 @@ def generate(
 
         write_snapshot(migrations_dir, schema)
         recorded = [d.summary.lstrip("+-~> ") for d in policy.decisions if d.change is None]
-        what = "; ".join(recorded) if recorded else "what the snapshot keeps besides the SQL (module membership)"
+        what = "; ".join(recorded) if recorded else "changes that need no SQL (module membership, expression spelling)"
         out.print(f"No SQL needed. Recorded in {migrations_dir / SNAPSHOT_FILE}: {what}. Commit it with "
                   "schema/: `check --base migrations` and the next `generate` read it.", markup=False)
     else:
