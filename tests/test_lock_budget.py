@@ -160,3 +160,12 @@ def test_a_lock_table_overflow_shows_postgresqls_hint(small_database: TestDataba
     assert "Nothing of 1_overflow was applied" in result.stderr
     assert " failed\n" in result.stdout  # the progress line is closed before the error
     assert _relations(small_database) == ["_sqlx_migrations", "_sqlx_migrations_pkey"]
+
+
+def test_the_cli_default_is_the_planners() -> None:
+    import inspect
+
+    from veza_schema.cli.migrate import generate
+    from veza_schema.diff.locks import DEFAULT_MAX_LOCKS
+
+    assert inspect.signature(generate).parameters["max_locks_per_file"].default == DEFAULT_MAX_LOCKS

@@ -253,7 +253,10 @@ def test_resolve_applied_refuses_an_invalid_index_and_diff_reports_it(database: 
     write(tmp_path, UNIQUE_ISRC)
     ok(tmp_path, "generate", "--rfc", "RFC-0001")
     [failed] = read_migrations(tmp_path / "migrations")[1:]
-    assert run_cli("apply", "--dsn", database.dsn, cwd=tmp_path).exit_code == 3
+    failed_apply = run_cli("apply", "--dsn", database.dsn, cwd=tmp_path)
+    assert failed_apply.exit_code == 3
+    assert "could not create unique index" in failed_apply.stderr and "[SQLSTATE 23505]" in failed_apply.stderr
+    assert "  DETAIL: Key (isrc)=(X) is duplicated." in failed_apply.stderr  # the server's DETAIL, kept
     assert database.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_tracks_isrc_unique'::regclass") \
         == [(False,)]
 

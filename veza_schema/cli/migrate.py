@@ -55,9 +55,10 @@ def generate(
                                                           "RFC-required changes that name none; required with "
                                                           "--allow-forbidden.", show_default=False)] = None,
     max_locks_per_file: Annotated[int, typer.Option(
-        "--max-locks-per-file", min=1,
+        "--max-locks-per-file", min=1, envvar="VEZA_MAX_LOCKS_PER_FILE",
         help="Lock-table slots one transactional file may hold: a larger change is cut into several files of "
-             "one change. The default fits max_locks_per_transaction = 64 with 10 connections.")] = 500,
+             "one change. The default fits max_locks_per_transaction = 64 with 10 connections. Also "
+             "$VEZA_MAX_LOCKS_PER_FILE.")] = 500,
 ) -> None:
     """Write the next change (one or more up/down pairs) from the changes in schema/.
 
