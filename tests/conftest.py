@@ -1,3 +1,3 @@
 """The suite's fixtures come from plugins in ``tests/fixtures/``; helpers from ``tests/helpers.py``."""
 
-pytest_plugins = ["tests.fixtures.servers"]
+pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.partman"]

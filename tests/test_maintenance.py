@@ -1,4 +1,4 @@
-"""``veza-schema refresh`` and ``veza-schema partitions`` on the applied sample schema, real CLI."""
+"""``veza-schema refresh`` on the applied sample schema, real CLI (partitions: tests/test_partitions*.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import psycopg
 import pytest
 
 from tests.helpers import REPO_ROOT, TestDatabase, run_cli
-from veza_schema.managed import planned_partitions
-from veza_schema.sql.render import partition_function
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
 
@@ -23,18 +21,6 @@ def applied(database: TestDatabase, tmp_path: Path) -> TestDatabase:
     result = run_cli("apply", "--dsn", database.dsn, "--migrations-dir", str(migrations))
     assert result.exit_code == 0, result.output
     return database
-
-
-def _partitions(database: TestDatabase) -> list[str]:
-    return [r[0] for r in database.query(
-        "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'events'::regclass ORDER BY 1")]
-
-
-def _month(database: TestDatabase, ahead: int) -> str:
-    """events_pYYYYMM of the month ``ahead`` months from now, by the database's clock."""
-    ((suffix,),) = database.query("SELECT to_char(date_trunc('month', now() AT TIME ZONE 'UTC') "
-                                  "+ %s * interval '1 month', 'YYYYMM')", (ahead,))
-    return f"events_p{suffix}"
 
 
 # -- refresh -------------------------------------------------------------------------------------
@@ -96,60 +82,3 @@ def test_refresh_failure_exits_3_with_one_line(database: TestDatabase) -> None:
     assert result.exit_code == 3, result.output
     assert "account_event_counts" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-
-
-# -- partitions ---------------------------------------------------------------------------------
-def test_partitions_reports_zero_when_up_to_date(applied: TestDatabase) -> None:
-    before = _partitions(applied)
-    result = run_cli("partitions", "--dsn", applied.dsn, "--schema-dir", str(SAMPLE))
-    assert result.exit_code == 0, result.output
-    assert "events (month, 2 ahead): up to date, 0 partition(s) created" in result.stdout
-    assert _partitions(applied) == before
-
-
-def test_partitions_creates_the_next_period_when_premake_is_raised(applied: TestDatabase) -> None:
-    before = _partitions(applied)
-    result = run_cli("partitions", "--premake", "3", "--dsn", applied.dsn, "--schema-dir", str(SAMPLE))
-    assert result.exit_code == 0, result.output
-    assert "events (month, 3 ahead): 1 partition(s) created" in result.stdout
-    assert sorted(set(_partitions(applied)) - set(before)) == [_month(applied, 3)]
-    result = run_cli("partitions", "--premake", "3", "--dsn", applied.dsn, "--schema-dir", str(SAMPLE))
-    assert "0 partition(s) created" in result.stdout
-
-
-def test_partitions_dry_run_lists_and_creates_nothing(applied: TestDatabase) -> None:
-    before = _partitions(applied)
-    result = run_cli("partitions", "--dry-run", "--premake", "4", "--dsn", applied.dsn,
-                     "--schema-dir", str(SAMPLE))
-    assert result.exit_code == 0, result.output
-    assert "events (month, 4 ahead): would create 2 partition(s)" in result.stdout
-    assert f"    {_month(applied, 3)} FOR VALUES FROM (" in result.stdout
-    assert f"    {_month(applied, 4)} FOR VALUES FROM (" in result.stdout
-    assert _month(applied, 2) not in result.stdout
-    assert _partitions(applied) == before
-
-
-def test_partitions_without_the_migrations_exits_3(database: TestDatabase) -> None:
-    result = run_cli("partitions", "--dsn", database.dsn, "--schema-dir", str(SAMPLE))
-    assert result.exit_code == 3, result.output
-    assert "apply the migrations first" in result.stderr
-
-
-@pytest.mark.parametrize("interval", ["day", "week", "month", "year"])
-def test_dry_run_rule_matches_the_managed_function(database: TestDatabase, interval: str) -> None:
-    """The Python plan (dry run) names exactly the partitions veza_ensure_partitions creates."""
-    database.execute(partition_function())
-    database.execute(f"CREATE TABLE t_{interval} (at timestamptz NOT NULL) PARTITION BY RANGE (at)")
-    ((now, created),) = database.query("SELECT now(), veza_ensure_partitions(%s, %s, 2)",
-                                       (f"t_{interval}", interval))
-    assert created == 3
-    with database.connect() as conn:
-        conn.execute("SET timezone TO 'UTC'")  # bounds printed in UTC, as the plan computes them
-        made = conn.execute("""
-            SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i
-            JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass ORDER BY 1""",
-                            (f"t_{interval}",)).fetchall()
-    planned = planned_partitions(f"t_{interval}", interval, 2, now)
-    assert [name for name, _ in made] == [p.name for p in planned]
-    for (_, bound), plan in zip(made, planned, strict=True):
-        assert f"FROM ('{plan.start:%Y-%m-%d}" in bound and f"TO ('{plan.end:%Y-%m-%d}" in bound

@@ -13,6 +13,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 HISTORY_TABLE = "_sqlx_migrations"
+# Where retention moves the partitions (and the rows referencing them) it keeps as tables:
+# out of `public`, so introspection and drift never see them, ready for pg_dump to cold storage.
+ARCHIVE_SCHEMA = "veza_archive"
+# The CHECK a partition-to-be carries while it is a standalone table: ATTACH PARTITION then
+# skips scanning it, and a run interrupted mid-move recognizes its own table and resumes.
+PARTITION_BOUNDS_CHECK = "veza_partition_bounds"
 MANAGED_TABLES: frozenset[str] = frozenset({HISTORY_TABLE})
 MANAGED_FUNCTION_PREFIX = "veza_"
 PARTITION_FUNCTION = "veza_ensure_partitions"
@@ -38,6 +44,16 @@ def default_partition_name(table: str) -> str:
 def partition_name(table: str, start: datetime, interval: str) -> str:
     """``messages_p202611`` for the month starting 2026-11-01 (``_pYYYY``, ``_pYYYYMM``, ``_pYYYYMMDD``)."""
     return f"{table}_p{start.strftime(_SUFFIX_FORMAT.get(interval, '%Y%m%d'))}"
+
+
+def suffix_format(interval: str) -> str:
+    """The suffix as a PostgreSQL ``to_char`` pattern (``YYYYMM``): pg_partman's ``datetime_string``."""
+    return _SUFFIX_PATTERN.get(interval, "YYYYMMDD")
+
+
+def period_interval(interval: str) -> str:
+    """The interval as PostgreSQL text (``1 month``), as pg_partman's ``partition_interval``."""
+    return f"1 {interval}"
 
 
 def partition_name_pattern(table: str, interval: str) -> str:
@@ -66,6 +82,22 @@ def next_period(start: datetime, interval: str) -> datetime:
     if interval == "month":
         return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
     return start + timedelta(days=7 if interval == "week" else 1)
+
+
+def shift(moment: datetime, count: int, unit: str) -> datetime:
+    """``moment + count units`` as PostgreSQL computes ``timestamptz + interval`` in UTC
+    (months and years keep the day, clamped to the month's last day)."""
+    if unit in ("month", "year"):
+        months = moment.month - 1 + count * (12 if unit == "year" else 1)
+        year, month = moment.year + months // 12, months % 12 + 1
+        last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+        return moment.replace(year=year, month=month, day=min(moment.day, last))
+    return moment + timedelta(days=count * (7 if unit == "week" else 1))
+
+
+def retention_cutoff(as_of: datetime, count: int, unit: str) -> datetime:
+    """Partitions ending before this are past retention (pg_partman's rule: end < now - retention)."""
+    return shift(as_of, -count, unit)
 
 
 def classify_span(lo: datetime, hi: datetime) -> Interval | None:

@@ -166,15 +166,49 @@ class Index:
         return self.unique and self.where is None and all(e.is_column for e in self.elements)
 
 
+PartitionBackend = Literal["builtin", "partman"]
+PARTITION_BACKENDS: tuple[str, ...] = ("builtin", "partman")
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long a time-partitioned table keeps its partitions: ``count`` periods of ``unit``."""
+
+    count: int
+    unit: Literal["day", "week", "month", "year"]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.unit}{'' if self.count == 1 else 's'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Purge:
+    """A plain table whose rows are deleted once ``column`` is older than ``after`` (a purge job:
+    `veza-schema purge`, or the pg_cron job of `veza-schema schedule`). Not a catalog fact."""
+
+    column: str
+    after: Retention
+
+
 @dataclass(frozen=True, slots=True)
 class PartitionSpec:
-    """Declarative range partitioning by time: partitions are made by the migration itself."""
+    """Declarative range partitioning by time: partitions are made by the migration itself.
+
+    Retention and the backend are maintenance settings, not catalog facts (PostgreSQL stores
+    neither), hence ``compare=False``: `veza-schema partitions` applies them on every run.
+    """
 
     strategy: Literal["range", "list", "hash"]
     columns: tuple[str, ...]
     interval: Literal["day", "week", "month", "year"] | None = "month"
     premake: int = 3  # partitions created ahead of the current period
     default_partition: bool = True
+    # Partitions wholly older than this are detached (kept in the archive schema) or dropped.
+    retention: Retention | None = field(default=None, compare=False)
+    retention_keep_table: bool = field(default=True, compare=False)
+    # Who creates partitions ahead and applies retention in production: veza-schema itself
+    # (cron runs `veza-schema partitions`) or pg_partman 4.x (pg_cron runs its maintenance).
+    backend: PartitionBackend = field(default="builtin", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +237,7 @@ class Table:
     triggers: Mapping[str, Trigger] = field(default_factory=dict)
     partition: PartitionSpec | None = None
     comment: str | None = None
+    purge: Purge | None = field(default=None, compare=False, repr=False)
     module: str = field(default="", compare=False, repr=False)
     tags: frozenset[str] = field(default_factory=frozenset, compare=False, repr=False)
     meta: Meta = field(default=NO_META, compare=False, repr=False)

@@ -25,8 +25,9 @@ from veza_schema import model
 from veza_schema.model import Schema
 
 FORMAT_VERSION = 1
-# compare=False fields that the snapshot keeps anyway.
-_KEPT_METADATA: frozenset[str] = frozenset({"module"})
+# compare=False fields that the snapshot keeps anyway (a partition backend: the down
+# migration of a pg_partman table must also remove its pg_partman configuration).
+_KEPT_METADATA: frozenset[str] = frozenset({"module", "backend"})
 
 
 class ModelFormatError(ValueError):

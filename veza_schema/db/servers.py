@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -120,12 +121,10 @@ class ThrowawayServer:
     ``postgres`` OS user (Debian's package creates it) since initdb refuses root.
     """
 
-    def __init__(self, bindir: Path, base_dir: Path | None = None,
-                 settings: dict[str, str] | None = None) -> None:
+    def __init__(self, bindir: Path, base_dir: Path | None = None, settings: Mapping[str, str] | None = None
+                 ) -> None:
         self.bindir = bindir
-        # Server settings (``-c name=value``) over the defaults below, e.g. a small lock table.
-        self.settings = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
-                         "max_connections": "200", **(settings or {})}
+        self.settings = dict(settings or {})  # extra `-c name=value` (e.g. shared_preload_libraries)
         self.base_dir = Path(tempfile.mkdtemp(prefix="veza-pg-", dir=base_dir or tempfile.gettempdir()))
         self.data_dir = self.base_dir / "data"
         self.port = _free_port()
@@ -153,8 +152,9 @@ class ThrowawayServer:
             try:
                 self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-l",
                            str(self.base_dir / "log"), "-o",
-                           f"-p {self.port} -h 127.0.0.1 -k {self.base_dir} "
-                           + " ".join(f"-c {name}={value}" for name, value in self.settings.items()),
+                           f"-p {self.port} -h 127.0.0.1 -k {self.base_dir} -c fsync=off "
+                           "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+                           + "".join(f" -c {name}={value}" for name, value in self.settings.items()),
                            "start"])
                 return self.dsn
             except subprocess.CalledProcessError:

@@ -448,7 +448,7 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
                                   "foreign key after the key it references", last=True))
             return steps
         case DropTable(table=table):
-            return [main([render.drop_table(table)], _table_sql(table))]
+            return [main([render.drop_table(table), *render.drop_partitions(table)], _table_sql(table))]
         case RenameTable(old=old, new=new):
             return [main([_t("rename_table", old=old, new=new)], [_t("rename_table", old=new, new=old)])]
         case RenameColumn(table=table, old=old, new=new):

@@ -1,51 +1,460 @@
-"""Keeping time-range partitions ahead of time: which are missing, and creating them.
+"""Time-range partitions that keep working in production: made ahead, the default partition
+emptied into them, expired ones detached or dropped; each table on its own.
 
-The model says which tables are range-partitioned by time and how far ahead (``premake``);
-names and bounds come from :mod:`veza_schema.managed`, the same as the migrations use.
+One job: carrying out a :class:`~veza_schema.maintenance.partition_plan.TablePlan`.
+
+The model (``schema/``) says which tables are partitioned, how far ahead (``premake``), how
+long partitions live (``retention``) and who maintains them (``backend``); names and bounds
+come from :mod:`veza_schema.managed`, as in the migrations. One run, per table: read the catalog
+(:mod:`~veza_schema.maintenance.partition_state`), decide
+(:mod:`~veza_schema.maintenance.partition_plan`; ``--dry-run`` stops there), then execute
+here. Each unit of work is one transaction under ``lock_timeout``, retried with backoff when a
+lock is not granted in time (:mod:`veza_schema.db.retry`), so writers never queue behind the
+job for longer than ``lock_timeout``.
+
+Locks, by design (see docs/partitions.md): a new partition is created as a standalone table
+with a CHECK matching its bounds, then attached (SHARE UPDATE EXCLUSIVE on the parent: reads
+and writes go on; the default partition is scanned under ACCESS EXCLUSIVE, cheap because this
+job keeps it empty). Rows of the default partition that belong to a new partition are copied
+in bounded batches while they stay where they are (visible, and still referenced), then one
+short transaction verifies the copy, deletes the originals without firing triggers or ON
+DELETE actions, and attaches. Retention first archives, deletes or unlinks the rows of other
+tables that reference an expiring partition (as each foreign key's ON DELETE says), in
+batches, then detaches the partition and moves it to the archive schema or drops it.
+
+Library entry points (used by the CLI and by bench/bench_write_stall.py):
+:func:`prepare_session`, :func:`~veza_schema.maintenance.partition_plan.plan_table`,
+:func:`maintain_table`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
 
 import psycopg
 from psycopg import sql
 
 from veza_schema.db.errors import database_error
+from veza_schema.db.retry import LockRetry, retry_on_lock_timeout
 from veza_schema.errors import DatabaseError
-from veza_schema.managed import PARTITION_FUNCTION, PlannedPartition, planned_partitions
+from veza_schema.maintenance.partition_plan import (
+    ConfigChange,
+    Expiry,
+    NewPartition,
+    ReferencingRows,
+    TablePlan,
+    plan_table,
+)
+from veza_schema.maintenance.partition_state import PUBLIC, IncomingKey, LivePartition, bounds, references_clause
+from veza_schema.managed import ARCHIVE_SCHEMA, PARTITION_BOUNDS_CHECK
 from veza_schema.model import Schema, Table
 
-
-def partitioned_tables(schema: Schema) -> list[Table]:
-    """Range-partitioned tables with an interval, by name."""
-    return [t for _, t in sorted(schema.tables.items())
-            if t.partition is not None and t.partition.strategy == "range" and t.partition.interval]
-
-
-def missing_partitions(conn: psycopg.Connection, table: Table, premake: int) -> list[PlannedPartition]:
-    """The planned partitions of ``table`` (current period, ``premake`` ahead) the database lacks."""
-    assert table.partition is not None and table.partition.interval is not None
-    row = conn.execute("SELECT now(), to_regclass(quote_ident(%s)) IS NOT NULL", (table.name,)).fetchone()
-    assert row is not None
-    if not row[1]:
-        raise DatabaseError(f"table {table.name} does not exist in the database: apply the migrations first")
-    missing = []
-    for planned in planned_partitions(table.name, table.partition.interval, premake, row[0]):
-        exists = conn.execute("SELECT to_regclass(quote_ident(%s)) IS NOT NULL", (planned.name,)).fetchone()
-        if exists is not None and not exists[0]:
-            missing.append(planned)
-    return missing
+DEFAULT_BATCH_SIZE = 10_000
+# pg_partman re-raises every error as its own (SQLSTATE P0001, the message kept, with its CONTEXT
+# appended): the SQLSTATE behind it, told by PostgreSQL's message.
+_WRAPPED = {"canceling statement due to lock timeout": "55P03", "deadlock detected": "40P01",
+            "updated partition constraint for default partition": "23514"}
+# A deadlock victim is retried like a lock timeout: both mean "try again shortly".
+_RETRYABLE = frozenset({"55P03", "40P01"})
 
 
-def ensure_partitions(conn: psycopg.Connection, table: Table, premake: int) -> int:
-    """Create the missing partitions through the managed function; returns how many were created."""
-    assert table.partition is not None
-    query = sql.SQL("SELECT {}(%s, %s, %s)").format(sql.Identifier(PARTITION_FUNCTION))
+def _sqlstate(exc: psycopg.Error) -> str | None:
+    if exc.sqlstate == "P0001":
+        primary = exc.diag.message_primary or ""
+        for message, sqlstate in _WRAPPED.items():
+            if primary.startswith(message):
+                return sqlstate
+    return exc.sqlstate
+
+
+def _retryable(exc: psycopg.Error) -> bool:
+    return _sqlstate(exc) in _RETRYABLE
+
+
+def _database_error(what: str, exc: psycopg.Error) -> DatabaseError:
+    if exc.sqlstate == "P0001" and _sqlstate(exc) != "P0001":  # unwrap pg_partman's error
+        return DatabaseError(f"{what}: {_first_line(exc)} (in pg_partman)", _sqlstate(exc))
+    return database_error(what, exc)
+
+
+def partitioned_tables(schema: Schema, names: Sequence[str] | None = None) -> list[Table]:
+    """Range-partitioned tables with an interval, by name (only ``names`` when given)."""
+    tables = [t for _, t in sorted(schema.tables.items())
+              if t.partition is not None and t.partition.strategy == "range" and t.partition.interval]
+    if names:
+        wanted = set(names)
+        tables = [t for t in tables if t.name in wanted]
+    return tables
+
+
+# -- doing it ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MaintenanceOptions:
+    batch_size: int = DEFAULT_BATCH_SIZE
+    retry: LockRetry = field(default_factory=LockRetry)
+
+
+@dataclass
+class TableResult:
+    """What one run did to one table; ``error`` set when it stopped on a database error."""
+
+    plan: TablePlan
+    created: list[NewPartition] = field(default_factory=list)
+    moved_rows: int = 0
+    expired: list[Expiry] = field(default_factory=list)
+    referencing_rows: int = 0
+    config: list[ConfigChange] = field(default_factory=list)
+    retries: int = 0
+    error: DatabaseError | None = None
+
+    @property
+    def table(self) -> str:
+        return self.plan.table.name
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.plan.needs_attention
+
+
+Progress = Callable[[str], None]
+
+
+def prepare_session(conn: psycopg.Connection, retry: LockRetry) -> None:
+    """UTC (partition periods are cut in UTC, as by the migrations) and a lock_timeout on everything."""
+    conn.execute("SET timezone TO 'UTC'")
+    conn.execute(sql.SQL("SET lock_timeout TO {}").format(sql.Literal(retry.lock_timeout_setting)))
+
+
+def maintain_table(conn: psycopg.Connection, plan: TablePlan, options: MaintenanceOptions | None = None,
+                   progress: Progress = lambda message: None) -> TableResult:
+    """Carry out ``plan`` on an autocommit connection prepared by :func:`prepare_session`.
+
+    A database error stops this table only: it is kept in the result (exit 3), with what was
+    done before it. Work already committed stays committed and is safe to resume: a rerun
+    finds the partitions made, the rows moved, and a half-filled new partition by its CHECK.
+    """
+    options = options or MaintenanceOptions()
+    result = TableResult(plan)
+    worker = _Worker(conn, plan, options, result, progress)
     try:
-        row = conn.execute(query, (table.name, table.partition.interval, premake)).fetchone()
-    except psycopg.errors.UndefinedFunction as exc:
-        raise DatabaseError(f"function {PARTITION_FUNCTION}() does not exist: apply the migrations first "
-                            "(veza-schema apply)", exc.sqlstate) from exc
+        worker.sync_config()
+        for new in plan.create:
+            worker.create(new)
+        for expiry in plan.expire:
+            worker.expire(expiry)
+    except DatabaseError as exc:
+        result.error = exc
     except psycopg.Error as exc:
-        raise database_error(f"creating partitions of {table.name} failed", exc) from exc
-    assert row is not None
-    return int(row[0])
+        result.error = database_error(f"{plan.table.name}", exc)
+    return result
+
+
+class _Worker:
+    """Executes one table's plan; every unit of work is one retried transaction."""
+
+    def __init__(self, conn: psycopg.Connection, plan: TablePlan, options: MaintenanceOptions,
+                 result: TableResult, progress: Progress) -> None:
+        self.conn, self.plan, self.options, self.result, self.progress = conn, plan, options, result, progress
+        self.table = plan.table.name
+        self.key = plan.state.key
+        self.partman = plan.state.partman
+
+    # transactions ------------------------------------------------------------------------------
+    def transaction(self, what: str, work: Callable[[], object]) -> object:
+        def attempt() -> object:
+            with self.conn.transaction():
+                return work()
+
+        def retrying(attempt_number: int, delay: float, exc: BaseException) -> None:
+            self.result.retries += 1
+            self.progress(f"{what}: {_first_line(exc)}; retry {attempt_number} in {delay:.1f}s")
+
+        try:
+            return retry_on_lock_timeout(attempt, self.options.retry, retrying, _retryable)
+        except psycopg.Error as exc:
+            raise _database_error(f"{self.table}: {what} failed", exc) from exc
+
+    def execute(self, query: sql.Composable | str, params: dict[str, object] | None = None
+                ) -> psycopg.Cursor:
+        return self.conn.execute(query, params)  # type: ignore[arg-type]
+
+    # pg_partman settings ------------------------------------------------------------------------
+    def sync_config(self) -> None:
+        if not self.plan.config or self.partman is None:
+            return
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(c.setting), sql.Placeholder(c.setting))
+            for c in self.plan.config)
+        params: dict[str, object] = {c.setting: c.after for c in self.plan.config}
+        params["parent"] = f"{PUBLIC}.{self.table}"
+        query = sql.SQL("UPDATE {} SET {} WHERE parent_table = %(parent)s").format(
+            sql.Identifier(self.partman.schema, "part_config"), assignments)
+        self.transaction("updating part_config", lambda: self.execute(query, params))
+        self.result.config.extend(self.plan.config)
+
+    # new partitions ------------------------------------------------------------------------------
+    def create(self, new: NewPartition) -> None:
+        if new.default_rows == 0:
+            try:
+                self.transaction(f"creating {new.name}", lambda: self.attach_empty(new))
+            except DatabaseError as exc:
+                if exc.sqlstate != "23514":  # rows for its range reached the default partition meanwhile
+                    raise
+            else:
+                self.result.created.append(new)
+                return
+        moved = self.create_moving_default_rows(new)
+        self.result.created.append(replace(new, default_rows=moved))
+        self.result.moved_rows += moved
+
+    def attach_empty(self, new: NewPartition) -> None:
+        if self.plan.backend == "partman" and self.partman is not None:
+            self.execute(sql.SQL("SELECT {}(%(parent)s, ARRAY[%(start)s]::timestamptz[], false)").format(
+                sql.Identifier(self.partman.schema, "create_partition_time")),
+                {"parent": f"{PUBLIC}.{self.table}", "start": new.start})
+            return
+        self.standalone(new)
+        self.attach(new)
+
+    def standalone(self, new: NewPartition) -> None:
+        """The partition-to-be as a plain table with the parent's columns, indexes and CHECKs, and
+        a CHECK matching its bounds; an interrupted earlier run's table is reused."""
+        existing = self.execute("""
+            SELECT c.relispartition, EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid
+                                              AND k.conname = %(check)s)
+            FROM pg_class c WHERE c.relname = %(name)s AND c.relnamespace = %(ns)s::regnamespace""",
+                                {"name": new.name, "check": PARTITION_BOUNDS_CHECK, "ns": PUBLIC}).fetchone()
+        if existing is not None:
+            if existing[0] or not existing[1]:
+                raise DatabaseError(f"{self.table}: a table named {new.name} already exists and is not a partition "
+                                    "this job was making; rename or drop it")
+            return
+        self.execute(sql.SQL(
+            "CREATE TABLE {new} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES "
+            "INCLUDING STORAGE INCLUDING GENERATED INCLUDING STATISTICS)").format(
+            new=sql.Identifier(PUBLIC, new.name), parent=sql.Identifier(PUBLIC, self.table)))
+        self.execute(sql.SQL("ALTER TABLE {new} ADD CONSTRAINT {check} CHECK ({key} IS NOT NULL AND {key} >= {lo} "
+                             "AND {key} < {hi})").format(
+            new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK),
+            key=sql.Identifier(self.key), lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat())))
+
+    def attach(self, new: NewPartition) -> None:
+        self.execute(sql.SQL("ALTER TABLE {parent} ATTACH PARTITION {new} FOR VALUES FROM ({lo}) TO ({hi})").format(
+            parent=sql.Identifier(PUBLIC, self.table), new=sql.Identifier(PUBLIC, new.name),
+            lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat())))
+        self.execute(sql.SQL("ALTER TABLE {new} DROP CONSTRAINT {check}").format(
+            new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK)))
+
+    def create_moving_default_rows(self, new: NewPartition) -> int:
+        """Copy, verify, swap: the rows stay in the default partition (visible, and referenced rows
+        still referenced) while they are copied in bounded batches into the partition-to-be; then one
+        short transaction under an ACCESS EXCLUSIVE lock on the default partition checks that the copy
+        is exact (count and checksum; recopies under the lock if rows changed meanwhile), deletes the
+        originals without firing triggers or ON DELETE actions (it is a move, not a deletion) and
+        attaches the partition. A crash at any point leaves every row where it was."""
+        default = self.plan.state.default
+        assert default is not None
+        in_range = sql.SQL("{key} >= %(lo)s AND {key} < %(hi)s").format(key=sql.Identifier(self.key))
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in self.plan.state.columns)
+        source, target = sql.Identifier(PUBLIC, default), sql.Identifier(PUBLIC, new.name)
+        params = bounds(new)
+
+        def prepare() -> None:
+            if self.plan.state.move_needs_replica:  # fails here, before anything is made, without the right
+                self.execute("SET LOCAL session_replication_role = replica")
+                self.execute("SET LOCAL session_replication_role = origin")
+            self.standalone(new)
+            self.execute(sql.SQL("TRUNCATE {}").format(target))  # an interrupted run's copy starts over
+
+        def copy_batch(after: str) -> tuple[int, str]:
+            row = self.execute(sql.SQL(
+                "WITH batch AS (SELECT ctid AS source_ctid, {columns} FROM ONLY {source} WHERE ctid > %(after)s::tid "
+                "AND {in_range} ORDER BY ctid LIMIT {limit}), copied AS (INSERT INTO {target} ({columns}) "
+                "SELECT {columns} FROM batch) SELECT count(*), max(source_ctid)::text FROM batch").format(
+                columns=columns, source=source, in_range=in_range, target=target,
+                limit=sql.Literal(self.options.batch_size)), {**params, "after": after}).fetchone()
+            assert row is not None
+            return int(row[0]), str(row[1] or after)
+
+        def fingerprint(relation: sql.Composable, where: sql.Composable) -> tuple[int, int]:
+            row = self.execute(sql.SQL("SELECT count(*), coalesce(sum(hashtextextended(ROW({columns})::text, 0)), 0) "
+                                       "FROM ONLY {relation} WHERE {where}").format(
+                columns=columns, relation=relation, where=where), params).fetchone()
+            assert row is not None
+            return int(row[0]), int(row[1])
+
+        def swap() -> int:
+            self.execute(sql.SQL("LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE").format(
+                sql.Identifier(PUBLIC, self.table)))
+            self.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(source))
+            expected = fingerprint(source, in_range)
+            if fingerprint(target, sql.SQL("true")) != expected:  # rows changed during the copy
+                self.execute(sql.SQL("TRUNCATE {}").format(target))
+                self.execute(sql.SQL("INSERT INTO {target} ({columns}) SELECT {columns} FROM ONLY {source} "
+                                     "WHERE {in_range}").format(target=target, columns=columns, source=source,
+                                                                in_range=in_range), params)
+            if self.plan.state.move_needs_replica:
+                self.execute("SET LOCAL session_replication_role = replica")
+            deleted = self.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(source, in_range), params).rowcount
+            if self.plan.state.move_needs_replica:
+                self.execute("SET LOCAL session_replication_role = origin")
+            if deleted != expected[0]:
+                raise DatabaseError(f"{self.table}: {deleted} row(s) deleted from {default} instead of {expected[0]}; "
+                                    "rolled back")
+            self.attach(new)
+            return deleted
+
+        self.transaction(f"creating {new.name}", prepare)
+        after = "(0,0)"
+        while True:
+            copied = self.transaction(f"copying rows of {default} to {new.name}", partial(copy_batch, after))
+            assert isinstance(copied, tuple)
+            count, after = copied
+            if count < self.options.batch_size:
+                break
+        moved = self.transaction(f"attaching {new.name}", swap)
+        assert isinstance(moved, int)
+        return moved
+
+    # moving rows in batches ------------------------------------------------------------------------
+    def move_batch(self, source: str, target: str | None, where: sql.Composable, params: dict[str, object], *,
+                   limit: int | None, set_null: Sequence[str] = (), target_schema: str = PUBLIC) -> int:
+        source_id = sql.Identifier(PUBLIC, source)
+        chosen = sql.SQL("SELECT ctid FROM ONLY {source} WHERE {where}{limit}").format(
+            source=source_id, where=where, limit=sql.SQL(" LIMIT {}").format(sql.Literal(limit)) if limit
+            else sql.SQL(""))
+        if set_null:
+            assignments = sql.SQL(", ").join(sql.SQL("{} = NULL").format(sql.Identifier(c)) for c in set_null)
+            query = sql.SQL("UPDATE ONLY {source} SET {assignments} WHERE ctid = ANY(ARRAY({chosen}))").format(
+                source=source_id, assignments=assignments, chosen=chosen)
+            return self.execute(query, params).rowcount
+        if target is None:
+            query = sql.SQL("DELETE FROM ONLY {source} WHERE ctid = ANY(ARRAY({chosen}))").format(
+                source=source_id, chosen=chosen)
+            return self.execute(query, params).rowcount
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns_of(source))
+        query = sql.SQL("WITH moved AS (DELETE FROM ONLY {source} WHERE ctid = ANY(ARRAY({chosen})) "
+                        "RETURNING {columns}) INSERT INTO {target} ({columns}) SELECT {columns} FROM moved").format(
+            source=source_id, chosen=chosen, columns=columns, target=sql.Identifier(target_schema, target))
+        return self.execute(query, params).rowcount
+
+    def columns_of(self, relation: str) -> tuple[str, ...]:
+        if relation == self.plan.state.default:
+            return self.plan.state.columns
+        return tuple(r[0] for r in self.execute("""
+            SELECT attname FROM pg_attribute WHERE attrelid = %(rel)s::regclass AND attnum > 0
+            AND NOT attisdropped AND attgenerated = '' ORDER BY attnum""",
+                                                {"rel": f"{PUBLIC}.{relation}"}).fetchall())
+
+    # retention -------------------------------------------------------------------------------------
+    def expire(self, expiry: Expiry) -> None:
+        partition = expiry.partition
+        if expiry.keep_table or any(r.action == "archive" for r in expiry.referencing):
+            self.transaction("creating the archive schema", lambda: self.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(ARCHIVE_SCHEMA))))
+        for referencing in expiry.referencing:
+            if referencing.action == "archive":
+                self.ensure_archive(referencing)
+            self.result.referencing_rows += self.unlink(referencing, partition, limit=self.options.batch_size)
+        if self.plan.backend == "partman" and not self.plan.state.incoming and self.partman is not None:
+            self.transaction(f"expiring {partition.name}", lambda: self.partman_drop(expiry))
+        else:
+            self.transaction(f"expiring {partition.name}", lambda: self.detach(expiry))
+        self.result.expired.append(expiry)
+
+    def ensure_archive(self, referencing: ReferencingRows) -> None:
+        archive = referencing.archive_table
+        assert archive is not None
+        self.transaction(f"creating {ARCHIVE_SCHEMA}.{archive}", lambda: self.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {archive} (LIKE {source} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+            "INCLUDING INDEXES INCLUDING STORAGE INCLUDING GENERATED)").format(
+            archive=sql.Identifier(ARCHIVE_SCHEMA, archive),
+            source=sql.Identifier(PUBLIC, referencing.key.table))))
+
+    def unlink(self, referencing: ReferencingRows, partition: LivePartition, *, limit: int | None) -> int:
+        """Apply the foreign key's ON DELETE to the rows referencing ``partition``, leaf by leaf:
+        in batches of ``limit`` (one transaction each), or all at once in the caller's transaction."""
+        key = referencing.key
+        set_null = key.columns if referencing.action == "set null" else ()
+        total = 0
+        for leaf in key.leaves:
+            if limit is None:
+                total += self.move_batch_to(leaf, referencing.archive_table, key, partition, limit=None,
+                                            set_null=set_null)
+                continue
+            what = f"{referencing.action} of {key.table} rows referencing {partition.name}"
+            while True:
+                batch = self.transaction(what, partial(self.move_batch_to, leaf, referencing.archive_table, key,
+                                                       partition, limit=limit, set_null=set_null))
+                assert isinstance(batch, int)
+                total += batch
+                if batch < limit:
+                    break
+        return total
+
+    def move_batch_to(self, leaf: str, archive: str | None, key: IncomingKey, partition: LivePartition, *,
+                      limit: int | None, set_null: Sequence[str]) -> int:
+        return self.move_batch(leaf, archive, references_clause(key), bounds(partition), limit=limit,
+                               set_null=set_null, target_schema=ARCHIVE_SCHEMA)
+
+    def detach(self, expiry: Expiry) -> None:
+        partition = expiry.partition
+        for table in sorted({r.key.table for r in expiry.referencing}):
+            # No new reference into the partition between the last batch and the detach.
+            self.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, table)))
+        for referencing in expiry.referencing:
+            self.result.referencing_rows += self.unlink(referencing, partition, limit=None)
+        self.execute(sql.SQL("ALTER TABLE {parent} DETACH PARTITION {partition}").format(
+            parent=sql.Identifier(PUBLIC, self.table), partition=sql.Identifier(PUBLIC, partition.name)))
+        if expiry.keep_table:
+            self.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                sql.Identifier(PUBLIC, partition.name), sql.Identifier(ARCHIVE_SCHEMA)))
+            self.standalone_archive(partition.name)
+        else:
+            self.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(PUBLIC, partition.name)))
+
+    def standalone_archive(self, name: str) -> None:
+        """An archived partition keeps its foreign keys to plain tables (erasing a user still reaches
+        it) but not those to partitioned ones: they would block detaching the referenced partitions."""
+        for (constraint,) in self.execute("""
+                SELECT con.conname FROM pg_constraint con JOIN pg_class ref ON ref.oid = con.confrelid
+                WHERE con.conrelid = %(rel)s::regclass AND con.contype = 'f' AND ref.relkind = 'p'""",
+                                          {"rel": sql.Identifier(ARCHIVE_SCHEMA, name).as_string(self.conn)}
+                                          ).fetchall():
+            self.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                sql.Identifier(ARCHIVE_SCHEMA, name), sql.Identifier(constraint)))
+
+    def partman_drop(self, expiry: Expiry) -> None:
+        assert self.partman is not None and self.plan.table.partition is not None
+        spec = self.plan.table.partition
+        assert spec.retention is not None
+        self.execute(sql.SQL(
+            "SELECT {}(%(parent)s, p_retention := %(retention)s::interval, p_keep_table := %(keep)s, "
+            "p_retention_schema := %(schema)s, p_reference_timestamp := %(as_of)s)").format(
+            sql.Identifier(self.partman.schema, "drop_partition_time")),
+            {"parent": f"{PUBLIC}.{self.table}", "retention": str(spec.retention), "keep": expiry.keep_table,
+             "schema": ARCHIVE_SCHEMA if expiry.keep_table else None, "as_of": self.plan.as_of})
+        if expiry.keep_table:
+            self.standalone_archive(expiry.partition.name)
+
+
+def _first_line(exc: BaseException) -> str:
+    primary = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)
+    lines = str(primary).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def maintain(conn: psycopg.Connection, table: Table, as_of: datetime | None = None, premake: int | None = None,
+             options: MaintenanceOptions | None = None, progress: Progress = lambda message: None) -> TableResult:
+    """One table, end to end (the session prepared, the plan made and carried out): what a
+    benchmark or another tool calls. Raises :class:`DatabaseError` when the table cannot be read."""
+    options = options or MaintenanceOptions()
+    prepare_session(conn, options.retry)
+    try:
+        plan = plan_table(conn, table, as_of or datetime.now(UTC), premake)
+    except psycopg.Error as exc:
+        raise database_error(f"reading {table.name}", exc) from exc
+    return maintain_table(conn, plan, options, progress)

@@ -12,7 +12,6 @@ Safety rules, in order of importance:
 from __future__ import annotations
 
 import hashlib
-import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ import psycopg
 
 from veza_schema.db.dsn import Target, connect
 from veza_schema.db.errors import server_message
+from veza_schema.db.retry import backoff_delay
 from veza_schema.errors import DatabaseError, DatabaseStateError, UsageError
 from veza_schema.migrations import history
 from veza_schema.migrations.data_loss import refuse_data_loss
@@ -387,7 +387,7 @@ def _with_retries(options: RunOptions, migration: MigrationFile, action: Callabl
             attempt += 1
             if attempt > options.retries:
                 raise exc.error from None
-            delay = options.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+            delay = backoff_delay(options.backoff, attempt)  # one backoff rule, shared with maintenance
             options.reporter.retrying(migration, attempt, delay, exc.error.args[0])
             options.sleep(delay)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import jinja2
 
+from veza_schema.managed import suffix_format
 from veza_schema.model import (
     CheckConstraint,
     Column,
@@ -210,7 +211,15 @@ def drop_partition_function() -> str:
 
 def create_partitions(table: Table) -> str:
     assert table.partition is not None
-    return render_template("objects/partitions.sql.j2", table=table, partition=table.partition)
+    suffix = suffix_format(table.partition.interval or "month")
+    return render_template("objects/partitions.sql.j2", table=table, partition=table.partition, suffix=suffix)
+
+
+def drop_partitions(table: Table) -> list[str]:
+    """Statements after DROP TABLE of a partitioned table: pg_partman's records of it, if it has any."""
+    if table.partition is None or table.partition.backend != "partman":
+        return []
+    return [render_template("objects/drop_partitions.sql.j2", table=table)]
 
 
 # -- ordering -------------------------------------------------------------------------------
@@ -373,7 +382,8 @@ def drop_schema_sections(schema: Schema) -> list[Section]:
                                         for fk in reversed(order.deferred_fks)))
     functions = [schema.functions[n] for n in sorted(schema.functions)]
     add("SQL functions", (drop_function(f) for f in reversed(functions) if _is_sql_function(f)))
-    add("Tables", (drop_table(schema.tables[n]) for n in reversed(order.tables)))
+    add("Tables", (statement for n in reversed(order.tables)
+                   for statement in (drop_table(schema.tables[n]), *drop_partitions(schema.tables[n]))))
     partitioned = any(t.partition for t in schema.tables.values())
     drops = [drop_function(f) for f in reversed(functions) if not _is_sql_function(f)]
     if partitioned:

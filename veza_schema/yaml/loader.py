@@ -24,6 +24,7 @@ from veza_schema.errors import Problem, SchemaLoadError
 from veza_schema.model import (
     FK_ACTIONS,
     INDEX_METHODS,
+    PARTITION_BACKENDS,
     CheckConstraint,
     Column,
     CompositeAttribute,
@@ -39,6 +40,8 @@ from veza_schema.model import (
     Module,
     PartitionSpec,
     PrimaryKey,
+    Purge,
+    Retention,
     Schema,
     SourcePos,
     Table,
@@ -53,7 +56,7 @@ from veza_schema.yaml.nodes import NodeReader, compose_file
 MODULE_KEYS = ("module", "description", "extensions", "enums", "types", "functions",
                "trigger_templates", "tables", "views")
 TABLE_KEYS = ("comment", "tags", "columns", "primary_key", "unique", "checks", "foreign_keys", "indexes",
-              "partition_by", "triggers", "waive", "renamed_from", "rfc", "deprecated")
+              "partition_by", "purge", "triggers", "waive", "renamed_from", "rfc", "deprecated")
 COLUMN_KEYS = ("type", "nullable", "default", "primary_key", "unique", "references", "on_delete",
                "on_update", "identity", "generated", "comment", "renamed_from", "rfc", "deprecated", "waive")
 INDEX_KEYS = ("columns", "expressions", "opclasses", "unique", "using", "where", "include", "waive", "rfc",
@@ -65,7 +68,10 @@ TEMPLATE_KEYS = ("name", "function", "timing", "events", "for_each", "when", "ap
 FUNCTION_KEYS = ("returns", "language", "arguments", "body", "volatility", "security_definer", "comment",
                  "waive", "rfc")
 VIEW_KEYS = ("query", "materialized", "indexes", "comment", "depends_on", "waive", "rfc")
-PARTITION_KEYS = ("range", "list", "hash", "interval", "premake", "default_partition")
+PARTITION_KEYS = ("range", "list", "hash", "interval", "premake", "default_partition", "retention",
+                  "retention_keep_table", "backend")
+_PURGE_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
+_RETENTION = re.compile(r"^\s*(?P<count>[0-9]{1,4})\s+(?P<unit>day|week|month|year)s?\s*$", re.IGNORECASE)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _REFERENCE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_$]*)\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_$]*)|\(([^)]*)\))\s*$")
@@ -537,12 +543,13 @@ class _ModuleReader:
                                                 for_each, when,  # type: ignore[arg-type]
                                                 meta=self.meta(tg_key, tg_items, f"trigger {tg_name}"))
         partition = self.read_partition(values["partition_by"], what) if "partition_by" in values else None
+        purge = self.read_purge(values["purge"], what, columns, partition) if "purge" in values else None
         comment = self.r.string(values["comment"], f"comment of {what}") if "comment" in values else None
         tags = frozenset(t for t, _ in self.r.string_list(values["tags"], f"tags of {what}") or []) \
             if "tags" in values else frozenset()
         return Table(name=name, columns=tuple(columns), primary_key=primary_key, uniques=uniques, checks=checks,
                      foreign_keys=foreign_keys, indexes=indexes, triggers=triggers, partition=partition,
-                     comment=comment, module=self.module, tags=tags, meta=meta)
+                     comment=comment, purge=purge, module=self.module, tags=tags, meta=meta)
 
     def add_named(self, target: dict, name: str, value: object, node: yaml.Node, what: str) -> None:
         if name in target:
@@ -821,9 +828,73 @@ class _ModuleReader:
         default_partition = True
         if "default_partition" in values:
             default_partition = bool(self.r.boolean(values["default_partition"], f"default_partition of {what}"))
+        retention, keep_table, backend = self.read_partition_maintenance(values, interval, default_partition, what)
         if not columns:
             return None
-        return PartitionSpec(strategy, columns, interval, premake, default_partition)  # type: ignore[arg-type]
+        return PartitionSpec(strategy, columns, interval, premake, default_partition,  # type: ignore[arg-type]
+                             retention, keep_table, backend)  # type: ignore[arg-type]
+
+    def read_purge(self, node: yaml.Node, what: str, columns: list[Column], partition: PartitionSpec | None
+                   ) -> Purge | None:
+        """``purge: {column: created_at, after: 90 days}``: a time column of the table and a duration."""
+        items = self.r.mapping(node, f"purge of {what}")
+        if items is None:
+            return None
+        values = {k: v for k, _, v in self.r.check_keys(items, ("column", "after"), f"purge of {what}")}
+        if partition is not None:
+            self.r.problem(node, f"purge of {what}: a partitioned table expires whole partitions, declare "
+                                 "partition_by.retention instead")
+            return None
+        missing = [k for k in ("column", "after") if k not in values]
+        if missing:
+            self.r.problem(node, f"purge of {what} needs {' and '.join(missing)}")
+            return None
+        column_name = self.r.string(values["column"], f"column of purge of {what}")
+        column = next((c for c in columns if c.name == column_name), None)
+        if column_name is not None and (column is None or column.type not in _PURGE_TYPES):
+            self.r.problem(values["column"], f"column of purge of {what} must be a timestamptz or date column of "
+                                             f"the table, got {column_name!r}")
+            return None
+        text = self.r.string(values["after"], f"after of purge of {what}")
+        match = _RETENTION.match(text or "")
+        if text is not None and (match is None or int(match["count"]) < 1):
+            self.r.problem(values["after"], f"after of purge of {what} must be a count and a unit, e.g. "
+                                            f"'90 days' (day, week, month or year), got {text!r}")
+            return None
+        if match is None or column_name is None:
+            return None
+        return Purge(column_name, Retention(int(match["count"]), match["unit"].lower()))  # type: ignore[arg-type]
+
+    def read_partition_maintenance(self, values: dict[str, yaml.Node], interval: str | None,
+                                   default_partition: bool, what: str) -> tuple[Retention | None, bool, str]:
+        """retention, retention_keep_table and backend: closed grammars, never SQL text."""
+        retention = None
+        if "retention" in values:
+            text = self.r.string(values["retention"], f"retention of {what}")
+            match = _RETENTION.match(text or "")
+            if interval is None:
+                self.r.problem(values["retention"], f"retention of {what} needs range partitioning by time "
+                                                    "(an interval)")
+            elif text is not None and (match is None or int(match["count"]) < 1):
+                self.r.problem(values["retention"], f"retention of {what} must be a count and a unit, e.g. "
+                                                    f"'24 months' (day, week, month or year), got {text!r}")
+            elif match is not None:
+                retention = Retention(int(match["count"]), match["unit"].lower())  # type: ignore[arg-type]
+        keep_table = True
+        if "retention_keep_table" in values:
+            keep_table = bool(self.r.boolean(values["retention_keep_table"], f"retention_keep_table of {what}"))
+            if "retention" not in values:
+                self.r.problem(values["retention_keep_table"], f"retention_keep_table of {what} needs a retention")
+        backend = "builtin"
+        if "backend" in values:
+            backend = (self.r.string(values["backend"], f"backend of {what}") or "builtin").lower()
+            if backend not in PARTITION_BACKENDS:
+                self.r.problem(values["backend"], f"backend of {what} must be one of {', '.join(PARTITION_BACKENDS)}")
+                backend = "builtin"
+            elif backend == "partman" and (interval is None or not default_partition):
+                self.r.problem(values["backend"], f"backend partman of {what} needs range partitioning by time "
+                                                  "with a default partition (pg_partman 4.x always creates one)")
+        return retention, keep_table, backend
 
     # -- views --------------------------------------------------------------------
     def read_views(self, node: yaml.Node) -> None:

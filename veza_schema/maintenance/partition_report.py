@@ -1,0 +1,169 @@
+"""What `veza-schema partitions` prints: the plan (``--dry-run``), what was done, and the health
+report of ``--check`` as text or JSON (for a monitoring job)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from veza_schema.maintenance.partition_plan import (
+    Expiry,
+    NewPartition,
+    TableHealth,
+    TablePlan,
+    day_text,
+    periods_text,
+)
+from veza_schema.maintenance.partitions import TableResult
+from veza_schema.managed import ARCHIVE_SCHEMA
+
+
+def header(plan: TablePlan) -> str:
+    spec = plan.table.partition
+    assert spec is not None
+    parts = [plan.interval, f"{plan.premake} ahead"]
+    if spec.retention is not None:
+        parts.append(f"retention {spec.retention}, then {'archive' if spec.retention_keep_table else 'drop'}")
+    if spec.backend != "builtin":
+        parts.append(f"backend {spec.backend}")
+    return f"{plan.table.name} ({', '.join(parts)})"
+
+
+def _new(new: NewPartition, default: str | None, verb: str) -> str:
+    text = f"{new.name} FOR VALUES FROM ('{day_text(new.start)}') TO ('{day_text(new.end)}')"
+    if new.default_rows:
+        text += f", {verb} {new.default_rows} row(s) out of {default}"
+    return text
+
+
+def _expiry(expiry: Expiry, verb_keep: str, verb_drop: str) -> list[str]:
+    partition = expiry.partition
+    fate = f"{verb_keep} to {ARCHIVE_SCHEMA}.{partition.name}" if expiry.keep_table else verb_drop
+    lines = [f"{partition.name} [{day_text(partition.start)}, {day_text(partition.end)}): {fate}"]
+    for ref in expiry.referencing:
+        target = f" to {ARCHIVE_SCHEMA}.{ref.archive_table}" if ref.action == "archive" else ""
+        lines.append(f"    first {ref.action} {ref.rows} row(s) of {ref.key.table} referencing it "
+                     f"({ref.key.name}, ON DELETE {ref.key.on_delete.upper()}){target}")
+    return lines
+
+
+def plan_lines(plan: TablePlan) -> list[str]:
+    """Exactly what a run would do to this table (``--dry-run``)."""
+    lines = [f"  {header(plan)}:" + ("" if _busy(plan) else " up to date")]
+    for change in plan.config:
+        lines.append(f"    ~ would set pg_partman part_config.{change.setting}: {change.before} -> {change.after}")
+    for new in plan.create:
+        lines.append(f"    + would create {_new(new, plan.state.default, 'moving')}")
+    for expiry in plan.expire:
+        first, *rest = _expiry(expiry, "would detach, move", "would detach and drop")
+        lines.append(f"    - {first}")
+        lines += [f"    {line}" for line in rest]
+    lines += _attention(plan)
+    return lines
+
+
+def result_lines(result: TableResult) -> list[str]:
+    """What was done to one table (without the header line, printed before the work starts)."""
+    plan = result.plan
+    lines = []
+    for change in result.config:
+        lines.append(f"    ~ pg_partman part_config.{change.setting}: {change.before} -> {change.after}")
+    for new in result.created:
+        lines.append(f"    + created {_new(new, plan.state.default, 'moved')}")
+    for expiry in result.expired:
+        first, *rest = _expiry(expiry, "detached, moved", "detached and dropped")
+        lines.append(f"    - {first}")
+        lines += [f"    {line}" for line in rest]
+    lines += _attention(plan)
+    if result.error is not None:
+        lines.append(f"    ! stopped: {result.error}")
+    if not lines:
+        lines.append("    up to date, 0 partition(s) created")
+    return lines
+
+
+def _attention(plan: TablePlan) -> list[str]:
+    lines = []
+    if plan.stray:
+        lines.append(f"    ! {plan.stray_rows} row(s) in {plan.state.default} belong to no partition to be created "
+                     f"({periods_text(plan.stray, plan.interval)}): raise --premake, or move them by hand")
+    lines += [f"    ! {problem}" for problem in plan.problems]
+    lines += [f"    note: {note}" for note in plan.notes]
+    return lines
+
+
+def _busy(plan: TablePlan) -> bool:
+    return bool(plan.create or plan.expire or plan.config or plan.needs_attention or plan.notes)
+
+
+def summary(results: Sequence[TableResult] | Sequence[TablePlan], *, dry_run: bool) -> str:
+    plans = [r.plan if isinstance(r, TableResult) else r for r in results]
+    if dry_run:
+        created = sum(len(p.create) for p in plans)
+        moved = sum(n.default_rows for p in plans for n in p.create)
+        expired = sum(len(p.expire) for p in plans)
+        verb = "Would create"
+    else:
+        done = [r for r in results if isinstance(r, TableResult)]
+        created = sum(len(r.created) for r in done)
+        moved = sum(r.moved_rows for r in done)
+        expired = sum(len(r.expired) for r in done)
+        verb = "Created"
+    text = f"{verb} {created} partition(s)"
+    if moved:
+        text += f", moving {moved} row(s) out of default partitions" if dry_run else \
+            f", moved {moved} row(s) out of default partitions"
+    if expired:
+        text += f", {'would expire' if dry_run else 'expired'} {expired} partition(s)"
+    text += f" for {len(plans)} partitioned table(s)."
+    attention = [p.table.name for p in plans if p.needs_attention]
+    if attention:
+        text += f" Needs attention: {', '.join(attention)}."
+    return text
+
+
+# -- --check ---------------------------------------------------------------------------------------
+def health_lines(item: TableHealth) -> list[str]:
+    status = "ok" if item.ok else "ATTENTION"
+    lines = [f"  {item.table} ({item.interval}, {item.premake} ahead, backend {item.backend}): {status}; "
+             f"{item.future_partitions} future partition(s), {item.default_rows} row(s) in the default partition"]
+    if item.default_rows:
+        periods = periods_text(item.default_rows_by_period, item.interval)
+        lines.append(f"    ! rows in {item.default_partition}: {periods}")
+    if item.missing:
+        lines.append(f"    ! missing: {', '.join(item.missing)}")
+    if item.expired:
+        lines.append(f"    ! past retention: {', '.join(item.expired)}")
+    lines += [f"    ! {problem}" for problem in item.problems]
+    return lines
+
+
+def health_json(items: Sequence[TableHealth], as_of: datetime, errors: dict[str, str]) -> dict[str, Any]:
+    """One document for a monitoring job: ``ok`` overall, and per table the numbers behind it."""
+    tables = []
+    for item in items:
+        pattern = {"year": "%Y", "month": "%Y-%m"}.get(item.interval, "%Y-%m-%d")
+        tables.append({
+            "table": item.table,
+            "ok": item.ok,
+            "backend": item.backend,
+            "interval": item.interval,
+            "premake": item.premake,
+            "future_partitions": item.future_partitions,
+            "missing_partitions": list(item.missing),
+            "default_partition": item.default_partition,
+            "default_rows": item.default_rows,
+            "default_rows_by_period": {(start.strftime(pattern) if start else "null"): count
+                                       for start, count in item.default_rows_by_period},
+            "past_retention": list(item.expired),
+            "problems": list(item.problems),
+        })
+    for table, message in sorted(errors.items()):
+        tables.append({"table": table, "ok": False, "error": message})
+    return {
+        "as_of": as_of.isoformat(),
+        "ok": all(t["ok"] for t in tables),
+        "tables": sorted(tables, key=lambda t: str(t["table"])),
+    }
+

@@ -1,0 +1,209 @@
+"""What the catalog says about one time-partitioned table: its partitions and their bounds, the
+rows of its default partition per period, the foreign keys pointing at it, and pg_partman's
+record of it. A handful of queries per table, whatever its size (but the default partition,
+which this job keeps small, is counted)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Protocol
+
+import psycopg
+from psycopg import sql
+
+from veza_schema.errors import DatabaseError
+from veza_schema.managed import next_period, period_start
+from veza_schema.model import Table
+
+PUBLIC = "public"
+_RANGE = re.compile(r"FOR VALUES FROM \('(?P<lo>[^']*)'\) TO \('(?P<hi>[^']*)'\)")
+_FK_ACTIONS = {"a": "no action", "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
+
+
+@dataclass(frozen=True)
+class LivePartition:
+    name: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class IncomingKey:
+    """A foreign key of another table (``table``) referencing the partitioned table."""
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    key_column: str  # the referencing column that holds the referenced row's partition key
+    on_delete: str
+    leaves: tuple[str, ...]  # the plain tables holding its rows (itself, or its leaf partitions)
+    indexed: bool  # an index of the referencing table leads with key_column
+
+
+@dataclass(frozen=True)
+class PartmanConfig:
+    """pg_partman's view of a table: where the extension lives and the table's part_config row."""
+
+    schema: str
+    version: str
+    registered: bool
+    premake: int | None = None
+    retention: str | None = None
+    keep_table: bool | None = None
+    retention_schema: str | None = None
+    datetime_string: str | None = None
+    infinite: bool | None = None
+
+
+@dataclass(frozen=True)
+class TableState:
+    table: str
+    key: str
+    partitions: tuple[LivePartition, ...]
+    default: str | None
+    default_rows: tuple[tuple[datetime | None, int], ...]  # (period start, rows); None: NULL key
+    columns: tuple[str, ...]
+    incoming: tuple[IncomingKey, ...]
+    partman: PartmanConfig | None  # None: pg_partman is not installed
+    odd_partitions: tuple[str, ...] = ()  # bounds that are not one period of the interval
+    delete_triggers: bool = False  # the default partition has triggers firing on DELETE
+
+    @property
+    def move_needs_replica(self) -> bool:
+        """Moving rows out of the default partition deletes them there: without
+        ``session_replication_role = replica`` that would fire ON DELETE actions and triggers."""
+        return bool(self.incoming) or self.delete_triggers
+
+    @property
+    def default_row_count(self) -> int:
+        return sum(count for _, count in self.default_rows)
+
+
+def read_state(conn: psycopg.Connection, table: Table) -> TableState:
+    """The partitions, default rows and incoming foreign keys of ``table``: a handful of queries."""
+    assert table.partition is not None and table.partition.interval is not None
+    interval = table.partition.interval
+    key = table.partition.columns[0]
+    row = conn.execute("""
+        SELECT c.oid, c.relkind::text, d.relname
+        FROM pg_class c
+        LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
+        LEFT JOIN pg_class d ON d.oid = pt.partdefid
+        WHERE c.relname = %s AND c.relnamespace = %s::regnamespace""", (table.name, PUBLIC)).fetchone()
+    if row is None:
+        raise DatabaseError(f"table {table.name} does not exist in the database: apply the migrations first "
+                            "(veza-schema apply)")
+    oid, relkind, default = row
+    if relkind != "p":
+        raise DatabaseError(f"table {table.name} is not partitioned in the database: apply the migrations first")
+    partitions, odd = [], []
+    for name, bound in conn.execute("""
+            SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i
+            JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s ORDER BY 1""", (oid,)).fetchall():
+        if name == default:
+            continue
+        span = _parse_range(bound or "")
+        if span is None or next_period(period_start(span[0], interval), interval) != span[1] \
+                or period_start(span[0], interval) != span[0]:
+            odd.append(name)
+        if span is not None:
+            partitions.append(LivePartition(name, *span))
+    partitions.sort(key=lambda p: p.start)
+    default_rows: list[tuple[datetime | None, int]] = []
+    if default is not None:
+        query = sql.SQL("SELECT date_trunc({unit}, {key}), count(*) FROM ONLY {default} GROUP BY 1 ORDER BY 1") \
+            .format(unit=sql.Literal(interval), key=sql.Identifier(key), default=sql.Identifier(PUBLIC, default))
+        default_rows = [(_as_utc(start) if start is not None else None, int(count))
+                        for start, count in conn.execute(query).fetchall()]
+    columns = tuple(r[0] for r in conn.execute("""
+        SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped
+        AND attgenerated = '' ORDER BY attnum""", (oid,)).fetchall())
+    triggers = conn.execute("""
+        SELECT EXISTS (SELECT FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                       WHERE c.relname = %s AND c.relnamespace = %s::regnamespace AND NOT t.tgisinternal
+                       AND t.tgtype & 8 <> 0)""", (default or "", PUBLIC)).fetchone()
+    return TableState(table.name, key, tuple(partitions), default, tuple(default_rows), columns,
+                      _incoming(conn, oid, key), _partman_config(conn, table.name), tuple(odd),
+                      bool(triggers and triggers[0]))
+
+
+def _incoming(conn: psycopg.Connection, oid: int, key: str) -> tuple[IncomingKey, ...]:
+    keys = []
+    for name, table, action, columns, ref_columns, leaves, leading in conn.execute("""
+            SELECT con.conname, src.relname, con.confdeltype::text,
+                   ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+                         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i),
+                   ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+                         JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i),
+                   ARRAY(SELECT c.relname FROM pg_partition_tree(con.conrelid) t
+                         JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf ORDER BY 1),
+                   ARRAY(SELECT a.attname FROM pg_index x
+                         JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+                         WHERE x.indrelid = con.conrelid)
+            FROM pg_constraint con JOIN pg_class src ON src.oid = con.conrelid
+            WHERE con.contype = 'f' AND con.confrelid = %s AND con.conparentid = 0
+            ORDER BY 2, 1""", (oid,)).fetchall():
+        key_column = columns[list(ref_columns).index(key)] if key in ref_columns else ""
+        keys.append(IncomingKey(name, table, tuple(columns), key_column, _FK_ACTIONS.get(action, str(action)),
+                                tuple(leaves) or (table,), key_column in leading))
+    return tuple(keys)
+
+
+def _partman_config(conn: psycopg.Connection, table: str) -> PartmanConfig | None:
+    row = conn.execute("""
+        SELECT n.nspname, e.extversion FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+        WHERE e.extname = 'pg_partman'""").fetchone()
+    if row is None:
+        return None
+    schema, version = row
+    config = conn.execute(sql.SQL("""
+        SELECT premake, retention, retention_keep_table, retention_schema, datetime_string,
+               infinite_time_partitions
+        FROM {} WHERE parent_table = %s""").format(sql.Identifier(schema, "part_config")),
+        (f"{PUBLIC}.{table}",)).fetchone()
+    if config is None:
+        return PartmanConfig(schema, version, False)
+    return PartmanConfig(schema, version, True, *config)
+
+
+def _parse_range(bound: str) -> tuple[datetime, datetime] | None:
+    match = _RANGE.search(bound)
+    if not match:
+        return None
+    try:
+        return _as_utc(datetime.fromisoformat(match["lo"])), _as_utc(datetime.fromisoformat(match["hi"]))
+    except ValueError:
+        return None
+
+
+def _as_utc(value: datetime | date) -> datetime:
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Period(Protocol):
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def end(self) -> datetime: ...
+
+
+def count_referencing_rows(conn: psycopg.Connection, key: IncomingKey, partition: LivePartition) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+        sql.Identifier(PUBLIC, key.table), references_clause(key)), bounds(partition)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def references_clause(key: IncomingKey) -> sql.Composable:
+    """Rows of ``key.table`` that reference a row of the partition (MATCH SIMPLE: no NULL column)."""
+    not_null = [sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in key.columns]
+    in_range = sql.SQL("{key} >= %(lo)s AND {key} < %(hi)s").format(key=sql.Identifier(key.key_column))
+    return sql.SQL(" AND ").join([in_range, *not_null])
+
+
+def bounds(partition: Period) -> dict[str, object]:
+    return {"lo": partition.start, "hi": partition.end}
