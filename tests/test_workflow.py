@@ -275,7 +275,8 @@ def test_resolve_applied_refuses_an_invalid_index_and_diff_reports_it(database: 
     # Fixed by hand: resolve now finds it applied.
     database.execute("DROP INDEX idx_tracks_isrc_unique; UPDATE tracks SET isrc = 'Y' WHERE title = 'b'; "
                      "CREATE UNIQUE INDEX idx_tracks_isrc_unique ON tracks (isrc)")
-    ok(tmp_path, "resolve", str(failed.version), "--applied", "--dsn", database.dsn)
+    resolved = ok(tmp_path, "resolve", str(failed.version), "--applied", "--dsn", database.dsn)
+    assert "resolved as applied (1 object(s) checked in the database" in resolved.stdout
     assert run_cli("status", "--dsn", database.dsn, cwd=tmp_path).exit_code == 0
 
 

@@ -503,8 +503,12 @@ def resolve(target: Target, files: list[MigrationFile], version: int, *, applied
             raise UsageError(f"migration {version} is {state}: only a failed migration can be resolved")
         if applied:
             file = next((f for f in files if f.version == version), None)
+            checked = "not checked (--force)" if force else "not checked (its file is missing)"
             if file is not None and not force:
                 found = verify_applied(conn, file.up_sql)
+                checked = f"{found.checked} object(s) checked in the database"
+                if found.unchecked:
+                    checked += f", {found.unchecked} statement(s) whose effect cannot be checked"
                 if found.problems:
                     raise DatabaseStateError(
                         f"migration {file.label} is not applied in this database: "
@@ -515,6 +519,6 @@ def resolve(target: Target, files: list[MigrationFile], version: int, *, applied
             checksum = file.checksum if file else row.checksum
             with conn.transaction():
                 history.mark_resolved(conn, version, checksum)
-            return "applied"
+            return f"applied ({checked})"
         history.forget(conn, version)
         return "rolled-back"
