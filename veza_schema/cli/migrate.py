@@ -192,9 +192,10 @@ class _ConsoleReporter:
     """Progress on stdout, one line per migration file: ``  ↑ 2026... add tracks isrc ... done (0.05s)``.
 
     A no-transaction file also gets a line per statement, and any statement still running
-    after ``slow_after`` seconds is named (a DBA watching a long index build sees which one)
-    by one watchdog thread: ``statement_started`` only stores the statement, so reporting
-    costs nothing measurable per statement. A line left open is closed before anything else
+    after ``slow_after`` seconds is named by ``statement_slow`` (a DBA watching a long index
+    build sees which one), called by one watchdog thread: ``statement_started`` only stores
+    the statement, so reporting costs nothing measurable per statement. (A runner that finds
+    slow statements itself may call ``statement_slow`` directly.) A line left open is closed before anything else
     is printed (and with "failed" when a file fails), so the error, printed on stderr by the
     CLI, starts on a line of its own.
     """
@@ -229,9 +230,8 @@ class _ConsoleReporter:
                 continue
             waited += self.poll
             if waited - self.poll < self.slow_after <= waited:
-                _, statement, index, total = current
-                first_line = statement.text.splitlines()[0][:70]
-                self._print(f"      still running statement {index}/{total} (line {statement.line}): {first_line}")
+                migration, statement, index, total = current
+                self.statement_slow(migration, statement, index, total, waited)
 
     def migration_started(self, migration: MigrationFile, direction: str) -> None:
         if self._watchdog is None:
@@ -245,6 +245,11 @@ class _ConsoleReporter:
         self._current = (migration, statement, index, total)
         if self._per_statement and total > 1:
             self._print(f"      statement {index}/{total} (line {statement.line})")
+
+    def statement_slow(self, migration: MigrationFile, statement: Statement, index: int, total: int,
+                       seconds: float) -> None:
+        first_line = statement.text.splitlines()[0][:70]
+        self._print(f"      still running statement {index}/{total} (line {statement.line}): {first_line}")
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
         self._current = None

@@ -97,6 +97,10 @@ class Reporter(Protocol):
 
     def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None: ...
 
+    def statement_slow(self, migration: MigrationFile, statement: Statement, index: int, total: int,
+                       seconds: float) -> None:
+        """A statement has been running for ``seconds``: name it, once (a long index build)."""
+
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None: ...
 
     def migration_failed(self, migration: MigrationFile, direction: str) -> None:
@@ -110,6 +114,10 @@ class SilentReporter:
         pass
 
     def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None:
+        pass
+
+    def statement_slow(self, migration: MigrationFile, statement: Statement, index: int, total: int,
+                       seconds: float) -> None:
         pass
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
