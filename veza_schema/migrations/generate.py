@@ -46,7 +46,7 @@ class FileSettings:
     lock_timeout: str = DEFAULT_LOCK_TIMEOUT
     statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
     schema_dir: str = "schema"
-    # Lock-table slots one transactional file may hold (None: never cut a file); see diff.plan.
+    # Lock-table slots one transactional file may hold (None: never cut a file); see diff.locks.
     max_locks: int | None = DEFAULT_MAX_LOCKS
 
 
@@ -92,7 +92,7 @@ def render_migration_file(label: str, direction: str, sections: Sequence[Section
 
 
 def initial_lock_slots(schema: Schema) -> int:
-    """Lock-table slots the one-file initial migration would hold (an upper bound, see diff.plan)."""
+    """Lock-table slots the one-file initial migration would hold (an upper bound, see diff.locks)."""
     others = len(schema.enums) + len(schema.composite_types) + len(schema.functions)
     views = sum(3 + len(view.indexes) + len(schema.tables) for view in schema.views.values())
     return (sum(table_lock_slots(table, schema) for table in schema.tables.values()) + 5 * others + views
