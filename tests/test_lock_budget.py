@@ -169,3 +169,18 @@ def test_the_cli_default_is_the_planners() -> None:
     from veza_schema.diff.locks import DEFAULT_MAX_LOCKS
 
     assert inspect.signature(generate).parameters["max_locks_per_file"].default == DEFAULT_MAX_LOCKS
+
+
+def test_the_project_setting_bounds_the_files_generate_writes(tmp_path: Path) -> None:
+    """`max-locks-per-file` in [tool.veza-schema] is the flag's default: a small budget cuts the change."""
+    from tests.helpers import invoke
+
+    write_synthetic_schema(tmp_path / "schema", 40, 2)
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[tool.veza-schema]\nmax-locks-per-file = 100\n')
+    result = invoke("generate", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    files = read_migrations(tmp_path / "migrations")
+    assert len(files) > 1
+    assert all(f.header.locks is not None and f.header.locks <= 100 for f in files if not f.no_transaction)
+    assert len({f.change for f in files}) == 1

@@ -26,6 +26,7 @@ import pytest
 from psycopg import errors, sql
 from psycopg.rows import dict_row
 
+from tests.fixtures.servers import MATRIX, server_of
 from tests.helpers import REPO_ROOT, Server, TestDatabase, run_cli
 from veza_schema.model import Schema, Table
 from veza_schema.yaml.loader import load_schema
@@ -182,10 +183,11 @@ def migrations_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.fixture(scope="module", params=["embedded", "pg15"])
+@pytest.fixture(scope="module", params=MATRIX)
 def schema_template(request: pytest.FixtureRequest, migrations_dir: Path) -> Iterator[tuple[Server, str]]:
-    """A database holding the applied schema, used only as a template (never connected to)."""
-    server: Server = request.getfixturevalue("pg_server" if request.param == "embedded" else "pg15_server")
+    """A database holding the applied schema, used only as a template (never connected to); one per
+    supported major (the version matrix)."""
+    server = server_of(request, request.param)
     name = "vz_tpl_" + uuid.uuid4().hex[:10]
     with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import typer
 
-from veza_schema.cli import check, db, diff, docs, lint, maintenance, migrate
+from veza_schema.cli import check, config, db, diff, docs, lint, maintenance, migrate
 from veza_schema.errors import EXIT_CODES, EXIT_DATABASE, EXIT_INTERNAL, EXIT_INTERRUPTED, VezaSchemaError
 
 app = typer.Typer(
@@ -23,14 +23,26 @@ app = typer.Typer(
     help="Veza's PostgreSQL schema as code: lint the YAML, generate and apply migrations, diff live databases.\n\n"
          "Exit codes: " + "; ".join(f"{code} {text.split(':')[0]}" for code, text in EXIT_CODES.items()) + ".",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 # Each command module adds its commands; this order is the order of `--help`.
-for command_module in (migrate, db, lint, maintenance, docs, diff, check):
+for command_module in (migrate, db, lint, maintenance, docs, diff, check, config):
     command_module.register(app)
+
+
+@app.callback()
+def _project(ctx: typer.Context) -> None:
+    """Find the project (root and settings) before any command parses its options: the settings
+    become the options' defaults (veza_schema.cli.config), so flags still win."""
+    from veza_schema.cli.config import default_map
+    from veza_schema.project import discover
+
+    project = discover()
+    ctx.obj = project
+    ctx.default_map = default_map(ctx.command, project)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -70,9 +82,10 @@ def main() -> None:
 
 def _print_error(message: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     first, *rest = message.splitlines() or [""]
-    console.print(f"[bold red]error:[/] {first}", markup=True)
+    console.print(f"[bold red]error:[/] {escape(first)}", markup=True)
     for line in rest:
         console.print(line, markup=False)

@@ -4,17 +4,79 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+
+def _migrations_dir(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """A migrations directory that does not exist is a wrong target (exit 2), never "nothing to apply".
+
+    ``generate`` creates it (a project's first migration); ``lint`` and ``check`` read it only when
+    there are migrations (the sum, ``--base migrations``), so there the built-in default may be absent.
+    """
+    if value is None or value.is_dir():
+        return value
+    from veza_schema.errors import UsageError
+
+    if value.exists():
+        raise UsageError(f"--migrations-dir {value}: not a directory")
+    source = _source(ctx, param)
+    command = ctx.info_name or ""
+    if command == "generate":  # it starts a migration set: the directory is made with the first file
+        return value
+    if command in ("lint", "check") and source == "built-in default":
+        return value
+    hint = " (run `veza-schema generate` to write the first migration)" if source == "built-in default" else ""
+    raise UsageError(f"--migrations-dir {value}: directory not found (from {source}){hint}")
+
+
+def _source(ctx: typer.Context, param: typer.CallbackParam) -> str:
+    """Where an option's value came from, in words: the flag, the project's settings or environment, or
+    the built-in default (which is under the project root when there is one)."""
+    from veza_schema.project import SETTINGS, Project
+
+    origin = ctx.get_parameter_source(param.name or "")
+    if origin is not None and origin.name == "COMMANDLINE":
+        return "the command line"
+    project = ctx.find_root().obj
+    if isinstance(project, Project):
+        for setting in SETTINGS:
+            given = project.values.get(setting.key)
+            if given is not None and setting.option in param.opts and origin is not None \
+                    and origin.name == "DEFAULT_MAP":
+                return given.origin
+    return "built-in default"
+
+
+def _shadow_dsn(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+    """Refuse an empty value or a ``docker://`` one that names no image before anything runs (exit 2)."""
+    if isinstance(value, str):
+        if not value.strip():
+            from veza_schema.errors import UsageError
+
+            raise UsageError(f"{param.opts[0]} is empty: give a value, or leave the option out")
+        from veza_schema.db.servers import docker_image
+
+        docker_image(value)
+    return value
+
+
 SchemaDirOption = Annotated[Path, typer.Option("--schema-dir", help="Directory of the module YAML files.")]
-MigrationsDirOption = Annotated[Path, typer.Option("--migrations-dir", help="Directory of the migration files.")]
+MigrationsDirOption = Annotated[Path, typer.Option("--migrations-dir", help="Directory of the migration files.",
+                                                   callback=_migrations_dir)]
 DsnOption = Annotated[
     str | None,
     typer.Option("--dsn", help="PostgreSQL DSN. Default: $VEZA_DATABASE_URL, $DATABASE_URL, PG* variables, "
                                "else the embedded server.", show_default=False),
+]
+ShadowDsnOption = Annotated[
+    str | None,
+    typer.Option("--shadow-dsn", help="Server to build shadow databases on: a DSN (its role needs CREATEDB) or "
+                                      "docker://IMAGE[:TAG] (a container started and removed, e.g. "
+                                      "docker://postgres:15). Default: the embedded server.",
+                 show_default=False, callback=_shadow_dsn),
 ]
 FormatOption = Annotated[str, typer.Option("--format", help="Output format.")]
 

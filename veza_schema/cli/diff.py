@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from veza_schema.cli.common import DEFAULT_SCHEMA_DIR, DsnOption, SchemaDirOption, check_choice, console
+from veza_schema.cli.common import (
+    DEFAULT_SCHEMA_DIR,
+    DsnOption,
+    SchemaDirOption,
+    ShadowDsnOption,
+    check_choice,
+    console,
+)
 
 if TYPE_CHECKING:
     from veza_schema.drift.compare import DriftReport
@@ -37,9 +44,7 @@ def diff(
     exclude: ExcludeOption = None,
     offline: Annotated[bool, typer.Option("--offline", help="No shadow database: compare expression texts "
                                                             "after sqlglot normalization.")] = False,
-    shadow_dsn: Annotated[str | None, typer.Option("--shadow-dsn", help="Server to build the shadow database "
-                                                   "on (needs CREATEDB). Default: the embedded server.",
-                                                   show_default=False)] = None,
+    shadow_dsn: ShadowDsnOption = None,
     from_ref: Annotated[str | None, typer.Option("--from", help="Review mode: the old schema/ (git ref or "
                                                  "directory); no database.", show_default=False)] = None,
     to_ref: Annotated[str | None, typer.Option("--to", help="Review mode: the new schema/ (git ref or "
@@ -108,8 +113,7 @@ def _print_drift(report: DriftReport, schema_dir: Path, output_format: str, shad
             print(statement.rstrip("\n"))
         return
     how = ("offline: expression texts compared after sqlglot normalization, no shadow database"
-           if report.mode == "offline" else
-           f"through a shadow database on {'--shadow-dsn' if shadow_dsn else 'the embedded server'}")
+           if report.mode == "offline" else f"through a shadow database on {report.shadow}")
     out.print(f"Database: {report.database}", markup=False)
     out.print(f"Compared with {schema_dir}/ ({how}).", markup=False)
     for warning in report.warnings:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from veza_schema.cli.common import DEFAULT_MIGRATIONS_DIR, DEFAULT_SCHEMA_DIR, MigrationsDirOption, SchemaDirOption
+
+if TYPE_CHECKING:
+    from veza_schema.lint.findings import Severity
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -23,6 +26,21 @@ def register(app: typer.Typer) -> None:
 def _codes(values: list[str] | None) -> list[str]:
     """``--select IMM001,IMM002 --select PG`` -> ``[IMM001, IMM002, PG]``."""
     return [code.strip() for value in values or [] for code in value.split(",") if code.strip()]
+
+
+def _severities(values: list[str] | None) -> dict[str, Severity]:
+    """``--severity NAM=error,PG005=warning`` -> ``{NAM: error, PG005: warning}`` (family names too)."""
+    from veza_schema.errors import UsageError
+    from veza_schema.project import FAMILY_PREFIXES, SEVERITIES
+
+    chosen: dict[str, Severity] = {}
+    for item in _codes(values):
+        code, _, level = item.partition("=")
+        level = level.strip().lower()
+        if level not in SEVERITIES:
+            raise UsageError(f"--severity {item!r}: expected CODE=error or CODE=warning")
+        chosen[FAMILY_PREFIXES.get(code.strip().lower(), code.strip().upper())] = level  # type: ignore[assignment]
+    return chosen
 
 
 def lint_command(
@@ -42,6 +60,15 @@ def lint_command(
         typer.Option(
             "--ignore",
             help="Skip these rule codes or prefixes (comma-separated, repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    severity: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--severity",
+            help="Override severities: CODE=error or CODE=warning, by rule code, prefix or family name "
+                 "(comma-separated, repeatable): NAM=error.",
             show_default=False,
         ),
     ] = None,
@@ -82,7 +109,8 @@ def lint_command(
     require_current_sum(migrations_dir)  # CI lints every change: an edited migration fails here too
     schema = load_schema(schema_dir)
     gc.freeze()  # the model lives until exit: keep the collector from rescanning it (~25% on big schemas)
-    report = lint(schema, select=_codes(select), ignore=_codes(ignore), use_waivers=not no_waivers)
+    report = lint(schema, select=_codes(select), ignore=_codes(ignore), use_waivers=not no_waivers,
+                  severity=_severities(severity))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render(report, LINT_RULES, fmt), encoding="utf-8")

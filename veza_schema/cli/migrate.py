@@ -54,11 +54,14 @@ def generate(
     rfc: Annotated[str | None, typer.Option("--rfc", help="The RFC approving the changes (RFC-NNNN): covers "
                                                           "RFC-required changes that name none; required with "
                                                           "--allow-forbidden.", show_default=False)] = None,
+    rfc_pattern: Annotated[str | None, typer.Option("--rfc-pattern", help="Regular expression every RFC reference "
+                                                    "must match. [default: ^RFC-\\d{4,}$]",
+                                                    show_default=False)] = None,
     max_locks_per_file: Annotated[int, typer.Option(
-        "--max-locks-per-file", min=1, envvar="VEZA_MAX_LOCKS_PER_FILE",
+        "--max-locks-per-file", min=1,
         help="Lock-table slots one transactional file may hold: a larger change is cut into several files of "
              "one change. The default fits max_locks_per_transaction = 64 with 10 connections. Also "
-             "$VEZA_MAX_LOCKS_PER_FILE.")] = 500,
+             "$VEZA_MAX_LOCKS_PER_FILE or the max-locks-per-file setting.")] = 500,
 ) -> None:
     """Write the next change (one or more up/down pairs) from the changes in schema/.
 
@@ -78,7 +81,9 @@ def generate(
 
     out = console()
     schema = load_schema(schema_dir)
-    settings = gen.FileSettings(lock_timeout, statement_timeout, schema_dir.as_posix().rstrip("/"),
+    from veza_schema.project import DEFAULT_RFC_PATTERN, project_relative
+
+    settings = gen.FileSettings(lock_timeout, statement_timeout, project_relative(schema_dir),
                                 max_locks=max_locks_per_file)
     existing = read_migrations(migrations_dir)
     if not existing:
@@ -103,8 +108,9 @@ def generate(
     from veza_schema.policy.base import prior_from_git
 
     require_current_sum(migrations_dir)
-    policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,
-                            prior=prior_from_git(schema_dir))  # refuses forbidden changes (exit 1)
+    policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,  # refuses forbidden
+                            prior=prior_from_git(schema_dir),                    # changes (exit 1)
+                            rfc_pattern=rfc_pattern or DEFAULT_RFC_PATTERN)
     _refuse_missing_rfcs(policy)
     written_files = incremental.generate_incremental(snapshot, schema, migrations_dir, name, settings,
                                                      allow_forbidden=allow_forbidden, rfc_lookup=policy.rfc_for,

@@ -28,17 +28,31 @@ class Target:
 
 
 def resolve_dsn(option: str | None, start_embedded: bool = True) -> Target:
-    if option:
+    """The target: ``option``, else the variables, else the embedded server of the project root.
+
+    Raises:
+        UsageError: an empty ``--dsn`` or DSN variable (exit 2): an empty value never silently
+            means the embedded server.
+    """
+    if option is not None:
+        _not_empty(option, "--dsn is empty: give a DSN, or leave the option out")
         return Target(_checked(option, "--dsn"), "--dsn")
     for variable in ("VEZA_DATABASE_URL", "DATABASE_URL"):
         value = os.environ.get(variable)
-        if value:
+        if value is not None:
+            _not_empty(value, f"{variable} is set but empty: give a DSN, or unset it")
             return Target(_checked(value, variable), variable)
     if any(os.environ.get(variable) for variable in LIBPQ_VARIABLES):
         return Target("", "PG* environment variables")
     if not start_embedded:
         raise UsageError("no database given: use --dsn, VEZA_DATABASE_URL, DATABASE_URL or PG* variables")
-    return Target(EmbeddedServer().start(), "embedded server (.veza/pgdata)")
+    server = EmbeddedServer()
+    return Target(server.start(), f"embedded server ({server.data_dir})")
+
+
+def _not_empty(value: str, message: str) -> None:
+    if not value.strip():
+        raise UsageError(message)
 
 
 def _checked(dsn: str, source: str) -> str:

@@ -22,8 +22,9 @@ silently: each one adds a line to :attr:`IntrospectionStats.warnings`.
 Queries (10, whatever the table count): search_path setup, relations (tables, partitions
 and their bounds, views, sequences), columns (tables and composite types), constraints,
 indexes, types (enums, domains), functions, triggers, comments, extensions; plus one to
-restore the caller's search_path when called inside an open transaction. Needs
-PostgreSQL 15 or later (``confdelsetcols``, ``indnullsnotdistinct``, ``tgparentid``).
+restore the caller's search_path when called inside an open transaction. Works on
+PostgreSQL 13 and later: the catalog columns older majors lack (``confdelsetcols``,
+``indnullsnotdistinct``, ``prosqlbody``) are replaced by what they mean there (:data:`_SINCE`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal, cast
 
 import psycopg
@@ -307,16 +309,36 @@ _WHEN_RE = re.compile(r" WHEN \((?P<when>.*)\) EXECUTE (?:FUNCTION|PROCEDURE) ",
 _RANGE_BOUND_RE = re.compile(r"^FOR VALUES FROM \('(?P<lo>[^']*)'\) TO \('(?P<hi>[^']*)'\)$")
 
 
+# Catalog columns a supported major lacks: (first major that has it, the text in a query above,
+# what it means on older servers). NULLS NOT DISTINCT and ON DELETE SET NULL (columns) came in 15,
+# SQL-standard function bodies in 14.
+_SINCE: tuple[tuple[int, str, str], ...] = (
+    (15, "con.confdelsetcols IS NOT NULL", "false"),
+    (15, "SELECT i.indnullsnotdistinct FROM pg_index i", "SELECT false FROM pg_index i"),
+    (14, "CASE WHEN p.prosqlbody IS NOT NULL THEN pg_get_function_sqlbody(p.oid) ELSE p.prosrc END", "p.prosrc"),
+)
+
+
+@lru_cache(maxsize=64)
+def for_server(query: str, server_version: int) -> str:
+    """``query`` as the server of ``server_version`` (``server_version_num``) can run it."""
+    for since, text, stand_in in _SINCE:
+        if server_version < since * 10000:
+            query = query.replace(text, stand_in)
+    return query
+
+
 class _Runner:
     """Runs the catalog queries on one cursor and counts them."""
 
     def __init__(self, conn: psycopg.Connection[Any], stats: IntrospectionStats) -> None:
         self._cur = conn.cursor(row_factory=dict_row)
         self._stats = stats
+        self._version = conn.info.server_version
 
     def rows(self, query: str, params: Mapping[str, object]) -> list[Row]:
         self._stats.queries += 1
-        self._cur.execute(sql.SQL(query), params)  # type: ignore[arg-type]
+        self._cur.execute(sql.SQL(for_server(query, self._version)), params)  # type: ignore[arg-type]
         return self._cur.fetchall()
 
 

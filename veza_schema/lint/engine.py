@@ -8,11 +8,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from veza_schema.errors import UsageError
 from veza_schema.lint import waivers
-from veza_schema.lint.findings import Finding, LintReport
+from veza_schema.lint.findings import Finding, LintReport, Severity
 from veza_schema.lint.registry import Registry, Rule
 from veza_schema.lint.rulebook import LINT_RULES
 from veza_schema.model import Schema
@@ -46,6 +47,7 @@ def lint(
     ignore: Iterable[str] | None = None,
     use_waivers: bool = True,
     registry: Registry = LINT_RULES,
+    severity: Mapping[str, Severity] | None = None,
 ) -> LintReport:
     """Lint a model; every rule is linear in the size of the schema.
 
@@ -55,6 +57,7 @@ def lint(
         ignore: skip these codes/prefixes.
         use_waivers: apply the schema's waivers (``--no-waivers`` turns this off and lists every finding).
         registry: the rules to choose from (default: every lint rule).
+        severity: the project's overrides, rule code or prefix -> severity (the longest match wins).
 
     Returns:
         A :class:`LintReport` with every finding, waived ones flagged, sorted by file and line.
@@ -64,7 +67,27 @@ def lint(
     for rule in rules:
         if rule.check is not None:
             findings.extend(rule.check(schema))
+    if severity:
+        findings = overridden(findings, severity, registry)
     codes = {rule.code for rule in rules}
     findings = waivers.apply(findings, schema, codes, registry, enforce=use_waivers)
     findings.sort(key=lambda f: f.sort_key)
     return LintReport(tuple(findings), tuple(sorted(codes)), use_waivers)
+
+
+def overridden(findings: list[Finding], severity: Mapping[str, Severity], registry: Registry = LINT_RULES
+               ) -> list[Finding]:
+    """``findings`` with the severities a project chose (``NAM`` -> error), the most specific code wins.
+
+    Raises:
+        UsageError: a code or prefix that matches no rule.
+    """
+    for pattern in severity:
+        if not any(_matches(r.code, [pattern]) for r in registry):
+            raise UsageError(f"severity override for '{pattern}': no rule code or prefix matches (see docs/rules.md)")
+    ordered = sorted(severity.items(), key=lambda item: -len(item[0]))
+
+    def level(code: str, current: Severity) -> Severity:
+        return next((chosen for pattern, chosen in ordered if _matches(code, [pattern])), current)
+
+    return [replace(f, severity=level(f.code, f.severity)) for f in findings]

@@ -72,10 +72,10 @@ from veza_schema.diff.typechange import classify_type_change
 from veza_schema.model import Column, Deprecation, Meta, PartitionSpec, Schema, SourcePos, View
 from veza_schema.policy import rules as R
 from veza_schema.policy.rules import PolicyClass, PolicyRule
+from veza_schema.project import DEFAULT_RFC_PATTERN  # one default, shared with the project settings
 from veza_schema.sql.parse import parse_sql
 from veza_schema.sql.volatility import volatile_calls
 
-DEFAULT_RFC_PATTERN = r"^RFC-\d{4,}$"
 Relocate = Callable[[SourcePos | None], SourcePos | None]
 
 @dataclass(frozen=True, slots=True)

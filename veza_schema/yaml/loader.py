@@ -51,25 +51,21 @@ from veza_schema.model import (
     Waiver,
 )
 from veza_schema.types import TypeSyntaxError, normalize_type
+from veza_schema.yaml.contract import keys
 from veza_schema.yaml.nodes import NodeReader, compose_file
 
-MODULE_KEYS = ("module", "description", "extensions", "enums", "types", "functions",
-               "trigger_templates", "tables", "views")
-TABLE_KEYS = ("comment", "tags", "columns", "primary_key", "unique", "checks", "foreign_keys", "indexes",
-              "partition_by", "purge", "triggers", "waive", "renamed_from", "rfc", "deprecated")
-COLUMN_KEYS = ("type", "nullable", "default", "primary_key", "unique", "references", "on_delete",
-               "on_update", "identity", "generated", "comment", "renamed_from", "rfc", "deprecated", "waive")
-INDEX_KEYS = ("columns", "expressions", "opclasses", "unique", "using", "where", "include", "waive", "rfc",
-              "comment")
-FK_KEYS = ("columns", "references", "on_delete", "on_update", "deferrable", "initially_deferred", "waive",
-           "rfc")
-TRIGGER_KEYS = ("function", "timing", "events", "for_each", "when", "waive", "rfc")
-TEMPLATE_KEYS = ("name", "function", "timing", "events", "for_each", "when", "applies_to")
-FUNCTION_KEYS = ("returns", "language", "arguments", "body", "volatility", "security_definer", "comment",
-                 "waive", "rfc")
-VIEW_KEYS = ("query", "materialized", "indexes", "comment", "depends_on", "waive", "rfc")
-PARTITION_KEYS = ("range", "list", "hash", "interval", "premake", "default_partition", "retention",
-                  "retention_keep_table", "backend")
+# The keys of each object come from the format's contract (yaml/contract.py), which the JSON Schema
+# of `veza-schema json-schema` is generated from too: add a key there, not here.
+MODULE_KEYS = keys("module")
+TABLE_KEYS = keys("table")
+COLUMN_KEYS = keys("column")
+INDEX_KEYS = keys("index")
+FK_KEYS = keys("foreign_key")
+TRIGGER_KEYS = keys("trigger")
+TEMPLATE_KEYS = keys("trigger_template")
+FUNCTION_KEYS = keys("function")
+VIEW_KEYS = keys("view")
+PARTITION_KEYS = keys("partition_by")
 _PURGE_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
 _RETENTION = re.compile(r"^\s*(?P<count>[0-9]{1,4})\s+(?P<unit>day|week|month|year)s?\s*$", re.IGNORECASE)
 
@@ -269,7 +265,7 @@ class _ModuleReader:
         if items is None:
             return None
         fields: dict[str, str | None] = {"since": None, "rfc": None, "note": None}
-        for key, _, value in self.r.check_keys(items, ("since", "rfc", "note"), f"deprecated of {what}"):
+        for key, _, value in self.r.check_keys(items, keys("deprecated"), f"deprecated of {what}"):
             scalar = self.r.scalar(value) if isinstance(value, yaml.ScalarNode) else None
             if key == "since" and isinstance(scalar, date):  # `since: 2026-12-01` is a YAML date
                 fields[key] = scalar.isoformat()
@@ -297,7 +293,7 @@ class _ModuleReader:
             if isinstance(value, yaml.MappingNode):
                 items = self.r.mapping(value, what) or []
                 values_node = None
-                for key, _, sub in self.r.check_keys(items, ("values", "comment", "waive", "rfc"), what):
+                for key, _, sub in self.r.check_keys(items, keys("enum"), what):
                     if key == "values":
                         values_node = sub
                     elif key == "comment":
@@ -324,7 +320,7 @@ class _ModuleReader:
                 continue
             attributes: list[CompositeAttribute] = []
             comment = None
-            for key, _, sub in self.r.check_keys(items, ("attributes", "comment", "waive", "rfc"), what):
+            for key, _, sub in self.r.check_keys(items, keys("type"), what):
                 if key == "comment":
                     comment = self.r.string(sub, f"comment of {what}")
                 elif key == "attributes":
@@ -410,7 +406,7 @@ class _ModuleReader:
         has_column = tagged = None
         tables: tuple[str, ...] | None = None
         excluded: tuple[str, ...] = ()
-        for key, _, sub in self.r.check_keys(items, ("has_column", "tagged", "tables", "except"),
+        for key, _, sub in self.r.check_keys(items, keys("applies_to"),
                                              f"applies_to of {what}"):
             if key == "has_column":
                 has_column = self.r.string(sub, f"has_column of {what}")
@@ -653,7 +649,7 @@ class _ModuleReader:
         what = f"primary_key of table {table}"
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, ("name", "columns"), what)}
+            values = {k: v for k, _, v in self.r.check_keys(items, keys("primary_key"), what)}
             name = self.r.string(values["name"], f"name of {what}") if "name" in values else None
             columns = self.r.string_list(values["columns"], what) if "columns" in values else None
             if columns is None:
@@ -671,7 +667,7 @@ class _ModuleReader:
         columns_node: yaml.Node | None = node
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, ("columns", "waive", "rfc"), what)}
+            values = {k: v for k, _, v in self.r.check_keys(items, keys("unique"), what)}
             columns_node = values.get("columns")
             if columns_node is None:
                 self.r.problem(node, f"{what} needs 'columns'")
@@ -687,7 +683,7 @@ class _ModuleReader:
         expr_node: yaml.Node | None = node
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
-            values = {k: v for k, _, v in self.r.check_keys(items, ("expression", "waive", "rfc"), what)}
+            values = {k: v for k, _, v in self.r.check_keys(items, keys("check"), what)}
             expr_node = values.get("expression")
             if expr_node is None:
                 self.r.problem(node, f"{what} needs 'expression'")
@@ -840,7 +836,7 @@ class _ModuleReader:
         items = self.r.mapping(node, f"purge of {what}")
         if items is None:
             return None
-        values = {k: v for k, _, v in self.r.check_keys(items, ("column", "after"), f"purge of {what}")}
+        values = {k: v for k, _, v in self.r.check_keys(items, keys("purge"), f"purge of {what}")}
         if partition is not None:
             self.r.problem(node, f"purge of {what}: a partitioned table expires whole partitions, declare "
                                  "partition_by.retention instead")

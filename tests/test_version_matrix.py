@@ -1,0 +1,150 @@
+"""Every supported PostgreSQL major (13 to 18): migration proofs on each, and shadow databases of
+the target's own major (``--shadow-dsn docker://IMAGE``, or a container chosen by ``diff``).
+
+Where a major has no server here (no local binaries, no image, no Docker engine), its tests
+are skipped with the reason; ``make test`` prints the matrix in its header.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.factories import SCENARIOS, Scenario
+from tests.fixtures.servers import MATRIX, require_image, server_of
+from tests.helpers import REPO_ROOT, Server, TestDatabase, fresh_database, run_cli
+from tests.test_migration_proofs import prove
+from veza_schema.db import introspect
+from veza_schema.db.servers import (
+    SUPPORTED_MAJORS,
+    docker_image,
+    docker_image_present,
+    docker_pull,
+    embedded_major,
+)
+from veza_schema.errors import UsageError
+
+OTHER_MAJORS = [param for param in MATRIX if param != f"pg{embedded_major()}"]
+
+
+@pytest.fixture(params=OTHER_MAJORS)
+def major_server(request: pytest.FixtureRequest) -> Server:
+    """A server of each supported major but the embedded one (test_migration_proofs covers that)."""
+    return server_of(request, request.param)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_migration_proof_on_each_major(scenario: Scenario, major_server: Server, tmp_path: Path) -> None:
+    for database in fresh_database(major_server):
+        for reference in fresh_database(major_server):
+            prove(scenario, database, reference, tmp_path)
+
+
+# -- shadow databases of the target's major ---------------------------------------------------------------
+
+def applied_database(request: pytest.FixtureRequest, param: str) -> Iterator[TestDatabase]:
+    for database in fresh_database(server_of(request, param)):
+        result = run_cli("apply", "--dsn", database.dsn)
+        assert result.exit_code == 0, result.output
+        yield database
+
+
+@pytest.fixture
+def pg15_database(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
+    """The shipped schema applied to a PostgreSQL 15 database."""
+    yield from applied_database(request, "pg15")
+
+
+def test_diff_through_a_container_of_the_same_major_is_exact(pg15_database: TestDatabase) -> None:
+    require_image("postgres:15")
+    result = run_cli("diff", "--dsn", pg15_database.dsn, "--shadow-dsn", "docker://postgres:15")
+    assert result.exit_code == 0, result.output
+    assert "through a shadow database on a postgres:15 container" in result.stdout
+    assert "No drift." in result.stdout
+    assert "note:" not in result.stdout and "normaliz" not in result.output
+
+
+def test_diff_without_a_shadow_uses_a_container_of_the_targets_major(request: pytest.FixtureRequest) -> None:
+    require_image("postgres:13")
+    for database in applied_database(request, "pg13"):
+        result = run_cli("diff", "--dsn", database.dsn, "--format", "json")
+        assert result.exit_code == 0, result.output
+        assert '"shadow": "a postgres:13 container"' in result.stdout
+        assert '"warnings": []' in result.stdout
+
+
+def test_diff_without_docker_falls_back_to_the_embedded_server_and_says_why(pg15_database: TestDatabase) -> None:
+    result = run_cli("diff", "--dsn", pg15_database.dsn, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.exit_code == 0, result.output
+    assert "through a shadow database on the embedded server" in result.stdout
+    assert "no shadow server of PostgreSQL 15: no Docker engine answers" in result.stdout
+    assert "the shadow server runs PostgreSQL 18, the database 15" in result.stdout
+
+
+def test_a_container_shadow_that_cannot_start_is_a_database_error(pg15_database: TestDatabase) -> None:
+    result = run_cli("diff", "--dsn", pg15_database.dsn, "--shadow-dsn", "docker://postgres:15",
+                     env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.exit_code == 3, result.output
+    assert "cannot start a postgres:15 container: no Docker engine answers" in result.stderr
+
+
+def test_a_container_that_cannot_start_falls_back_to_the_embedded_server_unless_asked_for(
+        request: pytest.FixtureRequest) -> None:
+    """The reaper container testcontainers starts first cannot be pulled on a machine without a registry:
+    diff's own choice of a container gives way to the embedded server; an explicit one is an error."""
+    from testcontainers.core.config import testcontainers_config
+
+    require_image("postgres:13")
+    if docker_image_present(testcontainers_config.ryuk_image) or docker_pull(testcontainers_config.ryuk_image):
+        pytest.skip("the reaper image can be had here: a container starts")
+    for database in applied_database(request, "pg13"):
+        reaper = {"TESTCONTAINERS_RYUK_DISABLED": "false"}
+        chosen = run_cli("diff", "--dsn", database.dsn, env=reaper)
+        assert chosen.exit_code == 0, chosen.output
+        assert "through a shadow database on the embedded server" in chosen.stdout
+        assert "no shadow server of PostgreSQL 13: cannot start a postgres:13 container" in chosen.stdout
+        asked = run_cli("diff", "--dsn", database.dsn, "--shadow-dsn", "docker://postgres:13", env=reaper)
+        assert asked.exit_code == 3
+        assert "set TESTCONTAINERS_RYUK_DISABLED=true" in asked.stderr
+
+
+@pytest.mark.parametrize("spec", ["docker://", "docker://Postgres:15", "docker://postgres:15 ; rm -rf /",
+                                  "docker://postgres::15"])
+def test_a_docker_shadow_that_is_not_an_image_reference_is_exit_2(spec: str) -> None:
+    with pytest.raises(UsageError, match="expected docker://IMAGE"):
+        docker_image(spec)
+    assert run_cli("diff", "--dsn", "postgresql://nobody@127.0.0.1:1/x", "--shadow-dsn", spec).exit_code == 2
+
+
+@pytest.mark.parametrize("spec", ["docker://postgres:15", "docker://postgres", "docker://ghcr.io/acme/pg:17.2",
+                                  "docker://localhost:5000/postgres:16-alpine"])
+def test_docker_image_references_are_accepted(spec: str) -> None:
+    assert docker_image(spec) == spec.removeprefix("docker://")
+
+
+# -- what each major's catalog has ------------------------------------------------------------------------
+
+def test_every_version_dependent_fragment_is_in_an_introspection_query() -> None:
+    queries = [value for name, value in vars(introspect).items() if name.startswith("_") and isinstance(value, str)
+               and "SELECT" in value]
+    for since, text, _ in introspect._SINCE:
+        assert any(text in query for query in queries), (since, text)
+
+
+def test_old_majors_get_queries_without_the_columns_they_lack() -> None:
+    query = introspect._CONSTRAINTS
+    assert "confdelsetcols" in introspect.for_server(query, 150000)
+    assert "confdelsetcols" not in introspect.for_server(query, 140000)
+    assert "indnullsnotdistinct" not in introspect.for_server(query, 130012)
+    assert "prosqlbody" not in introspect.for_server(introspect._FUNCTIONS, 130012)
+    assert "prosqlbody" in introspect.for_server(introspect._FUNCTIONS, 140000)
+
+
+def test_the_readme_declares_the_supported_majors() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    declared = re.search(r"Supported PostgreSQL versions: (\d+) to (\d+)", readme)
+    assert declared is not None
+    assert (int(declared.group(1)), int(declared.group(2))) == (SUPPORTED_MAJORS[0], SUPPORTED_MAJORS[-1])
