@@ -183,4 +183,4 @@ def test_the_project_setting_bounds_the_files_generate_writes(tmp_path: Path) ->
     files = read_migrations(tmp_path / "migrations")
     assert len(files) > 1
     assert all(f.header.locks is not None and f.header.locks <= 100 for f in files if not f.no_transaction)
-    assert len({f.change for f in files}) == 1
+    assert len({f.change.label for f in files}) == 1
