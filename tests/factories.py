@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
+import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
+from typing import Any
 
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from tests.helpers import REPO_ROOT
 from veza_schema.diff.changes import (
     AddCheck,
     AddColumn,
@@ -49,6 +60,7 @@ from veza_schema.diff.changes import (
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
+    RenameFunction,
     RenameIndex,
     RenameTable,
     ReplaceFunction,
@@ -265,7 +277,7 @@ def one_change_of_each_kind() -> list[Change]:
         CreateEnum(ROLES), DropEnum(ROLES), AddEnumValue(ROLES, four, (use,)), RecreateEnum(four, ROLES, (use,)),
         CreateCompositeType(MONEY), DropCompositeType(MONEY), AlterCompositeType(MONEY, MONEY2),
         CreateFunction(TOUCH), ReplaceFunction(TOUCH, replace(TOUCH, body="BEGIN RETURN OLD; END;")),
-        DropFunction(TOUCH), CreatePartitionHelper(), DropPartitionHelper(),
+        DropFunction(TOUCH), RenameFunction("touch", "touch_row", ""), CreatePartitionHelper(), DropPartitionHelper(),
         CreateTable(POSTS), DropTable(POSTS), RenameTable("posts", "articles"),
         AddColumn("posts", Column("bio", "text", nullable=True)), DropColumn("posts", title),
         RenameColumn("posts", "title", "headline"), AlterColumnType("posts", title, wider),
@@ -335,3 +347,142 @@ def write_synthetic_schema(directory: Path, tables: int, modules: int = 20) -> P
         body = "".join(_synthetic_table(module, number) for number in numbers)
         (directory / f"m{module}.yaml").write_text(f"module: m{module}\ntables:\n{body}")
     return directory
+
+
+# -- rows of the shipped schema ------------------------------------------------------------------
+@cache
+def shipped_schema() -> Schema:
+    """The model of schema/*.yaml, loaded once per test process."""
+    from veza_schema.yaml.loader import load_schema
+
+    return load_schema(REPO_ROOT / "schema")
+
+
+# Values a generic value of the column's type cannot provide (CHECK constraints, formats).
+# Keyed by column name, or by (table, column) for a single table.
+OVERRIDES: dict[Any, Any] = {
+    "email": lambda: f"u{uuid.uuid4().hex[:12]}@example.com",
+    "username": lambda: f"u_{uuid.uuid4().hex[:12]}",
+    ("user_consents", "consent_type"): "terms_of_service",
+    ("webhooks", "url"): "https://example.com/hook",
+    ("oauth_clients", "client_secret_hash"): "hash",
+    ("audit_logs", "operation"): "INSERT",
+    ("orders", "total"): 2,  # subtotal 1 + tax 1 - discount 0 (chk_orders_total_is_subtotal_plus_tax_minus_discount)
+    ("api_keys", "key_prefix"): lambda: "vz_test_" + uuid.uuid4().hex[:8],
+    ("album_tracks", "track_number"): lambda: next(_SEQUENCE),  # unique per (album, disc)
+}
+_SEQUENCE = itertools.count(1)
+
+# Foreign keys a valid row needs although their columns are nullable (a CHECK asks for one of them).
+FILLED_FKS: dict[str, tuple[str, ...]] = {
+    "royalty_splits": ("fk_royalty_splits_tracks",),
+}
+
+_LENGTH = re.compile(r"^(?:character varying|character)\((\d+)\)$")
+
+
+class RowFactory:
+    """Inserts valid rows into any table of the model, parents first."""
+
+    def __init__(self, conn: psycopg.Connection, schema: Schema | None = None) -> None:
+        self.conn = conn
+        self.schema = schema or shipped_schema()
+
+    # -- values ---------------------------------------------------------------------------
+    def _value(self, table: Table, column_name: str, type_text: str) -> Any:
+        for key in ((table.name, column_name), column_name):
+            if key in OVERRIDES:
+                value = OVERRIDES[key]
+                return value() if callable(value) else value
+        now = dt.datetime.now(dt.UTC)
+        later = re.search(r"(end|until|expires)", column_name) is not None
+        if type_text.endswith("[]"):
+            element = type_text[:-2]
+            if element in self.schema.enums:
+                return [self.schema.enums[element].values[0]]
+            return [str(uuid.uuid4())] if element == "uuid" else ["x"]
+        if type_text in self.schema.enums:
+            return self.schema.enums[type_text].values[0]
+        if type_text == "uuid":
+            return str(uuid.uuid4())
+        if type_text == "timestamp with time zone":
+            return now + dt.timedelta(days=1) if later else now - dt.timedelta(minutes=1)
+        if type_text == "date":
+            return now.date() + dt.timedelta(days=1) if later else now.date()
+        if type_text in ("integer", "smallint", "bigint") or type_text.startswith("numeric"):
+            return 1
+        if type_text == "double precision":
+            return 1.0
+        if type_text == "boolean":
+            return False
+        if type_text == "inet":
+            return "10.0.0.1"
+        if type_text in ("jsonb", "json"):
+            return "{}"
+        if type_text == "bytea":
+            return b"\x01"
+        match = _LENGTH.match(type_text)
+        if match:
+            return ("v" + uuid.uuid4().hex)[: min(int(match.group(1)), 24)]
+        if type_text == "text":
+            return "v" + uuid.uuid4().hex
+        raise AssertionError(f"no generic value for {table.name}.{column_name} ({type_text})")
+
+    # -- rows -----------------------------------------------------------------------------
+    def insert(self, table_name: str, values: dict[str, Any] | None = None,
+               fill_fks: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Insert one row into ``table_name``; return it as a dict (RETURNING *).
+
+        ``values`` are used as given; required FKs (all columns NOT NULL), and the FKs named in
+        ``fill_fks``, get a new parent row; other NOT NULL columns without a default get a
+        generic value.
+        """
+        table = self.schema.tables[table_name]
+        row: dict[str, Any] = dict(values or {})
+        fill_fks = fill_fks + FILLED_FKS.get(table_name, ())
+        for fk in table.foreign_keys.values():
+            required = all(not table.column(c).nullable for c in fk.columns)  # type: ignore[union-attr]
+            if (required or fk.name in fill_fks) and not any(c in row for c in fk.columns):
+                parent = self.insert(fk.ref_table)
+                for column, ref_column in zip(fk.columns, fk.ref_columns, strict=True):
+                    row[column] = parent[ref_column]
+        for column in table.columns:
+            if column.name in row or column.generated or column.identity:
+                continue
+            overridden = (table.name, column.name) in OVERRIDES or column.name in OVERRIDES
+            if overridden or (not column.nullable and column.default is None):
+                row[column.name] = self._value(table, column.name, column.type)
+        types = {c.name: c.type for c in table.columns}
+        query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
+            sql.Identifier(table.name),
+            sql.SQL(", ").join(sql.Identifier(name) for name in row),
+            sql.SQL(", ").join(sql.SQL("%s::" + types[name]) for name in row),
+        )
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(query, list(row.values()))
+            inserted = cur.fetchone()
+        assert inserted is not None
+        return inserted
+
+
+def key_filter(table: Table, row: dict[str, Any]) -> tuple[sql.Composable, list[Any]]:
+    """WHERE clause selecting ``row`` by the table's primary key."""
+    assert table.primary_key is not None, table.name
+    columns = table.primary_key.columns
+    clause = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns)
+    return clause, [row[c] for c in columns]
+
+
+def touch(conn: psycopg.Connection, table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """A real UPDATE of the row (a column set to itself); returns the row after it."""
+    pk = set(table.primary_key.columns) if table.primary_key else set()
+    column = next(c.name for c in table.columns
+                  if c.name not in pk and not c.generated and c.name != "updated_at")
+    where, params = key_filter(table, row)
+    query = sql.SQL("UPDATE {t} SET {c} = {c} WHERE {w} RETURNING *").format(
+        t=sql.Identifier(table.name), c=sql.Identifier(column), w=where)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, params)
+        updated = cur.fetchone()
+    assert updated is not None
+    return updated

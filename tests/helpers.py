@@ -11,6 +11,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ import psycopg
 from typer.testing import CliRunner
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The CLI's caches (parse answers, shadow models) for this test process: not the user's, not the checkout.
+TEST_CACHE_DIR = os.path.join(tempfile.gettempdir(), f"veza-test-cache-{os.getpid()}")
 
 
 @dataclass
@@ -89,7 +92,7 @@ class CliResult:
 def cli_env() -> dict[str, str]:
     """The environment a CLI subprocess gets: no inherited database settings, plain wide output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VEZA_DATABASE_URL", "DATABASE_URL", "PG"))}
-    env.update({"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
+    env.update({"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "VEZA_CACHE_DIR": TEST_CACHE_DIR})
     return env
 
 
@@ -106,7 +109,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-_QUIET_ENV = {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+_QUIET_ENV = {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "VEZA_CACHE_DIR": TEST_CACHE_DIR}
 
 
 def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -69,11 +70,16 @@ def test_generate_twice_writes_nothing_the_second_time(tmp_path: Path) -> None:
     assert {p.name: p.read_bytes() for p in migrations.iterdir()} == before
 
 
-def test_committed_migrations_match_the_committed_schema() -> None:
-    """`veza-schema generate` on a clean checkout changes nothing (CI catches a forgotten generate)."""
-    result = run_cli("generate", "--schema-dir", "schema", "--migrations-dir", "migrations")
+def test_committed_migrations_match_the_committed_schema(tmp_path: Path) -> None:
+    """`veza-schema generate` on a clean checkout changes nothing (CI catches a forgotten generate).
+
+    It runs on a copy of migrations/: when it fails, the files it writes must not land in the checkout."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(REPO_ROOT / "migrations", migrations)
+    result = run_cli("generate", "--schema-dir", str(REPO_ROOT / "schema"), "--migrations-dir", str(migrations))
     assert result.exit_code == 0, result.output
     assert "Nothing to generate" in result.stdout
+    assert {p.name for p in migrations.iterdir()} == {p.name for p in (REPO_ROOT / "migrations").iterdir()}
 
 
 @pytest.mark.parametrize(("expression", "expected"), [

@@ -15,23 +15,17 @@ CHECK constraints a generic value cannot (an e-mail format, an https URL...).
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import errors, sql
-from psycopg.rows import dict_row
 
-from tests.fixtures.servers import MATRIX, server_of
-from tests.helpers import REPO_ROOT, Server, TestDatabase, run_cli
-from veza_schema.model import Schema, Table
-from veza_schema.yaml.loader import load_schema
+from tests.factories import RowFactory, key_filter, shipped_schema, touch
+from veza_schema.model import Schema
 
-SCHEMA: Schema = load_schema(REPO_ROOT / "schema")
+SCHEMA: Schema = shipped_schema()
 
 UPDATED_AT_TABLES = sorted(t.name for t in SCHEMA.tables.values() if t.column("updated_at") is not None)
 AUDITED_TABLES = sorted(t.name for t in SCHEMA.tables.values() if "audited" in t.tags)
@@ -49,194 +43,10 @@ ON_DELETE_SAMPLE: dict[str, str] = {
     "fk_course_enrollments_courses": "restrict",
     "fk_tracks_files_cover_art_file_id": "set null",
     "fk_user_roles_users_verified_by": "set null",
-    "fk_transactions_orders": "set null",
+    "fk_transactions_orders": "restrict",
+    "fk_orders_users": "restrict",
     "fk_analytics_events_users": "set null",
 }
-
-# Values a generic value of the column's type cannot provide (CHECK constraints, formats).
-# Keyed by column name, or by (table, column) for a single table.
-OVERRIDES: dict[Any, Any] = {
-    "email": lambda: f"u{uuid.uuid4().hex[:12]}@example.com",
-    "username": lambda: f"u_{uuid.uuid4().hex[:12]}",
-    ("user_consents", "consent_type"): "terms_of_service",
-    ("webhooks", "url"): "https://example.com/hook",
-    ("oauth_clients", "client_secret_hash"): "hash",
-    ("audit_logs", "operation"): "INSERT",
-}
-
-_LENGTH = re.compile(r"^(?:character varying|character)\((\d+)\)$")
-
-
-class RowFactory:
-    """Inserts valid rows into any table of the model, parents first."""
-
-    def __init__(self, conn: psycopg.Connection, schema: Schema = SCHEMA) -> None:
-        self.conn = conn
-        self.schema = schema
-
-    # -- values ---------------------------------------------------------------------------
-    def _value(self, table: Table, column_name: str, type_text: str) -> Any:
-        for key in ((table.name, column_name), column_name):
-            if key in OVERRIDES:
-                value = OVERRIDES[key]
-                return value() if callable(value) else value
-        now = dt.datetime.now(dt.UTC)
-        later = re.search(r"(end|until|expires)", column_name) is not None
-        if type_text.endswith("[]"):
-            element = type_text[:-2]
-            if element in self.schema.enums:
-                return [self.schema.enums[element].values[0]]
-            return [str(uuid.uuid4())] if element == "uuid" else ["x"]
-        if type_text in self.schema.enums:
-            return self.schema.enums[type_text].values[0]
-        if type_text == "uuid":
-            return str(uuid.uuid4())
-        if type_text == "timestamp with time zone":
-            return now + dt.timedelta(days=1) if later else now - dt.timedelta(minutes=1)
-        if type_text == "date":
-            return now.date() + dt.timedelta(days=1) if later else now.date()
-        if type_text in ("integer", "smallint", "bigint") or type_text.startswith("numeric"):
-            return 1
-        if type_text == "double precision":
-            return 1.0
-        if type_text == "boolean":
-            return False
-        if type_text == "inet":
-            return "10.0.0.1"
-        if type_text in ("jsonb", "json"):
-            return "{}"
-        if type_text == "bytea":
-            return b"\x01"
-        match = _LENGTH.match(type_text)
-        if match:
-            return ("v" + uuid.uuid4().hex)[: min(int(match.group(1)), 24)]
-        if type_text == "text":
-            return "v" + uuid.uuid4().hex
-        raise AssertionError(f"no generic value for {table.name}.{column_name} ({type_text})")
-
-    # -- rows -----------------------------------------------------------------------------
-    def insert(self, table_name: str, values: dict[str, Any] | None = None,
-               fill_fks: tuple[str, ...] = ()) -> dict[str, Any]:
-        """Insert one row into ``table_name``; return it as a dict (RETURNING *).
-
-        ``values`` are used as given; required FKs (all columns NOT NULL), and the FKs named in
-        ``fill_fks``, get a new parent row; other NOT NULL columns without a default get a
-        generic value.
-        """
-        table = self.schema.tables[table_name]
-        row: dict[str, Any] = dict(values or {})
-        for fk in table.foreign_keys.values():
-            required = all(not table.column(c).nullable for c in fk.columns)  # type: ignore[union-attr]
-            if (required or fk.name in fill_fks) and not any(c in row for c in fk.columns):
-                parent = self.insert(fk.ref_table)
-                for column, ref_column in zip(fk.columns, fk.ref_columns, strict=True):
-                    row[column] = parent[ref_column]
-        for column in table.columns:
-            if column.name in row or column.generated or column.identity:
-                continue
-            overridden = (table.name, column.name) in OVERRIDES or column.name in OVERRIDES
-            if overridden or (not column.nullable and column.default is None):
-                row[column.name] = self._value(table, column.name, column.type)
-        types = {c.name: c.type for c in table.columns}
-        query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
-            sql.Identifier(table.name),
-            sql.SQL(", ").join(sql.Identifier(name) for name in row),
-            sql.SQL(", ").join(sql.SQL("%s::" + types[name]) for name in row),
-        )
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(query, list(row.values()))
-            inserted = cur.fetchone()
-        assert inserted is not None
-        return inserted
-
-
-def key_filter(table: Table, row: dict[str, Any]) -> tuple[sql.Composable, list[Any]]:
-    """WHERE clause selecting ``row`` by the table's primary key."""
-    assert table.primary_key is not None, table.name
-    columns = table.primary_key.columns
-    clause = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns)
-    return clause, [row[c] for c in columns]
-
-
-def touch(conn: psycopg.Connection, table: Table, row: dict[str, Any]) -> dict[str, Any]:
-    """A real UPDATE of the row (a column set to itself); returns the row after it."""
-    pk = set(table.primary_key.columns) if table.primary_key else set()
-    column = next(c.name for c in table.columns
-                  if c.name not in pk and not c.generated and c.name != "updated_at")
-    where, params = key_filter(table, row)
-    query = sql.SQL("UPDATE {t} SET {c} = {c} WHERE {w} RETURNING *").format(
-        t=sql.Identifier(table.name), c=sql.Identifier(column), w=where)
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        updated = cur.fetchone()
-    assert updated is not None
-    return updated
-
-
-# -- fixtures -------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def migrations_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("veza_migrations")
-    result = run_cli("generate", "--migrations-dir", str(directory))
-    assert result.exit_code == 0, result.output
-    return directory
-
-
-@pytest.fixture(scope="module", params=MATRIX)
-def schema_template(request: pytest.FixtureRequest, migrations_dir: Path) -> Iterator[tuple[Server, str]]:
-    """A database holding the applied schema, used only as a template (never connected to); one per
-    supported major (the version matrix)."""
-    server = server_of(request, request.param)
-    name = "vz_tpl_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    try:
-        result = run_cli("apply", "--dsn", server.dsn_for(name), "--migrations-dir", str(migrations_dir))
-        assert result.exit_code == 0, result.output
-        yield server, name
-    finally:
-        with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def _clone(schema_template: tuple[Server, str]) -> Iterator[TestDatabase]:
-    server, template = schema_template
-    name = "vz_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
-                                                                      sql.Identifier(template)))
-    try:
-        yield TestDatabase(name, server.dsn_for(name), server)
-    finally:
-        with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@pytest.fixture
-def vdb(schema_template: tuple[Server, str]) -> Iterator[TestDatabase]:
-    """A fresh copy of the applied schema for one test (tests that read global state)."""
-    yield from _clone(schema_template)
-
-
-@pytest.fixture(scope="module")
-def shared_vdb(schema_template: tuple[Server, str]) -> Iterator[TestDatabase]:
-    """One copy per server shared by the per-table parametrized tests: each of them works only
-    on rows it inserts itself (fresh parents, lookups by primary key), so they cannot interfere."""
-    yield from _clone(schema_template)
-
-
-@pytest.fixture
-def conn(vdb: TestDatabase) -> Iterator[psycopg.Connection]:
-    with vdb.connect() as connection:
-        yield connection
-
-
-@pytest.fixture
-def shared_conn(shared_vdb: TestDatabase) -> Iterator[psycopg.Connection]:
-    with shared_vdb.connect() as connection:
-        yield connection
-
 
 # -- the model ------------------------------------------------------------------------------
 

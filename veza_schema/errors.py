@@ -8,8 +8,10 @@ The CLI prints ``str(error)`` on one line and exits with ``exit_code``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from veza_schema.model import SourcePos
+if TYPE_CHECKING:  # annotations only: importing the model would slow every command's start
+    from veza_schema.model import SourcePos
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1

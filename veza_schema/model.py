@@ -81,6 +81,19 @@ NO_META = Meta()
 
 
 @dataclass(frozen=True, slots=True)
+class CounterSpec:
+    """A denormalized counter: the number of rows of ``rows_of`` whose ``via`` column holds the row's
+    ``key`` (and which satisfy ``where``). YAML-only: the loader turns it into the trigger function and
+    trigger that maintain it, unless ``maintained_by`` names existing triggers of ``rows_of``."""
+
+    rows_of: str
+    via: str
+    key: str = "id"
+    where: str | None = None
+    maintained_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Column:
     name: str
     type: str
@@ -89,6 +102,9 @@ class Column:
     identity: Literal["always", "by default"] | None = None
     generated: str | None = None  # expression of a STORED generated column
     comment: str | None = None
+    # A counter column: how it is counted (triggers), or who maintains it when no trigger does.
+    counts: CounterSpec | None = field(default=None, compare=False, repr=False)
+    maintained_by: str | None = field(default=None, compare=False, repr=False)
     meta: Meta = field(default=NO_META, compare=False, repr=False)
 
 

@@ -104,9 +104,13 @@ def short_type(canonical: str) -> str:
     return canonical
 
 
+@lru_cache(maxsize=4096)  # lint asks it of every column; a schema has few distinct types
 def base_type(canonical: str) -> str:
     """The type without modifiers or array brackets: ``character varying(50)[]`` -> ``character varying``."""
-    return re.sub(r"\(.*?\)|\[\]", "", canonical).strip()
+    return _MODIFIERS.sub("", canonical).strip()
+
+
+_MODIFIERS = re.compile(r"\(.*?\)|\[\]")
 
 
 def is_array(canonical: str) -> bool:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _migrations_dir(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
@@ -90,10 +92,14 @@ NO_WRAP_WIDTH = 100_000
 
 def console() -> Console:
     """stdout; a terminal wraps at its width, anything else (a pipe, a CI log) never wraps."""
+    from rich.console import Console  # imported when a command prints, not for --help
+
     return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else NO_WRAP_WIDTH)
 
 
 def error_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 

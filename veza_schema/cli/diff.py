@@ -77,6 +77,7 @@ def _drift(dsn: str | None, schema_dir: Path, offline: bool, shadow_dsn: str | N
            exclude: list[str]) -> DriftReport:
     from veza_schema.db.dsn import connect, resolve_dsn
     from veza_schema.drift.compare import detect_drift
+    from veza_schema.drift.shadow_cache import cache_directory
     from veza_schema.yaml.loader import load_schema
 
     desired = load_schema(schema_dir)
@@ -84,7 +85,7 @@ def _drift(dsn: str | None, schema_dir: Path, offline: bool, shadow_dsn: str | N
     conn = connect(target)
     try:
         return detect_drift(conn, desired, offline=offline, shadow_dsn=shadow_dsn, exclude=exclude,
-                            database=target.display)
+                            database=target.display, shadow_cache=cache_directory())
     finally:
         conn.close()
 

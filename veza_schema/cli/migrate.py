@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -91,6 +89,9 @@ def generate(
         _print_written(written, max_locks_per_file)
         out.print(f"{len(schema.tables)} tables, {len(schema.indexes)} indexes.")
         return
+    from veza_schema.migrations.sumfile import require_current_sum, write_sum
+
+    require_current_sum(migrations_dir)  # first: a snapshot edited to match schema/ must not mean "nothing to do"
     snapshot = read_snapshot(migrations_dir)
     if snapshot is None:
         from veza_schema.errors import MigrationFileError
@@ -98,7 +99,6 @@ def generate(
         raise MigrationFileError(f"{migrations_dir / SNAPSHOT_FILE} is missing: it records the schema the "
                                  "existing migrations produce; restore it from git")
     from veza_schema.migrations.snapshot import snapshot_changed
-    from veza_schema.migrations.sumfile import require_current_sum, write_sum
 
     if snapshot == schema and not snapshot_changed(migrations_dir, schema):
         out.print("Nothing to generate: the migrations already produce schema/.")
@@ -107,7 +107,6 @@ def generate(
     from veza_schema.policy import check_generate
     from veza_schema.policy.base import prior_from_git
 
-    require_current_sum(migrations_dir)
     policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,  # refuses forbidden
                             prior=prior_from_git(schema_dir),                    # changes (exit 1)
                             rfc_pattern=rfc_pattern or DEFAULT_RFC_PATTERN)
@@ -197,59 +196,29 @@ def _files(migrations_dir: Path, check_sum: bool = True) -> list[MigrationFile]:
 class _ConsoleReporter:
     """Progress on stdout, one line per migration file: ``  ↑ 2026... add tracks isrc ... done (0.05s)``.
 
-    A no-transaction file also gets a line per statement, and any statement still running
-    after ``slow_after`` seconds is named by ``statement_slow`` (a DBA watching a long index
-    build sees which one), called by one watchdog thread: ``statement_started`` only stores
-    the statement, so reporting costs nothing measurable per statement. (A runner that finds
-    slow statements itself may call ``statement_slow`` directly.) A line left open is closed before anything else
-    is printed (and with "failed" when a file fails), so the error, printed on stderr by the
-    CLI, starts on a line of its own.
+    A no-transaction file also gets a line per statement, and the runner names any statement
+    still running after ``RunOptions.slow_after`` seconds through ``statement_slow`` (a DBA
+    watching a long index build sees which one). A line left open is closed before anything
+    else is printed (and with "failed" when a file fails), so the error, printed on stderr by
+    the CLI, starts on a line of its own.
     """
-
-    slow_after = 3.0
-    poll = 0.25
 
     def __init__(self) -> None:
         self.out = console()
-        self._print_lock = threading.Lock()
         self._line_open = False
-        self._current: tuple[MigrationFile, Statement, int, int] | None = None
-        self._per_statement = False
-        self._watchdog: threading.Thread | None = None
 
     def _print(self, text: str, *, open_line: bool = False, continue_line: bool = False) -> None:
-        with self._print_lock:
-            if self._line_open and not continue_line:
-                self.out.print()
-            self.out.print(text, end="" if open_line else "\n", markup=False)
-            self._line_open = open_line
-
-    def _watch(self) -> None:
-        """Name a statement still running after ``slow_after`` seconds, once."""
-        seen: object = None
-        waited = 0.0
-        while True:
-            time.sleep(self.poll)
-            current = self._current
-            if current is None or current is not seen:
-                seen, waited = current, 0.0
-                continue
-            waited += self.poll
-            if waited - self.poll < self.slow_after <= waited:
-                migration, statement, index, total = current
-                self.statement_slow(migration, statement, index, total, waited)
+        if self._line_open and not continue_line:
+            self.out.print()
+        self.out.print(text, end="" if open_line else "\n", markup=False)
+        self._line_open = open_line
 
     def migration_started(self, migration: MigrationFile, direction: str) -> None:
-        if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, name="veza-schema watchdog", daemon=True)
-            self._watchdog.start()
         arrow = "↑" if direction == "up" else "↓"
-        self._per_statement = migration.no_transaction
         self._print(f"  {arrow} {migration.version} {migration.description} ...", open_line=True)
 
     def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None:
-        self._current = (migration, statement, index, total)
-        if self._per_statement and total > 1:
+        if total > 1:
             self._print(f"      statement {index}/{total} (line {statement.line})")
 
     def statement_slow(self, migration: MigrationFile, statement: Statement, index: int, total: int,
@@ -258,21 +227,18 @@ class _ConsoleReporter:
         self._print(f"      still running statement {index}/{total} (line {statement.line}): {first_line}")
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
-        self._current = None
         if self._line_open:
             self._print(f" done ({seconds:.2f}s)", continue_line=True)
         else:
             self._print(f"      done ({seconds:.2f}s)")
 
     def migration_failed(self, migration: MigrationFile, direction: str) -> None:
-        self._current = None
         if self._line_open:
             self._print(" failed", continue_line=True)
         else:
             self._print("      failed")
 
     def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None:
-        self._current = None
         self._print(f"      lock not available, retry {attempt} in {delay:.1f}s")
 
 

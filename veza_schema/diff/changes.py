@@ -144,6 +144,16 @@ class DropFunction:
 
 
 @dataclass(frozen=True, slots=True)
+class RenameFunction:
+    """Declared with ``renamed_from``: ALTER FUNCTION ... RENAME keeps every trigger using it in place."""
+
+    old: str
+    new: str
+    arguments: str
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
 class CreatePartitionHelper:
     """The managed ``veza_ensure_partitions`` function, needed once a table is partitioned."""
 
@@ -400,7 +410,7 @@ Change = (
     CreateExtension | DropExtension
     | CreateEnum | DropEnum | AddEnumValue | RecreateEnum
     | CreateCompositeType | DropCompositeType | AlterCompositeType
-    | CreateFunction | ReplaceFunction | DropFunction | CreatePartitionHelper | DropPartitionHelper
+    | CreateFunction | ReplaceFunction | DropFunction | RenameFunction | CreatePartitionHelper | DropPartitionHelper
     | CreateTable | DropTable | RenameTable
     | AddColumn | DropColumn | RenameColumn
     | AlterColumnType | AlterColumnDefault | AlterColumnNullability | AlterColumnIdentity
@@ -452,6 +462,8 @@ def reverse(change: Change) -> Change:
         return cast(Change, kind(values[1], values[0], meta=change.meta))
     if isinstance(change, (RenameTable, RenameIndex)):
         return type(change)(change.new, change.old, meta=change.meta)
+    if isinstance(change, RenameFunction):
+        return RenameFunction(change.new, change.old, change.arguments, meta=change.meta)
     if isinstance(change, (RenameColumn, RenameConstraint)):
         return type(change)(change.table, change.new, change.old, meta=change.meta)
     if isinstance(change, AddEnumValue):
@@ -514,6 +526,8 @@ def describe(change: Change) -> str:
             text = f"function {fn.name}({fn.arguments})"
         case ReplaceFunction():
             text = f"function {change.after.name}({change.after.arguments}) replaced"
+        case RenameFunction():
+            text = f"function {change.old}({change.arguments}) renamed to {change.new}"
         case CreatePartitionHelper() | DropPartitionHelper():
             text = "function veza_ensure_partitions (partition helper)"
         case CreateTable(table=table) | DropTable(table=table):
@@ -600,7 +614,7 @@ def slug(change: Change) -> str:
             words.append(change.check.name)
         case AddForeignKey() | DropForeignKey():
             words.append(change.foreign_key.name)
-        case RenameTable() | RenameIndex():
+        case RenameTable() | RenameIndex() | RenameFunction():
             words.append(change.new)
         case RenameColumn():
             words += [change.table, change.new]

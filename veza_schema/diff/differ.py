@@ -61,6 +61,7 @@ from veza_schema.diff.changes import (
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
+    RenameFunction,
     RenameIndex,
     RenameTable,
     ReplaceFunction,
@@ -84,6 +85,7 @@ from veza_schema.model import (
     View,
 )
 from veza_schema.sql.render import order_tables
+from veza_schema.sql.text import ident, needs_quotes
 
 T = TypeVar("T")
 
@@ -121,11 +123,17 @@ def _canon_view(v: View) -> View:
 
 # -- renames ---------------------------------------------------------------------------------
 def _word(old: str) -> re.Pattern[str]:
-    return re.compile(r'(?<![\w$."])' + re.escape(old) + r'(?![\w$"])')
+    """``old`` as an expression can name it: quoted, and bare too when a bare word means the same name
+    (``Rank`` bare is the column ``rank``)."""
+    quoted = re.escape('"' + old.replace('"', '""') + '"')
+    if needs_quotes(old):
+        return re.compile(r'(?<![\w$.])' + quoted)
+    return re.compile(r'(?<![\w$.])' + quoted + r'|(?<![\w$."])' + re.escape(old) + r'(?![\w$"])')
 
 
 def _sub(text: str | None, old: str, new: str) -> str | None:
-    return None if text is None else _word(old).sub(new, text)
+    """Rename a column in an expression, writing the new name as SQL needs it (quoted when it must be)."""
+    return None if text is None else _word(old).sub(lambda _: ident(new), text)
 
 
 def _rename_columns_in_table(table: Table, old: str, new: str) -> Table:
@@ -179,9 +187,18 @@ def _rename_column(schema: Schema, table_name: str, old: str, new: str) -> Schem
     return replace(schema, tables=tables)
 
 
-def declared_renames(current: Schema, desired: Schema) -> list[RenameTable | RenameColumn]:
+Rename = RenameTable | RenameColumn | RenameFunction
+
+
+def declared_renames(current: Schema, desired: Schema) -> list[Rename]:
     """Renames declared with ``renamed_from`` whose old name exists and new name does not."""
-    renames: list[RenameTable | RenameColumn] = []
+    renames: list[Rename] = []
+    for name in sorted(desired.functions):
+        function = desired.functions[name]
+        old_function = current.functions.get(function.meta.renamed_from or "")
+        if old_function is not None and old_function.name not in desired.functions \
+                and name not in current.functions and old_function.arguments == function.arguments:
+            renames.append(RenameFunction(old_function.name, name, function.arguments, meta=function.meta))
     for name in sorted(desired.tables):
         table = desired.tables[name]
         old_table = table.meta.renamed_from
@@ -201,10 +218,21 @@ def declared_renames(current: Schema, desired: Schema) -> list[RenameTable | Ren
     return renames
 
 
-def apply_renames(schema: Schema, renames: Iterable[RenameTable | RenameColumn]) -> Schema:
+def _rename_function(schema: Schema, old: str, new: str) -> Schema:
+    """The function renamed; triggers follow it (PostgreSQL keeps them bound to the function itself)."""
+    functions = {new if n == old else n: replace(f, name=new) if n == old else f for n, f in schema.functions.items()}
+    tables = {n: replace(t, triggers={k: replace(g, function=new) if g.function == old else g
+                                      for k, g in t.triggers.items()})
+              for n, t in schema.tables.items()}
+    return replace(schema, functions=functions, tables=tables)
+
+
+def apply_renames(schema: Schema, renames: Iterable[Rename]) -> Schema:
     """``schema`` as it is after the renames (pure)."""
     for rename in renames:
-        if isinstance(rename, RenameTable):
+        if isinstance(rename, RenameFunction):
+            schema = _rename_function(schema, rename.old, rename.new)
+        elif isinstance(rename, RenameTable):
             schema = _rename_table(schema, rename.old, rename.new)
         else:
             schema = _rename_column(schema, rename.table, rename.old, rename.new)
@@ -234,6 +262,7 @@ def diff_schemas(current: Schema, desired: Schema) -> list[Change]:
     changes += _views(renamed, desired)
     changes = _recreate_dependent_views(changes, renamed, desired)
     changes = _derived_renames(changes, renames)
+    changes = _declared_index_renames(changes)
     return sorted(changes, key=sort_key)
 
 
@@ -480,11 +509,12 @@ def _recreate_dependent_views(changes: list[Change], current: Schema, desired: S
 
 
 # -- constraints and indexes following a declared rename --------------------------------------
-def _derived_renames(changes: list[Change], renames: list[RenameTable | RenameColumn]) -> list[Change]:
+def _derived_renames(changes: list[Change], renames: list[Rename]) -> list[Change]:
     """A drop + add pair differing only by a name that embeds a renamed name becomes a rename."""
-    if not renames:
+    tokens = [(r.old, r.new, r.new if isinstance(r, RenameTable) else r.table) for r in renames
+              if isinstance(r, RenameTable | RenameColumn)]
+    if not tokens:
         return changes
-    tokens = [(r.old, r.new, r.new if isinstance(r, RenameTable) else r.table) for r in renames]
 
     def follows(old_name: str, new_name: str, table: str) -> bool:
         return any(t == table and old in old_name and old_name.replace(old, new) == new_name
@@ -501,6 +531,22 @@ def _derived_renames(changes: list[Change], renames: list[RenameTable | RenameCo
                 result.remove(add)
                 result.append(pair)
                 break
+    return result
+
+
+def _declared_index_renames(changes: list[Change]) -> list[Change]:
+    """An index declared ``renamed_from`` its old name, otherwise identical: ALTER INDEX ... RENAME, not a rebuild."""
+    drops = {c.index.name: c for c in changes if isinstance(c, DropIndex)}
+    result = list(changes)
+    for add in changes:
+        if not isinstance(add, CreateIndex) or add.index.meta.renamed_from is None:
+            continue
+        drop = drops.get(add.index.meta.renamed_from)
+        if drop is not None and drop.index.table == add.index.table \
+                and _canon_index(replace(drop.index, name=add.index.name)) == _canon_index(add.index):
+            result.remove(drop)
+            result.remove(add)
+            result.append(RenameIndex(drop.index.name, add.index.name, meta=add.meta))
     return result
 
 

@@ -78,6 +78,7 @@ from veza_schema.diff.changes import (
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
+    RenameFunction,
     RenameIndex,
     RenameTable,
     ReplaceFunction,
@@ -87,6 +88,7 @@ from veza_schema.diff.changes import (
     rfc,
 )
 from veza_schema.diff.locks import DEFAULT_MAX_LOCKS, lock_slots
+from veza_schema.diff.typechange import rewrites_rows
 from veza_schema.errors import UsageError
 from veza_schema.model import (
     Column,
@@ -103,6 +105,7 @@ from veza_schema.model import (
     View,
 )
 from veza_schema.sql import render
+from veza_schema.sql.parse import parse_sql
 from veza_schema.sql.render import Section, render_template
 from veza_schema.sql.volatility import volatile_calls
 
@@ -449,6 +452,9 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
             return steps
         case DropTable(table=table):
             return [main([render.drop_table(table), *render.drop_partitions(table)], _table_sql(table))]
+        case RenameFunction(old=old, new=new, arguments=arguments):
+            return [main([_t("rename_function", old=old, new=new, arguments=arguments)],
+                         [_t("rename_function", old=new, new=old, arguments=arguments)])]
         case RenameTable(old=old, new=new):
             return [main([_t("rename_table", old=old, new=new)], [_t("rename_table", old=new, new=old)])]
         case RenameColumn(table=table, old=old, new=new):
@@ -466,6 +472,14 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
                          [_t("add_column", table=table, definition=render.column_definition(column)),
                           *_column_comment(table, column)])]
         case AlterColumnType(table=table, before=before, after=after):
+            if rewrites_rows(before.type, after.type):
+                refuse(f"{before.type} -> {after.type} rewrites or re-checks every row under an ACCESS EXCLUSIVE "
+                       "lock; expand/contract instead: add a column of the new type, backfill it in batches, "
+                       "switch readers, then drop the old column")
+            elif rechecked := _rechecked_by_type_change(ctx, table, before.name):
+                refuse(f"PostgreSQL re-checks {', '.join(rechecked)} with a full scan under the ACCESS EXCLUSIVE "
+                       f"lock of the type change; drop {'them' if len(rechecked) > 1 else 'it'} in an earlier "
+                       "migration and add back after (CHECK NOT VALID then VALIDATE, indexes CONCURRENTLY)")
             return [main([_t("alter_column_type", table=table, column=after.name, type=after.type, via=None)],
                          [_t("alter_column_type", table=table, column=before.name, type=before.type, via=None)],
                          "rewrites the table unless the types are binary coercible")]
@@ -548,6 +562,27 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
     raise TypeError(f"no plan for change {change!r}")
 
 
+def _rechecked_by_type_change(ctx: _Context, table: str, column: str) -> list[str]:
+    """What ALTER COLUMN TYPE re-validates or rebuilds even when the type change itself is catalog-only:
+    the CHECK constraints reading the column, the indexes whose expressions or predicate read it, and on a
+    partitioned table every index on it (PostgreSQL cannot reuse partitioned indexes); those kept in both
+    models, which exist while the type changes."""
+    before, after = ctx.current.tables.get(table), ctx.desired.tables.get(table)
+    if before is None or after is None:
+        return []
+    found = [f"CHECK {name}" for name, check in sorted(before.checks.items())
+             if name in after.checks and column in parse_sql(check.expression).columns]
+    for name, index in sorted(before.indexes.items()):
+        texts = [e.expression for e in index.elements if not e.is_column] + ([index.where] if index.where else [])
+        read = any(column in parse_sql(text).columns for text in texts)
+        if before.partition is not None:
+            read = read or column in index.column_names or column in index.include or \
+                any(e.is_column and e.expression == column for e in index.elements)
+        if name in after.indexes and read:
+            found.append(f"index {name}")
+    return found
+
+
 def _add_column(change: Change, table: str, column: Column, ctx: _Context,
                 refuse: Callable[[str], None]) -> Step:
     """One statement; PG11+ stores a non-volatile default in the catalog without a rewrite."""
@@ -579,7 +614,7 @@ def _nullability(change: Change, table: str, after: Column, ctx: _Context) -> li
         Step("main", (render.add_constraint(table, clause),),
              (_t("drop_constraint_if_exists", table=table, name=check),), change, "CHECK NOT VALID"),
         Step("concurrent",
-             (_t("validate_constraint", table=table, name=check),
+             (_t("validate_constraint_if_exists", table=table, name=check),
               _t("alter_column_nullability", table=table, column=column, nullable=False),
               _t("drop_constraint_if_exists", table=table, name=check)),
              (_t("add_constraint_if_missing", table=table, name=check, constraint=clause),

@@ -121,3 +121,10 @@ def _numeric(old: tuple[int, ...], new: tuple[int, ...]) -> tuple[TypeChangeKind
     if new_scale >= old_scale and new[0] - new_scale >= old[0] - old_scale:
         return "widening", f"more digits on both sides of the point; {_REWRITE_NOTE}"
     return "narrowing", "fewer digits: values are rounded or rejected"
+
+
+def rewrites_rows(before: str, after: str) -> bool:
+    """Whether ``ALTER COLUMN ... TYPE`` from ``before`` to ``after`` reads every row under ACCESS EXCLUSIVE
+    (a rewrite, or a re-check of every value): everything except the changes known to be catalog-only."""
+    verdict = classify_type_change(before, after)
+    return verdict.kind != "same" and not verdict.note.endswith(_NO_REWRITE_NOTE)

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
 
 from veza_schema.db.introspect import IntrospectionStats, introspect
-from veza_schema.db.shadow import build_in_shadow
 from veza_schema.diff.changes import Change
 from veza_schema.diff.differ import diff_schemas
 from veza_schema.diff.order import order_changes
+from veza_schema.drift.shadow_cache import build_in_shadow_cached
 from veza_schema.managed import is_managed_function, is_managed_table
 from veza_schema.model import Index, Schema, Table, View
-from veza_schema.sql.normalize import normalize_expression
 
 Mode = Literal["shadow", "offline"]
 
@@ -101,7 +102,11 @@ def align_expressions(current: Schema, desired: Schema,
     sides, so the differ's textual comparison sees only the differences that matter and the
     SQL renders the YAML's own expressions.
     """
-    norm = normalize or normalize_expression
+    if normalize is None:
+        from veza_schema.sql.normalize import normalize_expression  # sqlglot: only offline or across versions
+
+        normalize = normalize_expression
+    norm = normalize
 
     def same(live: str | None, wanted: str | None) -> bool:
         if live is None or wanted is None:
@@ -246,6 +251,7 @@ def detect_drift(
     exclude: Sequence[str] = (),
     database: str = "",
     live_stats: IntrospectionStats | None = None,
+    shadow_cache: Path | None = None,
 ) -> DriftReport:
     """Compare the database behind ``conn`` with ``desired`` (a model loaded from ``schema/``).
 
@@ -259,25 +265,36 @@ def detect_drift(
         exclude: ``fnmatch`` globs of object names that are never drift.
         database: how to name the database in reports.
         live_stats: receives the live introspection's query count, time and warnings.
+        shadow_cache: a directory keeping the shadow's model per rendered script and server
+            (:mod:`veza_schema.drift.shadow_cache`); None builds the shadow every time.
 
     Raises:
         DatabaseError: the shadow database could not be built.
     """
     stats = live_stats if live_stats is not None else IntrospectionStats()
-    live = introspect(conn, stats=stats)
-    live = without_invalid_indexes(live, desired, stats)
     shadow = ""
     if offline:
+        live = introspect(conn, stats=stats)
         target = desired
         live = align_expressions(live, desired)
     else:
-        shadow_stats = IntrospectionStats()
-        built = build_in_shadow(desired, shadow_dsn, shadow_stats, live_version=conn.info.server_version)
+        # The live database is read on its own connection in a second thread while this one builds
+        # and reads the shadow: both wait mostly on their servers, so the slower side sets the time.
+        live_version = conn.info.server_version
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="veza-introspect") as pool:
+            reading = pool.submit(introspect, conn, stats=stats)
+            shadow_stats = IntrospectionStats()
+            try:
+                built = build_in_shadow_cached(desired, shadow_dsn, shadow_cache, shadow_stats,
+                                               live_version=live_version)
+            finally:
+                live = reading.result()  # its error first when both fail: the database is what was asked about
         stats.warnings.extend(shadow_stats.warnings)
         target, shadow = built.schema, built.server
         if built.server_version // 10000 != conn.info.server_version // 10000:
             # Another major version deparses some expressions (view queries above all) differently.
             live = align_expressions(live, target)
+    live = without_invalid_indexes(live, desired, stats)
     changes = compare(live, target, exclude)
     return DriftReport(
         changes=tuple(changes), current=live, desired=target, mode="offline" if offline else "shadow",

@@ -56,6 +56,7 @@ from veza_schema.diff.changes import (
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
+    RenameFunction,
     RenameIndex,
     RenameTable,
     ReplaceFunction,
@@ -105,6 +106,8 @@ def subject(change: Change) -> Subject:
             return Subject("table", table.name, table.name)
         case RenameTable():
             return Subject("table", change.new, change.new)
+        case RenameFunction():
+            return Subject("function", change.new)
         case AddColumn(table=table, column=column) | DropColumn(table=table, column=column):
             return Subject("column", column.name, table)
         case AlterColumnType() | AlterColumnDefault() | AlterColumnNullability() | AlterColumnIdentity() \

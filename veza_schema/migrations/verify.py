@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from veza_schema.sql.parse import AlterTableType, ObjectType, SqlSyntaxError, ast, script_statements
+from veza_schema.sql.parse import SqlSyntaxError, ast, enums, script_statements
 
 Kind = Literal["index", "constraint", "not null", "table", "column"]
 
@@ -61,13 +61,14 @@ def expected_effects(sql: str) -> FileEffects:
     def expect(item: Expectation) -> None:
         found[(item.kind, item.table, item.name)] = item
 
+    object_type = enums.ObjectType
     for node in script_statements(sql):
         if isinstance(node, ast.IndexStmt) and node.idxname:
             expect(Expectation("index", node.relation.relname, node.idxname))
         elif isinstance(node, ast.CreateStmt) and node.relation is not None:
             expect(Expectation("table", None, node.relation.relname))
-        elif isinstance(node, ast.DropStmt) and node.removeType in (ObjectType.OBJECT_INDEX, ObjectType.OBJECT_TABLE):
-            kind: Kind = "index" if node.removeType == ObjectType.OBJECT_INDEX else "table"
+        elif isinstance(node, ast.DropStmt) and node.removeType in (object_type.OBJECT_INDEX, object_type.OBJECT_TABLE):
+            kind: Kind = "index" if node.removeType == object_type.OBJECT_INDEX else "table"
             for obj in node.objects or ():
                 name = _name(obj)
                 for key in [k for k in found if k[0] == kind and k[2] == name]:
@@ -86,19 +87,19 @@ def expected_effects(sql: str) -> FileEffects:
 
 def _alter(cmd: Any, table: str, expect: Any, found: dict[tuple[str, str | None, str], Expectation]) -> None:
     subtype = cmd.subtype
-    if subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint) and cmd.def_.conname:
+    if subtype == enums.AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint) and cmd.def_.conname:
         expect(Expectation("constraint", table, cmd.def_.conname, valid=not cmd.def_.skip_validation))
-    elif subtype == AlterTableType.AT_ValidateConstraint and cmd.name:
+    elif subtype == enums.AlterTableType.AT_ValidateConstraint and cmd.name:
         expect(Expectation("constraint", table, cmd.name))
-    elif subtype == AlterTableType.AT_DropConstraint and cmd.name:
+    elif subtype == enums.AlterTableType.AT_DropConstraint and cmd.name:
         expect(Expectation("constraint", table, cmd.name, present=False))
-    elif subtype == AlterTableType.AT_SetNotNull and cmd.name:
+    elif subtype == enums.AlterTableType.AT_SetNotNull and cmd.name:
         expect(Expectation("not null", table, cmd.name))
-    elif subtype == AlterTableType.AT_DropNotNull and cmd.name:
+    elif subtype == enums.AlterTableType.AT_DropNotNull and cmd.name:
         expect(Expectation("not null", table, cmd.name, present=False))
-    elif subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+    elif subtype == enums.AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
         expect(Expectation("column", table, cmd.def_.colname))
-    elif subtype == AlterTableType.AT_DropColumn and cmd.name:
+    elif subtype == enums.AlterTableType.AT_DropColumn and cmd.name:
         expect(Expectation("column", table, cmd.name, present=False))
 
 

@@ -61,6 +61,7 @@ from veza_schema.diff.changes import (
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
+    RenameFunction,
     RenameIndex,
     RenameTable,
     ReplaceFunction,
@@ -559,6 +560,14 @@ def _create_view(change: CreateView, ctx: _Context) -> tuple[PolicyRule, str, So
     return R.CREATE_VIEW, "a plain view holds no data", change.meta.pos
 
 
+def _rename_index(change: RenameIndex, ctx: _Context) -> tuple[PolicyRule, str, SourcePos | None]:
+    """An index renamed by its own ``renamed_from`` is a declared rename; otherwise it follows one."""
+    if change.meta.renamed_from == change.old:
+        return R.RENAME, "scripts naming the index (REINDEX, hints, monitoring) must switch", \
+            change.meta.at("renamed_from")
+    return R.DERIVED_CHANGE, "follows a declared rename", change.meta.pos
+
+
 _HANDLERS: dict[type, Callable[[Change, _Context], tuple[PolicyRule, str, SourcePos | None]]] = {
     CreateExtension: _simple(R.CHANGE_EXTENSION, "a new extension on every server"),
     DropExtension: _simple(R.CHANGE_EXTENSION, "an extension removed", base_pos=True),
@@ -577,6 +586,8 @@ _HANDLERS: dict[type, Callable[[Change, _Context], tuple[PolicyRule, str, Source
     CreateTable: _simple(R.CREATE_TABLE, "a new table: a new contract in a locked schema"),
     DropTable: _drop_table,  # type: ignore[dict-item]
     RenameTable: _keyed_pos(R.RENAME, "queries using the old name break at commit", "renamed_from"),
+    RenameFunction: _keyed_pos(R.RENAME, "callers using the old name break at commit; triggers follow it",
+                               "renamed_from"),
     AddColumn: _add_column,  # type: ignore[dict-item]
     DropColumn: _drop_column,  # type: ignore[dict-item]
     RenameColumn: _keyed_pos(R.RENAME, "queries using the old name break at commit", "renamed_from"),
@@ -599,7 +610,7 @@ _HANDLERS: dict[type, Callable[[Change, _Context], tuple[PolicyRule, str, Source
     RenameConstraint: _simple(R.DERIVED_CHANGE, "follows a declared rename"),
     CreateIndex: _create_dependent,
     DropIndex: _drop_dependent(R.DROP_INDEX, "queries using it may slow down"),
-    RenameIndex: _simple(R.DERIVED_CHANGE, "follows a declared rename"),
+    RenameIndex: _rename_index,  # type: ignore[dict-item]
     CreateTrigger: _create_dependent,
     DropTrigger: _drop_dependent(R.CHANGE_TRIGGER, "changes what every write to the table does"),
     CreateView: _create_view,  # type: ignore[dict-item]
@@ -616,6 +627,8 @@ def _object_path(change: Change) -> str:
             return f"tables.{t.name}"
         case RenameTable():
             return f"tables.{change.new}"
+        case RenameFunction():
+            return f"functions.{change.new}"
         case AddColumn(table=table, column=column) | DropColumn(table=table, column=column):
             return f"tables.{table}.columns.{column.name}"
         case RenameColumn():

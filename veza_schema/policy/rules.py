@@ -165,7 +165,7 @@ RELAX_CONSTRAINT = _policy(
     fix=_RFC_FIX)
 RENAME = _policy(
     "POL112", "rename", "rfc-required",
-    summary="a table or column renamed (`renamed_from`).",
+    summary="a table, column, index or function renamed (`renamed_from`).",
     why="Every query using the old name breaks at the moment the migration commits; needs a plan (a view or a "
         "dual-write period) so applications can switch.",
     fix=_RFC_FIX)

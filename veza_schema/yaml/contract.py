@@ -66,11 +66,11 @@ CONTRACT: Mapping[str, Mapping[str, Shape]] = {
     "function": {
         "returns": TEXT, "language": TEXT, "arguments": one_of(TEXT, {"type": "null"}), "body": TEXT,
         "volatility": keyword("volatile", "stable", "immutable"), "security_definer": BOOL, "comment": TEXT,
-        "waive": WAIVE, "rfc": TEXT,
+        "waive": WAIVE, "rfc": TEXT, "renamed_from": TEXT,
     },
     "trigger_template": {
         "name": TEXT, "function": TEXT, "timing": TIMING, "events": EVENTS,
-        "for_each": keyword("row", "statement"), "when": TEXT, "applies_to": ref("applies_to"),
+        "for_each": keyword("row", "statement"), "when": TEXT, "applies_to": ref("applies_to"), "rfc": TEXT,
     },
     "applies_to": {"has_column": TEXT, "tagged": TEXT, "tables": STRINGS, "except": STRINGS},
     "table": {
@@ -85,8 +85,9 @@ CONTRACT: Mapping[str, Mapping[str, Shape]] = {
         "type": TEXT, "nullable": BOOL, "default": SCALAR, "primary_key": BOOL, "unique": BOOL,
         "references": TEXT, "on_delete": ACTION, "on_update": ACTION, "identity": keyword("always", "by default"),
         "generated": TEXT, "comment": TEXT, "renamed_from": TEXT, "rfc": TEXT, "deprecated": ref("deprecated"),
-        "waive": WAIVE,
+        "waive": WAIVE, "counts": ref("counts"), "maintained_by": TEXT,
     },
+    "counts": {"rows_of": TEXT, "via": TEXT, "key": TEXT, "where": SCALAR, "maintained_by": STRINGS},
     "primary_key": {"name": TEXT, "columns": STRINGS},
     "unique": {"columns": STRINGS, "waive": WAIVE, "rfc": TEXT},
     "check": {"expression": TEXT, "waive": WAIVE, "rfc": TEXT},
@@ -97,7 +98,7 @@ CONTRACT: Mapping[str, Mapping[str, Shape]] = {
     "index": {
         "columns": STRINGS, "expressions": STRINGS, "opclasses": map_of(TEXT), "unique": BOOL,
         "using": keyword(*INDEX_METHODS), "where": SCALAR, "include": STRINGS, "waive": WAIVE, "rfc": TEXT,
-        "comment": TEXT,
+        "comment": TEXT, "renamed_from": TEXT,
     },
     "partition_by": {
         "range": STRINGS, "list": STRINGS, "hash": STRINGS, "interval": keyword("day", "week", "month", "year"),
@@ -121,7 +122,8 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
     "function": ("returns", "language", "body"), "trigger_template": ("name", "function", "timing", "events",
                                                                       "applies_to"),
     "table": ("columns",), "column": ("type",), "primary_key": ("columns",), "unique": ("columns",),
-    "check": ("expression",), "purge": ("column", "after"), "foreign_key": ("columns", "references"),
+    "check": ("expression",), "counts": ("rows_of", "via"), "purge": ("column", "after"),
+    "foreign_key": ("columns", "references"),
     "trigger": ("function", "timing", "events"),
     "view": ("query",),
 }
@@ -132,6 +134,7 @@ DESCRIPTIONS: Mapping[str, str] = {
     "table": "A table.", "column": "A column: its type alone, or a mapping.", "index": "An index.",
     "view": "A view or materialized view.", "function": "A function.", "trigger": "A trigger.",
     "trigger_template": "A trigger applied to every table a selector picks.",
+    "counts": "A counter column kept by generated triggers: the rows of a child table per parent row.",
 }
 
 

@@ -29,6 +29,7 @@ from veza_schema.model import (
     Column,
     CompositeAttribute,
     CompositeType,
+    CounterSpec,
     Deprecation,
     EnumType,
     Extension,
@@ -50,6 +51,8 @@ from veza_schema.model import (
     View,
     Waiver,
 )
+from veza_schema.sql.parse import SqlSyntaxError, expression_node
+from veza_schema.sql.render import render_template
 from veza_schema.types import TypeSyntaxError, normalize_type
 from veza_schema.yaml.contract import keys
 from veza_schema.yaml.nodes import NodeReader, compose_file
@@ -66,6 +69,7 @@ TEMPLATE_KEYS = keys("trigger_template")
 FUNCTION_KEYS = keys("function")
 VIEW_KEYS = keys("view")
 PARTITION_KEYS = keys("partition_by")
+COUNTS_KEYS = keys("counts")
 _PURGE_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
 _RETENTION = re.compile(r"^\s*(?P<count>[0-9]{1,4})\s+(?P<unit>day|week|month|year)s?\s*$", re.IGNORECASE)
 
@@ -90,6 +94,7 @@ class _Template:
     tables: tuple[str, ...] | None
     excluded: tuple[str, ...]
     pos: SourcePos
+    rfc: str | None = None
 
 
 @dataclass
@@ -395,8 +400,9 @@ class _ModuleReader:
                 self.r.problem(value, f"{what} needs 'name' (e.g. \"trg_{{table}}_{name}\")")
             if pattern and trig and selector:
                 has_column, tagged, tables, excluded = selector
+                rfc = self.r.string(values["rfc"], f"rfc of {what}") if "rfc" in values else None
                 self.parts.templates.append(_Template(name, pattern, trig[0], trig[1], trig[2], trig[3], trig[4],
-                                                      has_column, tagged, tables, excluded, self.r.pos(key_node)))
+                                                      has_column, tagged, tables, excluded, self.r.pos(key_node), rfc))
 
     def read_applies_to(self, node: yaml.Node, what: str
                         ) -> tuple[str | None, str | None, tuple[str, ...] | None, tuple[str, ...]] | None:
@@ -602,10 +608,52 @@ class _ModuleReader:
             self.r.problem(values["nullable"], f"{what}: a primary key column cannot be nullable")
         if type_text is None:
             return None
+        counts = self.read_counts(values["counts"], what) if "counts" in values else None
+        maintained_by = self.r.string(values["maintained_by"], f"maintained_by of {what}") \
+            if "maintained_by" in values else None
+        if counts is not None and maintained_by is not None:
+            self.r.problem(values["maintained_by"], f"{what}: give 'counts' (triggers keep it) or 'maintained_by' "
+                                                    "(something else does), not both")
         column = Column(name, type_text, nullable=flags["nullable"], default=default,
                         identity=identity,  # type: ignore[arg-type]
-                        generated=generated, comment=comment, meta=meta)
+                        generated=generated, comment=comment, counts=counts, maintained_by=maintained_by,
+                        meta=meta)
         return column, flags["primary_key"], flags["unique"], reference
+
+    def read_counts(self, node: yaml.Node, what: str) -> CounterSpec | None:
+        """``counts: {rows_of: table, via: fk column, key: column (id), where: predicate, maintained_by: [...]}``."""
+        where_what = f"counts of {what}"
+        items = self.r.mapping(node, where_what)
+        if items is None:
+            return None
+        values = {k: v for k, _, v in self.r.check_keys(items, COUNTS_KEYS, where_what)}
+        for required in ("rows_of", "via"):
+            if required not in values:
+                self.r.problem(node, f"{where_what} needs '{required}'")
+                return None
+        names = {}
+        for key in ("rows_of", "via", "key"):
+            if key in values:
+                names[key] = self.r.string(values[key], f"{key} of {where_what}")
+                if names[key] is not None and not _IDENT.match(names[key] or ""):
+                    self.r.problem(values[key], f"{key} of {where_what} must be a name, got {names[key]!r}")
+                    return None
+        where = None
+        if "where" in values:
+            where = self.r.string(values["where"], f"where of {where_what}")
+            if where is not None:
+                try:
+                    expression_node(where)
+                except SqlSyntaxError as error:
+                    self.r.problem(values["where"], f"where of {where_what} is not one SQL expression: {error}")
+                    return None
+        maintained = tuple(t for t, _ in self.r.string_list(values["maintained_by"], f"maintained_by of "
+                                                                                      f"{where_what}") or []) \
+            if "maintained_by" in values else ()
+        if names.get("rows_of") is None or names.get("via") is None:
+            return None
+        return CounterSpec(str(names["rows_of"]), str(names["via"]), str(names.get("key") or "id"),
+                           where.strip() if where else None, maintained)
 
     def read_reference(self, node: yaml.Node, what: str) -> tuple[str, tuple[str, ...]] | None:
         text = self.r.string(node, f"references of {what}")
@@ -922,6 +970,7 @@ def _resolve(parts: _Parts, problems: list[Problem]) -> Schema:
     for table in parts.tables.values():
         _check_table_references(table, tables, parts, problems)
     tables = _expand_templates(parts, tables, problems)
+    tables = _expand_counters(parts, tables, problems)
     for table in tables.values():
         for trigger in table.triggers.values():
             if trigger.function not in parts.functions:
@@ -1018,11 +1067,70 @@ def _expand_templates(parts: _Parts, tables: dict[str, Table], problems: list[Pr
             added.setdefault(table.name, {})[trigger_name] = Trigger(
                 trigger_name, table.name, template.function, template.timing,  # type: ignore[arg-type]
                 template.events, template.for_each, template.when,  # type: ignore[arg-type]
-                template=template.name, meta=Meta(template.pos))
+                template=template.name, meta=Meta(template.pos, rfc=template.rfc))
     for table_name, triggers in added.items():
         table = tables[table_name]
         tables[table_name] = replace(table, triggers={**table.triggers, **triggers})
     return tables
+
+
+def _expand_counters(parts: _Parts, tables: dict[str, Table], problems: list[Problem]) -> dict[str, Table]:
+    """Each ``counts`` declaration becomes the function and trigger that keep the counter exact.
+
+    Why generated: one declaration per counter (like the ``updated_at`` template) keeps all of them
+    written the same way, so a counter cannot be forgotten on one event (delete, a soft delete, a row
+    moved to another parent). A declaration with ``maintained_by`` names the hand-written triggers that
+    keep it instead (the seed's follower counters); they must exist on the counted table.
+    """
+    added: dict[str, dict[str, Trigger]] = {}
+    for parent in sorted(tables.values(), key=lambda t: t.name):
+        for column in parent.columns:
+            spec = column.counts
+            if spec is None:
+                continue
+            pos = column.meta.at("counts")
+            what = f"counts of column {parent.name}.{column.name}"
+            child = tables.get(spec.rows_of)
+            if child is None:
+                problems.append(Problem(pos, f"{what}: rows_of names missing table '{spec.rows_of}'"))
+                continue
+            missing = [f"{child.name}.{spec.via}"] if child.column(spec.via) is None else []
+            missing += [f"{parent.name}.{spec.key}"] if parent.column(spec.key) is None else []
+            if missing:
+                problems.append(Problem(pos, f"{what} names unknown column(s) {', '.join(missing)}"))
+                continue
+            if spec.maintained_by:
+                for name in spec.maintained_by:
+                    if name not in child.triggers:
+                        problems.append(Problem(pos, f"{what}: maintained_by names '{name}', which is not a "
+                                                     f"trigger of {child.name}"))
+                continue
+            meta = Meta(pos, rfc=column.meta.rfc)
+            function = counter_function(parent.name, column.name, spec, parent.module, meta)
+            if function.name in parts.functions or function.name in parts.declared:
+                problems.append(Problem(pos, f"{what}: the generated function name '{function.name}' is "
+                                             "already declared"))
+                continue
+            parts.functions[function.name] = function
+            trigger_name = f"trg_{child.name}_{function.name}"
+            added.setdefault(child.name, {})[trigger_name] = Trigger(
+                trigger_name, child.name, function.name, "after", ("insert", "update", "delete"),
+                template="counts", meta=meta)
+    for table_name, triggers in added.items():
+        table = tables[table_name]
+        tables[table_name] = replace(table, triggers={**table.triggers, **triggers})
+    return tables
+
+
+def counter_function(parent: str, column: str, spec: CounterSpec, module: str, meta: Meta) -> Function:
+    """The trigger function keeping ``parent.column`` equal to the number of matching rows."""
+    body = render_template("objects/counter_function_body.sql.j2", parent=parent, column=column, spec=spec)
+    return Function(
+        name=f"count_{parent}_{column}", arguments="", returns="trigger", language="plpgsql",
+        body=function_body(body), volatility="volatile",
+        comment=f"Keeps {parent}.{column} equal to the number of {spec.rows_of} rows"
+                f"{' where ' + spec.where if spec.where else ''} (generated from its counts declaration)",
+        module=module, meta=meta)
 
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")

@@ -1,0 +1,1 @@
+"""Hand-listed mutants and the script that runs them (``make mutate``); not collected by pytest."""
