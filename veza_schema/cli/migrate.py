@@ -14,6 +14,7 @@ from veza_schema.cli.common import (
     DsnOption,
     MigrationsDirOption,
     SchemaDirOption,
+    ShadowDsnOption,
     check_choice,
     console,
 )
@@ -60,6 +61,9 @@ def generate(
         help="Lock-table slots one transactional file may hold: a larger change is cut into several files of "
              "one change. The default fits max_locks_per_transaction = 64 with 10 connections. Also "
              "$VEZA_MAX_LOCKS_PER_FILE or the max-locks-per-file setting.")] = 500,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Write even if lint or PostgreSQL refuses schema/ "
+                                                                "(the migration's header says so).")] = False,
+    shadow_dsn: ShadowDsnOption = None,
 ) -> None:
     """Write the next change (one or more up/down pairs) from the changes in schema/.
 
@@ -68,10 +72,13 @@ def generate(
     --allow-forbidden) approve it. A change that needs several files (a concurrent index, an
     enum value, more relations than a small server's lock table holds) is still one change:
     `rollback` undoes it whole. A change that needs no SQL (a deprecation) is recorded in the
-    snapshot. Nothing changed: nothing is written (exit 0). Example:
+    snapshot. Before writing, schema/ is validated as `lint` does (the model's rules, then
+    PostgreSQL applying it in a scratch database): an error refuses the generation (exit 1)
+    unless --no-verify. Nothing changed: nothing is written (exit 0). Example:
 
         veza-schema generate --name add_user_bio
     """
+    from veza_schema.cli.lint import verify_before_writing
     from veza_schema.migrations import generate as gen
     from veza_schema.migrations.files import read_migrations
     from veza_schema.migrations.snapshot import SNAPSHOT_FILE, read_snapshot
@@ -82,9 +89,10 @@ def generate(
     from veza_schema.project import DEFAULT_RFC_PATTERN, project_relative
 
     settings = gen.FileSettings(lock_timeout, statement_timeout, project_relative(schema_dir),
-                                max_locks=max_locks_per_file)
+                                max_locks=max_locks_per_file, unverified=no_verify)
     existing = read_migrations(migrations_dir)
     if not existing:
+        verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
         written = gen.generate_initial(schema, migrations_dir, gen.check_name(name or "initial_schema"), settings)
         _print_written(written, max_locks_per_file)
         out.print(f"{len(schema.tables)} tables, {len(schema.indexes)} indexes.")
@@ -107,6 +115,7 @@ def generate(
     from veza_schema.policy import check_generate
     from veza_schema.policy.base import prior_from_git
 
+    verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
     policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,  # refuses forbidden
                             prior=prior_from_git(schema_dir),                    # changes (exit 1)
                             rfc_pattern=rfc_pattern or DEFAULT_RFC_PATTERN)

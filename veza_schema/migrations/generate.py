@@ -46,6 +46,7 @@ class FileSettings:
     lock_timeout: str = DEFAULT_LOCK_TIMEOUT
     statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
     schema_dir: str = "schema"
+    unverified: bool = False  # written with --no-verify: the header says so
     # Lock-table slots one transactional file may hold (None: never cut a file); see diff.locks.
     max_locks: int | None = DEFAULT_MAX_LOCKS
 
@@ -88,7 +89,7 @@ def render_migration_file(label: str, direction: str, sections: Sequence[Section
                            changes=changes, lock_timeout=settings.lock_timeout,
                            statement_timeout=settings.statement_timeout, schema_dir=settings.schema_dir,
                            no_transaction=no_transaction, rfcs=list(rfcs), change_ref=role.change, why=role.why,
-                           locks=role.locks)
+                           locks=role.locks, unverified=settings.unverified)
 
 
 def initial_lock_slots(schema: Schema) -> int:
