@@ -40,8 +40,8 @@ DIFF_TESTS = ("tests/test_differ.py", "tests/test_plan.py", "tests/test_migratio
               "tests/test_properties_schema.py")
 PLAN_TESTS = ("tests/test_plan.py", "tests/test_migration_proofs.py", "tests/test_properties_locks.py",
               "tests/test_properties_schema.py")
-LOADER_TESTS = ("tests/test_loader_nullability.py", "tests/test_cli_errors.py", "tests/test_cli_apply.py",
-                "tests/test_properties_schema.py")
+LOADER_TESTS = ("tests/test_loader_defaults.py", "tests/test_loader_nullability.py", "tests/test_cli_errors.py",
+                "tests/test_cli_apply.py", "tests/test_properties_schema.py")
 POLICY_TESTS = ("tests/test_policy.py",)
 TEXT_TESTS = ("tests/test_render.py", "tests/test_cli_apply.py", "tests/test_properties_schema.py")
 
