@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install apply test test-slow mutate lint bench clean
+.PHONY: install apply test test-slow mutate lint bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,16 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: install
+# The peers bench_peers.py measures against: squawk (dev extra), migra + psycopg2 (bench extra), psql.
+bench-peers: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@command -v psql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null; }
+
+# One side-by-side table (ours, peer, ratio) with the write-stall table, then the other benchmarks.
+bench: bench-peers
+	$(BIN)/python bench/bench_peers.py
+	@for script in bench/bench_*.py; do case $$script in */bench_peers.py|*/bench_write_stall.py) continue;; esac; \
+		echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .veza .pytest_cache .mypy_cache .ruff_cache

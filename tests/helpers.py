@@ -11,6 +11,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ import psycopg
 from typer.testing import CliRunner
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The CLI's caches (parse answers, shadow models) for this test process: not the user's, not the checkout.
+TEST_CACHE_DIR = os.path.join(tempfile.gettempdir(), f"veza-test-cache-{os.getpid()}")
 
 
 @dataclass
@@ -89,16 +92,19 @@ class CliResult:
 def cli_env() -> dict[str, str]:
     """The environment a CLI subprocess gets: no inherited database settings, plain wide output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VEZA_DATABASE_URL", "DATABASE_URL", "PG"))}
-    env.update({"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
+    env.update({"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "VEZA_CACHE_DIR": TEST_CACHE_DIR})
     return env
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str | None] | None = None,
             timeout: float = 300) -> CliResult:
-    """Run the real ``veza-schema`` CLI in a subprocess, as a user would."""
+    """Run the real ``veza-schema`` CLI in a subprocess, as a user would (``env``: None unsets)."""
     full_env = cli_env()
-    if env:
-        full_env.update(env)
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
     proc = subprocess.run(
         [sys.executable, "-m", "veza_schema", *args],
         cwd=cwd or REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
@@ -106,10 +112,10 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-_QUIET_ENV = {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+_QUIET_ENV = {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "VEZA_CACHE_DIR": TEST_CACHE_DIR}
 
 
-def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+def invoke(*args: str, cwd: Path | None = None, env: dict[str, str | None] | None = None) -> CliResult:
     """Run the CLI in this process (``veza_schema.cli.run``): the exit code and both streams, as
     :func:`run_cli` gives them, without the cost of a new interpreter."""
     from veza_schema.cli import run

@@ -152,9 +152,10 @@ def test_generate_writes_the_settings_timeouts(tmp_path: Path) -> None:
     yaml = BADLY_NAMED_INDEX.replace("items_title", "idx_items_title")
     make_project(tmp_path, settings('lock-timeout = "2s"\n'), yaml=yaml)
     assert invoke("generate", cwd=tmp_path).exit_code == 0
-    (tmp_path / "schema" / "app.yaml").write_text(yaml.replace("      title: {type: text}\n",
-                                                               "      title: {type: text}\n"
-                                                               "      note: {type: text, nullable: true}\n"))
+    # A new column goes last: PostgreSQL appends it (generate refuses an order it cannot reach).
+    (tmp_path / "schema" / "app.yaml").write_text(yaml.replace("    indexes:\n",
+                                                               "      note: {type: text, nullable: true}\n"
+                                                               "    indexes:\n"))
     result = invoke("generate", "--name", "add_note", cwd=tmp_path, env={"VEZA_STATEMENT_TIMEOUT": "3min"})
     assert result.exit_code == 0, result.output
     up = next((tmp_path / "migrations").glob("*_add_note.up.sql")).read_text()

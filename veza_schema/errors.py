@@ -8,8 +8,10 @@ The CLI prints ``str(error)`` on one line and exits with ``exit_code``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from veza_schema.model import SourcePos
+if TYPE_CHECKING:  # annotations only: importing the model would slow every command's start
+    from veza_schema.model import SourcePos
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -37,6 +39,12 @@ class VezaSchemaError(Exception):
 
 class UsageError(VezaSchemaError):
     """Bad flags or arguments."""
+
+
+class InternalError(VezaSchemaError):
+    """A check of our own output failed: a bug to report, not bad input."""
+
+    exit_code = EXIT_INTERNAL
 
 
 @dataclass

@@ -17,22 +17,26 @@ import typer
 from veza_schema.cli import check, config, db, diff, docs, lint, maintenance, migrate
 from veza_schema.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, VezaSchemaError
 
-app = typer.Typer(
-    name="veza-schema",
-    help="Veza's PostgreSQL schema as code: lint the YAML, generate and apply migrations, diff live databases.\n\n"
-         "Exit codes: " + "; ".join(f"{code} {text.split(':')[0]}" for code, text in EXIT_CODES.items()) + ".",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-# Each command module adds its commands; this order is the order of `--help`.
-for command_module in (migrate, db, lint, maintenance, docs, diff, check, config):
-    command_module.register(app)
+COMMAND_MODULES = (migrate, db, lint, maintenance, docs, diff, check, config)  # the order of `--help`
+WHOLE_APP_COMMANDS = ("config",)  # it reports the settings of every command, so it needs them all
 
 
-@app.callback()
+def _new_app() -> typer.Typer:
+    made = typer.Typer(
+        name="veza-schema",
+        help="Veza's PostgreSQL schema as code: lint the YAML, generate and apply migrations, diff live databases."
+             "\n\nExit codes: " + "; ".join(f"{code} {text.split(':')[0]}" for code, text in EXIT_CODES.items())
+             + ".",
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,  # click's plain help: typer's rich help imports markdown-it, pygments...
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    made.callback()(_project)
+    return made
+
+
 def _project(ctx: typer.Context) -> None:
     """Find the project (root and settings) before any command parses its options: the settings
     become the options' defaults (veza_schema.cli.config), so flags still win."""
@@ -44,14 +48,41 @@ def _project(ctx: typer.Context) -> None:
     ctx.default_map = default_map(ctx.command, project)
 
 
+app = _new_app()
+for command_module in COMMAND_MODULES:
+    command_module.register(app)
+
+
+def app_for(argv: Sequence[str]) -> typer.Typer:
+    """The app holding only the command ``argv`` names (the whole app for help or an unknown name).
+
+    Why: typer resolves the options of every registered command on each run; for a short
+    command that costs more than the command's own work. The narrowed app keeps the whole app's
+    shape (a group with the same callback), so project settings apply the same way.
+    """
+    name = next((arg for arg in argv if not arg.startswith("-")), None)
+    commands = [c for c in app.registered_commands if c.name == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if name is None or name in WHOLE_APP_COMMANDS or not (commands or groups):
+        return app
+    narrowed = _new_app()
+    narrowed.registered_commands = commands
+    narrowed.registered_groups = groups
+    return narrowed
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code: click's for usage errors (2), ours for our errors.
 
     Every expected failure prints one line; anything else is a bug (exit 4), with a traceback
     only when ``VEZA_DEBUG`` is set.
     """
+    from veza_schema.sql import parse_cache
+
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="veza-schema")
+        parse_cache.enable()  # SQL parse answers kept between runs (see the module)
+        args = list(argv) if argv is not None else sys.argv[1:]
+        app_for(args)(args=args, prog_name="veza-schema")
     except SystemExit as exc:  # click ends every command this way, typer.Exit included
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except VezaSchemaError as exc:
@@ -65,6 +96,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         _print_error(f"internal error: {type(exc).__name__}: {exc} (set VEZA_DEBUG=1 for a traceback)")
         return EXIT_INTERNAL
+    finally:
+        parse_cache.save_and_disable()
     return 0
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _migrations_dir(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
@@ -84,10 +86,14 @@ DEFAULT_MIGRATIONS_DIR = Path("migrations")
 
 
 def console() -> Console:
+    from rich.console import Console  # imported when a command prints, not for --help
+
     return Console(highlight=False, soft_wrap=True)
 
 
 def error_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +14,7 @@ from veza_schema.cli.common import (
     DsnOption,
     MigrationsDirOption,
     SchemaDirOption,
+    ShadowDsnOption,
     check_choice,
     console,
 )
@@ -52,13 +52,19 @@ def generate(
     rfc_pattern: Annotated[str | None, typer.Option("--rfc-pattern", help="Regular expression every RFC reference "
                                                     "must match. [default: ^RFC-\\d{4,}$]",
                                                     show_default=False)] = None,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Write even if lint or PostgreSQL refuses schema/ "
+                                                                "(the migration's header says so).")] = False,
+    shadow_dsn: ShadowDsnOption = None,
 ) -> None:
     """Write the next up/down migration pair from the changes in schema/.
 
-    Nothing changed: nothing is written (exit 0). Example:
+    Before writing, schema/ is validated as `lint` does (the model's rules, then PostgreSQL
+    applying it in a scratch database): an error refuses the generation (exit 1) unless
+    --no-verify. Nothing changed: nothing is written (exit 0). Example:
 
         veza-schema generate --name add_user_bio
     """
+    from veza_schema.cli.lint import verify_before_writing
     from veza_schema.migrations import generate as gen
     from veza_schema.migrations.files import read_migrations
     from veza_schema.migrations.snapshot import SNAPSHOT_FILE, read_snapshot
@@ -68,9 +74,10 @@ def generate(
     schema = load_schema(schema_dir)
     from veza_schema.project import DEFAULT_RFC_PATTERN, project_relative
 
-    settings = gen.FileSettings(lock_timeout, statement_timeout, project_relative(schema_dir))
+    settings = gen.FileSettings(lock_timeout, statement_timeout, project_relative(schema_dir), unverified=no_verify)
     existing = read_migrations(migrations_dir)
     if not existing:
+        verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
         written = gen.generate_initial(schema, migrations_dir, gen.check_name(name or "initial_schema"), settings)
         out.print(f"Wrote {written.up_path} and {written.down_path.name}: {len(schema.tables)} tables, "
                   f"{len(schema.indexes)} indexes.")
@@ -91,6 +98,7 @@ def generate(
     from veza_schema.policy import check_generate
     from veza_schema.policy.base import prior_from_git
 
+    verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
     policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,  # refuses forbidden
                             prior=prior_from_git(schema_dir),                    # changes (exit 1)
                             rfc_pattern=rfc_pattern or DEFAULT_RFC_PATTERN)
@@ -129,39 +137,27 @@ class _ConsoleReporter:
     """One line per migration; per statement for non-transactional steps, and for any statement
     still running after a few seconds (so a DBA watching a long index build sees which one)."""
 
-    slow_after = 3.0
-
     def __init__(self) -> None:
         self.out = console()
-        self._timer: threading.Timer | None = None
-
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
     def migration_started(self, migration: MigrationFile, direction: str) -> None:
         arrow = "↑" if direction == "up" else "↓"
         self.out.print(f"  {arrow} {migration.version} {migration.description} ...", end="")
 
     def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None:
-        self._cancel()
-        if migration.no_transaction and total > 1:
+        if total > 1:
             self.out.print(f"\n      statement {index}/{total} (line {statement.line})", end="")
-            return
+
+    def statement_slow(self, migration: MigrationFile, statement: Statement, index: int, total: int,
+                       seconds: float) -> None:
         first_line = statement.text.splitlines()[0][:70]
-        self._timer = threading.Timer(self.slow_after, self.out.print, args=(
-            f"\n      still running statement {index}/{total} (line {statement.line}): {first_line}",),
-            kwargs={"end": "", "markup": False})
-        self._timer.daemon = True
-        self._timer.start()
+        self.out.print(f"\n      still running statement {index}/{total} (line {statement.line}): {first_line}",
+                       end="", markup=False)
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
-        self._cancel()
         self.out.print(f" [green]done[/] ({seconds:.2f}s)")
 
     def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None:
-        self._cancel()
         self.out.print(f"\n      [yellow]lock not available, retry {attempt} in {delay:.1f}s[/]", end="")
 
 

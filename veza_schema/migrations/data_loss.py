@@ -34,6 +34,7 @@ from veza_schema.types import TypeSyntaxError, normalize_type
 COUNT_CAP = 1_000_000
 _CANDIDATE = re.compile(r"^\s*(drop\s+table|alter\s+table|truncate|delete\s+from)\b", re.IGNORECASE)
 _ALTER_DESTRUCTIVE = re.compile(r"\bdrop\b|\btype\b", re.IGNORECASE)
+_ALTER_TABLE = re.compile(r"^\s*alter\s+table\b", re.IGNORECASE)
 # (what it does, rows with data or None if uncounted, what the rows are, detail)
 _Found = tuple[str, int | None, str, str]
 _LIMITED_TEXT = re.compile(r"^(character varying|character)\((\d+)\)$")
@@ -124,6 +125,8 @@ def _table_name(table: Any) -> _Name:
 
 def _destroyed(conn: psycopg.Connection, text: str) -> Iterator[_Found]:
     """(what, rows holding data, detail) for each thing the statement would destroy."""
+    if _ALTER_TABLE.match(text) and not _ALTER_DESTRUCTIVE.search(text):
+        return  # ADD CONSTRAINT, ADD COLUMN...: nothing to parse (an initial migration has hundreds)
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import SqlglotError

@@ -35,6 +35,7 @@ class FileSettings:
     lock_timeout: str = DEFAULT_LOCK_TIMEOUT
     statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
     schema_dir: str = "schema"
+    unverified: bool = False  # written with --no-verify: the header says so
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def render_migration_file(label: str, direction: str, sections: Sequence[Section
     return render_template("migration.sql.j2", label=label, direction=direction, body=sections_to_sql(sections),
                            changes=changes, lock_timeout=settings.lock_timeout,
                            statement_timeout=settings.statement_timeout, schema_dir=settings.schema_dir,
-                           no_transaction=no_transaction, rfcs=list(rfcs))
+                           no_transaction=no_transaction, rfcs=list(rfcs), unverified=settings.unverified)
 
 
 def initial_changes(schema: Schema) -> list[str]:

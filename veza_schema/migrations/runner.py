@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 import psycopg
 
 from veza_schema.db.dsn import Target, connect
+from veza_schema.db.pipeline import ActivityProbe, PipelineError, run_pipelined
 from veza_schema.db.retry import backoff_delay
 from veza_schema.errors import DatabaseError, DatabaseStateError, UsageError
 from veza_schema.migrations import history
@@ -83,11 +84,20 @@ def _modified_detail(content: bytes, applied_checksum: bytes) -> str:
 
 
 class Reporter(Protocol):
-    """Progress callbacks; the CLI prints them, tests may collect them."""
+    """Progress callbacks; the CLI prints them, tests may collect them.
+
+    Cheap to call by design: ``statement_started`` comes only for statements of
+    non-transactional files (each runs on its own, often long: index builds); a transactional
+    file runs as one pipeline and only a statement still running after ``RunOptions.slow_after``
+    seconds is announced, once, by ``statement_slow``.
+    """
 
     def migration_started(self, migration: MigrationFile, direction: str) -> None: ...
 
     def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None: ...
+
+    def statement_slow(self, migration: MigrationFile, statement: Statement, index: int, total: int,
+                       seconds: float) -> None: ...
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None: ...
 
@@ -99,6 +109,10 @@ class SilentReporter:
         pass
 
     def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None:
+        pass
+
+    def statement_slow(self, migration: MigrationFile, statement: Statement, index: int, total: int,
+                       seconds: float) -> None:
         pass
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
@@ -116,6 +130,7 @@ class RunOptions:
     allow_out_of_order: bool = False
     allow_data_loss: bool = False  # else steps that destroy data refuse to run (policy.data_loss)
     reporter: Reporter = field(default_factory=SilentReporter)
+    slow_after: float = 3.0  # seconds before a running statement is named (Reporter.statement_slow)
     sleep: Callable[[float], None] = time.sleep
 
 
@@ -264,17 +279,22 @@ def _run_step(conn: psycopg.Connection, step: PlannedStep, options: RunOptions) 
     statements = split_statements(step.sql)
     options.reporter.migration_started(migration, step.direction)
     started = time.monotonic()
-    if step.transactional:
-        _with_retries(options, migration, lambda: _run_transactional(conn, step, statements, options, started))
-    else:
-        try:
-            _run_non_transactional(conn, step, statements, options, started)
-        except psycopg.Error as exc:  # statement errors are MigrationFailed already: a history write failed
-            raise MigrationFailed(
-                f"{migration.label} runs outside a transaction and writing its history row failed: "
-                f"{_server_message(exc)}. Either none of its statements ran (its history row is unchanged) or "
-                "all of them did (its history row says failed); `veza-schema status` shows which.",
-                exc.diag.sqlstate) from exc
+    probe = ActivityProbe(conn)  # names a slow statement; connects only if one is
+    try:
+        if step.transactional:
+            _with_retries(options, migration,
+                          lambda: _run_transactional(conn, step, statements, options, started, probe))
+        else:
+            try:
+                _run_non_transactional(conn, step, statements, options, started, probe)
+            except psycopg.Error as exc:  # statement errors are MigrationFailed already: a history write failed
+                raise MigrationFailed(
+                    f"{migration.label} runs outside a transaction and writing its history row failed: "
+                    f"{_server_message(exc)}. Either none of its statements ran (its history row is unchanged) "
+                    "or all of them did (its history row says failed); `veza-schema status` shows which.",
+                    exc.diag.sqlstate) from exc
+    finally:
+        probe.close()
     options.reporter.migration_finished(migration, step.direction, time.monotonic() - started)
 
 
@@ -309,25 +329,42 @@ def _failure(step: PlannedStep, statement: Statement, exc: psycopg.Error, afterm
     diag = exc.diag
     message = (diag.message_primary or str(exc)).strip()
     detail = f" ({diag.message_detail})" if diag.message_detail else ""
-    return MigrationFailed(f"{path}:{statement.line}: {message}{detail} [SQLSTATE {diag.sqlstate}]. {aftermath}",
-                           diag.sqlstate)
+    state = f" [SQLSTATE {diag.sqlstate}]" if diag.sqlstate else ""
+    return MigrationFailed(f"{path}:{_error_line(statement, diag.statement_position)}: {message}{detail}{state}. "
+                           f"{aftermath}", diag.sqlstate)
+
+
+def _error_line(statement: Statement, position: str | None) -> int:
+    """The file line PostgreSQL's error points at (its 1-based character position in the statement),
+    else the statement's first line."""
+    if position and position.isdigit() and 0 < int(position) <= len(statement.text) + 1:
+        return statement.line + statement.text.count("\n", 0, int(position) - 1)
+    return statement.line
 
 
 def _run_transactional(conn: psycopg.Connection, step: PlannedStep, statements: list[Statement],
-                       options: RunOptions, started: float) -> None:
+                       options: RunOptions, started: float, probe: ActivityProbe) -> None:
+    """The whole file in one pipeline inside one transaction with its history row.
+
+    PostgreSQL runs the statements back to back and skips every statement after a failure,
+    so the first error names its own statement, and rolling back leaves nothing of the file.
+    """
     migration = step.migration
+
+    def slow(index: int, seconds: float) -> None:
+        options.reporter.statement_slow(migration, statements[index], index + 1, len(statements), seconds)
+
     try:
         with conn.transaction():
-            for index, statement in enumerate(statements, 1):
-                options.reporter.statement_started(migration, statement, index, len(statements))
-                try:
-                    conn.execute(statement.text.encode("utf-8"), prepare=False)  # type: ignore[call-overload]
-                except psycopg.Error as exc:
-                    aftermath = (f"Nothing of {migration.label} was applied (its transaction was rolled back).")
-                    error = _failure(step, statement, exc, aftermath)
-                    if exc.diag.sqlstate == LOCK_NOT_AVAILABLE:
-                        raise _LockNotAvailable(error) from exc
-                    raise error from exc
+            try:
+                run_pipelined(conn, [s.text.encode("utf-8") for s in statements], slow_after=options.slow_after,
+                              on_slow=slow, probe=probe)
+            except PipelineError as failed:
+                aftermath = f"Nothing of {migration.label} was applied (its transaction was rolled back)."
+                error = _failure(step, statements[failed.index], failed.error, aftermath)
+                if failed.error.diag.sqlstate == LOCK_NOT_AVAILABLE:
+                    raise _LockNotAvailable(error) from failed.error
+                raise error from failed.error
             elapsed = int((time.monotonic() - started) * 1e9)
             if step.direction == "up":
                 history.record(conn, migration.version, migration.description, migration.checksum, True, elapsed)
@@ -340,31 +377,38 @@ def _run_transactional(conn: psycopg.Connection, step: PlannedStep, statements: 
 
 
 def _run_non_transactional(conn: psycopg.Connection, step: PlannedStep, statements: list[Statement],
-                           options: RunOptions, started: float) -> None:
+                           options: RunOptions, started: float, probe: ActivityProbe) -> None:
+    """Statement by statement, each committed on its own (``CREATE INDEX CONCURRENTLY`` needs that)."""
     migration = step.migration
     if step.direction == "up":
         history.record(conn, migration.version, migration.description, migration.checksum, False, 0)
     else:
         history.mark_failed(conn, migration.version)
+
     def run_all() -> None:
         # On lock_timeout the whole file runs again from its first statement: generated
         # non-transactional files are idempotent (IF [NOT] EXISTS, invalid-index cleanup), and
         # a retried CREATE INDEX CONCURRENTLY IF NOT EXISTS alone would skip its invalid leftover.
         for index, statement in enumerate(statements, 1):
             options.reporter.statement_started(migration, statement, index, len(statements))
-            try:
-                conn.execute(statement.text.encode("utf-8"), prepare=False)  # type: ignore[call-overload]
-            except psycopg.Error as exc:
+
+            def slow(_: int, seconds: float, statement: Statement = statement, index: int = index) -> None:
+                options.reporter.statement_slow(migration, statement, index, len(statements), seconds)
+
+            try:  # a pipeline of one statement: its own implicit transaction, named when slow
+                run_pipelined(conn, [statement.text.encode("utf-8")], slow_after=options.slow_after, on_slow=slow,
+                              probe=probe)
+            except PipelineError as failed:
                 aftermath = (
                     f"{migration.label} runs outside a transaction: the statements before line {statement.line} "
                     f"took effect and it is now marked failed. Fix the cause, then run `veza-schema resolve "
                     f"{migration.version} --rolled-back` after undoing its effects (or if it is safe to re-run) "
                     f"and apply again, or complete it by hand and run `veza-schema resolve {migration.version} "
                     "--applied`.")
-                error = _failure(step, statement, exc, aftermath)
-                if exc.diag.sqlstate == LOCK_NOT_AVAILABLE:
-                    raise _LockNotAvailable(error) from exc
-                raise error from exc
+                error = _failure(step, statement, failed.error, aftermath)
+                if failed.error.diag.sqlstate == LOCK_NOT_AVAILABLE:
+                    raise _LockNotAvailable(error) from failed.error
+                raise error from failed.error
 
     _with_retries(options, migration, run_all)
     elapsed = int((time.monotonic() - started) * 1e9)

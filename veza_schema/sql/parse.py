@@ -10,18 +10,34 @@ gets the same answer.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import pglast
-from pglast import ast as pg_ast
-from pglast.enums import BoolExprType, NullTestType, SQLValueFunctionOp
-from pglast.parser import ParseError
+from veza_schema.sql.parse_cache import on_disk
+
+
+class _Lazy:
+    """A pglast module imported on first use: a run whose answers all come from the disk cache
+    (:mod:`veza_schema.sql.parse_cache`) never pays pglast's import."""
+
+    def __init__(self, global_name: str, module: str) -> None:
+        self._global_name = global_name
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        module = importlib.import_module(self._module)
+        globals()[self._global_name] = module  # later lookups skip this proxy
+        return getattr(module, name)
+
 
 # pglast types every node field as Optional; this module checks each shape it relies on itself.
-ast: Any = pg_ast
+pglast: Any = _Lazy("pglast", "pglast")
+ast: Any = _Lazy("ast", "pglast.ast")
+_enums: Any = _Lazy("_enums", "pglast.enums")
+_parser: Any = _Lazy("_parser", "pglast.parser")
 
 # An expression is parsed as the single target of this SELECT; the newline keeps a trailing
 # ``--`` comment from swallowing the closing parenthesis.
@@ -46,7 +62,7 @@ class SqlSyntaxError(ValueError):
 def _parse(text: str, shift: int = 0) -> tuple[Any, ...]:
     try:
         return tuple(pglast.parse_sql(text))
-    except ParseError as error:
+    except _parser.ParseError as error:
         message = str(error.args[0]) if error.args else "syntax error"
         location = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else None
         offset = None if location is None else max(0, min(location - shift, len(text) - shift))
@@ -121,7 +137,7 @@ def function_name(node: Any) -> str:
 
 def _value_function(node: Any) -> str:
     """``CURRENT_TIMESTAMP`` and friends are keywords, not calls; named as PostgreSQL spells them."""
-    name = SQLValueFunctionOp(node.op).name.removeprefix("SVFOP_").lower()
+    name = _enums.SQLValueFunctionOp(node.op).name.removeprefix("SVFOP_").lower()
     return name.removesuffix("_n")
 
 
@@ -136,6 +152,7 @@ class ParsedSql:
 
 
 @lru_cache(maxsize=65536)
+@on_disk("parse_sql", lambda p: (p.error, p.columns, p.functions, p.subqueries), lambda t: ParsedSql(*t))
 def parse_sql(text: str) -> ParsedSql:
     """Columns one expression references (last name part) and functions it calls (bare names)."""
     try:
@@ -161,17 +178,18 @@ def parse_sql(text: str) -> ParsedSql:
 
 
 @lru_cache(maxsize=4096)
+@on_disk("not_null_columns", lambda found: found, lambda stored: stored)
 def not_null_columns(predicate: str) -> frozenset[str] | None:
     """``a IS NOT NULL [AND b IS NOT NULL ...]`` -> ``{a, b}``; any other predicate -> None."""
     try:
         tree: Any = expression_node(predicate)
     except SqlSyntaxError:
         return None
-    conjuncts = tree.args if isinstance(tree, ast.BoolExpr) and tree.boolop == BoolExprType.AND_EXPR else (tree,)
+    conjuncts = tree.args if isinstance(tree, ast.BoolExpr) and tree.boolop == _enums.BoolExprType.AND_EXPR else (tree,)
     found: set[str] = set()
     conjunct: Any
     for conjunct in conjuncts:
-        if not (isinstance(conjunct, ast.NullTest) and conjunct.nulltesttype == NullTestType.IS_NOT_NULL
+        if not (isinstance(conjunct, ast.NullTest) and conjunct.nulltesttype == _enums.NullTestType.IS_NOT_NULL
                 and isinstance(conjunct.arg, ast.ColumnRef) and len(conjunct.arg.fields) == 1
                 and isinstance(conjunct.arg.fields[0], ast.String)):
             return None
@@ -190,6 +208,7 @@ class ViewFilters:
 
 
 @lru_cache(maxsize=4096)
+@on_disk("view_filters", lambda v: (v.error, v.refs, v.tables), lambda t: ViewFilters(*t))
 def view_filters(query: str) -> ViewFilters:
     """Parse a view query and collect the column references inside its WHERE clauses."""
     try:
@@ -214,3 +233,43 @@ def view_filters(query: str) -> ViewFilters:
                 qualifier = names[-2] if len(names) > 1 else None
                 refs.add((aliases.get(qualifier, qualifier) if qualifier else None, names[-1]))
     return ViewFilters(error=None, refs=frozenset(refs), tables=frozenset(aliases.values()))
+
+
+def view_output_columns(query: str) -> tuple[str, ...] | None:
+    """The column names a view query yields, as PostgreSQL names them; None when a ``*`` or an
+    unparsable query leaves them unknown (the differ then recreates the view instead of replacing it)."""
+    try:
+        select = query_node(query)
+    except SqlSyntaxError:
+        return None
+    while select.op is not None and select.op != pglast.enums.SetOperation.SETOP_NONE and select.larg is not None:
+        select = select.larg
+    names: list[str] = []
+    for target in select.targetList or ():
+        if target.name is not None:
+            names.append(target.name)
+            continue
+        name = _figure_column_name(target.val)
+        if name is None:
+            return None
+        names.append(name)
+    return tuple(names)
+
+
+def _figure_column_name(node: Any) -> str | None:
+    """PostgreSQL's FigureColname for the common cases; None for ``*``."""
+    if isinstance(node, ast.ColumnRef):
+        last = node.fields[-1]
+        return None if isinstance(last, ast.A_Star) else last.sval
+    if isinstance(node, ast.TypeCast):
+        inner = _figure_column_name(node.arg)
+        if inner is not None and inner != "?column?":
+            return inner
+        return node.typeName.names[-1].sval if node.typeName and node.typeName.names else "?column?"
+    if isinstance(node, ast.FuncCall):
+        return function_name(node)
+    if isinstance(node, ast.CoalesceExpr):
+        return "coalesce"
+    if isinstance(node, ast.SubLink) and node.subselect is not None:
+        return "exists" if node.subLinkType == pglast.enums.SubLinkType.EXISTS_SUBLINK else "?column?"
+    return "?column?"

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -20,70 +19,96 @@ class Statement:
 
 
 def split_statements(sql: str) -> list[Statement]:
+    """The statements of ``sql`` (a fresh list: the split itself is cached per text)."""
+    return list(_split(sql))
+
+
+@lru_cache(maxsize=32)  # apply splits each file twice: the data-loss guard, then the run
+def _split(sql: str) -> tuple[Statement, ...]:
+    """Jumps from one character that matters to the next (regular expressions do the scanning), so a
+    file of 800 statements splits in milliseconds rather than a Python step per character."""
     statements: list[Statement] = []
-    i = 0
     n = len(sql)
-    start = 0
-    line = 1
-    start_line: int | None = None
-    while i < n:
-        ch = sql[i]
-        if ch == "\n":
-            line += 1
-            i += 1
-            continue
-        if ch.isspace():
-            i += 1
-            continue
+    i = 0
+    line, counted = 1, 0  # line number at offset ``counted``
+    while True:
+        i = _skip_gap(sql, i)
+        if i >= n:
+            break
+        start = i
+        line += sql.count("\n", counted, start)
+        counted = start
+        end = _statement_end(sql, start)
+        text = sql[start:end].strip()
+        if text:
+            statements.append(Statement(text, line))
+        i = end + 1
+    return tuple(statements)
+
+
+_SPACE = re.compile(r"\s*")
+_SPECIAL = re.compile(r"""[;'"]|--|/\*|\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$""")
+
+
+def _skip_gap(sql: str, i: int) -> int:
+    """The offset of the next statement's first character: past blanks and comments."""
+    while True:
+        i = _SPACE.match(sql, i).end()  # type: ignore[union-attr]
         if sql.startswith("--", i):
             end = sql.find("\n", i)
+            i = len(sql) if end == -1 else end
+        elif sql.startswith("/*", i):
+            i = _comment_end(sql, i)
+        else:
+            return i
+
+
+def _comment_end(sql: str, i: int) -> int:
+    """Past the (nestable) ``/* */`` comment starting at ``i``; the end of the text if unterminated."""
+    depth, i, n = 1, i + 2, len(sql)
+    while depth and i < n:
+        opening, closing = sql.find("/*", i), sql.find("*/", i)
+        if closing == -1:
+            return n
+        if opening != -1 and opening < closing:
+            depth, i = depth + 1, opening + 2
+        else:
+            depth, i = depth - 1, closing + 2
+    return i
+
+
+def _statement_end(sql: str, i: int) -> int:
+    """The offset of the ``;`` ending the statement that starts at ``i`` (or the end of the text)."""
+    n = len(sql)
+    while True:
+        match = _SPECIAL.search(sql, i)
+        if match is None:
+            return n
+        token, at = match.group(), match.start()
+        if token == ";":
+            return at
+        if token in ("'", '"'):
+            i = _quote_end(sql, at + 1, token)
+        elif token == "--":
+            end = sql.find("\n", at)
             i = n if end == -1 else end
+        elif token == "/*":
+            i = _comment_end(sql, at)
+        elif at > 0 and (sql[at - 1].isalnum() or sql[at - 1] == "_"):
+            i = at + 1  # ``a$b$``: part of an identifier, not a dollar quote
+        else:
+            end = sql.find(token, match.end())
+            i = n if end == -1 else end + len(token)
+
+
+def _quote_end(sql: str, i: int, quote: str) -> int:
+    """Past the closing ``quote`` (a doubled quote is an escaped one); the end of the text if unterminated."""
+    n = len(sql)
+    while True:
+        end = sql.find(quote, i)
+        if end == -1:
+            return n
+        if end + 1 < n and sql[end + 1] == quote:
+            i = end + 2
             continue
-        if sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    line += sql[i] == "\n"
-                    i += 1
-            continue
-        if start_line is None:
-            start_line = line
-            start = i
-        if ch in ("'", '"'):
-            i += 1
-            while i < n:
-                if sql[i] == ch:
-                    if i + 1 < n and sql[i + 1] == ch:
-                        i += 2
-                        continue
-                    i += 1
-                    break
-                line += sql[i] == "\n"
-                i += 1
-            continue
-        if ch == "$":
-            match = _DOLLAR_TAG.match(sql, i)
-            if match and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-                tag = match.group(0)
-                end = sql.find(tag, match.end())
-                end = n if end == -1 else end + len(tag)
-                line += sql.count("\n", i, end)
-                i = end
-                continue
-        if ch == ";":
-            text = sql[start:i].strip()
-            if text:
-                statements.append(Statement(text, start_line))
-            start_line = None
-            i += 1
-            continue
-        i += 1
-    if start_line is not None:
-        text = sql[start:].strip()
-        if text:
-            statements.append(Statement(text, start_line))
-    return statements
+        return end + 1

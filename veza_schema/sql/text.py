@@ -40,6 +40,21 @@ def qualified(*names: str) -> str:
     return ".".join(ident(name) for name in names)
 
 
+def qname(key: str) -> str:
+    """A model key as SQL: ``audit.events`` -> ``audit.events``, ``Order Items`` -> ``"Order Items"``.
+
+    Keys of the home schema are bare, others ``schema.name``; no schema or object name contains a
+    dot (the loader and the introspector refuse them), so the first dot always separates the two.
+    """
+    schema, dot, name = key.partition(".")
+    return f"{ident(schema)}.{ident(name)}" if dot else ident(key)
+
+
+def unqualified(key: str) -> str:
+    """The object name of a model key, quoted when needed: ``audit.events`` -> ``events``."""
+    return ident(key.partition(".")[2] or key)
+
+
 def literal(value: object) -> str:
     """A SQL literal, escaped by psycopg: ``it's`` -> ``'it''s'``."""
     from psycopg import sql

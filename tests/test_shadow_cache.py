@@ -1,0 +1,134 @@
+"""diff keeps the shadow's model per rendered script and server: the same answer, without rebuilding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.helpers import REPO_ROOT, TestDatabase
+from veza_schema.db.introspect import IntrospectionStats, Unmodeled
+from veza_schema.drift import shadow_cache
+from veza_schema.drift.compare import detect_drift
+from veza_schema.drift.report import drift_document
+from veza_schema.model import Schema
+from veza_schema.sql.render import create_schema_sections, sections_to_sql
+from veza_schema.yaml.loader import load_schema
+
+SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
+
+
+@pytest.fixture
+def live(database: TestDatabase) -> Iterator[psycopg.Connection]:
+    """The sample schema built in the test database, with one drift: an extra column."""
+    with psycopg.connect(database.dsn, autocommit=True) as conn:
+        conn.execute(sections_to_sql(create_schema_sections(load_schema(SAMPLE))).encode())
+        conn.execute("ALTER TABLE accounts ADD COLUMN nickname text")
+        yield conn
+
+
+def drift(conn: psycopg.Connection, database: TestDatabase, desired: Schema, cache: Path) -> dict:
+    report = detect_drift(conn, desired, shadow_dsn=database.server.admin_dsn, shadow_cache=cache)
+    return drift_document(report)
+
+
+def refuse_to_build(*_: object, **__: object) -> None:
+    raise AssertionError("the shadow was built again")
+
+
+def test_a_second_diff_reads_the_shadow_model_from_the_cache(live: psycopg.Connection, database: TestDatabase,
+                                                             tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    desired = load_schema(SAMPLE)
+    first = drift(live, database, desired, tmp_path)
+    assert [c["name"] for c in first["changes"]] == ["nickname"]
+    assert len(list(tmp_path.glob("*.json"))) == 1
+    monkeypatch.setattr(shadow_cache, "build_in_shadow", refuse_to_build)
+    assert drift(live, database, desired, tmp_path) == first
+
+
+def test_an_edited_schema_is_built_again(live: psycopg.Connection, database: TestDatabase, tmp_path: Path) -> None:
+    drift(live, database, load_schema(SAMPLE), tmp_path)
+    edited = tmp_path / "schema"
+    edited.mkdir()
+    for path in SAMPLE.glob("*.yaml"):
+        (edited / path.name).write_text(path.read_text())
+    accounts = edited / "accounts.yaml"
+    text = accounts.read_text()
+    anchor = "    checks:\n"  # after the last column, where ADD COLUMN put it
+    assert anchor in text
+    accounts.write_text(text.replace(anchor, "      nickname: {type: text, nullable: true}\n" + anchor, 1))
+    document = drift(live, database, load_schema(edited), tmp_path / "cache")
+    assert document["changes"] == []
+    assert drift(live, database, load_schema(edited), tmp_path / "cache") == document
+
+
+def test_a_damaged_cache_file_is_built_again(live: psycopg.Connection, database: TestDatabase,
+                                             tmp_path: Path) -> None:
+    desired = load_schema(SAMPLE)
+    first = drift(live, database, desired, tmp_path)
+    (cached,) = tmp_path.glob("*.json")
+    cached.write_text("{not json")
+    assert drift(live, database, desired, tmp_path) == first
+
+
+def test_the_key_covers_the_script_the_server_and_its_extensions() -> None:
+    key = shadow_cache.cache_key("CREATE TABLE a ();", 150018, "pgcrypto=1.3")
+    assert key == shadow_cache.cache_key("CREATE TABLE a ();", 150018, "pgcrypto=1.3")
+    assert key != shadow_cache.cache_key("CREATE TABLE b ();", 150018, "pgcrypto=1.3")
+    assert key != shadow_cache.cache_key("CREATE TABLE a ();", 180001, "pgcrypto=1.3")
+    assert key != shadow_cache.cache_key("CREATE TABLE a ();", 150018, "pgcrypto=1.4")
+
+
+def test_no_cache_variable_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEZA_NO_CACHE", "1")
+    assert shadow_cache.cache_directory() is None
+
+
+def test_a_cached_answer_names_the_server_it_came_from(live: psycopg.Connection, database: TestDatabase,
+                                                       tmp_path: Path) -> None:
+    desired = load_schema(SAMPLE)
+    reports = [detect_drift(live, desired, shadow_dsn=database.server.admin_dsn, shadow_cache=tmp_path)
+               for _ in range(2)]
+    assert [report.shadow for report in reports] == ["--shadow-dsn", "--shadow-dsn"]
+
+
+@pytest.mark.parametrize(("server_dsn", "live_version"), [
+    pytest.param(None, 150000, id="another major than the embedded server: a same-major container may serve it"),
+    pytest.param("docker://postgres:15", 150000, id="a container started for this run"),
+])
+def test_a_shadow_server_started_per_run_is_left_to_build_in_shadow(
+        server_dsn: str | None, live_version: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(shadow_cache, "embedded_major", lambda: 18)
+    monkeypatch.setattr(shadow_cache, "build_in_shadow", lambda *args: calls.append(args) or "built")
+    desired = load_schema(SAMPLE)
+    assert shadow_cache.build_in_shadow_cached(desired, server_dsn, tmp_path, None, live_version) == "built"
+    assert calls == [(desired, server_dsn, None, live_version)]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_hit_gives_back_the_facts_the_shadow_model_cannot_carry(database: TestDatabase, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unmodeled drift compares the shadow's facts with the live database's: a hit must keep them."""
+    desired = load_schema(SAMPLE)
+    fact = Unmodeled("rule", "rule accounts.r_keep", "ON DELETE DO INSTEAD NOTHING", "accounts")
+    build = shadow_cache.build_in_shadow
+
+    def build_with_fact(*args: object, **kwargs: object) -> object:
+        built = build(*args, **kwargs)  # type: ignore[arg-type]
+        stats = args[2]
+        assert isinstance(stats, IntrospectionStats)
+        stats.unmodeled.append(fact)
+        return built
+
+    monkeypatch.setattr(shadow_cache, "build_in_shadow", build_with_fact)
+    first = IntrospectionStats()
+    shadow_cache.build_in_shadow_cached(desired, database.server.admin_dsn, tmp_path, first)
+    monkeypatch.setattr(shadow_cache, "build_in_shadow", refuse_to_build)
+    second = IntrospectionStats()
+    shadow_cache.build_in_shadow_cached(desired, database.server.admin_dsn, tmp_path, second)
+    assert fact in first.unmodeled
+    assert second.unmodeled == first.unmodeled

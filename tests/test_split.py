@@ -1,0 +1,41 @@
+"""Splitting a migration file into statements: only a top-level ``;`` ends one, lines are the file's."""
+
+from __future__ import annotations
+
+import pytest
+
+from veza_schema.sql.split import split_statements
+
+
+def split(sql: str) -> list[tuple[str, int]]:
+    return [(s.text, s.line) for s in split_statements(sql)]
+
+
+def test_each_statement_keeps_the_line_of_its_first_character() -> None:
+    sql = "-- header\n\nCREATE TABLE a (id int);\n\n/* note */ CREATE TABLE b (\n  id int\n);\nSELECT 1"
+    assert split(sql) == [("CREATE TABLE a (id int)", 3), ("CREATE TABLE b (\n  id int\n)", 5), ("SELECT 1", 8)]
+
+
+@pytest.mark.parametrize("inside", [
+    "'a;b'", "'it''s; fine'", '"odd;name"', "$$ BEGIN x := 1; END $$", "$body$ ; $x$ ; $body$",
+    "/* a; /* nested; */ still; */", "-- a; comment\n",
+])
+def test_a_semicolon_inside_quotes_dollar_quotes_or_comments_ends_nothing(inside: str) -> None:
+    assert split(f"SELECT {inside} 1; SELECT 2;") == [(f"SELECT {inside} 1", 1), ("SELECT 2", 1 + inside.count("\n"))]
+
+
+def test_a_dollar_inside_an_identifier_or_a_parameter_opens_no_quote() -> None:
+    assert split("SELECT a$b$c, $1; SELECT 2") == [("SELECT a$b$c, $1", 1), ("SELECT 2", 1)]
+
+
+def test_empty_statements_and_trailing_comments_give_nothing() -> None:
+    assert split(";;\n  ; -- only a comment\n/* and another */\n") == []
+
+
+def test_an_unterminated_quote_runs_to_the_end() -> None:
+    assert split("SELECT 1; SELECT 'open; SELECT 2") == [("SELECT 1", 1), ("SELECT 'open; SELECT 2", 1)]
+
+
+def test_the_same_text_split_twice_gives_equal_fresh_lists() -> None:
+    first, second = split_statements("SELECT 1; SELECT 2"), split_statements("SELECT 1; SELECT 2")
+    assert first == second and first is not second

@@ -1,0 +1,172 @@
+"""What :mod:`veza_schema.sql.parse` learnt about a SQL text, kept on disk between runs.
+
+Why: most runs of ``lint`` (or ``check``, ``generate``) see the same few hundred expressions
+as the run before. Keyed by a hash of each text (as ruff keys its cache by file content), a
+warm run answers from one small file and never loads the parser at all.
+
+- Where: ``$VEZA_CACHE_DIR``, else ``$XDG_CACHE_HOME/veza-schema``, else ``~/.cache/veza-schema``:
+  out of the checkout, per user (directory ``0700``, files ``0600``). ``VEZA_NO_CACHE=1`` turns it off.
+- Invalidation: the file's name carries a fingerprint of the tool's version, the parse module's
+  own source, pglast's version and the Python version; any change starts a new file.
+- Concurrent runs: each run writes a complete new file and renames it into place (atomic on
+  POSIX), merging what another run saved meanwhile; a reader sees an old or a new file, never
+  half of one. An unreadable file counts as empty.
+- Format: ``marshal`` of plain values (str, bool, None, tuples, frozensets): loading it never runs
+  code, unlike pickle.
+- Opt-in: the library caches in memory only; the CLI calls :func:`enable` and :func:`save`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import marshal
+import os
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import veza_schema
+
+FORMAT = 1
+CACHE_DIR_ENV = "VEZA_CACHE_DIR"
+NO_CACHE_ENV = "VEZA_NO_CACHE"
+STALE_AFTER_DAYS = 30  # other fingerprints' files older than this are removed on save
+
+T = TypeVar("T")
+
+
+def default_directory() -> Path:
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "veza-schema"
+
+
+def fingerprint(version: str = veza_schema.__version__) -> str:
+    """What every cached answer depends on besides the text itself."""
+    digest = hashlib.sha256(f"{FORMAT}\0{version}\0{sys.implementation.cache_tag}\0".encode())
+    digest.update(Path(__file__).with_name("parse.py").read_bytes())
+    spec = importlib.util.find_spec("pglast")
+    if spec is not None and spec.origin:
+        digest.update(Path(spec.origin).read_bytes())  # holds pglast's __version__
+    return digest.hexdigest()[:20]
+
+
+class DiskCache:
+    """Answers keyed by (kind, text), loaded from one file on first use, written back by :meth:`save`."""
+
+    def __init__(self, directory: Path, fingerprint: str) -> None:
+        self.directory = directory
+        self.path = directory / f"parse-{fingerprint}.marshal"
+        self._entries: dict[bytes, Any] | None = None
+        self._added: dict[bytes, Any] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(kind: str, text: str) -> bytes:
+        return hashlib.blake2b(f"{kind}\0{text}".encode(), digest_size=16).digest()
+
+    @property
+    def entries(self) -> dict[bytes, Any]:
+        if self._entries is None:
+            self._entries = _read(self.path)
+        return self._entries
+
+    def put(self, key: bytes, value: Any) -> None:
+        self.entries[key] = value
+        self._added[key] = value
+
+    def save(self) -> None:
+        """Write new answers, if any, merged with what is on disk now; never raises."""
+        if not self._added:
+            return
+        import tempfile  # only a run that learnt something writes
+
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            merged = _read(self.path)
+            merged.update(self._added)
+            handle, temporary = tempfile.mkstemp(prefix=".parse-", dir=self.directory)
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    marshal.dump(merged, out)
+                os.replace(temporary, self.path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+            self._added.clear()
+            self._prune()
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+    def _prune(self) -> None:
+        cutoff = time.time() - STALE_AFTER_DAYS * 86400
+        for other in self.directory.glob("parse-*.marshal"):
+            if other != self.path and other.stat().st_mtime < cutoff:
+                other.unlink(missing_ok=True)
+
+
+def _read(path: Path) -> dict[bytes, Any]:
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+_active: DiskCache | None = None
+
+
+def enable(directory: Path | None = None, version: str = veza_schema.__version__) -> DiskCache | None:
+    """Use the disk cache in this process (None when ``VEZA_NO_CACHE`` is set)."""
+    global _active
+    if os.environ.get(NO_CACHE_ENV):
+        return None
+    _active = DiskCache(directory or default_directory(), fingerprint(version))
+    return _active
+
+
+def save_and_disable() -> None:
+    global _active
+    if _active is not None:
+        _active.save()
+    _active = None
+
+
+def on_disk(kind: str, encode: Callable[[T], Any], decode: Callable[[Any], T]) -> Callable[[Callable[[str], T]],
+                                                                                         Callable[[str], T]]:
+    """Decorate a pure function of one SQL text so its answers are kept in the enabled disk cache."""
+
+    def decorate(function: Callable[[str], T]) -> Callable[[str], T]:
+        @wraps(function)
+        def cached(text: str) -> T:
+            cache = _active
+            if cache is None:
+                return function(text)
+            key = DiskCache.key(kind, text)
+            stored = cache.entries.get(key, _MISSING)
+            if stored is not _MISSING:
+                try:
+                    value = decode(stored)
+                except (TypeError, ValueError):  # a damaged entry: answer afresh
+                    pass
+                else:
+                    cache.hits += 1
+                    return value
+            cache.misses += 1
+            value = function(text)
+            cache.put(key, encode(value))
+            return value
+
+        return cached
+
+    return decorate
+
+
+_MISSING = object()
