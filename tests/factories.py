@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -227,7 +228,9 @@ class Scenario:
     change: Callable[[str], str]  # old YAML -> new YAML
     old: Callable[[str], str] = lambda text: text
     files: int = 1  # migration files the change must produce
-    flags: tuple[str, ...] = ()  # extra `generate` flags (a change the policy forbids needs an RFC)
+    # `generate` flags: an RFC, since the seed's policy makes most changes RFC-required (and forbidden ones
+    # also need --allow-forbidden)
+    flags: tuple[str, ...] = ("--rfc", "RFC-0001")
     rows: str = ROWS
 
 
@@ -341,6 +344,55 @@ def one_change_of_each_kind() -> list[Change]:
         AddExclusion("posts", EXCLUSION), DropExclusion("posts", EXCLUSION),
         ReorderColumns("posts", ("id", "title", "user_id"), ("id", "user_id", "title")),
     ]
+
+
+# -- synthetic schemas at scale ---------------------------------------------------------------
+SYNTHETIC_CORE = """module: core
+tables:
+  accounts:
+    comment: Synthetic accounts
+    columns:
+      id: {type: uuid, primary_key: true, default: gen_random_uuid()}
+      email: {type: varchar(255), unique: true}
+      created_at: {type: timestamptz, default: now()}
+      updated_at: {type: timestamptz, default: now()}
+"""
+
+
+def _synthetic_table(module: int, number: int) -> str:
+    """A table as the scale issue describes it: a foreign key, a CHECK, four indexes (with the key's)."""
+    name = f"m{module}_item_{number}"
+    return f"""  {name}:
+    comment: Synthetic table {number} of module m{module}
+    columns:
+      id: {{type: uuid, primary_key: true, default: gen_random_uuid()}}
+      account_id: {{type: uuid, references: accounts.id, on_delete: cascade}}
+      title: {{type: varchar(200)}}
+      score: {{type: integer, default: 0}}
+      created_at: {{type: timestamptz, default: now()}}
+      updated_at: {{type: timestamptz, default: now()}}
+      deleted_at: {{type: timestamptz, nullable: true}}
+    checks:
+      chk_{name}_score_range: score BETWEEN 0 AND {100 + number}
+    indexes:
+      idx_{name}_account_id_btree: {{columns: [account_id]}}
+      idx_{name}_created_at_partial: {{columns: [created_at desc], where: deleted_at IS NULL}}
+      idx_{name}_title_btree: {{expressions: [lower(title)]}}
+"""
+
+
+def write_synthetic_schema(directory: Path, tables: int, modules: int = 20) -> Path:
+    """``tables`` tables (plus ``accounts``) in ``modules`` module files under ``directory``; lints clean."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "core.yaml").write_text(SYNTHETIC_CORE)
+    per_module = -(-tables // modules)
+    for module in range(modules):
+        numbers = range(module * per_module, min(tables, (module + 1) * per_module))
+        if not numbers:
+            break
+        body = "".join(_synthetic_table(module, number) for number in numbers)
+        (directory / f"m{module}.yaml").write_text(f"module: m{module}\ntables:\n{body}")
+    return directory
 
 
 # -- rows of the shipped schema ------------------------------------------------------------------

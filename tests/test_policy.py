@@ -170,7 +170,7 @@ CASES: list[tuple[str, str, str, str, str]] = [
     ("deprecate-column", items(col("bio: {type: text, nullable: true}")),
      items(col(f"bio: {{type: text, nullable: true, deprecated: {DEPRECATED}}}")), "POL121", "rfc-required"),
     ("premake-lowered", events("{range: [occurred_at], interval: month, premake: 4}"),
-     events("{range: [occurred_at], interval: month, premake: 2}"), "POL122", "rfc-required"),
+     events("{range: [occurred_at], interval: month, premake: 3}"), "POL122", "rfc-required"),
     ("drop-index", items(rest="    indexes:\n      idx_items_name_btree: {columns: [name]}\n"), items(),
      "POL123", "rfc-required"),
     # forbidden

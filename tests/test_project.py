@@ -179,6 +179,7 @@ def test_a_project_wide_format_applies_where_the_command_offers_it(tmp_path: Pat
     ('[tool.veza-schema.lint]\nseverity = { NAM = "fatal" }\n', "the severity is error or warning"),
     ('[tool.veza-schema.lint]\nselect = "NAM"\n', "expected a list of rule codes"),
     ('migration-lock-timeout = -1\n', "expected a number of seconds"),
+    ('max-locks-per-file = 0\n', "expected a whole number >= 1"),
     ('schema-dir = \n', "pyproject.toml"),
 ])
 def test_an_invalid_setting_is_exit_2_naming_it(tmp_path: Path, text: str, message: str) -> None:

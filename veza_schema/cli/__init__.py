@@ -8,6 +8,7 @@ documented exit code; tracebacks appear only with ``VEZA_DEBUG=1``.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 import typer
 
 from veza_schema.cli import check, config, db, diff, docs, lint, maintenance, migrate
-from veza_schema.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, VezaSchemaError
+from veza_schema.errors import EXIT_CODES, EXIT_DATABASE, EXIT_INTERNAL, EXIT_INTERRUPTED, VezaSchemaError
 
 COMMAND_MODULES = (migrate, db, lint, maintenance, docs, diff, check, config)  # the order of `--help`
 WHOLE_APP_COMMANDS = ("config",)  # it reports the settings of every command, so it needs them all
@@ -77,6 +78,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     Every expected failure prints one line; anything else is a bug (exit 4), with a traceback
     only when ``VEZA_DEBUG`` is set.
     """
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its parse fallbacks are not the user's business
     from veza_schema.sql import parse_cache
 
     try:
@@ -94,6 +96,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback
         if os.environ.get("VEZA_DEBUG"):
             raise
+        if type(exc).__module__.startswith("psycopg"):  # a server error no command wrapped: still exit 3
+            from veza_schema.db.errors import server_message
+
+            _print_error(f"database error: {server_message(exc)}")
+            return EXIT_DATABASE
         _print_error(f"internal error: {type(exc).__name__}: {exc} (set VEZA_DEBUG=1 for a traceback)")
         return EXIT_INTERNAL
     finally:

@@ -163,6 +163,9 @@ class IntrospectionStats:
     queries: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    # Indexes PostgreSQL holds as INVALID (a failed or interrupted concurrent build): in the model
+    # like any index, since they exist, but unusable; drift reports them (see drift.compare).
+    invalid_indexes: list[str] = field(default_factory=list)
     unmodeled: list[Unmodeled] = field(default_factory=list)
 
 
@@ -1087,6 +1090,7 @@ class _Builder:
                 continue  # a PRIMARY KEY, UNIQUE or EXCLUDE constraint's own index
             if not row["indisvalid"]:
                 self.fact("index", where, "INVALID (a failed concurrent build?)")
+                self.stats.invalid_indexes.append(name)  # drift reports it (drift.compare)
             if row["indnullsnotdistinct"]:
                 self.fact("index", where, "NULLS NOT DISTINCT")
             nkeys = row["indnkeyatts"]

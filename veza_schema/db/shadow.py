@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import conninfo, sql
 
+from veza_schema.db.errors import database_error
 from veza_schema.db.servers import (
     DockerServer,
     EmbeddedServer,
@@ -46,6 +47,7 @@ from veza_schema.db.servers import (
 )
 from veza_schema.errors import DatabaseError
 from veza_schema.model import Schema, Table
+from veza_schema.sql.split import split_statements
 
 if TYPE_CHECKING:
     from veza_schema.db.introspect import IntrospectionStats
@@ -151,8 +153,7 @@ def _empty_database(server_dsn: str, template: str = "template0") -> Iterator[st
     try:
         _create_database(server_dsn, name, template)
     except psycopg.Error as exc:
-        raise DatabaseError(f"cannot create the shadow database: {_first_line(exc)}",
-                            getattr(exc, "sqlstate", None)) from exc
+        raise database_error("cannot create the shadow database", exc) from exc
     try:
         yield _dsn_for(server_dsn, name)
     finally:
@@ -255,11 +256,13 @@ def ensure_template(server_dsn: str, script: str) -> str:
             return template_name(script)
     with template_build(server_dsn, script) as build:
         try:
-            with psycopg.connect(build.dsn, connect_timeout=10, options=SHADOW_OPTIONS) as conn:
-                conn.execute(unpopulated(script).encode("utf-8"))
+            # Batches in autocommit, not one transaction (which overflows the lock table at 10,000
+            # tables): a failed build is dropped, not kept, so a partial template is never used.
+            with psycopg.connect(build.dsn, autocommit=True, connect_timeout=10, options=SHADOW_OPTIONS) as conn:
+                for batch in _batches(unpopulated(script)):
+                    conn.execute(batch.encode("utf-8"))
         except psycopg.Error as exc:
-            raise DatabaseError(f"schema/ does not build in the shadow database: {_first_line(exc)}",
-                                getattr(exc, "sqlstate", None)) from exc
+            raise database_error("schema/ does not build in the shadow database", exc) from exc
         build.keep()
     return template_name(script)
 
@@ -324,7 +327,7 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
         try:
             conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise DatabaseError(f"cannot connect to the shadow database: {_first_line(exc)}") from exc
+            raise database_error("cannot connect to the shadow database", exc) from exc
         with conn:
             shadow_major = conn.info.server_version // 10000
             if live_version is not None and stats is not None and live_version // 10000 != shadow_major:
@@ -332,10 +335,10 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
                                       f"{live_version // 10000}: expression texts that differ are compared after "
                                       "sqlglot normalization (--shadow-dsn on a server of the same version is exact)")
             try:
-                conn.execute(unpopulated(script).encode("utf-8"))
+                for batch in _batches(unpopulated(script)):
+                    conn.execute(batch.encode("utf-8"))
             except psycopg.Error as exc:
-                raise DatabaseError(f"schema/ does not build in the shadow database: {_first_line(exc)}",
-                                    getattr(exc, "sqlstate", None)) from exc
+                raise database_error("schema/ does not build in the shadow database", exc) from exc
             built = introspect(conn, stats=stats)
             version = conn.info.server_version
     return ShadowBuild(graft_metadata(built, desired), version, server)
@@ -397,6 +400,17 @@ def same_major_server(major: int) -> tuple[str | None, str | None]:
             return f"docker://{image}", None
         problem = f"the image {image} is not here and cannot be pulled"
     return None, f"no shadow server of PostgreSQL {major}: {problem}"
+
+
+# Statements per round trip. A multi-statement string is one implicit transaction, and a
+# transaction holds a lock-table slot per relation it creates: the whole script of 10,000
+# tables in one would overflow the lock table of any server (see diff.locks).
+_BATCH = 100
+
+
+def _batches(script: str) -> list[str]:
+    statements = [statement.text for statement in split_statements(script)]
+    return ["\n;\n".join(statements[i:i + _BATCH]) for i in range(0, len(statements), _BATCH)]
 
 
 def graft_metadata(built: Schema, source: Schema) -> Schema:

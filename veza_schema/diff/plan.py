@@ -16,6 +16,14 @@ therefore becomes up to four files with consecutive versions, in this running or
 4. ``concurrent`` (``-- no-transaction``): CREATE INDEX CONCURRENTLY, UNIQUE/PRIMARY KEY USING
    INDEX, VALIDATE CONSTRAINT, SET NOT NULL through a validated CHECK.
 
+A transactional file also fits the server's lock table: every relation a transaction
+creates, alters or drops holds a lock-table slot until it commits (with its TOAST table,
+indexes, constraints and triggers), and the table has ``max_locks_per_transaction *
+(max_connections + max_prepared_transactions)`` slots for the whole server. So a file is
+cut into parts of at most ``max_locks`` slots (:data:`DEFAULT_MAX_LOCKS`), in running order,
+which is dependency order: each part only needs what earlier parts committed. The parts are
+still one change: ``rollback`` undoes them together.
+
 Rolling back runs the down files newest first, which is exactly the reverse of the up
 order, and each down file lists the undo of its up file's steps in reverse. Every
 statement of a no-transaction file is idempotent, so after a failure ``resolve
@@ -103,6 +111,7 @@ from veza_schema.diff.changes import (
     describe,
     rfc,
 )
+from veza_schema.diff.locks import DEFAULT_MAX_LOCKS, lock_slots
 from veza_schema.diff.typechange import rewrites_rows
 from veza_schema.errors import UsageError
 from veza_schema.model import (
@@ -163,16 +172,24 @@ class Step:
     change: Change
     note: str = ""
     last: bool = False  # runs after the file's other steps (a foreign key waiting for its key)
+    locks: int = 0  # lock-table slots the step holds until its transaction commits (transactional files)
 
 
 @dataclass(frozen=True)
 class PlannedFile:
     kind: FileKind
     steps: tuple[Step, ...]
+    part: int = 1  # a file cut to fit the lock table: part `part` of `parts` of its kind
+    parts: int = 1
 
     @property
     def transactional(self) -> bool:
         return TRANSACTIONAL[self.kind]
+
+    @property
+    def locks(self) -> int:
+        """Lock-table slots the file's transaction holds at most (0 for a no-transaction file)."""
+        return sum(step.locks for step in self.steps) if self.transactional else 0
 
     @property
     def changes(self) -> list[Change]:
@@ -250,8 +267,12 @@ class _Context:
 
 
 def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
-               allow_forbidden: bool = False) -> Plan:
+               allow_forbidden: bool = False, max_locks: int | None = DEFAULT_MAX_LOCKS) -> Plan:
     """Steps for ``changes`` (already ordered by :func:`order_changes`), grouped into files.
+
+    A transactional file whose steps would hold more than ``max_locks`` lock-table slots is
+    cut into consecutive parts (``None``: never cut); a single step above the bound gets a
+    part of its own.
 
     Raises:
         UnsafeChangeError: a change that would rewrite or lock a populated table for long
@@ -265,10 +286,30 @@ def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
     ctx.late_keys = {(c.table, key.columns) for c in changes if isinstance(c, (AddUnique, AddPrimaryKey))
                      for key in [c.unique if isinstance(c, AddUnique) else c.primary_key]
                      if c.table not in ctx.created and not ctx.partitioned(c.table)}
-    steps = [step for change in changes for step in _steps(change, ctx)]
-    files = tuple(PlannedFile(kind, tuple(sorted((s for s in steps if s.file == kind), key=lambda s: s.last)))
-                  for kind in FILE_ORDER)
-    return Plan(tuple(f for f in files if f.steps))
+    steps = [replace(step, locks=lock_slots(step.change, current, desired)) if TRANSACTIONAL[step.file] else step
+             for change in changes for step in _steps(change, ctx)]
+    files: list[PlannedFile] = []
+    for kind in FILE_ORDER:
+        kind_steps = tuple(sorted((s for s in steps if s.file == kind), key=lambda s: s.last))
+        if not kind_steps:
+            continue
+        parts = _cut(kind_steps, max_locks) if TRANSACTIONAL[kind] and max_locks else [kind_steps]
+        files += [PlannedFile(kind, part, number, len(parts)) for number, part in enumerate(parts, 1)]
+    return Plan(tuple(files))
+
+
+# -- the lock budget -----------------------------------------------------------------------
+def _cut(steps: tuple[Step, ...], max_locks: int) -> list[tuple[Step, ...]]:
+    """Consecutive runs of steps holding at most ``max_locks`` slots each (running order kept)."""
+    parts: list[list[Step]] = [[]]
+    used = 0
+    for step in steps:
+        if parts[-1] and used + step.locks > max_locks:
+            parts.append([])
+            used = 0
+        parts[-1].append(step)
+        used += step.locks
+    return [tuple(part) for part in parts]
 
 
 # -- statement helpers ----------------------------------------------------------------------

@@ -230,6 +230,29 @@ class DriftReport:
         return bool(self.changes) or bool(self.unmodeled)
 
 
+def without_invalid_indexes(live: Schema, desired: Schema, stats: IntrospectionStats) -> Schema:
+    """``live`` without the INVALID indexes that ``desired`` declares, so each shows as missing.
+
+    Why: an INVALID index (a concurrent build that failed or was interrupted) exists in the
+    catalog but no query uses it and no constraint can rely on it; treating it as present
+    would report "no drift" over a broken index. Reported as missing, its reconciling SQL is
+    the online build, which drops the INVALID leftover first. An INVALID index the YAML does
+    not declare stays in ``live`` and is reported as extra. The introspector's note names each.
+    """
+    invalid = set(stats.invalid_indexes)
+    if not invalid:
+        return live
+    wanted = {name for table in desired.tables.values() for name in table.indexes}
+    wanted |= {name for view in desired.views.values() for name in view.indexes}
+    for table in desired.tables.values():
+        wanted |= {key.name for key in (table.primary_key, *table.uniques.values()) if key is not None}
+    tables = {n: replace(t, indexes={i: ix for i, ix in t.indexes.items() if i not in invalid or i not in wanted})
+              for n, t in live.tables.items()}
+    views = {n: replace(v, indexes={i: ix for i, ix in v.indexes.items() if i not in invalid or i not in wanted})
+             for n, v in live.views.items()}
+    return replace(live, tables=tables, views=views)
+
+
 def compare(current: Schema, desired: Schema, exclude: Sequence[str] = ()) -> list[Change]:
     """Ordered changes from ``current`` to ``desired``, managed and excluded objects left out."""
     current = without_excluded(without_managed(current), exclude)
@@ -326,6 +349,7 @@ def detect_drift(
         if built.server_version // 10000 != conn.info.server_version // 10000:
             # Another major version deparses some expressions (view queries above all) differently.
             live = align_expressions(live, target)
+    live = without_invalid_indexes(live, desired, stats)
     changes = compare(live, target, exclude)
     return DriftReport(
         changes=tuple(changes), current=live, desired=target, mode="offline" if offline else "shadow",

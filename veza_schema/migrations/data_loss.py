@@ -131,6 +131,8 @@ def _destroyed(conn: psycopg.Connection, text: str) -> Iterator[_Found]:
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
 
+    if re.match(r"\s*alter\b", text, re.IGNORECASE) and not _ALTER_DESTRUCTIVE.search(text):
+        return  # ADD, VALIDATE, RENAME...: nothing destroyed, and nothing for sqlglot to parse
     try:
         tree = sqlglot.parse_one(text, read="postgres")
     except SqlglotError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,45 @@ from veza_schema.errors import MigrationFileError
 
 _NAME = re.compile(r"^(?P<version>\d+)_(?P<name>[^.]+?)(?P<kind>\.up|\.down)?\.sql$")
 NO_TRANSACTION_MARKER = "-- no-transaction"
+# Header lines `generate` writes and the runner reads (the history table stays exactly SQLx's):
+# the change a file belongs to, and the lock-table slots its transaction holds at most.
+CHANGE_LINE = re.compile(r"^-- Part of change (?P<version>\d+)_(?P<name>\S+): file (?P<part>\d+) of (?P<parts>\d+)\b")
+_HEADER_BYTES = 4096
+LOCKS_LINE = re.compile(r"^-- Lock-table slots: (?P<locks>\d+)\b")
+
+
+@dataclass(frozen=True)
+class ChangeRef:
+    """The change a file belongs to: the files one ``generate`` wrote, named by the first one."""
+
+    version: int
+    name: str
+    part: int = 1
+    parts: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.version}_{self.name}"
+
+
+@dataclass(frozen=True)
+class FileHeader:
+    change: ChangeRef | None = None
+    locks: int | None = None
+
+
+def parse_header(text: str) -> FileHeader:
+    """The change and lock lines of a migration's leading comment block (absent in hand-written files)."""
+    change: ChangeRef | None = None
+    locks: int | None = None
+    for line in text.lstrip("\ufeff").splitlines():
+        if not line.startswith("--"):
+            break
+        if (found := CHANGE_LINE.match(line)) is not None:
+            change = ChangeRef(int(found["version"]), found["name"], int(found["part"]), int(found["parts"]))
+        elif (slots := LOCKS_LINE.match(line)) is not None:
+            locks = int(slots["locks"])
+    return FileHeader(change, locks)
 
 
 @dataclass(frozen=True)
@@ -54,6 +94,25 @@ class MigrationFile:
     @property
     def label(self) -> str:
         return f"{self.version}_{self.name}"
+
+    @cached_property
+    def header(self) -> FileHeader:
+        return _read_header(self.up_path)
+
+    @cached_property
+    def down_header(self) -> FileHeader:
+        return _read_header(self.down_path) if self.down_path else FileHeader()
+
+    @property
+    def change(self) -> ChangeRef:
+        """Its change, from the header; a file without one is a change of its own."""
+        return self.header.change or ChangeRef(self.version, self.name)
+
+
+def _read_header(path: Path) -> FileHeader:
+    """The header comes first (before the change list), so its first bytes are enough."""
+    with path.open("rb") as handle:
+        return parse_header(handle.read(_HEADER_BYTES).decode("utf-8", errors="replace"))
 
 
 def is_no_transaction(sql: str) -> bool:

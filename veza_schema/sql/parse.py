@@ -38,6 +38,7 @@ pglast: Any = _Lazy("pglast", "pglast")
 ast: Any = _Lazy("ast", "pglast.ast")
 _enums: Any = _Lazy("_enums", "pglast.enums")
 _parser: Any = _Lazy("_parser", "pglast.parser")
+enums: Any = _Lazy("enums", "pglast.enums")  # for readers of whole scripts (migrations.verify)
 
 # An expression is parsed as the single target of this SELECT; the newline keeps a trailing
 # ``--`` comment from swallowing the closing parenthesis.
@@ -67,6 +68,15 @@ def _parse(text: str, shift: int = 0) -> tuple[Any, ...]:
         location = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else None
         offset = None if location is None else max(0, min(location - shift, len(text) - shift))
         raise SqlSyntaxError(message, offset) from None
+
+
+def script_statements(script: str) -> tuple[Any, ...]:
+    """The statement nodes of a whole script (a migration file), in order; not cached (files are large).
+
+    Raises:
+        SqlSyntaxError: the script does not parse.
+    """
+    return tuple(raw.stmt for raw in _parse(script))
 
 
 @lru_cache(maxsize=65536)
