@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -20,15 +21,25 @@ from veza_schema.diff.changes import (
     AddCheck,
     AddColumn,
     AddEnumValue,
+    AddExclusion,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
+    AlterColumnCollation,
     AlterColumnDefault,
     AlterColumnGenerated,
     AlterColumnIdentity,
     AlterColumnNullability,
+    AlterColumnStatistics,
     AlterColumnType,
     AlterCompositeType,
+    AlterDefaultPrivileges,
+    AlterExtension,
+    AlterGrants,
+    AlterRole,
+    AlterRowSecurity,
+    AlterSequence,
+    AlterTablePersistence,
     Change,
     ChangePartitioning,
     ColumnUse,
@@ -38,7 +49,11 @@ from veza_schema.diff.changes import (
     CreateExtension,
     CreateFunction,
     CreateIndex,
+    CreateNamespace,
     CreatePartitionHelper,
+    CreatePolicy,
+    CreateRole,
+    CreateSequence,
     CreateTable,
     CreateTrigger,
     CreateView,
@@ -46,25 +61,33 @@ from veza_schema.diff.changes import (
     DropColumn,
     DropCompositeType,
     DropEnum,
+    DropExclusion,
     DropExtension,
     DropForeignKey,
     DropFunction,
     DropIndex,
+    DropNamespace,
     DropPartitionHelper,
+    DropPolicy,
     DropPrimaryKey,
+    DropRole,
+    DropSequence,
     DropTable,
     DropTrigger,
     DropUnique,
     DropView,
+    GrantTarget,
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
     RenameFunction,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
+    SetSequenceOwner,
 )
 from veza_schema.model import (
     CheckConstraint,
@@ -72,14 +95,19 @@ from veza_schema.model import (
     CompositeAttribute,
     CompositeType,
     EnumType,
+    ExclusionConstraint,
     Extension,
     ForeignKey,
     Function,
     Index,
     IndexElement,
+    Namespace,
     PartitionSpec,
+    Policy,
     PrimaryKey,
+    Role,
     Schema,
+    SequenceObject,
     Table,
     Trigger,
     UniqueConstraint,
@@ -103,6 +131,10 @@ MONTHLY = PartitionSpec("range", ("created_at",), "month", 2)
 EVENTS = Table("events", (ID, Column("created_at", "timestamp with time zone")),
                PrimaryKey("pk_events", ("id", "created_at")), partition=MONTHLY)
 MONEY = CompositeType("money", (CompositeAttribute("a", "numeric"),))
+APP_ROLE = Role("app")
+SEQUENCE = SequenceObject("invoice_numbers", start=1000)
+POLICY = Policy("p_posts_own", "posts", "select", using="user_id IS NOT NULL")
+EXCLUSION = ExclusionConstraint("ex_posts_title", ("title WITH =",), "btree")
 MONEY2 = CompositeType("money", (CompositeAttribute("a", "numeric"), CompositeAttribute("c", "text")))
 
 
@@ -196,7 +228,9 @@ class Scenario:
     change: Callable[[str], str]  # old YAML -> new YAML
     old: Callable[[str], str] = lambda text: text
     files: int = 1  # migration files the change must produce
-    flags: tuple[str, ...] = ()  # extra `generate` flags (a change the policy forbids needs an RFC)
+    # `generate` flags: an RFC, since the seed's policy makes most changes RFC-required (and forbidden ones
+    # also need --allow-forbidden)
+    flags: tuple[str, ...] = ("--rfc", "RFC-0001")
     rows: str = ROWS
 
 
@@ -294,7 +328,71 @@ def one_change_of_each_kind() -> list[Change]:
         CreateTrigger(TRIGGER), DropTrigger(TRIGGER),
         CreateView(VIEW), ReplaceView(VIEW, replace(VIEW, query="SELECT id, email, role FROM users")), DropView(VIEW),
         SetComment(target, None, "People"),
+        CreateRole(APP_ROLE), DropRole(APP_ROLE), AlterRole(APP_ROLE, replace(APP_ROLE, login=True)),
+        CreateNamespace(Namespace("audit")), DropNamespace(Namespace("audit")),
+        AlterGrants(GrantTarget("table", "users"), {}, {"app": ("select",)}),
+        AlterDefaultPrivileges("owner", None, "tables", None, {"app": ("select",)}),
+        AlterExtension(Extension("citext"), Extension("citext", version="1.6")),
+        CreateSequence(SEQUENCE), DropSequence(SEQUENCE),
+        AlterSequence(SEQUENCE, replace(SEQUENCE, increment=2)),
+        SetSequenceOwner("invoice_numbers", None, "users.email"),
+        AlterColumnCollation("users", EMAIL, replace(EMAIL, collation='"C"')),
+        AlterColumnStatistics("users", EMAIL, replace(EMAIL, statistics=500)),
+        AlterTablePersistence("posts", False, True),
+        AlterRowSecurity("posts", (False, False), (True, False)),
+        CreatePolicy(POLICY), DropPolicy(POLICY),
+        AddExclusion("posts", EXCLUSION), DropExclusion("posts", EXCLUSION),
+        ReorderColumns("posts", ("id", "title", "user_id"), ("id", "user_id", "title")),
     ]
+
+
+# -- synthetic schemas at scale ---------------------------------------------------------------
+SYNTHETIC_CORE = """module: core
+tables:
+  accounts:
+    comment: Synthetic accounts
+    columns:
+      id: {type: uuid, primary_key: true, default: gen_random_uuid()}
+      email: {type: varchar(255), unique: true}
+      created_at: {type: timestamptz, default: now()}
+      updated_at: {type: timestamptz, default: now()}
+"""
+
+
+def _synthetic_table(module: int, number: int) -> str:
+    """A table as the scale issue describes it: a foreign key, a CHECK, four indexes (with the key's)."""
+    name = f"m{module}_item_{number}"
+    return f"""  {name}:
+    comment: Synthetic table {number} of module m{module}
+    columns:
+      id: {{type: uuid, primary_key: true, default: gen_random_uuid()}}
+      account_id: {{type: uuid, references: accounts.id, on_delete: cascade}}
+      title: {{type: varchar(200)}}
+      score: {{type: integer, default: 0}}
+      created_at: {{type: timestamptz, default: now()}}
+      updated_at: {{type: timestamptz, default: now()}}
+      deleted_at: {{type: timestamptz, nullable: true}}
+    checks:
+      chk_{name}_score_range: score BETWEEN 0 AND {100 + number}
+    indexes:
+      idx_{name}_account_id_btree: {{columns: [account_id]}}
+      idx_{name}_created_at_partial: {{columns: [created_at desc], where: deleted_at IS NULL}}
+      idx_{name}_title_btree: {{expressions: [lower(title)]}}
+"""
+
+
+def write_synthetic_schema(directory: Path, tables: int, modules: int = 20) -> Path:
+    """``tables`` tables (plus ``accounts``) in ``modules`` module files under ``directory``; lints clean."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "core.yaml").write_text(SYNTHETIC_CORE)
+    per_module = -(-tables // modules)
+    for module in range(modules):
+        numbers = range(module * per_module, min(tables, (module + 1) * per_module))
+        if not numbers:
+            break
+        body = "".join(_synthetic_table(module, number) for number in numbers)
+        (directory / f"m{module}.yaml").write_text(f"module: m{module}\ntables:\n{body}")
+    return directory
 
 
 # -- rows of the shipped schema ------------------------------------------------------------------

@@ -96,12 +96,15 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str | None] | None = None,
             timeout: float = 300) -> CliResult:
-    """Run the real ``veza-schema`` CLI in a subprocess, as a user would."""
+    """Run the real ``veza-schema`` CLI in a subprocess, as a user would (``env``: None unsets)."""
     full_env = cli_env()
-    if env:
-        full_env.update(env)
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
     proc = subprocess.run(
         [sys.executable, "-m", "veza_schema", *args],
         cwd=cwd or REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
@@ -112,7 +115,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 _QUIET_ENV = {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "VEZA_CACHE_DIR": TEST_CACHE_DIR}
 
 
-def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+def invoke(*args: str, cwd: Path | None = None, env: dict[str, str | None] | None = None) -> CliResult:
     """Run the CLI in this process (``veza_schema.cli.run``): the exit code and both streams, as
     :func:`run_cli` gives them, without the cost of a new interpreter."""
     from veza_schema.cli import run

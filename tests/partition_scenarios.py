@@ -134,7 +134,8 @@ def apply_scenario(db: TestDatabase, directory: Path, backend: str, extra: dict[
                    ) -> Lifecycle:
     schema_dir = write_scenario(directory, backend, extra)
     migrations = directory / "migrations"
-    result = invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations))
+    # A minimal scenario (no created_at/updated_at, no waivers): lint's gate is not what these tests are about.
+    result = invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations), "--no-verify")
     assert result.exit_code == 0, result.output
     result = invoke("apply", "--dsn", db.dsn, "--migrations-dir", str(migrations))
     assert result.exit_code == 0, result.output

@@ -229,7 +229,8 @@ def generated(tmp_path: Path) -> tuple[Path, Path]:
     schema_dir, migrations = tmp_path / "schema", tmp_path / "migrations"
     schema_dir.mkdir()
     (schema_dir / "app.yaml").write_text(SCHEMA_YAML)
-    result = run_cli("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations))
+    # A minimal table (no created_at/updated_at): lint's gate is not what these tests are about.
+    result = run_cli("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations), "--no-verify")
     assert result.exit_code == 0, result.output
     return schema_dir, migrations
 

@@ -93,7 +93,8 @@ def maintained(own_server: OwnServer, tmp_path_factory: pytest.TempPathFactory) 
     schema_dir, migrations = directory / "schema", directory / "migrations"
     schema_dir.mkdir()
     (schema_dir / "app.yaml").write_text(SCHEMA)
-    assert invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations)).exit_code == 0
+    assert invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations),
+                  "--no-verify").exit_code == 0  # a minimal schema: lint's gate is not what this is about
     template = "maint_" + uuid.uuid4().hex[:8]
     with psycopg.connect(own_server.server.admin_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{template}" TEMPLATE template0')

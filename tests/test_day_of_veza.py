@@ -4,6 +4,7 @@ Two people sign up, one uploads and publishes a track, the other plays, likes an
 with a reply and a reaction; one buys from the other, is refunded, subscribes; an admin stores a secret
 setting; then the buyer is erased (GDPR). At the end no money row is lost, the audit trail is present but
 holds neither the secret nor anything personal of the erased user, and every counter is right.
+The whole day is played as the application's role (``veza_app``), with the rights the schema grants it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def _counts(conn: psycopg.Connection, tables: tuple[str, ...]) -> dict[str, int]
 
 
 def test_a_day_of_veza(conn: psycopg.Connection) -> None:
+    conn.execute("SET ROLE veza_app")
     rows = RowFactory(conn, shipped_schema())
 
     # Sign-up: accounts, profiles, settings.

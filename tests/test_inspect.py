@@ -24,7 +24,7 @@ import yaml
 
 from tests.helpers import REPO_ROOT, Server, TestDatabase, fresh_database, mismatches, run_cli
 from veza_schema.db.introspect import IntrospectionStats, introspect
-from veza_schema.model import Schema
+from veza_schema.model import Column, ForeignKey, Schema, Table
 from veza_schema.sql.normalize import normalize_schema
 from veza_schema.yaml.loader import load_schema
 from veza_schema.yaml.writer import (
@@ -43,7 +43,9 @@ VEZA = REPO_ROOT / "schema"
 def build(database: TestDatabase, schema_dir: Path, work: Path) -> None:
     """generate + apply through the CLI, as a user would."""
     migrations = work / "migrations"
-    generated = run_cli("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations))
+    # Inspected YAML carries no waivers (the database has none): lint's gate is not what a round trip tests.
+    generated = run_cli("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations),
+                        "--no-verify")
     assert generated.exit_code == 0, generated.output
     applied = run_cli("apply", "--dsn", database.dsn, "--migrations-dir", str(migrations))
     assert applied.exit_code == 0, applied.output
@@ -135,7 +137,8 @@ tables:
 """)
     schema = _load_text(source)
     texts = write_modules(schema, assign_modules(schema))
-    text = texts["other"]
+    assert list(texts) == ["teams"]  # grouped by foreign keys: users references teams
+    text = texts["teams"]
     assert "primary_key: {name: users_pkey, columns: [id]}" in text
     assert "users_email_key: [email]" in text
     assert "users_owner_fkey:" in text and "deferrable: true" in text
@@ -184,3 +187,104 @@ def test_inspect_refuses_to_overwrite_and_bad_mappings(database: TestDatabase, t
     bad.write_text("- not a mapping\n")
     assert run_cli("inspect", "--dsn", database.dsn, "--out", str(tmp_path / "o"), "--modules", str(bad)
                    ).exit_code == 2
+
+
+# -- adoption: grouping, counts, lint, inspect -> generate -> inspect --------------------------------
+
+
+def test_tables_are_grouped_by_foreign_key_connectivity_with_hubs_on_their_own() -> None:
+    def table(name: str, *targets: str) -> Table:
+        fks = {f"fk_{name}_{t}": ForeignKey(f"fk_{name}_{t}", (f"{t}_id",), t, ("id",)) for t in targets}
+        columns = (Column("id", "uuid"), *(Column(f"{t}_id", "uuid") for t in targets))
+        return Table(name, columns, foreign_keys=fks)
+
+    tables = [table("users"), table("orders", "users"), table("order_items", "orders", "products"),
+              table("products"), table("posts", "users"), table("likes", "users", "posts"),
+              table("sessions", "users"), table("settings")]
+    schema = Schema(tables={t.name: t for t in tables})
+    modules = assign_modules(schema).modules
+    assert modules["users"] == "users"  # referenced by 4 tables: a hub, its own module
+    assert modules["sessions"] == "users"  # alone, it references only the hub
+    assert modules["orders"] == modules["order_items"] == modules["products"] == "orders"
+    assert modules["posts"] == modules["likes"] == "posts"
+    assert modules["settings"] == "settings"
+
+
+def test_objects_of_another_schema_go_to_their_schema_module_and_a_mixed_mapping_is_refused(
+        database: TestDatabase, tmp_path: Path) -> None:
+    database.execute("CREATE SCHEMA audit; CREATE TABLE audit.events (id int); CREATE TABLE users (id int);")
+    result = run_cli("inspect", "--dsn", database.dsn, "--out", str(tmp_path / "out"))
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.yaml")) == ["audit.yaml", "users.yaml"], result.output
+    assert (tmp_path / "out" / "audit.yaml").read_text().startswith("module: audit\nschema: audit\n")
+    mapping = tmp_path / "mixed.yaml"
+    mapping.write_text("everything: [users, audit.events]\n")
+    refused = run_cli("inspect", "--dsn", database.dsn, "--out", str(tmp_path / "mixed"), "--module-map", str(mapping))
+    assert refused.exit_code == 2 and "module everything would hold objects of the schemas audit, public" \
+        in refused.output, refused.output
+
+
+def test_a_name_the_model_cannot_key_stops_inspect_naming_it(database: TestDatabase, tmp_path: Path) -> None:
+    database.execute('CREATE TABLE "odd.name" (id int); CREATE TABLE fine (id int);')
+    result = run_cli("inspect", "--dsn", database.dsn, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert 'cannot be written: table public.odd.name' in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_facts_the_yaml_cannot_express_are_printed_and_exit_1(database: TestDatabase, tmp_path: Path) -> None:
+    database.execute("CREATE TABLE t (id int) WITH (fillfactor = 60); CREATE DOMAIN d AS int;")
+    result = run_cli("inspect", "--dsn", database.dsn, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1, result.output
+    assert "not in the YAML (storage_parameter): table t: WITH (fillfactor=60)" in result.output
+    assert "not in the YAML (domain): domain d: over integer" in result.output
+    accepted = run_cli("inspect", "--dsn", database.dsn, "--out", str(tmp_path / "out"), "--force",
+                       "--ignore-unmodeled", "storage_parameter", "--ignore-unmodeled", "domain")
+    assert accepted.exit_code == 0, accepted.output
+
+
+def _catalog_counts(database: TestDatabase) -> dict[str, int]:
+    """Object counts straight from pg_catalog (user schemas; partitions and their indexes are not objects)."""
+    relations = "c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) " \
+                "AND c.relnamespace::regnamespace::text NOT LIKE 'pg_toast%' AND NOT c.relispartition " \
+                "AND c.relname <> '_sqlx_migrations'"
+    queries = {
+        "tables": f"SELECT count(*) FROM pg_class c WHERE c.relkind IN ('r', 'p') AND {relations}",
+        "views": f"SELECT count(*) FROM pg_class c WHERE c.relkind IN ('v', 'm') AND {relations}",
+        "indexes": f"SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE {relations} "
+                   "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid "
+                   "AND k.contype IN ('p', 'u', 'x'))",
+        "constraints": f"SELECT count(*) FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid WHERE {relations} "
+                       "AND k.contype IN ('p', 'u', 'c', 'f', 'x') AND k.conparentid = 0",
+        "triggers": f"SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE {relations} "
+                    "AND NOT t.tgisinternal AND t.tgparentid = 0",
+        "functions": "SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
+                     "AND p.proname NOT LIKE 'veza%' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE "
+                     "d.objid = p.oid AND d.deptype = 'e')",
+        "enums": "SELECT count(*) FROM pg_type t WHERE t.typtype = 'e' AND t.typnamespace = 'public'::regnamespace",
+    }
+    return {kind: database.query(sql)[0][0] for kind, sql in queries.items()}
+
+
+def test_veza_adopted_by_inspect_keeps_every_object_lints_and_regenerates_the_same_files(
+        pg_server: Server, database: TestDatabase, tmp_path: Path) -> None:
+    """Issue 13.6: modules by foreign keys, the catalog's counts, lint clean, inspect -> generate -> inspect."""
+    build(database, VEZA, tmp_path / "one")
+    first = tmp_path / "first"
+    result = run_cli("inspect", "--dsn", database.dsn, "--out", str(first))
+    assert result.exit_code == 0, result.output
+    modules = sorted(p.stem for p in first.glob("*.yaml"))
+    assert len(modules) > 5, modules
+    assert "tables:" not in (first / "other.yaml").read_text()  # every table has a module of its own group
+    summary = result.output.split("Wrote ", 1)[1]
+    for kind, count in _catalog_counts(database).items():
+        assert f" {count} {kind}" in summary, (kind, count, summary)
+    linted = run_cli("lint", "--schema-dir", str(first))
+    assert linted.exit_code == 0, linted.output
+    assert "from inspect:" in "".join(p.read_text() for p in first.glob("*.yaml"))
+    for db2 in fresh_database(pg_server):
+        build(db2, first, tmp_path / "two")
+        second = tmp_path / "second"
+        again = run_cli("inspect", "--dsn", db2.dsn, "--out", str(second))
+        assert again.exit_code == 0, again.output
+    assert {p.name: p.read_text() for p in first.glob("*.yaml")} == \
+        {p.name: p.read_text() for p in second.glob("*.yaml")}

@@ -8,18 +8,20 @@ import psycopg
 import pytest
 
 from tests.helpers import TestDatabase
-from veza_schema.db.introspect import IntrospectionStats, introspect
+from veza_schema.db.introspect import IntrospectionStats, Unmodeled, introspect
 from veza_schema.model import (
     CheckConstraint,
     Column,
     CompositeAttribute,
     CompositeType,
     EnumType,
+    ExclusionConstraint,
     Extension,
     ForeignKey,
     Function,
     Index,
     IndexElement,
+    Namespace,
     PartitionSpec,
     PrimaryKey,
     Schema,
@@ -50,7 +52,7 @@ def test_empty_database_gives_empty_schema(database: TestDatabase) -> None:
     schema, stats = read(database)
     assert schema == Schema()
     assert stats.warnings == []
-    assert stats.queries == 10
+    assert stats.queries == 15
 
 
 def test_missing_schema_gives_empty_schema_and_a_warning(database: TestDatabase) -> None:
@@ -136,12 +138,12 @@ def test_check_expression_is_stripped_of_its_check_keyword(database: TestDatabas
     }
 
 
-def test_not_valid_constraint_is_reported_as_a_warning(database: TestDatabase) -> None:
+def test_not_valid_constraint_is_an_unmodeled_fact(database: TestDatabase) -> None:
     _, stats = read(database, """
         CREATE TABLE t (price numeric);
         ALTER TABLE t ADD CONSTRAINT chk_t_price CHECK (price > 0) NOT VALID;
     """)
-    assert stats.warnings == ["table t: constraint chk_t_price is NOT VALID (the model cannot say so)"]
+    assert stats.unmodeled == [Unmodeled("constraint", "constraint chk_t_price on t", "NOT VALID")]
 
 
 @pytest.mark.parametrize(
@@ -201,17 +203,20 @@ def test_foreign_key_to_a_partitioned_table_appears_once(database: TestDatabase)
     assert table.foreign_keys["fk_notes_events"].ref_table == "events"
 
 
-def test_exclude_constraint_is_a_warning_not_an_index(database: TestDatabase) -> None:
-    schema, stats = read(database, """
+def test_exclude_constraint_is_read_with_its_elements_and_not_as_an_index(
+        database_each_server: TestDatabase) -> None:
+    schema, stats = read(database_each_server, """
         CREATE EXTENSION btree_gist;
-        CREATE TABLE bookings (room int, during tstzrange,
-            CONSTRAINT ex_bookings_overlap EXCLUDE USING gist (room WITH =, during WITH &&));
+        CREATE TABLE bookings (room int, during tstzrange, cancelled boolean,
+            CONSTRAINT ex_bookings_overlap EXCLUDE USING gist (room WITH =, during WITH &&)
+                WHERE (NOT cancelled) DEFERRABLE INITIALLY DEFERRED);
     """)
-    assert schema.tables["bookings"].indexes == {}
-    assert stats.warnings == [
-        "table bookings: constraint ex_bookings_overlap: EXCLUDE constraints are not in the model "
-        "(EXCLUDE USING gist (room WITH =, during WITH &&))"
-    ]
+    table = schema.tables["bookings"]
+    assert table.indexes == {}
+    assert table.exclusions == {"ex_bookings_overlap": ExclusionConstraint(
+        "ex_bookings_overlap", ("room WITH =", "during WITH &&"), "gist", "NOT cancelled",
+        deferrable=True, initially_deferred=True)}
+    assert stats.unmodeled == []
 
 
 # -- indexes --------------------------------------------------------------------------------
@@ -275,7 +280,7 @@ def test_invalid_index_is_reported(database: TestDatabase) -> None:
         database.execute("CREATE UNIQUE INDEX CONCURRENTLY idx_t_a_unique ON t (a)")
     schema, stats = read(database)
     assert "idx_t_a_unique" in schema.tables["t"].indexes
-    assert stats.warnings == ["index idx_t_a_unique on t is INVALID (a failed concurrent build?)"]
+    assert stats.unmodeled == [Unmodeled("index", "index idx_t_a_unique on t", "INVALID (a failed concurrent build?)")]
 
 
 # -- partitioning ---------------------------------------------------------------------------
@@ -408,10 +413,10 @@ def test_composite_types_with_attributes_and_comment(database: TestDatabase) -> 
     assert schema.tables == {}
 
 
-def test_domains_are_reported_as_unsupported(database: TestDatabase) -> None:
+def test_domains_are_reported_as_unmodeled(database: TestDatabase) -> None:
     schema, stats = read(database, "CREATE DOMAIN positive AS int CHECK (VALUE > 0);")
     assert schema == Schema()
-    assert stats.warnings == ["domain positive: not in the model"]
+    assert stats.unmodeled == [Unmodeled("domain", "domain positive", "over integer")]
 
 
 # -- functions and triggers -----------------------------------------------------------------
@@ -440,15 +445,26 @@ def test_functions_signature_language_body_and_flags(database_each_server: TestD
     }
 
 
-def test_procedures_and_function_settings_are_reported(database: TestDatabase) -> None:
-    _, stats = read(database, """
-        CREATE PROCEDURE p() LANGUAGE sql AS 'SELECT 1';
-        CREATE FUNCTION f() RETURNS int LANGUAGE sql SET search_path = public AS 'SELECT 1';
+def test_procedures_are_reported_as_unmodeled(database: TestDatabase) -> None:
+    _, stats = read(database, "CREATE PROCEDURE p(a int) LANGUAGE sql AS 'SELECT 1';")
+    assert stats.unmodeled == [Unmodeled("routine", "procedure p(IN a integer)")]
+
+
+def test_function_attributes_strict_leakproof_parallel_cost_rows_settings(
+        database_each_server: TestDatabase) -> None:
+    schema, stats = read(database_each_server, """
+        CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql STRICT LEAKPROOF PARALLEL SAFE COST 5
+            SET search_path = pg_catalog, public SET work_mem = '64MB' AS 'SELECT a';
+        CREATE FUNCTION g() RETURNS SETOF int LANGUAGE sql ROWS 10 PARALLEL RESTRICTED AS 'SELECT 1';
+        CREATE FUNCTION h() RETURNS int LANGUAGE sql AS 'SELECT 1';
     """)
-    assert stats.warnings == [
-        "function f: SET search_path=public is not in the model",
-        "procedure p: not in the model",
-    ]
+    assert stats.unmodeled == []
+    f, g, h = (schema.functions[name] for name in ("f", "g", "h"))
+    assert (f.strict, f.leakproof, f.parallel, f.cost, f.rows) == (True, True, "safe", 5.0, None)
+    assert f.settings == (("search_path", "pg_catalog, public"), ("work_mem", "64MB"))
+    assert (g.parallel, g.rows, g.cost) == ("restricted", 10.0, None)
+    assert (h.strict, h.leakproof, h.parallel, h.cost, h.rows, h.settings) == (False, False, "unsafe", None,
+                                                                                None, ())
 
 
 def test_triggers_timing_events_level_and_when(database_each_server: TestDatabase) -> None:
@@ -479,12 +495,24 @@ def test_trigger_features_outside_the_model_are_reported(database: TestDatabase)
         ALTER TABLE t DISABLE TRIGGER trg_t_off;
         CREATE TRIGGER trg_v INSTEAD OF INSERT ON v FOR EACH ROW EXECUTE FUNCTION f();
     """)
-    assert stats.warnings == [
-        "trigger trg_t_args on t passes arguments to its function (not in the model)",
-        "trigger trg_t_args on t is UPDATE OF some columns (not in the model)",
-        "trigger trg_t_off on t is not enabled in the default way (tgenabled='D')",
-        "trigger trg_v on v: triggers on views are not in the model",
+    assert stats.unmodeled == [
+        Unmodeled("trigger", "trigger trg_t_args on t", "UPDATE OF some columns"),
+        Unmodeled("trigger", "trigger trg_t_args on t", "passes arguments to its function"),
+        Unmodeled("trigger", "trigger trg_t_off on t", "not enabled in the default way (tgenabled='D')"),
     ]
+
+
+def test_instead_of_trigger_on_a_view_is_part_of_the_view(database_each_server: TestDatabase) -> None:
+    schema, stats = read(database_each_server, """
+        CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+        CREATE TABLE t (id int);
+        CREATE VIEW v AS SELECT id FROM t;
+        CREATE TRIGGER trg_v_insert INSTEAD OF INSERT OR UPDATE ON v FOR EACH ROW EXECUTE FUNCTION f();
+    """)
+    assert stats.unmodeled == []
+    assert schema.views["v"].triggers == {
+        "trg_v_insert": Trigger("trg_v_insert", "v", "f", "instead of", ("insert", "update"))}
+    assert schema.triggers == [schema.views["v"].triggers["trg_v_insert"]]
 
 
 # -- views and comments ---------------------------------------------------------------------
@@ -546,14 +574,18 @@ def test_search_path_is_restored_inside_a_caller_transaction(database: TestDatab
     assert list(schema.tables) == ["t"]
 
 
-def test_types_of_other_schemas_are_qualified(database: TestDatabase) -> None:
+def test_objects_of_other_schemas_are_read_and_named_qualified(database: TestDatabase) -> None:
     schema = read_schema(database, """
         CREATE SCHEMA lib;
+        COMMENT ON SCHEMA lib IS 'Shared types';
         CREATE TYPE lib.mood AS ENUM ('ok');
         CREATE TABLE t (m lib.mood);
+        CREATE TABLE lib.t (id int);
     """)
     assert schema.tables["t"].columns == (Column("m", "lib.mood", nullable=True),)
-    assert schema.enums == {}
+    assert schema.enums == {"lib.mood": EnumType("lib.mood", ("ok",))}
+    assert schema.tables["lib.t"] == Table("lib.t", (Column("id", "integer", nullable=True),))
+    assert schema.namespaces == {"lib": Namespace("lib", "Shared types")}
 
 
 # -- cost -----------------------------------------------------------------------------------
@@ -575,7 +607,7 @@ def test_query_count_does_not_grow_with_table_count(database: TestDatabase) -> N
     large, large_stats = read(database)
     assert len(small.tables) == 5
     assert len(large.tables) == 200
-    assert small_stats.queries == large_stats.queries == 10
+    assert small_stats.queries == large_stats.queries == 15
 
 
 def test_foreign_key_to_another_schema_is_qualified(database: TestDatabase) -> None:

@@ -36,7 +36,7 @@ def _require_schema() -> None:
 def test_veza_schema_round_trips_through_the_database(database_each_server: TestDatabase) -> None:
     loaded, introspected, stats = applied(database_each_server)
     assert stats.warnings == []
-    assert stats.queries == 10
+    assert stats.queries == 15
     assert mismatches(normalize_schema(loaded), normalize_schema(introspected)) == []
 
 

@@ -133,7 +133,8 @@ def test_json_has_only_database_fields_plus_module() -> None:
     data = model_io.schema_to_dict(full_schema())
     users = data["tables"]["users"]
     assert set(users) == {"name", "columns", "primary_key", "uniques", "checks", "foreign_keys", "indexes",
-                          "triggers", "partition", "comment", "module"}
+                          "triggers", "partition", "comment", "module", "exclusions", "unlogged", "row_security",
+                          "force_row_security", "policies", "grants"}
     assert set(data["tables"]["users"]["foreign_keys"]["fk_users_users"]) == {
         "name", "columns", "ref_table", "ref_columns", "on_delete", "on_update", "deferrable",
         "initially_deferred",

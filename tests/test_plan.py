@@ -11,8 +11,8 @@ from tests.factories import BASE, CHECK, FK, IDX, POSTS, ROLES, USERS, schema, w
 from veza_schema.diff.changes import AddForeignKey, AddUnique
 from veza_schema.diff.plan import Plan, UnsafeChangeError, build_plan, is_volatile, not_null_check_name
 from veza_schema.migrations.files import is_no_transaction
-from veza_schema.migrations.generate import FileSettings
-from veza_schema.migrations.incremental import file_names, generate_incremental, plan_incremental
+from veza_schema.migrations.generate import FileSettings, file_names
+from veza_schema.migrations.incremental import generate_incremental, plan_incremental
 from veza_schema.model import Column, EnumType, Index, IndexElement, PrimaryKey, Schema, Table, UniqueConstraint
 
 
@@ -224,7 +224,7 @@ def test_header_lists_changes_and_rfcs(tmp_path: Path) -> None:
     desired = schema(USERS, with_(POSTS, columns=(*POSTS.columns, bio)))
     [written] = generate_incremental(BASE, desired, tmp_path, None, FileSettings())
     up = written.up_path.read_text()
-    assert written.name == "add_column_posts_bio"
+    assert written.name == "add_posts_bio"
     assert "-- RFC: RFC-0042" in up and "--   + column posts.bio text" in up
 
 

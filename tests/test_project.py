@@ -152,9 +152,10 @@ def test_generate_writes_the_settings_timeouts(tmp_path: Path) -> None:
     yaml = BADLY_NAMED_INDEX.replace("items_title", "idx_items_title")
     make_project(tmp_path, settings('lock-timeout = "2s"\n'), yaml=yaml)
     assert invoke("generate", cwd=tmp_path).exit_code == 0
-    (tmp_path / "schema" / "app.yaml").write_text(yaml.replace("      title: {type: text}\n",
-                                                               "      title: {type: text}\n"
-                                                               "      note: {type: text, nullable: true}\n"))
+    # A new column goes last: PostgreSQL appends it (generate refuses an order it cannot reach).
+    (tmp_path / "schema" / "app.yaml").write_text(yaml.replace("    indexes:\n",
+                                                               "      note: {type: text, nullable: true}\n"
+                                                               "    indexes:\n"))
     result = invoke("generate", "--name", "add_note", cwd=tmp_path, env={"VEZA_STATEMENT_TIMEOUT": "3min"})
     assert result.exit_code == 0, result.output
     up = next((tmp_path / "migrations").glob("*_add_note.up.sql")).read_text()
@@ -178,6 +179,7 @@ def test_a_project_wide_format_applies_where_the_command_offers_it(tmp_path: Pat
     ('[tool.veza-schema.lint]\nseverity = { NAM = "fatal" }\n', "the severity is error or warning"),
     ('[tool.veza-schema.lint]\nselect = "NAM"\n', "expected a list of rule codes"),
     ('migration-lock-timeout = -1\n', "expected a number of seconds"),
+    ('max-locks-per-file = 0\n', "expected a whole number >= 1"),
     ('schema-dir = \n', "pyproject.toml"),
 ])
 def test_an_invalid_setting_is_exit_2_naming_it(tmp_path: Path, text: str, message: str) -> None:

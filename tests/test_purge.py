@@ -35,7 +35,8 @@ def logs(database: TestDatabase, tmp_path: Path) -> tuple[TestDatabase, Path]:
     schema_dir = tmp_path / "schema"
     schema_dir.mkdir()
     (schema_dir / "logs.yaml").write_text(LOGS_YAML)
-    assert invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(tmp_path / "m")).exit_code == 0
+    assert invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(tmp_path / "m"),
+                  "--no-verify").exit_code == 0  # a minimal table: lint's gate is not what this is about
     assert invoke("apply", "--dsn", database.dsn, "--migrations-dir", str(tmp_path / "m")).exit_code == 0
     now = datetime.now(UTC)
     database.execute("INSERT INTO deliveries (created_at) "

@@ -62,15 +62,18 @@ def test_status_json_has_the_documented_shape(database: TestDatabase, tmp_path: 
     result = run_cli("status", "--format", "json", "--dsn", database.dsn, "--migrations-dir", str(migrations))
     assert result.exit_code == 1
     document = json.loads(result.stdout)
-    assert set(document) == {"version", "database", "up_to_date", "counts", "migrations", "sum_file"}
+    assert set(document) == {"version", "database", "up_to_date", "counts", "changes", "migrations", "sum_file"}
     assert document["version"] == 1 and document["up_to_date"] is False
     assert document["counts"] == {"applied": 1, "pending": 1, "modified": 0, "missing": 0, "failed": 0,
                                   "out_of_order": 0}
     first = document["migrations"][0]
-    assert set(first) == {"version", "name", "state", "installed_on", "execution_time_ms", "checksum_file",
-                          "checksum_applied", "detail", "hand_written"}
-    assert (first["version"], first["name"], first["state"]) == (1, "create_a", "applied")
+    assert set(first) == {"version", "name", "change", "state", "installed_on", "execution_time_ms",
+                          "checksum_file", "checksum_applied", "detail", "hand_written"}
+    assert (first["version"], first["name"], first["change"], first["state"]) == (1, "create_a", "1_create_a",
+                                                                                    "applied")
     assert first["hand_written"] is True
+    assert document["changes"] == [{"change": "1_create_a", "state": "applied", "versions": [1]},
+                                   {"change": "2_create_b", "state": "pending", "versions": [2]}]
     assert first["checksum_file"] == first["checksum_applied"]
 
 

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from tests.helpers import REPO_ROOT, TestDatabase
+from veza_schema.db.introspect import IntrospectionStats, Unmodeled
 from veza_schema.drift import shadow_cache
 from veza_schema.drift.compare import detect_drift
 from veza_schema.drift.report import drift_document
@@ -56,9 +57,9 @@ def test_an_edited_schema_is_built_again(live: psycopg.Connection, database: Tes
         (edited / path.name).write_text(path.read_text())
     accounts = edited / "accounts.yaml"
     text = accounts.read_text()
-    anchor = "    columns:\n"
+    anchor = "    checks:\n"  # after the last column, where ADD COLUMN put it
     assert anchor in text
-    accounts.write_text(text.replace(anchor, anchor + "      nickname: {type: text, nullable: true}\n", 1))
+    accounts.write_text(text.replace(anchor, "      nickname: {type: text, nullable: true}\n" + anchor, 1))
     document = drift(live, database, load_schema(edited), tmp_path / "cache")
     assert document["changes"] == []
     assert drift(live, database, load_schema(edited), tmp_path / "cache") == document
@@ -107,3 +108,27 @@ def test_a_shadow_server_started_per_run_is_left_to_build_in_shadow(
     assert shadow_cache.build_in_shadow_cached(desired, server_dsn, tmp_path, None, live_version) == "built"
     assert calls == [(desired, server_dsn, None, live_version)]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_hit_gives_back_the_facts_the_shadow_model_cannot_carry(database: TestDatabase, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unmodeled drift compares the shadow's facts with the live database's: a hit must keep them."""
+    desired = load_schema(SAMPLE)
+    fact = Unmodeled("rule", "rule accounts.r_keep", "ON DELETE DO INSTEAD NOTHING", "accounts")
+    build = shadow_cache.build_in_shadow
+
+    def build_with_fact(*args: object, **kwargs: object) -> object:
+        built = build(*args, **kwargs)  # type: ignore[arg-type]
+        stats = args[2]
+        assert isinstance(stats, IntrospectionStats)
+        stats.unmodeled.append(fact)
+        return built
+
+    monkeypatch.setattr(shadow_cache, "build_in_shadow", build_with_fact)
+    first = IntrospectionStats()
+    shadow_cache.build_in_shadow_cached(desired, database.server.admin_dsn, tmp_path, first)
+    monkeypatch.setattr(shadow_cache, "build_in_shadow", refuse_to_build)
+    second = IntrospectionStats()
+    shadow_cache.build_in_shadow_cached(desired, database.server.admin_dsn, tmp_path, second)
+    assert fact in first.unmodeled
+    assert second.unmodeled == first.unmodeled

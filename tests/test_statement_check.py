@@ -11,8 +11,7 @@ from tests.factories import EVENTS, IDX, POSTS, USERS, one_change_of_each_kind, 
 from tests.helpers import REPO_ROOT
 from veza_schema.diff.changes import Change, CreateIndex, CreateTable, DropTable
 from veza_schema.diff.plan import UnsafeChangeError, build_plan
-from veza_schema.migrations.generate import FileSettings, initial_migration
-from veza_schema.migrations.incremental import render_file
+from veza_schema.migrations.generate import FileSettings, initial_migration, render_file
 from veza_schema.migrations.statement_check import check_file
 from veza_schema.yaml.loader import load_schema
 

@@ -28,6 +28,8 @@ from veza_schema.db.servers import (
 from veza_schema.errors import UsageError
 
 OTHER_MAJORS = [param for param in MATRIX if param != f"pg{embedded_major()}"]
+# The suite points every command's shadow at the test server (VEZA_SHADOW_DSN); these tests are about diff's own choice.
+DEFAULT_SHADOW: dict[str, str | None] = {"VEZA_SHADOW_DSN": None}
 
 
 @pytest.fixture(params=OTHER_MAJORS)
@@ -70,14 +72,15 @@ def test_diff_through_a_container_of_the_same_major_is_exact(pg15_database: Test
 def test_diff_without_a_shadow_uses_a_container_of_the_targets_major(request: pytest.FixtureRequest) -> None:
     require_image("postgres:13")
     for database in applied_database(request, "pg13"):
-        result = run_cli("diff", "--dsn", database.dsn, "--format", "json")
+        result = run_cli("diff", "--dsn", database.dsn, "--format", "json", env=DEFAULT_SHADOW)
         assert result.exit_code == 0, result.output
         assert '"shadow": "a postgres:13 container"' in result.stdout
         assert '"warnings": []' in result.stdout
 
 
 def test_diff_without_docker_falls_back_to_the_embedded_server_and_says_why(pg15_database: TestDatabase) -> None:
-    result = run_cli("diff", "--dsn", pg15_database.dsn, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    result = run_cli("diff", "--dsn", pg15_database.dsn,
+                     env={**DEFAULT_SHADOW, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert result.exit_code == 0, result.output
     assert "through a shadow database on the embedded server" in result.stdout
     assert "no shadow server of PostgreSQL 15: no Docker engine answers" in result.stdout
@@ -101,7 +104,7 @@ def test_a_container_that_cannot_start_falls_back_to_the_embedded_server_unless_
     if docker_image_present(testcontainers_config.ryuk_image) or docker_pull(testcontainers_config.ryuk_image):
         pytest.skip("the reaper image can be had here: a container starts")
     for database in applied_database(request, "pg13"):
-        reaper = {"TESTCONTAINERS_RYUK_DISABLED": "false"}
+        reaper: dict[str, str | None] = {**DEFAULT_SHADOW, "TESTCONTAINERS_RYUK_DISABLED": "false"}
         chosen = run_cli("diff", "--dsn", database.dsn, env=reaper)
         assert chosen.exit_code == 0, chosen.output
         assert "through a shadow database on the embedded server" in chosen.stdout

@@ -8,11 +8,11 @@ import pytest
 from tests.helpers import Server
 from veza_schema.db.catalog import function_facts
 from veza_schema.model import Function, Schema
-from veza_schema.sql import builtin_functions
+from veza_schema.sql import builtin_catalog
 from veza_schema.sql.volatility import non_immutable_calls, offline_facts, volatile_calls
 
-REGENERATE = ("regenerate veza_schema/sql/builtin_functions.py from this server's pg_proc "
-              "(IMMUTABLE/STABLE/VOLATILE by name, MIXED as name:least:most)")
+REGENERATE = ("regenerate veza_schema/sql/builtin_catalog.py from this server's catalog "
+              "(veza_schema.db.catalog.builtin_catalog_source says how)")
 
 
 def test_built_in_table_matches_the_servers_catalog(pg_server: Server) -> None:
@@ -23,7 +23,7 @@ def test_built_in_table_matches_the_servers_catalog(pg_server: Server) -> None:
     shared = set(live.volatility) & set(table.volatility)
     differing = sorted(n for n in shared if live.volatility[n] != table.volatility[n])
     assert not differing, f"{differing[:10]}: {REGENERATE}"
-    if f"PostgreSQL {major}." in builtin_functions.__doc__.split("\n")[0]:
+    if builtin_catalog.SERVER.startswith(f"PostgreSQL {major}."):
         assert set(live.volatility) == set(table.volatility), REGENERATE
 
 

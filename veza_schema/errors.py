@@ -41,6 +41,12 @@ class UsageError(VezaSchemaError):
     """Bad flags or arguments."""
 
 
+class InternalError(VezaSchemaError):
+    """A check of our own output failed: a bug to report, not bad input."""
+
+    exit_code = EXIT_INTERNAL
+
+
 @dataclass
 class Problem:
     """One located complaint about an input file."""

@@ -29,6 +29,16 @@ _SUFFIX_FORMAT: dict[str, str] = {"year": "%Y", "month": "%Y%m"}  # day and week
 _SUFFIX_PATTERN: dict[str, str] = {"year": "YYYY", "month": "YYYYMM"}  # day and week: YYYYMMDD
 
 
+# Schemas veza-schema fills itself (retention's archive) or leaves to the pg_partman backend (its
+# extension's schema, with the template tables pg_partman makes there): never part of the model.
+MANAGED_SCHEMAS: frozenset[str] = frozenset({ARCHIVE_SCHEMA})
+PARTMAN_EXTENSION = "pg_partman"
+
+
+def is_managed_schema(name: str) -> bool:
+    return name in MANAGED_SCHEMAS
+
+
 def is_managed_table(name: str) -> bool:
     return name in MANAGED_TABLES
 

@@ -7,6 +7,10 @@ model introspected from a database the YAML was applied to.
 
 Conventions shared by every producer:
 - identifiers are stored unquoted, exactly as PostgreSQL stores them;
+- objects of the home schema (``public``) are named bare, objects of other schemas
+  ``schema.name`` (the way PostgreSQL prints them with ``search_path = public``): that is
+  their key in the model and the name every reference uses. No identifier contains a dot,
+  so the key is never ambiguous (:func:`split_name`);
 - column types use PostgreSQL's ``format_type`` spelling (``character varying(255)``,
   ``timestamp with time zone``); see :mod:`veza_schema.types`;
 - named collections are ``dict``s keyed by name (order-insensitive equality), ordered
@@ -20,9 +24,54 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+HOME_SCHEMA = "public"
+
 FkAction = Literal["cascade", "restrict", "set null", "set default", "no action"]
 FK_ACTIONS: tuple[str, ...] = ("cascade", "restrict", "set null", "set default", "no action")
 INDEX_METHODS: tuple[str, ...] = ("btree", "gin", "gist", "hash", "brin", "spgist")
+PARALLEL_SAFETY: tuple[str, ...] = ("unsafe", "restricted", "safe")
+POLICY_COMMANDS: tuple[str, ...] = ("all", "select", "insert", "update", "delete")
+# Privileges each kind of object can be granted, in PostgreSQL's order (``all`` expands to them;
+# MAINTAIN exists from PostgreSQL 17 and is listed explicitly when wanted).
+PRIVILEGES: dict[str, tuple[str, ...]] = {
+    "table": ("select", "insert", "update", "delete", "truncate", "references", "trigger"),
+    "sequence": ("usage", "select", "update"),
+    "function": ("execute",),
+    "schema": ("usage", "create"),
+    "type": ("usage",),
+}
+TABLE_PRIVILEGES_EXTRA: tuple[str, ...] = ("maintain",)
+DEFAULT_PRIVILEGE_TARGETS: tuple[str, ...] = ("tables", "sequences", "functions", "types", "schemas")
+PUBLIC_ROLE = "public"
+# What PostgreSQL grants PUBLIC on a new object of each kind (the owner's own rights are not modeled).
+PUBLIC_DEFAULTS: dict[str, tuple[str, ...]] = {"function": ("execute",), "type": ("usage",)}
+
+Grants = Mapping[str, tuple[str, ...]]
+"""Role name (``public`` for PUBLIC) -> sorted privileges, ``"select with grant option"`` for a grantable one.
+
+The owner's own privileges are not part of it: the owner is whoever runs the migrations."""
+
+
+def split_name(key: str) -> tuple[str | None, str]:
+    """``audit.events`` -> ``("audit", "events")``; ``users`` -> ``(None, "users")`` (the home schema)."""
+    schema, dot, name = key.partition(".")
+    return (schema, name) if dot else (None, key)
+
+
+def schema_of(key: str) -> str:
+    """The schema an object key lives in: ``audit.events`` -> ``audit``, ``users`` -> ``public``."""
+    return split_name(key)[0] or HOME_SCHEMA
+
+
+def qualify(schema: str | None, name: str) -> str:
+    """The model key of ``name`` in ``schema`` (bare in the home schema)."""
+    return name if schema in (None, HOME_SCHEMA) else f"{schema}.{name}"
+
+
+def default_grants(kind: str) -> Mapping[str, tuple[str, ...]]:
+    """What PUBLIC holds on a new object of ``kind`` (functions: EXECUTE; types: USAGE; else nothing)."""
+    public = PUBLIC_DEFAULTS.get(kind)
+    return MappingProxyType({PUBLIC_ROLE: public} if public else {})
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -35,6 +84,9 @@ class SourcePos:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+
+# Fields added after ``meta`` in a class came later than its first positional users: pass them by keyword.
 
 
 def _meta(default: object = None) -> object:
@@ -106,6 +158,10 @@ class Column:
     counts: CounterSpec | None = field(default=None, compare=False, repr=False)
     maintained_by: str | None = field(default=None, compare=False, repr=False)
     meta: Meta = field(default=NO_META, compare=False, repr=False)
+    # COLLATE as SQL text (``"C"``, ``"en_US.utf8"``), only when not the type's default.
+    collation: str | None = None
+    # ALTER COLUMN ... SET STATISTICS; None is the server's default target.
+    statistics: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +169,48 @@ class PrimaryKey:
     name: str
     columns: tuple[str, ...]
     meta: Meta = field(default=NO_META, compare=False, repr=False)
+    deferrable: bool = False
+    initially_deferred: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class UniqueConstraint:
     name: str
     columns: tuple[str, ...]
+    meta: Meta = field(default=NO_META, compare=False, repr=False)
+    deferrable: bool = False
+    initially_deferred: bool = False
+    nulls_not_distinct: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusionConstraint:
+    """``EXCLUDE USING gist (room_id WITH =, during WITH &&)``: no two rows may match on every element.
+
+    ``elements`` are ``"expression WITH operator"`` texts as PostgreSQL prints them.
+    """
+
+    name: str
+    elements: tuple[str, ...]
+    method: str = "gist"
+    where: str | None = None
+    include: tuple[str, ...] = ()
+    deferrable: bool = False
+    initially_deferred: bool = False
+    meta: Meta = field(default=NO_META, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A row-level security policy (CREATE POLICY); ``roles`` sorted, ``("public",)`` for everyone."""
+
+    name: str
+    table: str
+    command: Literal["all", "select", "insert", "update", "delete"] = "all"
+    permissive: bool = True
+    roles: tuple[str, ...] = (PUBLIC_ROLE,)
+    using: str | None = None
+    with_check: str | None = None
     meta: Meta = field(default=NO_META, compare=False, repr=False)
 
 
@@ -257,6 +349,12 @@ class Table:
     module: str = field(default="", compare=False, repr=False)
     tags: frozenset[str] = field(default_factory=frozenset, compare=False, repr=False)
     meta: Meta = field(default=NO_META, compare=False, repr=False)
+    exclusions: Mapping[str, ExclusionConstraint] = field(default_factory=dict)
+    unlogged: bool = False
+    row_security: bool = False  # ENABLE ROW LEVEL SECURITY
+    force_row_security: bool = False  # FORCE ROW LEVEL SECURITY (applies to the owner too)
+    policies: Mapping[str, Policy] = field(default_factory=dict)
+    grants: Grants = field(default_factory=dict)
 
     def column(self, name: str) -> Column | None:
         for column in self.columns:
@@ -307,6 +405,14 @@ class Function:
     comment: str | None = None
     module: str = field(default="", compare=False, repr=False)
     meta: Meta = field(default=NO_META, compare=False, repr=False)
+    strict: bool = False  # RETURNS NULL ON NULL INPUT
+    leakproof: bool = False
+    parallel: Literal["unsafe", "restricted", "safe"] = "unsafe"
+    cost: float | None = None  # None: PostgreSQL's default (1 for C and internal, else 100)
+    rows: float | None = None  # None: PostgreSQL's default (1000 for set-returning functions)
+    # SET clauses, sorted by name: (("search_path", "pg_catalog, public"),); values as PostgreSQL keeps them.
+    settings: tuple[tuple[str, str], ...] = ()
+    grants: Grants = field(default_factory=lambda: default_grants("function"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +426,11 @@ class View:
     depends_on: tuple[str, ...] = field(default=(), compare=False, repr=False)
     module: str = field(default="", compare=False, repr=False)
     meta: Meta = field(default=NO_META, compare=False, repr=False)
+    triggers: Mapping[str, Trigger] = field(default_factory=dict)  # INSTEAD OF triggers of a plain view
+    grants: Grants = field(default_factory=dict)
+    # Output columns as "name type", when known (introspection): tells a replaceable query change
+    # from one that must drop and recreate the view. YAML leaves it empty.
+    columns: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def refreshable_concurrently(self) -> bool:
@@ -331,6 +442,92 @@ class Extension:
     name: str
     module: str = field(default="", compare=False, repr=False)
     meta: Meta = field(default=NO_META, compare=False, repr=False)
+    version: str | None = None  # None: the server's default version
+    schema: str | None = None  # None: the home schema
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceObject:
+    """A sequence: standalone, or owned by a column (``serial`` makes one per column).
+
+    ``min_value``/``max_value`` are None when they are the default for the type and direction.
+    """
+
+    name: str
+    type: str = "bigint"
+    start: int = 1
+    increment: int = 1
+    min_value: int | None = None
+    max_value: int | None = None
+    cache: int = 1
+    cycle: bool = False
+    owned_by: str | None = None  # "table.column" (table key), dropped with the column
+    comment: str | None = None
+    grants: Grants = field(default_factory=dict)
+    module: str = field(default="", compare=False, repr=False)
+    meta: Meta = field(default=NO_META, compare=False, repr=False)
+
+    @property
+    def owner_table(self) -> str | None:
+        return self.owned_by.rpartition(".")[0] if self.owned_by else None
+
+    @property
+    def owner_column(self) -> str | None:
+        return self.owned_by.rpartition(".")[2] if self.owned_by else None
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """A PostgreSQL schema other than the home one (``CREATE SCHEMA``)."""
+
+    name: str
+    comment: str | None = None
+    grants: Grants = field(default_factory=dict)
+    module: str = field(default="", compare=False, repr=False)
+    meta: Meta = field(default=NO_META, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """A role the schema grants to (cluster-wide in PostgreSQL: created if missing, never dropped)."""
+
+    name: str
+    login: bool = False
+    inherit: bool = True
+    createdb: bool = False
+    createrole: bool = False
+    bypassrls: bool = False
+    connection_limit: int = -1
+    member_of: tuple[str, ...] = ()  # sorted role names
+    comment: str | None = None
+    module: str = field(default="", compare=False, repr=False)
+    meta: Meta = field(default=NO_META, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultPrivilege:
+    """ALTER DEFAULT PRIVILEGES FOR ROLE ``for_role`` [IN SCHEMA ``schema``] GRANT ... ON ``on``.
+
+    ``grants`` are the rights added to what PostgreSQL grants by itself (the owner's, and
+    PUBLIC's on functions and types); a global entry (``schema`` None) may also take PUBLIC's away,
+    which shows as ``grants`` without ``public``.
+    """
+
+    for_role: str
+    on: Literal["tables", "sequences", "functions", "types", "schemas"]
+    schema: str | None = None
+    grants: Grants = field(default_factory=dict)
+    module: str = field(default="", compare=False, repr=False)
+    meta: Meta = field(default=NO_META, compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        return default_privilege_key(self.for_role, self.schema, self.on)
+
+
+def default_privilege_key(for_role: str, schema: str | None, on: str) -> str:
+    """``veza_owner:public:tables``; ``*`` for every schema."""
+    return f"{for_role}:{schema or '*'}:{on}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +541,7 @@ class Module:
 
 @dataclass(frozen=True, slots=True)
 class Schema:
-    """A whole database schema (PostgreSQL schema ``public``)."""
+    """A whole database: the home schema ``public``, the other schemas it declares, roles it grants to."""
 
     tables: Mapping[str, Table] = field(default_factory=dict)
     enums: Mapping[str, EnumType] = field(default_factory=dict)
@@ -352,6 +549,10 @@ class Schema:
     functions: Mapping[str, Function] = field(default_factory=dict)
     views: Mapping[str, View] = field(default_factory=dict)
     extensions: Mapping[str, Extension] = field(default_factory=dict)
+    sequences: Mapping[str, SequenceObject] = field(default_factory=dict)
+    namespaces: Mapping[str, Namespace] = field(default_factory=dict)
+    roles: Mapping[str, Role] = field(default_factory=dict)
+    default_privileges: Mapping[str, DefaultPrivilege] = field(default_factory=dict)
     modules: Mapping[str, Module] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -363,5 +564,12 @@ class Schema:
 
     @property
     def triggers(self) -> list[Trigger]:
+        """Every trigger of tables and views, sorted by (table, name)."""
         found = [trigger for table in self.tables.values() for trigger in table.triggers.values()]
+        found += [trigger for view in self.views.values() for trigger in view.triggers.values()]
         return sorted(found, key=lambda trigger: (trigger.table, trigger.name))
+
+    @property
+    def policies(self) -> list[Policy]:
+        found = [policy for table in self.tables.values() for policy in table.policies.values()]
+        return sorted(found, key=lambda policy: (policy.table, policy.name))

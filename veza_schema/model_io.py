@@ -105,6 +105,10 @@ def _decode(value: Any, hint: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ModelFormatError(f"{where}: expected an integer, got {value!r}")
         return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ModelFormatError(f"{where}: expected a number, got {value!r}")
+        return float(value)
     if hint is str:
         _expect(value, str, where)
         return value

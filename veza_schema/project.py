@@ -31,7 +31,7 @@ TABLE = "veza-schema"
 STATE_DIR = ".veza"
 DEFAULT_RFC_PATTERN = r"^RFC-\d{4,}$"
 
-Kind = Literal["path", "text", "pattern", "duration", "seconds", "dsn", "format", "codes", "severities"]
+Kind = Literal["path", "text", "pattern", "duration", "seconds", "count", "dsn", "format", "codes", "severities"]
 SettingSource = Literal["environment", "settings"]
 
 SEVERITIES = ("error", "warning")
@@ -67,6 +67,8 @@ SETTINGS: tuple[Setting, ...] = (
             "SET statement_timeout written at the top of each generated file", ("generate",)),
     Setting("migration-lock-timeout", "seconds", "VEZA_MIGRATION_LOCK_TIMEOUT", "--lock-timeout",
             "seconds apply and rollback wait for the migration lock", ("apply", "rollback")),
+    Setting("max-locks-per-file", "count", "VEZA_MAX_LOCKS_PER_FILE", "--max-locks-per-file",
+            "lock-table slots one generated transactional file may hold (diff.locks)", ("generate",)),
     Setting("shadow-dsn", "dsn", "VEZA_SHADOW_DSN", "--shadow-dsn",
             "server for shadow databases: a DSN or docker://IMAGE[:TAG]"),
     Setting("format", "format", "VEZA_FORMAT", "--format",
@@ -206,6 +208,11 @@ def _from_environment(setting: Setting, raw: str) -> Any:
         value = [code.strip() for code in raw.split(",") if code.strip()]
     elif setting.kind == "severities":
         value = dict(_pair(item, where) for item in raw.split(",") if item.strip())
+    elif setting.kind == "count":
+        try:
+            value = int(raw)
+        except ValueError:
+            raise UsageError(f"{where}: {raw!r} is not a whole number") from None
     elif setting.kind == "seconds":
         try:
             value = float(raw)
@@ -239,6 +246,10 @@ def _checked(setting: Setting, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise UsageError(f"{where}: expected a number of seconds >= 0, got {value!r}")
         return float(value)
+    if kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"{where}: expected a whole number >= 1, got {value!r}")
+        return value
     if kind == "format":
         if isinstance(value, str) and value.strip():
             return value

@@ -56,8 +56,26 @@ _TYPE_RE = re.compile(
 )
 
 
+_NAME_PART = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
+_NAMED_TYPE_RE = re.compile(rf"^(?P<name>{_NAME_PART}(?:\.{_NAME_PART})?)(?P<array>(?:\s*\[\s*\])*)$")
+_PLAIN_PART = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
 class TypeSyntaxError(ValueError):
     """The text is not a type spelling we understand."""
+
+
+def _named_type(text: str) -> str | None:
+    """A user type named with quotes or a schema (``audit.mood``, ``"Mood"[]``) as ``format_type`` prints it."""
+    match = _NAMED_TYPE_RE.match(text)
+    if not match or ('"' not in text and "." not in text):
+        return None
+    parts = re.findall(_NAME_PART, match.group("name"))
+    rendered = []
+    for part in parts:
+        name = part[1:-1].replace('""', '"') if part.startswith('"') else part.lower()
+        rendered.append(name if _PLAIN_PART.match(name) else '"' + name.replace('"', '""') + '"')
+    return ".".join(rendered) + "[]" * match.group("array").count("[")
 
 
 @lru_cache(maxsize=4096)
@@ -71,6 +89,9 @@ def normalize_type(text: str) -> str:
     >>> normalize_type("varchar(50)[]")
     'character varying(50)[]'
     """
+    named = _named_type(text.strip())
+    if named is not None:
+        return named
     cleaned = " ".join(text.strip().lower().split())
     match = _TYPE_RE.match(cleaned)
     if not match:
@@ -102,6 +123,10 @@ def short_type(canonical: str) -> str:
         suffix = "tz" if kind == "with" else ""
         return f"{word}{suffix}{modifier}{rest}"
     return canonical
+
+
+SERIAL_TYPES: dict[str, str] = {"smallserial": "smallint", "serial2": "smallint", "serial": "integer",
+                                "serial4": "integer", "bigserial": "bigint", "serial8": "bigint"}
 
 
 @lru_cache(maxsize=4096)  # lint asks it of every column; a schema has few distinct types

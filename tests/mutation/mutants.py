@@ -40,8 +40,8 @@ DIFF_TESTS = ("tests/test_differ.py", "tests/test_plan.py", "tests/test_migratio
               "tests/test_properties_schema.py")
 PLAN_TESTS = ("tests/test_plan.py", "tests/test_migration_proofs.py", "tests/test_properties_locks.py",
               "tests/test_properties_schema.py")
-LOADER_TESTS = ("tests/test_loader_nullability.py", "tests/test_cli_errors.py", "tests/test_cli_apply.py",
-                "tests/test_properties_schema.py")
+LOADER_TESTS = ("tests/test_loader_defaults.py", "tests/test_loader_nullability.py", "tests/test_cli_errors.py",
+                "tests/test_cli_apply.py", "tests/test_properties_schema.py")
 POLICY_TESTS = ("tests/test_policy.py",)
 TEXT_TESTS = ("tests/test_render.py", "tests/test_cli_apply.py", "tests/test_properties_schema.py")
 
@@ -229,8 +229,9 @@ MUTANTS: list[Mutant] = [
       "DESC NULLS FIRST kept in the model though PostgreSQL drops it: a perpetual diff"),
     m("loader_premake_default", LOADER, "        premake = 3\n", "        premake = 2\n", LOADER_TESTS,
       "the documented premake default is not 3"),
-    m("loader_where_not_stripped", LOADER, "where.strip() if where else None, include,",
-      "where if where else None, include,", LOADER_TESTS, "a partial index's predicate keeps its whitespace"),
+    m("loader_where_not_stripped", LOADER, "unique, method, where.strip() if where else None, include,",
+      "unique, method, where if where else None, include,", LOADER_TESTS,
+      "a partial index's predicate keeps its whitespace"),
 
     # -- policy ------------------------------------------------------------------------------------------
     m("policy_narrowing_allowed", CLASSIFY, '    if verdict.kind in ("same", "widening"):',

@@ -8,6 +8,7 @@ documented exit code; tracebacks appear only with ``VEZA_DEBUG=1``.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 import typer
 
 from veza_schema.cli import check, config, db, diff, docs, lint, maintenance, migrate
-from veza_schema.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, VezaSchemaError
+from veza_schema.errors import EXIT_CODES, EXIT_DATABASE, EXIT_INTERNAL, EXIT_INTERRUPTED, VezaSchemaError
 
 COMMAND_MODULES = (migrate, db, lint, maintenance, docs, diff, check, config)  # the order of `--help`
 WHOLE_APP_COMMANDS = ("config",)  # it reports the settings of every command, so it needs them all
@@ -78,6 +79,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     only when ``VEZA_DEBUG`` is set. Whatever is printed passes through the DSN redaction first
     (:func:`veza_schema.db.dsn.redact_text`): no password reaches the terminal or a CI log.
     """
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its parse fallbacks are not the user's business
     from veza_schema.sql import parse_cache
 
     args = list(argv) if argv is not None else sys.argv[1:]
@@ -97,8 +99,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             _print_error("internal error:\n" + "".join(traceback.format_exception(exc)).rstrip(), args)
-        else:
-            _print_error(f"internal error: {type(exc).__name__}: {exc} (set VEZA_DEBUG=1 for a traceback)", args)
+            return EXIT_INTERNAL
+        if type(exc).__module__.startswith("psycopg"):  # a server error no command wrapped: still exit 3
+            from veza_schema.db.errors import server_message
+
+            _print_error(f"database error: {server_message(exc)}", args)
+            return EXIT_DATABASE
+        _print_error(f"internal error: {type(exc).__name__}: {exc} (set VEZA_DEBUG=1 for a traceback)", args)
         return EXIT_INTERNAL
     finally:
         parse_cache.save_and_disable()

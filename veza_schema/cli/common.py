@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -85,10 +86,15 @@ DEFAULT_SCHEMA_DIR = Path("schema")
 DEFAULT_MIGRATIONS_DIR = Path("migrations")
 
 
+# Width when stdout is not a terminal: piped or captured output never wraps, one record per line.
+NO_WRAP_WIDTH = 100_000
+
+
 def console() -> Console:
+    """stdout; a terminal wraps at its width, anything else (a pipe, a CI log) never wraps."""
     from rich.console import Console  # imported when a command prints, not for --help
 
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else NO_WRAP_WIDTH)
 
 
 def error_console() -> Console:

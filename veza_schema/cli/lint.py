@@ -7,12 +7,26 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from veza_schema.cli.common import DEFAULT_MIGRATIONS_DIR, DEFAULT_SCHEMA_DIR, MigrationsDirOption, SchemaDirOption
+from veza_schema.cli.common import (
+    DEFAULT_MIGRATIONS_DIR,
+    DEFAULT_SCHEMA_DIR,
+    MigrationsDirOption,
+    SchemaDirOption,
+    ShadowDsnOption,
+)
 
 if TYPE_CHECKING:
     from veza_schema.lint.findings import Severity
+    from veza_schema.lint.verify import Validation
+    from veza_schema.model import Schema
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
+
+OfflineOption = Annotated[
+    bool,
+    typer.Option("--offline", help="Do not apply the schema to PostgreSQL: the model's rules only (says so in "
+                                   "the report)."),
+]
 
 
 RULES_FORMATS = ("text", "json", "markdown")
@@ -81,11 +95,21 @@ def lint_command(
         Path | None,
         typer.Option("--output", "-o", help="Write the report to this file instead of stdout.", show_default=False),
     ] = None,
+    offline: OfflineOption = False,
+    shadow_dsn: ShadowDsnOption = None,
 ) -> None:
-    """Lint the schema YAML: naming, the seed's 10 immutable rules, integrity, PostgreSQL pitfalls.
+    """Lint the schema YAML: naming, the seed's 10 immutable rules, integrity, PostgreSQL pitfalls,
+    and what PostgreSQL itself refuses when the schema is applied (PG1xx).
+
+    The schema is applied, in a scratch database that is thrown away, on the embedded server
+    (or --shadow-dsn, a DSN or docker://IMAGE); each error PostgreSQL raises is a finding at
+    the YAML line of its object.
+    A script that applied cleanly once is remembered on that server (a template database), so
+    later runs of the same schema cost one query. --offline skips the server.
 
     Exit 0 when no errors remain (warnings alone exit 0 unless --strict), 1 on errors,
-    2 on a schema that does not load or bad options. Rules are listed in docs/rules.md.
+    2 on a schema that does not load or bad options, 3 when the server cannot be reached.
+    Rules are listed in docs/rules.md.
 
     Examples:
 
@@ -94,12 +118,15 @@ def lint_command(
         veza-schema lint --format sarif --output lint.sarif
 
         veza-schema lint --select IMM,PG005 --ignore NAM --strict
+
+        veza-schema lint --offline
+
+        veza-schema lint --shadow-dsn docker://postgres:15
     """
     import gc
     import sys
 
     from veza_schema.cli.common import check_choice
-    from veza_schema.lint.engine import lint
     from veza_schema.lint.output import render
     from veza_schema.lint.rulebook import LINT_RULES
     from veza_schema.migrations.sumfile import require_current_sum
@@ -109,8 +136,9 @@ def lint_command(
     require_current_sum(migrations_dir)  # CI lints every change: an edited migration fails here too
     schema = load_schema(schema_dir)
     gc.freeze()  # the model lives until exit: keep the collector from rescanning it (~25% on big schemas)
-    report = lint(schema, select=_codes(select), ignore=_codes(ignore), use_waivers=not no_waivers,
-                  severity=_severities(severity))
+    report = validate_schema(schema, schema_dir, migrations_dir, select=_codes(select), ignore=_codes(ignore),
+                             use_waivers=not no_waivers, severity=_severities(severity), offline=offline,
+                             shadow_dsn=shadow_dsn).report
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render(report, LINT_RULES, fmt), encoding="utf-8")
@@ -128,6 +156,55 @@ def lint_command(
     else:
         sys.stdout.write(render(report, LINT_RULES, fmt))
     raise typer.Exit(report.exit_code(strict))
+
+
+def validate_schema(schema: Schema, schema_dir: Path, migrations_dir: Path, *, select: list[str] | None = None,
+                    ignore: list[str] | None = None, use_waivers: bool = True,
+                    severity: dict[str, Severity] | None = None, offline: bool = False,
+                    shadow_dsn: str | None = None) -> Validation:
+    """Lint and verify ``schema`` as ``lint`` does (``generate`` runs the same before writing).
+
+    The migrations' snapshot, when there is one, tells the rules which tables already exist.
+    """
+    from veza_schema.errors import DatabaseError
+    from veza_schema.lint.verify import validate
+    from veza_schema.migrations.snapshot import read_snapshot
+
+    try:
+        return validate(schema, select=select, ignore=ignore, use_waivers=use_waivers, severity=severity,
+                        offline=offline,
+                        shadow_dsn=shadow_dsn, previous=lambda: read_snapshot(migrations_dir), schema_dir=schema_dir)
+    except DatabaseError as error:
+        raise DatabaseError(f"{error} (the schema is verified on PostgreSQL: --offline lints without a server)",
+                            error.sqlstate) from error
+
+
+def verify_before_writing(schema: Schema, migrations_dir: Path, *, no_verify: bool, shadow_dsn: str | None,
+                          schema_dir: Path) -> None:
+    """``generate``'s gate: lint and PostgreSQL's verification, as ``lint`` runs them; refuse on an error.
+
+    Raises:
+        SchemaRefused: an error remains (exit 1); ``--no-verify`` writes anyway (and the header says so).
+    """
+    import sys
+    from dataclasses import replace
+
+    from veza_schema.cli.common import console, error_console
+    from veza_schema.lint.output import render
+    from veza_schema.lint.rulebook import LINT_RULES
+    from veza_schema.lint.verify import SchemaRefused
+
+    if no_verify:
+        error_console().print(f"[yellow]warning:[/] --no-verify: {schema_dir}/ is neither linted nor verified on "
+                              "PostgreSQL; the migration's header says so", markup=True)
+        return
+    report = validate_schema(schema, schema_dir, migrations_dir, shadow_dsn=shadow_dsn).report
+    if report.errors:
+        errors = tuple(f for f in report.active if f.severity == "error")
+        sys.stdout.write(render(replace(report, findings=errors), LINT_RULES, "text"))
+        raise SchemaRefused(f"generate refuses {schema_dir}/: {report.errors} error(s) above (`veza-schema lint` "
+                            "lists them with the warnings); fix them, or write anyway with --no-verify")
+    console().print(f"[dim]{report.verification}[/]", markup=True)
 
 
 def rules_command(

@@ -15,6 +15,7 @@ from veza_schema.cli.common import (
     DsnOption,
     MigrationsDirOption,
     SchemaDirOption,
+    ShadowDsnOption,
     check_choice,
     console,
 )
@@ -22,7 +23,9 @@ from veza_schema.cli.common import (
 if TYPE_CHECKING:
     from veza_schema.db.dsn import Target
     from veza_schema.migrations.files import MigrationFile
+    from veza_schema.migrations.generate import WrittenMigration
     from veza_schema.migrations.runner import RunResult
+    from veza_schema.policy import PolicyReport
     from veza_schema.sql.split import Statement
 
 
@@ -37,7 +40,8 @@ def register(app: typer.Typer) -> None:
 
 
 def generate(
-    name: Annotated[str | None, typer.Option("--name", help="Migration name (snake_case).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Migration name (snake_case). Default: what "
+                                                            "changed, e.g. add_tracks_isrc.")] = None,
     schema_dir: SchemaDirOption = DEFAULT_SCHEMA_DIR,
     migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
     lock_timeout: Annotated[str, typer.Option("--lock-timeout", help="SET lock_timeout written at the top of "
@@ -47,18 +51,35 @@ def generate(
     allow_forbidden: Annotated[bool, typer.Option("--allow-forbidden", help="Write a migration even with changes "
                                                                             "the change policy forbids (needs "
                                                                             "--rfc).")] = False,
-    rfc: Annotated[str | None, typer.Option("--rfc", help="The RFC approving the changes (RFC-NNNN); required "
-                                                          "with --allow-forbidden.", show_default=False)] = None,
+    rfc: Annotated[str | None, typer.Option("--rfc", help="The RFC approving the changes (RFC-NNNN): covers "
+                                                          "RFC-required changes that name none; required with "
+                                                          "--allow-forbidden.", show_default=False)] = None,
     rfc_pattern: Annotated[str | None, typer.Option("--rfc-pattern", help="Regular expression every RFC reference "
                                                     "must match. [default: ^RFC-\\d{4,}$]",
                                                     show_default=False)] = None,
+    max_locks_per_file: Annotated[int, typer.Option(
+        "--max-locks-per-file", min=1,
+        help="Lock-table slots one transactional file may hold: a larger change is cut into several files of "
+             "one change. The default fits max_locks_per_transaction = 64 with 10 connections. Also "
+             "$VEZA_MAX_LOCKS_PER_FILE or the max-locks-per-file setting.")] = 500,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Write even if lint or PostgreSQL refuses schema/ "
+                                                                "(the migration's header says so).")] = False,
+    shadow_dsn: ShadowDsnOption = None,
 ) -> None:
-    """Write the next up/down migration pair from the changes in schema/.
+    """Write the next change (one or more up/down pairs) from the changes in schema/.
 
-    Nothing changed: nothing is written (exit 0). Example:
+    `generate` gives the same verdict as `veza-schema check --base migrations`: a forbidden
+    change, or an RFC-required one without an RFC, is refused (exit 1) unless --rfc (and
+    --allow-forbidden) approve it. A change that needs several files (a concurrent index, an
+    enum value, more relations than a small server's lock table holds) is still one change:
+    `rollback` undoes it whole. A change that needs no SQL (a deprecation) is recorded in the
+    snapshot. Before writing, schema/ is validated as `lint` does (the model's rules, then
+    PostgreSQL applying it in a scratch database): an error refuses the generation (exit 1)
+    unless --no-verify. Nothing changed: nothing is written (exit 0). Example:
 
         veza-schema generate --name add_user_bio
     """
+    from veza_schema.cli.lint import verify_before_writing
     from veza_schema.migrations import generate as gen
     from veza_schema.migrations.files import read_migrations
     from veza_schema.migrations.snapshot import SNAPSHOT_FILE, read_snapshot
@@ -68,12 +89,14 @@ def generate(
     schema = load_schema(schema_dir)
     from veza_schema.project import DEFAULT_RFC_PATTERN, project_relative
 
-    settings = gen.FileSettings(lock_timeout, statement_timeout, project_relative(schema_dir))
+    settings = gen.FileSettings(lock_timeout, statement_timeout, project_relative(schema_dir),
+                                max_locks=max_locks_per_file, unverified=no_verify)
     existing = read_migrations(migrations_dir)
     if not existing:
+        verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
         written = gen.generate_initial(schema, migrations_dir, gen.check_name(name or "initial_schema"), settings)
-        out.print(f"Wrote {written.up_path} and {written.down_path.name}: {len(schema.tables)} tables, "
-                  f"{len(schema.indexes)} indexes.")
+        _print_written(written, max_locks_per_file)
+        out.print(f"{len(schema.tables)} tables, {len(schema.indexes)} indexes.")
         return
     from veza_schema.migrations.sumfile import require_current_sum, write_sum
 
@@ -84,27 +107,82 @@ def generate(
 
         raise MigrationFileError(f"{migrations_dir / SNAPSHOT_FILE} is missing: it records the schema the "
                                  "existing migrations produce; restore it from git")
-    if snapshot == schema:
+    from veza_schema.migrations.snapshot import snapshot_changed
+
+    if snapshot == schema and not snapshot_changed(migrations_dir, schema):
         out.print("Nothing to generate: the migrations already produce schema/.")
         return
     from veza_schema.migrations import incremental
     from veza_schema.policy import check_generate
     from veza_schema.policy.base import prior_from_git
 
+    verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
     policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,  # refuses forbidden
                             prior=prior_from_git(schema_dir),                    # changes (exit 1)
                             rfc_pattern=rfc_pattern or DEFAULT_RFC_PATTERN)
-    for decision in policy.missing_rfc:
-        out.print(f"[yellow]warning:[/] {decision.code} {decision.summary.lstrip('+-~> ')}: RFC-required, "
-                  f"{decision.rfc_error} (`veza-schema check` fails until it has one)", markup=True)
+    _refuse_missing_rfcs(policy)
     written_files = incremental.generate_incremental(snapshot, schema, migrations_dir, name, settings,
                                                      allow_forbidden=allow_forbidden, rfc_lookup=policy.rfc_for,
                                                      extra_rfcs=[rfc] if rfc else [])
-    if not written_files:
+    if written_files:
+        _print_written(written_files, max_locks_per_file)
+    elif snapshot_changed(migrations_dir, schema):
+        from veza_schema.migrations.snapshot import write_snapshot
+
+        write_snapshot(migrations_dir, schema)
+        recorded = [d.summary.lstrip("+-~> ") for d in policy.decisions if d.change is None]
+        what = "; ".join(recorded) if recorded else "changes that need no SQL (module membership, expression spelling)"
+        out.print(f"No SQL needed. Recorded in {migrations_dir / SNAPSHOT_FILE}: {what}. Commit it with "
+                  "schema/: `check --base migrations` and the next `generate` read it.", markup=False)
+    else:
         out.print("Nothing to generate: the changes need no SQL.")
-    for written in written_files:
-        out.print(f"Wrote {written.up_path} and {written.down_path.name}.")
+        return
     write_sum(migrations_dir)
+
+
+def _refuse_missing_rfcs(policy: PolicyReport) -> None:
+    """One verdict with `check`: an RFC-required change without an RFC is refused here too (exit 1)."""
+    from veza_schema.policy import PolicyViolation
+
+    if not policy.missing_rfc:
+        return
+    lines = [f"{len(policy.missing_rfc)} change(s) need an RFC and name none; nothing was written:"]
+    for decision in policy.missing_rfc:
+        where = f"{decision.pos}: " if decision.pos else ""
+        lines.append(f"  {where}{decision.code} {decision.policy.rule.name}: {decision.summary.lstrip('+-~> ')}: "
+                     f"{decision.rfc_error}")
+    lines.append("Add `rfc: RFC-NNNN` to the object or its table, or pass --rfc RFC-NNNN (see "
+                 "docs/change-policy.md); `veza-schema check` gives the same verdict")
+    raise PolicyViolation("\n".join(lines))
+
+
+def _print_written(written: list[WrittenMigration], max_locks: int) -> None:
+    """One line for a one-file change; for several files, the change, each file and why it is separate."""
+    out = console()
+    if len(written) == 1:
+        only = written[0]
+        how = "in a transaction" if only.transactional else "no transaction"
+        out.print(f"Wrote {only.up_path} and {only.down_path.name} ({how}).", markup=False)
+        return
+    first = written[0]
+    label = first.role.change.label if first.role.change is not None else f"{first.version}_{first.name}"
+    out.print(f"Wrote change {label} as {len(written)} files in {first.up_path.parent}/ (one change: "
+              f"`veza-schema rollback` undoes all {len(written)}):", markup=False)
+    index = 0
+    while index < len(written):
+        parts = 0
+        while index + parts < len(written) and written[index + parts].role.why.startswith("part "):
+            parts += 1
+        if parts > 3:  # a large change cut to fit the lock table: one line for the run
+            out.print(f"  {written[index].up_path.name} .. {written[index + parts - 1].up_path.name} (in a "
+                      f"transaction each): {parts} parts, each holding at most {max_locks} lock-table slots "
+                      "(max_locks_per_transaction)", markup=False)
+            index += parts
+            continue
+        item = written[index]
+        how = "in a transaction" if item.transactional else "no transaction"
+        out.print(f"  {item.up_path.name} ({how}): {item.role.why}", markup=False)
+        index += 1
 
 
 def _target(dsn: str | None) -> Target:
@@ -126,31 +204,52 @@ def _files(migrations_dir: Path, check_sum: bool = True) -> list[MigrationFile]:
 
 
 class _ConsoleReporter:
-    """One line per migration; per statement for non-transactional steps, and for any statement
-    still running after a few seconds (so a DBA watching a long index build sees which one)."""
+    """Progress on stdout, one line per migration file: ``  ↑ 2026... add tracks isrc ... done (0.05s)``.
+
+    A no-transaction file also gets a line per statement, and the runner names any statement
+    still running after ``RunOptions.slow_after`` seconds through ``statement_slow`` (a DBA
+    watching a long index build sees which one). A line left open is closed before anything
+    else is printed (and with "failed" when a file fails), so the error, printed on stderr by
+    the CLI, starts on a line of its own.
+    """
 
     def __init__(self) -> None:
         self.out = console()
+        self._line_open = False
+
+    def _print(self, text: str, *, open_line: bool = False, continue_line: bool = False) -> None:
+        if self._line_open and not continue_line:
+            self.out.print()
+        self.out.print(text, end="" if open_line else "\n", markup=False)
+        self._line_open = open_line
 
     def migration_started(self, migration: MigrationFile, direction: str) -> None:
         arrow = "↑" if direction == "up" else "↓"
-        self.out.print(f"  {arrow} {migration.version} {migration.description} ...", end="")
+        self._print(f"  {arrow} {migration.version} {migration.description} ...", open_line=True)
 
     def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None:
         if total > 1:
-            self.out.print(f"\n      statement {index}/{total} (line {statement.line})", end="")
+            self._print(f"      statement {index}/{total} (line {statement.line})")
 
     def statement_slow(self, migration: MigrationFile, statement: Statement, index: int, total: int,
                        seconds: float) -> None:
         first_line = statement.text.splitlines()[0][:70]
-        self.out.print(f"\n      still running statement {index}/{total} (line {statement.line}): {first_line}",
-                       end="", markup=False)
+        self._print(f"      still running statement {index}/{total} (line {statement.line}): {first_line}")
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
-        self.out.print(f" [green]done[/] ({seconds:.2f}s)")
+        if self._line_open:
+            self._print(f" done ({seconds:.2f}s)", continue_line=True)
+        else:
+            self._print(f"      done ({seconds:.2f}s)")
+
+    def migration_failed(self, migration: MigrationFile, direction: str) -> None:
+        if self._line_open:
+            self._print(" failed", continue_line=True)
+        else:
+            self._print("      failed")
 
     def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None:
-        self.out.print(f"\n      [yellow]lock not available, retry {attempt} in {delay:.1f}s[/]", end="")
+        self._print(f"      lock not available, retry {attempt} in {delay:.1f}s")
 
 
 def _print_plan(result: RunResult) -> None:
@@ -209,15 +308,23 @@ def apply(
     if not result.steps:
         out.print(f"Nothing to apply: {len(files)} migration(s), all applied. {_summary(target)}.")
         return
-    out.print(f"[bold green]Applied {len(result.steps)} migration(s)[/] in {result.seconds:.2f}s: "
-              f"{_summary(target)}.")
+    changes = len({step.migration.change.version for step in result.steps})
+    out.print(f"[bold green]Applied {len(result.steps)} migration(s)[/] ({changes} change(s)) in "
+              f"{result.seconds:.2f}s: {_summary(target)}.")
+    last = result.steps[-1].migration.change
+    if last.part < last.parts:
+        out.print(f"[yellow]note:[/] --to {to} stops inside change {last.label} (file {last.part} of "
+                  f"{last.parts}): it is partly applied; `apply` finishes it, `rollback` undoes what ran.")
 
 
 def rollback(
     dsn: DsnOption = None,
     migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
-    steps: Annotated[int | None, typer.Option("--steps", help="How many migrations to roll back "
-                                                              "(default 1).", min=1)] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="How many changes to roll back (default 1): every "
+                                                              "file of each (or files, with --by-file).",
+                                              min=1)] = None,
+    by_file: Annotated[bool, typer.Option("--by-file", help="Count --steps in single files, not changes (may "
+                                                            "leave a change half applied).")] = False,
     to: Annotated[int | None, typer.Option("--to", help="Roll back every migration newer than this version "
                                                         "(0: all).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the SQL; touch nothing.")] = False,
@@ -226,28 +333,35 @@ def rollback(
                                                   "(e.g. drop a table created by the migration that now has "
                                                   "rows).")] = False,
 ) -> None:
-    """Run down files, newest first.
+    """Undo the last change (all the files one `generate` wrote), newest file first.
 
-    Example:
+    Examples:
 
-        veza-schema rollback --steps 1
+        veza-schema rollback
+
+        veza-schema rollback --steps 2 --dry-run
     """
     from veza_schema.errors import UsageError
     from veza_schema.migrations import runner
 
     if steps is not None and to is not None:
         raise UsageError("give --steps or --to, not both")
+    if by_file and to is not None:
+        raise UsageError("--by-file counts --steps; --to already names a version")
     target = _target(dsn)
     options = runner.RunOptions(lock_timeout=lock_timeout, reporter=_ConsoleReporter(),
                                 allow_data_loss=allow_data_loss)
-    result = runner.rollback(target, _files(migrations_dir), steps=steps, to=to, dry_run=dry_run, options=options)
+    result = runner.rollback(target, _files(migrations_dir), steps=steps, to=to, by_file=by_file, dry_run=dry_run,
+                             options=options)
     if dry_run:
         _print_plan(result)
         return
     if not result.steps:
         console().print("Nothing to roll back.")
         return
-    console().print(f"[bold green]Rolled back {len(result.steps)} migration(s)[/] in {result.seconds:.2f}s.")
+    changes = len({step.migration.change.version for step in result.steps})
+    console().print(f"[bold green]Rolled back {len(result.steps)} migration(s)[/] ({changes} change(s)) in "
+                    f"{result.seconds:.2f}s.")
 
 
 def status(
@@ -285,41 +399,82 @@ def status(
 
 
 def _print_status(database: str, states: list, up_to_date: bool) -> None:
-    from rich.table import Table
+    """Aligned columns that never wrap (a piped status stays one line per file); colors on a terminal."""
+    from veza_schema.migrations.status import status_lines
 
     out = console()
     out.print(f"Database: {database}", markup=False)
     colors = {"applied": "green", "pending": "yellow", "modified": "red", "missing": "red", "failed": "red",
-              "out_of_order": "magenta"}
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("version", "name", "state", "installed on", "detail"):
-        table.add_column(column)
-    for s in states:
-        installed = s.applied.installed_on.strftime("%Y-%m-%d %H:%M:%S") if s.applied else ""
-        name = f"{s.name} [dim](hand-written)[/]" if s.file and s.file.hand_written else s.name
-        table.add_row(str(s.version), name, f"[{colors[s.state]}]{s.state}[/]", installed, s.detail)
-    if states:
-        out.print(table)
-    out.print("Up to date." if up_to_date else "[yellow]Not up to date.[/]")
+              "out_of_order": "magenta", "partly applied": "yellow"}
+    rows = status_lines(states)
+    if len(rows) > 1:
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        color = out.is_terminal and not out.no_color
+        for number, row in enumerate(rows):
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+            line = "  ".join(cells).rstrip()
+            if color and number and row[2] in colors:
+                from rich.markup import escape
+
+                cells = [escape(cell) for cell in cells]
+                cells[2] = f"[{colors[row[2]]}]{cells[2]}[/]"
+                out.print("  ".join(cells).rstrip())
+            else:
+                out.print(line, markup=False, style="bold" if color and not number else None)
+    out.print("Up to date." if up_to_date else "Not up to date.", markup=False)
 
 
 def baseline(
     version: Annotated[int, typer.Option("--version", help="Mark every migration up to this version as applied.")],
     dsn: DsnOption = None,
     migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty history.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Record even when the database differs from what the "
+                                                        "migrations build, or its history is not empty.")] = False,
+    shadow_dsn: Annotated[str | None, typer.Option("--shadow-dsn", help="Server to replay the migrations on "
+                                                   "for the check (needs CREATEDB). Default: the embedded "
+                                                   "server.", show_default=False)] = None,
 ) -> None:
-    """Mark an existing database as being at VERSION without running anything.
+    """Mark an existing database as being at VERSION without running anything, once it is checked.
 
+    The migrations up to VERSION are replayed in a shadow database and the result compared
+    with this database; a difference is printed and refused (exit 3) unless --force.
     Example:
 
         veza-schema baseline --version 20261125120000
     """
+    from veza_schema.db.dsn import connect
+    from veza_schema.drift.baseline import compare_with_migrations
+    from veza_schema.errors import DatabaseStateError, UsageError
     from veza_schema.migrations import runner
 
     target = _target(dsn)
-    chosen = runner.baseline(target, _files(migrations_dir), version, force=force)
-    console().print(f"Baselined at {version}: {len(chosen)} migration(s) recorded as applied, nothing run.")
+    files = _files(migrations_dir)
+    if not any(f.version == version for f in files):
+        raise UsageError(f"--version {version}: no migration file has that version")
+    conn = connect(target, autocommit=True)
+    try:
+        report = compare_with_migrations(conn, files, version, shadow_dsn=shadow_dsn, database=target.display)
+    finally:
+        conn.close()
+    if report.drift:
+        from veza_schema.drift.report import changes_tree, count_items
+
+        out = console()
+        views = set(report.current.views) | set(report.desired.views)
+        out.print(changes_tree(f"[bold]The database differs from what the migrations up to {version} build[/] "
+                               "[dim](+ missing from the database, - only in the database, ~ different)[/]",
+                               report.changes, report.modules, views), soft_wrap=False)
+        counts = count_items(report.changes)
+        summary = (f"{sum(counts.values())} difference(s): {counts['missing']} missing, {counts['extra']} extra, "
+                   f"{counts['different']} different")
+        if not force:
+            raise DatabaseStateError(f"baseline refused: the database is not at {version} ({summary}). Bring it "
+                                     "there first (`veza-schema diff` shows the SQL for the YAML), or pick the "
+                                     "version it is at; --force records it anyway")
+        out.print(f"[yellow]--force: recording anyway[/] ({summary}).")
+    chosen = runner.baseline(target, files, version, force=force)
+    console().print(f"Baselined at {version}: {len(chosen)} migration(s) recorded as applied, nothing run"
+                    + ("." if report.drift else "; the database matches what they build."))
 
 
 def resolve(
@@ -327,12 +482,16 @@ def resolve(
     applied: Annotated[bool, typer.Option("--applied", help="You completed it by hand: record it applied.")] = False,
     rolled_back: Annotated[bool, typer.Option("--rolled-back", help="You undid it: forget it, so apply runs it "
                                                                     "again.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --applied: record it even though the database "
+                                                        "does not hold what the file leaves behind.")] = False,
     dsn: DsnOption = None,
     migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
 ) -> None:
     """Clear a failed migration after a human fixed the database.
 
-    Example:
+    --applied first checks the file's objects: each index it builds exists and is valid (an
+    INVALID index left by an interrupted concurrent build is not applied), each constraint
+    is validated, each column it makes NOT NULL is; exit 3 otherwise. Example:
 
         veza-schema resolve 20261125120000 --rolled-back
     """
@@ -341,8 +500,10 @@ def resolve(
 
     if applied == rolled_back:
         raise UsageError("give exactly one of --applied or --rolled-back")
+    if force and not applied:
+        raise UsageError("--force goes with --applied")
     target = _target(dsn)
-    outcome = runner.resolve(target, _files(migrations_dir), version, applied=applied)
+    outcome = runner.resolve(target, _files(migrations_dir), version, applied=applied, force=force)
     console().print(f"Migration {version} resolved as {outcome}.")
 
 

@@ -1,5 +1,7 @@
 """Changes between two models: one frozen dataclass per kind, named Verb+Object.
 
+One job: the vocabulary of changes; its length is one small class per change kind, with its text.
+
 Why data and not SQL: the differ, the ordering pass, the planner (online-safe SQL) and the
 change-policy classifier all read the same objects. Every change keeps the objects on both
 sides it touches (a drop keeps the dropped object, an alteration keeps ``before`` and
@@ -19,13 +21,19 @@ from veza_schema.model import (
     Column,
     CompositeType,
     EnumType,
+    ExclusionConstraint,
     Extension,
     ForeignKey,
     Function,
+    Grants,
     Index,
     Meta,
+    Namespace,
     PartitionSpec,
+    Policy,
     PrimaryKey,
+    Role,
+    SequenceObject,
     Table,
     Trigger,
     UniqueConstraint,
@@ -47,6 +55,76 @@ class ColumnUse:
     default: str | None = None
 
 
+# -- roles, schemas, privileges ------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CreateRole:
+    """A role created when missing, with its attributes and memberships (roles are cluster-wide)."""
+
+    role: Role
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropRole:
+    """A role no longer declared: never dropped by a migration (other databases may use it)."""
+
+    role: Role
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterRole:
+    before: Role
+    after: Role
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateNamespace:
+    """CREATE SCHEMA, with its comment and grants."""
+
+    namespace: Namespace
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropNamespace:
+    namespace: Namespace
+    meta: Meta = _meta()
+
+
+GrantKind = Literal["table", "view", "sequence", "function", "schema"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class GrantTarget:
+    kind: GrantKind
+    name: str  # model key (a schema's bare name)
+    arguments: str | None = None  # kind "function"
+
+
+@dataclass(frozen=True, slots=True)
+class AlterGrants:
+    """The privileges roles hold on an existing object changed (GRANT / REVOKE)."""
+
+    target: GrantTarget
+    before: Grants
+    after: Grants
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterDefaultPrivileges:
+    """ALTER DEFAULT PRIVILEGES FOR ROLE ``for_role`` [IN SCHEMA ``schema``] ON ``on``; None: PostgreSQL's default."""
+
+    for_role: str
+    schema: str | None
+    on: str
+    before: Grants | None
+    after: Grants | None
+    meta: Meta = _meta()
+
+
 # -- extensions and types ------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class CreateExtension:
@@ -57,6 +135,49 @@ class CreateExtension:
 @dataclass(frozen=True, slots=True)
 class DropExtension:
     extension: Extension
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterExtension:
+    """A new version (ALTER EXTENSION ... UPDATE) or schema (SET SCHEMA) of an installed extension."""
+
+    before: Extension
+    after: Extension
+    meta: Meta = _meta()
+
+
+# -- sequences -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CreateSequence:
+    """CREATE SEQUENCE with its comment and grants; its owning column is set by :class:`SetSequenceOwner`."""
+
+    sequence: SequenceObject
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropSequence:
+    sequence: SequenceObject
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterSequence:
+    """Type, start, increment, bounds, cache or cycle changed (ALTER SEQUENCE)."""
+
+    before: SequenceObject
+    after: SequenceObject
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class SetSequenceOwner:
+    """ALTER SEQUENCE ... OWNED BY: before a drop it is released, after a create it is attached."""
+
+    sequence: str
+    before: str | None  # "table.column" or None
+    after: str | None
     meta: Meta = _meta()
 
 
@@ -192,6 +313,18 @@ class AddColumn:
     table: str
     column: Column
     meta: Meta = _meta()
+    # Its place among the desired table's columns: columns are added in that order (PostgreSQL appends).
+    position: int = field(default=0, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReorderColumns:
+    """The columns would end in another order than declared: PostgreSQL only appends (no in-place form)."""
+
+    table: str
+    before: tuple[str, ...]  # the order the database will have
+    after: tuple[str, ...]  # the order declared
+    meta: Meta = _meta()
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +385,58 @@ class AlterColumnGenerated:
 
 
 @dataclass(frozen=True, slots=True)
+class AlterColumnCollation:
+    """COLLATE of a column changed: ALTER COLUMN ... TYPE same COLLATE new (rebuilds its indexes)."""
+
+    table: str
+    before: Column
+    after: Column
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterColumnStatistics:
+    """SET STATISTICS of a column changed (catalog only; the next ANALYZE uses it)."""
+
+    table: str
+    before: Column
+    after: Column
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterTablePersistence:
+    """SET LOGGED / SET UNLOGGED: rewrites the table under an ACCESS EXCLUSIVE lock."""
+
+    table: str
+    before: bool  # unlogged
+    after: bool
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AlterRowSecurity:
+    """ENABLE/DISABLE and FORCE/NO FORCE ROW LEVEL SECURITY: (enabled, forced) before and after."""
+
+    table: str
+    before: tuple[bool, bool]
+    after: tuple[bool, bool]
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePolicy:
+    policy: Policy
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropPolicy:
+    policy: Policy
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
 class ChangePartitioning:
     """The partition spec of an existing table changed (strategy/key: cannot be done in place)."""
 
@@ -301,6 +486,20 @@ class AddCheck:
 class DropCheck:
     table: str
     check: CheckConstraint
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class AddExclusion:
+    table: str
+    exclusion: ExclusionConstraint
+    meta: Meta = _meta()
+
+
+@dataclass(frozen=True, slots=True)
+class DropExclusion:
+    table: str
+    exclusion: ExclusionConstraint
     meta: Meta = _meta()
 
 
@@ -385,7 +584,7 @@ class DropView:
     meta: Meta = _meta()
 
 
-CommentKind = Literal["table", "column", "type", "function", "view", "materialized view"]
+CommentKind = Literal["table", "column", "type", "function", "view", "materialized view", "schema", "sequence"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -407,16 +606,21 @@ class SetComment:
 
 
 Change = (
-    CreateExtension | DropExtension
+    CreateRole | DropRole | AlterRole
+    | CreateNamespace | DropNamespace | AlterGrants | AlterDefaultPrivileges
+    | CreateExtension | DropExtension | AlterExtension
+    | CreateSequence | DropSequence | AlterSequence | SetSequenceOwner
     | CreateEnum | DropEnum | AddEnumValue | RecreateEnum
     | CreateCompositeType | DropCompositeType | AlterCompositeType
     | CreateFunction | ReplaceFunction | DropFunction | RenameFunction | CreatePartitionHelper | DropPartitionHelper
     | CreateTable | DropTable | RenameTable
-    | AddColumn | DropColumn | RenameColumn
+    | AddColumn | DropColumn | RenameColumn | ReorderColumns
     | AlterColumnType | AlterColumnDefault | AlterColumnNullability | AlterColumnIdentity
-    | AlterColumnGenerated
+    | AlterColumnGenerated | AlterColumnCollation | AlterColumnStatistics
+    | AlterTablePersistence | AlterRowSecurity | CreatePolicy | DropPolicy
     | ChangePartitioning
     | AddPrimaryKey | DropPrimaryKey | AddUnique | DropUnique | AddCheck | DropCheck
+    | AddExclusion | DropExclusion
     | AddForeignKey | DropForeignKey | RenameConstraint
     | CreateIndex | DropIndex | RenameIndex
     | CreateTrigger | DropTrigger
@@ -428,6 +632,8 @@ Change = (
 # -- operations on changes -----------------------------------------------------------------
 # Each kind that creates an object, with the kind that drops it (each other's reverse).
 CREATE_DROP_PAIRS: tuple[tuple[type, type], ...] = (
+    (CreateRole, DropRole), (CreateNamespace, DropNamespace), (CreateSequence, DropSequence),
+    (CreatePolicy, DropPolicy), (AddExclusion, DropExclusion),
     (CreateExtension, DropExtension), (CreateEnum, DropEnum), (CreateCompositeType, DropCompositeType),
     (CreateFunction, DropFunction), (CreatePartitionHelper, DropPartitionHelper), (CreateTable, DropTable),
     (AddColumn, DropColumn), (AddPrimaryKey, DropPrimaryKey), (AddUnique, DropUnique), (AddCheck, DropCheck),
@@ -436,7 +642,9 @@ CREATE_DROP_PAIRS: tuple[tuple[type, type], ...] = (
 )
 _OPPOSITE: dict[type, type] = {**{a: b for a, b in CREATE_DROP_PAIRS}, **{b: a for a, b in CREATE_DROP_PAIRS}}
 _SWAPPED = (AlterCompositeType, ReplaceFunction, AlterColumnType, AlterColumnDefault, AlterColumnNullability,
-            AlterColumnIdentity, AlterColumnGenerated, ChangePartitioning, ReplaceView, SetComment)
+            AlterColumnIdentity, AlterColumnGenerated, ChangePartitioning, ReplaceView, SetComment,
+            AlterRole, AlterGrants, AlterExtension, AlterSequence, SetSequenceOwner, AlterColumnCollation,
+            AlterColumnStatistics, AlterTablePersistence, AlterRowSecurity, ReorderColumns)
 
 
 def extends(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
@@ -466,6 +674,9 @@ def reverse(change: Change) -> Change:
         return RenameFunction(change.new, change.old, change.arguments, meta=change.meta)
     if isinstance(change, (RenameColumn, RenameConstraint)):
         return type(change)(change.table, change.new, change.old, meta=change.meta)
+    if isinstance(change, AlterDefaultPrivileges):
+        return AlterDefaultPrivileges(change.for_role, change.schema, change.on, change.after, change.before,
+                                      meta=change.meta)
     if isinstance(change, AddEnumValue):
         return RecreateEnum(change.after, change.before, change.usages, meta=change.meta)
     if isinstance(change, RecreateEnum):
@@ -487,8 +698,29 @@ def carried_object(change: Change) -> Any:
 
 
 def _positional(change: Change) -> tuple[Any, ...]:
-    """The compared fields of a change, in declaration order (``meta`` excluded)."""
-    return tuple(getattr(change, name) for name in change.__dataclass_fields__ if name != "meta")
+    """The compared fields of a change, in declaration order (``meta`` and other uncompared fields excluded)."""
+    return tuple(getattr(change, name) for name, spec in change.__dataclass_fields__.items()
+                 if name != "meta" and spec.compare)
+
+
+def destroys_data(change: Change) -> str | None:
+    """What a change destroys for good (rows, values, a sequence position), for a warning; None if nothing."""
+    from veza_schema.diff.typechange import classify_type_change
+
+    match change:
+        case DropTable(table=table):
+            return f"DROP TABLE {table.name} deletes its rows"
+        case DropColumn(table=table, column=column):
+            return f"DROP COLUMN {table}.{column.name} deletes its values"
+        case DropSequence(sequence=sequence):
+            return f"DROP SEQUENCE {sequence.name} loses its current value"
+        case DropExtension(extension=ext):
+            return f"DROP EXTENSION {ext.name} drops its objects (and any data they hold)"
+        case AlterColumnType(table=table, before=before, after=after):
+            verdict = classify_type_change(before.type, after.type)
+            if verdict.kind not in ("same", "widening"):
+                return f"{table}.{after.name} {before.type} -> {after.type}: {verdict.note}"
+    return None
 
 
 def rfc(change: Change) -> str | None:
@@ -509,8 +741,49 @@ def describe(change: Change) -> str:
     """One human line for the migration header: ``+`` adds, ``-`` drops, ``~`` alters, ``>`` renames."""
     text: str
     match change:
+        case CreateRole(role=role) | DropRole(role=role):
+            text = f"role {role.name}"
+        case AlterRole():
+            text = f"role {change.after.name} attributes or memberships"
+        case CreateNamespace(namespace=namespace) | DropNamespace(namespace=namespace):
+            text = f"schema {namespace.name}"
+        case AlterGrants(target=granted):
+            name = f"{granted.name}({granted.arguments})" if granted.kind == "function" else granted.name
+            text = (f"privileges on {granted.kind} {name}: {_grants_line(change.before)} -> "
+                    f"{_grants_line(change.after)}")
+        case AlterDefaultPrivileges():
+            where = f" in schema {change.schema}" if change.schema else ""
+            text = (f"default privileges of {change.for_role} on {change.on}{where}: "
+                    f"{_grants_line(change.before)} -> {_grants_line(change.after)}")
         case CreateExtension(extension=ext) | DropExtension(extension=ext):
-            text = f"extension {ext.name}"
+            text = f"extension {ext.name}" + (f" version {ext.version}" if ext.version else "")
+        case AlterExtension():
+            text = (f"extension {change.after.name} version {change.before.version or 'default'} -> "
+                    f"{change.after.version or 'default'}, schema {change.before.schema or 'public'} -> "
+                    f"{change.after.schema or 'public'}")
+        case CreateSequence(sequence=seq) | DropSequence(sequence=seq):
+            text = f"sequence {seq.name}"
+        case AlterSequence():
+            text = f"sequence {change.after.name} options"
+        case SetSequenceOwner():
+            text = f"sequence {change.sequence} owned by {change.before or 'nothing'} -> {change.after or 'nothing'}"
+        case AlterColumnCollation():
+            text = (f"column {change.table}.{change.after.name} collation {change.before.collation or 'default'} -> "
+                    f"{change.after.collation or 'default'}")
+        case AlterColumnStatistics():
+            text = (f"column {change.table}.{change.after.name} statistics target "
+                    f"{change.before.statistics if change.before.statistics is not None else 'default'} -> "
+                    f"{change.after.statistics if change.after.statistics is not None else 'default'}")
+        case AlterTablePersistence():
+            text = (f"table {change.table} {'UNLOGGED' if change.before else 'LOGGED'} -> "
+                    f"{'UNLOGGED' if change.after else 'LOGGED'}")
+        case AlterRowSecurity():
+            text = (f"table {change.table} row-level security {_rls_words(change.before)} -> "
+                    f"{_rls_words(change.after)}")
+        case CreatePolicy(policy=policy) | DropPolicy(policy=policy):
+            text = f"policy {policy.name} on {policy.table}"
+        case AddExclusion(table=table, exclusion=ex) | DropExclusion(table=table, exclusion=ex):
+            text = f"exclusion constraint {ex.name} on {table} ({', '.join(ex.elements)})"
         case CreateEnum(enum=enum) | DropEnum(enum=enum):
             text = f"enum {enum.name} ({', '.join(enum.values)})"
         case AddEnumValue():
@@ -538,6 +811,8 @@ def describe(change: Change) -> str:
             text = f"column {table}.{column.name} {_column_text(column)}"
         case RenameColumn():
             text = f"column {change.table}.{change.old} renamed to {change.new}"
+        case ReorderColumns():
+            text = f"table {change.table} column order ({', '.join(change.before)}) -> ({', '.join(change.after)})"
         case AlterColumnType():
             text = (f"column {change.table}.{change.after.name} type {change.before.type} -> "
                     f"{change.after.type}")
@@ -587,7 +862,20 @@ def describe(change: Change) -> str:
 _SIGN = {"create": "+", "drop": "-", "alter": "~", "rename": ">"}
 
 
+def _grants_line(grants: Grants | None) -> str:
+    if grants is None:
+        return "default"
+    return "; ".join(f"{role} {', '.join(privileges)}" for role, privileges in sorted(grants.items())) or "none"
+
+
+def _rls_words(state: tuple[bool, bool]) -> str:
+    enabled, forced = state
+    return ("enabled" if enabled else "disabled") + (", forced" if forced else "")
+
+
 def _verb(change: Change) -> str:
+    if isinstance(change, SetSequenceOwner):
+        return "alter"
     name = type(change).__name__
     if name.startswith(("Create", "Add")):
         return "create"

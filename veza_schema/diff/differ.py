@@ -1,5 +1,7 @@
 """Model vs model -> changes: pure set arithmetic keyed by name, no SQL, no I/O.
 
+One job: comparing two models; its length is one comparison per kind of object the model holds.
+
 Why textual comparison is enough here: ``generate`` compares two models that both come
 from YAML (the snapshot is the YAML of the last migration), so an expression only changes
 when its text does; whitespace is normalized so reformatting a query writes nothing.
@@ -21,15 +23,25 @@ from veza_schema.diff.changes import (
     AddCheck,
     AddColumn,
     AddEnumValue,
+    AddExclusion,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
+    AlterColumnCollation,
     AlterColumnDefault,
     AlterColumnGenerated,
     AlterColumnIdentity,
     AlterColumnNullability,
+    AlterColumnStatistics,
     AlterColumnType,
     AlterCompositeType,
+    AlterDefaultPrivileges,
+    AlterExtension,
+    AlterGrants,
+    AlterRole,
+    AlterRowSecurity,
+    AlterSequence,
+    AlterTablePersistence,
     Change,
     ChangePartitioning,
     ColumnUse,
@@ -40,7 +52,11 @@ from veza_schema.diff.changes import (
     CreateExtension,
     CreateFunction,
     CreateIndex,
+    CreateNamespace,
     CreatePartitionHelper,
+    CreatePolicy,
+    CreateRole,
+    CreateSequence,
     CreateTable,
     CreateTrigger,
     CreateView,
@@ -48,35 +64,45 @@ from veza_schema.diff.changes import (
     DropColumn,
     DropCompositeType,
     DropEnum,
+    DropExclusion,
     DropExtension,
     DropForeignKey,
     DropFunction,
     DropIndex,
+    DropNamespace,
     DropPartitionHelper,
+    DropPolicy,
     DropPrimaryKey,
+    DropRole,
+    DropSequence,
     DropTable,
     DropTrigger,
     DropUnique,
     DropView,
+    GrantTarget,
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
     RenameFunction,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
+    SetSequenceOwner,
     describe,
     extends,
 )
 from veza_schema.model import (
     CheckConstraint,
     Column,
+    ExclusionConstraint,
     ForeignKey,
     Function,
     Index,
     Meta,
+    Policy,
     PrimaryKey,
     Schema,
     Table,
@@ -84,7 +110,8 @@ from veza_schema.model import (
     UniqueConstraint,
     View,
 )
-from veza_schema.sql.render import order_tables
+from veza_schema.sql.parse import view_output_columns
+from veza_schema.sql.render import index_key, order_tables
 from veza_schema.sql.text import ident, needs_quotes
 
 T = TypeVar("T")
@@ -114,11 +141,19 @@ def _canon_trigger(t: Trigger) -> Trigger:
 
 
 def _canon_function(f: Function) -> Function:
-    return replace(f, body=normalize_sql(f.body) or "", comment=None)
+    return replace(f, body=normalize_sql(f.body) or "", comment=None, grants={})
 
 
 def _canon_view(v: View) -> View:
-    return replace(v, query=normalize_sql(v.query) or "", comment=None, indexes={})
+    return replace(v, query=normalize_sql(v.query) or "", comment=None, indexes={}, triggers={}, grants={})
+
+
+def _canon_policy(p: Policy) -> Policy:
+    return replace(p, using=normalize_sql(p.using), with_check=normalize_sql(p.with_check))
+
+
+def _canon_exclusion(e: ExclusionConstraint) -> ExclusionConstraint:
+    return replace(e, elements=tuple(normalize_sql(x) or "" for x in e.elements), where=normalize_sql(e.where))
 
 
 # -- renames ---------------------------------------------------------------------------------
@@ -254,6 +289,10 @@ def diff_schemas(current: Schema, desired: Schema) -> list[Change]:
     renames = declared_renames(current, desired)
     renamed = apply_renames(current, renames)
     changes: list[Change] = list(renames)
+    changes += _roles(renamed, desired)
+    changes += _namespaces(renamed, desired)
+    changes += _default_privileges(renamed, desired)
+    changes += _sequences(renamed, desired)
     changes += _extensions(renamed, desired)
     changes += _enums(current, renamed, desired)
     changes += _composites(renamed, desired)
@@ -278,10 +317,84 @@ def _keyed(current: Mapping[str, T], desired: Mapping[str, T]) -> tuple[list[str
 
 
 def _extensions(current: Schema, desired: Schema) -> list[Change]:
-    added, dropped, _ = _keyed(current.extensions, desired.extensions)
+    added, dropped, common = _keyed(current.extensions, desired.extensions)
     changes: list[Change] = [CreateExtension(desired.extensions[n], meta=desired.extensions[n].meta)
                              for n in added]
-    return changes + [DropExtension(current.extensions[n]) for n in dropped]
+    changes += [DropExtension(current.extensions[n]) for n in dropped]
+    for name in common:
+        before, after = current.extensions[name], desired.extensions[name]
+        if before != after:
+            changes.append(AlterExtension(before, after, meta=after.meta))
+    return changes
+
+
+def _roles(current: Schema, desired: Schema) -> list[Change]:
+    added, dropped, common = _keyed(current.roles, desired.roles)
+    changes: list[Change] = [CreateRole(desired.roles[n], meta=desired.roles[n].meta) for n in added]
+    changes += [DropRole(current.roles[n]) for n in dropped]
+    changes += [AlterRole(current.roles[n], desired.roles[n], meta=desired.roles[n].meta) for n in common
+                if current.roles[n] != desired.roles[n]]
+    return changes
+
+
+def _grants(kind: str, name: str, before: Mapping[str, tuple[str, ...]], after: Mapping[str, tuple[str, ...]],
+            meta: Meta, arguments: str | None = None) -> list[Change]:
+    if dict(before) == dict(after):
+        return []
+    return [AlterGrants(GrantTarget(kind, name, arguments), dict(before), dict(after),  # type: ignore[arg-type]
+                        meta=meta)]
+
+
+def _namespaces(current: Schema, desired: Schema) -> list[Change]:
+    added, dropped, common = _keyed(current.namespaces, desired.namespaces)
+    changes: list[Change] = [CreateNamespace(desired.namespaces[n], meta=desired.namespaces[n].meta) for n in added]
+    changes += [DropNamespace(current.namespaces[n]) for n in dropped]
+    for name in common:
+        before, after = current.namespaces[name], desired.namespaces[name]
+        changes += _comment(CommentTarget("schema", name), before.comment, after.comment, after.meta)
+        changes += _grants("schema", name, before.grants, after.grants, after.meta)
+    return changes
+
+
+def _default_privileges(current: Schema, desired: Schema) -> list[Change]:
+    changes: list[Change] = []
+    for key in sorted(set(current.default_privileges) | set(desired.default_privileges)):
+        before, after = current.default_privileges.get(key), desired.default_privileges.get(key)
+        if before is not None and after is not None and dict(before.grants) == dict(after.grants):
+            continue
+        entry = after or before
+        assert entry is not None
+        changes.append(AlterDefaultPrivileges(entry.for_role, entry.schema, entry.on,
+                                              dict(before.grants) if before else None,
+                                              dict(after.grants) if after else None,
+                                              meta=after.meta if after else entry.meta))
+    return changes
+
+
+def _sequences(current: Schema, desired: Schema) -> list[Change]:
+    """A sequence's owning column is its own change: attached after the column exists, released before a drop."""
+    added, dropped, common = _keyed(current.sequences, desired.sequences)
+    changes: list[Change] = []
+    for name in added:
+        sequence = desired.sequences[name]
+        changes.append(CreateSequence(sequence, meta=sequence.meta))
+        if sequence.owned_by:
+            changes.append(SetSequenceOwner(name, None, sequence.owned_by, meta=sequence.meta))
+    for name in dropped:
+        sequence = current.sequences[name]
+        changes.append(DropSequence(sequence))
+        if sequence.owned_by:
+            changes.append(SetSequenceOwner(name, sequence.owned_by, None))
+    for name in common:
+        before, after = current.sequences[name], desired.sequences[name]
+        options = ("type", "start", "increment", "min_value", "max_value", "cache", "cycle")
+        if any(getattr(before, o) != getattr(after, o) for o in options):
+            changes.append(AlterSequence(before, after, meta=after.meta))
+        if before.owned_by != after.owned_by:
+            changes.append(SetSequenceOwner(name, before.owned_by, after.owned_by, meta=after.meta))
+        changes += _comment(CommentTarget("sequence", name), before.comment, after.comment, after.meta)
+        changes += _grants("sequence", name, before.grants, after.grants, after.meta)
+    return changes
 
 
 def _enum_usages(schema: Schema, enum: str) -> tuple[ColumnUse, ...]:
@@ -333,8 +446,11 @@ def _functions(current: Schema, desired: Schema) -> list[Change]:
                 changes.append(ReplaceFunction(before, after, meta=after.meta))
             else:
                 changes += [DropFunction(before, meta=after.meta), CreateFunction(after, meta=after.meta)]
-        changes += _comment(CommentTarget("function", name, arguments=after.arguments), before.comment,
+        changes += _comment(CommentTarget("function", after.name, arguments=after.arguments), before.comment,
                             after.comment, after.meta)
+        if (before.arguments, before.returns) == (after.arguments, after.returns):
+            # A recreated function (new signature) carries its grants; a replaced one keeps the old ones.
+            changes += _grants("function", after.name, before.grants, after.grants, after.meta, after.arguments)
     had = any(t.partition for t in current.tables.values())
     needs = any(t.partition for t in desired.tables.values())
     if needs and not had:
@@ -356,6 +472,7 @@ def _tables(current: Schema, desired: Schema) -> list[Change]:
         changes += [AddForeignKey(name, fk, meta=fk.meta) for n, fk in sorted(table.foreign_keys.items())
                     if n in new_deferred]
         changes += [CreateTrigger(t, meta=t.meta) for _, t in sorted(table.triggers.items())]
+        changes += [CreatePolicy(p, meta=p.meta) for _, p in sorted(table.policies.items())]
     old_order = order_tables({n: current.tables[n] for n in dropped})
     old_deferred = {fk.name for fk in old_order.deferred_fks}
     for name in dropped:
@@ -364,6 +481,7 @@ def _tables(current: Schema, desired: Schema) -> list[Change]:
         changes.append(DropTable(replace(table, foreign_keys=inline)))
         changes += [DropForeignKey(name, fk) for n, fk in sorted(table.foreign_keys.items()) if n in old_deferred]
         changes += [DropTrigger(t) for _, t in sorted(table.triggers.items())]
+        changes += [DropPolicy(p) for _, p in sorted(table.policies.items())]
     for name in common:
         changes += _table(current.tables[name], desired.tables[name])
     return changes
@@ -374,9 +492,14 @@ def _table(before: Table, after: Table) -> list[Change]:
     changes: list[Change] = []
     old_columns = {c.name: c for c in before.columns}
     new_columns = {c.name: c for c in after.columns}
-    for column in after.columns:
+    for position, column in enumerate(after.columns):
         if column.name not in old_columns:
-            changes.append(AddColumn(name, column, meta=column.meta))
+            changes.append(AddColumn(name, column, meta=column.meta, position=position))
+    # PostgreSQL keeps the columns that stay in their order and appends the new ones.
+    reached = tuple(c.name for c in before.columns if c.name in new_columns) \
+        + tuple(c.name for c in after.columns if c.name not in old_columns)
+    if reached != after.column_names:
+        changes.append(ReorderColumns(name, reached, after.column_names, meta=after.meta))
     for column in before.columns:
         if column.name not in new_columns:
             changes.append(DropColumn(name, column, meta=after.meta))
@@ -394,9 +517,20 @@ def _table(before: Table, after: Table) -> list[Change]:
                       lambda i: CreateIndex(i, meta=i.meta), lambda i: DropIndex(i, meta=after.meta))
     changes += _named(before.triggers, after.triggers, _canon_trigger,
                       lambda t: CreateTrigger(t, meta=t.meta), lambda t: DropTrigger(t, meta=after.meta))
+    changes += _named(before.exclusions, after.exclusions, _canon_exclusion,
+                      lambda e: AddExclusion(name, e, meta=e.meta), lambda e: DropExclusion(name, e, meta=after.meta))
+    changes += _named(before.policies, after.policies, _canon_policy,
+                      lambda p: CreatePolicy(p, meta=p.meta), lambda p: DropPolicy(p, meta=after.meta))
     if before.partition != after.partition:
         changes.append(ChangePartitioning(name, before.partition, after.partition, meta=after.meta))
+    if before.unlogged != after.unlogged:
+        changes.append(AlterTablePersistence(name, before.unlogged, after.unlogged, meta=after.meta))
+    rls_before = (before.row_security, before.force_row_security)
+    rls_after = (after.row_security, after.force_row_security)
+    if rls_before != rls_after:
+        changes.append(AlterRowSecurity(name, rls_before, rls_after, meta=after.meta))
     changes += _comment(CommentTarget("table", name), before.comment, after.comment, after.meta)
+    changes += _grants("table", name, before.grants, after.grants, after.meta)
     return changes
 
 
@@ -413,6 +547,10 @@ def _column(table: str, before: Column, after: Column) -> list[Change]:
         changes.append(AlterColumnIdentity(table, before, after, meta=meta))
     if normalize_sql(before.generated) != normalize_sql(after.generated):
         changes.append(AlterColumnGenerated(table, before, after, meta=meta))
+    if before.collation != after.collation:
+        changes.append(AlterColumnCollation(table, before, after, meta=meta))
+    if before.statistics != after.statistics:
+        changes.append(AlterColumnStatistics(table, before, after, meta=meta))
     changes += _comment(CommentTarget("column", table, column=after.name), before.comment, after.comment, meta)
     return changes
 
@@ -451,14 +589,37 @@ def _views(current: Schema, desired: Schema) -> list[Change]:
                 continue  # the new view carries its comment and indexes
             changes.append(ReplaceView(before, after, meta=after.meta))
         changes += _view_indexes(before, after)
+        changes += _view_triggers(before, after)
         kind: CommentKind = "materialized view" if after.materialized else "view"
         changes += _comment(CommentTarget(kind, name), before.comment, after.comment, after.meta)
+        changes += _grants("view", name, before.grants, after.grants, after.meta)
     return changes
+
+
+def _view_triggers(before: View, after: View) -> list[Change]:
+    return _named(before.triggers, after.triggers, _canon_trigger,
+                  lambda t: CreateTrigger(t, meta=t.meta), lambda t: DropTrigger(t, meta=after.meta))
 
 
 def _view_indexes(before: View, after: View) -> list[Change]:
     return _named(before.indexes, after.indexes, _canon_index,
                   lambda i: CreateIndex(i, meta=i.meta), lambda i: DropIndex(i, meta=after.meta))
+
+
+def view_replaceable(before: View, after: View) -> bool:
+    """Whether CREATE OR REPLACE VIEW takes ``before`` to ``after`` *and back*: the same output columns.
+
+    PostgreSQL replaces a view only when the new query keeps every column (adding some at the end
+    is allowed one way, but the rollback would drop them, which it refuses). Introspected views
+    know their columns and types; YAML ones are named from the query (PostgreSQL's own naming);
+    an unknown list (``*``) or a materialized view means drop and create.
+    """
+    if before.materialized or after.materialized:
+        return False
+    if before.columns and after.columns:
+        return after.columns == before.columns
+    old, new = view_output_columns(before.query), view_output_columns(after.query)
+    return old is not None and new == old
 
 
 def _recreate_dependent_views(changes: list[Change], current: Schema, desired: Schema) -> list[Change]:
@@ -470,7 +631,9 @@ def _recreate_dependent_views(changes: list[Change], current: Schema, desired: S
     """
     touched = {(c.table, c.column.name if isinstance(c, DropColumn) else c.before.name) for c in changes
                if isinstance(c, (DropColumn, AlterColumnType))}
-    if not touched:
+    # CREATE OR REPLACE VIEW cannot rename, retype or drop columns (nor undo an added one): recreate.
+    rebuilt = {c.after.name for c in changes if isinstance(c, ReplaceView) and not view_replaceable(c.before, c.after)}
+    if not touched and not rebuilt:
         return changes
     common = set(current.views) & set(desired.views)
 
@@ -480,6 +643,7 @@ def _recreate_dependent_views(changes: list[Change], current: Schema, desired: S
         return table in depends and ("*" in query or _word(column).search(query) is not None)
 
     affected = {name for name in common if any(reads(name, table, column) for table, column in touched)}
+    affected |= rebuilt
     grew = bool(affected)
     while grew:
         grew = False
@@ -497,6 +661,10 @@ def _recreate_dependent_views(changes: list[Change], current: Schema, desired: S
             return change.view.name in affected
         if isinstance(change, (CreateIndex, DropIndex)):
             return change.index.table in affected
+        if isinstance(change, (CreateTrigger, DropTrigger)):
+            return change.trigger.table in affected
+        if isinstance(change, AlterGrants):
+            return change.target.kind == "view" and change.target.name in affected
         if isinstance(change, SetComment):
             return change.target.kind in ("view", "materialized view") and change.target.name in affected
         return False
@@ -556,7 +724,7 @@ def _renamed_pair(drop: Change, add: Change, follows: Callable[[str, str, str], 
     if isinstance(drop, DropIndex) and isinstance(add, CreateIndex):
         old, new, table = drop.index, add.index, add.index.table
         if follows(old.name, new.name, table) and _canon_index(replace(old, name=new.name)) == _canon_index(new):
-            return RenameIndex(old.name, new.name, meta=add.meta)
+            return RenameIndex(index_key(old), index_key(new), meta=add.meta)
         return None
     pairs: tuple[tuple[type, type, str], ...] = (
         (DropUnique, AddUnique, "unique"), (DropCheck, AddCheck, "check"),

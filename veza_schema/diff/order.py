@@ -15,15 +15,25 @@ from veza_schema.diff.changes import (
     AddCheck,
     AddColumn,
     AddEnumValue,
+    AddExclusion,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
+    AlterColumnCollation,
     AlterColumnDefault,
     AlterColumnGenerated,
     AlterColumnIdentity,
     AlterColumnNullability,
+    AlterColumnStatistics,
     AlterColumnType,
     AlterCompositeType,
+    AlterDefaultPrivileges,
+    AlterExtension,
+    AlterGrants,
+    AlterRole,
+    AlterRowSecurity,
+    AlterSequence,
+    AlterTablePersistence,
     Change,
     ChangePartitioning,
     CreateCompositeType,
@@ -31,7 +41,11 @@ from veza_schema.diff.changes import (
     CreateExtension,
     CreateFunction,
     CreateIndex,
+    CreateNamespace,
     CreatePartitionHelper,
+    CreatePolicy,
+    CreateRole,
+    CreateSequence,
     CreateTable,
     CreateTrigger,
     CreateView,
@@ -39,12 +53,17 @@ from veza_schema.diff.changes import (
     DropColumn,
     DropCompositeType,
     DropEnum,
+    DropExclusion,
     DropExtension,
     DropForeignKey,
     DropFunction,
     DropIndex,
+    DropNamespace,
     DropPartitionHelper,
+    DropPolicy,
     DropPrimaryKey,
+    DropRole,
+    DropSequence,
     DropTable,
     DropTrigger,
     DropUnique,
@@ -55,27 +74,39 @@ from veza_schema.diff.changes import (
     RenameFunction,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
+    SetSequenceOwner,
 )
 from veza_schema.diff.differ import sort_key
 from veza_schema.model import View
 from veza_schema.sql.render import order_tables, order_views
 
+
+class _ReleaseSequence:
+    """Phase marker: a :class:`SetSequenceOwner` to no owner runs with the drops, before its table goes."""
+
+
 # One tuple per phase, in running order.
 PHASES: tuple[tuple[type, ...], ...] = (
-    (CreateExtension,),
+    (CreateRole, AlterRole),  # grants, policies and default privileges name them
+    (CreateNamespace,),
+    (CreateExtension, AlterExtension),
     (CreateEnum, AddEnumValue),
     (AlterCompositeType, CreateCompositeType),
+    (CreateSequence, AlterSequence),  # before the defaults that draw from them
     (RenameTable, RenameFunction),
     (RenameColumn,),
     (RenameConstraint, RenameIndex),
+    (DropPolicy,),
     (DropTrigger,),
     (DropView,),
     (DropForeignKey,),
-    (DropCheck, DropUnique, DropIndex),
+    (DropCheck, DropUnique, DropIndex, DropExclusion),
     (DropPrimaryKey,),
+    (_ReleaseSequence,),  # OWNED BY NONE, so the sequence outlives its table or column until its own drop
     (DropTable,),
     (DropColumn,),
     (DropFunction,),
@@ -83,21 +114,31 @@ PHASES: tuple[tuple[type, ...], ...] = (
     (CreatePartitionHelper,),
     (CreateFunction,),  # non-SQL bodies; SQL-language ones are moved after the tables
     (CreateTable,),
-    (AddColumn,),
-    (AlterColumnType, AlterColumnDefault, AlterColumnNullability, AlterColumnIdentity, AlterColumnGenerated),
+    (AddColumn, ReorderColumns),
+    (AlterColumnType, AlterColumnDefault, AlterColumnNullability, AlterColumnIdentity, AlterColumnGenerated,
+     AlterColumnCollation, AlterColumnStatistics),
+    (SetSequenceOwner,),  # OWNED BY table.column, once the column exists
+    (AlterTablePersistence,),
     (ChangePartitioning,),
     (RecreateEnum,),
     (AddPrimaryKey,),
-    (AddUnique, AddCheck),
+    (AddUnique, AddCheck, AddExclusion),
     (AddForeignKey,),
     (CreateIndex,),
     (ReplaceFunction,),  # after the tables: SQL bodies are checked at creation
     (CreateView, ReplaceView),
     (CreateTrigger,),
+    (AlterRowSecurity,),
+    (CreatePolicy,),  # after functions, tables and views their expressions may read
+    (AlterGrants,),
     (SetComment,),
+    (AlterDefaultPrivileges,),
+    (DropSequence,),  # after the defaults that drew from them changed
     (DropCompositeType,),
     (DropEnum,),
     (DropExtension,),
+    (DropNamespace,),
+    (DropRole,),
 )
 _RANK: dict[type, int] = {kind: rank for rank, kinds in enumerate(PHASES) for kind in kinds}
 _SQL_FUNCTIONS_RANK = _RANK[ReplaceFunction]
@@ -107,6 +148,8 @@ def phase(change: Change) -> int:
     """The phase rank of a change (lower runs first)."""
     if isinstance(change, CreateFunction) and change.function.language == "sql":
         return _SQL_FUNCTIONS_RANK
+    if isinstance(change, SetSequenceOwner) and change.after is None:
+        return _RANK[_ReleaseSequence]
     return _RANK[type(change)]
 
 
@@ -138,6 +181,8 @@ def order_changes(changes: Sequence[Change]) -> list[Change]:
             local = view_rank[change.after.name]
         elif isinstance(change, DropView):
             local = view_drop_rank[change.view.name]
+        elif isinstance(change, AddColumn):
+            local = change.position
         return phase(change), local, sort_key(change)
 
     return sorted(changes, key=key)

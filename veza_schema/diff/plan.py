@@ -1,5 +1,7 @@
 """Ordered changes -> a plan: SQL steps with their undo, sorted into migration files.
 
+One job: the online-safe SQL of each change; its length is one branch per change kind.
+
 Why a plan is data: each step records the change that caused it, the file it belongs to,
 its SQL and the SQL that undoes it, so the header, the up file and the down file all come
 from one list, and a test can check them without a database.
@@ -14,6 +16,14 @@ therefore becomes up to four files with consecutive versions, in this running or
 4. ``concurrent`` (``-- no-transaction``): CREATE INDEX CONCURRENTLY, UNIQUE/PRIMARY KEY USING
    INDEX, VALIDATE CONSTRAINT, SET NOT NULL through a validated CHECK.
 
+A transactional file also fits the server's lock table: every relation a transaction
+creates, alters or drops holds a lock-table slot until it commits (with its TOAST table,
+indexes, constraints and triggers), and the table has ``max_locks_per_transaction *
+(max_connections + max_prepared_transactions)`` slots for the whole server. So a file is
+cut into parts of at most ``max_locks`` slots (:data:`DEFAULT_MAX_LOCKS`), in running order,
+which is dependency order: each part only needs what earlier parts committed. The parts are
+still one change: ``rollback`` undoes them together.
+
 Rolling back runs the down files newest first, which is exactly the reverse of the up
 order, and each down file lists the undo of its up file's steps in reverse. Every
 statement of a no-transaction file is idempotent, so after a failure ``resolve
@@ -24,21 +34,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from veza_schema.diff.changes import (
     AddCheck,
     AddColumn,
     AddEnumValue,
+    AddExclusion,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
+    AlterColumnCollation,
     AlterColumnDefault,
     AlterColumnGenerated,
     AlterColumnIdentity,
     AlterColumnNullability,
+    AlterColumnStatistics,
     AlterColumnType,
     AlterCompositeType,
+    AlterDefaultPrivileges,
+    AlterExtension,
+    AlterGrants,
+    AlterRole,
+    AlterRowSecurity,
+    AlterSequence,
+    AlterTablePersistence,
     Change,
     ChangePartitioning,
     ColumnUse,
@@ -49,7 +69,11 @@ from veza_schema.diff.changes import (
     CreateExtension,
     CreateFunction,
     CreateIndex,
+    CreateNamespace,
     CreatePartitionHelper,
+    CreatePolicy,
+    CreateRole,
+    CreateSequence,
     CreateTable,
     CreateTrigger,
     CreateView,
@@ -57,48 +81,64 @@ from veza_schema.diff.changes import (
     DropColumn,
     DropCompositeType,
     DropEnum,
+    DropExclusion,
     DropExtension,
     DropForeignKey,
     DropFunction,
     DropIndex,
+    DropNamespace,
     DropPartitionHelper,
+    DropPolicy,
     DropPrimaryKey,
+    DropRole,
+    DropSequence,
     DropTable,
     DropTrigger,
     DropUnique,
     DropView,
+    GrantTarget,
     RecreateEnum,
     RenameColumn,
     RenameConstraint,
     RenameFunction,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
+    SetSequenceOwner,
     describe,
     rfc,
 )
+from veza_schema.diff.locks import DEFAULT_MAX_LOCKS, lock_slots
 from veza_schema.diff.typechange import rewrites_rows
 from veza_schema.errors import UsageError
 from veza_schema.model import (
     Column,
     CompositeType,
+    DefaultPrivilege,
     EnumType,
     Function,
+    Grants,
     Index,
     IndexElement,
+    Namespace,
     PartitionSpec,
     PrimaryKey,
+    Role,
     Schema,
+    SequenceObject,
     Table,
     UniqueConstraint,
     View,
+    default_grants,
 )
 from veza_schema.sql import render
 from veza_schema.sql.parse import parse_sql
 from veza_schema.sql.render import Section
-from veza_schema.sql.text import Sql
+from veza_schema.sql.routes import sql_arguments, sql_collation, sql_type
+from veza_schema.sql.text import Sql, compose, ident, join, qname
 from veza_schema.sql.volatility import volatile_calls
 
 FileKind = Literal["drop_indexes", "enum_values", "main", "concurrent"]
@@ -132,16 +172,24 @@ class Step:
     change: Change
     note: str = ""
     last: bool = False  # runs after the file's other steps (a foreign key waiting for its key)
+    locks: int = 0  # lock-table slots the step holds until its transaction commits (transactional files)
 
 
 @dataclass(frozen=True)
 class PlannedFile:
     kind: FileKind
     steps: tuple[Step, ...]
+    part: int = 1  # a file cut to fit the lock table: part `part` of `parts` of its kind
+    parts: int = 1
 
     @property
     def transactional(self) -> bool:
         return TRANSACTIONAL[self.kind]
+
+    @property
+    def locks(self) -> int:
+        """Lock-table slots the file's transaction holds at most (0 for a no-transaction file)."""
+        return sum(step.locks for step in self.steps) if self.transactional else 0
 
     @property
     def changes(self) -> list[Change]:
@@ -219,8 +267,12 @@ class _Context:
 
 
 def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
-               allow_forbidden: bool = False) -> Plan:
+               allow_forbidden: bool = False, max_locks: int | None = DEFAULT_MAX_LOCKS) -> Plan:
     """Steps for ``changes`` (already ordered by :func:`order_changes`), grouped into files.
+
+    A transactional file whose steps would hold more than ``max_locks`` lock-table slots is
+    cut into consecutive parts (``None``: never cut); a single step above the bound gets a
+    part of its own.
 
     Raises:
         UnsafeChangeError: a change that would rewrite or lock a populated table for long
@@ -234,21 +286,42 @@ def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
     ctx.late_keys = {(c.table, key.columns) for c in changes if isinstance(c, (AddUnique, AddPrimaryKey))
                      for key in [c.unique if isinstance(c, AddUnique) else c.primary_key]
                      if c.table not in ctx.created and not ctx.partitioned(c.table)}
-    steps = [step for change in changes for step in _steps(change, ctx)]
-    files = tuple(PlannedFile(kind, tuple(sorted((s for s in steps if s.file == kind), key=lambda s: s.last)))
-                  for kind in FILE_ORDER)
-    return Plan(tuple(f for f in files if f.steps))
+    steps = [replace(step, locks=lock_slots(step.change, current, desired)) if TRANSACTIONAL[step.file] else step
+             for change in changes for step in _steps(change, ctx)]
+    files: list[PlannedFile] = []
+    for kind in FILE_ORDER:
+        kind_steps = tuple(sorted((s for s in steps if s.file == kind), key=lambda s: s.last))
+        if not kind_steps:
+            continue
+        parts = _cut(kind_steps, max_locks) if TRANSACTIONAL[kind] and max_locks else [kind_steps]
+        files += [PlannedFile(kind, part, number, len(parts)) for number, part in enumerate(parts, 1)]
+    return Plan(tuple(files))
+
+
+# -- the lock budget -----------------------------------------------------------------------
+def _cut(steps: tuple[Step, ...], max_locks: int) -> list[tuple[Step, ...]]:
+    """Consecutive runs of steps holding at most ``max_locks`` slots each (running order kept)."""
+    parts: list[list[Step]] = [[]]
+    used = 0
+    for step in steps:
+        if parts[-1] and used + step.locks > max_locks:
+            parts.append([])
+            used = 0
+        parts[-1].append(step)
+        used += step.locks
+    return [tuple(part) for part in parts]
 
 
 # -- statement helpers ----------------------------------------------------------------------
 def _create_index_online(index: Index) -> tuple[Sql, ...]:
     """Clean an INVALID leftover, build concurrently, refuse to finish over an INVALID index."""
-    return (render.drop_invalid_index(index.name), render.create_index(index, True, if_not_exists=True),
-            render.assert_index_valid(index.name))
+    key = render.index_key(index)
+    return (render.drop_invalid_index(key), render.create_index(index, True, if_not_exists=True),
+            render.assert_index_valid(key))
 
 
-def _drop_index_online(name: str) -> tuple[Sql, ...]:
-    return (render.drop_index(name, concurrently=True, if_exists=True),)
+def _drop_index_online(key: str) -> tuple[Sql, ...]:
+    return (render.drop_index(key, concurrently=True, if_exists=True),)
 
 
 def _unique_index(name: str, table: str, columns: tuple[str, ...]) -> Index:
@@ -277,24 +350,114 @@ def _type_comment(obj: EnumType | CompositeType) -> tuple[Sql, ...]:
 def _function_sql(fn: Function) -> tuple[Sql, ...]:
     comment = () if fn.comment is None else (
         _comment(CommentTarget("function", fn.name, arguments=fn.arguments), fn.comment),)
-    return (render.create_function(fn), *comment)
+    return (render.create_function(fn), *comment, *render.function_grants(fn))
 
 
 def _view_sql(view: View) -> tuple[Sql, ...]:
+    """A view with its indexes, INSTEAD OF triggers, comment and grants: all go when it is dropped."""
     statements = [render.create_view(view)]
     statements += [render.create_index(view.indexes[n]) for n in sorted(view.indexes)]
+    statements += [render.create_trigger(view.triggers[n]) for n in sorted(view.triggers)]
     if view.comment is not None:
         kind: CommentKind = "materialized view" if view.materialized else "view"
         statements.append(_comment(CommentTarget(kind, view.name), view.comment))
+    statements += render.table_grants(view.name, view.grants)
     return tuple(statements)
 
 
 def _table_sql(table: Table) -> tuple[Sql, ...]:
+    """A table with its partitions, indexes, settings, comments and grants (policies are changes of their own)."""
     statements = [render.create_table(table)]
     if table.partition:
         statements += render.create_partitions(table)
+    statements += render.table_extras(table)
     statements += [render.create_index(table.indexes[n]) for n in sorted(table.indexes)]
-    return (*statements, *_table_comments(table))
+    return (*statements, *_table_comments(table), *render.table_grants(table.name, table.grants))
+
+
+def _sequence_sql(sequence: SequenceObject) -> tuple[Sql, ...]:
+    comment = () if sequence.comment is None else (
+        _comment(CommentTarget("sequence", sequence.name), sequence.comment),)
+    return (render.create_sequence(sequence), *comment, *render.sequence_grants(sequence))
+
+
+def _namespace_sql(namespace: Namespace) -> tuple[Sql, ...]:
+    comment = () if namespace.comment is None else (
+        _comment(CommentTarget("schema", namespace.name), namespace.comment),)
+    return (render.create_namespace(namespace), *comment, *render.namespace_grants(namespace))
+
+
+def _alter_role(before: Role, after: Role) -> tuple[Sql, ...]:
+    """ALTER ROLE to ``after``'s attributes, its memberships and comment."""
+    statements = [render.alter_role_attributes(after)]
+    statements += [render.role_membership(after.name, other, True)
+                   for other in after.member_of if other not in before.member_of]
+    statements += [render.role_membership(after.name, other, False)
+                   for other in before.member_of if other not in after.member_of]
+    if before.comment != after.comment:
+        statements.append(render.comment("ROLE", ident(after.name), after.comment))
+    return tuple(statements)
+
+
+def _grant_target_sql(target: GrantTarget) -> tuple[str, Sql]:
+    """(object word, object SQL) of a grant target."""
+    if target.kind == "function":
+        return "FUNCTION", compose("{}({})", qname(target.name),
+                                   sql_arguments(target.arguments or "", f"arguments of function {target.name}"))
+    if target.kind == "schema":
+        return "SCHEMA", ident(target.name)
+    if target.kind == "sequence":
+        return "SEQUENCE", qname(target.name)
+    return "TABLE", qname(target.name)
+
+
+def _grants_sql(target: GrantTarget, before: Grants, after: Grants) -> tuple[Sql, ...]:
+    word, name = _grant_target_sql(target)
+    return tuple(render.grant_statements(word, name, before, after))
+
+
+def _default_privileges_sql(for_role: str, schema: str | None, on: str, before: Grants | None,
+                            after: Grants | None) -> tuple[Sql, ...]:
+    """ALTER DEFAULT PRIVILEGES from ``before`` to ``after`` (None: PostgreSQL's default)."""
+    kind = on.removesuffix("s")
+    default = dict(default_grants(kind)) if schema is None else {}
+    entry = DefaultPrivilege(for_role, on, schema, default if after is None else after)  # type: ignore[arg-type]
+    return tuple(render.default_privilege_statements(entry, default if before is None else before))
+
+
+def _alter_sequence(sequence: SequenceObject) -> Sql:
+    """ALTER SEQUENCE to ``sequence``'s options (START WITH sets the start, not the current value)."""
+    parts = [compose("AS {}", sql_type(sequence.type, f"type of sequence {sequence.name}")),
+             compose("INCREMENT BY {}", int(sequence.increment)),
+             Sql("NO MINVALUE") if sequence.min_value is None else compose("MINVALUE {}", int(sequence.min_value)),
+             Sql("NO MAXVALUE") if sequence.max_value is None else compose("MAXVALUE {}", int(sequence.max_value)),
+             compose("START WITH {}", int(sequence.start)), compose("CACHE {}", int(sequence.cache)),
+             Sql("CYCLE" if sequence.cycle else "NO CYCLE")]
+    return Sql(compose("ALTER SEQUENCE {} {};", qname(sequence.name), join(parts, " ")) + "\n")
+
+
+def _sequence_owner(name: str, owner: str | None) -> Sql:
+    if owner is None:
+        return Sql(compose("ALTER SEQUENCE {} OWNED BY NONE;", qname(name)) + "\n")
+    table, _, column = owner.rpartition(".")
+    return Sql(compose("ALTER SEQUENCE {} OWNED BY {}.{};", qname(name), qname(table), ident(column)) + "\n")
+
+
+def _extension_moves(before: Any, after: Any) -> tuple[Sql, ...]:
+    statements = []
+    if before.version != after.version:
+        statements.append(render.alter_extension_version(after, after.version))
+    if before.schema != after.schema:
+        statements.append(Sql(compose("ALTER EXTENSION {} SET SCHEMA {};", ident(after.name),
+                                      ident(after.schema or "public")) + "\n"))
+    return tuple(statements)
+
+
+def _collation_sql(table: str, column: Column) -> Sql:
+    what = f"column {table}.{column.name}"
+    collation = sql_collation(column.collation, f"collation of {what}") if column.collation else Sql('"default"')
+    return Sql(compose("ALTER TABLE {} ALTER COLUMN {} TYPE {} COLLATE {};", qname(table), ident(column.name),
+                       sql_type(column.type, f"type of {what}"), collation) + "\n")
 
 
 def _enum_rebuild(enum: EnumType, usages: Sequence[ColumnUse]) -> tuple[Sql, ...]:
@@ -351,10 +514,64 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
             raise UnsafeChangeError(change, reason + " (pass --allow-forbidden to write it anyway)")
 
     match change:
+        case CreateRole(role=role):
+            return [main(render.create_role(role), [], "kept by rollback: roles are cluster-wide")]
+        case DropRole(role=role):
+            return [main([], render.create_role(role), "not dropped: roles are cluster-wide; drop it by hand once "
+                                                       "no database uses it")]
+        case AlterRole(before=before, after=after):
+            return [main(_alter_role(before, after), _alter_role(after, before))]
+        case CreateNamespace(namespace=namespace):
+            return [main(_namespace_sql(namespace), [render.drop_namespace(namespace)])]
+        case DropNamespace(namespace=namespace):
+            return [main([render.drop_namespace(namespace)], _namespace_sql(namespace))]
+        case AlterGrants(target=target, before=before, after=after):
+            return [main(_grants_sql(target, before, after), _grants_sql(target, after, before))]
+        case AlterDefaultPrivileges(for_role=for_role, schema=schema, on=on, before=before, after=after):
+            return [main(_default_privileges_sql(for_role, schema, on, before, after),
+                         _default_privileges_sql(for_role, schema, on, after, before),
+                         "applies to objects created later")]
         case CreateExtension(extension=ext):
             return [main([render.create_extension(ext)], [render.drop_extension(ext)])]
         case DropExtension(extension=ext):
             return [main([render.drop_extension(ext)], [render.create_extension(ext)])]
+        case AlterExtension(before=before, after=after):
+            return [main(_extension_moves(before, after), _extension_moves(after, before),
+                         "the undo needs the extension's downgrade script" if before.version != after.version
+                         else "")]
+        case CreateSequence(sequence=sequence):
+            return [main(_sequence_sql(sequence), [render.drop_sequence(sequence)])]
+        case DropSequence(sequence=sequence):
+            return [main([render.drop_sequence(sequence)], _sequence_sql(sequence))]
+        case AlterSequence(before=before, after=after):
+            return [main([_alter_sequence(after)], [_alter_sequence(before)])]
+        case SetSequenceOwner(sequence=name, before=before, after=after):
+            return [main([_sequence_owner(name, after)], [_sequence_owner(name, before)])]
+        case AlterColumnCollation(table=table, before=before, after=after):
+            return [main([_collation_sql(table, after)], [_collation_sql(table, before)],
+                         "rebuilds the indexes on the column")]
+        case AlterColumnStatistics(table=table, before=before, after=after):
+            return [main([render.column_statistics(table, after.name, after.statistics)],
+                         [render.column_statistics(table, before.name, before.statistics)])]
+        case AlterTablePersistence(table=table, before=before, after=after):
+            refuse("SET LOGGED / SET UNLOGGED rewrites the whole table under an ACCESS EXCLUSIVE lock")
+            return [main([render.set_persistence(table, after)], [render.set_persistence(table, before)],
+                         "rewrites the table")]
+        case AlterRowSecurity(table=table, before=before, after=after):
+            return [main(render.row_security(table, *after), render.row_security(table, *before))]
+        case CreatePolicy(policy=policy):
+            return [main([render.create_policy(policy)], [render.drop_policy(policy)])]
+        case DropPolicy(policy=policy):
+            return [main([render.drop_policy(policy)], [render.create_policy(policy)])]
+        case AddExclusion(table=table, exclusion=ex):
+            if table not in ctx.created:
+                refuse("an exclusion constraint builds its index under an ACCESS EXCLUSIVE lock (there is no "
+                       "concurrent form): add it in a maintenance window")
+            return [main([render.add_constraint(table, render.exclusion_clause(ex))],
+                         [render.drop_constraint(table, ex.name)])]
+        case DropExclusion(table=table, exclusion=ex):
+            return [main([render.drop_constraint(table, ex.name)],
+                         [render.add_constraint(table, render.exclusion_clause(ex))])]
         case CreateEnum(enum=enum):
             return [main([render.create_enum(enum), *_type_comment(enum)], [render.drop_type(enum.name)])]
         case DropEnum(enum=enum):
@@ -409,12 +626,14 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
         case RenameConstraint(table=table, old=old, new=new):
             return [main([render.rename_constraint(table, old, new)], [render.rename_constraint(table, new, old)])]
         case RenameIndex(old=old, new=new):
-            return [main([render.rename_index(old, new)], [render.rename_index(new, old)])]
+            return [main([render.rename_index(old, new)], [render.rename_index(new, old)])]  # keys
         case AddColumn(table=table, column=column):
             return [_add_column(change, table, column, ctx, refuse)]
         case DropColumn(table=table, column=column):
+            statistics = [render.column_statistics(table, column.name, column.statistics)] \
+                if column.statistics is not None else []
             return [main([render.drop_column(table, column.name)],
-                         [render.add_column(table, column), *_column_comment(table, column)])]
+                         [render.add_column(table, column), *_column_comment(table, column), *statistics])]
         case AlterColumnType(table=table, before=before, after=after):
             if rewrites_rows(before.type, after.type):
                 refuse(f"{before.type} -> {after.type} rewrites or re-checks every row under an ACCESS EXCLUSIVE "
@@ -433,8 +652,12 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
         case AlterColumnNullability(table=table, before=before, after=after):
             return _nullability(change, table, after, ctx)
         case AlterColumnIdentity(table=table, before=before, after=after):
-            return [main([render.alter_column_identity(table, after.name, before.identity, after.identity)],
-                         [render.alter_column_identity(table, after.name, after.identity, before.identity)])]
+            return [_identity(change, table, before, after, ctx)]
+        case ReorderColumns(table=table, before=reached, after=declared):
+            moved = [c for c, d in zip(reached, declared, strict=False) if c != d]
+            raise UnsafeChangeError(change, f"PostgreSQL appends new columns and cannot reorder them in place: list "
+                                            f"{', '.join(moved[:3])} in the order the database has them "
+                                            f"({', '.join(reached)}) in the YAML of {table}, or recreate the table")
         case AlterColumnGenerated():
             raise UnsafeChangeError(change, "a generated expression cannot be changed in place; add a new "
                                             "column, backfill it, switch readers, then drop the old one")
@@ -480,13 +703,15 @@ def _steps(change: Change, ctx: _Context) -> list[Step]:
         case CreateIndex(index=index):
             if index.table in ctx.created or ctx.partitioned(index.table):
                 note = "" if index.table in ctx.created else "partitioned: no CONCURRENTLY, takes a SHARE lock"
-                return [main([render.create_index(index)], [render.drop_index(index.name)], note)]
-            return [Step("concurrent", _create_index_online(index), _drop_index_online(index.name), change)]
+                return [main([render.create_index(index)], [render.drop_index(render.index_key(index))], note)]
+            return [Step("concurrent", _create_index_online(index), _drop_index_online(render.index_key(index)),
+                         change)]
         case DropIndex(index=index):
             if ctx.partitioned(index.table):
-                return [main([render.drop_index(index.name)], [render.create_index(index)],
+                return [main([render.drop_index(render.index_key(index))], [render.create_index(index)],
                              "partitioned: no CONCURRENTLY")]
-            return [Step("drop_indexes", _drop_index_online(index.name), _create_index_online(index), change)]
+            return [Step("drop_indexes", _drop_index_online(render.index_key(index)), _create_index_online(index),
+                         change)]
         case CreateTrigger(trigger=trigger):
             return [main([render.create_trigger(trigger)], [render.drop_trigger(trigger)])]
         case DropTrigger(trigger=trigger):
@@ -536,8 +761,26 @@ def _add_column(change: Change, table: str, column: Column, ctx: _Context,
     note = ""
     if not column.nullable and column.default is None and not (column.identity or column.generated):
         note = "NOT NULL without a default: fails if the table has rows"
-    up = (render.add_column(table, column), *_column_comment(table, column))
+    up = (render.add_column(table, column), *_column_comment(table, column),
+          *([render.column_statistics(table, column.name, column.statistics)] if column.statistics is not None else []))
     return Step("main", up, (render.drop_column(table, column.name),), change, note)
+
+
+def _identity(change: Change, table: str, before: Column, after: Column, ctx: _Context) -> Step:
+    """Identity added, dropped or switched; an added one continues after the column's largest value.
+
+    A column that becomes NOT NULL in the same change gets it last in the concurrent file, after
+    the online SET NOT NULL (PostgreSQL refuses identity on a nullable column), idempotently.
+    """
+    undo = (render.alter_column_identity(table, after.name, after.identity, before.identity),)
+    if before.identity is not None or after.identity is None:
+        return Step("main", (render.alter_column_identity(table, after.name, before.identity, after.identity),),
+                    undo, change)
+    later = before.nullable and not after.nullable and table not in ctx.created
+    add = render.add_identity(table, after.name, after.identity, idempotent=later)
+    if later:
+        return Step("concurrent", (add,), undo, change, "after SET NOT NULL", last=True)
+    return Step("main", (add,), undo, change)
 
 
 def _nullability(change: Change, table: str, after: Column, ctx: _Context) -> list[Step]:
@@ -569,12 +812,30 @@ def _add_keyed(change: Change, table: str, key: PrimaryKey | UniqueConstraint, k
         return [Step("main", (render.add_constraint(table, clause),), (render.drop_constraint(table, key.name),),
                      change, note)]
     index = _unique_index(key.name, table, key.columns)
+    using = render.add_constraint_using_index(table, key.name, kind)
+    if key.deferrable or (isinstance(key, UniqueConstraint) and key.nulls_not_distinct):
+        # USING INDEX cannot say DEFERRABLE or NULLS NOT DISTINCT: the constraint builds its own index.
+        return [Step("main", (render.add_constraint(table, clause),), (render.drop_constraint(table, key.name),),
+                     change, "builds the index under lock (a DEFERRABLE or NULLS NOT DISTINCT key)")]
     return [Step("concurrent",
-                 (*_create_index_online(index),
-                  render.add_constraint_using_index(table, key.name, kind)),
+                 (*_create_index_online(index), using),
                  (render.drop_constraint(table, key.name, if_exists=True),
-                  *_drop_index_online(key.name)),
+                  *_drop_index_online(render.index_key(index))),
                  change, "index built CONCURRENTLY")]
+
+
+def copy_and_swap(table: str, after: PartitionSpec | None) -> str:
+    """The procedure for a partitioning change PostgreSQL cannot make in place, spelled out for ``table``."""
+    bare = table.rpartition(".")[2]
+    target = (f"PARTITION BY {after.strategy.upper()} ({', '.join(after.columns)})" if after is not None
+              else "without PARTITION BY")
+    return (f"a table's partitioning cannot change in place (PostgreSQL has no ALTER for it); copy and swap: "
+            f"1) create {bare}_new like {table} ({target}, with its partitions and a DEFAULT one); "
+            f"2) copy the rows in batches (INSERT INTO {bare}_new SELECT ... ORDER BY the key, LIMIT n), and "
+            f"keep writes flowing to both (a trigger on {table}) or stop them; "
+            f"3) in one transaction: LOCK {table}, copy the last rows, ALTER TABLE {table} RENAME TO {bare}_old, "
+            f"ALTER TABLE {bare}_new RENAME TO {bare}, and move the foreign keys that reference it; "
+            f"4) check the counts, then drop {bare}_old in a later change. Write it as a hand-written migration")
 
 
 def _partitioning(change: Change, table: str, before: PartitionSpec | None, after: PartitionSpec | None,
@@ -583,8 +844,7 @@ def _partitioning(change: Change, table: str, before: PartitionSpec | None, afte
     if before is None or after is None or \
             (before.strategy, before.columns, before.interval, before.default_partition) != \
             (after.strategy, after.columns, after.interval, after.default_partition) or after.interval is None:
-        raise UnsafeChangeError(change, "a partitioning change other than premake cannot be done in place: "
-                                        "create a new partitioned table, copy the rows, swap the names")
+        raise UnsafeChangeError(change, copy_and_swap(table, after))
     grow = render.ensure_partitions(table, after.interval, after.premake)
     shrink_to_before = render.drop_partitions_beyond(table, after.interval, before.premake, after.premake)
     if after.premake > before.premake:

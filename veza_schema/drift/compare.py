@@ -16,6 +16,7 @@ alteration (``~``) or rename (``>``) something it has differently. Reports are i
 from __future__ import annotations
 
 import fnmatch
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from veza_schema.db.introspect import IntrospectionStats, introspect
+from veza_schema.db.introspect import UNMODELED_KINDS, IntrospectionStats, Unmodeled, introspect
 from veza_schema.diff.changes import Change
 from veza_schema.diff.differ import diff_schemas
 from veza_schema.diff.order import order_changes
@@ -56,8 +57,9 @@ def excluded(name: str, patterns: Sequence[str]) -> bool:
 def without_excluded(schema: Schema, patterns: Sequence[str]) -> Schema:
     """``schema`` without every object whose name matches one of ``patterns`` (``fnmatch``).
 
-    Names matched: tables, views, enums, composite types, functions, extensions, and inside
-    tables indexes, constraints and triggers by their own name and columns as ``table.column``.
+    Names matched: tables, views, enums, composite types, functions, extensions, sequences,
+    schemas, roles, and inside tables indexes, constraints, triggers and policies by their own
+    name and columns as ``table.column``. Objects of other schemas match as ``schema.name``.
     """
     if not patterns:
         return schema
@@ -76,10 +78,13 @@ def without_excluded(schema: Schema, patterns: Sequence[str]) -> Schema:
             foreign_keys={n: f for n, f in t.foreign_keys.items() if keep(n)},
             indexes={n: i for n, i in t.indexes.items() if keep(n)},
             triggers={n: g for n, g in t.triggers.items() if keep(n)},
+            exclusions={n: x for n, x in t.exclusions.items() if keep(n)},
+            policies={n: p for n, p in t.policies.items() if keep(n)},
         )
 
     def view(v: View) -> View:
-        return replace(v, indexes={n: i for n, i in v.indexes.items() if keep(n)})
+        return replace(v, indexes={n: i for n, i in v.indexes.items() if keep(n)},
+                       triggers={n: g for n, g in v.triggers.items() if keep(n)})
 
     return replace(
         schema,
@@ -89,6 +94,9 @@ def without_excluded(schema: Schema, patterns: Sequence[str]) -> Schema:
         composite_types={n: c for n, c in schema.composite_types.items() if keep(n)},
         functions={n: f for n, f in schema.functions.items() if keep(f.name) and keep(n)},
         extensions={n: x for n, x in schema.extensions.items() if keep(n)},
+        sequences={n: q for n, q in schema.sequences.items() if keep(n)},
+        namespaces={n: x for n, x in schema.namespaces.items() if keep(n)},
+        roles={n: r for n, r in schema.roles.items() if keep(n)},
     )
 
 
@@ -158,6 +166,45 @@ def align_expressions(current: Schema, desired: Schema,
     return replace(current, tables=tables, views=views)
 
 
+# -- facts the model does not carry -----------------------------------------------------------------
+@dataclass(frozen=True, order=True)
+class UnmodeledDrift:
+    """A catalog fact the model cannot carry that differs: held by the database only, or by schema/ only."""
+
+    fact: Unmodeled
+    side: Literal["database", "schema"]
+
+    def __str__(self) -> str:
+        where = "only in the database" if self.side == "database" else "only in what schema/ builds"
+        return f"{self.fact} [{self.fact.kind}, {where}]"
+
+
+def check_unmodeled_kinds(kinds: Iterable[str]) -> None:
+    """Raise ``ValueError`` naming a kind ``--ignore-unmodeled`` does not know."""
+    unknown = sorted(set(kinds) - set(UNMODELED_KINDS) - {"all"})
+    if unknown:
+        raise ValueError(f"unknown unmodeled kind(s) {', '.join(unknown)}; known: all, "
+                         f"{', '.join(sorted(UNMODELED_KINDS))}")
+
+
+def unmodeled_drift(live: Iterable[Unmodeled], built: Iterable[Unmodeled], ignore: Sequence[str] = (),
+                    exclude: Sequence[str] = ()) -> tuple[UnmodeledDrift, ...]:
+    """Facts the database holds that the desired schema does not (and the reverse), minus ignored kinds.
+
+    The shadow database is built from YAML, which cannot express these facts, so any fact of
+    the live database is a difference ``diff`` must not hide: it is reported by name.
+    """
+    def kept(fact: Unmodeled) -> bool:
+        if "all" in ignore or fact.kind in ignore:
+            return False
+        return not (fact.subject and excluded(fact.subject, exclude))
+
+    live_facts, built_facts = Counter(f for f in live if kept(f)), Counter(f for f in built if kept(f))
+    found = [UnmodeledDrift(fact, "database") for fact in sorted((live_facts - built_facts).elements())]
+    found += [UnmodeledDrift(fact, "schema") for fact in sorted((built_facts - live_facts).elements())]
+    return tuple(found)
+
+
 # -- the report ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DriftReport:
@@ -173,11 +220,37 @@ class DriftReport:
     queries: int = 0
     seconds: float = 0.0
     modules: Mapping[str, str] = field(default_factory=dict)
+    unmodeled: tuple[UnmodeledDrift, ...] = ()
+    ignored_unmodeled: tuple[str, ...] = ()
+    source: Schema | None = None  # the YAML model, when ``desired`` was built in a shadow database
     shadow: str = ""  # where the shadow database was built ("a postgres:15 container"); "" offline
 
     @property
     def drift(self) -> bool:
-        return bool(self.changes)
+        return bool(self.changes) or bool(self.unmodeled)
+
+
+def without_invalid_indexes(live: Schema, desired: Schema, stats: IntrospectionStats) -> Schema:
+    """``live`` without the INVALID indexes that ``desired`` declares, so each shows as missing.
+
+    Why: an INVALID index (a concurrent build that failed or was interrupted) exists in the
+    catalog but no query uses it and no constraint can rely on it; treating it as present
+    would report "no drift" over a broken index. Reported as missing, its reconciling SQL is
+    the online build, which drops the INVALID leftover first. An INVALID index the YAML does
+    not declare stays in ``live`` and is reported as extra. The introspector's note names each.
+    """
+    invalid = set(stats.invalid_indexes)
+    if not invalid:
+        return live
+    wanted = {name for table in desired.tables.values() for name in table.indexes}
+    wanted |= {name for view in desired.views.values() for name in view.indexes}
+    for table in desired.tables.values():
+        wanted |= {key.name for key in (table.primary_key, *table.uniques.values()) if key is not None}
+    tables = {n: replace(t, indexes={i: ix for i, ix in t.indexes.items() if i not in invalid or i not in wanted})
+              for n, t in live.tables.items()}
+    views = {n: replace(v, indexes={i: ix for i, ix in v.indexes.items() if i not in invalid or i not in wanted})
+             for n, v in live.views.items()}
+    return replace(live, tables=tables, views=views)
 
 
 def compare(current: Schema, desired: Schema, exclude: Sequence[str] = ()) -> list[Change]:
@@ -228,6 +301,7 @@ def detect_drift(
     exclude: Sequence[str] = (),
     database: str = "",
     live_stats: IntrospectionStats | None = None,
+    ignore_unmodeled: Sequence[str] = (),
     shadow_cache: Path | None = None,
 ) -> DriftReport:
     """Compare the database behind ``conn`` with ``desired`` (a model loaded from ``schema/``).
@@ -242,6 +316,8 @@ def detect_drift(
         exclude: ``fnmatch`` globs of object names that are never drift.
         database: how to name the database in reports.
         live_stats: receives the live introspection's query count, time and warnings.
+        ignore_unmodeled: kinds of unmodeled facts (:data:`UNMODELED_KINDS`, or ``all``) accepted as
+            they are: differences of those kinds are not drift.
         shadow_cache: a directory keeping the shadow's model per rendered script and server
             (:mod:`veza_schema.drift.shadow_cache`); None builds the shadow every time.
 
@@ -249,9 +325,10 @@ def detect_drift(
         DatabaseError: the shadow database could not be built.
     """
     stats = live_stats if live_stats is not None else IntrospectionStats()
+    built_facts: list[Unmodeled] = []
     shadow = ""
     if offline:
-        live = introspect(conn, stats=stats)
+        live = introspect(conn, stats=stats, roles=desired.roles)
         target = desired
         live = align_expressions(live, desired)
     else:
@@ -259,7 +336,7 @@ def detect_drift(
         # and reads the shadow: both wait mostly on their servers, so the slower side sets the time.
         live_version = conn.info.server_version
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="veza-introspect") as pool:
-            reading = pool.submit(introspect, conn, stats=stats)
+            reading = pool.submit(introspect, conn, stats=stats, roles=desired.roles)
             shadow_stats = IntrospectionStats()
             try:
                 built = build_in_shadow_cached(desired, shadow_dsn, shadow_cache, shadow_stats,
@@ -267,13 +344,17 @@ def detect_drift(
             finally:
                 live = reading.result()  # its error first when both fail: the database is what was asked about
         stats.warnings.extend(shadow_stats.warnings)
+        built_facts = shadow_stats.unmodeled
         target, shadow = built.schema, built.server
         if built.server_version // 10000 != conn.info.server_version // 10000:
             # Another major version deparses some expressions (view queries above all) differently.
             live = align_expressions(live, target)
+    live = without_invalid_indexes(live, desired, stats)
     changes = compare(live, target, exclude)
     return DriftReport(
         changes=tuple(changes), current=live, desired=target, mode="offline" if offline else "shadow",
         database=database, excluded=tuple(exclude), warnings=tuple(stats.warnings), queries=stats.queries,
         seconds=stats.seconds, modules=module_map(desired), shadow=shadow,
+        unmodeled=unmodeled_drift(stats.unmodeled, built_facts, ignore_unmodeled, exclude),
+        ignored_unmodeled=tuple(ignore_unmodeled), source=None if offline else desired,
     )

@@ -19,15 +19,25 @@ from veza_schema.diff.changes import (
     AddCheck,
     AddColumn,
     AddEnumValue,
+    AddExclusion,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
+    AlterColumnCollation,
     AlterColumnDefault,
     AlterColumnGenerated,
     AlterColumnIdentity,
     AlterColumnNullability,
+    AlterColumnStatistics,
     AlterColumnType,
     AlterCompositeType,
+    AlterDefaultPrivileges,
+    AlterExtension,
+    AlterGrants,
+    AlterRole,
+    AlterRowSecurity,
+    AlterSequence,
+    AlterTablePersistence,
     Change,
     ChangePartitioning,
     CreateCompositeType,
@@ -35,7 +45,11 @@ from veza_schema.diff.changes import (
     CreateExtension,
     CreateFunction,
     CreateIndex,
+    CreateNamespace,
     CreatePartitionHelper,
+    CreatePolicy,
+    CreateRole,
+    CreateSequence,
     CreateTable,
     CreateTrigger,
     CreateView,
@@ -43,12 +57,17 @@ from veza_schema.diff.changes import (
     DropColumn,
     DropCompositeType,
     DropEnum,
+    DropExclusion,
     DropExtension,
     DropForeignKey,
     DropFunction,
     DropIndex,
+    DropNamespace,
     DropPartitionHelper,
+    DropPolicy,
     DropPrimaryKey,
+    DropRole,
+    DropSequence,
     DropTable,
     DropTrigger,
     DropUnique,
@@ -59,9 +78,11 @@ from veza_schema.diff.changes import (
     RenameFunction,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
+    SetSequenceOwner,
     carried_object,
     describe,
     dropping_kind,
@@ -86,8 +107,40 @@ class Subject:
 def subject(change: Change) -> Subject:
     """What ``change`` is about, for grouping and for the JSON document."""
     match change:
+        case CreateRole(role=role) | DropRole(role=role):
+            return Subject("role", role.name)
+        case AlterRole():
+            return Subject("role", change.after.name)
+        case CreateNamespace(namespace=namespace) | DropNamespace(namespace=namespace):
+            return Subject("schema", namespace.name)
+        case AlterGrants(target=target):
+            owner = target.name if target.kind in ("table", "view") else None
+            return Subject("privileges", target.name, owner)
+        case AlterDefaultPrivileges():
+            return Subject("default privileges", f"{change.for_role} on {change.on}"
+                                                 + (f" in {change.schema}" if change.schema else ""))
         case CreateExtension(extension=ext) | DropExtension(extension=ext):
             return Subject("extension", ext.name)
+        case AlterExtension():
+            return Subject("extension", change.after.name)
+        case CreateSequence(sequence=sequence) | DropSequence(sequence=sequence):
+            return Subject("sequence", sequence.name)
+        case AlterSequence():
+            return Subject("sequence", change.after.name)
+        case SetSequenceOwner():
+            return Subject("sequence", change.sequence)
+        case AlterColumnCollation() | AlterColumnStatistics():
+            return Subject("column", change.after.name, change.table)
+        case AlterTablePersistence():
+            return Subject("persistence", change.table, change.table)
+        case ReorderColumns():
+            return Subject("column order", change.table, change.table)
+        case AlterRowSecurity():
+            return Subject("row-level security", change.table, change.table)
+        case CreatePolicy(policy=policy) | DropPolicy(policy=policy):
+            return Subject("policy", policy.name, policy.table)
+        case AddExclusion(table=table, exclusion=ex) | DropExclusion(table=table, exclusion=ex):
+            return Subject("exclusion constraint", ex.name, table)
         case CreateEnum(enum=enum) | DropEnum(enum=enum):
             return Subject("enum", enum.name)
         case AddEnumValue() | RecreateEnum():
@@ -192,7 +245,7 @@ class Item:
 
 # Objects the differ replaces by a drop and an add (reported as one "Replace<Object>" item).
 _REPLACED: tuple[type, ...] = (AddForeignKey, AddCheck, AddUnique, AddPrimaryKey, CreateIndex, CreateTrigger,
-                               CreateView, CreateFunction)
+                               CreateView, CreateFunction, AddExclusion, CreatePolicy)
 _PAIRS: dict[type, type] = {kind: drop for kind in _REPLACED if (drop := dropping_kind(kind)) is not None}
 
 
@@ -295,6 +348,9 @@ def drift_document(report: DriftReport) -> dict[str, Any]:
         "excluded": list(report.excluded),
         "warnings": list(report.warnings),
         "changes": [item_entry(item, report.modules) for item in reported],
+        "unmodeled": [{"kind": entry.fact.kind, "name": entry.fact.name, "detail": entry.fact.detail,
+                       "side": entry.side} for entry in report.unmodeled],
+        "ignored_unmodeled": list(report.ignored_unmodeled),
     }
 
 

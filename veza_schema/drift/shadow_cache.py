@@ -28,7 +28,7 @@ import psycopg
 import veza_schema
 from veza_schema import model, model_io
 from veza_schema.db import introspect as introspect_module
-from veza_schema.db.introspect import IntrospectionStats
+from veza_schema.db.introspect import IntrospectionStats, Unmodeled
 from veza_schema.db.servers import EmbeddedServer, docker_image, embedded_major
 from veza_schema.db.shadow import ShadowBuild, build_in_shadow, graft_metadata
 from veza_schema.errors import DatabaseError
@@ -71,21 +71,25 @@ def cache_key(script: str, server_version: int, extensions: str) -> str:
     return digest.hexdigest()[:32]
 
 
-def _read(path: Path) -> tuple[Schema, int] | None:
+def _read(path: Path) -> tuple[Schema, int, list[Unmodeled]] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return model_io.schema_from_dict(data["schema"]), int(data["server_version"])
+        facts = [Unmodeled(str(kind), str(name), str(detail), str(subject))
+                 for kind, name, detail, subject in data["unmodeled"]]
+        return model_io.schema_from_dict(data["schema"]), int(data["server_version"]), facts
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent or unreadable: build it again
 
 
-def _write(path: Path, schema: Schema, server_version: int) -> None:
+def _write(path: Path, schema: Schema, server_version: int, unmodeled: list[Unmodeled]) -> None:
+    """The model and the facts it cannot carry (compared with the live database's: unmodeled drift)."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".shadow-", dir=path.parent)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump({"server_version": server_version, "schema": model_io.schema_to_dict(schema)}, out)
+                json.dump({"server_version": server_version, "schema": model_io.schema_to_dict(schema),
+                           "unmodeled": [[f.kind, f.name, f.detail, f.subject] for f in unmodeled]}, out)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
@@ -116,10 +120,13 @@ def build_in_shadow_cached(desired: Schema, server_dsn: str | None, directory: P
     path = directory / f"{cache_key(sections_to_sql(create_schema_sections(desired)), server_version, extensions)}.json"
     found = _read(path)
     if found is None:
-        built = build_in_shadow(desired, server, stats, live_version)
-        _write(path, built.schema, built.server_version)
+        built_stats = stats if stats is not None else IntrospectionStats()
+        built = build_in_shadow(desired, server, built_stats, live_version)
+        _write(path, built.schema, built.server_version, built_stats.unmodeled)
         return replace(built, server=described)
-    schema, version = found
+    schema, version, facts = found
+    if stats is not None:
+        stats.unmodeled.extend(facts)
     if live_version is not None and stats is not None and live_version // 10000 != version // 10000:
         stats.warnings.append(f"the shadow server runs PostgreSQL {version // 10000}, the database "
                               f"{live_version // 10000}: expression texts that differ are compared after "

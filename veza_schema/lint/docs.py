@@ -23,6 +23,14 @@ def render_rules_markdown(registry: Registry) -> str:
         "`--select` and `--ignore` take codes or prefixes (`IMM`, `PG00`). Output formats are described "
         "in `docs/lint-output.md`.",
         "",
+        "Unless `--offline` is given, lint also applies the schema to a scratch database on PostgreSQL (the "
+        "embedded server, or `--shadow-dsn`) and reports each error the server raises as a `PG1xx` finding at "
+        "the YAML line of the object whose statement failed, with PostgreSQL's message, DETAIL and HINT; "
+        "those cannot be waived. Rules about types, operator classes, casts and function volatility read "
+        "PostgreSQL's catalog facts (that server's, or offline the built-in table generated from PostgreSQL's "
+        "catalog). `generate` runs the same validation and "
+        "refuses to write on an error unless `--no-verify`.",
+        "",
         "| Code | Name | Severity | Summary |",
         "|---|---|---|---|",
     ]

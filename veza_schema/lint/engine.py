@@ -14,7 +14,7 @@ from dataclasses import replace
 from veza_schema.errors import UsageError
 from veza_schema.lint import waivers
 from veza_schema.lint.findings import Finding, LintReport, Severity
-from veza_schema.lint.registry import Registry, Rule
+from veza_schema.lint.registry import LintContext, Registry, Rule
 from veza_schema.lint.rulebook import LINT_RULES
 from veza_schema.model import Schema
 
@@ -48,6 +48,9 @@ def lint(
     use_waivers: bool = True,
     registry: Registry = LINT_RULES,
     severity: Mapping[str, Severity] | None = None,
+    *,
+    context: LintContext | None = None,
+    server_findings: Iterable[Finding] = (),
 ) -> LintReport:
     """Lint a model; every rule is linear in the size of the schema.
 
@@ -58,19 +61,29 @@ def lint(
         use_waivers: apply the schema's waivers (``--no-waivers`` turns this off and lists every finding).
         registry: the rules to choose from (default: every lint rule).
         severity: the project's overrides, rule code or prefix -> severity (the longest match wins).
+            They apply to the rules' findings; the server's stay errors.
+        context: catalog facts and the migrations' schema for the rules that read them (default:
+            the built-in catalog table, no previous schema).
+        server_findings: what PostgreSQL refused when the schema was applied
+            (:func:`veza_schema.lint.verify.verify`); kept when their code is selected. They are
+            never waived (no waiver makes the server accept the DDL), and one is left out when
+            a lint error already stands on the same object (the same problem, said once).
 
     Returns:
         A :class:`LintReport` with every finding, waived ones flagged, sorted by file and line.
     """
     rules = select_rules(select, ignore, registry)
+    context = context or LintContext()
     findings: list[Finding] = []
     for rule in rules:
-        if rule.check is not None:
-            findings.extend(rule.check(schema))
+        findings.extend(rule.run(schema, context))
     if severity:
         findings = overridden(findings, severity, registry)
     codes = {rule.code for rule in rules}
     findings = waivers.apply(findings, schema, codes, registry, enforce=use_waivers)
+    already = {f.object for f in findings if f.severity == "error" and not f.waived
+               and getattr(registry.get(f.code), "family", "") != "waivers"}
+    findings += [f for f in server_findings if f.code in codes and f.object not in already]
     findings.sort(key=lambda f: f.sort_key)
     return LintReport(tuple(findings), tuple(sorted(codes)), use_waivers)
 

@@ -41,11 +41,15 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class LintReport:
-    """Every finding of a run (waived ones included, flagged) plus the codes that ran."""
+    """Every finding of a run (waived ones included, flagged) plus the codes that ran.
+
+    ``verification`` says whether and by which server the schema was applied (None: not asked).
+    """
 
     findings: tuple[Finding, ...]
     rules_run: tuple[str, ...]
     waivers_applied: bool = True
+    verification: str | None = None
 
     @property
     def active(self) -> tuple[Finding, ...]:

@@ -71,6 +71,8 @@ def render_text(report: LintReport, registry: Registry, color: bool = False, wid
         else ("[bold yellow]![/]" if report.warnings else "[bold green]✓[/]")
     )
     console.print(f"{mark} {summary}; {len(report.rules_run)} rules run")
+    if report.verification:
+        console.print(f"[dim]{escape(report.verification)}[/]")
     return buffer.getvalue()
 
 
@@ -98,6 +100,7 @@ def render_json(report: LintReport, registry: Registry) -> str:
         "version": JSON_VERSION,
         "tool": {"name": TOOL_NAME, "version": __version__},
         "waivers_applied": report.waivers_applied,
+        "verification": report.verification,
         "rules_run": list(report.rules_run),
         "summary": {
             "errors": report.errors,
@@ -169,6 +172,7 @@ def render_sarif(report: LintReport, registry: Registry) -> str:
                     }
                 },
                 "columnKind": "unicodeCodePoints",
+                "properties": {"verification": report.verification},
                 "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The repository root."}}},
                 "results": results,
             }

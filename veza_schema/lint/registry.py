@@ -2,9 +2,12 @@
 
 A rule is a small function over the model, ``check(schema) -> Iterable[Finding]``, turned
 into a :class:`Rule` by :func:`rule`; the module-level name is then the rule itself, so the
-check reports its findings through it. Rule families declare their rules as a ``RULES``
-tuple (:mod:`veza_schema.lint.rules`); nothing registers itself on import. Whoever needs
-rules assembles a :class:`Registry` from the lists it wants: ``lint`` its own families,
+check reports its findings through it. A rule that needs more than the model (PostgreSQL's
+catalog facts, the schema the migrations already produce) is declared with ``context=True``
+and is called as ``check(schema, context)`` with a :class:`LintContext`. Rule families
+declare their rules as a ``RULES`` tuple (:mod:`veza_schema.lint.rules`); nothing registers
+itself on import. Whoever needs rules assembles a :class:`Registry` from the lists it wants:
+``lint`` its own families,
 ``check`` the ``POL`` family (:mod:`veza_schema.policy.rules`), the rules reference both.
 ``docs/rules.md`` is generated from such a registry, so a rule cannot exist without its
 documentation.
@@ -14,11 +17,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from veza_schema.lint.findings import Finding, Severity
 from veza_schema.model import Schema, SourcePos
+from veza_schema.sql.facts import CatalogFacts, builtin_facts
 
-Check = Callable[[Schema], Iterable[Finding]]
+Check = Callable[..., Iterable[Finding]]  # (schema) or, with context=True, (schema, context)
+
+
+class LintContext:
+    """What context rules read besides the model.
+
+    ``facts``: PostgreSQL's catalog (the verification server's, else the built-in table);
+    ``previous``: the schema the existing migrations produce (their snapshot), None without one;
+    given as a function, it is read only when a rule asks.
+    """
+
+    def __init__(self, facts: CatalogFacts | None = None,
+                 previous: Schema | None | Callable[[], Schema | None] = None) -> None:
+        self.facts = facts or builtin_facts()
+        self._previous = previous
+
+    @cached_property
+    def previous(self) -> Schema | None:
+        return self._previous() if callable(self._previous) else self._previous
 
 # Family key -> (title, code prefix). Order is the order of docs/rules.md.
 FAMILIES: dict[str, tuple[str, str]] = {
@@ -26,6 +49,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "immutable": ("The seed's 10 immutable rules", "IMM"),
     "integrity": ("Schema integrity", "INT"),
     "pitfalls": ("PostgreSQL pitfalls", "PG"),
+    "server": ("Verified by PostgreSQL (lint without --offline)", "PG1"),
     "waivers": ("Waivers", "LNT"),
     "policy": ("Change policy (veza-schema check)", "POL"),
 }
@@ -43,6 +67,13 @@ class Rule:
     why: str
     fix: str
     check: Check | None = None
+    uses_context: bool = False
+
+    def run(self, schema: Schema, context: LintContext) -> Iterable[Finding]:
+        """The rule's findings on ``schema`` (none for a rule without a check)."""
+        if self.check is None:
+            return ()
+        return self.check(schema, context) if self.uses_context else self.check(schema)
 
     def finding(
         self,
@@ -58,14 +89,18 @@ class Rule:
 
 
 def rule(
-    code: str, name: str, severity: Severity, family: str, *, summary: str, why: str, fix: str
+    code: str, name: str, severity: Severity, family: str, *, summary: str, why: str, fix: str,
+    context: bool = False,
 ) -> Callable[[Check], Rule]:
-    """Make ``check`` a :class:`Rule`: the decorated name is bound to the rule, check included."""
+    """Make ``check`` a :class:`Rule`: the decorated name is bound to the rule, check included.
+
+    With ``context`` the check takes ``(schema, context)`` (a :class:`LintContext`).
+    """
     if family not in FAMILIES:
         raise ValueError(f"unknown rule family {family!r}")
 
     def decorate(check: Check) -> Rule:
-        return Rule(code, name, severity, family, summary, why, fix, check)
+        return Rule(code, name, severity, family, summary, why, fix, check, context)
 
     return decorate
 

@@ -13,10 +13,15 @@ lock is not granted in time (:mod:`veza_schema.db.retry`), so writers never queu
 job for longer than ``lock_timeout``.
 
 Locks, by design (see docs/partitions.md): a new partition is created as a standalone table
-with a CHECK matching its bounds, then attached (SHARE UPDATE EXCLUSIVE on the parent: reads
-and writes go on; the default partition is scanned under ACCESS EXCLUSIVE, cheap because this
-job keeps it empty). Rows of the default partition that belong to a new partition are copied
-in bounded batches while they stay where they are (visible, and still referenced), then one
+with a CHECK matching its bounds, then attached. Where a default partition exists, the attaching
+transaction holds SHARE ROW EXCLUSIVE on the parent (reads go on; writes wait for this short
+transaction) and takes ACCESS EXCLUSIVE on the default partition without waiting (NOWAIT: a
+reader holding it makes the job retry later, never makes writers queue). A writer left free to
+route a row into the default partition during the attach would fail once it commits ("new row
+violates partition constraint"): its partition map predates the new partition. The default
+partition is scanned under that lock, cheap because this job keeps it empty. Rows of the
+default partition that belong to a new partition are copied in bounded batches while they
+stay where they are (visible, and still referenced), then one
 short transaction verifies the copy, deletes the originals without firing triggers or ON
 DELETE actions, and attaches. Retention first archives, deletes or unlinks the rows of other
 tables that reference an expiring partition (as each foreign key's ON DELETE says), in
@@ -217,7 +222,18 @@ class _Worker:
                 {"parent": f"{PUBLIC}.{self.table}", "start": new.start})
             return
         self.standalone(new)
+        self.lock_for_attach()
         self.attach(new)
+
+    def lock_for_attach(self) -> None:
+        """Writers wait for the attaching transaction instead of routing rows into the default
+        partition with a partition map that predates the new partition (their INSERT would fail);
+        the default partition is taken without queueing behind its readers (55P03: retried later)."""
+        default = self.plan.state.default
+        if default is None:
+            return
+        self.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, self.table)))
+        self.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(sql.Identifier(PUBLIC, default)))
 
     def standalone(self, new: NewPartition) -> None:
         """The partition-to-be as a plain table with the parent's columns, indexes and CHECKs, and
@@ -287,9 +303,7 @@ class _Worker:
             return int(row[0]), int(row[1])
 
         def swap() -> int:
-            self.execute(sql.SQL("LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE").format(
-                sql.Identifier(PUBLIC, self.table)))
-            self.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(source))
+            self.lock_for_attach()
             expected = fingerprint(source, in_range)
             if fingerprint(target, sql.SQL("true")) != expected:  # rows changed during the copy
                 self.execute(sql.SQL("TRUNCATE {}").format(target))

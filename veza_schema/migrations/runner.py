@@ -12,6 +12,7 @@ Safety rules, in order of importance:
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from typing import Literal, Protocol
 import psycopg
 
 from veza_schema.db.dsn import Target, connect
+from veza_schema.db.errors import server_message
 from veza_schema.db.pipeline import ActivityProbe, PipelineError, run_pipelined
 from veza_schema.db.retry import backoff_delay
 from veza_schema.errors import DatabaseError, DatabaseStateError, UsageError
@@ -29,6 +31,7 @@ from veza_schema.migrations.data_loss import refuse_data_loss
 from veza_schema.migrations.files import MigrationFile, PlannedStep, is_no_transaction
 from veza_schema.migrations.lock import migration_lock
 from veza_schema.migrations.statement_check import refuse_unexpected_statements
+from veza_schema.migrations.verify import verify_applied
 from veza_schema.sql.split import Statement, split_statements
 
 State = Literal["applied", "pending", "modified", "missing", "failed", "out_of_order"]
@@ -102,6 +105,9 @@ class Reporter(Protocol):
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None: ...
 
+    def migration_failed(self, migration: MigrationFile, direction: str) -> None:
+        """The file did not finish; the error itself is raised (and printed) afterwards."""
+
     def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None: ...
 
 
@@ -117,6 +123,9 @@ class SilentReporter:
         pass
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
+        pass
+
+    def migration_failed(self, migration: MigrationFile, direction: str) -> None:
         pass
 
     def retrying(self, migration: MigrationFile, attempt: int, delay: float, reason: str) -> None:
@@ -225,21 +234,42 @@ def apply(target: Target, files: list[MigrationFile], *, to: int | None = None, 
         return RunResult(steps, time.monotonic() - started, dry_run=True)
     with _locked_session(target, options, create_history=True) as conn:
         steps = plan_apply(compute_states(files, history.read_history(conn)), to, options.allow_out_of_order)
+        check_lock_budget(conn, steps)
         _guard_data_loss(conn, steps, options)
         for step in steps:
             _run_step(conn, step, options)
     return RunResult(steps, time.monotonic() - started)
 
 
-def plan_rollback(states: list[MigrationState], steps: int | None, to: int | None) -> list[PlannedStep]:
+def _change_of(state: MigrationState) -> int:
+    return state.file.change.version if state.file is not None else state.version
+
+
+def change_groups(states: list[MigrationState]) -> list[list[MigrationState]]:
+    """Consecutive states grouped by the change their files belong to (see ``files.ChangeRef``)."""
+    groups: list[list[MigrationState]] = []
+    for state in states:
+        if groups and _change_of(groups[-1][-1]) == _change_of(state):
+            groups[-1].append(state)
+        else:
+            groups.append([state])
+    return groups
+
+
+def plan_rollback(states: list[MigrationState], steps: int | None, to: int | None,
+                  by_file: bool = False) -> list[PlannedStep]:
+    """The down files to run, newest first: the last ``steps`` changes (every file of each), or
+    the last ``steps`` files with ``by_file``, or everything newer than ``to``."""
     _refuse_unhealthy([s for s in states if s.state != "pending" and s.state != "out_of_order"], True)
     applied = [s for s in states if s.state == "applied"]
     if to is not None:
         if to != 0 and not any(s.version == to for s in applied):
             raise UsageError(f"--to {to}: that version is not applied (use 0 to roll everything back)")
         chosen = [s for s in applied if s.version > to]
-    else:
+    elif by_file:
         chosen = applied[-(steps or 1):] if applied else []
+    else:
+        chosen = [state for group in change_groups(applied)[-(steps or 1):] for state in group]
     planned = []
     for state in reversed(chosen):
         assert state.file is not None
@@ -251,20 +281,22 @@ def plan_rollback(states: list[MigrationState], steps: int | None, to: int | Non
 
 
 def rollback(target: Target, files: list[MigrationFile], *, steps: int | None = None, to: int | None = None,
-             dry_run: bool = False, options: RunOptions | None = None) -> RunResult:
-    """Run down files, newest first; each down file and its history deletion commit together."""
+             by_file: bool = False, dry_run: bool = False, options: RunOptions | None = None) -> RunResult:
+    """Run down files, newest first (the last change by default); each down file and its history
+    deletion commit together."""
     options = options or RunOptions()
     started = time.monotonic()
     if dry_run:
         conn = connect(target, autocommit=True)
         try:
-            planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to)
+            planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to, by_file)
         finally:
             conn.close()
         refuse_unexpected_statements(planned)
         return RunResult(planned, time.monotonic() - started, dry_run=True)
     with _locked_session(target, options, create_history=True) as conn:
-        planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to)
+        planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to, by_file)
+        check_lock_budget(conn, planned)
         _guard_data_loss(conn, planned, options)
         for step in planned:
             _run_step(conn, step, options)
@@ -278,6 +310,71 @@ def _guard_data_loss(conn: psycopg.Connection, steps: list[PlannedStep], options
     refuse_unexpected_statements(steps)
     if not options.allow_data_loss and steps:
         refuse_data_loss(conn, steps)
+
+
+# -- the server's lock table -----------------------------------------------------------------
+_LOCK_SETTINGS = """
+SELECT current_setting('max_locks_per_transaction')::int, current_setting('max_connections')::int,
+       current_setting('max_prepared_transactions')::int
+"""
+_COUNTED = re.compile(r"^\s*(?:CREATE|DROP)\s+(?:UNIQUE\s+)?(?:TABLE|INDEX|MATERIALIZED\s+VIEW|VIEW|SEQUENCE)\b",
+                      re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class LockBudget:
+    """The server's lock table: ``max_locks_per_transaction * (max_connections + max_prepared_transactions)``
+    slots, shared by every session (PostgreSQL sizes it so)."""
+
+    max_locks_per_transaction: int
+    max_connections: int
+    max_prepared_transactions: int
+
+    @property
+    def slots(self) -> int:
+        return self.max_locks_per_transaction * (self.max_connections + self.max_prepared_transactions)
+
+    def needed_setting(self, locks: int) -> int:
+        """The smallest max_locks_per_transaction whose lock table holds ``locks`` slots."""
+        return -(-locks // (self.max_connections + self.max_prepared_transactions))
+
+
+def read_lock_budget(conn: psycopg.Connection) -> LockBudget:
+    row = conn.execute(_LOCK_SETTINGS).fetchone()
+    assert row is not None
+    return LockBudget(int(row[0]), int(row[1]), int(row[2]))
+
+
+def step_lock_slots(step: PlannedStep) -> int:
+    """Slots the step's transaction holds: the header's bound (generated files), else at least one per
+    relation the file creates or drops (a hand-written file)."""
+    header = step.migration.header if step.direction == "up" else step.migration.down_header
+    if header.locks is not None:
+        return header.locks
+    return len(_COUNTED.findall(step.sql))
+
+
+def check_lock_budget(conn: psycopg.Connection, steps: list[PlannedStep]) -> None:
+    """Refuse, before anything runs, a transactional file the server's lock table cannot hold.
+
+    Raises:
+        DatabaseStateError: naming the file, its slots, the server's, and the setting to raise.
+    """
+    transactional = [step for step in steps if step.transactional]
+    if not transactional:
+        return
+    budget = read_lock_budget(conn)
+    for step in transactional:
+        locks = step_lock_slots(step)
+        if locks > budget.slots:
+            path = step.migration.up_path if step.direction == "up" else step.migration.down_path
+            raise DatabaseStateError(
+                f"{path} holds up to {locks} lock-table slots in one transaction, but this server's lock table "
+                f"has {budget.slots}: max_locks_per_transaction ({budget.max_locks_per_transaction}) x "
+                f"(max_connections ({budget.max_connections}) + max_prepared_transactions "
+                f"({budget.max_prepared_transactions})). Nothing was run. Set max_locks_per_transaction = "
+                f"{budget.needed_setting(locks)} or more (postgresql.conf, or ALTER SYSTEM; it takes a server "
+                "restart), or generate the change again with a smaller --max-locks-per-file")
 
 
 def _run_step(conn: psycopg.Connection, step: PlannedStep, options: RunOptions) -> None:
@@ -296,9 +393,12 @@ def _run_step(conn: psycopg.Connection, step: PlannedStep, options: RunOptions) 
             except psycopg.Error as exc:  # statement errors are MigrationFailed already: a history write failed
                 raise MigrationFailed(
                     f"{migration.label} runs outside a transaction and writing its history row failed: "
-                    f"{_server_message(exc)}. Either none of its statements ran (its history row is unchanged) "
+                    f"{server_message(exc)}\nEither none of its statements ran (its history row is unchanged) "
                     "or all of them did (its history row says failed); `veza-schema status` shows which.",
                     exc.diag.sqlstate) from exc
+    except BaseException:
+        options.reporter.migration_failed(migration, step.direction)
+        raise
     finally:
         probe.close()
     options.reporter.migration_finished(migration, step.direction, time.monotonic() - started)
@@ -324,20 +424,13 @@ class _LockNotAvailable(Exception):
         self.error = error
 
 
-def _server_message(exc: psycopg.Error) -> str:
-    diag = exc.diag
-    detail = f" ({diag.message_detail})" if diag.message_detail else ""
-    return f"{(diag.message_primary or str(exc)).strip()}{detail} [SQLSTATE {diag.sqlstate}]"
-
 
 def _failure(step: PlannedStep, statement: Statement, exc: psycopg.Error, aftermath: str) -> MigrationFailed:
+    """``file:line: what the server said`` (DETAIL, HINT, SQLSTATE, or a lost connection in words), then
+    the state the database is left in."""
     path = step.migration.up_path if step.direction == "up" else step.migration.down_path
-    diag = exc.diag
-    message = (diag.message_primary or str(exc)).strip()
-    detail = f" ({diag.message_detail})" if diag.message_detail else ""
-    state = f" [SQLSTATE {diag.sqlstate}]" if diag.sqlstate else ""
-    return MigrationFailed(f"{path}:{_error_line(statement, diag.statement_position)}: {message}{detail}{state}. "
-                           f"{aftermath}", diag.sqlstate)
+    return MigrationFailed(f"{path}:{_error_line(statement, exc.diag.statement_position)}: {server_message(exc)}\n"
+                           f"{aftermath}", exc.diag.sqlstate)
 
 
 def _error_line(statement: Statement, position: str | None) -> int:
@@ -378,7 +471,7 @@ def _run_transactional(conn: psycopg.Connection, step: PlannedStep, statements: 
                 history.forget(conn, migration.version)
     except psycopg.Error as exc:  # the history row or the commit failed (a deferred constraint)
         raise MigrationFailed(f"{migration.label}: recording it in the history or committing failed: "
-                              f"{_server_message(exc)}. Nothing of {migration.label} was applied (its transaction "
+                              f"{server_message(exc)}\nNothing of {migration.label} was applied (its transaction "
                               "was rolled back).", exc.diag.sqlstate) from exc
 
 
@@ -444,9 +537,17 @@ def baseline(target: Target, files: list[MigrationFile], version: int, *, force:
     return chosen
 
 
-def resolve(target: Target, files: list[MigrationFile], version: int, *, applied: bool,
+def resolve(target: Target, files: list[MigrationFile], version: int, *, applied: bool, force: bool = False,
             options: RunOptions | None = None) -> str:
-    """Clear a failed entry after a human fixed things: keep it as applied, or forget it."""
+    """Clear a failed entry after a human fixed things: keep it as applied, or forget it.
+
+    ``applied`` is checked first: every object the file's up statements leave behind must be
+    in the database in that state (an index present and valid, a constraint validated, a
+    column NOT NULL...), see :mod:`veza_schema.migrations.verify`; ``force`` records it anyway.
+
+    Raises:
+        DatabaseStateError: ``applied`` but the database does not hold what the file leaves behind.
+    """
     options = options or RunOptions()
     with _locked_session(target, options, create_history=True) as conn:
         rows = {row.version: row for row in history.read_history(conn)}
@@ -456,9 +557,22 @@ def resolve(target: Target, files: list[MigrationFile], version: int, *, applied
             raise UsageError(f"migration {version} is {state}: only a failed migration can be resolved")
         if applied:
             file = next((f for f in files if f.version == version), None)
+            checked = "not checked (--force)" if force else "not checked (its file is missing)"
+            if file is not None and not force:
+                found = verify_applied(conn, file.up_sql)
+                checked = f"{found.checked} object(s) checked in the database"
+                if found.unchecked:
+                    checked += f", {found.unchecked} statement(s) whose effect cannot be checked"
+                if found.problems:
+                    raise DatabaseStateError(
+                        f"migration {file.label} is not applied in this database: "
+                        + "; ".join(found.problems)
+                        + f". Finish it by hand, or undo what it did and run `veza-schema resolve {version} "
+                        "--rolled-back`, then apply again (its statements are idempotent). --force records it "
+                        "as applied anyway.")
             checksum = file.checksum if file else row.checksum
             with conn.transaction():
                 history.mark_resolved(conn, version, checksum)
-            return "applied"
+            return f"applied ({checked})"
         history.forget(conn, version)
         return "rolled-back"

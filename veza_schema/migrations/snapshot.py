@@ -29,3 +29,10 @@ def read_snapshot(directory: Path) -> Schema | None:
 
 def write_snapshot(directory: Path, schema: Schema) -> None:
     (directory / SNAPSHOT_FILE).write_text(dumps(schema), encoding="utf-8")
+
+
+def snapshot_changed(directory: Path, schema: Schema) -> bool:
+    """Whether writing ``schema`` would change the snapshot file: also true when only what it keeps
+    besides the DDL changed (a deprecation, module membership), which model equality ignores."""
+    path = directory / SNAPSHOT_FILE
+    return not path.exists() or path.read_text(encoding="utf-8") != dumps(schema)

@@ -29,6 +29,7 @@ from pglast.parser import scan as _scan
 
 from veza_schema.errors import DatabaseStateError
 from veza_schema.migrations.files import HAND_WRITTEN_MARKER, PlannedStep, read_header
+from veza_schema.model import Role
 from veza_schema.sql import render
 from veza_schema.sql.parse import SqlSyntaxError, ast, statement_nodes
 from veza_schema.sql.render import environment
@@ -43,7 +44,20 @@ _C, _D, _A, _R = "create", "drop", "alter", "rename"
 _REBUILD = ("RENAME TYPE", "CREATE TYPE", "COMMENT", "DROP TYPE", "ALTER TABLE ALTER COLUMN DEFAULT",
             "ALTER TABLE ALTER COLUMN TYPE")
 _KINDS: dict[str, dict[str, frozenset[str]]] = {
-    "extension": {_C: frozenset({"CREATE EXTENSION"}), _D: frozenset({"DROP EXTENSION"})},
+    "extension": {_C: frozenset({"CREATE EXTENSION"}), _D: frozenset({"DROP EXTENSION"}),
+                  _A: frozenset({"ALTER EXTENSION", "ALTER EXTENSION SET SCHEMA"})},
+    # Roles are cluster-wide: created when missing (a DO block), never dropped by a migration.
+    "role": {_C: frozenset({"DO create_role", "ALTER ROLE", "GRANT ROLE", "COMMENT"}), _D: frozenset(),
+             _A: frozenset({"ALTER ROLE", "GRANT ROLE", "REVOKE ROLE", "COMMENT"})},
+    "schema": {_C: frozenset({"CREATE SCHEMA", "COMMENT", "GRANT", "REVOKE"}), _D: frozenset({"DROP SCHEMA"})},
+    "privileges": {_A: frozenset({"GRANT", "REVOKE"})},
+    "default privileges": {_C: frozenset({"ALTER DEFAULT PRIVILEGES"}), _D: frozenset({"ALTER DEFAULT PRIVILEGES"}),
+                           _A: frozenset({"ALTER DEFAULT PRIVILEGES"})},
+    "sequence": {_C: frozenset({"CREATE SEQUENCE", "COMMENT", "GRANT", "REVOKE", "ALTER SEQUENCE"}),
+                 _D: frozenset({"DROP SEQUENCE"}), _A: frozenset({"ALTER SEQUENCE"})},
+    "policy": {_C: frozenset({"CREATE POLICY"}), _D: frozenset({"DROP POLICY"})},
+    "exclusion constraint": {_C: frozenset({"ALTER TABLE ADD CONSTRAINT EXCLUDE"}),
+                             _D: frozenset({"ALTER TABLE DROP CONSTRAINT"})},
     # Adding a value is "+ enum"; its undo, and a reorder ("~ enum"), rebuild the type and convert its columns.
     "enum": {
         _C: frozenset({"CREATE TYPE", "COMMENT", "ALTER TYPE ADD VALUE"}), _D: frozenset({"DROP TYPE", *_REBUILD}),
@@ -52,26 +66,31 @@ _KINDS: dict[str, dict[str, frozenset[str]]] = {
     "type": {_C: frozenset({"CREATE TYPE", "COMMENT"}), _D: frozenset({"DROP TYPE"}),
              _A: frozenset({"CREATE TYPE", "DROP TYPE", "COMMENT"})},
     "function": {
-        _C: frozenset({"CREATE FUNCTION", "CREATE FUNCTION " + PARTITION_HELPER, "COMMENT"}),
+        _C: frozenset({"CREATE FUNCTION", "CREATE FUNCTION " + PARTITION_HELPER, "COMMENT", "GRANT", "REVOKE"}),
         _D: frozenset({"DROP FUNCTION", "DROP FUNCTION " + PARTITION_HELPER}),
         _A: frozenset({"CREATE FUNCTION"}), _R: frozenset({"RENAME FUNCTION"}),
     },
     "table": {
         _C: frozenset({"CREATE TABLE", "CREATE INDEX", "COMMENT", "SELECT " + PARTITION_HELPER,
                        "CREATE FUNCTION " + PARTITION_HELPER, "ALTER TABLE ADD CONSTRAINT FOREIGN KEY",
-                       "CREATE TRIGGER", "DO add_constraint_if_missing", "DO partman_create_parent"}),
+                       "CREATE TRIGGER", "DO add_constraint_if_missing", "DO partman_create_parent",
+                       "ALTER TABLE ADD CONSTRAINT UNIQUE", "ALTER TABLE ALTER COLUMN STATISTICS",
+                       "ALTER TABLE ROW LEVEL SECURITY", "GRANT", "REVOKE"}),
         _D: frozenset({"DROP TABLE", "DROP FUNCTION " + PARTITION_HELPER, "ALTER TABLE DROP CONSTRAINT",
                        "DO partman_forget"}),
-        _A: frozenset({"SELECT " + PARTITION_HELPER, "DO drop_partitions_beyond"}),
+        _A: frozenset({"SELECT " + PARTITION_HELPER, "DO drop_partitions_beyond", "ALTER TABLE SET LOGGED",
+                       "ALTER TABLE ROW LEVEL SECURITY"}),
         _R: frozenset({"RENAME TABLE"}),
     },
     "column": {
-        _C: frozenset({"ALTER TABLE ADD COLUMN", "COMMENT"}), _D: frozenset({"ALTER TABLE DROP COLUMN"}),
+        _C: frozenset({"ALTER TABLE ADD COLUMN", "COMMENT", "ALTER TABLE ALTER COLUMN STATISTICS"}),
+        _D: frozenset({"ALTER TABLE DROP COLUMN"}),
         _A: frozenset({"ALTER TABLE ALTER COLUMN TYPE", "ALTER TABLE ALTER COLUMN DEFAULT",
                        "ALTER TABLE ALTER COLUMN NOT NULL", "ALTER TABLE ALTER COLUMN IDENTITY",
                        "ALTER TABLE ADD CONSTRAINT CHECK", "ALTER TABLE DROP CONSTRAINT",
                        "ALTER TABLE VALIDATE CONSTRAINT", "DO add_constraint_if_missing",
-                       "DO validate_constraint_if_exists"}),
+                       "DO validate_constraint_if_exists", "DO add_identity",
+                       "ALTER TABLE ALTER COLUMN STATISTICS"}),
         _R: frozenset({"RENAME COLUMN"}),
     },
     "primary key": {
@@ -95,9 +114,10 @@ _KINDS: dict[str, dict[str, frozenset[str]]] = {
     "index": {_C: frozenset({"CREATE INDEX", "DO drop_invalid_index", "DO assert_index_valid"}),
               _D: frozenset({"DROP INDEX"}), _R: frozenset({"RENAME INDEX"})},
     "trigger": {_C: frozenset({"CREATE TRIGGER"}), _D: frozenset({"DROP TRIGGER"})},
-    "view": {_C: frozenset({"CREATE VIEW", "CREATE INDEX", "COMMENT"}), _D: frozenset({"DROP VIEW"}),
+    "view": {_C: frozenset({"CREATE VIEW", "CREATE INDEX", "COMMENT", "CREATE TRIGGER", "GRANT", "REVOKE"}),
+             _D: frozenset({"DROP VIEW"}),
              _A: frozenset({"CREATE OR REPLACE VIEW"})},
-    "materialized view": {_C: frozenset({"CREATE MATERIALIZED VIEW", "CREATE INDEX", "COMMENT"}),
+    "materialized view": {_C: frozenset({"CREATE MATERIALIZED VIEW", "CREATE INDEX", "COMMENT", "GRANT", "REVOKE"}),
                           _D: frozenset({"DROP MATERIALIZED VIEW"})},
     "comment": {_A: frozenset({"COMMENT"})},
 }
@@ -201,14 +221,21 @@ _ALTER_TABLE = {
     AlterTableType.AT_AddIdentity: "ALTER COLUMN IDENTITY", AlterTableType.AT_SetIdentity: "ALTER COLUMN IDENTITY",
     AlterTableType.AT_DropIdentity: "ALTER COLUMN IDENTITY", AlterTableType.AT_AddConstraint: "ADD CONSTRAINT",
     AlterTableType.AT_DropConstraint: "DROP CONSTRAINT", AlterTableType.AT_ValidateConstraint: "VALIDATE CONSTRAINT",
+    AlterTableType.AT_SetStatistics: "ALTER COLUMN STATISTICS", AlterTableType.AT_SetLogged: "SET LOGGED",
+    AlterTableType.AT_SetUnLogged: "SET LOGGED", AlterTableType.AT_EnableRowSecurity: "ROW LEVEL SECURITY",
+    AlterTableType.AT_DisableRowSecurity: "ROW LEVEL SECURITY",
+    AlterTableType.AT_ForceRowSecurity: "ROW LEVEL SECURITY",
+    AlterTableType.AT_NoForceRowSecurity: "ROW LEVEL SECURITY",
 }
 _CONSTRAINTS = {ConstrType.CONSTR_FOREIGN: "FOREIGN KEY", ConstrType.CONSTR_CHECK: "CHECK",
-                ConstrType.CONSTR_UNIQUE: "UNIQUE", ConstrType.CONSTR_PRIMARY: "PRIMARY KEY"}
+                ConstrType.CONSTR_UNIQUE: "UNIQUE", ConstrType.CONSTR_PRIMARY: "PRIMARY KEY",
+                ConstrType.CONSTR_EXCLUSION: "EXCLUDE"}
 _DROPPED = {
     ObjectType.OBJECT_TABLE: "TABLE", ObjectType.OBJECT_INDEX: "INDEX", ObjectType.OBJECT_VIEW: "VIEW",
     ObjectType.OBJECT_MATVIEW: "MATERIALIZED VIEW", ObjectType.OBJECT_TYPE: "TYPE",
     ObjectType.OBJECT_FUNCTION: "FUNCTION", ObjectType.OBJECT_TRIGGER: "TRIGGER",
-    ObjectType.OBJECT_EXTENSION: "EXTENSION",
+    ObjectType.OBJECT_EXTENSION: "EXTENSION", ObjectType.OBJECT_SCHEMA: "SCHEMA",
+    ObjectType.OBJECT_SEQUENCE: "SEQUENCE", ObjectType.OBJECT_POLICY: "POLICY",
 }
 _RENAMED = {ObjectType.OBJECT_TABLE: "TABLE", ObjectType.OBJECT_COLUMN: "COLUMN",
             ObjectType.OBJECT_TABCONSTRAINT: "CONSTRAINT", ObjectType.OBJECT_INDEX: "INDEX",
@@ -258,6 +285,26 @@ def statement_kinds(tree: Any, statement: Statement) -> Iterator[str]:
         yield "COMMENT"
     elif isinstance(tree, ast.SelectStmt):
         yield f"SELECT {PARTITION_HELPER}" if _is_partition_call(tree) else "SELECT"
+    elif isinstance(tree, ast.CreateSchemaStmt):
+        yield "CREATE SCHEMA" if not tree.schemaElts else "CREATE SCHEMA (with elements)"
+    elif isinstance(tree, ast.CreateSeqStmt):
+        yield "CREATE SEQUENCE"
+    elif isinstance(tree, ast.AlterSeqStmt):
+        yield "ALTER SEQUENCE"
+    elif isinstance(tree, ast.AlterRoleStmt):
+        yield "ALTER ROLE"
+    elif isinstance(tree, ast.GrantRoleStmt):
+        yield "GRANT ROLE" if tree.is_grant else "REVOKE ROLE"
+    elif isinstance(tree, ast.GrantStmt):
+        yield "GRANT" if tree.is_grant else "REVOKE"
+    elif isinstance(tree, ast.AlterDefaultPrivilegesStmt):
+        yield "ALTER DEFAULT PRIVILEGES"
+    elif isinstance(tree, ast.AlterExtensionStmt):
+        yield "ALTER EXTENSION"
+    elif isinstance(tree, ast.AlterObjectSchemaStmt) and tree.objectType == ObjectType.OBJECT_EXTENSION:
+        yield "ALTER EXTENSION SET SCHEMA"
+    elif isinstance(tree, ast.CreatePolicyStmt):
+        yield "CREATE POLICY"
     elif isinstance(tree, ast.DoStmt):
         yield "DO " + (generated_do_block(statement.text) or "other")
     else:
@@ -327,7 +374,16 @@ def _shapes() -> list[tuple[str, _Shape]]:
             lambda v: render.drop_partitions_beyond(v["table"], v[_OTHER], int(v["keep"]), int(v["upto"]))),
         "partman_forget": _Shape(_probe("objects/partman_forget.sql.j2", parent=literal(_PARENT)),
                                  lambda v: render.partman_forget(v["parent"].removeprefix("public."))),
-    }.items(), *(("partman_create_parent", _partman_shape(interval)) for interval in render.INTERVALS)]
+    }.items(), *(("partman_create_parent", _partman_shape(interval)) for interval in render.INTERVALS),
+        *(("add_identity", _identity_shape(kind, idempotent)) for kind in render.IDENTITIES
+          for idempotent in (False, True))]
+
+
+def _identity_shape(kind: str, idempotent: bool) -> _Shape:
+    """Identity added to a column that may hold rows (one shape per kind and re-runnable form)."""
+    text = render.add_identity(_TABLE, _NAME, kind, idempotent=idempotent)
+    return _Shape(_body_tokens(text) or (),
+                  lambda v: render.add_identity(v["table"], v["name"], kind, idempotent=idempotent))
 
 
 def _partman_shape(interval: str) -> _Shape:
@@ -353,6 +409,8 @@ def generated_do_block(text: str) -> str | None:
     actual = _body_tokens(text)
     if actual is None:
         return None
+    if _is_role_block(text):
+        return "create_role"
     for name, shape in _SHAPES:
         values = _capture(shape.tokens, actual)
         if values is None:
@@ -364,6 +422,41 @@ def generated_do_block(text: str) -> str | None:
         if rebuilt.strip().rstrip(";") == text.strip().rstrip(";"):
             return name
     return None
+
+
+_ROLE_NAME = re.compile(r"WHERE rolname =\s+(E?'(?:[^']|'')*')")
+_ROLE_FLAGS = re.compile(r"AND rol(canlogin|inherit|createdb|createrole|bypassrls) = (true|false)")
+_ROLE_LIMIT = re.compile(r"AND rolconnlimit = (-?\d+)\)")
+_ROLE_COMMENT = re.compile(r"IS DISTINCT FROM\s+(E?'(?:[^']|'')*') THEN")
+
+
+def _is_role_block(text: str) -> bool:
+    """The role DO block (objects/role.sql.j2): its values are read back (name, attributes, connection
+    limit, comment) and the block rendered again from them must be the statement byte for byte."""
+    name, limit = _ROLE_NAME.search(text), _ROLE_LIMIT.search(text)
+    if name is None or limit is None:
+        return False
+    flags = dict(_ROLE_FLAGS.findall(text))
+    if len(flags) != 5:
+        return False
+    comment = _ROLE_COMMENT.search(text)
+    role = Role(_literal_text(name.group(1)), login=flags["canlogin"] == "true", inherit=flags["inherit"] == "true",
+                createdb=flags["createdb"] == "true", createrole=flags["createrole"] == "true",
+                bypassrls=flags["bypassrls"] == "true", connection_limit=int(limit.group(1)),
+                comment=_literal_text(comment.group(1)) if comment else None)
+    try:
+        rebuilt = render.create_role_block(role)
+    except (ValueError, TypeError):
+        return False
+    return rebuilt.strip().rstrip(";") == text.strip().rstrip(";")
+
+
+def _literal_text(literal_sql: str) -> str:
+    """The text of a literal as ``text.literal`` writes it (``E'...'`` when it holds a backslash)."""
+    literal_sql = literal_sql.strip()
+    if literal_sql.startswith("E"):
+        return literal_sql[2:-1].replace("''", "'").replace("\\\\", "\\")
+    return literal_sql[1:-1].replace("''", "'")
 
 
 def _capture(probe: tuple[tuple[str, str], ...], actual: tuple[tuple[str, str], ...]) -> dict[str, str] | None:

@@ -24,15 +24,25 @@ from veza_schema.diff.changes import (
     AddCheck,
     AddColumn,
     AddEnumValue,
+    AddExclusion,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
+    AlterColumnCollation,
     AlterColumnDefault,
     AlterColumnGenerated,
     AlterColumnIdentity,
     AlterColumnNullability,
+    AlterColumnStatistics,
     AlterColumnType,
     AlterCompositeType,
+    AlterDefaultPrivileges,
+    AlterExtension,
+    AlterGrants,
+    AlterRole,
+    AlterRowSecurity,
+    AlterSequence,
+    AlterTablePersistence,
     Change,
     ChangePartitioning,
     CreateCompositeType,
@@ -40,7 +50,11 @@ from veza_schema.diff.changes import (
     CreateExtension,
     CreateFunction,
     CreateIndex,
+    CreateNamespace,
     CreatePartitionHelper,
+    CreatePolicy,
+    CreateRole,
+    CreateSequence,
     CreateTable,
     CreateTrigger,
     CreateView,
@@ -48,12 +62,17 @@ from veza_schema.diff.changes import (
     DropColumn,
     DropCompositeType,
     DropEnum,
+    DropExclusion,
     DropExtension,
     DropForeignKey,
     DropFunction,
     DropIndex,
+    DropNamespace,
     DropPartitionHelper,
+    DropPolicy,
     DropPrimaryKey,
+    DropRole,
+    DropSequence,
     DropTable,
     DropTrigger,
     DropUnique,
@@ -64,9 +83,11 @@ from veza_schema.diff.changes import (
     RenameFunction,
     RenameIndex,
     RenameTable,
+    ReorderColumns,
     ReplaceFunction,
     ReplaceView,
     SetComment,
+    SetSequenceOwner,
     describe,
 )
 from veza_schema.diff.typechange import classify_type_change
@@ -200,6 +221,7 @@ _PAIRED: dict[type, tuple[type, str]] = {
     DropUnique: (AddUnique, "unique"), AddUnique: (AddUnique, "unique"),
     DropCheck: (AddCheck, "check"), AddCheck: (AddCheck, "check"),
     DropPrimaryKey: (AddPrimaryKey, "primary_key"), AddPrimaryKey: (AddPrimaryKey, "primary_key"),
+    DropExclusion: (AddExclusion, "exclusion"), AddExclusion: (AddExclusion, "exclusion"),
 }
 
 
@@ -462,7 +484,7 @@ def _drop_dependent(rule: PolicyRule, reason: str) -> Callable[[Change, _Context
 
     def judge(change: Change, ctx: _Context) -> tuple[PolicyRule, str, SourcePos | None]:
         table = _table_of(change) or ""
-        obj = next(getattr(change, a) for a in ("index", "unique", "check", "trigger", "primary_key")
+        obj = next(getattr(change, a) for a in ("index", "unique", "check", "trigger", "primary_key", "exclusion")
                    if hasattr(change, a))
         pos = ctx.relocate(obj.meta.pos) or change.meta.pos
         columns = _columns_of(change)
@@ -518,6 +540,20 @@ def _simple(rule: PolicyRule, reason: str, base_pos: bool = False) -> Callable[
                 if obj is not None:
                     pos = ctx.relocate(obj.meta.pos) or pos
         return rule, reason, pos
+
+    return judge
+
+
+def _on_table(rule: PolicyRule, reason: str) -> Callable[[Change, _Context], tuple[PolicyRule, str, SourcePos | None]]:
+    """Part of a new table (judged with it), or judged on its own on an existing one."""
+
+    def judge(change: Change, ctx: _Context) -> tuple[PolicyRule, str, SourcePos | None]:
+        table = getattr(change, "table", None)
+        policy = getattr(change, "policy", None)
+        table = policy.table if policy is not None else table
+        if table in ctx.created_tables:
+            return R.DERIVED_CHANGE, f"part of the new table {table}, judged with it", change.meta.pos
+        return rule, reason, change.meta.pos
 
     return judge
 
@@ -617,6 +653,29 @@ _HANDLERS: dict[type, Callable[[Change, _Context], tuple[PolicyRule, str, Source
     ReplaceView: _simple(R.CHANGE_VIEW, "readers of the view see a different query"),
     DropView: _drop_view,  # type: ignore[dict-item]
     SetComment: _keyed_pos(R.CHANGE_COMMENT, "documentation only", "comment"),
+    CreateRole: _simple(R.CHANGE_ACCESS, "a new role (created on the server if missing)"),
+    DropRole: _simple(R.CHANGE_ACCESS, "a role no longer declared (kept on the server)"),
+    AlterRole: _simple(R.CHANGE_ACCESS, "a role's attributes or memberships changed"),
+    AlterGrants: _simple(R.CHANGE_ACCESS, "who may use the object changes"),
+    AlterDefaultPrivileges: _simple(R.CHANGE_ACCESS, "who may use objects created later changes"),
+    AlterRowSecurity: _on_table(R.CHANGE_ACCESS, "which rows each role sees changes"),
+    CreatePolicy: _on_table(R.CHANGE_ACCESS, "which rows each role sees changes"),
+    DropPolicy: _on_table(R.CHANGE_ACCESS, "which rows each role sees changes"),
+    CreateNamespace: _simple(R.CREATE_SCHEMA_OR_SEQUENCE, "a new schema"),
+    DropNamespace: _simple(R.DROP_SCHEMA_OR_SEQUENCE, "a schema dropped"),
+    CreateSequence: _simple(R.CREATE_SCHEMA_OR_SEQUENCE, "a new sequence"),
+    DropSequence: _simple(R.DROP_SCHEMA_OR_SEQUENCE, "a sequence dropped: its position is lost"),
+    AlterSequence: _simple(R.CHANGE_STORAGE, "the sequence's options change the ids it gives"),
+    SetSequenceOwner: _simple(R.DERIVED_CHANGE, "follows the column that uses the sequence"),
+    AlterExtension: _simple(R.CHANGE_EXTENSION, "an extension updated or moved"),
+    AlterColumnCollation: _keyed_pos(R.CHANGE_STORAGE, "ordering and uniqueness follow the new collation",
+                                     "collation"),
+    AlterColumnStatistics: _keyed_pos(R.TUNE_STATISTICS, "planner statistics only", "statistics"),
+    AlterTablePersistence: _keyed_pos(R.CHANGE_STORAGE, "an UNLOGGED table loses its rows on a crash; the switch "
+                                                        "rewrites it", "unlogged"),
+    AddExclusion: _on_table(R.ADD_UNIQUENESS, "fails on existing conflicting rows; builds under ACCESS EXCLUSIVE"),
+    DropExclusion: _drop_dependent(R.RELAX_CONSTRAINT, "the exclusion stops being enforced"),
+    ReorderColumns: _simple(R.DERIVED_CHANGE, "column order only; the planner refuses it (no in-place form)"),
 }
 
 

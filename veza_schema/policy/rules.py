@@ -93,6 +93,16 @@ DEPRECATION_WITHDRAWN = _policy(
     summary="a `deprecated` marker removed from a table or column.",
     why="The object stays; only its planned removal is cancelled.",
     fix="Nothing to do.")
+CREATE_SCHEMA_OR_SEQUENCE = _policy(
+    "POL011", "create-schema-or-sequence", "allowed",
+    summary="a new schema or sequence.",
+    why="Nothing uses it yet; the column or object that starts using it is classified on its own.",
+    fix="Nothing to do.")
+TUNE_STATISTICS = _policy(
+    "POL012", "tune-statistics", "allowed",
+    summary="a column's statistics target changed (SET STATISTICS).",
+    why="Catalog only: the next ANALYZE samples more or less; no reader or writer is affected.",
+    fix="Nothing to do.")
 PARTITION_MAINTENANCE = _policy(
     "POL010", "partition-maintenance", "allowed",
     summary="more partitions made ahead (`premake` raised) or a DEFAULT partition added.",
@@ -229,6 +239,24 @@ DROP_INDEX = _policy(
         "enforcing uniqueness.",
     fix=_RFC_FIX)
 
+CHANGE_ACCESS = _policy(
+    "POL124", "change-access", "rfc-required",
+    summary="roles, grants, default privileges, row-level security or its policies changed.",
+    why="Who may read or write which rows changes: a missing grant breaks the application at once, an extra "
+        "one opens data to a role that should not see it.",
+    fix=_RFC_FIX)
+CHANGE_STORAGE = _policy(
+    "POL125", "change-storage-setting", "rfc-required",
+    summary="a table made UNLOGGED or LOGGED, a column's collation changed, or a sequence's options changed.",
+    why="UNLOGGED tables lose their rows on a crash and rewriting one locks it; a collation change reorders "
+        "and may break uniqueness; a sequence's bounds or increment change the ids the application gets.",
+    fix=_RFC_FIX)
+DROP_SCHEMA_OR_SEQUENCE = _policy(
+    "POL126", "drop-schema-or-sequence", "rfc-required",
+    summary="a schema or a standalone sequence dropped.",
+    why="A dropped sequence loses its position (ids restart if it comes back); code may still use either.",
+    fix=_RFC_FIX + " Pass the RFC with `--rfc`.")
+
 # -- forbidden (POL2xx) -----------------------------------------------------------------------
 DROP_TABLE = _policy(
     "POL201", "drop-table", "forbidden",
@@ -291,6 +319,8 @@ POLICY_RULES: dict[str, PolicyRule] = {policy.code: policy for policy in (
     DERIVED_CHANGE,
     DEPRECATION_WITHDRAWN,
     PARTITION_MAINTENANCE,
+    CREATE_SCHEMA_OR_SEQUENCE,
+    TUNE_STATISTICS,
     CREATE_TABLE,
     ADD_NOT_NULL_COLUMN_WITH_DEFAULT,
     ADD_NOT_NULL_COLUMN,
@@ -314,6 +344,9 @@ POLICY_RULES: dict[str, PolicyRule] = {policy.code: policy for policy in (
     DEPRECATE,
     PARTITION_SHRINK,
     DROP_INDEX,
+    CHANGE_ACCESS,
+    CHANGE_STORAGE,
+    DROP_SCHEMA_OR_SEQUENCE,
     DROP_TABLE,
     DROP_COLUMN,
     INCOMPATIBLE_TYPE,

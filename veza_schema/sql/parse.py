@@ -38,6 +38,7 @@ pglast: Any = _Lazy("pglast", "pglast")
 ast: Any = _Lazy("ast", "pglast.ast")
 _enums: Any = _Lazy("_enums", "pglast.enums")
 _parser: Any = _Lazy("_parser", "pglast.parser")
+enums: Any = _Lazy("enums", "pglast.enums")  # for readers of whole scripts (migrations.verify)
 
 # An expression is parsed as the single target of this SELECT; the newline keeps a trailing
 # ``--`` comment from swallowing the closing parenthesis.
@@ -67,6 +68,15 @@ def _parse(text: str, shift: int = 0) -> tuple[Any, ...]:
         location = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else None
         offset = None if location is None else max(0, min(location - shift, len(text) - shift))
         raise SqlSyntaxError(message, offset) from None
+
+
+def script_statements(script: str) -> tuple[Any, ...]:
+    """The statement nodes of a whole script (a migration file), in order; not cached (files are large).
+
+    Raises:
+        SqlSyntaxError: the script does not parse.
+    """
+    return tuple(raw.stmt for raw in _parse(script))
 
 
 @lru_cache(maxsize=65536)
@@ -327,3 +337,43 @@ def view_filters(query: str) -> ViewFilters:
                 qualifier = names[-2] if len(names) > 1 else None
                 refs.add((aliases.get(qualifier, qualifier) if qualifier else None, names[-1]))
     return ViewFilters(error=None, refs=frozenset(refs), tables=frozenset(aliases.values()))
+
+
+def view_output_columns(query: str) -> tuple[str, ...] | None:
+    """The column names a view query yields, as PostgreSQL names them; None when a ``*`` or an
+    unparsable query leaves them unknown (the differ then recreates the view instead of replacing it)."""
+    try:
+        select = query_node(query)
+    except SqlSyntaxError:
+        return None
+    while select.op is not None and select.op != pglast.enums.SetOperation.SETOP_NONE and select.larg is not None:
+        select = select.larg
+    names: list[str] = []
+    for target in select.targetList or ():
+        if target.name is not None:
+            names.append(target.name)
+            continue
+        name = _figure_column_name(target.val)
+        if name is None:
+            return None
+        names.append(name)
+    return tuple(names)
+
+
+def _figure_column_name(node: Any) -> str | None:
+    """PostgreSQL's FigureColname for the common cases; None for ``*``."""
+    if isinstance(node, ast.ColumnRef):
+        last = node.fields[-1]
+        return None if isinstance(last, ast.A_Star) else last.sval
+    if isinstance(node, ast.TypeCast):
+        inner = _figure_column_name(node.arg)
+        if inner is not None and inner != "?column?":
+            return inner
+        return node.typeName.names[-1].sval if node.typeName and node.typeName.names else "?column?"
+    if isinstance(node, ast.FuncCall):
+        return function_name(node)
+    if isinstance(node, ast.CoalesceExpr):
+        return "coalesce"
+    if isinstance(node, ast.SubLink) and node.subselect is not None:
+        return "exists" if node.subLinkType == pglast.enums.SubLinkType.EXISTS_SUBLINK else "?column?"
+    return "?column?"

@@ -28,7 +28,6 @@ from pglast.enums import FunctionParameterMode
 
 from veza_schema.errors import VezaSchemaError
 from veza_schema.model import Schema
-from veza_schema.sql import builtin_functions
 from veza_schema.sql.parse import (
     SqlSyntaxError,
     ast,
@@ -41,7 +40,7 @@ from veza_schema.sql.parse import (
     walk,
 )
 from veza_schema.sql.text import Sql
-from veza_schema.sql.volatility import offline_facts
+from veza_schema.sql.volatility import VALUE_GENERATORS, offline_facts
 from veza_schema.types import TypeSyntaxError, normalize_type, short_type
 
 
@@ -61,6 +60,9 @@ class Route(Enum):
     FUNCTION_RETURNS = "function result: parsed as exactly the RETURNS clause of a CREATE FUNCTION"
     FUNCTION_BODY = "function body: arbitrary, inside a dollar quote it cannot close (text.dollar_quote)"
     OPERATOR_CLASS = "operator class: parsed as exactly an operator class of an index element"
+    EXCLUSION_ELEMENT = "exclusion element: parsed as exactly one 'expression WITH operator' of an EXCLUDE"
+    COLLATION = "collation: a (schema-qualified) name, each part an identifier, quoted as PostgreSQL needs"
+    SETTING = "setting: a configuration parameter name (validated); its value is a literal (text.literal)"
     REFERENCE = "reference: table.column or table(a, b), names validated as identifiers"
     NOT_TEXT = "not text: a boolean, an integer, a date, or a mapping/list of other fields"
 
@@ -304,6 +306,58 @@ def _is_operator_class(text: str) -> bool:
             and int(element.ordering) == 0 and int(element.nulls_ordering) == 0)
 
 
+def check_exclusion_element(text: str) -> str:
+    """One ``expression WITH operator`` of an exclusion constraint (``during WITH &&``)."""
+    _no_control(text)
+    if not _is_exclusion_element(text):
+        raise RouteError(f"not an exclusion element ('expression WITH operator'): {text!r}")
+    return text
+
+
+@lru_cache(maxsize=4096)
+def _is_exclusion_element(text: str) -> bool:
+    try:
+        if has_comment(text):
+            return False
+        statements = statement_nodes(f"ALTER TABLE t ADD CONSTRAINT c EXCLUDE USING gist ({text})")
+    except SqlSyntaxError:
+        return False
+    if len(statements) != 1 or not isinstance(statements[0].stmt, ast.AlterTableStmt):
+        return False
+    commands: Any = statements[0].stmt.cmds or ()
+    if len(commands) != 1 or not isinstance(commands[0].def_, ast.Constraint):
+        return False
+    constraint = commands[0].def_
+    return (len(constraint.exclusions or ()) == 1 and constraint.where_clause is None
+            and not constraint.including and constraint.conname == "c" and not constraint.deferrable)
+
+
+_COLLATION_PART = r'(?:[a-z_][a-z0-9_$]*|"(?:[^"\x00]|"")+")'
+COLLATION_PATTERN = re.compile(rf"^{_COLLATION_PART}(?:\.{_COLLATION_PART})?$")
+SETTING_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?$")
+
+
+def check_collation(text: str) -> str:
+    """A collation as the loader writes it: ``"C"``, ``pg_catalog."en_US"`` (already quoted as needed)."""
+    if not COLLATION_PATTERN.match(text):
+        raise RouteError(f"{text!r} is not a collation name")
+    return text
+
+
+def check_setting_value(text: str) -> str:
+    """A configuration value (written as a literal): one line, no control character."""
+    found = re.search(r"[\x00-\x1f\x7f\u2028\u2029]", text)
+    if found:
+        raise RouteError(f"control character or line break {found.group()!r} in a setting's value", found.start())
+    return text
+
+
+def check_setting_name(text: str) -> str:
+    if not SETTING_PATTERN.match(text):
+        raise RouteError(f"{text!r} is not a configuration parameter name")
+    return text
+
+
 def check_function_body(text: str) -> str:
     """Any text (a body is code the YAML declares on purpose), except NUL, which no SQL string may hold."""
     _no_control(text)
@@ -316,11 +370,11 @@ def _no_control(text: str) -> None:
 
 
 # -- what runs at apply time ------------------------------------------------------------------------
-# Volatile functions a column default may call: value generators (builtin_functions.VALUE_GENERATORS).
+# Volatile functions a column default may call: value generators (volatility.VALUE_GENERATORS).
 # A default is evaluated for every existing row when its column is added, with the rights of whoever
 # applies the migration, so any other volatile call (pg_terminate_backend, set_config, dblink_exec,
 # lo_import...) is refused.
-VOLATILE_DEFAULT_FUNCTIONS: frozenset[str] = frozenset(builtin_functions.VALUE_GENERATORS.split())
+VOLATILE_DEFAULT_FUNCTIONS: frozenset[str] = VALUE_GENERATORS
 
 
 def refused_calls(text: str, schema: Schema | None = None, *, default: bool = False, query: bool = False
@@ -399,3 +453,15 @@ def sql_language(text: str, what: str) -> Sql:
 
 def sql_operator_class(text: str, what: str) -> Sql:
     return _emit(check_operator_class, text, what)
+
+
+def sql_exclusion_element(text: str, what: str) -> Sql:
+    return _emit(check_exclusion_element, text, what)
+
+
+def sql_collation(text: str, what: str) -> Sql:
+    return _emit(check_collation, text, what)
+
+
+def sql_setting_name(text: str, what: str) -> Sql:
+    return _emit(check_setting_name, text, what)

@@ -91,6 +91,21 @@ def qualified(*names: str) -> Sql:
     return Sql(".".join(ident(name) for name in names))
 
 
+def qname(key: str) -> Sql:
+    """A model key as SQL: ``audit.events`` -> ``audit.events``, ``Order Items`` -> ``"Order Items"``.
+
+    Keys of the home schema are bare, others ``schema.name``; no schema or object name contains a
+    dot (the loader and the introspector refuse them), so the first dot always separates the two.
+    """
+    schema, dot, name = key.partition(".")
+    return Sql(f"{ident(schema)}.{ident(name)}") if dot else ident(key)
+
+
+def unqualified(key: str) -> Sql:
+    """The object name of a model key, quoted when needed: ``audit.events`` -> ``events``."""
+    return ident(key.partition(".")[2] or key)
+
+
 def literal(value: object) -> Sql:
     """A SQL literal, escaped by psycopg: ``it's`` -> ``'it''s'``."""
     from psycopg import sql

@@ -4,9 +4,11 @@ Why it matters: a column default calling a VOLATILE function makes ``ADD COLUMN`
 table under an ACCESS EXCLUSIVE lock, and a non-IMMUTABLE function is refused in index
 expressions and generated columns. The answer comes from :class:`FunctionFacts`: read from
 a live server's ``pg_catalog`` when one is at hand (:func:`veza_schema.db.catalog.function_facts`),
-else the built-in table generated from PostgreSQL's catalog (:mod:`.builtin_functions`).
-The schema's own functions declare their volatility; any other unknown function counts as
-volatile, the conservative answer.
+else the built-in table generated from PostgreSQL's catalog (:mod:`.builtin_catalog`).
+The schema's own functions declare their volatility, an extension's functions count for a
+schema that declares the extension; any other unknown function counts as volatile, the
+conservative answer. (The other catalog facts, types, operator classes and casts, are
+:mod:`.facts`'.)
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from functools import cache
 from typing import Literal
 
 from veza_schema.model import Schema
-from veza_schema.sql import builtin_functions
+from veza_schema.sql import builtin_catalog
 from veza_schema.sql.parse import parse_sql
 
 Volatility = Literal["immutable", "stable", "volatile"]
+
+# Volatile functions that only produce a value, so a column default may call them (sql/routes.py: a
+# default runs for every existing row when its column is added, with the rights of whoever applies it).
+VALUE_GENERATORS: frozenset[str] = frozenset(builtin_catalog.VALUE_GENERATORS.split())
 _RANK: dict[str, int] = {"immutable": 0, "stable": 1, "volatile": 2}
 
 # SQL value functions (keywords, not pg_proc entries) read the clock or the session: stable.
@@ -45,15 +51,23 @@ class FunctionFacts:
 
     volatility: Mapping[str, Overloads] = field(default_factory=dict)
     source: str = "built-in table"
+    # Extension name -> its functions; they count for a schema declaring the extension.
+    extensions: Mapping[str, Mapping[str, Overloads]] = field(default_factory=dict)
 
     def of(self, name: str, schema: Schema | None = None, *, overload: str = "most") -> Volatility:
-        """A function's volatility: the schema's own declaration, the catalog's, else volatile."""
+        """A function's volatility: the schema's own declaration, the catalog's (pg_catalog, then the
+        schema's extensions), else volatile."""
         bare = name.rsplit(".", 1)[-1].lower()
+        known = self.volatility.get(bare)
         if schema is not None:
             own = schema.functions.get(bare)
             if own is not None:
                 return own.volatility
-        known = self.volatility.get(bare)
+            if known is None:
+                for extension in schema.extensions:
+                    known = self.extensions.get(extension, {}).get(bare)
+                    if known is not None:
+                        break
         if known is not None:
             return known[1] if overload == "most" else known[0]
         return _SQL_VALUE_FUNCTIONS.get(bare, "volatile")
@@ -61,16 +75,20 @@ class FunctionFacts:
 
 @cache
 def offline_facts() -> FunctionFacts:
-    """The built-in table: PostgreSQL's own catalog, generated into :mod:`.builtin_functions`."""
+    """The built-in table: PostgreSQL's own catalog, generated into :mod:`.builtin_catalog`."""
     table: dict[str, Overloads] = {}
-    for volatility, names in (("immutable", builtin_functions.IMMUTABLE), ("stable", builtin_functions.STABLE),
-                              ("volatile", builtin_functions.VOLATILE)):
+    for volatility, names in (("immutable", builtin_catalog.IMMUTABLE), ("stable", builtin_catalog.STABLE),
+                              ("volatile", builtin_catalog.VOLATILE)):
         for name in names.split():
             table[name] = (volatility, volatility)  # type: ignore[assignment]
-    for entry in builtin_functions.MIXED.split():
+    for entry in builtin_catalog.MIXED.split():
         name, least, most = entry.split(":")
         table[name] = (least, most)  # type: ignore[assignment]
-    return FunctionFacts(table)
+    extensions: dict[str, dict[str, Overloads]] = {}
+    for line in builtin_catalog.EXTENSION_FUNCTIONS.strip().splitlines():
+        extension, name, least, most = line.split("|")
+        extensions.setdefault(extension, {})[name] = (least, most)  # type: ignore[assignment]
+    return FunctionFacts(table, source=f"built-in table ({builtin_catalog.SERVER})", extensions=extensions)
 
 
 def calls_with(expression: str | None, at_least: Volatility, schema: Schema | None = None,

@@ -14,7 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from veza_schema.model import FK_ACTIONS, INDEX_METHODS, PARTITION_BACKENDS
+from veza_schema.model import (
+    DEFAULT_PRIVILEGE_TARGETS,
+    FK_ACTIONS,
+    INDEX_METHODS,
+    PARTITION_BACKENDS,
+    POLICY_COMMANDS,
+)
 
 Shape = dict[str, Any]
 
@@ -49,24 +55,46 @@ WAIVE: Shape = {"type": "object", "description": "Rule code -> the reason the ru
                 "additionalProperties": {"type": ["string", "null"]}}
 ACTION: Shape = keyword(*FK_ACTIONS)
 TIMING: Shape = keyword("before", "after", "instead of")
+INTEGER: Shape = {"type": "integer"}
+GRANTS: Shape = {"type": "object", "description": "Role (public for PUBLIC) -> its privileges on the object "
+                                                  "('all', 'select', ... optionally 'with grant option').",
+                 "additionalProperties": STRINGS}
 EVENTS: Shape = one_of(keyword("insert", "update", "delete", "truncate"),
                        {"type": "array", "items": keyword("insert", "update", "delete", "truncate")})
 
 # Kind -> key -> shape; a kind's keys in the order the documentation lists them.
 CONTRACT: Mapping[str, Mapping[str, Shape]] = {
     "module": {
-        "module": TEXT, "description": TEXT, "extensions": STRINGS, "enums": map_of(ref("enum")),
-        "types": map_of(ref("type")), "functions": map_of(ref("function")),
+        "module": TEXT, "description": TEXT, "schema": one_of(TEXT, ref("schema")),
+        "extensions": one_of(TEXT, {"type": "array", "items": one_of(TEXT, ref("extension"))}),
+        "roles": map_of(ref("role")), "enums": map_of(ref("enum")), "types": map_of(ref("type")),
+        "sequences": map_of(ref("sequence")), "functions": map_of(ref("function")),
         "trigger_templates": map_of(ref("trigger_template")), "tables": map_of(ref("table")),
         "views": map_of(ref("view")),
+        "default_privileges": {"type": "array", "items": ref("default_privilege")},
     },
+    "schema": {"name": TEXT, "comment": TEXT, "grants": GRANTS},
+    "extension": {"name": TEXT, "version": SCALAR, "schema": TEXT},
+    "role": {
+        "login": BOOL, "inherit": BOOL, "createdb": BOOL, "createrole": BOOL, "bypassrls": BOOL,
+        "connection_limit": INTEGER, "member_of": STRINGS, "comment": TEXT, "waive": WAIVE, "rfc": TEXT,
+    },
+    "sequence": {
+        "type": keyword("smallint", "integer", "bigint"), "start": INTEGER, "increment": INTEGER,
+        "min_value": INTEGER, "max_value": INTEGER, "cache": INTEGER, "cycle": BOOL, "owned_by": TEXT,
+        "comment": TEXT, "grants": GRANTS, "waive": WAIVE, "rfc": TEXT,
+    },
+    "default_privilege": {"for_role": TEXT, "schema": TEXT, "on": keyword(*DEFAULT_PRIVILEGE_TARGETS),
+                          "grants": GRANTS},
     "deprecated": {"since": SCALAR, "rfc": SCALAR, "note": SCALAR},
     "enum": {"values": STRINGS, "comment": TEXT, "waive": WAIVE, "rfc": TEXT},
     "type": {"attributes": map_of(TEXT), "comment": TEXT, "waive": WAIVE, "rfc": TEXT},
     "function": {
         "returns": TEXT, "language": TEXT, "arguments": one_of(TEXT, {"type": "null"}), "body": TEXT,
         "volatility": keyword("volatile", "stable", "immutable"), "security_definer": BOOL, "comment": TEXT,
-        "waive": WAIVE, "rfc": TEXT, "renamed_from": TEXT,
+        "waive": WAIVE, "rfc": TEXT, "renamed_from": TEXT, "strict": BOOL, "leakproof": BOOL,
+        "parallel": keyword("unsafe", "restricted", "safe"), "cost": {"type": "number"}, "rows": {"type": "number"},
+        "settings": map_of(SCALAR), "grants": GRANTS, "exact_body": BOOL,
     },
     "trigger_template": {
         "name": TEXT, "function": TEXT, "timing": TIMING, "events": EVENTS,
@@ -80,17 +108,29 @@ CONTRACT: Mapping[str, Mapping[str, Shape]] = {
         "indexes": map_of(ref("index")), "partition_by": ref("partition_by"), "purge": ref("purge"),
         "triggers": map_of(ref("trigger")),
         "waive": WAIVE, "renamed_from": TEXT, "rfc": TEXT, "deprecated": ref("deprecated"),
+        "exclusions": map_of(ref("exclusion")), "unlogged": BOOL, "row_security": BOOL,
+        "force_row_security": BOOL, "policies": map_of(ref("policy")), "grants": GRANTS,
     },
     "column": {
         "type": TEXT, "nullable": BOOL, "default": SCALAR, "primary_key": BOOL, "unique": BOOL,
         "references": TEXT, "on_delete": ACTION, "on_update": ACTION, "identity": keyword("always", "by default"),
         "generated": TEXT, "comment": TEXT, "renamed_from": TEXT, "rfc": TEXT, "deprecated": ref("deprecated"),
-        "waive": WAIVE, "counts": ref("counts"), "maintained_by": TEXT,
+        "waive": WAIVE, "counts": ref("counts"), "maintained_by": TEXT, "collation": TEXT,
+        "statistics": {"type": "integer", "minimum": 0, "maximum": 10000},
     },
     "counts": {"rows_of": TEXT, "via": TEXT, "key": TEXT, "where": SCALAR, "maintained_by": STRINGS},
-    "primary_key": {"name": TEXT, "columns": STRINGS},
-    "unique": {"columns": STRINGS, "waive": WAIVE, "rfc": TEXT},
+    "primary_key": {"name": TEXT, "columns": STRINGS, "deferrable": BOOL, "initially_deferred": BOOL},
+    "unique": {"columns": STRINGS, "deferrable": BOOL, "initially_deferred": BOOL, "nulls_not_distinct": BOOL,
+               "waive": WAIVE, "rfc": TEXT},
     "check": {"expression": TEXT, "waive": WAIVE, "rfc": TEXT},
+    "exclusion": {
+        "using": keyword(*INDEX_METHODS), "elements": STRINGS, "where": SCALAR, "include": STRINGS,
+        "deferrable": BOOL, "initially_deferred": BOOL, "waive": WAIVE, "rfc": TEXT,
+    },
+    "policy": {
+        "command": keyword(*POLICY_COMMANDS), "permissive": BOOL, "roles": STRINGS, "using": SCALAR,
+        "with_check": SCALAR, "waive": WAIVE, "rfc": TEXT,
+    },
     "foreign_key": {
         "columns": STRINGS, "references": TEXT, "on_delete": ACTION, "on_update": ACTION, "deferrable": BOOL,
         "initially_deferred": BOOL, "waive": WAIVE, "rfc": TEXT,
@@ -112,7 +152,7 @@ CONTRACT: Mapping[str, Mapping[str, Shape]] = {
     },
     "view": {
         "query": TEXT, "materialized": BOOL, "indexes": map_of(ref("index")), "comment": TEXT,
-        "depends_on": STRINGS, "waive": WAIVE, "rfc": TEXT,
+        "depends_on": STRINGS, "waive": WAIVE, "rfc": TEXT, "triggers": map_of(ref("trigger")), "grants": GRANTS,
     },
 }
 
@@ -125,7 +165,8 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
     "check": ("expression",), "counts": ("rows_of", "via"), "purge": ("column", "after"),
     "foreign_key": ("columns", "references"),
     "trigger": ("function", "timing", "events"),
-    "view": ("query",),
+    "view": ("query",), "schema": ("name",), "extension": ("name",), "exclusion": ("elements",),
+    "default_privilege": ("for_role", "on", "grants"),
 }
 
 DESCRIPTIONS: Mapping[str, str] = {
@@ -135,6 +176,9 @@ DESCRIPTIONS: Mapping[str, str] = {
     "view": "A view or materialized view.", "function": "A function.", "trigger": "A trigger.",
     "trigger_template": "A trigger applied to every table a selector picks.",
     "counts": "A counter column kept by generated triggers: the rows of a child table per parent row.",
+    "role": "A role (cluster-wide; created when missing, never dropped).", "sequence": "A sequence.",
+    "policy": "A row-level security policy.", "exclusion": "An EXCLUDE constraint.",
+    "default_privilege": "ALTER DEFAULT PRIVILEGES for objects a role creates later.",
 }
 
 

@@ -22,16 +22,25 @@ import yaml
 
 from veza_schema.errors import Problem, SchemaLoadError
 from veza_schema.model import (
+    DEFAULT_PRIVILEGE_TARGETS,
     FK_ACTIONS,
+    HOME_SCHEMA,
     INDEX_METHODS,
+    PARALLEL_SAFETY,
     PARTITION_BACKENDS,
+    POLICY_COMMANDS,
+    PRIVILEGES,
+    PUBLIC_ROLE,
+    TABLE_PRIVILEGES_EXTRA,
     CheckConstraint,
     Column,
     CompositeAttribute,
     CompositeType,
     CounterSpec,
+    DefaultPrivilege,
     Deprecation,
     EnumType,
+    ExclusionConstraint,
     Extension,
     ForeignKey,
     Function,
@@ -39,22 +48,33 @@ from veza_schema.model import (
     IndexElement,
     Meta,
     Module,
+    Namespace,
     PartitionSpec,
+    Policy,
     PrimaryKey,
     Purge,
     Retention,
+    Role,
     Schema,
+    SequenceObject,
     SourcePos,
     Table,
     Trigger,
     UniqueConstraint,
     View,
     Waiver,
+    default_grants,
+    qualify,
+    schema_of,
+    split_name,
 )
 from veza_schema.sql import routes
 from veza_schema.sql.render import render_template
 from veza_schema.sql.routes import Route, RouteError, sql_expression
+from veza_schema.sql.text import ident, needs_quotes
+from veza_schema.types import SERIAL_TYPES
 from veza_schema.yaml.contract import keys
+from veza_schema.yaml.names import format_name, make_object_name, nextval_default, parse_name, parse_qualified
 from veza_schema.yaml.nodes import NodeReader, compose_file
 
 # The keys of each object come from the format's contract (yaml/contract.py), which the JSON Schema
@@ -68,8 +88,16 @@ TRIGGER_KEYS = keys("trigger")
 TEMPLATE_KEYS = keys("trigger_template")
 FUNCTION_KEYS = keys("function")
 VIEW_KEYS = keys("view")
+SEQUENCE_KEYS = keys("sequence")
+ROLE_KEYS = keys("role")
+POLICY_KEYS = keys("policy")
+EXCLUSION_KEYS = keys("exclusion")
+EXTENSION_KEYS = keys("extension")
+SCHEMA_KEYS = keys("schema")
+DEFAULT_PRIVILEGE_KEYS = keys("default_privilege")
 PARTITION_KEYS = keys("partition_by")
 COUNTS_KEYS = keys("counts")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")  # a bare name (counters name home-schema tables)
 _PURGE_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
 _RETENTION = re.compile(r"^\s*(?P<count>[0-9]{1,4})\s+(?P<unit>day|week|month|year)s?\s*$", re.IGNORECASE)
 
@@ -96,7 +124,7 @@ FIELD_ROUTES: dict[tuple[str, str], Route] = {
     ("function", "waive"): Route.NOT_TEXT, ("function", "rfc"): Route.RFC,
     ("function", "renamed_from"): Route.IDENTIFIER,
     ("trigger_template", "(name)"): Route.FREE_TEXT, ("trigger_template", "name"): Route.IDENTIFIER,
-    ("trigger_template", "function"): Route.IDENTIFIER, ("trigger_template", "timing"): Route.KEYWORD,
+    ("trigger_template", "function"): Route.REFERENCE, ("trigger_template", "timing"): Route.KEYWORD,
     ("trigger_template", "events"): Route.KEYWORD, ("trigger_template", "for_each"): Route.KEYWORD,
     ("trigger_template", "when"): Route.EXPRESSION, ("trigger_template", "applies_to"): Route.NOT_TEXT,
     ("trigger_template", "rfc"): Route.RFC,
@@ -134,7 +162,7 @@ FIELD_ROUTES: dict[tuple[str, str], Route] = {
     ("index", "unique"): Route.NOT_TEXT, ("index", "using"): Route.KEYWORD, ("index", "where"): Route.EXPRESSION,
     ("index", "include"): Route.IDENTIFIER, ("index", "waive"): Route.NOT_TEXT, ("index", "rfc"): Route.RFC,
     ("index", "comment"): Route.LITERAL, ("index", "renamed_from"): Route.IDENTIFIER,
-    ("trigger", "(name)"): Route.IDENTIFIER, ("trigger", "function"): Route.IDENTIFIER,
+    ("trigger", "(name)"): Route.IDENTIFIER, ("trigger", "function"): Route.REFERENCE,
     ("trigger", "timing"): Route.KEYWORD, ("trigger", "events"): Route.KEYWORD,
     ("trigger", "for_each"): Route.KEYWORD, ("trigger", "when"): Route.EXPRESSION,
     ("trigger", "waive"): Route.NOT_TEXT, ("trigger", "rfc"): Route.RFC,
@@ -150,6 +178,46 @@ FIELD_ROUTES: dict[tuple[str, str], Route] = {
     ("deprecated", "since"): Route.FREE_TEXT, ("deprecated", "rfc"): Route.RFC,
     ("deprecated", "note"): Route.FREE_TEXT,
     ("waive", "(name)"): Route.FREE_TEXT, ("waive", "(value)"): Route.FREE_TEXT,
+    # Object coverage: schemas, extensions' options, roles, sequences, grants, policies, exclusions.
+    ("module", "schema"): Route.IDENTIFIER, ("module", "roles"): Route.NOT_TEXT,
+    ("module", "sequences"): Route.NOT_TEXT, ("module", "default_privileges"): Route.NOT_TEXT,
+    ("schema", "name"): Route.IDENTIFIER, ("schema", "comment"): Route.LITERAL, ("schema", "grants"): Route.NOT_TEXT,
+    ("extension", "name"): Route.IDENTIFIER, ("extension", "version"): Route.LITERAL,
+    ("extension", "schema"): Route.IDENTIFIER,
+    ("role", "(name)"): Route.IDENTIFIER, ("role", "login"): Route.NOT_TEXT, ("role", "inherit"): Route.NOT_TEXT,
+    ("role", "createdb"): Route.NOT_TEXT, ("role", "createrole"): Route.NOT_TEXT, ("role", "bypassrls"): Route.NOT_TEXT,
+    ("role", "connection_limit"): Route.NOT_TEXT, ("role", "member_of"): Route.IDENTIFIER,
+    ("role", "comment"): Route.LITERAL, ("role", "waive"): Route.NOT_TEXT, ("role", "rfc"): Route.RFC,
+    ("sequence", "(name)"): Route.IDENTIFIER, ("sequence", "type"): Route.TYPE, ("sequence", "start"): Route.NOT_TEXT,
+    ("sequence", "increment"): Route.NOT_TEXT, ("sequence", "min_value"): Route.NOT_TEXT,
+    ("sequence", "max_value"): Route.NOT_TEXT, ("sequence", "cache"): Route.NOT_TEXT,
+    ("sequence", "cycle"): Route.NOT_TEXT, ("sequence", "owned_by"): Route.REFERENCE,
+    ("sequence", "comment"): Route.LITERAL, ("sequence", "grants"): Route.NOT_TEXT,
+    ("sequence", "waive"): Route.NOT_TEXT, ("sequence", "rfc"): Route.RFC,
+    ("default_privilege", "for_role"): Route.IDENTIFIER, ("default_privilege", "schema"): Route.IDENTIFIER,
+    ("default_privilege", "on"): Route.KEYWORD, ("default_privilege", "grants"): Route.NOT_TEXT,
+    ("grant", "(name)"): Route.IDENTIFIER, ("grant", "(value)"): Route.KEYWORD,
+    ("function", "strict"): Route.NOT_TEXT, ("function", "leakproof"): Route.NOT_TEXT,
+    ("function", "parallel"): Route.KEYWORD, ("function", "cost"): Route.NOT_TEXT, ("function", "rows"): Route.NOT_TEXT,
+    ("function", "settings"): Route.SETTING, ("function", "grants"): Route.NOT_TEXT,
+    ("function", "exact_body"): Route.NOT_TEXT,
+    ("table", "exclusions"): Route.NOT_TEXT, ("table", "unlogged"): Route.NOT_TEXT,
+    ("table", "row_security"): Route.NOT_TEXT, ("table", "force_row_security"): Route.NOT_TEXT,
+    ("table", "policies"): Route.NOT_TEXT, ("table", "grants"): Route.NOT_TEXT,
+    ("column", "collation"): Route.COLLATION, ("column", "statistics"): Route.NOT_TEXT,
+    ("primary_key", "deferrable"): Route.NOT_TEXT, ("primary_key", "initially_deferred"): Route.NOT_TEXT,
+    ("unique", "deferrable"): Route.NOT_TEXT, ("unique", "initially_deferred"): Route.NOT_TEXT,
+    ("unique", "nulls_not_distinct"): Route.NOT_TEXT,
+    ("exclusion", "(name)"): Route.IDENTIFIER, ("exclusion", "using"): Route.KEYWORD,
+    ("exclusion", "elements"): Route.EXCLUSION_ELEMENT, ("exclusion", "where"): Route.EXPRESSION,
+    ("exclusion", "include"): Route.IDENTIFIER, ("exclusion", "deferrable"): Route.NOT_TEXT,
+    ("exclusion", "initially_deferred"): Route.NOT_TEXT, ("exclusion", "waive"): Route.NOT_TEXT,
+    ("exclusion", "rfc"): Route.RFC,
+    ("policy", "(name)"): Route.IDENTIFIER, ("policy", "command"): Route.KEYWORD,
+    ("policy", "permissive"): Route.NOT_TEXT, ("policy", "roles"): Route.IDENTIFIER,
+    ("policy", "using"): Route.EXPRESSION, ("policy", "with_check"): Route.EXPRESSION,
+    ("policy", "waive"): Route.NOT_TEXT, ("policy", "rfc"): Route.RFC,
+    ("view", "triggers"): Route.NOT_TEXT, ("view", "grants"): Route.NOT_TEXT,
 }
 # The check each route runs on a text when the loader reads it; keyword and reference fields are
 # checked against their closed set or pattern where they are read.
@@ -160,7 +228,8 @@ _ROUTE_CHECKS = {
     Route.QUERY: routes.check_query, Route.FUNCTION_ARGUMENTS: routes.check_function_arguments,
     Route.FUNCTION_RETURNS: routes.check_function_returns, Route.FUNCTION_BODY: routes.check_function_body,
     Route.OPERATOR_CLASS: routes.check_operator_class, Route.KEYWORD: routes.check_free_text,
-    Route.REFERENCE: routes.check_free_text,
+    Route.REFERENCE: routes.check_free_text, Route.EXCLUSION_ELEMENT: routes.check_exclusion_element,
+    Route.COLLATION: routes.check_free_text, Route.SETTING: routes.check_setting_value,
 }
 # Fields whose check is narrower than their route's.
 _FIELD_CHECKS = {
@@ -168,8 +237,7 @@ _FIELD_CHECKS = {
     ("function", "language"): routes.check_language,
 }
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-_REFERENCE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_$]*)\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_$]*)|\(([^)]*)\))\s*$")
+_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _ORDER_SUFFIX = re.compile(r"^(?P<expr>.*?)(?:\s+(?P<dir>asc|desc))?(?:\s+nulls\s+(?P<nulls>first|last))?\s*$",
                            re.IGNORECASE | re.DOTALL)
 _EVENTS = ("insert", "update", "delete", "truncate")
@@ -202,12 +270,18 @@ class _Parts:
     functions: dict[str, Function] = field(default_factory=dict)
     views: dict[str, View] = field(default_factory=dict)
     extensions: dict[str, Extension] = field(default_factory=dict)
+    sequences: dict[str, SequenceObject] = field(default_factory=dict)
+    namespaces: dict[str, Namespace] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+    default_privileges: dict[str, DefaultPrivilege] = field(default_factory=dict)
     modules: dict[str, Module] = field(default_factory=dict)
     templates: list[_Template] = field(default_factory=list)
     # Where each global name was declared, for duplicate reports: name -> (kind, pos).
     declared: dict[str, tuple[str, SourcePos]] = field(default_factory=dict)
-    # Column-level references waiting for resolution: (table, fk name) -> node position.
-    index_names: dict[str, SourcePos] = field(default_factory=dict)
+    # Index names are unique per schema: (schema, index name) -> where declared.
+    index_names: dict[tuple[str, str], SourcePos] = field(default_factory=dict)
+    # Role names used by grants and policies, with where: checked against the declared roles.
+    role_uses: list[tuple[str, SourcePos | None]] = field(default_factory=list)
 
 
 def load_schema(path: str | Path) -> Schema:
@@ -263,12 +337,50 @@ def function_returns(text: str) -> str:
 
 
 def function_body(text: str) -> str:
-    """The body as PostgreSQL stores it (``prosrc``) when rendered between dollar quotes on lines of their own."""
+    """The body as PostgreSQL stores it (``prosrc``) when rendered between dollar quotes on lines of their own.
+
+    With ``exact_body: true`` the body is kept exactly as written instead.
+    """
     return "\n" + text.strip("\n").rstrip() + "\n"
 
 
 def _label(key: str, what: str) -> str:
     return f"name of {what}" if key == "(name)" else f"{key} of {what}"
+def _split_names(text: str) -> list[str]:
+    """``a, "b,c"`` -> ``['a', '"b,c"']``: commas outside double quotes."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [part for part in parts if part.strip()]
+
+
+# Parameters whose value is a list of names (GUC_LIST_QUOTE): PostgreSQL keeps them quoted as identifiers.
+_NAME_LIST_SETTINGS = frozenset({"search_path", "temp_tablespaces"})
+
+
+def setting_value(name: str, text: str) -> str:
+    """A ``SET name = value`` clause's value as PostgreSQL keeps it in ``proconfig``.
+
+    ``search_path: pg_catalog, public`` -> ``pg_catalog, public``; ``"$user"`` stays quoted.
+    """
+    if name not in _NAME_LIST_SETTINGS:
+        return text.strip()
+    items = []
+    for part in _split_names(text):
+        item = part.strip()
+        parsed = parse_name(item) if item.startswith('"') else item.lower()
+        item = parsed if parsed is not None else item
+        items.append('"' + item.replace('"', '""') + '"' if needs_quotes(item) else item)
+    return ", ".join(items)
 
 
 def _text_or_none(value: object) -> str | None:
@@ -289,6 +401,7 @@ class _ModuleReader:
         self.parts = parts
         self.stem = stem
         self.module = stem
+        self.schema: str | None = None  # the module's PostgreSQL schema; None: the home schema
 
     # -- module -------------------------------------------------------------
     def read(self, node: yaml.Node) -> None:
@@ -310,10 +423,13 @@ class _ModuleReader:
         if "description" in values:
             description = self.text(values["description"][1], "module", "description", "module file")
         self.parts.modules[self.module] = Module(self.module, description, self.r.file)
+        if "schema" in values:
+            self.read_schema(values["schema"][0], values["schema"][1])
         readers = {
-            "extensions": self.read_extensions, "enums": self.read_enums, "types": self.read_types,
-            "functions": self.read_functions, "trigger_templates": self.read_templates,
-            "tables": self.read_tables, "views": self.read_views,
+            "extensions": self.read_extensions, "roles": self.read_roles, "enums": self.read_enums,
+            "types": self.read_types, "sequences": self.read_sequences, "functions": self.read_functions,
+            "trigger_templates": self.read_templates, "tables": self.read_tables, "views": self.read_views,
+            "default_privileges": self.read_default_privileges,
         }
         for key, reader in readers.items():
             if key in values:
@@ -346,19 +462,94 @@ class _ModuleReader:
             self.r.problem(node, f"{label}: {error}")
             return None
 
-    def declare(self, name: str, kind: str, node: yaml.Node) -> bool:
-        """Register a global name; False (and a problem) if it exists already."""
+    def declare(self, text: str, kind: str, node: yaml.Node) -> str | None:
+        """Register a name of the module's schema; its model key, or None (and a problem)."""
         pos = self.r.pos(node)
-        if not _IDENT.match(name):
-            self.r.problem(node, f"{kind} name '{name}' is not a valid identifier")
-        previous = self.parts.declared.get(name)
+        name = self.name(text, node, f"{kind} name")
+        if name is None:
+            return None
+        if "." in name:
+            self.r.problem(node, f"{kind} name {text!r} contains a dot, which a schema-qualified reference "
+                                 "could not tell from a schema name")
+            return None
+        key = qualify(self.schema, name)
+        previous = self.parts.declared.get(key)
         if previous:
             other_kind, other_pos = previous
-            self.r.problem(node, f"duplicate name '{name}': {kind} here, {other_kind} already declared at "
+            self.r.problem(node, f"duplicate name '{key}': {kind} here, {other_kind} already declared at "
                                  f"{other_pos}")
-            return False
-        self.parts.declared[name] = (kind, pos)
-        return True
+            return None
+        self.parts.declared[key] = (kind, pos)
+        return key
+
+    def name(self, text: str, node: yaml.Node, what: str) -> str | None:
+        """A bare identifier, or the quoted-name form (``'"Order Items"'``); None (and a problem) otherwise."""
+        name = parse_name(text)
+        if name is None:
+            self.r.problem(node, f"{what} {text!r} is not a valid identifier; write a name that needs quoting "
+                                 'as PostgreSQL does, between double quotes: \'"Order Items"\'')
+        return name
+
+    def names(self, node: yaml.Node, what: str) -> tuple[str, ...]:
+        """A list of names (or one name)."""
+        found = []
+        for text, item in self.r.string_list(node, what) or []:
+            name = self.name(text, item, f"item of {what}")
+            if name is not None:
+                found.append(name)
+        return tuple(found)
+
+    def references(self, node: yaml.Node, what: str) -> tuple[str, ...]:
+        """A list of (maybe schema-qualified) object names -> their keys."""
+        found = []
+        for text, item in self.r.string_list(node, what) or []:
+            key = self.reference(text, item, f"item of {what}")
+            if key is not None:
+                found.append(key)
+        return tuple(found)
+
+    def reference(self, text: str, node: yaml.Node, what: str) -> str | None:
+        """A possibly schema-qualified object name -> its model key."""
+        parts = parse_qualified(text)
+        if parts is None or len(parts) > 2 or any("." in part for part in parts):
+            self.r.problem(node, f"{what} {text!r} is not a name or a schema-qualified name")
+            return None
+        return qualify(parts[0], parts[1]) if len(parts) == 2 else parts[0]
+
+    def role(self, text: str, node: yaml.Node, what: str) -> str | None:
+        """A role name (``public`` is PUBLIC), remembered for the check against the declared roles."""
+        name = self.name(text, node, what)
+        if name is not None:
+            name = PUBLIC_ROLE if name.lower() == PUBLIC_ROLE else name
+            self.parts.role_uses.append((name, self.r.pos(node)))
+        return name
+
+    def grants(self, node: yaml.Node, kind: str, what: str) -> dict[str, tuple[str, ...]] | None:
+        """``{role: [select, insert], other: [all]}`` -> the model's grants; ``all`` expands to the kind's rights."""
+        items = self.r.mapping(node, f"grants of {what}")
+        if items is None:
+            return None
+        allowed = PRIVILEGES[kind] + (TABLE_PRIVILEGES_EXTRA if kind == "table" else ())
+        found: dict[str, tuple[str, ...]] = {}
+        for grantee_text, key_node, value in items:
+            grantee = self.role(grantee_text, key_node, f"grantee of {what}")
+            if grantee is None:
+                continue
+            privileges: set[str] = set()
+            for privilege_text, item in self.r.string_list(value, f"privileges of {grantee} on {what}") or []:
+                words = " ".join(privilege_text.lower().split())
+                option = words.endswith(" with grant option")
+                base = words.removesuffix(" with grant option")
+                names = PRIVILEGES[kind] if base in ("all", "all privileges") else (base,)
+                if any(name not in allowed for name in names):
+                    self.r.problem(item, f"privilege {privilege_text!r} of {grantee} on {what}: expected "
+                                         f"{', '.join(allowed)} or all (optionally 'with grant option')")
+                    continue
+                privileges.update(f"{name} with grant option" if option else name for name in names)
+            if grantee in found:
+                self.r.problem(key_node, f"grantee {grantee} listed twice in grants of {what}")
+            found[grantee] = tuple(sorted(privileges))
+        return {grantee: found[grantee] for grantee in sorted(found) if found[grantee]}
 
     def meta(self, node: yaml.Node, items: list[tuple[str, yaml.Node, yaml.Node]] | None = None,
              what: str = "") -> Meta:
@@ -412,11 +603,178 @@ class _ModuleReader:
 
     # -- extensions, enums, composite types ----------------------------------
     def read_extensions(self, node: yaml.Node) -> None:
-        for name, item in self.texts(node, "module", "extensions", "module file") or []:
+        """``[pgcrypto, {name: citext, version: "1.6", schema: ext}]``."""
+        items = [node] if isinstance(node, yaml.ScalarNode) else self.r.sequence(node, "extensions") or []
+        for item in items:
+            version = schema = None
+            if isinstance(item, yaml.MappingNode):
+                values = {k: v for k, _, v in self.r.check_keys(self.r.mapping(item, "extension") or [],
+                                                                EXTENSION_KEYS, "extension")}
+                if "name" not in values:
+                    self.r.problem(item, "extension needs 'name'")
+                    continue
+                text = self.r.string(values["name"], "name of extension")
+                if "version" in values:
+                    version = self.text(values["version"], "extension", "version", "extension", allow_scalars=True)
+                if "schema" in values:
+                    schema_text = self.r.string(values["schema"], "schema of extension")
+                    schema = self.name(schema_text, values["schema"], "schema of extension") if schema_text \
+                        else None
+                    schema = None if schema == HOME_SCHEMA else schema
+            else:
+                text = self.r.string(item, "item of extensions")
+            name = self.name(text, item, "extension") if text is not None else None
+            if name is None:
+                continue
             if name in self.parts.extensions:
                 self.r.problem(item, f"duplicate extension '{name}'")
                 continue
-            self.parts.extensions[name] = Extension(name, self.module, Meta(self.r.pos(item)))
+            self.parts.extensions[name] = Extension(name, self.module, Meta(self.r.pos(item)), version=version,
+                                                    schema=schema)
+
+    def read_schema(self, key_node: yaml.Node, node: yaml.Node) -> None:
+        """``schema: audit`` or ``schema: {name: audit, comment: ..., grants: {...}}``: where the module lives."""
+        comment = grants = None
+        items = None
+        if isinstance(node, yaml.MappingNode):
+            items = self.r.mapping(node, "schema") or []
+            values = {k: v for k, _, v in self.r.check_keys(items, SCHEMA_KEYS, "schema")}
+            if "name" not in values:
+                self.r.problem(node, "schema needs 'name'")
+                return
+            text = self.r.string(values["name"], "name of schema")
+            if "comment" in values:
+                comment = self.text(values["comment"], "schema", "comment", "schema")
+            if "grants" in values:
+                grants = self.grants(values["grants"], "schema", f"schema of module {self.module}")
+        else:
+            text = self.r.string(node, "schema")
+        name = self.name(text, node, "schema") if text is not None else None
+        if name is None:
+            return
+        if "." in name:
+            self.r.problem(node, f"schema name {text!r} contains a dot")
+            return
+        if name == HOME_SCHEMA:
+            if items:
+                self.r.problem(node, f"the home schema {HOME_SCHEMA} takes no comment or grants here")
+            return
+        self.schema = name
+        if items is None and name in self.parts.namespaces:
+            return  # declared (maybe with its comment and grants) by another module
+        previous = self.parts.namespaces.get(name)
+        if previous is not None and items is not None and (previous.comment is not None or previous.grants):
+            self.r.problem(node, f"schema {name}: comment and grants already declared at {previous.meta.pos}")
+            return
+        self.parts.namespaces[name] = Namespace(name, comment, grants or {}, self.module,
+                                                self.meta(key_node, items, f"schema {name}"))
+
+    def read_roles(self, node: yaml.Node) -> None:
+        for text, key_node, value in self.r.mapping(node, "roles") or []:
+            name = self.name(text, key_node, "role name")
+            if name is None:
+                continue
+            what = f"role {name}"
+            items = self.r.mapping(value, what)
+            if items is None:
+                continue
+            values = {k: v for k, _, v in self.r.check_keys(items, ROLE_KEYS, what)}
+            flags = {key: bool(self.r.boolean(values[key], f"{key} of {what}")) if key in values else default
+                     for key, default in (("login", False), ("inherit", True), ("createdb", False),
+                                          ("createrole", False), ("bypassrls", False))}
+            limit = self.r.integer(values["connection_limit"], f"connection_limit of {what}") \
+                if "connection_limit" in values else -1
+            member_of = tuple(sorted(self.names(values["member_of"], f"member_of of {what}"))) \
+                if "member_of" in values else ()
+            comment = self.text(values["comment"], "role", "comment", what) if "comment" in values else None
+            if name in self.parts.roles:
+                self.r.problem(key_node, f"duplicate role '{name}' (first declared at "
+                                         f"{self.parts.roles[name].meta.pos})")
+                continue
+            if name.lower() == PUBLIC_ROLE or name.startswith("pg_"):
+                self.r.problem(key_node, f"{what}: PUBLIC and pg_* roles are PostgreSQL's own, not declared")
+                continue
+            self.parts.roles[name] = Role(name, flags["login"], flags["inherit"], flags["createdb"],
+                                          flags["createrole"], flags["bypassrls"], -1 if limit is None else limit,
+                                          member_of, comment, self.module, self.meta(key_node, items, what))
+
+    def read_sequences(self, node: yaml.Node) -> None:
+        for text, key_node, value in self.r.mapping(node, "sequences") or []:
+            what = f"sequence {text}"
+            items = self.r.mapping(value, what)
+            if items is None:
+                continue
+            values = {k: v for k, _, v in self.r.check_keys(items, SEQUENCE_KEYS, what)}
+            sequence_type = "bigint"
+            if "type" in values:
+                sequence_type = self.type_of(values["type"], what) or "bigint"
+                if sequence_type not in ("smallint", "integer", "bigint"):
+                    self.r.problem(values["type"], f"type of {what} must be smallint, integer or bigint")
+            numbers: dict[str, int | None] = {}
+            for key in ("start", "increment", "min_value", "max_value", "cache"):
+                numbers[key] = self.r.integer(values[key], f"{key} of {what}") if key in values else None
+            increment = numbers["increment"] or 1
+            if numbers["increment"] == 0:
+                self.r.problem(values["increment"], f"increment of {what} must not be zero")
+            start = numbers["start"]
+            if start is None:
+                start = (numbers["min_value"] or 1) if increment > 0 else (numbers["max_value"] or -1)
+            cycle = bool(self.r.boolean(values["cycle"], f"cycle of {what}")) if "cycle" in values else False
+            owned_by = None
+            if "owned_by" in values:
+                owned_text = self.r.string(values["owned_by"], f"owned_by of {what}")
+                parts = parse_qualified(owned_text) if owned_text else None
+                if parts is None or len(parts) not in (2, 3):
+                    self.r.problem(values["owned_by"], f"owned_by of {what} must be 'table.column' or "
+                                                       "'schema.table.column'")
+                else:
+                    owned_by = f"{qualify(parts[0], parts[1]) if len(parts) == 3 else parts[0]}.{parts[-1]}"
+            comment = self.text(values["comment"], "sequence", "comment", what) if "comment" in values else None
+            grants = self.grants(values["grants"], "sequence", what) if "grants" in values else {}
+            declared = self.declare(text, "sequence", key_node)
+            if declared is not None:
+                self.parts.sequences[declared] = SequenceObject(
+                    declared, sequence_type, start, increment, numbers["min_value"], numbers["max_value"],
+                    1 if numbers["cache"] is None else numbers["cache"], cycle, owned_by, comment, grants or {},
+                    self.module, self.meta(key_node, items, what))
+
+    def read_default_privileges(self, node: yaml.Node) -> None:
+        """``[{for_role: owner, schema: public, on: tables, grants: {app: [select]}}]``."""
+        for item in self.r.sequence(node, "default_privileges") or []:
+            items = self.r.mapping(item, "default privileges")
+            if items is None:
+                continue
+            values = {k: v for k, _, v in self.r.check_keys(items, DEFAULT_PRIVILEGE_KEYS, "default privileges")}
+            missing = [k for k in ("for_role", "on", "grants") if k not in values]
+            if missing:
+                self.r.problem(item, f"default privileges need {', '.join(missing)}")
+                continue
+            role_text = self.r.string(values["for_role"], "for_role of default privileges")
+            for_role = self.role(role_text, values["for_role"], "for_role") if role_text else None
+            on = (self.r.string(values["on"], "on of default privileges") or "").lower()
+            if on not in DEFAULT_PRIVILEGE_TARGETS:
+                self.r.problem(values["on"], f"on of default privileges must be one of "
+                                             f"{', '.join(DEFAULT_PRIVILEGE_TARGETS)}")
+                continue
+            schema = None
+            if "schema" in values:
+                schema_text = self.r.string(values["schema"], "schema of default privileges")
+                schema = self.name(schema_text, values["schema"], "schema") if schema_text else None
+                if on == "schemas" and schema is not None:
+                    self.r.problem(values["schema"], "default privileges on schemas cannot name a schema")
+            kind = on.removesuffix("s")
+            grants = self.grants(values["grants"], kind, f"default privileges on {on}")
+            if for_role is None or grants is None:
+                continue
+            entry = DefaultPrivilege(for_role, on, schema, grants, self.module,  # type: ignore[arg-type]
+                                     self.meta(item, items, f"default privileges on {on}"))
+            if entry.key in self.parts.default_privileges:
+                self.r.problem(item, f"default privileges for role {for_role} on {on}"
+                                     f"{' in schema ' + schema if schema else ''} declared twice")
+                continue
+            if schema is None and grants == dict(default_grants(kind)):
+                continue  # exactly PostgreSQL's own default
+            self.parts.default_privileges[entry.key] = entry
 
     def read_enums(self, node: yaml.Node) -> None:
         for name, key_node, value in self.r.mapping(node, "enums") or []:
@@ -442,9 +800,10 @@ class _ModuleReader:
                 self.r.problem(values_node, f"{what} repeats value(s): {', '.join(duplicates)}")
             if not values:
                 self.r.problem(values_node, f"{what} needs at least one value")
-            if self.declare(name, "enum", key_node):
-                self.parts.enums[name] = EnumType(name, tuple(values), comment, self.module,
-                                                  self.meta(key_node, items, what))
+            declared = self.declare(name, "enum", key_node)
+            if declared is not None:
+                self.parts.enums[declared] = EnumType(declared, tuple(values), comment, self.module,
+                                                 self.meta(key_node, items, what))
 
     def read_types(self, node: yaml.Node) -> None:
         for name, key_node, value in self.r.mapping(node, "types") or []:
@@ -458,17 +817,17 @@ class _ModuleReader:
                 if key == "comment":
                     comment = self.text(sub, "type", "comment", what)
                 elif key == "attributes":
-                    for attr, attr_key, type_node in self.r.mapping(sub, f"attributes of {what}") or []:
-                        if self.check(attr, attr_key, "attribute", "(name)", f"attribute {name}.{attr}") is None:
-                            continue
-                        type_text = self.type_of(type_node, f"attribute {name}.{attr}")
-                        if type_text:
+                    for attr_text, attr_node, type_node in self.r.mapping(sub, f"attributes of {what}") or []:
+                        attr = self.name(attr_text, attr_node, f"attribute of {what}")
+                        type_text = self.type_of(type_node, f"attribute {name}.{attr_text}")
+                        if type_text and attr is not None:
                             attributes.append(CompositeAttribute(attr, type_text))
             if not attributes:
                 self.r.problem(value, f"{what} needs 'attributes'")
-            if self.declare(name, "type", key_node):
-                self.parts.composite_types[name] = CompositeType(name, tuple(attributes), comment, self.module,
-                                                                 self.meta(key_node, items, what))
+            declared = self.declare(name, "type", key_node)
+            if declared is not None:
+                self.parts.composite_types[declared] = CompositeType(declared, tuple(attributes), comment, self.module,
+                                                                self.meta(key_node, items, what))
 
     def type_of(self, node: yaml.Node, what: str) -> str | None:
         text = self.r.string(node, f"type of {what}")
@@ -487,11 +846,17 @@ class _ModuleReader:
             items = self.r.mapping(value, what)
             if items is None:
                 continue
-            fields: dict[str, object] = {"arguments": "", "volatility": "volatile", "security_definer": False}
+            fields: dict[str, object] = {"arguments": "", "volatility": "volatile", "security_definer": False,
+                                         "strict": False, "leakproof": False, "parallel": "unsafe"}
+            extra: dict[str, object] = {}
             present: set[str] = set()
             for key, _, sub in self.r.check_keys(items, FUNCTION_KEYS, what):
                 present.add(key)
-                if key == "security_definer":
+                if key in ("security_definer", "strict", "leakproof"):
+                    fields[key] = self.r.boolean(sub, f"{key} of {what}")
+                elif key == "exact_body":
+                    # The body as written, not put on lines of its own (inspect writes bodies PostgreSQL
+                    # keeps otherwise so).
                     fields[key] = self.r.boolean(sub, f"{key} of {what}")
                 elif key == "arguments" and isinstance(sub, yaml.ScalarNode) and sub.value == "":
                     fields[key] = ""
@@ -499,24 +864,59 @@ class _ModuleReader:
                     returns = self.r.string(sub, f"{key} of {what}")
                     fields[key] = None if returns is None else \
                         self.check(function_returns(returns), sub, "function", key, f"{key} of {what}")
-                elif key in ("language", "arguments", "body", "volatility", "comment"):
+                elif key in ("language", "arguments", "body", "volatility", "comment", "parallel"):
                     fields[key] = self.text(sub, "function", key, what)
+                elif key in ("cost", "rows"):
+                    number = self.r.scalar(sub) if isinstance(sub, yaml.ScalarNode) else None
+                    if isinstance(number, bool) or not isinstance(number, int | float) or number < 0:
+                        self.r.problem(sub, f"{key} of {what} must be a positive number")
+                    else:
+                        extra[key] = float(number)
+                elif key == "settings":
+                    extra["settings"] = self.read_settings(sub, what)
+                elif key == "grants":
+                    extra["grants"] = self.grants(sub, "function", what)
             for required in ("returns", "language", "body"):
                 if required not in present:
                     self.r.problem(value, f"{what} needs '{required}'")
             volatility = str(fields.get("volatility") or "volatile").lower()
             if volatility not in ("volatile", "stable", "immutable"):
                 self.r.problem(value, f"volatility of {what} must be volatile, stable or immutable")
-            if self.declare(name, "function", key_node) and all(fields.get(k) for k in ("returns", "language",
-                                                                                       "body")):
-                self.parts.functions[name] = Function(
-                    name=name, arguments=str(fields["arguments"] or ""),
+            parallel = str(fields.get("parallel") or "unsafe").lower()
+            if parallel not in PARALLEL_SAFETY:
+                self.r.problem(value, f"parallel of {what} must be one of {', '.join(PARALLEL_SAFETY)}")
+            declared = self.declare(name, "function", key_node)
+            if declared is not None and all(fields.get(k) for k in ("returns", "language", "body")):
+                grants = extra.get("grants")
+                self.parts.functions[declared] = Function(
+                    name=declared, arguments=str(fields["arguments"] or ""),
                     returns=function_returns(str(fields["returns"])),
-                    language=str(fields["language"]).lower(), body=function_body(str(fields["body"])),
+                    language=str(fields["language"]).lower(),
+                    body=str(fields["body"]) if fields.get("exact_body") else function_body(str(fields["body"])),
                     volatility=volatility,  # type: ignore[arg-type]
                     security_definer=bool(fields["security_definer"]),
                     comment=_text_or_none(fields.get("comment")),
-                    module=self.module, meta=self.meta(key_node, items, what))
+                    module=self.module, meta=self.meta(key_node, items, what),
+                    strict=bool(fields["strict"]), leakproof=bool(fields["leakproof"]),
+                    parallel=parallel,  # type: ignore[arg-type]
+                    cost=extra.get("cost"),  # type: ignore[arg-type]
+                    rows=extra.get("rows"),  # type: ignore[arg-type]
+                    settings=extra.get("settings") or (),  # type: ignore[arg-type]
+                    grants=default_grants("function") if grants is None else grants,  # type: ignore[arg-type]
+                )
+
+    def read_settings(self, node: yaml.Node, what: str) -> tuple[tuple[str, str], ...]:
+        """``{search_path: "pg_catalog, public", work_mem: 64MB}`` -> sorted (name, value) as PostgreSQL keeps them."""
+        found: list[tuple[str, str]] = []
+        for name, key_node, value in self.r.mapping(node, f"settings of {what}") or []:
+            if not _SETTING_NAME.match(name):
+                self.r.problem(key_node, f"setting {name!r} of {what} is not a configuration parameter name")
+                continue
+            text = self.text(value, "function", "settings", f"setting {name} of {what}", allow_scalars=True)
+            if text is None:
+                continue
+            found.append((name.lower(), setting_value(name.lower(), text)))
+        return tuple(sorted(found))
 
     def read_templates(self, node: yaml.Node) -> None:
         for name, key_node, value in self.r.mapping(node, "trigger_templates") or []:
@@ -559,9 +959,9 @@ class _ModuleReader:
             elif key == "tagged":
                 tagged = self.text(sub, "applies_to", key, what)
             elif key == "tables":
-                tables = tuple(t for t, _ in self.texts(sub, "applies_to", key, what) or [])
+                tables = self.references(sub, f"tables of {what}")
             else:
-                excluded = tuple(t for t, _ in self.texts(sub, "applies_to", key, what) or [])
+                excluded = self.references(sub, f"except of {what}")
         if sum(x is not None for x in (has_column, tagged, tables)) != 1:
             self.r.problem(node, f"applies_to of {what} needs exactly one of has_column, tagged, tables")
             return None
@@ -570,7 +970,9 @@ class _ModuleReader:
     def trigger_fields(self, values: dict[str, yaml.Node], node: yaml.Node, what: str, kind: str
                        ) -> tuple[str, str, tuple[str, ...], str, str | None] | None:
         ok = True
-        function = self.text(values["function"], kind, "function", what) if "function" in values else None
+        function_text = self.text(values["function"], kind, "function", what) if "function" in values else None
+        function = self.reference(function_text, values["function"], f"function of {what}") \
+            if function_text is not None else None
         if function is None:
             if "function" not in values:
                 self.r.problem(node, f"{what} needs 'function'")
@@ -604,20 +1006,22 @@ class _ModuleReader:
 
     # -- tables ---------------------------------------------------------------
     def read_tables(self, node: yaml.Node) -> None:
-        for name, key_node, value in self.r.mapping(node, "tables") or []:
-            table = self.read_table(name, key_node, value)
-            if table is not None and self.declare(name, "table", key_node):
-                self.parts.tables[name] = table
+        for text, key_node, value in self.r.mapping(node, "tables") or []:
+            key = self.declare(text, "table", key_node)
+            table = self.read_table(key, key_node, value) if key is not None else None
+            if table is not None and key is not None:
+                self.parts.tables[key] = table
 
     def read_table(self, name: str, key_node: yaml.Node, node: yaml.Node) -> Table | None:
         what = f"table {name}"
+        bare = split_name(name)[1]
         items = self.r.mapping(node, what)
         if items is None:
             return None
         values = {k: v for k, _, v in self.r.check_keys(items, TABLE_KEYS, what)}
         meta = self.meta(key_node, items, what)
         if "columns" not in values:
-            self.r.problem(node, f"{what} needs 'columns'")
+            self.r.problem(node, f"{what} needs 'columns' (write 'columns: {{}}' for a table without columns)")
             return None
         columns: list[Column] = []
         pk_columns: list[str] = []
@@ -628,23 +1032,23 @@ class _ModuleReader:
             read = self.read_column(name, col_name, col_key, col_node)
             if read is None:
                 continue
-            column, is_pk, is_unique, reference = read
+            column, is_pk, is_unique, reference, serial = read
+            if serial:
+                column = self.serial(name, column, col_key)
             columns.append(column)
             if is_pk:
-                pk_columns.append(col_name)
+                pk_columns.append(column.name)
             if is_unique:
-                uq_name = f"uq_{name}_{col_name}"
-                uniques[uq_name] = UniqueConstraint(uq_name, (col_name,), Meta(column.meta.at("unique")))
+                uq_name = f"uq_{bare}_{column.name}"
+                uniques[uq_name] = UniqueConstraint(uq_name, (column.name,), Meta(column.meta.at("unique")))
             if reference:
-                column_fks.append((col_name, *reference))
-        if column_items == []:
-            self.r.problem(values["columns"], f"{what} needs at least one column")
+                column_fks.append((column.name, *reference))
         primary_key = None
         if len(pk_columns) > 1:
             self.r.problem(values["columns"], f"{what}: several columns say primary_key: true; declare a "
                                               "composite key with table-level 'primary_key: [a, b]'")
         elif pk_columns:
-            primary_key = PrimaryKey(f"pk_{name}", tuple(pk_columns), Meta(meta.pos))
+            primary_key = PrimaryKey(f"pk_{bare}", tuple(pk_columns), Meta(meta.pos))
         if "primary_key" in values:
             if primary_key is not None:
                 self.r.problem(values["primary_key"], f"{what}: primary key declared both on a column and on "
@@ -656,44 +1060,153 @@ class _ModuleReader:
             for uq_name, uq_key, uq_node in self.r.mapping(values["unique"], f"unique of {what}") or []:
                 uq = self.read_unique(name, uq_name, uq_key, uq_node)
                 if uq:
-                    self.add_named(uniques, uq_name, uq, uq_key, what)
+                    self.add_named(uniques, uq.name, uq, uq_key, what)
         if "checks" in values:
             for ck_name, ck_key, ck_node in self.r.mapping(values["checks"], f"checks of {what}") or []:
                 check = self.read_check(name, ck_name, ck_key, ck_node)
                 if check:
-                    self.add_named(checks, ck_name, check, ck_key, what)
+                    self.add_named(checks, check.name, check, ck_key, what)
         if "foreign_keys" in values:
             for fk_name, fk_key, fk_node in self.r.mapping(values["foreign_keys"],
                                                            f"foreign_keys of {what}") or []:
                 fk = self.read_foreign_key(name, fk_name, fk_key, fk_node)
                 if fk:
-                    self.add_named(foreign_keys, fk_name, fk, fk_key, what)
+                    self.add_named(foreign_keys, fk.name, fk, fk_key, what)
         indexes: dict[str, Index] = {}
         if "indexes" in values:
             indexes = self.read_indexes(name, values["indexes"], what)
-        triggers: dict[str, Trigger] = {}
-        if "triggers" in values:
-            for tg_name, tg_key, tg_node in self.r.mapping(values["triggers"], f"triggers of {what}") or []:
-                tg_items = self.r.mapping(tg_node, f"trigger {tg_name}")
-                if tg_items is None:
-                    continue
-                tg_values = {k: v for k, _, v in self.r.check_keys(tg_items, TRIGGER_KEYS, f"trigger {tg_name}")}
-                fields = self.trigger_fields(tg_values, tg_node, f"trigger {tg_name}", "trigger")
-                if self.check(tg_name, tg_key, "trigger", "(name)", f"name of trigger {tg_name}") is None:
-                    continue
-                if fields:
-                    function, timing, events, for_each, when = fields
-                    triggers[tg_name] = Trigger(tg_name, name, function, timing, events,  # type: ignore[arg-type]
-                                                for_each, when,  # type: ignore[arg-type]
-                                                meta=self.meta(tg_key, tg_items, f"trigger {tg_name}"))
+        triggers = self.read_triggers(name, values["triggers"], what) if "triggers" in values else {}
         partition = self.read_partition(values["partition_by"], what) if "partition_by" in values else None
+        if partition is not None and self.schema is not None:
+            self.r.problem(values["partition_by"], f"{what}: partitioned tables are supported in the home schema "
+                                                   f"({HOME_SCHEMA}) only (veza_ensure_partitions names partitions "
+                                                   "there)")
         purge = self.read_purge(values["purge"], what, columns, partition) if "purge" in values else None
         comment = self.text(values["comment"], "table", "comment", what) if "comment" in values else None
         tags = frozenset(t for t, _ in self.texts(values["tags"], "table", "tags", what) or []) \
             if "tags" in values else frozenset()
+        exclusions: dict[str, ExclusionConstraint] = {}
+        if "exclusions" in values:
+            for ex_name, ex_key, ex_node in self.r.mapping(values["exclusions"], f"exclusions of {what}") or []:
+                exclusion = self.read_exclusion(ex_name, ex_key, ex_node)
+                if exclusion is not None:
+                    self.add_named(exclusions, exclusion.name, exclusion, ex_key, what)
+        flags = {key: bool(self.r.boolean(values[key], f"{key} of {what}")) if key in values else False
+                 for key in ("unlogged", "row_security", "force_row_security")}
+        policies: dict[str, Policy] = {}
+        if "policies" in values:
+            for po_name, po_key, po_node in self.r.mapping(values["policies"], f"policies of {what}") or []:
+                policy = self.read_policy(name, po_name, po_key, po_node)
+                if policy is not None:
+                    self.add_named(policies, policy.name, policy, po_key, what)
+        grants = self.grants(values["grants"], "table", what) if "grants" in values else {}
+        for constraint_map in (uniques, checks, foreign_keys, exclusions):
+            for constraint_name in constraint_map:
+                if primary_key is not None and constraint_name == primary_key.name:
+                    self.r.problem(values["columns"], f"{what}: constraint name {constraint_name} is used twice")
         return Table(name=name, columns=tuple(columns), primary_key=primary_key, uniques=uniques, checks=checks,
                      foreign_keys=foreign_keys, indexes=indexes, triggers=triggers, partition=partition,
-                     comment=comment, purge=purge, module=self.module, tags=tags, meta=meta)
+                     comment=comment, purge=purge, module=self.module, tags=tags, meta=meta, exclusions=exclusions,
+                     unlogged=flags["unlogged"], row_security=flags["row_security"],
+                     force_row_security=flags["force_row_security"], policies=policies, grants=grants or {})
+
+    def read_triggers(self, table: str, node: yaml.Node, what: str) -> dict[str, Trigger]:
+        triggers: dict[str, Trigger] = {}
+        for tg_text, tg_key, tg_node in self.r.mapping(node, f"triggers of {what}") or []:
+            tg_name = self.name(tg_text, tg_key, f"trigger of {what}")
+            tg_items = self.r.mapping(tg_node, f"trigger {tg_text}")
+            if tg_items is None or tg_name is None:
+                continue
+            tg_values = {k: v for k, _, v in self.r.check_keys(tg_items, TRIGGER_KEYS, f"trigger {tg_name}")}
+            fields = self.trigger_fields(tg_values, tg_node, f"trigger {tg_name}", "trigger")
+            if fields:
+                function, timing, events, for_each, when = fields
+                triggers[tg_name] = Trigger(tg_name, table, function, timing, events,  # type: ignore[arg-type]
+                                            for_each, when,  # type: ignore[arg-type]
+                                            meta=self.meta(tg_key, tg_items, f"trigger {tg_name}"))
+        return triggers
+
+    def read_policy(self, table: str, text: str, key_node: yaml.Node, node: yaml.Node) -> Policy | None:
+        name = self.name(text, key_node, f"policy of table {table}")
+        what = f"policy {text} on {table}"
+        items = self.r.mapping(node, what)
+        if items is None or name is None:
+            return None
+        values = {k: v for k, _, v in self.r.check_keys(items, POLICY_KEYS, what)}
+        command = "all"
+        if "command" in values:
+            command = (self.r.string(values["command"], f"command of {what}") or "all").lower()
+            if command not in POLICY_COMMANDS:
+                self.r.problem(values["command"], f"command of {what} must be one of {', '.join(POLICY_COMMANDS)}")
+                return None
+        permissive = bool(self.r.boolean(values["permissive"], f"permissive of {what}")) \
+            if "permissive" in values else True
+        roles: tuple[str, ...] = (PUBLIC_ROLE,)
+        if "roles" in values:
+            found = []
+            for role_text, role_node in self.r.string_list(values["roles"], f"roles of {what}") or []:
+                role = self.role(role_text, role_node, f"role of {what}")
+                if role is not None:
+                    found.append(role)
+            roles = tuple(sorted(set(found))) or (PUBLIC_ROLE,)
+            if PUBLIC_ROLE in roles and len(roles) > 1:
+                self.r.problem(values["roles"], f"roles of {what}: public already means every role")
+        using = self.r.string(values["using"], f"using of {what}", allow_scalars=True) if "using" in values \
+            else None
+        with_check = self.r.string(values["with_check"], f"with_check of {what}", allow_scalars=True) \
+            if "with_check" in values else None
+        if using is not None:  # checked as stored, stripped
+            using = self.check(using.strip(), values["using"], "policy", "using", f"using of {what}") or ""
+        if with_check is not None:
+            with_check = self.check(with_check.strip(), values["with_check"], "policy", "with_check",
+                                    f"with_check of {what}") or ""
+        if command == "insert" and using is not None:
+            self.r.problem(values["using"], f"{what}: an INSERT policy takes only with_check")
+        if command in ("select", "delete") and with_check is not None:
+            self.r.problem(values["with_check"], f"{what}: a {command.upper()} policy takes only using")
+        if using is None and with_check is None:
+            self.r.problem(node, f"{what} needs 'using' or 'with_check'")
+        return Policy(name, table, command, permissive, roles,  # type: ignore[arg-type]
+                      using.strip() if using else None, with_check.strip() if with_check else None,
+                      self.meta(key_node, items, what))
+
+    def read_exclusion(self, text: str, key_node: yaml.Node, node: yaml.Node) -> ExclusionConstraint | None:
+        name = self.name(text, key_node, "exclusion constraint name")
+        what = f"exclusion constraint {text}"
+        items = self.r.mapping(node, what)
+        if items is None or name is None:
+            return None
+        values = {k: v for k, _, v in self.r.check_keys(items, EXCLUSION_KEYS, what)}
+        if "elements" not in values:
+            self.r.problem(node, f"{what} needs 'elements' (e.g. [\"room_id WITH =\", \"during WITH &&\"])")
+            return None
+        elements = []
+        for element, item in self.r.string_list(values["elements"], f"elements of {what}") or []:
+            if " with " not in f" {element.lower()} ":
+                self.r.problem(item, f"element {element!r} of {what} must read 'expression WITH operator'")
+                continue
+            checked = self.check(" ".join(element.split()), item, "exclusion", "elements", f"element of {what}")
+            if checked is not None:
+                elements.append(checked)
+        method = (self.text(values["using"], "exclusion", "using", what) or "gist").lower() if "using" in values \
+            else "gist"
+        if method not in INDEX_METHODS:
+            self.r.problem(values["using"], f"using of {what} must be one of {', '.join(INDEX_METHODS)}")
+        where = self.r.string(values["where"], f"where of {what}", allow_scalars=True) if "where" in values \
+            else None
+        if where is not None:  # checked as stored, stripped
+            where = self.check(where.strip(), values["where"], "exclusion", "where", f"where of {what}") or ""
+        include = self.names(values["include"], f"include of {what}") if "include" in values else ()
+        deferrable = bool(self.r.boolean(values["deferrable"], f"deferrable of {what}")) \
+            if "deferrable" in values else False
+        deferred = bool(self.r.boolean(values["initially_deferred"], f"initially_deferred of {what}")) \
+            if "initially_deferred" in values else False
+        if deferred and not deferrable:
+            self.r.problem(values["initially_deferred"], f"{what}: initially_deferred needs deferrable: true")
+        if not elements:
+            return None
+        return ExclusionConstraint(name, tuple(elements), method, where.strip() if where else None, include,
+                                   deferrable, deferred, self.meta(key_node, items, what))
 
     def add_named(self, target: dict, name: str, value: object, node: yaml.Node, what: str) -> None:
         if name in target:
@@ -701,18 +1214,21 @@ class _ModuleReader:
             return
         target[name] = value
 
-    def read_column(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node
+    def read_column(self, table: str, text: str, key_node: yaml.Node, node: yaml.Node
                     ) -> tuple[Column, bool, bool, tuple[str, tuple[str, ...], str | None, str | None, yaml.Node,
-                                                         Meta] | None] | None:
-        what = f"column {table}.{name}"
-        if not _IDENT.match(name):
-            self.r.problem(key_node, f"{what}: '{name}' is not a valid identifier")
+                                                         Meta] | None, bool] | None:
+        """(column, primary key?, unique?, column-level reference, serial?)."""
+        what = f"column {table}.{text}"
+        name = self.name(text, key_node, f"column of table {table}")
+        if name is None:
+            return None
         if isinstance(node, yaml.ScalarNode) and isinstance(self.r.scalar(node), str):
             # Short form: `name: uuid`.
-            type_text = self.type_of(node, what)
+            serial = SERIAL_TYPES.get(str(self.r.scalar(node)).strip().lower())
+            type_text = serial or self.type_of(node, what)
             if type_text is None:
                 return None
-            return Column(name, type_text, meta=Meta(self.r.pos(key_node))), False, False, None
+            return Column(name, type_text, meta=Meta(self.r.pos(key_node))), False, False, None, serial is not None
         items = self.r.mapping(node, what)
         if items is None:
             return None
@@ -721,7 +1237,13 @@ class _ModuleReader:
         if "type" not in values:
             self.r.problem(node, f"{what} needs 'type'")
             return None
-        type_text = self.type_of(values["type"], what)
+        type_node = values["type"]
+        serial = SERIAL_TYPES.get(str(self.r.scalar(type_node)).strip().lower()) \
+            if isinstance(type_node, yaml.ScalarNode) else None
+        type_text = serial or self.type_of(type_node, what)
+        if serial and ("default" in values or "identity" in values or "generated" in values):
+            self.r.problem(type_node, f"{what}: a serial column takes its default from its sequence (no default, "
+                                      "identity or generated)")
         flags = {}
         for key in ("nullable", "primary_key", "unique"):
             flags[key] = bool(self.r.boolean(values[key], f"{key} of {what}")) if key in values else False
@@ -748,6 +1270,22 @@ class _ModuleReader:
                     self.r.problem(values[key], f"{key} of {what} needs 'references'")
         if flags["primary_key"] and flags["nullable"]:
             self.r.problem(values["nullable"], f"{what}: a primary key column cannot be nullable")
+        if identity and flags["nullable"]:
+            self.r.problem(values["nullable"], f"{what}: an identity column cannot be nullable")
+        collation = None
+        if "collation" in values:
+            collation_text = self.r.string(values["collation"], f"collation of {what}")
+            parts = parse_qualified(collation_text) if collation_text else None
+            if parts is None or len(parts) > 2:
+                self.r.problem(values["collation"], f"collation of {what} must be a collation name, e.g. C or "
+                                                    '"en_US.utf8" (quoted when it needs quotes)')
+            else:
+                collation = ".".join(ident(part) for part in parts)
+        statistics = None
+        if "statistics" in values:
+            statistics = self.r.integer(values["statistics"], f"statistics of {what}")
+            if statistics is not None and not 0 <= statistics <= 10000:
+                self.r.problem(values["statistics"], f"statistics of {what} must be between 0 and 10000")
         if type_text is None:
             return None
         counts = self.read_counts(values["counts"], what) if "counts" in values else None
@@ -759,8 +1297,19 @@ class _ModuleReader:
         column = Column(name, type_text, nullable=flags["nullable"], default=default,
                         identity=identity,  # type: ignore[arg-type]
                         generated=generated, comment=comment, counts=counts, maintained_by=maintained_by,
-                        meta=meta)
-        return column, flags["primary_key"], flags["unique"], reference
+                        meta=meta, collation=collation, statistics=statistics)
+        return column, flags["primary_key"], flags["unique"], reference, serial is not None
+
+    def serial(self, table: str, column: Column, node: yaml.Node) -> Column:
+        """``type: serial``: the sequence PostgreSQL would make (``{table}_{column}_seq``), owned by the column."""
+        bare = split_name(table)[1]
+        sequence_name = make_object_name(bare, column.name, "seq")
+        key = self.declare(format_name(sequence_name), "sequence", node)
+        if key is None:
+            return column
+        self.parts.sequences[key] = SequenceObject(key, column.type, owned_by=f"{table}.{column.name}",
+                                                   module=self.module, meta=Meta(self.r.pos(node)))
+        return replace(column, default=nextval_default(key))
 
     def read_counts(self, node: yaml.Node, what: str) -> CounterSpec | None:
         """``counts: {rows_of: table, via: fk column, key: column (id), where: predicate, maintained_by: [...]}``."""
@@ -793,19 +1342,28 @@ class _ModuleReader:
                            where.strip() if where else None, maintained)
 
     def read_reference(self, node: yaml.Node, what: str) -> tuple[str, tuple[str, ...]] | None:
+        """``table.column``, ``table(a, b)``, ``schema.table(a)`` or ``schema.table.column`` -> (table key, columns)."""
         text = self.text(node, "column", "references", what)
         if text is None:
             return None
-        match = _REFERENCE.match(text)
-        if not match:
-            self.r.problem(node, f"references of {what} must be 'table.column' or 'table(col, ...)', got {text!r}")
+        bad = f"references of {what} must be 'table.column' or 'table(col, ...)' (schema-qualified outside " \
+              f"{HOME_SCHEMA}), got {text!r}"
+        stripped = text.strip()
+        if stripped.endswith(")") and "(" in stripped:
+            head, _, inside = stripped[:-1].partition("(")
+            parts = parse_qualified(head.strip())
+            columns = [parse_name(c.strip()) for c in _split_names(inside)]
+            if parts is None or len(parts) > 2 or not columns or None in columns:
+                self.r.problem(node, bad)
+                return None
+            table = qualify(parts[0], parts[1]) if len(parts) == 2 else parts[0]
+            return table, tuple(c for c in columns if c is not None)
+        parts = parse_qualified(stripped)
+        if parts is None or len(parts) not in (2, 3):
+            self.r.problem(node, bad)
             return None
-        table, column, column_list = match.groups()
-        columns = (column,) if column else tuple(c.strip() for c in column_list.split(",") if c.strip())
-        if not columns:
-            self.r.problem(node, f"references of {what} names no column")
-            return None
-        return table, columns
+        table = qualify(parts[0], parts[1]) if len(parts) == 3 else parts[0]
+        return table, (parts[-1],)
 
     def read_action(self, node: yaml.Node | None, what: str, key: str) -> str | None:
         if node is None:
@@ -823,34 +1381,49 @@ class _ModuleReader:
         """Seed convention: ``fk_{table}_{target}``, with a column suffix when a target repeats."""
         per_target = Counter(target for _, target, *_ in fks)
         named: dict[str, ForeignKey] = {}
+        bare = split_name(table)[1]
         for column, target, ref_columns, on_delete, on_update, node, meta in fks:
-            name = f"fk_{table}_{target}" if per_target[target] == 1 else f"fk_{table}_{target}_{column}"
+            target_bare = split_name(target)[1]
+            name = f"fk_{bare}_{target_bare}" if per_target[target] == 1 else f"fk_{bare}_{target_bare}_{column}"
             named[name] = ForeignKey(name, (column,), target, ref_columns, on_delete or "no action",
                                      on_update or "no action", on_delete_explicit=on_delete is not None,
                                      meta=replace(meta, pos=self.r.pos(node)))
         return named
 
+    def deferral(self, values: dict[str, yaml.Node], what: str) -> tuple[bool, bool]:
+        deferrable = bool(self.r.boolean(values["deferrable"], f"deferrable of {what}")) \
+            if "deferrable" in values else False
+        deferred = bool(self.r.boolean(values["initially_deferred"], f"initially_deferred of {what}")) \
+            if "initially_deferred" in values else False
+        if deferred and not deferrable:
+            self.r.problem(values["initially_deferred"], f"{what}: initially_deferred needs deferrable: true")
+        return deferrable, deferred
+
     def read_primary_key(self, table: str, node: yaml.Node) -> PrimaryKey | None:
         what = f"primary_key of table {table}"
+        default_name = f"pk_{split_name(table)[1]}"
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
             values = {k: v for k, _, v in self.r.check_keys(items, keys("primary_key"), what)}
-            name = self.text(values["name"], "primary_key", "name", what) if "name" in values else None
-            columns = self.texts(values["columns"], "primary_key", "columns", what) if "columns" in values else None
-            if columns is None:
+            text = self.r.string(values["name"], f"name of {what}") if "name" in values else None
+            name = self.name(text, values["name"], f"name of {what}") if text is not None else None
+            if "columns" not in values:
                 self.r.problem(node, f"{what} needs 'columns'")
                 return None
-            return PrimaryKey(name or f"pk_{table}", tuple(c for c, _ in columns), Meta(self.r.pos(node)))
-        columns = self.texts(node, "table", "primary_key", f"table {table}")
+            columns = self.names(values["columns"], what)
+            deferrable, deferred = self.deferral(values, what)
+            return PrimaryKey(name or default_name, columns, Meta(self.r.pos(node)), deferrable=deferrable,
+                              initially_deferred=deferred)
+        columns = self.names(node, what)
         if not columns:
             return None
-        return PrimaryKey(f"pk_{table}", tuple(c for c, _ in columns), Meta(self.r.pos(node)))
+        return PrimaryKey(default_name, columns, Meta(self.r.pos(node)))
 
-    def read_unique(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> UniqueConstraint | None:
-        what = f"unique constraint {name}"
-        if self.check(name, key_node, "unique", "(name)", f"name of {what}") is None:
-            return None
+    def read_unique(self, table: str, text: str, key_node: yaml.Node, node: yaml.Node) -> UniqueConstraint | None:
+        what = f"unique constraint {text}"
+        name = self.name(text, key_node, "unique constraint name")
         items = None
+        values: dict[str, yaml.Node] = {}
         columns_node: yaml.Node | None = node
         if isinstance(node, yaml.MappingNode):
             items = self.r.mapping(node, what) or []
@@ -859,14 +1432,19 @@ class _ModuleReader:
             if columns_node is None:
                 self.r.problem(node, f"{what} needs 'columns'")
                 return None
-        columns = self.texts(columns_node, "unique", "columns", what) if columns_node is not None else None
-        if not columns:
+        columns = self.names(columns_node, f"columns of {what}") if columns_node is not None else ()
+        deferrable, deferred = self.deferral(values, what)
+        distinct = bool(self.r.boolean(values["nulls_not_distinct"], f"nulls_not_distinct of {what}")) \
+            if "nulls_not_distinct" in values else False
+        if not columns or name is None:
             return None
-        return UniqueConstraint(name, tuple(c for c, _ in columns), self.meta(key_node, items, what))
+        return UniqueConstraint(name, columns, self.meta(key_node, items, what), deferrable=deferrable,
+                                initially_deferred=deferred, nulls_not_distinct=distinct)
 
-    def read_check(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> CheckConstraint | None:
-        what = f"check {name}"
-        if self.check(name, key_node, "check", "(name)", f"name of {what}") is None:
+    def read_check(self, table: str, text: str, key_node: yaml.Node, node: yaml.Node) -> CheckConstraint | None:
+        what = f"check {text}"
+        name = self.name(text, key_node, "check constraint name")
+        if name is None:
             return None
         items = None
         expr_node: yaml.Node | None = node
@@ -887,26 +1465,22 @@ class _ModuleReader:
             meta = replace(meta, key_pos=MappingProxyType({"expression": self.r.pos(node)}))
         return CheckConstraint(name, expression.strip(), meta)
 
-    def read_foreign_key(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> ForeignKey | None:
-        what = f"foreign key {name}"
-        if self.check(name, key_node, "foreign_key", "(name)", f"name of {what}") is None:
-            return None
+    def read_foreign_key(self, table: str, text: str, key_node: yaml.Node, node: yaml.Node) -> ForeignKey | None:
+        what = f"foreign key {text}"
+        name = self.name(text, key_node, "foreign key name")
         items = self.r.mapping(node, what)
-        if items is None:
+        if items is None or name is None:
             return None
         values = {k: v for k, _, v in self.r.check_keys(items, FK_KEYS, what)}
         for required in ("columns", "references"):
             if required not in values:
                 self.r.problem(node, f"{what} needs '{required}'")
                 return None
-        columns = tuple(c for c, _ in self.texts(values["columns"], "foreign_key", "columns", what) or [])
+        columns = self.names(values["columns"], f"columns of {what}")
         target = self.read_reference(values["references"], what)
         on_delete = self.read_action(values.get("on_delete"), what, "on_delete")
         on_update = self.read_action(values.get("on_update"), what, "on_update")
-        deferrable = bool(self.r.boolean(values["deferrable"], f"deferrable of {what}")) \
-            if "deferrable" in values else False
-        deferred = bool(self.r.boolean(values["initially_deferred"], f"initially_deferred of {what}")) \
-            if "initially_deferred" in values else False
+        deferrable, deferred = self.deferral(values, what)
         if target is None or not columns:
             return None
         if len(columns) != len(target[1]):
@@ -919,22 +1493,22 @@ class _ModuleReader:
 
     def read_indexes(self, table: str, node: yaml.Node, what: str) -> dict[str, Index]:
         indexes: dict[str, Index] = {}
-        for ix_name, ix_key, ix_node in self.r.mapping(node, f"indexes of {what}") or []:
-            index = self.read_index(table, ix_name, ix_key, ix_node)
-            if index is None:
+        for ix_text, ix_key, ix_node in self.r.mapping(node, f"indexes of {what}") or []:
+            ix_name = self.name(ix_text, ix_key, f"index of {what}")
+            index = self.read_index(table, ix_name, ix_key, ix_node) if ix_name is not None else None
+            if index is None or ix_name is None:
                 continue
-            previous = self.parts.index_names.get(ix_name)
+            registered = (schema_of(table), ix_name)
+            previous = self.parts.index_names.get(registered)
             if previous:
                 self.r.problem(ix_key, f"duplicate index name '{ix_name}' (first declared at {previous})")
                 continue
-            self.parts.index_names[ix_name] = self.r.pos(ix_key)
+            self.parts.index_names[registered] = self.r.pos(ix_key)
             indexes[ix_name] = index
         return indexes
 
     def read_index(self, table: str, name: str, key_node: yaml.Node, node: yaml.Node) -> Index | None:
-        what = f"index {name}"
-        if self.check(name, key_node, "index", "(name)", f"name of {what}") is None:
-            return None
+        what = f"index {name}"  # the name is parsed by read_indexes (self.name)
         items = self.r.mapping(node, what)
         if items is None:
             return None
@@ -967,8 +1541,7 @@ class _ModuleReader:
             else None
         if where is not None:  # checked as stored, stripped
             where = self.check(where.strip(), values["where"], "index", "where", f"where of {what}")
-        include = tuple(c for c, _ in self.texts(values["include"], "index", "include", what) or []) \
-            if "include" in values else ()
+        include = self.names(values["include"], f"include of {what}") if "include" in values else ()
         return Index(name, table, tuple(elements), unique, method, where.strip() if where else None, include,
                      self.meta(key_node, items, what))
 
@@ -980,7 +1553,10 @@ class _ModuleReader:
         if not expression:
             self.r.problem(node, f"empty element in {what}")
             return None
-        is_column = bool(_IDENT.match(expression))
+        column_name = parse_name(expression)
+        is_column = column_name is not None
+        if column_name is not None:
+            expression = column_name
         if from_columns and not is_column:
             self.r.problem(node, f"'{expression}' in columns of {what} is not a column name; "
                                  "use 'expressions' for expressions")
@@ -1005,7 +1581,7 @@ class _ModuleReader:
             self.r.problem(node, f"partition_by of {what} needs exactly one of range, list, hash")
             return None
         strategy = strategies[0]
-        columns = tuple(c for c, _ in self.texts(values[strategy], "partition_by", strategy, what) or [])
+        columns = self.names(values[strategy], f"{strategy} of {what}")
         interval: str | None = None
         if strategy == "range":
             interval = "month"
@@ -1094,10 +1670,11 @@ class _ModuleReader:
 
     # -- views --------------------------------------------------------------------
     def read_views(self, node: yaml.Node) -> None:
-        for name, key_node, value in self.r.mapping(node, "views") or []:
-            what = f"view {name}"
+        for text, key_node, value in self.r.mapping(node, "views") or []:
+            name = self.declare(text, "view", key_node)
+            what = f"view {name or text}"
             items = self.r.mapping(value, what)
-            if items is None:
+            if items is None or name is None:
                 continue
             values = {k: v for k, _, v in self.r.check_keys(items, VIEW_KEYS, what)}
             query = self.r.string(values["query"], f"query of {what}") if "query" in values else None
@@ -1112,11 +1689,16 @@ class _ModuleReader:
             if indexes and not materialized:
                 self.r.problem(values["indexes"], f"{what}: only materialized views can have indexes")
             comment = self.text(values["comment"], "view", "comment", what) if "comment" in values else None
-            depends = tuple(t for t, _ in self.texts(values["depends_on"], "view", "depends_on", what) or []) \
-                if "depends_on" in values else ()
-            if query and self.declare(name, "view", key_node):
-                self.parts.views[name] = View(name, query, materialized, indexes,
-                                              comment, depends, self.module, self.meta(key_node, items, what))
+            depends = self.references(values["depends_on"], f"depends_on of {what}") if "depends_on" in values \
+                else ()
+            triggers = self.read_triggers(name, values["triggers"], what) if "triggers" in values else {}
+            if triggers and materialized:
+                self.r.problem(values["triggers"], f"{what}: a materialized view cannot have triggers")
+            grants = self.grants(values["grants"], "table", what) if "grants" in values else {}
+            if query:
+                self.parts.views[name] = View(name, query.strip().rstrip(";").strip(), materialized, indexes,
+                                              comment, depends, self.module, self.meta(key_node, items, what),
+                                              triggers=triggers, grants=grants or {})
 
 
 # -- cross-file resolution ---------------------------------------------------------
@@ -1126,11 +1708,13 @@ def _resolve(parts: _Parts, problems: list[Problem]) -> Schema:
         _check_table_references(table, tables, parts, problems)
     tables = _expand_templates(parts, tables, problems)
     tables = _expand_counters(parts, tables, problems)
-    for table in tables.values():
-        for trigger in table.triggers.values():
+    owners: list[Table | View] = [*tables.values(), *parts.views.values()]
+    for owner in owners:
+        for trigger in owner.triggers.values():
             if trigger.function not in parts.functions:
-                problems.append(Problem(trigger.meta.pos, f"trigger {trigger.name} on {table.name}: function "
+                problems.append(Problem(trigger.meta.pos, f"trigger {trigger.name} on {owner.name}: function "
                                                           f"'{trigger.function}' is not declared"))
+    _check_objects_outside_tables(parts, tables, problems)
     views = {}
     for name, view in parts.views.items():
         depends = view.depends_on or _view_dependencies(view, tables, parts.views)
@@ -1142,7 +1726,9 @@ def _resolve(parts: _Parts, problems: list[Problem]) -> Schema:
         for index in view.indexes.values():
             _check_index_columns(index, None, problems)
     schema = Schema(tables=tables, enums=parts.enums, composite_types=parts.composite_types,
-                    functions=parts.functions, views=views, extensions=parts.extensions, modules=parts.modules)
+                    functions=parts.functions, views=views, extensions=parts.extensions, modules=parts.modules,
+                    sequences=parts.sequences, namespaces=parts.namespaces, roles=parts.roles,
+                    default_privileges=parts.default_privileges)
     problems += _apply_time_calls(schema, parts.templates)
     return schema
 
@@ -1187,6 +1773,30 @@ def _apply_time_calls(schema: Schema, templates: list[_Template]) -> list[Proble
                 refuse(element.expression, index.meta.at("expressions"), f"expression of index {index.name}")
         refuse(index.where, index.meta.at("where"), f"where of index {index.name}")
     return found
+
+
+def _check_objects_outside_tables(parts: _Parts, tables: dict[str, Table], problems: list[Problem]) -> None:
+    """Sequence owners, extension and default-privilege schemas, and the roles grants and policies name."""
+    for sequence in parts.sequences.values():
+        if sequence.owned_by is None:
+            continue
+        owner = tables.get(sequence.owner_table or "")
+        if owner is None or owner.column(sequence.owner_column or "") is None:
+            problems.append(Problem(sequence.meta.at("owned_by"), f"sequence {sequence.name} is owned by "
+                                                                  f"'{sequence.owned_by}', which is not a column"))
+    schemas = set(parts.namespaces) | {HOME_SCHEMA}
+    for entry in parts.default_privileges.values():
+        if entry.schema is not None and entry.schema not in schemas:
+            problems.append(Problem(entry.meta.pos, f"default privileges: schema {entry.schema} is not declared"))
+    for role in parts.roles.values():
+        for other in role.member_of:
+            if other not in parts.roles and not other.startswith("pg_"):
+                problems.append(Problem(role.meta.at("member_of"), f"role {role.name} is a member of '{other}', "
+                                                                   "which is not a declared role"))
+    for role_name, pos in parts.role_uses:
+        if role_name != PUBLIC_ROLE and role_name not in parts.roles and not role_name.startswith("pg_"):
+            problems.append(Problem(pos, f"role '{role_name}' is not declared (declare it under 'roles:' in "
+                                         "a module)"))
 
 
 def _missing(table: Table, columns: tuple[str, ...]) -> list[str]:
@@ -1258,7 +1868,7 @@ def _expand_templates(parts: _Parts, tables: dict[str, Table], problems: list[Pr
                 continue
             if template.tables is not None and table.name not in template.tables:
                 continue
-            trigger_name = template.pattern.replace("{table}", table.name)
+            trigger_name = template.pattern.replace("{table}", split_name(table.name)[1])
             if trigger_name in table.triggers or trigger_name in added.get(table.name, {}):
                 problems.append(Problem(template.pos, f"trigger template {template.name} makes trigger "
                                                       f"'{trigger_name}' on {table.name}, which already exists"))
@@ -1334,10 +1944,14 @@ def counter_function(parent: str, column: str, spec: CounterSpec, module: str, m
         module=module, meta=meta)
 
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_$]*)?")
 
 
 def _view_dependencies(view: View, tables: dict[str, Table], views: dict[str, View]) -> tuple[str, ...]:
     """Tables and views a query names, for creation order (a word match: over-approximation is harmless)."""
-    words = set(_WORD.findall(view.query))
+    words = set()
+    for word in _WORD.findall(view.query):
+        compact = "".join(word.split())
+        words.add(compact)
+        words.update(compact.split("."))
     return tuple(sorted(name for name in words if (name in tables or name in views) and name != view.name))

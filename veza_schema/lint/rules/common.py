@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from veza_schema.model import Index, Meta, Schema, SourcePos, Table, View
+from veza_schema.model import Index, Meta, Schema, SourcePos, Table, View, split_name
 from veza_schema.types import base_type
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
@@ -50,7 +50,7 @@ class Named:
 def table_identifiers(table: Table) -> Iterator[Named]:
     """The table, its columns, indexes and constraints: the identifiers seed rule 7 lists."""
     tp = table_path(table.name)
-    yield Named(table.name, "table", tp, table.meta.pos, table.name)
+    yield Named(split_name(table.name)[1], "table", tp, table.meta.pos, table.name)
     for column in table.columns:
         yield Named(column.name, "column", column_path(table.name, column.name), column.meta.pos, table.name)
     if table.primary_key:
@@ -70,17 +70,17 @@ def table_identifiers(table: Table) -> Iterator[Named]:
 def other_identifiers(schema: Schema) -> Iterator[Named]:
     """Identifiers outside tables: types, functions, views (and their indexes), triggers."""
     for enum in schema.enums.values():
-        yield Named(enum.name, "enum", f"enums.{enum.name}", enum.meta.pos)
+        yield Named(split_name(enum.name)[1], "enum", f"enums.{enum.name}", enum.meta.pos)
     for ctype in schema.composite_types.values():
-        yield Named(ctype.name, "type", f"types.{ctype.name}", ctype.meta.pos)
+        yield Named(split_name(ctype.name)[1], "type", f"types.{ctype.name}", ctype.meta.pos)
         for attr in ctype.attributes:
             yield Named(
                 attr.name, "type attribute", f"types.{ctype.name}.attributes.{attr.name}", ctype.meta.pos
             )
     for function in schema.functions.values():
-        yield Named(function.name, "function", f"functions.{function.name}", function.meta.pos)
+        yield Named(split_name(function.name)[1], "function", f"functions.{function.name}", function.meta.pos)
     for view in schema.views.values():
-        yield Named(view.name, "view", f"views.{view.name}", view.meta.pos)
+        yield Named(split_name(view.name)[1], "view", f"views.{view.name}", view.meta.pos)
         for index in view.indexes.values():
             yield Named(index.name, "index", index_path(index, on_view=True), index.meta.pos, view.name)
     for table in schema.tables.values():

@@ -325,7 +325,10 @@ def _redundancy(
     plain = all(e.is_column and e.opclass is None for e in index.elements) and not index.include
     if index.where is None and plain:
         columns = tuple(e.expression for e in index.elements)
+        ascending = all(not e.descending and e.nulls is None for e in index.elements)
         for what, constraint_columns in constraints:
+            if index.unique and ascending and constraint_columns == columns:
+                continue  # a unique copy of the constraint's own index: INT014 reports it (as an error)
             same = frozenset(columns) == frozenset(constraint_columns)
             if same or (not index.unique and constraint_columns[: len(columns)] == columns):
                 return f"{'same columns as' if same else 'a prefix of'} {what}"

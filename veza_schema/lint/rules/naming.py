@@ -20,7 +20,7 @@ from veza_schema.lint.rules.common import (
     per_schema,
     table_path,
 )
-from veza_schema.model import Index, Schema
+from veza_schema.model import Index, Schema, split_name
 from veza_schema.sql.parse import parse_sql
 
 # Index name suffix -> what the index must be for the suffix to tell the truth.
@@ -37,6 +37,11 @@ INDEX_SUFFIXES: tuple[str, ...] = (
     "trgm",
     "covering",
 )
+
+
+def bare(key: str) -> str:
+    """A model key without its schema: names are built from the object's own name."""
+    return split_name(key)[1]
 
 
 def _suffix_holds(suffix: str, index: Index) -> bool:
@@ -207,11 +212,11 @@ def _index_name_findings(schema: Schema) -> list[Finding]:
     found: list[Finding] = []
     for table in schema.tables.values():
         for index in table.indexes.values():
-            found += _check_index_name(index, table.name, table.column_names, False, check_index_name,
+            found += _check_index_name(index, bare(table.name), table.column_names, False, check_index_name,
                                        check_name_claims)
     for view in schema.views.values():
         for index in view.indexes.values():
-            found += _check_index_name(index, view.name, (), True, check_index_name, check_name_claims)
+            found += _check_index_name(index, bare(view.name), (), True, check_index_name, check_name_claims)
     return found
 
 
@@ -236,7 +241,7 @@ def check_fk_name(schema: Schema) -> Iterator[Finding]:
             per_target[fk.ref_table] = per_target.get(fk.ref_table, 0) + 1
         for fk in table.foreign_keys.values():
             path = f"{table_path(table.name)}.foreign_keys.{fk.name}"
-            base = f"fk_{table.name}_{fk.ref_table}"
+            base = f"fk_{bare(table.name)}_{bare(fk.ref_table)}"
             if fk.name != base and not fk.name.startswith(base + "_"):
                 yield this.finding(
                     f"foreign key '{fk.name}' should be named {base}"
@@ -246,9 +251,9 @@ def check_fk_name(schema: Schema) -> Iterator[Finding]:
                 )
             elif fk.name == base and per_target[fk.ref_table] > 1:
                 yield this.finding(
-                    f"foreign key '{fk.name}': {table.name} has {per_target[fk.ref_table]} "
+                    f"foreign key '{fk.name}': {bare(table.name)} has {per_target[fk.ref_table]} "
                     "foreign "
-                    f"keys to {fk.ref_table}; add the column suffix "
+                    f"keys to {bare(fk.ref_table)}; add the column suffix "
                     f"({base}_{'_'.join(fk.columns)})",
                     fk.meta.pos,
                     path,
@@ -272,7 +277,7 @@ def check_check_name(schema: Schema) -> Iterator[Finding]:
         words: ColumnWords | None = None
         for check in table.checks.values():
             path = f"{table_path(table.name)}.checks.{check.name}"
-            prefix = f"chk_{table.name}_"
+            prefix = f"chk_{bare(table.name)}_"
             if not check.name.startswith(prefix) or len(check.name) == len(prefix):
                 yield this.finding(
                     f"check '{check.name}' should be named {prefix}{{column}}_{{condition}}",
@@ -306,7 +311,7 @@ def check_unique_name(schema: Schema) -> Iterator[Finding]:
         words: ColumnWords | None = None
         for uq in table.uniques.values():
             path = f"{table_path(table.name)}.unique.{uq.name}"
-            prefix = f"uq_{table.name}_"
+            prefix = f"uq_{bare(table.name)}_"
             if not uq.name.startswith(prefix) or len(uq.name) == len(prefix):
                 yield this.finding(
                     f"unique constraint '{uq.name}' should be named {prefix}{'_'.join(uq.columns)}",
@@ -338,9 +343,9 @@ def check_pk_name(schema: Schema) -> Iterator[Finding]:
     this = check_pk_name
     for table in schema.tables.values():
         pk = table.primary_key
-        if pk is not None and pk.name != f"pk_{table.name}":
+        if pk is not None and pk.name != f"pk_{bare(table.name)}":
             yield this.finding(
-                f"primary key '{pk.name}' should be named pk_{table.name}",
+                f"primary key '{pk.name}' should be named pk_{bare(table.name)}",
                 pk.meta.pos,
                 f"{table_path(table.name)}.primary_key",
             )
@@ -364,7 +369,7 @@ def check_name_claims(schema: Schema) -> Iterator[Finding]:
         words = column_words(table.column_names)
         tp = table_path(table.name)
         for uq in table.uniques.values():
-            prefix = f"uq_{table.name}_"
+            prefix = f"uq_{bare(table.name)}_"
             if uq.name.startswith(prefix):
                 for claim in _uncovered(words, uq.name[len(prefix) :], frozenset(uq.columns)):
                     yield this.finding(
@@ -373,7 +378,7 @@ def check_name_claims(schema: Schema) -> Iterator[Finding]:
                         f"{tp}.unique.{uq.name}",
                     )
         for check in table.checks.values():
-            prefix = f"chk_{table.name}_"
+            prefix = f"chk_{bare(table.name)}_"
             parsed = parse_sql(check.expression)
             if check.name.startswith(prefix) and parsed.error is None:
                 for claim in _uncovered(words, check.name[len(prefix) :], parsed.columns):
@@ -383,7 +388,7 @@ def check_name_claims(schema: Schema) -> Iterator[Finding]:
                         f"{tp}.checks.{check.name}",
                     )
         for fk in table.foreign_keys.values():
-            base = f"fk_{table.name}_{fk.ref_table}_"
+            base = f"fk_{bare(table.name)}_{bare(fk.ref_table)}_"
             if fk.name.startswith(base):
                 for claim in _uncovered(words, fk.name[len(base) :], frozenset(fk.columns)):
                     yield this.finding(

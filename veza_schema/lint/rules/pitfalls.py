@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 from veza_schema.lint.findings import Finding
-from veza_schema.lint.registry import Rule, rule
+from veza_schema.lint.registry import LintContext, Rule, rule
 from veza_schema.lint.rules.common import (
     all_identifiers,
     column_path,
@@ -15,6 +15,7 @@ from veza_schema.lint.rules.common import (
     type_base,
 )
 from veza_schema.model import Index, Schema, SourcePos, Table
+from veza_schema.sql.facts import SERIAL_TYPES, CatalogFacts
 from veza_schema.sql.parse import parse_sql
 from veza_schema.sql.text import RESERVED_KEYWORDS
 from veza_schema.sql.volatility import non_immutable_calls
@@ -22,24 +23,14 @@ from veza_schema.sql.volatility import non_immutable_calls
 MAX_IDENTIFIER_BYTES = 63
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
+# Spellings PostgreSQL's grammar (not pg_type) takes as types: int, decimal, serial...
+_TYPE_SPELLINGS: frozenset[str] = frozenset({"int", "dec", "decimal", "float", "double"}) | frozenset(SERIAL_TYPES)
 
 
-# pg_catalog type names (and their common aliases): a user type with one of these names is
-# created as public.<name> but the bare name keeps resolving to the built-in.
-BUILTIN_TYPES: frozenset[str] = _words(
-    """
-bool boolean bytea char character name int2 int4 int8 smallint integer int bigint text oid tid xid xid8 cid
-json jsonb jsonpath xml point lseg path box polygon line circle float4 float8 real double money macaddr
-macaddr8 inet cidr bpchar varchar date time timetz timestamp timestamptz interval bit varbit numeric decimal
-refcursor regproc regprocedure regoper regoperator regclass regtype regrole regnamespace regconfig
-regdictionary uuid txid_snapshot pg_snapshot pg_lsn tsvector tsquery gtsvector int4range int8range numrange
-tsrange tstzrange daterange int4multirange int8multirange nummultirange tsmultirange tstzmultirange
-datemultirange record cstring any anyelement anyarray anynonarray anyenum anyrange anymultirange
-anycompatible void trigger event_trigger language_handler internal unknown serial bigserial smallserial
-"""
-)
+def builtin_type_names(facts: CatalogFacts) -> frozenset[str]:
+    """pg_catalog's type names, in both spellings (int4 and integer), and the grammar's aliases."""
+    return frozenset(facts.types) | _TYPE_SPELLINGS
+
 
 @rule(
     "PG001",
@@ -105,16 +96,18 @@ def check_reserved_keywords(schema: Schema) -> Iterator[Finding]:
     "still "
     "gets the built-in type (the seed's money and point types hit this).",
     fix="Give the type a distinct name (money_amount, geo_point).",
+    context=True,
 )
-def check_builtin_type_names(schema: Schema) -> Iterator[Finding]:
+def check_builtin_type_names(schema: Schema, context: LintContext) -> Iterator[Finding]:
     this = check_builtin_type_names
+    builtin = builtin_type_names(context.facts)
     objects: list[tuple[str, str, SourcePos | None, str]] = []
     objects += [("enum", e.name, e.meta.pos, f"enums.{e.name}") for e in schema.enums.values()]
     objects += [("type", t.name, t.meta.pos, f"types.{t.name}") for t in schema.composite_types.values()]
     objects += [("table", t.name, t.meta.pos, table_path(t.name)) for t in schema.tables.values()]
     objects += [("view", v.name, v.meta.pos, f"views.{v.name}") for v in schema.views.values()]
     for kind, name, pos, path in objects:
-        if name.lower() in BUILTIN_TYPES:
+        if name.lower() in builtin:
             yield this.finding(f"{kind} '{name}' has the name of a built-in PostgreSQL type", pos, path)
 
 

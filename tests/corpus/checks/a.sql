@@ -1,0 +1,1 @@
+CREATE TABLE items (status varchar(20), price numeric);

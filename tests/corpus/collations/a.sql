@@ -1,0 +1,1 @@
+CREATE TABLE words (w text, code varchar(10) COLLATE "POSIX");

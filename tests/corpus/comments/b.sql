@@ -1,0 +1,13 @@
+CREATE SCHEMA docs;
+COMMENT ON SCHEMA docs IS 'Documentation';
+CREATE TABLE t (id int, v text);
+COMMENT ON TABLE t IS 'New, with ''quotes''';
+COMMENT ON COLUMN t.v IS 'A value';
+CREATE VIEW tv AS SELECT id FROM t;
+COMMENT ON VIEW tv IS 'A view';
+CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql AS 'SELECT a';
+COMMENT ON FUNCTION f(int) IS 'Identity';
+CREATE TYPE e AS ENUM ('x');
+COMMENT ON TYPE e IS 'An enum';
+CREATE SEQUENCE s;
+COMMENT ON SEQUENCE s IS 'A sequence';

@@ -1,0 +1,2 @@
+CREATE DOMAIN positive_int AS int CHECK (VALUE > 0);
+CREATE TABLE stock (qty int);

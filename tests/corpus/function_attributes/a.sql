@@ -1,0 +1,2 @@
+CREATE FUNCTION add_one(a int) RETURNS int LANGUAGE sql AS 'SELECT a + 1';
+CREATE FUNCTION secret() RETURNS text LANGUAGE sql AS 'SELECT ''s''';

@@ -1,0 +1,1 @@
+CREATE TABLE boxes (w numeric, h numeric);

@@ -1,0 +1,10 @@
+CREATE EXTENSION pg_trgm;
+CREATE TABLE docs (id int PRIMARY KEY, title text, tags text[], body text, created_at timestamptz, n int);
+CREATE INDEX idx_docs_title_lower ON docs (lower(title));
+CREATE INDEX idx_docs_tags ON docs USING gin (tags);
+CREATE INDEX idx_docs_body_trgm ON docs USING gin (body gin_trgm_ops);
+CREATE INDEX idx_docs_created_brin ON docs USING brin (created_at);
+CREATE INDEX idx_docs_n_hash ON docs USING hash (n);
+CREATE INDEX idx_docs_partial ON docs (created_at DESC NULLS LAST) WHERE n > 0;
+CREATE UNIQUE INDEX idx_docs_title_unique ON docs (title) INCLUDE (n);
+CREATE INDEX idx_docs_multi ON docs (n, lower(title) DESC, created_at NULLS FIRST);

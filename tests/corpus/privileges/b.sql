@@ -1,0 +1,17 @@
+DO $$ BEGIN CREATE ROLE corpus_priv_app; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN CREATE ROLE corpus_priv_auditor NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN CREATE ROLE corpus_priv_owner; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE SCHEMA reports;
+GRANT USAGE ON SCHEMA reports TO corpus_priv_app;
+CREATE TABLE audit_logs (id bigint, action text);
+GRANT SELECT ON audit_logs TO corpus_priv_app;
+GRANT SELECT, INSERT ON audit_logs TO corpus_priv_auditor WITH GRANT OPTION;
+CREATE VIEW reports.actions AS SELECT action FROM audit_logs;
+GRANT SELECT ON reports.actions TO corpus_priv_app;
+CREATE SEQUENCE audit_seq;
+GRANT USAGE ON SEQUENCE audit_seq TO corpus_priv_auditor;
+CREATE FUNCTION log_it() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
+REVOKE EXECUTE ON FUNCTION log_it() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION log_it() TO corpus_priv_app;
+ALTER DEFAULT PRIVILEGES FOR ROLE corpus_priv_owner IN SCHEMA reports GRANT SELECT ON TABLES TO corpus_priv_app;
+ALTER DEFAULT PRIVILEGES FOR ROLE corpus_priv_owner REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;

@@ -1,0 +1,1 @@
+CREATE TABLE "Order Items" (id int);

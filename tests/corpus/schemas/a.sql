@@ -1,0 +1,2 @@
+CREATE SCHEMA legacy;
+CREATE TABLE legacy.old_things (id int);

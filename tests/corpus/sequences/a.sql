@@ -1,0 +1,2 @@
+CREATE SEQUENCE old_numbers;
+CREATE SEQUENCE invoice_numbers START 10;

@@ -1,0 +1,4 @@
+CREATE TABLE t (id int PRIMARY KEY, code text);
+ALTER TABLE t ADD CONSTRAINT uq_t_id UNIQUE (id);
+ALTER TABLE t ADD CONSTRAINT uq_t_code UNIQUE (code);
+ALTER TABLE t ADD CONSTRAINT uq_t_code_again UNIQUE (code);

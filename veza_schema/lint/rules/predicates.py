@@ -1,0 +1,322 @@
+"""What a CHECK or an index predicate allows, as far as comparisons with constants tell.
+
+Rules ask two questions of such expressions: can it ever be true (``a > 10 AND a < 5``,
+``a BETWEEN 10 AND 5``, ``status = 'a' AND status = 'b'``), and can it ever be false
+(``a IS NULL OR a IS NOT NULL``, ``a >= 0 OR a < 0``). Expressions are parsed by PostgreSQL's
+grammar (:mod:`veza_schema.sql.parse`), put in disjunctive normal form over comparisons of one
+column with constants, and each conjunction is checked for a value that satisfies it. Parts
+that are not such comparisons (function calls, two columns) are left out: a conjunction whose
+known parts already contradict each other is unsatisfiable whatever the rest says, so every
+answer is sound, and "cannot tell" is the answer for everything else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+from pglast.enums import NullTestType
+
+from veza_schema.sql.parse import SqlSyntaxError, ast, expression_node, walk
+from veza_schema.types import TypeSyntaxError, normalize_type
+
+_MAX_TERMS = 64
+_FLIP = {"=": "=", "<>": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_NEGATE = {"=": "<>", "<>": "=", "<": ">=", "<=": ">", ">": "<=", ">=": "<", "is null": "is not null",
+           "is not null": "is null", "in": "not in", "not in": "in"}
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A constant: its value, and its type when the text says (a cast, a number, a boolean)."""
+
+    value: Decimal | str | bool
+    type: str | None  # None: an untyped string literal, typed by its context
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """``column op constant(s)``; ``op`` is a comparison, ``in``/``not in`` or a null test."""
+
+    column: str
+    op: str
+    values: tuple[Literal, ...] = ()
+
+    def negated(self) -> Atom:
+        return Atom(self.column, _NEGATE[self.op], self.values)
+
+
+# A conjunction of atoms; None stands for FALSE (a constant false, or an empty IN list).
+Term = tuple[Atom, ...] | None
+
+
+def _column(node: Any) -> str | None:
+    if isinstance(node, ast.ColumnRef) and node.fields and isinstance(node.fields[-1], ast.String):
+        return str(node.fields[-1].sval)
+    return None
+
+
+def literal_of(node: Any) -> Literal | None:
+    cast: str | None = None
+    if isinstance(node, ast.TypeCast) and node.typeName is not None:
+        names = [getattr(n, "sval", "") for n in node.typeName.names or ()]
+        try:
+            cast = normalize_type(names[-1]) if names and not node.typeName.typmods else None
+        except TypeSyntaxError:
+            cast = None
+        if cast is None:
+            return None
+        node = node.arg
+    if not isinstance(node, ast.A_Const) or node.isnull:
+        return None
+    value = node.val
+    if isinstance(value, ast.Integer):
+        return Literal(Decimal(value.ival), cast or "integer")
+    if isinstance(value, ast.Float):
+        try:
+            return Literal(Decimal(value.fval), cast or "numeric")
+        except InvalidOperation:
+            return None
+    if isinstance(value, ast.Boolean):
+        return Literal(bool(value.boolval), cast or "boolean")
+    if isinstance(value, ast.String):
+        text = str(value.sval)
+        if cast in ("integer", "bigint", "smallint", "numeric", "real", "double precision"):
+            try:
+                return Literal(Decimal(text.strip()), cast)
+            except InvalidOperation:
+                return Literal(text, cast)
+        return Literal(text, cast)
+    return None
+
+
+def _atom(node: Any) -> Atom | None:
+    """One comparison of a column with constants, or None."""
+    if isinstance(node, ast.NullTest):
+        column = _column(node.arg)
+        if column is None:
+            return None
+        return Atom(column, "is null" if node.nulltesttype == NullTestType.IS_NULL else "is not null")
+    if not isinstance(node, ast.A_Expr):
+        return None
+    kind = node.kind.name if hasattr(node.kind, "name") else str(node.kind)
+    operator = getattr(node.name[-1], "sval", "") if node.name else ""
+    column = _column(node.lexpr)
+    if kind == "AEXPR_OP":
+        operator = "<>" if operator == "!=" else operator
+        if operator not in _FLIP:
+            return None
+        if column is not None:
+            value = literal_of(node.rexpr)
+        else:
+            column, value, operator = _column(node.rexpr), literal_of(node.lexpr), _FLIP[operator]
+        if column is None or value is None:
+            return None
+        return Atom(column, operator, (value,))
+    if column is None:
+        return None
+    if kind == "AEXPR_IN":
+        values = tuple(literal_of(v) for v in node.rexpr or ())
+        if any(v is None for v in values):
+            return None
+        return Atom(column, "in" if operator == "=" else "not in", values)  # type: ignore[arg-type]
+    if kind in ("AEXPR_BETWEEN", "AEXPR_NOT_BETWEEN") and node.rexpr and len(node.rexpr) == 2:
+        low, high = literal_of(node.rexpr[0]), literal_of(node.rexpr[1])
+        if low is None or high is None:
+            return None
+        return Atom(column, "between" if kind == "AEXPR_BETWEEN" else "not between", (low, high))
+    return None
+
+
+def _terms(node: Any, negate: bool = False) -> list[Term] | None:
+    """Disjunctive normal form: a list of conjunctions; None when it grows too large.
+
+    Parts that are not comparisons of a column with constants become the empty conjunction
+    (no known constraint), which keeps every unsatisfiability found sound.
+    """
+    if isinstance(node, ast.BoolExpr):
+        op = node.boolop.name if hasattr(node.boolop, "name") else str(node.boolop)
+        if op == "NOT_EXPR":
+            return _terms(node.args[0], not negate)
+        parts = [_terms(arg, negate) for arg in node.args]
+        if any(p is None for p in parts):
+            return None
+        conjunctive = (op == "AND_EXPR") != negate
+        if not conjunctive:
+            return [term for part in parts for term in part][:_MAX_TERMS + 1]  # type: ignore[union-attr]
+        result: list[Term] = [()]
+        for part in parts:
+            result = [None if a is None or b is None else a + b for a in result for b in part]  # type: ignore[union-attr]
+            if len(result) > _MAX_TERMS:
+                return None
+        return result
+    if isinstance(node, ast.A_Const) and isinstance(node.val, ast.Boolean):
+        return [() if bool(node.val.boolval) != negate else None]
+    atom = _atom(node)
+    if atom is None:
+        return [()]
+    if atom.op in ("between", "not between"):
+        low, high = atom.values
+        if (atom.op == "between") != negate:
+            return [(Atom(atom.column, ">=", (low,)), Atom(atom.column, "<=", (high,)))]
+        return [(Atom(atom.column, "<", (low,)),), (Atom(atom.column, ">", (high,)),)]
+    if atom.op == "in" and not atom.values:
+        return [None] if not negate else [()]
+    return [(atom.negated() if negate else atom,)]
+
+
+@dataclass
+class _Range:
+    """What one column may be, as the atoms of one conjunction say."""
+
+    low: Decimal | float = -math.inf
+    low_open: bool = False
+    high: Decimal | float = math.inf
+    high_open: bool = False
+    equal: set[object] | None = None  # the only values allowed
+    unequal: set[object] = field(default_factory=set)
+    null: bool | None = None  # True: must be NULL; False: must not be
+    contradiction: bool = False
+    mixed: bool = False  # equalities of different kinds of constants: not compared
+
+    def empty(self) -> bool:
+        if self.contradiction:
+            return True
+        if self.null is True and (self.equal is not None or self.low != -math.inf or self.high != math.inf):
+            return True
+        if self.low > self.high or (self.low == self.high and (self.low_open or self.high_open)):
+            return True
+        if self.equal is not None and not self.equal:
+            return True
+        if self.equal is not None:
+            allowed = {v for v in self.equal if v not in self.unequal and self._in_range(v)}
+            return not allowed
+        return False
+
+    def _in_range(self, value: object) -> bool:
+        if not isinstance(value, Decimal):
+            return True
+        if value < self.low or (value == self.low and self.low_open):
+            return False
+        return not (value > self.high or (value == self.high and self.high_open))
+
+
+def _apply(state: _Range, atom: Atom) -> None:
+    if atom.op in ("is null", "is not null"):
+        must_be_null = atom.op == "is null"
+        if state.null is (not must_be_null):
+            state.contradiction = True
+        state.null = must_be_null
+        return
+    if state.null is True:  # a comparison is never true on NULL
+        state.contradiction = True
+        return
+    values = [v.value for v in atom.values]
+    kinds = {type(v) for v in values} | {type(v) for v in (state.equal or ())} | {type(v) for v in state.unequal}
+    if len(kinds) > 1 and atom.op in ("=", "in", "<>", "not in"):
+        # An untyped '5' next to 5: PostgreSQL casts one to the other, lint does not guess.
+        state.equal, state.unequal, state.mixed = None, set(), True
+        return
+    if state.mixed and atom.op in ("=", "in", "<>", "not in"):
+        return
+    if atom.op in ("=", "in"):
+        allowed: set[object] = set(values)
+        state.equal = allowed if state.equal is None else state.equal & allowed
+    elif atom.op in ("<>", "not in"):
+        state.unequal |= set(values)
+    elif len(values) == 1 and isinstance(values[0], Decimal):
+        value = values[0]
+        if atom.op in (">", ">=") and (value > state.low or (value == state.low and atom.op == ">")):
+            state.low, state.low_open = value, atom.op == ">"
+        elif atom.op in ("<", "<=") and (value < state.high or (value == state.high and atom.op == "<")):
+            state.high, state.high_open = value, atom.op == "<"
+
+
+def satisfiable(term: Term, not_null: frozenset[str] = frozenset()) -> bool:
+    """Whether some row makes every known atom of the conjunction TRUE (``not_null`` columns are never NULL)."""
+    if term is None:
+        return False
+    states: dict[str, _Range] = {}
+    for atom in term:
+        state = states.get(atom.column)
+        if state is None:
+            state = states[atom.column] = _Range(null=False if atom.column in not_null else None)
+        _apply(state, atom)
+    return not any(state.empty() for state in states.values())
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> Any:
+    try:
+        return expression_node(text)
+    except SqlSyntaxError:
+        return None
+
+
+def can_be_true(text: str, not_null: frozenset[str] = frozenset()) -> bool | None:
+    """False when no row makes the expression TRUE; None when the text does not parse or is too complex."""
+    node = _parsed(text)
+    terms = None if node is None else _terms(node)
+    if terms is None:
+        return None
+    return any(satisfiable(term, not_null) for term in terms)
+
+
+def can_be_false(text: str, not_null: frozenset[str] = frozenset()) -> bool | None:
+    """False when no row makes the expression FALSE (a CHECK that rejects nothing)."""
+    node = _parsed(text)
+    terms = None if node is None else _terms(node, negate=True)
+    if terms is None:
+        return None
+    return any(satisfiable(term, not_null) for term in terms)
+
+
+def _allowed_with(true_term: Term, check_term: Term, not_null: frozenset[str]) -> bool:
+    """Whether a row makes ``true_term`` TRUE while a CHECK's ``check_term`` is not FALSE.
+
+    A CHECK lets a row pass when its condition is NULL: a comparison on a NULL column is NULL,
+    so each column either is NULL (when nothing forbids it) or has a value satisfying both.
+    """
+    if true_term is None or check_term is None:
+        return False
+    columns = {atom.column for atom in true_term} | {atom.column for atom in check_term}
+    for column in columns:
+        mine = tuple(a for a in true_term if a.column == column)
+        theirs = tuple(a for a in check_term if a.column == column)
+        may_be_null = column not in not_null and all(a.op == "is null" for a in mine) \
+            and all(a.op != "is not null" for a in theirs)
+        if may_be_null and satisfiable(mine + tuple(a for a in theirs if a.op == "is null")):
+            continue
+        if not satisfiable(mine + theirs + (Atom(column, "is not null"),), not_null):
+            return False
+    return True
+
+
+def both_true(predicate: str, check: str, not_null: frozenset[str] = frozenset()) -> bool | None:
+    """False when no row makes ``predicate`` TRUE and passes ``check`` (an index WHERE against a CHECK)."""
+    left, right = _parsed(predicate), _parsed(check)
+    if left is None or right is None:
+        return None
+    a, b = _terms(left), _terms(right)
+    if a is None or b is None or len(a) * len(b) > _MAX_TERMS:
+        return None
+    return any(_allowed_with(x, y, not_null) for x in a for y in b)
+
+
+def comparisons(text: str) -> Iterator[Atom]:
+    """Every comparison of a column with constants inside the expression, at any depth."""
+    node = _parsed(text)
+    if node is None:
+        return
+    for part in walk(node):
+        atom = _atom(part)
+        if atom is not None and atom.values:
+            yield atom
+
+
+def columns_of(term: Term) -> set[str]:
+    return set() if term is None else {atom.column for atom in term}
