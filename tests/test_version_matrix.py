@@ -26,6 +26,7 @@ from veza_schema.db.servers import (
     embedded_major,
 )
 from veza_schema.errors import UsageError
+from veza_schema.model import PUBLIC_ROLE
 
 OTHER_MAJORS = [param for param in MATRIX if param != f"pg{embedded_major()}"]
 # The suite points every command's shadow at the test server (VEZA_SHADOW_DSN); these tests are about diff's own choice.
@@ -144,6 +145,14 @@ def test_old_majors_get_queries_without_the_columns_they_lack() -> None:
     assert "indnullsnotdistinct" not in introspect.for_server(query, 130012)
     assert "prosqlbody" not in introspect.for_server(introspect._FUNCTIONS, 130012)
     assert "prosqlbody" in introspect.for_server(introspect._FUNCTIONS, 140000)
+    assert "typsubscript" not in introspect.for_server(introspect._TYPES, 130012)
+    assert "typsubscript" in introspect.for_server(introspect._TYPES, 140000)
+
+
+def test_server_defaults_are_not_reported_as_hand_changes() -> None:
+    assert introspect._home_schema_default("public", 130012) == {PUBLIC_ROLE: ("create", "usage")}
+    assert introspect._home_schema_default("public", 150000) == {PUBLIC_ROLE: ("usage",)}
+    assert "pg_attver=22119544".startswith(introspect._SERVER_ATTOPTIONS)
 
 
 def test_the_readme_declares_the_supported_majors() -> None:

@@ -568,6 +568,9 @@ _DEFAULT_ACL_TARGETS: dict[str, str] = {"r": "tables", "S": "sequences", "f": "f
 _DEFAULT_ACL_KINDS: dict[str, str] = {"tables": "table", "sequences": "sequence", "functions": "function",
                                       "types": "type", "schemas": "schema"}
 _STORAGE: dict[str, str] = {"p": "PLAIN", "e": "EXTERNAL", "m": "MAIN", "x": "EXTENDED"}
+# Attribute options the server writes itself: PostgreSQL 17.12 stamps every column with
+# ``pg_attver=N`` (no ALTER sets or resets it; pg_dump leaves it out). Not a hand change.
+_SERVER_ATTOPTIONS: tuple[str, ...] = ("pg_attver=",)
 _REPLICA_IDENTITY: dict[str, str] = {"n": "NOTHING", "f": "FULL", "i": "USING INDEX"}
 
 # pg_trigger.tgtype bits (src/include/catalog/pg_trigger.h).
@@ -613,7 +616,17 @@ _SINCE: tuple[tuple[int, str, str], ...] = (
     (14, "CASE WHEN p.prosqlbody IS NOT NULL THEN pg_get_function_sqlbody(p.oid) ELSE p.prosrc END", "p.prosrc"),
     (15, "i.indnatts, i.indnullsnotdistinct,", "i.indnatts, false AS indnullsnotdistinct,"),
     (14, "a.attstorage, a.attcompression,", "a.attstorage, NULL::\"char\" AS attcompression,"),
+    # PostgreSQL 13 has no typsubscript: a true array type there is one with an element type and
+    # variable length (fixed-length types such as name or point have typelem but are not arrays).
+    (14, "t.typsubscript = 'array_subscript_handler'::regproc", "t.typlen = -1"),
 )
+
+
+def _home_schema_default(name: str, server_version: int) -> dict[str, tuple[str, ...]]:
+    """The grants ``initdb`` gives the home schema: before PostgreSQL 15, public let PUBLIC create too."""
+    if name == "public" and server_version < 150000:
+        return {PUBLIC_ROLE: ("create", "usage")}
+    return {PUBLIC_ROLE: ("usage",)}
 
 
 @lru_cache(maxsize=64)
@@ -632,6 +645,11 @@ class _Runner:
         self._cur = conn.cursor(row_factory=dict_row)
         self._stats = stats
         self._version = conn.info.server_version
+
+    @property
+    def version(self) -> int:
+        """The server's ``server_version_num``."""
+        return self._version
 
     def rows(self, query: str, params: Mapping[str, object]) -> list[Row]:
         self._stats.queries += 1
@@ -873,7 +891,7 @@ class _Builder:
             name = row["nspname"]
             if row["oid"] == self.home:
                 home_grants = grants_from_rows(row["grants"])
-                if home_grants != {PUBLIC_ROLE: ("usage",)}:
+                if home_grants != _home_schema_default(name, self.runner.version):
                     self.fact("schema_privileges", f"schema {name}", _grants_text(home_grants))
                 if comment_map.namespace(row["oid"]) not in (None, "standard public schema"):
                     self.fact("comment", f"comment on schema {name}", comment_map.namespace(row["oid"]) or "")
@@ -984,8 +1002,9 @@ class _Builder:
                 self.fact("column_storage", where, f"STORAGE {_STORAGE.get(row['attstorage'], '?')}")
             if row["attcompression"]:
                 self.fact("column_storage", where, f"COMPRESSION {'pglz' if row['attcompression'] == 'p' else 'lz4'}")
-            if row["attoptions"]:
-                self.fact("column_storage", where, "SET (" + ", ".join(row["attoptions"]) + ")")
+            options = [o for o in row["attoptions"] or () if not o.startswith(_SERVER_ATTOPTIONS)]
+            if options:
+                self.fact("column_storage", where, "SET (" + ", ".join(options) + ")")
             self._column_grant_fact(table, row)
 
     def _column_grant_fact(self, relation: str, row: Row) -> None:
