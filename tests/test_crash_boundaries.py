@@ -126,14 +126,16 @@ def cli_ok(*args: str) -> str:
 def build_set(own: OwnServer, directory: Path) -> CrashSet:
     schema_dir, migrations = directory / "schema", directory / "migrations"
     schema_dir.mkdir(parents=True)
-    dirs = ("--schema-dir", str(schema_dir), "--migrations-dir", str(migrations))
+    # a minimal schema (posts has no updated_at): lint's gate is not what this is about
+    dirs = ("--schema-dir", str(schema_dir), "--migrations-dir", str(migrations), "--no-verify")
     assert BASE != BASE_YAML and CHANGED.count("\n") == BASE.count("\n") + 7, "an anchor did not match"
     (schema_dir / "app.yaml").write_text(BASE)
     cli_ok("generate", *dirs)
     (schema_dir / "app.yaml").write_text(CHANGED)
-    cli_ok("generate", *dirs, "--name", "tighten_users_and_posts")
+    approved = ("--rfc", "RFC-0001")  # the change policy asks an RFC for these changes: not what this is about
+    cli_ok("generate", *dirs, "--name", "tighten_users_and_posts", *approved)
     (schema_dir / "app.yaml").write_text(CHANGED + ADD_TABLE)
-    cli_ok("generate", *dirs, "--name", "add_comments")
+    cli_ok("generate", *dirs, "--name", "add_comments", *approved)
     files = read_migrations(migrations)
     versions = [m.version for m in files]
     assert len(files) >= 5 and any(m.no_transaction for m in files) and not files[-1].no_transaction, \

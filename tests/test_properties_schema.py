@@ -139,7 +139,7 @@ def migrate_pair(pair: Pair, server: Server) -> None:
     with workspace() as tmp, database_on(server) as database, database_on(server) as reference:
         schema_dir, migrations = tmp / "schema", tmp / "migrations"
         old_model = write_schema(schema_dir, pair.old)
-        initial = generate_initial(old_model, migrations, "initial", FileSettings())
+        initial = generate_initial(old_model, migrations, "initial", FileSettings())[-1]  # the last of its files
         apply_all(database, migrations)
         old_schema = schema_of(database)
 

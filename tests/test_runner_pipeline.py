@@ -215,9 +215,12 @@ def test_ctrl_c_stops_the_running_statement_and_commits_nothing(database: TestDa
     directory = migrations_dir(tmp_path, "CREATE TABLE a (id integer);\nSELECT pg_sleep(60);\n"
                                          "CREATE TABLE b (id integer);\n")
     assert run_cli("hash", "--migrations-dir", str(directory)).exit_code == 0
+    # Ctrl-C at a terminal: SIGINT handled as by default. A test run started in the background (CI, `make
+    # test &`) inherits SIGINT ignored, which Python then keeps ignoring: the signal would do nothing.
     process = subprocess.Popen([sys.executable, "-m", "veza_schema", "apply", "--dsn", database.dsn,
                                 "--migrations-dir", str(directory)], cwd=REPO_ROOT, env=cli_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'"
     for _ in range(600):
         if database.query(sleeping)[0][0]:
