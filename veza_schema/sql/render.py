@@ -1,5 +1,7 @@
 """Model objects -> SQL text: small typed functions for one-line statements, templates for the rest.
 
+One job: writing SQL; its length is one small function per statement form the planner emits.
+
 Every piece of data reaches a statement through the quoting route (:mod:`veza_schema.sql.text`):
 names through ``ident``, values through ``literal``, keywords through ``keyword`` (a closed set),
 and SQL text (defaults, checks, predicates, view queries, types, function signatures) through
