@@ -10,6 +10,7 @@ import pytest
 from veza_schema.errors import SchemaLoadError
 from veza_schema.model import ExclusionConstraint, Policy, Role, SequenceObject
 from veza_schema.sql.render import create_schema_sections, grant_statements, sections_to_sql
+from veza_schema.sql.text import ident
 from veza_schema.yaml.loader import load_schema
 from veza_schema.yaml.names import format_key, make_object_name, parse_name, parse_qualified
 from veza_schema.yaml.writer import assign_modules, write_modules
@@ -172,7 +173,7 @@ def test_a_table_without_columns_loads_and_is_written_back(tmp_path: Path) -> No
 
 
 def test_grant_statements_take_an_object_from_one_set_of_rights_to_another() -> None:
-    assert grant_statements("TABLE", "t", {"a": ("insert", "select with grant option")},
+    assert grant_statements("TABLE", ident("t"), {"a": ("insert", "select with grant option")},
                             {"a": ("select",), "public": ("select",)}) == [
         "REVOKE INSERT ON TABLE t FROM a;\n",
         "REVOKE GRANT OPTION FOR SELECT ON TABLE t FROM a;\n",

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from tests.factories import write_synthetic_schema
-from tests.helpers import REPO_ROOT, Server, TestDatabase, fresh_database, mismatches, run_cli
+from tests.helpers import REPO_ROOT, Server, TestDatabase, fresh_database, hand_written, mismatches, run_cli
 from veza_schema.db.introspect import introspect
 from veza_schema.migrations.files import MigrationFile, read_migrations
 from veza_schema.migrations.generate import FileSettings, generate_initial
@@ -150,12 +150,12 @@ def test_a_lock_table_overflow_shows_postgresqls_hint(small_database: TestDataba
     server's HINT and SQLSTATE, and nothing is left applied."""
     migrations = tmp_path / "migrations"
     migrations.mkdir()
-    (migrations / "1_overflow.up.sql").write_text(OVERFLOW)
-    (migrations / "1_overflow.down.sql").write_text("SELECT 1;\n")
+    (migrations / "1_overflow.up.sql").write_text(hand_written(OVERFLOW))
+    (migrations / "1_overflow.down.sql").write_text(hand_written("SELECT 1;\n"))
     assert run_cli("hash", "--migrations-dir", str(migrations)).exit_code == 0
     result = run_cli("apply", "--dsn", small_database.dsn, "--migrations-dir", str(migrations))
     assert result.exit_code == 3, result.output
-    assert "1_overflow.up.sql:2: out of shared memory [SQLSTATE 53200]" in result.stderr
+    assert "1_overflow.up.sql:3: out of shared memory [SQLSTATE 53200]" in result.stderr  # line 1: the marker
     assert "HINT: You might need to increase" in result.stderr and "max_locks_per_transaction" in result.stderr
     assert "Nothing of 1_overflow was applied" in result.stderr
     assert " failed\n" in result.stdout  # the progress line is closed before the error

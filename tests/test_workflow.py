@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import BASE, IDX, POSTS, USERS, schema, with_
-from tests.helpers import REPO_ROOT, CliResult, TestDatabase, cli_env, mismatches, run_cli
+from tests.helpers import REPO_ROOT, CliResult, TestDatabase, cli_env, hand_written, mismatches, run_cli
 from veza_schema.db.introspect import introspect
 from veza_schema.migrations.files import read_migrations
 from veza_schema.migrations.incremental import default_name, plan_incremental
@@ -296,8 +296,8 @@ def test_a_failed_statement_closes_the_progress_line_and_goes_to_stderr(database
 def test_a_lost_connection_is_said_in_words(database: TestDatabase, tmp_path: Path) -> None:
     migrations = tmp_path / "migrations"
     migrations.mkdir()
-    (migrations / "1_slow.up.sql").write_text("SELECT pg_sleep(30);\n")
-    (migrations / "1_slow.down.sql").write_text("SELECT 1;\n")
+    (migrations / "1_slow.up.sql").write_text(hand_written("SELECT pg_sleep(30);\n"))
+    (migrations / "1_slow.down.sql").write_text(hand_written("SELECT 1;\n"))
     ok(tmp_path, "hash")
     process = subprocess.Popen([sys.executable, "-m", "veza_schema", "apply", "--dsn", database.dsn], cwd=tmp_path,
                                env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
