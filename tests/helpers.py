@@ -12,8 +12,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,12 @@ def hand_written(sql: str) -> str:
     if sql.startswith("-- no-transaction\n"):
         return "-- no-transaction\n" + HAND_WRITTEN + sql.removeprefix("-- no-transaction\n")
     return HAND_WRITTEN + sql
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``seconds`` (a safety net, not a timing)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)

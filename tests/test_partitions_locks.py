@@ -12,14 +12,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.helpers import REPO_ROOT, Server, cli_env, fresh_database
+from tests.helpers import REPO_ROOT, Server, cli_env, fresh_database, wait_for
 from tests.partition_scenarios import Lifecycle, apply_scenario, month, suffix
 from veza_schema.managed import PARTITION_BOUNDS_CHECK
 
@@ -40,14 +39,6 @@ def _job_waiting_on_a_lock(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
-def _wait_for(condition: object, what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_a_reader_holding_a_lock_never_makes_writers_wait_longer_than_lock_timeout(life: Lifecycle) -> None:
     assert life.partitions("events").exit_code == 0  # pg_partman: its part_config synced first
     with psycopg.connect(life.db.dsn, autocommit=True) as reader, \
@@ -63,7 +54,7 @@ def test_a_reader_holding_a_lock_never_makes_writers_wait_longer_than_lock_timeo
         reading = threading.Thread(target=lambda: lines.extend(job.stdout or []))
         reading.start()
         try:
-            _wait_for(lambda: any("retry 1 in" in line for line in lines), "the job to give a lock up and retry")
+            wait_for(lambda: any("retry 1 in" in line for line in lines), "the job to give a lock up and retry")
 
             # Writers to the current month and to the default partition are not held up by the job.
             writer.execute("INSERT INTO events (created_at) VALUES (%s)", (month(0),))
@@ -113,10 +104,10 @@ def test_a_row_written_for_the_month_being_attached_reaches_its_new_partition(pg
             writer.execute("SET statement_timeout = '60s'")  # a safety net for a failing test, not an assertion
             written: list[BaseException | None] = []
             try:
-                _wait_for(lambda: _job_waiting_on_a_lock(observer), "the job to wait while attaching")
+                wait_for(lambda: _job_waiting_on_a_lock(observer), "the job to wait while attaching")
                 writing = threading.Thread(target=_insert, args=(writer, month(4), written))
                 writing.start()
-                _wait_for(lambda: observer.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                wait_for(lambda: observer.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
                                                    "'Lock' AND query LIKE 'INSERT INTO events%%'").fetchone() == (1,),
                           "the writer to wait for the job")
             finally:

@@ -8,7 +8,6 @@ when they differ (two concurrent ``ALTER ROLE`` of one role fail with "tuple con
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.helpers import CliResult, Server, TestDatabase, fresh_database, invoke, run_cli
+from tests.helpers import CliResult, Server, TestDatabase, fresh_database, invoke, run_cli, wait_for
 
 ROLE = f"app_{uuid.uuid4().hex[:8]}"
 SCHEMA = f"""module: core
@@ -69,10 +68,7 @@ def test_a_role_created_meanwhile_by_another_database_migration_is_taken_as_is(
         applying = threading.Thread(target=lambda: result.append(
             run_cli("apply", "--dsn", second.dsn, "--migrations-dir", str(migrations))))
         applying.start()
-        deadline = time.monotonic() + 60
-        while not _waiting_on_a_lock(pg_server, second.name) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _waiting_on_a_lock(pg_server, second.name), "the second migration never waited for the first"
+        wait_for(lambda: _waiting_on_a_lock(pg_server, second.name), "the second migration to wait for the first")
         other_migration.commit()
     applying.join(timeout=120)
     assert result and result[0].exit_code == 0, result[0].output if result else "apply did not finish"
