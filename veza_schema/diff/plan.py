@@ -838,19 +838,21 @@ def copy_and_swap(table: str, after: PartitionSpec | None) -> str:
             f"4) check the counts, then drop {bare}_old in a later change. Write it as a hand-written migration")
 
 
+PREMAKE_IS_MAINTENANCE = ("premake is maintenance policy, no SQL here: run `veza-schema partitions` (or let its "
+                          "scheduled run) create the partitions ahead, moving default-partition rows in batches")
+
+
 def _partitioning(change: Change, table: str, before: PartitionSpec | None, after: PartitionSpec | None,
                   main: Callable[..., Step]) -> Step:
-    """Only ``premake`` changes in place: more (or fewer) future partitions."""
+    """Only ``premake`` changes in place, and the migration does not act on it.
+
+    Creating a partition of a table with a DEFAULT partition scans the default under ACCESS
+    EXCLUSIVE on it and on the parent (and fails if the default holds rows of the new range);
+    dropping one locks the parent and loses any rows it holds. The `partitions` job reads
+    premake from ``schema/`` and does the creating without blocking writers.
+    """
     if before is None or after is None or \
             (before.strategy, before.columns, before.interval, before.default_partition) != \
             (after.strategy, after.columns, after.interval, after.default_partition) or after.interval is None:
         raise UnsafeChangeError(change, copy_and_swap(table, after))
-    grow = render.ensure_partitions(table, after.interval, after.premake)
-    shrink_to_before = render.drop_partitions_beyond(table, after.interval, before.premake, after.premake)
-    if after.premake > before.premake:
-        step = main([grow], [shrink_to_before])
-    else:
-        shrink = render.drop_partitions_beyond(table, after.interval, after.premake, before.premake)
-        back = render.ensure_partitions(table, after.interval, before.premake)
-        step = main([shrink], [back], "drops future partitions")
-    return step
+    return main([], [], PREMAKE_IS_MAINTENANCE)
