@@ -286,7 +286,8 @@ def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
     ctx.late_keys = {(c.table, key.columns) for c in changes if isinstance(c, (AddUnique, AddPrimaryKey))
                      for key in [c.unique if isinstance(c, AddUnique) else c.primary_key]
                      if c.table not in ctx.created and not ctx.partitioned(c.table)}
-    steps = [replace(step, locks=lock_slots(step.change, current, desired)) if TRANSACTIONAL[step.file] else step
+    steps = [replace(step, locks=lock_slots(step.change, current, desired))
+             if TRANSACTIONAL[step.file] and (step.up or step.down) else step  # no SQL, no lock
              for change in changes for step in _steps(change, ctx)]
     files: list[PlannedFile] = []
     for kind in FILE_ORDER:
@@ -838,8 +839,8 @@ def copy_and_swap(table: str, after: PartitionSpec | None) -> str:
             f"4) check the counts, then drop {bare}_old in a later change. Write it as a hand-written migration")
 
 
-PREMAKE_IS_MAINTENANCE = ("premake is maintenance policy, no SQL here: run `veza-schema partitions` (or let its "
-                          "scheduled run) create the partitions ahead, moving default-partition rows in batches")
+PREMAKE_IS_MAINTENANCE = ("no SQL: premake is maintenance policy; `veza-schema partitions` (run it now, or let "
+                          "cron) makes the partitions ahead, moving DEFAULT-partition rows out in batches")
 
 
 def _partitioning(change: Change, table: str, before: PartitionSpec | None, after: PartitionSpec | None,
