@@ -155,7 +155,9 @@ def maintain_table(conn: psycopg.Connection, plan: TablePlan, options: Maintenan
     worker = _Worker(conn, plan, options, result, progress)
     try:
         worker.sync_config()
-        for new in plan.create:
+        # Moves first: attaching a partition scans the default partition under the lock, and a
+        # move leaves it without the rows it took (often empty) for the attaches that follow.
+        for new in sorted(plan.create, key=lambda new: new.default_rows == 0):
             worker.create(new)
         for expiry in plan.expire:
             worker.expire(expiry)
@@ -163,6 +165,7 @@ def maintain_table(conn: psycopg.Connection, plan: TablePlan, options: Maintenan
         result.error = exc
     except psycopg.Error as exc:
         result.error = database_error(f"{plan.table.name}", exc)
+    result.created.sort(key=lambda new: new.start)
     return result
 
 
@@ -298,7 +301,7 @@ class _Worker:
             if self.plan.state.move_needs_replica:  # fails here, before anything is made, without the right
                 self.execute("SET LOCAL session_replication_role = replica")
                 self.execute("SET LOCAL session_replication_role = origin")
-            self.drop_capture(new)  # an interrupted run's
+            self.drop_capture(new, trigger=self.capture_left(new))  # an interrupted run's
             self.standalone(new)
             self.execute(sql.SQL("TRUNCATE {}").format(target))  # an interrupted run's copy starts over
             if key:
@@ -325,13 +328,16 @@ class _Worker:
 
         def catch_up(move: _MoveCount) -> _MoveCount:
             """Copy again the rows whose key was logged (their copies first removed); the log emptied."""
+            # Its statistics first: without them the planner takes the log for large (it is never
+            # analyzed and full of dead rows) and scans the whole default partition under the lock.
+            self.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(PUBLIC, _capture_name(new))))
             removed = self.execute(sql.SQL("DELETE FROM {target} WHERE {logged}").format(
                 target=target, logged=logged)).rowcount
             added = self.execute(sql.SQL("INSERT INTO {target} ({columns}) SELECT {columns} FROM ONLY {source} "
                                          "WHERE {in_range} AND {logged}").format(
                 target=target, columns=columns, source=source, in_range=in_range, logged=logged), params).rowcount
-            others = self.execute(sql.SQL("SELECT EXISTS (SELECT FROM ONLY {source} WHERE {logged} "
-                                          "AND NOT coalesce({in_range}, false))").format(
+            others = (True,) if move.others else self.execute(sql.SQL(
+                "SELECT EXISTS (SELECT FROM ONLY {source} WHERE {logged} AND NOT coalesce({in_range}, false))").format(
                 source=source, logged=logged, in_range=in_range), params).fetchone()
             logged_rows = self.execute(sql.SQL("DELETE FROM {}").format(
                 sql.Identifier(PUBLIC, _capture_name(new)))).rowcount
@@ -347,7 +353,7 @@ class _Worker:
             self.lock_for_attach()
             if key:
                 move = catch_up(move)
-                self.drop_capture(new)
+                self.drop_capture(new, trigger=True)
             else:
                 self.execute(sql.SQL("TRUNCATE {}").format(target))
                 copied = self.execute(sql.SQL(
@@ -403,19 +409,26 @@ class _Worker:
             name=sql.Identifier(name), default=sql.Identifier(PUBLIC, default),
             function=sql.Identifier(PUBLIC, name)))
 
-    def drop_capture(self, new: NewPartition) -> None:
-        """Drop what :meth:`create_capture` made; the trigger only when it exists (dropping it takes
-        an ACCESS EXCLUSIVE lock on the default partition, which writers would queue behind)."""
+    def drop_capture(self, new: NewPartition, *, trigger: bool) -> None:
+        """Drop what :meth:`create_capture` made, in one round trip (the last step runs it under its
+        lock). Only a ``trigger`` known to exist is dropped: dropping one takes an ACCESS EXCLUSIVE
+        lock on the default partition, which writers would queue behind."""
         name, default = _capture_name(new), self.plan.state.default
         assert default is not None
+        drops = [sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(name), sql.Identifier(PUBLIC, default))] \
+            if trigger else []
+        drops += [sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(PUBLIC, name)),
+                  sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PUBLIC, name))]
+        self.execute(sql.SQL("; ").join(drops))
+
+    def capture_left(self, new: NewPartition) -> bool:
+        """Whether an interrupted run left its trigger on the default partition."""
         found = self.execute("SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = %(name)s "
                              "AND tgrelid = %(default)s::regclass)",
-                             {"name": name, "default": sql.Identifier(PUBLIC, default).as_string(self.conn)}).fetchone()
-        if found and found[0]:
-            self.execute(sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(name),
-                                                                 sql.Identifier(PUBLIC, default)))
-        self.execute(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(PUBLIC, name)))
-        self.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PUBLIC, name)))
+                             {"name": _capture_name(new),
+                              "default": sql.Identifier(PUBLIC, self.plan.state.default or "").as_string(self.conn)}
+                             ).fetchone()
+        return bool(found and found[0])
 
     # moving rows in batches ------------------------------------------------------------------------
     def move_batch(self, source: str, target: str | None, where: sql.Composable, params: dict[str, object], *,
