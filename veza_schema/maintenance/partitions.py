@@ -327,27 +327,29 @@ class _Worker:
             return replace(move, rows=move.rows + int(row[0]), others=move.others or int(row[1]) > 0)
 
         def catch_up(move: _MoveCount) -> _MoveCount:
-            """Copy again the rows whose key was logged (their copies first removed); the log emptied."""
-            # Its statistics first: without them the planner takes the log for large (it is never
-            # analyzed and full of dead rows) and scans the whole default partition under the lock.
-            self.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(PUBLIC, _capture_name(new))))
+            """Copy again the rows whose key was logged (their copies first removed)."""
             removed = self.execute(sql.SQL("DELETE FROM {target} WHERE {logged}").format(
                 target=target, logged=logged)).rowcount
             added = self.execute(sql.SQL("INSERT INTO {target} ({columns}) SELECT {columns} FROM ONLY {source} "
                                          "WHERE {in_range} AND {logged}").format(
                 target=target, columns=columns, source=source, in_range=in_range, logged=logged), params).rowcount
-            others = (True,) if move.others else self.execute(sql.SQL(
-                "SELECT EXISTS (SELECT FROM ONLY {source} WHERE {logged} AND NOT coalesce({in_range}, false))").format(
-                source=source, logged=logged, in_range=in_range), params).fetchone()
-            logged_rows = self.execute(sql.SQL("DELETE FROM {}").format(
-                sql.Identifier(PUBLIC, _capture_name(new)))).rowcount
-            return replace(move, rows=move.rows - removed + added, others=move.others or bool(others and others[0]),
-                           last_step=added, logged=logged_rows)
+            others = move.others or self.plan.state.move_needs_replica
+            if not others:  # only a TRUNCATE needs to know
+                row = self.execute(sql.SQL("SELECT EXISTS (SELECT FROM ONLY {source} WHERE {logged} "
+                                           "AND NOT coalesce({in_range}, false))").format(
+                    source=source, logged=logged, in_range=in_range), params).fetchone()
+                others = bool(row and row[0])
+            return replace(move, rows=move.rows - removed + added, others=others, last_step=added)
 
         def catch_up_round(move: _MoveCount) -> _MoveCount:
             # One snapshot for the log and the rows it names: a key logged after it is kept for the next round.
             self.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            return catch_up(move)
+            # The log's statistics first: without them the planner takes it for large (it is never analyzed,
+            # and full of dead rows) and scans the whole default partition, here and under the last step's lock.
+            self.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(PUBLIC, _capture_name(new))))
+            move = catch_up(move)
+            return replace(move, logged=self.execute(sql.SQL("DELETE FROM {}").format(
+                sql.Identifier(PUBLIC, _capture_name(new)))).rowcount)
 
         def swap(move: _MoveCount) -> _MoveCount:
             self.lock_for_attach()
@@ -559,7 +561,7 @@ class _MoveCount:
     pages: int  # of the default partition when the log began: rows written later are logged
     pages_per_batch: int
     rows: int = 0  # rows in the partition-to-be
-    others: bool = False  # the default partition holds (or held) rows of another range
+    others: bool = False  # the default partition holds (or held) rows of another range, or must be DELETEd from
     last_step: int = 0  # rows copied by the latest catch-up (the last one: under the lock)
     logged: int = 0  # keys the latest catch-up took from the log
 
