@@ -156,9 +156,18 @@ def maintain_table(conn: psycopg.Connection, plan: TablePlan, options: Maintenan
     try:
         worker.sync_config()
         # Moves first: attaching a partition scans the default partition under the lock, and a
-        # move leaves it without the rows it took (often empty) for the attaches that follow.
-        for new in sorted(plan.create, key=lambda new: new.default_rows == 0):
+        # move leaves it without the rows it took (often empty) for the attaches that follow. A
+        # failed move does not keep the empty periods from being made (they need no privilege).
+        failed: DatabaseError | None = None
+        try:
+            for new in (new for new in plan.create if new.default_rows):
+                worker.create(new)
+        except DatabaseError as exc:
+            failed = exc
+        for new in (new for new in plan.create if not new.default_rows):
             worker.create(new)
+        if failed is not None:
+            raise failed
         for expiry in plan.expire:
             worker.expire(expiry)
     except DatabaseError as exc:
@@ -244,8 +253,8 @@ class _Worker:
         default = self.plan.state.default
         if default is None:
             return
-        self.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, self.table)))
-        self.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(sql.Identifier(PUBLIC, default)))
+        self.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT")
+                     .format(sql.Identifier(PUBLIC, self.table), sql.Identifier(PUBLIC, default)))
 
     def standalone(self, new: NewPartition) -> None:
         """The partition-to-be as a plain table with the parent's columns, indexes and CHECKs, and
@@ -269,12 +278,15 @@ class _Worker:
             new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK),
             key=sql.Identifier(self.key), lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat())))
 
-    def attach(self, new: NewPartition) -> None:
-        self.execute(sql.SQL("ALTER TABLE {parent} ATTACH PARTITION {new} FOR VALUES FROM ({lo}) TO ({hi})").format(
+    def attach(self, new: NewPartition, *before: sql.Composable) -> None:
+        """Attach ``new`` (and drop its bounds CHECK), after the statements ``before``: one round trip,
+        as these run under the locks that make writers wait."""
+        self.execute(sql.SQL("; ").join([*before, sql.SQL(
+            "ALTER TABLE {parent} ATTACH PARTITION {new} FOR VALUES FROM ({lo}) TO ({hi})").format(
             parent=sql.Identifier(PUBLIC, self.table), new=sql.Identifier(PUBLIC, new.name),
-            lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat())))
-        self.execute(sql.SQL("ALTER TABLE {new} DROP CONSTRAINT {check}").format(
-            new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK)))
+            lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat())),
+            sql.SQL("ALTER TABLE {new} DROP CONSTRAINT {check}").format(
+            new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK))]))
 
     def create_moving_default_rows(self, new: NewPartition) -> int:
         """Copy, catch up, swap: the rows stay in the default partition (visible, updatable, and
@@ -301,7 +313,7 @@ class _Worker:
             if self.plan.state.move_needs_replica:  # fails here, before anything is made, without the right
                 self.execute("SET LOCAL session_replication_role = replica")
                 self.execute("SET LOCAL session_replication_role = origin")
-            self.drop_capture(new, trigger=self.capture_left(new))  # an interrupted run's
+            self.execute(sql.SQL("; ").join(self.capture_drops(new, trigger=self.capture_left(new))))  # a crash's
             self.standalone(new)
             self.execute(sql.SQL("TRUNCATE {}").format(target))  # an interrupted run's copy starts over
             if key:
@@ -355,27 +367,26 @@ class _Worker:
             self.lock_for_attach()
             if key:
                 move = catch_up(move)
-                self.drop_capture(new, trigger=True)
             else:
                 self.execute(sql.SQL("TRUNCATE {}").format(target))
                 copied = self.execute(sql.SQL(
                     "INSERT INTO {target} ({columns}) SELECT {columns} FROM ONLY {source} WHERE {in_range}").format(
                     target=target, columns=columns, source=source, in_range=in_range), params).rowcount
                 move = replace(move, rows=copied, last_step=copied, others=True)  # others unknown without a scan
-            if self.plan.state.move_needs_replica:
-                self.execute("SET LOCAL session_replication_role = replica")
-            if move.others or self.plan.state.move_needs_replica:
+            drops = self.capture_drops(new, trigger=True) if key else []
+            if move.others:
+                if self.plan.state.move_needs_replica:
+                    self.execute("SET LOCAL session_replication_role = replica")
                 deleted = self.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(source, in_range),
                                        params).rowcount
+                if self.plan.state.move_needs_replica:
+                    self.execute("SET LOCAL session_replication_role = origin")
+                if deleted != move.rows:
+                    raise DatabaseError(f"{self.table}: {deleted} row(s) deleted from {default} instead of the "
+                                        f"{move.rows} copied; rolled back")
+                self.attach(new, *drops)
             else:  # the default partition holds only these rows, and nothing references them
-                self.execute(sql.SQL("TRUNCATE ONLY {}").format(source))
-                deleted = move.rows
-            if self.plan.state.move_needs_replica:
-                self.execute("SET LOCAL session_replication_role = origin")
-            if deleted != move.rows:
-                raise DatabaseError(f"{self.table}: {deleted} row(s) deleted from {default} instead of the "
-                                    f"{move.rows} copied; rolled back")
-            self.attach(new)
+                self.attach(new, *drops, sql.SQL("TRUNCATE ONLY {}").format(source))
             return move
 
         def step(what: str, work: Callable[[_MoveCount], _MoveCount], move: _MoveCount) -> _MoveCount:
@@ -411,17 +422,16 @@ class _Worker:
             name=sql.Identifier(name), default=sql.Identifier(PUBLIC, default),
             function=sql.Identifier(PUBLIC, name)))
 
-    def drop_capture(self, new: NewPartition, *, trigger: bool) -> None:
-        """Drop what :meth:`create_capture` made, in one round trip (the last step runs it under its
-        lock). Only a ``trigger`` known to exist is dropped: dropping one takes an ACCESS EXCLUSIVE
-        lock on the default partition, which writers would queue behind."""
+    def capture_drops(self, new: NewPartition, *, trigger: bool) -> list[sql.Composable]:
+        """The statements dropping what :meth:`create_capture` made. Only a ``trigger`` known to exist
+        is dropped: dropping one takes an ACCESS EXCLUSIVE lock on the default partition, which
+        writers would queue behind."""
         name, default = _capture_name(new), self.plan.state.default
         assert default is not None
-        drops = [sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(name), sql.Identifier(PUBLIC, default))] \
-            if trigger else []
-        drops += [sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(PUBLIC, name)),
-                  sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PUBLIC, name))]
-        self.execute(sql.SQL("; ").join(drops))
+        drops: list[sql.Composable] = [sql.SQL("DROP TRIGGER {} ON {}").format(
+            sql.Identifier(name), sql.Identifier(PUBLIC, default))] if trigger else []
+        return [*drops, sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(PUBLIC, name)),
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PUBLIC, name))]
 
     def capture_left(self, new: NewPartition) -> bool:
         """Whether an interrupted run left its trigger on the default partition."""
