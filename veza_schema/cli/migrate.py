@@ -76,7 +76,8 @@ def generate(
     `rollback` undoes it whole. A change that needs no SQL (a deprecation) is recorded in the
     snapshot. Before writing, schema/ is validated as `lint` does (the model's rules, then
     PostgreSQL applying it in a scratch database, with the project's lint select, ignore and
-    severity settings): an error refuses the generation (exit 1) unless --no-verify. Nothing changed: nothing is written (exit 0). Example:
+    severity settings): an error refuses the generation (exit 1) unless --no-verify. Nothing
+    changed: nothing is written (exit 0). Example:
 
         veza-schema generate --name add_user_bio
     """
