@@ -60,9 +60,10 @@ def test_the_directory_table_holds_each_commands_module_and_first_help_paragraph
         assert group.typer_instance.info.help == first_paragraph
 
 
-def test_the_top_level_help_imports_no_command_module() -> None:
-    loaded = _imported_after("from veza_schema.cli import run\nrun(['--help'])")
+def test_the_top_level_help_imports_no_command_module_and_loads_no_parse_cache() -> None:
+    loaded = _imported_after("from veza_schema.cli import run\nassert run(['--help']) == 0")
     assert not {name for name in loaded if name.startswith("veza_schema.cli.")}
+    assert "veza_schema.sql.parse_cache" not in loaded
 
 
 # What lint --offline has no use for: the database driver and what uses it, sqlglot, the layers above lint.
