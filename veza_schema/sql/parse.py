@@ -29,8 +29,12 @@ class _Lazy:
 
     def __getattr__(self, name: str) -> Any:
         module = importlib.import_module(self._module)
-        globals()[self._global_name] = module  # later lookups skip this proxy
-        return getattr(module, name)
+        globals()[self._global_name] = module  # later lookups in this module skip this proxy
+        value = getattr(module, name)
+        # Modules that imported the proxy itself (``from ...parse import ast``) keep it: remember
+        # each name on it, so the next ``ast.ColumnRef`` is a plain attribute, not an import call.
+        setattr(self, name, value)
+        return value
 
 
 # pglast types every node field as Optional; this module checks each shape it relies on itself.
