@@ -7,6 +7,7 @@ we compose the node graph instead and read it through these few typed accessors.
 from __future__ import annotations
 
 import difflib
+from sys import intern
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ class NodeReader:
     def scalar(self, node: yaml.Node) -> object:
         """A scalar's Python value (str, int, float, bool, None)."""
         if node.tag == _STR_TAG:  # the common case, without the constructor's bookkeeping
-            return node.value
+            return intern(node.value)  # `uuid`, `now()`, `cascade`: one string each, not one per table
         return _CONSTRUCTOR.construct_object(node, deep=True)
 
     def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
@@ -78,7 +79,7 @@ class NodeReader:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.problem(key_node, f"{what}: keys must be plain names")
                 continue
-            key = str(key_node.value)
+            key = intern(str(key_node.value))  # keys repeat in every object and the model keeps them
             if key in seen:
                 first = self.pos(seen[key])
                 self.problem(key_node, f"duplicate key '{key}' in {what} (first declared at line {first.line})")
