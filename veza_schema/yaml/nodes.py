@@ -7,10 +7,10 @@ we compose the node graph instead and read it through these few typed accessors.
 from __future__ import annotations
 
 import difflib
-from sys import intern
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from sys import intern
 
 import yaml
 import yaml.constructor
