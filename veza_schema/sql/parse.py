@@ -29,11 +29,9 @@ class _Lazy:
 
     def __getattr__(self, name: str) -> Any:
         module = importlib.import_module(self._module)
-        globals()[self._global_name] = module  # later lookups in this module skip this proxy
+        globals()[self._global_name] = module  # later lookups here skip this proxy
         value = getattr(module, name)
-        # Modules that imported the proxy itself (``from ...parse import ast``) keep it: remember
-        # each name on it, so the next ``ast.ColumnRef`` is a plain attribute, not an import call.
-        setattr(self, name, value)
+        setattr(self, name, value)  # and in the modules that imported the proxy itself (``from ... import ast``)
         return value
 
 
