@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -28,11 +29,11 @@ def _registered(app: typer.Typer) -> list[str]:
 
 
 def _imported_after(code: str) -> set[str]:
-    """The modules of ``veza_schema`` a fresh interpreter holds after running ``code``."""
-    script = f"import sys\n{code}\nprint(' '.join(sys.modules))"
+    """The modules a fresh interpreter holds after running ``code``."""
+    script = f"import sys\n{code}\nprint('modules:', *sys.modules)"
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=cli_env(), capture_output=True,
                           text=True, timeout=120, check=True)
-    return set(proc.stdout.split())
+    return set(proc.stdout.rsplit("modules:", 1)[1].split())
 
 
 def test_the_top_level_help_lists_every_command() -> None:
@@ -59,9 +60,37 @@ def test_the_directory_table_holds_each_commands_module_and_first_help_paragraph
         assert group.typer_instance.info.help == first_paragraph
 
 
-def test_the_top_level_help_imports_no_command_module() -> None:
-    loaded = _imported_after("from veza_schema.cli import run\nrun(['--help'])")
+def test_the_top_level_help_imports_no_command_module_and_loads_no_parse_cache() -> None:
+    loaded = _imported_after("from veza_schema.cli import run\nassert run(['--help']) == 0")
     assert not {name for name in loaded if name.startswith("veza_schema.cli.")}
+    assert "veza_schema.sql.parse_cache" not in loaded
+
+
+# What lint --offline has no use for: the database driver and what uses it, sqlglot, the layers above lint.
+NOT_FOR_OFFLINE_LINT = ("psycopg", "sqlglot", "veza_schema.db.shadow", "veza_schema.db.introspect",
+                        "veza_schema.diff", "veza_schema.policy", "veza_schema.drift", "veza_schema.docs",
+                        "veza_schema.maintenance")
+
+
+def _packages(loaded: set[str], packages: tuple[str, ...]) -> set[str]:
+    return {name for name in loaded if name.startswith(tuple(f"{p}." for p in packages)) or name in packages}
+
+
+def test_offline_lint_of_the_shipped_schema_imports_neither_the_driver_nor_the_differ() -> None:
+    loaded = _imported_after("from veza_schema.cli import run\nassert run(['lint', '--offline']) == 0")
+    assert "veza_schema.lint.engine" in loaded
+    assert not _packages(loaded, NOT_FOR_OFFLINE_LINT)
+
+
+def test_offline_lint_of_a_schema_without_generated_functions_imports_no_template_engine(tmp_path: Path) -> None:
+    (tmp_path / "core.yaml").write_text(
+        "module: core\ntables:\n  users:\n    columns:\n"
+        "      id: {type: bigint, primary_key: true, identity: always}\n"
+        "      created_at: {type: timestamptz, default: now()}\n", encoding="utf-8")
+    run = f"assert run(['lint', '--offline', '--schema-dir', {str(tmp_path)!r}]) in (0, 1)  # linted"
+    loaded = _imported_after(f"from veza_schema.cli import run\n{run}")
+    assert "veza_schema.lint.engine" in loaded
+    assert not _packages(loaded, ("jinja2", *NOT_FOR_OFFLINE_LINT))
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if c not in WHOLE_APP_COMMANDS])

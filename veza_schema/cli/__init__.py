@@ -137,12 +137,16 @@ def app_for(argv: Sequence[str]) -> typer.Typer:
     """
     if os.environ.get(COMPLETION_VARIABLE):
         return whole_app()
-    name = next((arg for arg in argv if not arg.startswith("-")), None)
+    name = _command_name(argv)
     if name in WHOLE_APP_COMMANDS:
         return whole_app()
     if name in COMMANDS:
         return _app_of([name])
     return _directory()
+
+
+def _command_name(argv: Sequence[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def __getattr__(name: str) -> typer.Typer:
@@ -159,12 +163,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     only when ``VEZA_DEBUG`` is set. Whatever is printed passes through the DSN redaction first
     (:func:`veza_schema.db.dsn.redact_text`): no password reaches the terminal or a CI log.
     """
-    from veza_schema.sql import parse_cache
-
     args = list(argv) if argv is not None else sys.argv[1:]
+    caching = False
     try:
-        parse_cache.enable()  # SQL parse answers kept between runs (see the module)
-        app_for(args)(args=args, prog_name="veza-schema")
+        app = app_for(args)
+        caching = _command_name(args) in COMMANDS  # help and unknown names parse no SQL: no cache to load
+        if caching:
+            from veza_schema.sql import parse_cache
+
+            parse_cache.enable()  # SQL parse answers kept between runs (see the module)
+        app(args=args, prog_name="veza-schema")
     except SystemExit as exc:  # click ends every command this way, typer.Exit included
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except VezaSchemaError as exc:
@@ -187,7 +195,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         _print_error(f"internal error: {type(exc).__name__}: {exc} (set VEZA_DEBUG=1 for a traceback)", args)
         return EXIT_INTERNAL
     finally:
-        parse_cache.save_and_disable()
+        if caching:
+            from veza_schema.sql import parse_cache
+
+            parse_cache.save_and_disable()
     return 0
 
 
