@@ -148,6 +148,7 @@ class RunResult:
     steps: list[PlannedStep]
     seconds: float = 0.0
     dry_run: bool = False
+    counts: history.ObjectCounts | None = None  # what the database holds afterwards (apply)
 
 
 class MigrationFailed(DatabaseError):
@@ -237,7 +238,8 @@ def apply(target: Target, files: list[MigrationFile], *, to: int | None = None, 
         _guard_data_loss(conn, steps, options)
         for step in steps:
             _run_step(conn, step, options)
-    return RunResult(steps, time.monotonic() - started)
+        counts = history.count_objects(conn)  # on this session: no second connection for the summary
+    return RunResult(steps, time.monotonic() - started, counts=counts)
 
 
 def _change_of(state: MigrationState) -> int:
