@@ -15,7 +15,9 @@ change is applied twice, to two clones of the same populated database:
 Changes: index, UNIQUE, CHECK, SET NOT NULL, varchar widening, foreign key, enum value, a NOT
 NULL column with a constant default; and on a partitioned table (``veza-schema partitions``, the
 maintenance job): creating the partition for rows waiting in the default partition, and
-retention dropping expired months (a catalog operation in both forms). Three of them cannot
+retention dropping expired months while the default partition holds rows (a catalog operation
+in both forms: removing a partition only widens the default partition's constraint, so
+PostgreSQL does not scan it). Three of them cannot
 stall in either form (PostgreSQL widens a varchar, adds a column with a constant default and
 drops a partition in its catalog only), so they have no positive control; the enum's naive form
 is the type rebuild tools without ``ADD VALUE`` use. For partition creation the writer inserts
@@ -307,7 +309,7 @@ def prepare(admin: str, work: Path, rows: int) -> Path:
     (base / "schema" / "bench.yaml").write_text(BASE_YAML)
     initial = generate_initial(load_schema(base / "schema"), base / "migrations", "initial", FileSettings())
     template = clone(admin, "template0", "stall_template")
-    runner.apply(Target(template, "bench"), read_migrations(base / "migrations"), to=initial.version)
+    runner.apply(Target(template, "bench"), read_migrations(base / "migrations"), to=initial[-1].version)
     with psycopg.connect(template, autocommit=True) as conn:
         for statement in POPULATE:
             conn.execute(statement, {"rows": rows} if "%(rows)s" in statement else None)
@@ -390,7 +392,7 @@ def _naive_retention() -> tuple[str, ...]:
 
 PARTITION_CHANGES = (
     Change("partition creation, rows in the default partition", lambda text: text, _naive_creation()),
-    Change("partition retention (drop expired months)", lambda text: text, _naive_retention(),
+    Change("partition retention, rows in the default partition", lambda text: text, _naive_retention(),
            naive_stalls=False),
 )
 

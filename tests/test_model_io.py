@@ -177,6 +177,25 @@ def test_unknown_key_and_bad_literal_are_refused() -> None:
         model_io.schema_from_dict(data)
 
 
+@pytest.mark.parametrize(("path", "bad", "message"), [
+    (("columns", 0, "nullable"), "yes", "schema.tables.users.columns[0].nullable: expected bool, got str"),
+    (("columns", 0, "statistics"), True, "schema.tables.users.columns[0].statistics: expected an integer, got True"),
+    (("columns", 0, "default"), 5, "schema.tables.users.columns[0].default: expected str, got int"),
+    (("columns",), {}, "schema.tables.users.columns: expected list, got dict"),
+    (("columns", 0), [], "schema.tables.users.columns[0]: expected dict, got list"),
+])
+def test_a_value_of_the_wrong_type_is_refused_with_its_path(path: tuple[str | int, ...], bad: object,
+                                                           message: str) -> None:
+    data = model_io.schema_to_dict(full_schema())
+    parent = data["tables"]["users"]
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = bad
+    with pytest.raises(model_io.ModelFormatError) as refused:
+        model_io.schema_from_dict(data)
+    assert str(refused.value) == message
+
+
 def test_round_trip_of_an_introspected_database(database: TestDatabase) -> None:
     database.execute("""
         CREATE TYPE mood AS ENUM ('ok', 'meh');

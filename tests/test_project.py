@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, invoke, run_cli
+from tests.helpers import REPO_ROOT, Server, invoke, run_cli
 from veza_schema.errors import UsageError
 from veza_schema.project import discover, find_root
 
@@ -118,6 +118,22 @@ def test_select_and_ignore_settings_choose_the_rules(tmp_path: Path) -> None:
     result = invoke("lint", "--format", "json", cwd=tmp_path)
     assert result.exit_code == 0, result.output
     assert "NAM002" not in json.loads(result.stdout)["rules_run"]
+
+
+def test_generate_refuses_what_the_project_made_an_error(tmp_path: Path, pg_server: Server) -> None:
+    make_project(tmp_path, settings("[tool.veza-schema.lint]\nseverity = { naming = \"error\" }\n"))
+    result = invoke("generate", "--shadow-dsn", pg_server.admin_dsn, cwd=tmp_path)
+    assert result.exit_code == 1, result.output
+    assert "NAM002" in result.stdout and "generate refuses" in result.stderr
+    assert not (tmp_path / "migrations").exists()
+
+
+def test_generate_skips_the_rules_the_project_ignores(tmp_path: Path, pg_server: Server) -> None:
+    without_updated_at = BADLY_NAMED_INDEX.replace("      updated_at: {type: timestamptz, default: now()}\n", "")
+    make_project(tmp_path, settings('[tool.veza-schema.lint]\nignore = ["IMM002"]\n'), yaml=without_updated_at)
+    result = invoke("generate", "--shadow-dsn", pg_server.admin_dsn, cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "migrations").glob("*.up.sql"))) == 1
 
 
 def test_environment_overrides_settings_and_a_flag_overrides_both(tmp_path: Path) -> None:

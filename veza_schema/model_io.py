@@ -17,7 +17,7 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, Literal, Union
 
@@ -60,61 +60,112 @@ def _encode(value: Any) -> Any:
 
 
 def _decode(value: Any, hint: Any, where: str) -> Any:
+    return _decoder(hint)(value, where)
+
+
+Decoder = Callable[[Any, str], Any]
+
+
+@cache
+def _decoder(hint: Any) -> Decoder:
+    """The function reading JSON data as ``hint`` (``where`` names the value in errors), made once per type.
+
+    Why made once: a snapshot holds ~25,000 values; asking ``typing`` what each hint is, value by
+    value, cost more than the rest of reading it (``lint`` reads the snapshot on every run).
+    """
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
+        return _union_decoder(hint, args)
+    if origin is Literal:
+        def literal(value: Any, where: str) -> Any:
+            if value not in args:
+                raise ModelFormatError(f"{where}: {value!r} is not one of {args}")
+            return value
+        return literal
+    if origin is tuple:
+        item_decoder = _decoder(args[0])
+
+        def tuple_of(value: Any, where: str) -> Any:
+            _expect(value, list, where)
+            return tuple(item_decoder(item, f"{where}[{i}]") for i, item in enumerate(value))
+        return tuple_of
+    if origin in (Mapping, dict, typing.Mapping):
+        value_decoder = _decoder(args[1])
+
+        def mapping_of(value: Any, where: str) -> Any:
+            _expect(value, dict, where)
+            return {key: value_decoder(item, f"{where}.{key}") for key, item in value.items()}
+        return mapping_of
+    if origin is frozenset:
+        member_decoder = _decoder(args[0])
+
+        def frozenset_of(value: Any, where: str) -> Any:
+            _expect(value, list, where)
+            return frozenset(member_decoder(item, where) for item in value)
+        return frozenset_of
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _dataclass_decoder(hint)
+    if hint is bool or hint is str:
+        def exactly(value: Any, where: str) -> Any:
+            _expect(value, hint, where)
+            return value
+        return exactly
+    if hint is int:
+        def integer(value: Any, where: str) -> Any:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ModelFormatError(f"{where}: expected an integer, got {value!r}")
+            return value
+        return integer
+    if hint is float:
+        def number(value: Any, where: str) -> Any:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ModelFormatError(f"{where}: expected a number, got {value!r}")
+            return float(value)
+        return number
+    if hint is object or hint is Any:
+        return lambda value, where: value
+
+    def unsupported(value: Any, where: str) -> Any:
+        raise ModelFormatError(f"{where}: unsupported type {hint!r}")
+    return unsupported
+
+
+def _union_decoder(hint: Any, args: tuple[Any, ...]) -> Decoder:
+    nullable = type(None) in args
+    options = [_decoder(arg) for arg in args if arg is not type(None)]
+    if len(options) == 1:
+        (only,) = options
+
+        def optional(value: Any, where: str) -> Any:
+            return None if value is None and nullable else only(value, where)
+        return optional
+
+    def first_match(value: Any, where: str) -> Any:
+        if value is None and nullable:
             return None
-        options = [arg for arg in args if arg is not type(None)]
-        if len(options) == 1:
-            return _decode(value, options[0], where)
         for option in options:
             try:
-                return _decode(value, option, where)
+                return option(value, where)
             except ModelFormatError:
                 continue
         raise ModelFormatError(f"{where}: {value!r} matches none of {hint}")
-    if origin is Literal:
-        if value not in args:
-            raise ModelFormatError(f"{where}: {value!r} is not one of {args}")
-        return value
-    if origin is tuple:
-        _expect(value, list, where)
-        item_hint = args[0]
-        return tuple(_decode(item, item_hint, f"{where}[{i}]") for i, item in enumerate(value))
-    if origin in (Mapping, dict, typing.Mapping):
+    return first_match
+
+
+def _dataclass_decoder(cls: type) -> Decoder:
+    fields: tuple[tuple[str, Decoder], ...] | None = None  # resolved on first use: a type may refer to itself
+    known: frozenset[str] = frozenset(name for name, _ in _fields(cls))
+
+    def instance(value: Any, where: str) -> Any:
+        nonlocal fields
+        if fields is None:
+            fields = tuple((name, _decoder(hint)) for name, hint in _fields(cls))
         _expect(value, dict, where)
-        return {key: _decode(item, args[1], f"{where}.{key}") for key, item in value.items()}
-    if origin is frozenset:
-        _expect(value, list, where)
-        return frozenset(_decode(item, args[0], where) for item in value)
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        _expect(value, dict, where)
-        known = dict(_fields(hint))
-        unknown = set(value) - set(known)
-        if unknown:
-            raise ModelFormatError(f"{where}: unknown keys {sorted(unknown)} for {hint.__name__}")
-        kwargs = {
-            name: _decode(value[name], known[name], f"{where}.{name}") for name in known if name in value
-        }
-        return hint(**kwargs)
-    if hint is bool:
-        _expect(value, bool, where)
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ModelFormatError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ModelFormatError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        _expect(value, str, where)
-        return value
-    if hint is object or hint is Any:
-        return value
-    raise ModelFormatError(f"{where}: unsupported type {hint!r}")
+        if not known.issuperset(value):
+            raise ModelFormatError(f"{where}: unknown keys {sorted(set(value) - known)} for {cls.__name__}")
+        return cls(**{name: decode(value[name], f"{where}.{name}") for name, decode in fields if name in value})
+    return instance
 
 
 def _expect(value: Any, kind: type, where: str) -> None:

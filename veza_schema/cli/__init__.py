@@ -1,25 +1,68 @@
 """The ``veza-schema`` command line: a thin layer over the library.
 
-Each command module exposes ``register(app)``, called here in ``--help`` order; heavy imports
-(psycopg, jinja2, pglast) happen inside command functions so ``veza-schema --help`` stays fast. Every expected
-failure is a :class:`~veza_schema.errors.VezaSchemaError` printed on one line with its
-documented exit code; tracebacks appear only with ``VEZA_DEBUG=1``.
+Each command module exposes ``register(app)``. A run imports and builds only the module of the
+command it names (:func:`app_for`); ``--help``, no command or an unknown one get the command
+directory (:data:`COMMANDS`: names and first help paragraphs, no module imported), so the
+top-level help costs the price of typer alone. Heavy imports (psycopg, jinja2, pglast) happen
+inside command functions. Every expected failure is a :class:`~veza_schema.errors.VezaSchemaError`
+printed on one line with its documented exit code; tracebacks appear only with ``VEZA_DEBUG=1``.
 """
 
 from __future__ import annotations
 
-import logging
+import importlib
 import os
 import sys
 from collections.abc import Sequence
+from functools import cache
 
 import typer
 
-from veza_schema.cli import check, config, db, diff, docs, lint, maintenance, migrate
 from veza_schema.errors import EXIT_CODES, EXIT_DATABASE, EXIT_INTERNAL, EXIT_INTERRUPTED, VezaSchemaError
 
-COMMAND_MODULES = (migrate, db, lint, maintenance, docs, diff, check, config)  # the order of `--help`
+# Every command (or group, like `db`) in `--help` order: the module registering it, and the first
+# paragraph of its help, which the top-level help shows. tests/test_cli_start.py holds this table
+# to the commands' own docstrings and the directory's help to the whole app's, word for word.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("migrate", "Write the next change (one or more up/down pairs) from the changes in schema/."),
+    "apply": ("migrate", "Apply pending migrations in version order, each file with its history row."),
+    "rollback": ("migrate", "Undo the last change (all the files one `generate` wrote), newest file first."),
+    "status": ("migrate", "Show applied, pending, modified, missing, failed and out-of-order migrations."),
+    "baseline": ("migrate", "Mark an existing database as being at VERSION without running anything, once it "
+                            "is checked."),
+    "resolve": ("migrate", "Clear a failed migration after a human fixed the database."),
+    "hash": ("migrate", "Rewrite migrations/veza.sum after a deliberate change to the migration files."),
+    "lint": ("lint", "Lint the schema YAML: naming, the seed's 10 immutable rules, integrity, PostgreSQL "
+                     "pitfalls,\nand what PostgreSQL itself refuses when the schema is applied (PG1xx)."),
+    "rules": ("lint", "List every rule: lint's families and the change policy's POL rules (reported by "
+                      "`check`)."),
+    "refresh": ("maintenance", "Refresh materialized views CONCURRENTLY (readers are not blocked), one "
+                               "statement each."),
+    "partitions": ("maintenance", "Keep time-range partitions working: create them ahead, empty the default "
+                                  "partition into them,\nexpire the ones past retention. Safe to rerun at any "
+                                  "time; run it from cron."),
+    "purge": ("maintenance", "Delete the rows of the tables declaring `purge` once their time column is older "
+                             "than\n`purge.after`, in bounded batches (one transaction each). A real deletion: "
+                             "triggers and ON\nDELETE actions fire. Exit 3 on a database error (the other "
+                             "tables still proceed). Example\n(daily cron, or let `veza-schema schedule` run "
+                             "one batch every 10 minutes in pg_cron):"),
+    "schedule": ("maintenance", "Sync pg_cron with schema/: a pg_partman maintenance job per `backend: partman` "
+                                "table, a\npurge job per table declaring `purge`, a refresh job per "
+                                "materialized view; stale veza- jobs\nare removed. Run it after each deploy."),
+    "docs": ("docs", "Write one Markdown page per module plus index.md, with Mermaid ER diagrams."),
+    "diff": ("diff", "Show what the database lacks, has in excess or has differently against schema/."),
+    "inspect": ("diff", "Write schema/-style YAML, one file per module, from a live database (every schema "
+                        "of it)."),
+    "check": ("check", "Classify each change against the base: allowed, RFC-required or forbidden "
+                       "(docs/change-policy.md)."),
+    "config": ("config", "Show each setting's effective value, the commands it applies to, and where it "
+                         "came from."),
+    "json-schema": ("config", "Print the JSON Schema of the YAML format, generated from the loader's own "
+                              "contract."),
+    "db": ("db", "Manage the embedded default PostgreSQL server (data in .veza/pgdata)."),
+}
 WHOLE_APP_COMMANDS = ("config",)  # it reports the settings of every command, so it needs them all
+COMPLETION_VARIABLE = "_VEZA_SCHEMA_COMPLETE"  # click's shell completion completes every command's options
 
 
 def _new_app() -> typer.Typer:
@@ -41,35 +84,76 @@ def _new_app() -> typer.Typer:
 def _project(ctx: typer.Context) -> None:
     """Find the project (root and settings) before any command parses its options: the settings
     become the options' defaults (veza_schema.cli.config), so flags still win."""
+    import logging
+
     from veza_schema.cli.config import default_map
     from veza_schema.project import discover
 
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its parse fallbacks are not the user's business
     project = discover()
     ctx.obj = project
     ctx.default_map = default_map(ctx.command, project)
 
 
-app = _new_app()
-for command_module in COMMAND_MODULES:
-    command_module.register(app)
+def _app_of(names: Sequence[str]) -> typer.Typer:
+    """An app holding the commands ``names`` (in ``--help`` order), importing only their modules."""
+    made = typer.Typer()
+    for module in dict.fromkeys(COMMANDS[name][0] for name in names):
+        importlib.import_module(f"veza_schema.cli.{module}").register(made)
+    narrowed = _new_app()
+    narrowed.registered_commands = sorted((c for c in made.registered_commands if c.name in names),
+                                          key=lambda c: list(COMMANDS).index(c.name or ""))
+    narrowed.registered_groups = [g for g in made.registered_groups if g.name in names]
+    return narrowed
+
+
+@cache
+def whole_app() -> typer.Typer:
+    """The app with every command (``config`` and shell completion need them all)."""
+    return _app_of(list(COMMANDS))
+
+
+def _directory() -> typer.Typer:
+    """The app ``--help``, no command or an unknown command meet: every name with its help's first
+    paragraph from :data:`COMMANDS`, and no command module imported. A listed name is never run
+    here: :func:`app_for` gives a named command its real app."""
+    made = _new_app()
+    for name, (_, first_paragraph) in COMMANDS.items():
+        made.command(name, help=first_paragraph, add_help_option=False)(_listed_only)
+    return made
+
+
+def _listed_only() -> None:
+    """The callback of a directory entry; never invoked (see :func:`_directory`)."""
+    raise AssertionError("a directory entry ran instead of its command")
 
 
 def app_for(argv: Sequence[str]) -> typer.Typer:
-    """The app holding only the command ``argv`` names (the whole app for help or an unknown name).
+    """The app holding only the command ``argv`` names; the directory for help or an unknown name.
 
-    Why: typer resolves the options of every registered command on each run; for a short
-    command that costs more than the command's own work. The narrowed app keeps the whole app's
-    shape (a group with the same callback), so project settings apply the same way.
+    Why: importing every command module and resolving every command's options costs more than
+    a short command's own work. The narrowed app keeps the whole app's shape (a group with the
+    same callback), so project settings apply the same way.
     """
-    name = next((arg for arg in argv if not arg.startswith("-")), None)
-    commands = [c for c in app.registered_commands if c.name == name]
-    groups = [g for g in app.registered_groups if g.name == name]
-    if name is None or name in WHOLE_APP_COMMANDS or not (commands or groups):
-        return app
-    narrowed = _new_app()
-    narrowed.registered_commands = commands
-    narrowed.registered_groups = groups
-    return narrowed
+    if os.environ.get(COMPLETION_VARIABLE):
+        return whole_app()
+    name = _command_name(argv)
+    if name in WHOLE_APP_COMMANDS:
+        return whole_app()
+    if name in COMMANDS:
+        return _app_of([name])
+    return _directory()
+
+
+def _command_name(argv: Sequence[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``veza_schema.cli.app``: the whole app, built on first use (tests drive it with CliRunner)."""
+    if name == "app":
+        return whole_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -79,13 +163,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     only when ``VEZA_DEBUG`` is set. Whatever is printed passes through the DSN redaction first
     (:func:`veza_schema.db.dsn.redact_text`): no password reaches the terminal or a CI log.
     """
-    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its parse fallbacks are not the user's business
-    from veza_schema.sql import parse_cache
-
     args = list(argv) if argv is not None else sys.argv[1:]
+    caching = False
     try:
-        parse_cache.enable()  # SQL parse answers kept between runs (see the module)
-        app_for(args)(args=args, prog_name="veza-schema")
+        app = app_for(args)
+        caching = _command_name(args) in COMMANDS  # help and unknown names parse no SQL: no cache to load
+        if caching:
+            from veza_schema.sql import parse_cache
+
+            parse_cache.enable()  # SQL parse answers kept between runs (see the module)
+        app(args=args, prog_name="veza-schema")
     except SystemExit as exc:  # click ends every command this way, typer.Exit included
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except VezaSchemaError as exc:
@@ -108,7 +195,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         _print_error(f"internal error: {type(exc).__name__}: {exc} (set VEZA_DEBUG=1 for a traceback)", args)
         return EXIT_INTERNAL
     finally:
-        parse_cache.save_and_disable()
+        if caching:
+            from veza_schema.sql import parse_cache
+
+            parse_cache.save_and_disable()
     return 0
 
 

@@ -179,8 +179,29 @@ def validate_schema(schema: Schema, schema_dir: Path, migrations_dir: Path, *, s
                             error.sqlstate) from error
 
 
+def project_lint_settings(project: object) -> tuple[list[str] | None, list[str] | None, dict[str, Severity]]:
+    """The project's ``lint.select``, ``lint.ignore`` and ``lint.severity`` (settings or VEZA_LINT_*).
+
+    Why: ``generate`` has no lint flags, yet must give the verdict ``lint`` gives in this project;
+    otherwise a rule the project made an error would pass ``generate`` and fail CI's ``lint``.
+    """
+    from veza_schema.project import Project
+
+    if not isinstance(project, Project):
+        return None, None, {}
+
+    def given(key: str) -> object:
+        value = project.values.get(key)
+        return None if value is None else value.value
+
+    select, ignore, severity = given("lint.select"), given("lint.ignore"), given("lint.severity")
+    return (list(select) if isinstance(select, list | tuple) else None,
+            list(ignore) if isinstance(ignore, list | tuple) else None,
+            dict(severity) if isinstance(severity, dict) else {})
+
+
 def verify_before_writing(schema: Schema, migrations_dir: Path, *, no_verify: bool, shadow_dsn: str | None,
-                          schema_dir: Path) -> None:
+                          schema_dir: Path, project: object = None) -> None:
     """``generate``'s gate: lint and PostgreSQL's verification, as ``lint`` runs them; refuse on an error.
 
     Raises:
@@ -198,7 +219,9 @@ def verify_before_writing(schema: Schema, migrations_dir: Path, *, no_verify: bo
         error_console().print(f"[yellow]warning:[/] --no-verify: {schema_dir}/ is neither linted nor verified on "
                               "PostgreSQL; the migration's header says so", markup=True)
         return
-    report = validate_schema(schema, schema_dir, migrations_dir, shadow_dsn=shadow_dsn).report
+    select, ignore, severity = project_lint_settings(project)
+    report = validate_schema(schema, schema_dir, migrations_dir, select=select, ignore=ignore, severity=severity,
+                             shadow_dsn=shadow_dsn).report
     if report.errors:
         errors = tuple(f for f in report.active if f.severity == "error")
         sys.stdout.write(render(replace(report, findings=errors), LINT_RULES, "text"))

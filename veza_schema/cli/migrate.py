@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
 
 
 def generate(
+    ctx: typer.Context,
     name: Annotated[str | None, typer.Option("--name", help="Migration name (snake_case). Default: what "
                                                             "changed, e.g. add_tracks_isrc.")] = None,
     schema_dir: SchemaDirOption = DEFAULT_SCHEMA_DIR,
@@ -74,8 +75,9 @@ def generate(
     enum value, more relations than a small server's lock table holds) is still one change:
     `rollback` undoes it whole. A change that needs no SQL (a deprecation) is recorded in the
     snapshot. Before writing, schema/ is validated as `lint` does (the model's rules, then
-    PostgreSQL applying it in a scratch database): an error refuses the generation (exit 1)
-    unless --no-verify. Nothing changed: nothing is written (exit 0). Example:
+    PostgreSQL applying it in a scratch database, with the project's lint select, ignore and
+    severity settings): an error refuses the generation (exit 1) unless --no-verify. Nothing
+    changed: nothing is written (exit 0). Example:
 
         veza-schema generate --name add_user_bio
     """
@@ -93,7 +95,8 @@ def generate(
                                 max_locks=max_locks_per_file, unverified=no_verify)
     existing = read_migrations(migrations_dir)
     if not existing:
-        verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
+        verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir,
+                              project=ctx.find_root().obj)
         written = gen.generate_initial(schema, migrations_dir, gen.check_name(name or "initial_schema"), settings)
         _print_written(written, max_locks_per_file)
         out.print(f"{len(schema.tables)} tables, {len(schema.indexes)} indexes.")
@@ -116,7 +119,8 @@ def generate(
     from veza_schema.policy import check_generate
     from veza_schema.policy.base import prior_from_git
 
-    verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir)
+    verify_before_writing(schema, migrations_dir, no_verify=no_verify, shadow_dsn=shadow_dsn, schema_dir=schema_dir,
+                              project=ctx.find_root().obj)
     policy = check_generate(snapshot, schema, allow_forbidden=allow_forbidden, rfc=rfc,  # refuses forbidden
                             prior=prior_from_git(schema_dir),                    # changes (exit 1)
                             rfc_pattern=rfc_pattern or DEFAULT_RFC_PATTERN)

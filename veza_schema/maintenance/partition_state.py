@@ -68,12 +68,14 @@ class TableState:
     incoming: tuple[IncomingKey, ...]
     partman: PartmanConfig | None  # None: pg_partman is not installed
     odd_partitions: tuple[str, ...] = ()  # bounds that are not one period of the interval
-    delete_triggers: bool = False  # the default partition has triggers firing on DELETE
+    delete_triggers: bool = False  # the default partition has triggers firing on DELETE or TRUNCATE
+    primary_key: tuple[str, ...] = ()  # the parent's (it includes the partition key); () when it has none
 
     @property
     def move_needs_replica(self) -> bool:
         """Moving rows out of the default partition deletes them there: without
-        ``session_replication_role = replica`` that would fire ON DELETE actions and triggers."""
+        ``session_replication_role = replica`` that would fire ON DELETE actions and triggers
+        (and TRUNCATE triggers, where the move empties the default partition by truncating it)."""
         return bool(self.incoming) or self.delete_triggers
 
     @property
@@ -123,10 +125,14 @@ def read_state(conn: psycopg.Connection, table: Table) -> TableState:
     triggers = conn.execute("""
         SELECT EXISTS (SELECT FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
                        WHERE c.relname = %s AND c.relnamespace = %s::regnamespace AND NOT t.tgisinternal
-                       AND t.tgtype & 8 <> 0)""", (default or "", PUBLIC)).fetchone()
+                       AND t.tgtype & (8 | 32) <> 0)""", (default or "", PUBLIC)).fetchone()
+    primary_key = conn.execute("""
+        SELECT ARRAY(SELECT a.attname FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(n, i)
+                     JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n ORDER BY k.i)
+        FROM pg_index x WHERE x.indrelid = %s AND x.indisprimary""", (oid,)).fetchone()
     return TableState(table.name, key, tuple(partitions), default, tuple(default_rows), columns,
                       _incoming(conn, oid, key), _partman_config(conn, table.name), tuple(odd),
-                      bool(triggers and triggers[0]))
+                      bool(triggers and triggers[0]), tuple(primary_key[0]) if primary_key else ())
 
 
 def _incoming(conn: psycopg.Connection, oid: int, key: str) -> tuple[IncomingKey, ...]:

@@ -21,9 +21,11 @@ route a row into the default partition during the attach would fail once it comm
 violates partition constraint"): its partition map predates the new partition. The default
 partition is scanned under that lock, cheap because this job keeps it empty. Rows of the
 default partition that belong to a new partition are copied in bounded batches while they
-stay where they are (visible, and still referenced), then one
-short transaction verifies the copy, deletes the originals without firing triggers or ON
-DELETE actions, and attaches. Retention first archives, deletes or unlinks the rows of other
+stay where they are (visible, updatable, and still referenced), a trigger logging the key of
+every row written there meanwhile; catch-up rounds copy the logged rows again, then one short
+transaction copies the rows logged since the last round, empties the originals without firing
+triggers or ON DELETE actions, and attaches: writers wait for the rows written during the move,
+not for the month. Retention first archives, deletes or unlinks the rows of other
 tables that reference an expiring partition (as each foreign key's ON DELETE says), in
 batches, then detaches the partition and moves it to the archive schema or drops it.
 
@@ -34,6 +36,7 @@ Library entry points (used by the CLI and by bench/bench_write_stall.py):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -56,8 +59,13 @@ from veza_schema.maintenance.partition_plan import (
 from veza_schema.maintenance.partition_state import PUBLIC, IncomingKey, LivePartition, bounds, references_clause
 from veza_schema.managed import ARCHIVE_SCHEMA, PARTITION_BOUNDS_CHECK
 from veza_schema.model import Schema, Table
+from veza_schema.sql.render import render_template
 
 DEFAULT_BATCH_SIZE = 10_000
+# Catch-up rounds of a move stop once a round copies at most this many rows again (or after this
+# many rounds): the last rows are copied under the lock, so writers wait for about that many.
+_CAUGHT_UP = 100
+_CATCH_UP_ROUNDS = 10
 # pg_partman re-raises every error as its own (SQLSTATE P0001, the message kept, with its CONTEXT
 # appended): the SQLSTATE behind it, told by PostgreSQL's message.
 _WRAPPED = {"canceling statement due to lock timeout": "55P03", "deadlock detected": "40P01",
@@ -109,6 +117,7 @@ class TableResult:
     plan: TablePlan
     created: list[NewPartition] = field(default_factory=list)
     moved_rows: int = 0
+    copied_under_lock: int = 0  # of the rows moved, those written during the move and copied in its last step
     expired: list[Expiry] = field(default_factory=list)
     referencing_rows: int = 0
     config: list[ConfigChange] = field(default_factory=list)
@@ -146,14 +155,26 @@ def maintain_table(conn: psycopg.Connection, plan: TablePlan, options: Maintenan
     worker = _Worker(conn, plan, options, result, progress)
     try:
         worker.sync_config()
-        for new in plan.create:
+        # Moves first: attaching a partition scans the default partition under the lock, and a
+        # move leaves it without the rows it took (often empty) for the attaches that follow. A
+        # failed move does not keep the empty periods from being made (they need no privilege).
+        failed: DatabaseError | None = None
+        try:
+            for new in (new for new in plan.create if new.default_rows):
+                worker.create(new)
+        except DatabaseError as exc:
+            failed = exc
+        for new in (new for new in plan.create if not new.default_rows):
             worker.create(new)
+        if failed is not None:
+            raise failed
         for expiry in plan.expire:
             worker.expire(expiry)
     except DatabaseError as exc:
         result.error = exc
     except psycopg.Error as exc:
         result.error = database_error(f"{plan.table.name}", exc)
+    result.created.sort(key=lambda new: new.start)
     return result
 
 
@@ -232,8 +253,8 @@ class _Worker:
         default = self.plan.state.default
         if default is None:
             return
-        self.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, self.table)))
-        self.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(sql.Identifier(PUBLIC, default)))
+        self.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT")
+                     .format(sql.Identifier(PUBLIC, self.table), sql.Identifier(PUBLIC, default)))
 
     def standalone(self, new: NewPartition) -> None:
         """The partition-to-be as a plain table with the parent's columns, indexes and CHECKs, and
@@ -257,81 +278,169 @@ class _Worker:
             new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK),
             key=sql.Identifier(self.key), lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat())))
 
-    def attach(self, new: NewPartition) -> None:
-        self.execute(sql.SQL("ALTER TABLE {parent} ATTACH PARTITION {new} FOR VALUES FROM ({lo}) TO ({hi})").format(
+    def attach(self, new: NewPartition, *before: sql.Composable) -> None:
+        """Attach ``new`` (and drop its bounds CHECK), after the statements ``before``: one round trip,
+        as these run under the locks that make writers wait."""
+        self.execute(sql.SQL("; ").join([*before, sql.SQL(
+            "ALTER TABLE {parent} ATTACH PARTITION {new} FOR VALUES FROM ({lo}) TO ({hi})").format(
             parent=sql.Identifier(PUBLIC, self.table), new=sql.Identifier(PUBLIC, new.name),
-            lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat())))
-        self.execute(sql.SQL("ALTER TABLE {new} DROP CONSTRAINT {check}").format(
-            new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK)))
+            lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat())),
+            sql.SQL("ALTER TABLE {new} DROP CONSTRAINT {check}").format(
+            new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK))]))
 
     def create_moving_default_rows(self, new: NewPartition) -> int:
-        """Copy, verify, swap: the rows stay in the default partition (visible, and referenced rows
-        still referenced) while they are copied in bounded batches into the partition-to-be; then one
-        short transaction under an ACCESS EXCLUSIVE lock on the default partition checks that the copy
-        is exact (count and checksum; recopies under the lock if rows changed meanwhile), deletes the
-        originals without firing triggers or ON DELETE actions (it is a move, not a deletion) and
-        attaches the partition. A crash at any point leaves every row where it was."""
+        """Copy, catch up, swap: the rows stay in the default partition (visible, updatable, and
+        still referenced) while they are copied in bounded batches into the partition-to-be, and a
+        trigger on the default partition logs the primary key of every row written there meanwhile.
+        Catch-up rounds copy the logged rows again until few are left; then one short transaction,
+        holding the locks of :meth:`lock_for_attach`, copies the last logged rows (only those written
+        since the previous round), empties the originals without firing triggers or ON DELETE
+        actions (it is a move, not a deletion: TRUNCATE when the default partition holds nothing
+        else and nothing references it, else DELETE), and attaches the partition. A table without
+        a primary key has no row identity to log: its rows are copied in that last transaction.
+        A crash at any point leaves every row where it was; a rerun starts the copy over."""
         default = self.plan.state.default
         assert default is not None
+        key = self.plan.state.primary_key
         in_range = sql.SQL("{key} >= %(lo)s AND {key} < %(hi)s").format(key=sql.Identifier(self.key))
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in self.plan.state.columns)
+        logged = sql.SQL("({key}) IN (SELECT {key} FROM {log})").format(
+            key=sql.SQL(", ").join(sql.Identifier(c) for c in key), log=sql.Identifier(PUBLIC, _capture_name(new)))
         source, target = sql.Identifier(PUBLIC, default), sql.Identifier(PUBLIC, new.name)
         params = bounds(new)
 
-        def prepare() -> None:
+        def prepare() -> _MoveCount:
             if self.plan.state.move_needs_replica:  # fails here, before anything is made, without the right
                 self.execute("SET LOCAL session_replication_role = replica")
                 self.execute("SET LOCAL session_replication_role = origin")
+            self.execute(sql.SQL("; ").join(self.capture_drops(new, trigger=self.capture_left(new))))  # a crash's
             self.standalone(new)
             self.execute(sql.SQL("TRUNCATE {}").format(target))  # an interrupted run's copy starts over
+            if key:
+                self.create_capture(new)
+            row = self.execute("SELECT pg_relation_size(%(rel)s::regclass) / current_setting('block_size')::int, "
+                               "greatest(reltuples, 0) / greatest(relpages, 1) FROM pg_class "
+                               "WHERE oid = %(rel)s::regclass", {"rel": source.as_string(self.conn)}).fetchone()
+            assert row is not None
+            return _MoveCount(pages=int(row[0]),
+                              pages_per_batch=max(1, int(self.options.batch_size / max(float(row[1]), 1.0))))
 
-        def copy_batch(after: str) -> tuple[int, str]:
+        def copy_pages(move: _MoveCount, first: int) -> _MoveCount:
+            """The rows of pages [first, last) that belong to the range; rows written since the trigger
+            exists may be copied twice (ON CONFLICT skips the second): they are logged, and caught up."""
             row = self.execute(sql.SQL(
-                "WITH batch AS (SELECT ctid AS source_ctid, {columns} FROM ONLY {source} WHERE ctid > %(after)s::tid "
-                "AND {in_range} ORDER BY ctid LIMIT {limit}), copied AS (INSERT INTO {target} ({columns}) "
-                "SELECT {columns} FROM batch) SELECT count(*), max(source_ctid)::text FROM batch").format(
-                columns=columns, source=source, in_range=in_range, target=target,
-                limit=sql.Literal(self.options.batch_size)), {**params, "after": after}).fetchone()
+                "WITH batch AS (SELECT {columns} FROM ONLY {source} WHERE ctid >= %(first)s::tid "
+                "AND ctid < %(last)s::tid), copied AS (INSERT INTO {target} ({columns}) SELECT {columns} FROM batch "
+                "WHERE {in_range} ON CONFLICT DO NOTHING RETURNING 1) "
+                "SELECT (SELECT count(*) FROM copied), count(*) FILTER (WHERE NOT coalesce({in_range}, false)) "
+                "FROM batch").format(columns=columns, source=source, target=target, in_range=in_range),
+                {**params, "first": f"({first},0)", "last": f"({first + move.pages_per_batch},0)"}).fetchone()
             assert row is not None
-            return int(row[0]), str(row[1] or after)
+            return replace(move, rows=move.rows + int(row[0]), others=move.others or int(row[1]) > 0)
 
-        def fingerprint(relation: sql.Composable, where: sql.Composable) -> tuple[int, int]:
-            row = self.execute(sql.SQL("SELECT count(*), coalesce(sum(hashtextextended(ROW({columns})::text, 0)), 0) "
-                                       "FROM ONLY {relation} WHERE {where}").format(
-                columns=columns, relation=relation, where=where), params).fetchone()
-            assert row is not None
-            return int(row[0]), int(row[1])
+        def catch_up(move: _MoveCount) -> _MoveCount:
+            """Copy again the rows whose key was logged (their copies first removed)."""
+            removed = self.execute(sql.SQL("DELETE FROM {target} WHERE {logged}").format(
+                target=target, logged=logged)).rowcount
+            added = self.execute(sql.SQL("INSERT INTO {target} ({columns}) SELECT {columns} FROM ONLY {source} "
+                                         "WHERE {in_range} AND {logged}").format(
+                target=target, columns=columns, source=source, in_range=in_range, logged=logged), params).rowcount
+            others = move.others or self.plan.state.move_needs_replica
+            if not others:  # only a TRUNCATE needs to know
+                row = self.execute(sql.SQL("SELECT EXISTS (SELECT FROM ONLY {source} WHERE {logged} "
+                                           "AND NOT coalesce({in_range}, false))").format(
+                    source=source, logged=logged, in_range=in_range), params).fetchone()
+                others = bool(row and row[0])
+            return replace(move, rows=move.rows - removed + added, others=others, last_step=added)
 
-        def swap() -> int:
+        def catch_up_round(move: _MoveCount) -> _MoveCount:
+            # One snapshot for the log and the rows it names: a key logged after it is kept for the next round.
+            self.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            # The log's statistics first: without them the planner takes it for large (it is never analyzed,
+            # and full of dead rows) and scans the whole default partition, here and under the last step's lock.
+            self.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(PUBLIC, _capture_name(new))))
+            move = catch_up(move)
+            return replace(move, logged=self.execute(sql.SQL("DELETE FROM {}").format(
+                sql.Identifier(PUBLIC, _capture_name(new)))).rowcount)
+
+        def swap(move: _MoveCount) -> _MoveCount:
             self.lock_for_attach()
-            expected = fingerprint(source, in_range)
-            if fingerprint(target, sql.SQL("true")) != expected:  # rows changed during the copy
+            if key:
+                move = catch_up(move)
+            else:
                 self.execute(sql.SQL("TRUNCATE {}").format(target))
-                self.execute(sql.SQL("INSERT INTO {target} ({columns}) SELECT {columns} FROM ONLY {source} "
-                                     "WHERE {in_range}").format(target=target, columns=columns, source=source,
-                                                                in_range=in_range), params)
-            if self.plan.state.move_needs_replica:
-                self.execute("SET LOCAL session_replication_role = replica")
-            deleted = self.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(source, in_range), params).rowcount
-            if self.plan.state.move_needs_replica:
-                self.execute("SET LOCAL session_replication_role = origin")
-            if deleted != expected[0]:
-                raise DatabaseError(f"{self.table}: {deleted} row(s) deleted from {default} instead of {expected[0]}; "
-                                    "rolled back")
-            self.attach(new)
-            return deleted
+                copied = self.execute(sql.SQL(
+                    "INSERT INTO {target} ({columns}) SELECT {columns} FROM ONLY {source} WHERE {in_range}").format(
+                    target=target, columns=columns, source=source, in_range=in_range), params).rowcount
+                move = replace(move, rows=copied, last_step=copied, others=True)  # others unknown without a scan
+            drops = self.capture_drops(new, trigger=True) if key else []
+            if move.others:
+                if self.plan.state.move_needs_replica:
+                    self.execute("SET LOCAL session_replication_role = replica")
+                deleted = self.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(source, in_range),
+                                       params).rowcount
+                if self.plan.state.move_needs_replica:
+                    self.execute("SET LOCAL session_replication_role = origin")
+                if deleted != move.rows:
+                    raise DatabaseError(f"{self.table}: {deleted} row(s) deleted from {default} instead of the "
+                                        f"{move.rows} copied; rolled back")
+                self.attach(new, *drops)
+            else:  # the default partition holds only these rows, and nothing references them
+                self.attach(new, *drops, sql.SQL("TRUNCATE ONLY {}").format(source))
+            return move
 
-        self.transaction(f"creating {new.name}", prepare)
-        after = "(0,0)"
-        while True:
-            copied = self.transaction(f"copying rows of {default} to {new.name}", partial(copy_batch, after))
-            assert isinstance(copied, tuple)
-            count, after = copied
-            if count < self.options.batch_size:
-                break
-        moved = self.transaction(f"attaching {new.name}", swap)
-        assert isinstance(moved, int)
-        return moved
+        def step(what: str, work: Callable[[_MoveCount], _MoveCount], move: _MoveCount) -> _MoveCount:
+            # Each transaction returns the new count; a rolled-back attempt (retried) leaves it as it was.
+            done = self.transaction(what, partial(work, move))
+            assert isinstance(done, _MoveCount)
+            return done
+
+        move = self.transaction(f"creating {new.name}", prepare)
+        assert isinstance(move, _MoveCount)
+        if key:
+            for first in range(0, move.pages, move.pages_per_batch):
+                move = step(f"copying rows of {default} to {new.name}", partial(copy_pages, first=first), move)
+            for _ in range(_CATCH_UP_ROUNDS):
+                move = step(f"copying rows written to {default} meanwhile", catch_up_round, move)
+                if move.logged <= _CAUGHT_UP:
+                    break
+        move = step(f"attaching {new.name}", swap, move)
+        self.result.copied_under_lock += move.last_step
+        return move.rows
+
+    def create_capture(self, new: NewPartition) -> None:
+        """The log of keys written to the default partition during the move, and its trigger."""
+        name, default = _capture_name(new), self.plan.state.default
+        assert default is not None
+        key = sql.SQL(", ").join(sql.Identifier(c) for c in self.plan.state.primary_key)
+        self.execute(sql.SQL("CREATE UNLOGGED TABLE {log} AS SELECT {key} FROM ONLY {parent} WITH NO DATA").format(
+            log=sql.Identifier(PUBLIC, name), key=key, parent=sql.Identifier(PUBLIC, self.table)))
+        self.execute(render_template("objects/partition_move_capture.sql.j2", function=f"{PUBLIC}.{name}",
+                                     log=f"{PUBLIC}.{name}", key=self.plan.state.primary_key))
+        self.execute(sql.SQL("CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {default} FOR EACH ROW "
+                             "EXECUTE FUNCTION {function}()").format(
+            name=sql.Identifier(name), default=sql.Identifier(PUBLIC, default),
+            function=sql.Identifier(PUBLIC, name)))
+
+    def capture_drops(self, new: NewPartition, *, trigger: bool) -> list[sql.Composable]:
+        """The statements dropping what :meth:`create_capture` made. Only a ``trigger`` known to exist
+        is dropped: dropping one takes an ACCESS EXCLUSIVE lock on the default partition, which
+        writers would queue behind."""
+        name, default = _capture_name(new), self.plan.state.default
+        assert default is not None
+        drops: list[sql.Composable] = [sql.SQL("DROP TRIGGER {} ON {}").format(
+            sql.Identifier(name), sql.Identifier(PUBLIC, default))] if trigger else []
+        return [*drops, sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(PUBLIC, name)),
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PUBLIC, name))]
+
+    def capture_left(self, new: NewPartition) -> bool:
+        """Whether an interrupted run left its trigger on the default partition."""
+        found = self.execute("SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = %(name)s "
+                             "AND tgrelid = %(default)s::regclass)",
+                             {"name": _capture_name(new),
+                              "default": sql.Identifier(PUBLIC, self.plan.state.default or "").as_string(self.conn)}
+                             ).fetchone()
+        return bool(found and found[0])
 
     # moving rows in batches ------------------------------------------------------------------------
     def move_batch(self, source: str, target: str | None, where: sql.Composable, params: dict[str, object], *,
@@ -453,6 +562,26 @@ class _Worker:
              "schema": ARCHIVE_SCHEMA if expiry.keep_table else None, "as_of": self.plan.as_of})
         if expiry.keep_table:
             self.standalone_archive(expiry.partition.name)
+
+
+@dataclass(frozen=True)
+class _MoveCount:
+    """What a move of default rows knows as it goes: exact, from each statement's row count."""
+
+    pages: int  # of the default partition when the log began: rows written later are logged
+    pages_per_batch: int
+    rows: int = 0  # rows in the partition-to-be
+    others: bool = False  # the default partition holds (or held) rows of another range, or must be DELETEd from
+    last_step: int = 0  # rows copied by the latest catch-up (the last one: under the lock)
+    logged: int = 0  # keys the latest catch-up took from the log
+
+
+def _capture_name(new: NewPartition) -> str:
+    """The log table, its trigger function and its trigger (one name; ``veza_`` marks it as the tool's)."""
+    name = f"veza_move_{new.name}"
+    if len(name.encode()) > 63:  # PostgreSQL would truncate it: a stable short name instead
+        name = f"veza_move_{hashlib.sha256(new.name.encode()).hexdigest()[:16]}"
+    return name
 
 
 def _first_line(exc: BaseException) -> str:

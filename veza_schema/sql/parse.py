@@ -29,8 +29,10 @@ class _Lazy:
 
     def __getattr__(self, name: str) -> Any:
         module = importlib.import_module(self._module)
-        globals()[self._global_name] = module  # later lookups skip this proxy
-        return getattr(module, name)
+        globals()[self._global_name] = module  # later lookups here skip this proxy
+        value = getattr(module, name)
+        setattr(self, name, value)  # and in the modules that imported the proxy itself (``from ... import ast``)
+        return value
 
 
 # pglast types every node field as Optional; this module checks each shape it relies on itself.

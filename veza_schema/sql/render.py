@@ -21,8 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from veza_schema.managed import suffix_format
 from veza_schema.model import (
@@ -95,6 +94,9 @@ COMMENT_KINDS = ("TABLE", "COLUMN", "TYPE", "FUNCTION", "VIEW", "MATERIALIZED VI
 GRANT_KINDS = ("TABLE", "SEQUENCE", "FUNCTION", "SCHEMA", "TABLES", "SEQUENCES", "FUNCTIONS", "TYPES", "SCHEMAS")
 ALL_PRIVILEGES = frozenset(p for kind in PRIVILEGES.values() for p in kind) | frozenset(TABLE_PRIVILEGES_EXTRA)
 
+if TYPE_CHECKING:
+    import jinja2  # imported when the first template renders: lint --offline renders none
+
 
 def templates_dir() -> Path:
     """Installed wheels ship templates inside the package; a source checkout has them at the top."""
@@ -109,6 +111,8 @@ def _only_sql(value: object) -> object:
     """Jinja's ``finalize``: a template may print SQL made by the quoting route, or an integer, nothing else."""
     if isinstance(value, Sql) or (isinstance(value, int) and not isinstance(value, bool)):
         return value
+    import jinja2  # loaded by environment() already
+
     if isinstance(value, jinja2.Undefined):  # `{{ x if cond }}` with cond false
         return ""
     raise TypeError(f"refusing to print {value!r} into a SQL template: it did not come through the quoting route")
@@ -116,6 +120,8 @@ def _only_sql(value: object) -> object:
 
 @cache
 def environment() -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,

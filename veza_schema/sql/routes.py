@@ -24,14 +24,13 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-from pglast.enums import FunctionParameterMode
-
 from veza_schema.errors import VezaSchemaError
 from veza_schema.model import Schema
 from veza_schema.sql.parse import (
     SqlSyntaxError,
     ast,
     called_functions,
+    enums,
     expression_node,
     has_comment,
     query_node,
@@ -265,7 +264,7 @@ def check_function_returns(text: str) -> str:
     """A function's result (``trigger``, ``SETOF text``, ``TABLE (a int)``), parsed as exactly a RETURNS clause."""
     _no_control(text)
     stmt = _function_probe("", text)
-    if any(p.mode != FunctionParameterMode.FUNC_PARAM_TABLE for p in stmt.parameters or ()):
+    if any(p.mode != enums.FunctionParameterMode.FUNC_PARAM_TABLE for p in stmt.parameters or ()):
         raise RouteError("not a function result")
     return text
 

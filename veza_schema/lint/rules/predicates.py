@@ -19,9 +19,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from pglast.enums import NullTestType
-
-from veza_schema.sql.parse import SqlSyntaxError, ast, expression_node, walk
+from veza_schema.sql.parse import SqlSyntaxError, ast, enums, expression_node, walk
 from veza_schema.types import TypeSyntaxError, normalize_type
 
 _MAX_TERMS = 64
@@ -100,7 +98,7 @@ def _atom(node: Any) -> Atom | None:
         column = _column(node.arg)
         if column is None:
             return None
-        return Atom(column, "is null" if node.nulltesttype == NullTestType.IS_NULL else "is not null")
+        return Atom(column, "is null" if node.nulltesttype == enums.NullTestType.IS_NULL else "is not null")
     if not isinstance(node, ast.A_Expr):
         return None
     kind = node.kind.name if hasattr(node.kind, "name") else str(node.kind)
