@@ -149,6 +149,32 @@ def expression_node(text: str) -> Any:
     return tree
 
 
+@lru_cache(maxsize=65536)
+@on_disk("expression_problem", lambda found: found, lambda stored: None if stored is None else tuple(stored))
+def expression_problem(text: str) -> tuple[str, int | None] | None:
+    """Why ``text`` is not exactly one expression, as (message, offset); None when it is.
+
+    :func:`expression_node`'s verdict without its tree, so a check kept in the disk cache
+    costs no parse on the next run.
+    """
+    try:
+        expression_node(text)
+    except SqlSyntaxError as error:
+        return error.message, error.offset
+    return None
+
+
+def require_expression(text: str) -> None:
+    """Raise what :func:`expression_node` raises, answered from the cache when it can be.
+
+    Raises:
+        SqlSyntaxError: ``text`` is not exactly one expression.
+    """
+    problem = expression_problem(text)
+    if problem is not None:
+        raise SqlSyntaxError(*problem)
+
+
 def refuse_data_modifying(tree: Any, what: str) -> None:
     """Raise when a parse tree holds a ``WITH`` whose query inserts, updates or deletes rows."""
     for node in walk(tree):

@@ -11,8 +11,10 @@ warm run answers from one small file and never loads the parser at all.
 - Concurrent runs: each run writes a complete new file and renames it into place (atomic on
   POSIX), merging what another run saved meanwhile; a reader sees an old or a new file, never
   half of one. An unreadable file counts as empty.
-- Format: ``marshal`` of plain values (str, bool, None, tuples, frozensets): loading it never runs
-  code, unlike pickle.
+- Format: ``marshal`` of a dict from key to the ``marshal`` bytes of one answer (plain values: str,
+  bool, None, tuples, frozensets; loading never runs code, unlike pickle). Loading the file makes
+  one bytes object per answer; an answer is unpacked when a run asks for it (at 10,000 tables a
+  run holds ~60,000 answers: unpacking them all up front cost more than parsing the few it needs).
 - Opt-in: the library caches in memory only; the CLI calls :func:`enable` and :func:`save`.
 """
 
@@ -31,9 +33,10 @@ from typing import Any, TypeVar
 
 import veza_schema
 
-FORMAT = 1
+FORMAT = 2
 CACHE_DIR_ENV = "VEZA_CACHE_DIR"
 NO_CACHE_ENV = "VEZA_NO_CACHE"
+MISSING = object()  # what DiskCache.get answers for a key it has no (readable) answer for
 STALE_AFTER_DAYS = 30  # other fingerprints' files older than this are removed on save
 
 T = TypeVar("T")
@@ -63,8 +66,8 @@ class DiskCache:
     def __init__(self, directory: Path, fingerprint: str) -> None:
         self.directory = directory
         self.path = directory / f"parse-{fingerprint}.marshal"
-        self._entries: dict[bytes, Any] | None = None
-        self._added: dict[bytes, Any] = {}
+        self._entries: dict[bytes, bytes] | None = None
+        self._added: dict[bytes, bytes] = {}
         self.hits = 0
         self.misses = 0
 
@@ -73,14 +76,26 @@ class DiskCache:
         return hashlib.blake2b(f"{kind}\0{text}".encode(), digest_size=16).digest()
 
     @property
-    def entries(self) -> dict[bytes, Any]:
+    def entries(self) -> dict[bytes, bytes]:
+        """Each answer's marshal bytes, by key."""
         if self._entries is None:
             self._entries = _read(self.path)
         return self._entries
 
+    def get(self, key: bytes) -> Any:
+        """The stored answer, or :data:`MISSING` (absent or damaged)."""
+        packed = self.entries.get(key)
+        if packed is None:
+            return MISSING
+        try:
+            return marshal.loads(packed)
+        except (EOFError, ValueError, TypeError):
+            return MISSING
+
     def put(self, key: bytes, value: Any) -> None:
-        self.entries[key] = value
-        self._added[key] = value
+        packed = marshal.dumps(value)
+        self.entries[key] = packed
+        self._added[key] = packed
 
     def save(self) -> None:
         """Write new answers, if any, merged with what is on disk now; never raises."""
@@ -112,7 +127,7 @@ class DiskCache:
                 other.unlink(missing_ok=True)
 
 
-def _read(path: Path) -> dict[bytes, Any]:
+def _read(path: Path) -> dict[bytes, bytes]:
     try:
         data = marshal.loads(path.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
@@ -150,8 +165,8 @@ def on_disk(kind: str, encode: Callable[[T], Any], decode: Callable[[Any], T]) -
             if cache is None:
                 return function(text)
             key = DiskCache.key(kind, text)
-            stored = cache.entries.get(key, _MISSING)
-            if stored is not _MISSING:
+            stored = cache.get(key)
+            if stored is not MISSING:
                 try:
                     value = decode(stored)
                 except (TypeError, ValueError):  # a damaged entry: answer afresh
@@ -168,5 +183,3 @@ def on_disk(kind: str, encode: Callable[[T], Any], decode: Callable[[Any], T]) -
 
     return decorate
 
-
-_MISSING = object()

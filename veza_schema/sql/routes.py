@@ -33,11 +33,14 @@ from veza_schema.sql.parse import (
     enums,
     expression_node,
     has_comment,
+    parse_sql,
     query_node,
     refuse_data_modifying,
+    require_expression,
     statement_nodes,
     walk,
 )
+from veza_schema.sql.parse_cache import on_disk
 from veza_schema.sql.text import Sql
 from veza_schema.sql.volatility import VALUE_GENERATORS, offline_facts
 from veza_schema.types import TypeSyntaxError, normalize_type, short_type
@@ -133,7 +136,7 @@ def check_expression(text: str) -> str:
     """Exactly one SQL expression (see :func:`veza_schema.sql.parse.expression_node`)."""
     _no_control(text)
     try:
-        expression_node(text)
+        require_expression(text)
     except SqlSyntaxError as error:
         raise _from_syntax(error) from None
     return text
@@ -153,6 +156,7 @@ def check_default(text: str) -> str:
 
 
 @lru_cache(maxsize=65536)
+@on_disk("default_in_column", bool, bool)
 def _default_in_column(text: str) -> bool:
     try:
         statements = statement_nodes(f"CREATE TABLE t (c text DEFAULT {text}\n)")
@@ -393,8 +397,10 @@ def refused_calls(text: str, schema: Schema | None = None, *, default: bool = Fa
 
 @lru_cache(maxsize=65536)
 def _called(text: str, query: bool) -> frozenset[str]:
+    if not query:  # parse_sql's answer is kept in the disk cache; empty when the text does not parse
+        return parse_sql(text).functions
     try:
-        return called_functions(query_node(text) if query else expression_node(text))
+        return called_functions(query_node(text))
     except SqlSyntaxError:
         return frozenset()  # refused on its own route
 

@@ -16,7 +16,6 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from types import MappingProxyType
 
 import yaml
 
@@ -75,7 +74,7 @@ from veza_schema.sql.text import ident, needs_quotes
 from veza_schema.types import SERIAL_TYPES
 from veza_schema.yaml.contract import keys
 from veza_schema.yaml.names import format_name, make_object_name, nextval_default, parse_name, parse_qualified
-from veza_schema.yaml.nodes import NodeReader, compose_file
+from veza_schema.yaml.nodes import NodeReader, compose_file, key_positions
 
 # The keys of each object come from the format's contract (yaml/contract.py), which the JSON Schema
 # of `veza-schema json-schema` is generated from too: add a key there, not here.
@@ -554,12 +553,10 @@ class _ModuleReader:
     def meta(self, node: yaml.Node, items: list[tuple[str, yaml.Node, yaml.Node]] | None = None,
              what: str = "") -> Meta:
         """Position, waivers, rfc, deprecation and per-key positions of one object."""
-        key_pos: dict[str, SourcePos] = {}
         waivers: tuple[Waiver, ...] = ()
         rfc = renamed = None
         deprecated = None
         for key, _key_node, value in items or []:
-            key_pos[key] = self.r.pos(value)
             if key == "waive":
                 waivers = self.read_waivers(value, what)
             elif key == "rfc":
@@ -568,7 +565,7 @@ class _ModuleReader:
                 renamed = self.text(value, "table", "renamed_from", what)
             elif key == "deprecated":
                 deprecated = self.read_deprecation(value, what)
-        return Meta(self.r.pos(node), waivers, rfc, deprecated, renamed, MappingProxyType(key_pos))
+        return Meta(self.r.pos(node), waivers, rfc, deprecated, renamed, key_positions(self.r.file, items or []))
 
     def read_waivers(self, node: yaml.Node, what: str) -> tuple[Waiver, ...]:
         items = self.r.mapping(node, f"waive of {what}")
@@ -1462,7 +1459,7 @@ class _ModuleReader:
             return None
         meta = self.meta(key_node, items, what)
         if items is None:
-            meta = replace(meta, key_pos=MappingProxyType({"expression": self.r.pos(node)}))
+            meta = replace(meta, key_pos=key_positions(self.r.file, [("expression", node, node)]))
         return CheckConstraint(name, expression.strip(), meta)
 
     def read_foreign_key(self, table: str, text: str, key_node: yaml.Node, node: yaml.Node) -> ForeignKey | None:

@@ -7,9 +7,12 @@ we compose the node graph instead and read it through these few typed accessors.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from struct import Struct
+from sys import intern
 
 import yaml
 import yaml.constructor
@@ -20,6 +23,64 @@ from veza_schema.model import SourcePos
 
 def node_pos(file: str, node: yaml.Node) -> SourcePos:
     return SourcePos(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+_LINE_AND_COLUMN = Struct("=II")
+
+
+@cache
+def _packing(count: int) -> Struct:
+    """``count`` unsigned 32-bit numbers (line, column, line, column...)."""
+    return Struct(f"={count}I")
+
+
+class KeyPositions(Mapping[str, SourcePos]):
+    """Where each key of one YAML mapping was written, packed: ``Meta.key_pos`` of every object.
+
+    A dict of :class:`SourcePos` cost ~600 bytes per object (a position object and a line
+    number object per key, the dict, its read-only proxy): at 10,000 tables, ~80 MB. Here
+    the keys' tuple is shared by every object written with the same keys, the positions are
+    packed line/column pairs, and a :class:`SourcePos` is made when one is asked for.
+    """
+
+    __slots__ = ("_file", "_keys", "_packed")
+    _shared_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def __init__(self, file: str, keys: tuple[str, ...], lines_and_columns: list[int]) -> None:
+        self._file = file
+        self._keys = self._shared_keys.setdefault(keys, keys)
+        self._packed = _packing(len(lines_and_columns)).pack(*lines_and_columns)
+
+    def get(self, key: str, default: SourcePos | None = None) -> SourcePos | None:  # type: ignore[override]
+        keys = self._keys
+        if key not in keys:
+            return default
+        line, column = _LINE_AND_COLUMN.unpack_from(self._packed, keys.index(key) * _LINE_AND_COLUMN.size)
+        return SourcePos(self._file, line, column)
+
+    def __getitem__(self, key: str) -> SourcePos:
+        found = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"KeyPositions({dict(self)!r})"
+
+
+def key_positions(file: str, items: list[tuple[str, yaml.Node, yaml.Node]]) -> KeyPositions:
+    """Positions of the values of a mapping's items (as :meth:`NodeReader.mapping` returns them)."""
+    packed: list[int] = []
+    for _, _, value in items:
+        mark = value.start_mark
+        packed += (mark.line + 1, mark.column + 1)
+    return KeyPositions(file, tuple(key for key, _, _ in items), packed)
 
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -62,7 +123,7 @@ class NodeReader:
     def scalar(self, node: yaml.Node) -> object:
         """A scalar's Python value (str, int, float, bool, None)."""
         if node.tag == _STR_TAG:  # the common case, without the constructor's bookkeeping
-            return node.value
+            return intern(node.value)  # `uuid`, `now()`, `cascade`: one string each, not one per table
         return _CONSTRUCTOR.construct_object(node, deep=True)
 
     def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
@@ -78,7 +139,7 @@ class NodeReader:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.problem(key_node, f"{what}: keys must be plain names")
                 continue
-            key = str(key_node.value)
+            key = intern(str(key_node.value))  # keys repeat in every object and the model keeps them
             if key in seen:
                 first = self.pos(seen[key])
                 self.problem(key_node, f"duplicate key '{key}' in {what} (first declared at line {first.line})")

@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from veza_schema.sql.parse import SqlSyntaxError, ast, enums, expression_node, walk
+from veza_schema.sql.parse_cache import on_disk
 from veza_schema.types import TypeSyntaxError, normalize_type
 
 _MAX_TERMS = 64
@@ -247,18 +248,65 @@ def satisfiable(term: Term, not_null: frozenset[str] = frozenset()) -> bool:
     return not any(state.empty() for state in states.values())
 
 
-@lru_cache(maxsize=4096)
-def _parsed(text: str) -> Any:
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the questions below need of one expression; ``terms`` and ``negated`` are None when the
+    text does not parse or its normal form grows too large."""
+
+    parsed: bool
+    terms: tuple[Term, ...] | None = None
+    negated: tuple[Term, ...] | None = None
+    comparisons: tuple[Atom, ...] = ()
+
+
+# Kept in the disk cache as plain values (marshal knows no Decimal): a run that saw the text
+# before answers without parsing it.
+def _encode(facts: _Facts) -> tuple[Any, ...]:
+    def terms(found: tuple[Term, ...] | None) -> Any:
+        return None if found is None else tuple(None if t is None else tuple(map(_encode_atom, t)) for t in found)
+
+    return facts.parsed, terms(facts.terms), terms(facts.negated), tuple(map(_encode_atom, facts.comparisons))
+
+
+def _encode_atom(atom: Atom) -> tuple[str, str, tuple[tuple[str, str | bool, str | None], ...]]:
+    return atom.column, atom.op, tuple(("d", str(v.value), v.type) if isinstance(v.value, Decimal)
+                                       else ("b" if isinstance(v.value, bool) else "s", v.value, v.type)
+                                       for v in atom.values)
+
+
+def _decode(stored: Any) -> _Facts:
+    def terms(found: Any) -> tuple[Term, ...] | None:
+        return None if found is None else tuple(None if t is None else tuple(map(_decode_atom, t)) for t in found)
+
+    parsed, positive, negative, compared = stored
+    return _Facts(bool(parsed), terms(positive), terms(negative), tuple(map(_decode_atom, compared)))
+
+
+def _decode_atom(stored: Any) -> Atom:
+    column, op, values = stored
     try:
-        return expression_node(text)
+        return Atom(str(column), str(op), tuple(Literal(Decimal(value) if kind == "d" else value, type_)
+                                                for kind, value, type_ in values))
+    except InvalidOperation:  # a damaged entry: the cache answers afresh
+        raise ValueError(stored) from None
+
+
+@lru_cache(maxsize=4096)
+@on_disk("predicate_facts", _encode, _decode)
+def _facts(text: str) -> _Facts:
+    try:
+        node = expression_node(text)
     except SqlSyntaxError:
-        return None
+        return _Facts(parsed=False)
+    positive, negative = _terms(node), _terms(node, negate=True)
+    compared = tuple(atom for atom in map(_atom, walk(node)) if atom is not None and atom.values)
+    return _Facts(True, None if positive is None else tuple(positive), None if negative is None else tuple(negative),
+                  compared)
 
 
 def can_be_true(text: str, not_null: frozenset[str] = frozenset()) -> bool | None:
     """False when no row makes the expression TRUE; None when the text does not parse or is too complex."""
-    node = _parsed(text)
-    terms = None if node is None else _terms(node)
+    terms = _facts(text).terms
     if terms is None:
         return None
     return any(satisfiable(term, not_null) for term in terms)
@@ -266,8 +314,7 @@ def can_be_true(text: str, not_null: frozenset[str] = frozenset()) -> bool | Non
 
 def can_be_false(text: str, not_null: frozenset[str] = frozenset()) -> bool | None:
     """False when no row makes the expression FALSE (a CHECK that rejects nothing)."""
-    node = _parsed(text)
-    terms = None if node is None else _terms(node, negate=True)
+    terms = _facts(text).negated
     if terms is None:
         return None
     return any(satisfiable(term, not_null) for term in terms)
@@ -296,10 +343,7 @@ def _allowed_with(true_term: Term, check_term: Term, not_null: frozenset[str]) -
 
 def both_true(predicate: str, check: str, not_null: frozenset[str] = frozenset()) -> bool | None:
     """False when no row makes ``predicate`` TRUE and passes ``check`` (an index WHERE against a CHECK)."""
-    left, right = _parsed(predicate), _parsed(check)
-    if left is None or right is None:
-        return None
-    a, b = _terms(left), _terms(right)
+    a, b = _facts(predicate).terms, _facts(check).terms
     if a is None or b is None or len(a) * len(b) > _MAX_TERMS:
         return None
     return any(_allowed_with(x, y, not_null) for x in a for y in b)
@@ -307,13 +351,7 @@ def both_true(predicate: str, check: str, not_null: frozenset[str] = frozenset()
 
 def comparisons(text: str) -> Iterator[Atom]:
     """Every comparison of a column with constants inside the expression, at any depth."""
-    node = _parsed(text)
-    if node is None:
-        return
-    for part in walk(node):
-        atom = _atom(part)
-        if atom is not None and atom.values:
-            yield atom
+    yield from _facts(text).comparisons
 
 
 def columns_of(term: Term) -> set[str]:
