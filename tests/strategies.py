@@ -434,7 +434,8 @@ def edit_rename_column(draw: Draw, spec: SchemaSpec) -> str | None:
         return None
     new = _free(draw, COLUMN_NAMES, {c.name for c in table.columns} | table.retired, "renamed")
     old = column.name
-    column.name, column.renamed_from = new, old
+    # A column renamed twice still comes from the name the database has.
+    column.name, column.renamed_from = new, column.renamed_from or old
     table.retired.add(old)
     table.uniques = {n: [new if c == old else c for c in cols] for n, cols in table.uniques.items()}
     table.checks = {n: (t, new if c == old else c) for n, (t, c) in table.checks.items()}

@@ -232,3 +232,16 @@ def test_regression_a_column_dropped_and_added_back_at_the_end_is_a_refused_reor
     with pytest.raises(UnsafeChangeError, match=r"cannot reorder them in place: list position, title in the order"):
         generate_incremental(snapshot, write_schema(tmp_path / "schema", new), tmp_path / "migrations", None,
                              FileSettings(), allow_forbidden=True)
+
+
+def test_regression_a_column_renamed_twice_is_one_rename_from_the_database_name(pg_server: Server) -> None:
+    """Found by (b) at 10x: the edits renamed ``title`` to ``starts_at`` then to ``position`` and declared
+    ``renamed_from: starts_at``, a name the database never had (so: drop title, add position, a refused
+    reorder). The edits now keep the first name; declared that way, it migrates as one rename."""
+    old = SchemaSpec(tables={"user": TableSpec(
+        "user", [ColumnSpec("id", "text"), ColumnSpec("title", "jsonb"), ColumnSpec("note", "text", nullable=True)],
+        ["id"])})
+    new = copy.deepcopy(old)
+    new.tables["user"].column("title").name, new.tables["user"].columns[1].renamed_from = "position", "title"
+    migrate_pair(Pair(old, new, ["rename column user.title to starts_at", "rename column user.starts_at to position"]),
+                 pg_server)
