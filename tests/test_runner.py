@@ -56,6 +56,16 @@ def test_status_lists_pending_then_applied(database: TestDatabase, tmp_path: Pat
     assert code == 0 and "Up to date." in output
 
 
+def test_apply_reports_the_tables_and_indexes_it_leaves_and_again_when_nothing_is_left_to_apply(
+        database: TestDatabase, tmp_path: Path) -> None:
+    migrations = write_migrations(tmp_path / "m", BASIC)
+    code, output = cli(database, "apply", "--migrations-dir", str(migrations), "--to", "1")
+    assert code == 0 and "Applied 1 migration(s)" in output and "1 tables, 1 indexes in schema public" in output
+    cli(database, "apply", "--migrations-dir", str(migrations))
+    code, output = cli(database, "apply", "--migrations-dir", str(migrations))
+    assert code == 0 and "Nothing to apply" in output and "2 tables, 2 indexes in schema public" in output
+
+
 def test_status_json_has_the_documented_shape(database: TestDatabase, tmp_path: Path) -> None:
     migrations = write_migrations(tmp_path / "m", BASIC)
     cli(database, "apply", "--migrations-dir", str(migrations), "--to", "1")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pglast
 import pytest
 
-from veza_schema.sql.split import split_statements
+from tests.helpers import REPO_ROOT
+from veza_schema.sql.split import parse_script, split_statements
 
 
 def split(sql: str) -> list[tuple[str, int]]:
@@ -39,3 +43,27 @@ def test_an_unterminated_quote_runs_to_the_end() -> None:
 def test_the_same_text_split_twice_gives_equal_fresh_lists() -> None:
     first, second = split_statements("SELECT 1; SELECT 2"), split_statements("SELECT 1; SELECT 2")
     assert first == second and first is not second
+
+
+# -- parse_script: node types from the whole file, trees built per statement on demand ---------------
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "migrations").glob("*.sql")), ids=lambda p: p.name)
+def test_each_statement_has_the_node_type_and_tree_the_whole_files_parse_gives(path: Path) -> None:
+    text = path.read_text()
+    whole = [raw.stmt for raw in pglast.parse_sql(text)]
+    script = parse_script(text)
+    assert script.node_types == tuple(type(tree).__name__ for tree in whole)
+    assert [script.tree(index) for index in range(len(whole))] == whole  # pglast compares without locations
+
+
+def test_a_file_nested_deeper_than_json_decodes_still_gets_node_types_and_trees() -> None:
+    deep = "SELECT 1" + " + 1" * 3000
+    script = parse_script(f"SET lock_timeout = '1s';\n{deep};\nDROP TABLE t;\n")
+    assert script.node_types == ("VariableSetStmt", "SelectStmt", "DropStmt")
+    assert type(script.tree(2)).__name__ == "DropStmt"
+
+
+def test_a_file_that_does_not_parse_has_no_node_types_but_each_statement_that_parses_has_its_tree() -> None:
+    script = parse_script("DROP TABLE t;\nCREATE TABLEE u (id int);\n")
+    assert script.node_types is None and script.error is not None and "TABLEE" in script.error
+    assert type(script.tree(0)).__name__ == "DropStmt"
+    assert script.tree(1) is None

@@ -268,17 +268,6 @@ def _print_plan(result: RunResult) -> None:
         out.print(("BEGIN;\n" + text + "COMMIT;") if step.transactional else text.rstrip("\n"), markup=False)
 
 
-def _summary(target: Target) -> str:
-    from veza_schema.db.catalog import count_objects
-    from veza_schema.db.dsn import connect
-
-    conn = connect(target, autocommit=True)
-    try:
-        return str(count_objects(conn))
-    finally:
-        conn.close()
-
-
 def apply(
     dsn: DsnOption = None,
     migrations_dir: MigrationsDirOption = DEFAULT_MIGRATIONS_DIR,
@@ -310,11 +299,11 @@ def apply(
         return
     out = console()
     if not result.steps:
-        out.print(f"Nothing to apply: {len(files)} migration(s), all applied. {_summary(target)}.")
+        out.print(f"Nothing to apply: {len(files)} migration(s), all applied. {result.counts}.")
         return
     changes = len({step.migration.change.version for step in result.steps})
     out.print(f"[bold green]Applied {len(result.steps)} migration(s)[/] ({changes} change(s)) in "
-              f"{result.seconds:.2f}s: {_summary(target)}.")
+              f"{result.seconds:.2f}s: {result.counts}.")
     last = result.steps[-1].migration.change
     if last.part < last.parts:
         out.print(f"[yellow]note:[/] --to {to} stops inside change {last.label} (file {last.part} of "

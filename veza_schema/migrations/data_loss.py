@@ -24,16 +24,15 @@ from typing import Any
 
 import psycopg
 from pglast.enums import AlterTableType, ObjectType
-from pglast.stream import RawStream
 from psycopg import sql
 
-from veza_schema.diff.typechange import classify_type_change
 from veza_schema.errors import DatabaseStateError
 from veza_schema.migrations.files import PlannedStep
-from veza_schema.sql.parse import SqlSyntaxError, ast, statement_nodes
+from veza_schema.sql.parse import ast
 from veza_schema.sql.split import parse_script
-from veza_schema.sql.volatility import volatile_calls
-from veza_schema.types import TypeSyntaxError, normalize_type
+
+# pglast's printer, the type-change classifier and the volatility catalog are imported where a
+# destructive statement needs them: a plan without one (the initial migration) never loads them.
 
 COUNT_CAP = 1_000_000
 # (what it does, rows with data or None if uncounted, what the rows are, detail)
@@ -88,15 +87,18 @@ def find_data_loss(conn: psycopg.Connection, steps: Sequence[PlannedStep]) -> li
     """Every statement of ``steps`` that would destroy existing data, counted on ``conn``.
 
     Each file is parsed once (:func:`veza_schema.sql.split.parse_script`, PostgreSQL's grammar),
-    the parse ``apply``'s other pre-run check reads too.
+    the parse ``apply``'s other pre-run check reads too; only a statement whose node type can
+    destroy data gets its parse tree built.
     """
     losses: list[DataLoss] = []
     for step in steps:
         path = step.migration.up_path if step.direction == "up" else step.migration.down_path
         script = parse_script(step.sql)
         for index, statement in enumerate(script.statements):
-            tree = script.trees[index] if script.trees is not None else _tree(statement.text)
-            if not isinstance(tree, _DESTRUCTIVE):
+            if script.node_types is not None and script.node_types[index] not in _DESTRUCTIVE:
+                continue
+            tree = script.tree(index)  # a file that does not parse as a whole: each statement on its own
+            if type(tree).__name__ not in _DESTRUCTIVE:
                 continue
             first = statement.text.strip().splitlines()[0][:120]
             for what, rows, noun, detail in _destroyed(conn, tree):
@@ -107,16 +109,7 @@ def find_data_loss(conn: psycopg.Connection, steps: Sequence[PlannedStep]) -> li
 
 
 # -- what one statement destroys ------------------------------------------------------------------
-_DESTRUCTIVE = (ast.DropStmt, ast.TruncateStmt, ast.DeleteStmt, ast.AlterTableStmt)
-
-
-def _tree(text: str) -> Any:
-    """One statement's parse tree, for a file that does not parse as a whole (None if this one does not)."""
-    try:
-        nodes = statement_nodes(text)
-    except SqlSyntaxError:
-        return None
-    return nodes[0].stmt if len(nodes) == 1 else None
+_DESTRUCTIVE = frozenset({"DropStmt", "TruncateStmt", "DeleteStmt", "AlterTableStmt"})  # parse node types
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +131,8 @@ def _range_name(relation: Any) -> _Name:
 
 def _destroyed(conn: psycopg.Connection, tree: Any) -> Iterator[_Found]:
     """(what, rows holding data, detail) for each thing the statement would destroy."""
+    from pglast.stream import RawStream
+
     if isinstance(tree, ast.DropStmt) and tree.removeType == ObjectType.OBJECT_TABLE:
         for parts in tree.objects or ():
             names = [part.sval for part in parts]
@@ -207,6 +202,9 @@ def _type_change(conn: psycopg.Connection, table: _Name, column: str,
     info = _column_info(conn, found[0], column)
     if info is None:
         return
+    from veza_schema.diff.typechange import classify_type_change
+    from veza_schema.types import TypeSyntaxError, normalize_type
+
     current, _, typtype = info
     if typtype == "e":  # enum conversions go through text: exact, or the cast fails (nothing lost)
         return
@@ -231,6 +229,10 @@ def _type_change(conn: psycopg.Connection, table: _Name, column: str,
 
 def _deleted_rows(conn: psycopg.Connection, tree: Any) -> Iterator[_Found]:
     """Rows a DELETE would remove, counted with its own WHERE (unknown when that cannot run yet)."""
+    from pglast.stream import RawStream
+
+    from veza_schema.sql.volatility import volatile_calls
+
     table = _range_name(tree.relation)
     if _regclass(conn, table) is None:
         return

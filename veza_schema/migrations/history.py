@@ -11,6 +11,8 @@ from datetime import datetime
 
 import psycopg
 
+from veza_schema.managed import HISTORY_TABLE
+
 CREATE_HISTORY = """
 CREATE TABLE IF NOT EXISTS _sqlx_migrations (
     version BIGINT PRIMARY KEY,
@@ -88,3 +90,30 @@ def mark_resolved(conn: psycopg.Connection, version: int, checksum: bytes) -> No
 
 def forget_all(conn: psycopg.Connection) -> None:
     conn.execute(_DELETE_ALL)
+
+
+# Tables and indexes of schema public, not counting partitions (managed) or the history table:
+# what ``apply`` reports it left behind, read on its own session.
+_COUNTS = """
+SELECT
+  (SELECT count(*) FROM pg_class c
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+      AND c.relname <> %(history)s),
+  (SELECT count(*) FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+    WHERE t.relnamespace = 'public'::regnamespace AND NOT t.relispartition AND t.relname <> %(history)s)
+"""
+
+
+@dataclass(frozen=True)
+class ObjectCounts:
+    tables: int
+    indexes: int
+
+    def __str__(self) -> str:
+        return f"{self.tables} tables, {self.indexes} indexes in schema public"
+
+
+def count_objects(conn: psycopg.Connection) -> ObjectCounts:
+    row = conn.execute(_COUNTS, {"history": HISTORY_TABLE}).fetchone()
+    assert row is not None
+    return ObjectCounts(int(row[0]), int(row[1]))

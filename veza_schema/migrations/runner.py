@@ -31,7 +31,6 @@ from veza_schema.migrations.data_loss import refuse_data_loss
 from veza_schema.migrations.files import MigrationFile, PlannedStep, is_no_transaction
 from veza_schema.migrations.lock import migration_lock
 from veza_schema.migrations.statement_check import refuse_unexpected_statements
-from veza_schema.migrations.verify import verify_applied
 from veza_schema.sql.split import Statement, split_statements
 
 State = Literal["applied", "pending", "modified", "missing", "failed", "out_of_order"]
@@ -149,6 +148,7 @@ class RunResult:
     steps: list[PlannedStep]
     seconds: float = 0.0
     dry_run: bool = False
+    counts: history.ObjectCounts | None = None  # what the database holds afterwards (apply)
 
 
 class MigrationFailed(DatabaseError):
@@ -238,7 +238,8 @@ def apply(target: Target, files: list[MigrationFile], *, to: int | None = None, 
         _guard_data_loss(conn, steps, options)
         for step in steps:
             _run_step(conn, step, options)
-    return RunResult(steps, time.monotonic() - started)
+        counts = history.count_objects(conn)  # on this session: no second connection for the summary
+    return RunResult(steps, time.monotonic() - started, counts=counts)
 
 
 def _change_of(state: MigrationState) -> int:
@@ -559,6 +560,8 @@ def resolve(target: Target, files: list[MigrationFile], version: int, *, applied
             file = next((f for f in files if f.version == version), None)
             checked = "not checked (--force)" if force else "not checked (its file is missing)"
             if file is not None and not force:
+                from veza_schema.migrations.verify import verify_applied  # resolve only: apply never loads it
+
                 found = verify_applied(conn, file.up_sql)
                 checked = f"{found.checked} object(s) checked in the database"
                 if found.unchecked:

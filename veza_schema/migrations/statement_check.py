@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType, VariableSetKind
 from pglast.parser import ParseError
@@ -29,12 +29,14 @@ from pglast.parser import scan as _scan
 
 from veza_schema.errors import DatabaseStateError
 from veza_schema.migrations.files import HAND_WRITTEN_MARKER, PlannedStep, read_header
-from veza_schema.model import Role
-from veza_schema.sql import render
 from veza_schema.sql.parse import SqlSyntaxError, ast, statement_nodes
-from veza_schema.sql.render import environment
-from veza_schema.sql.split import Statement, parse_script
-from veza_schema.sql.text import Sql, literal
+from veza_schema.sql.split import ParsedScript, Statement, parse_script
+
+if TYPE_CHECKING:
+    from veza_schema.sql.text import Sql
+
+# The renderer (jinja2, the model) is imported by the functions that check a DO block, the only
+# statements it is needed for: a file without one (the initial migration) is checked without it.
 
 PARTITION_HELPER = "veza_ensure_partitions"
 
@@ -172,7 +174,7 @@ def check_file(sql: str, path: Path) -> list[Finding]:
         return [Finding(path, 1, "not written by `veza-schema generate` (no generated header) and not marked "
                                  "hand-written")]
     script = parse_script(sql)
-    if script.trees is None:
+    if script.node_types is None:
         return [Finding(path, 1, f"does not parse as PostgreSQL: {script.error}")]
     findings: list[Finding] = []
     if header.statements is not None and header.statements != len(script.statements):
@@ -181,12 +183,25 @@ def check_file(sql: str, path: Path) -> list[Finding]:
     allowed = set(_ALWAYS)
     for change in header.changes:
         allowed |= _allowed_by(change)
-    for statement, tree in zip(script.statements, script.trees, strict=True):
-        for kind in statement_kinds(tree, statement):
+    for index, statement in enumerate(script.statements):
+        for kind in _kinds_at(script, index):
             if kind not in allowed:
                 findings.append(Finding(path, statement.line, f"{_describe(kind)}, which `generate` never writes "
                                                               f"for the changes this file's header lists"))
     return findings
+
+
+def _kinds_at(script: ParsedScript, index: int) -> Iterator[str]:
+    """Statement ``index``'s kinds, from its node type alone when that decides them (no tree is built)."""
+    fixed = _BY_NODE_TYPE.get(script.node_types[index]) if script.node_types is not None else None
+    if fixed is not None:
+        yield fixed
+        return
+    tree = script.tree(index)
+    if tree is None:  # cannot happen: the statement parsed within its file
+        yield _UNPARSED
+        return
+    yield from statement_kinds(tree, script.statements[index])
 
 
 def _allowed_by(change: str) -> frozenset[str]:
@@ -205,7 +220,12 @@ def _allowed_by(change: str) -> frozenset[str]:
     return frozenset()
 
 
+_UNPARSED = "statement that does not parse on its own"
+
+
 def _describe(kind: str) -> str:
+    if kind == _UNPARSED:
+        return f"a {kind}"
     if kind == "DO other":
         return "a DO block that is not one of the generator's own"
     if kind.startswith("DO "):
@@ -242,16 +262,25 @@ _RENAMED = {ObjectType.OBJECT_TABLE: "TABLE", ObjectType.OBJECT_COLUMN: "COLUMN"
             ObjectType.OBJECT_TYPE: "TYPE", ObjectType.OBJECT_FUNCTION: "FUNCTION"}
 
 
+# The statements whose node type alone says their kind: most of a large file (tables, indexes,
+# comments, triggers) is judged without building its parse tree.
+_BY_NODE_TYPE = {
+    "CreateExtensionStmt": "CREATE EXTENSION", "CreateEnumStmt": "CREATE TYPE", "CompositeTypeStmt": "CREATE TYPE",
+    "CreateStmt": "CREATE TABLE", "IndexStmt": "CREATE INDEX", "CreateTrigStmt": "CREATE TRIGGER",
+    "CommentStmt": "COMMENT", "CreateSeqStmt": "CREATE SEQUENCE", "AlterSeqStmt": "ALTER SEQUENCE",
+    "AlterRoleStmt": "ALTER ROLE", "AlterDefaultPrivilegesStmt": "ALTER DEFAULT PRIVILEGES",
+    "AlterExtensionStmt": "ALTER EXTENSION", "CreatePolicyStmt": "CREATE POLICY",
+}
+
+
 def statement_kinds(tree: Any, statement: Statement) -> Iterator[str]:
     """The kinds of one parsed statement, as the table above names them (a kind per ALTER TABLE command)."""
     name = type(tree).__name__
-    if isinstance(tree, ast.VariableSetStmt):
+    if name in _BY_NODE_TYPE:
+        yield _BY_NODE_TYPE[name]
+    elif isinstance(tree, ast.VariableSetStmt):
         simple = tree.kind == VariableSetKind.VAR_SET_VALUE and len(tree.args or ()) == 1
         yield f"SET {tree.name}" if simple else f"SET {tree.name} (another form)"
-    elif isinstance(tree, ast.CreateExtensionStmt):
-        yield "CREATE EXTENSION"
-    elif isinstance(tree, ast.CreateEnumStmt | ast.CompositeTypeStmt):
-        yield "CREATE TYPE"
     elif isinstance(tree, ast.AlterEnumStmt):
         yield "ALTER TYPE ADD VALUE" if tree.newVal is not None and tree.oldVal is None else "ALTER TYPE"
     elif isinstance(tree, ast.CreateFunctionStmt):
@@ -263,8 +292,6 @@ def statement_kinds(tree: Any, statement: Statement) -> Iterator[str]:
         helper = tree.removeType == ObjectType.OBJECT_FUNCTION and len(names) == 1 and bool(names[0]) \
             and names[0][-1].sval == PARTITION_HELPER
         yield f"{kind} {PARTITION_HELPER}" if helper else kind
-    elif isinstance(tree, ast.CreateStmt):
-        yield "CREATE TABLE"
     elif isinstance(tree, ast.AlterTableStmt) and tree.objtype == ObjectType.OBJECT_TABLE:
         for command in tree.cmds or ():
             kind = "ALTER TABLE " + _ALTER_TABLE.get(command.subtype, str(command.subtype))
@@ -273,38 +300,20 @@ def statement_kinds(tree: Any, statement: Statement) -> Iterator[str]:
             yield kind
     elif isinstance(tree, ast.RenameStmt) and tree.renameType in _RENAMED:
         yield "RENAME " + _RENAMED[tree.renameType]
-    elif isinstance(tree, ast.IndexStmt):
-        yield "CREATE INDEX"
-    elif isinstance(tree, ast.CreateTrigStmt):
-        yield "CREATE TRIGGER"
     elif isinstance(tree, ast.ViewStmt):
         yield "CREATE OR REPLACE VIEW" if tree.replace else "CREATE VIEW"
     elif isinstance(tree, ast.CreateTableAsStmt) and tree.objtype == ObjectType.OBJECT_MATVIEW:
         yield "CREATE MATERIALIZED VIEW"
-    elif isinstance(tree, ast.CommentStmt):
-        yield "COMMENT"
     elif isinstance(tree, ast.SelectStmt):
         yield f"SELECT {PARTITION_HELPER}" if _is_partition_call(tree) else "SELECT"
     elif isinstance(tree, ast.CreateSchemaStmt):
         yield "CREATE SCHEMA" if not tree.schemaElts else "CREATE SCHEMA (with elements)"
-    elif isinstance(tree, ast.CreateSeqStmt):
-        yield "CREATE SEQUENCE"
-    elif isinstance(tree, ast.AlterSeqStmt):
-        yield "ALTER SEQUENCE"
-    elif isinstance(tree, ast.AlterRoleStmt):
-        yield "ALTER ROLE"
     elif isinstance(tree, ast.GrantRoleStmt):
         yield "GRANT ROLE" if tree.is_grant else "REVOKE ROLE"
     elif isinstance(tree, ast.GrantStmt):
         yield "GRANT" if tree.is_grant else "REVOKE"
-    elif isinstance(tree, ast.AlterDefaultPrivilegesStmt):
-        yield "ALTER DEFAULT PRIVILEGES"
-    elif isinstance(tree, ast.AlterExtensionStmt):
-        yield "ALTER EXTENSION"
     elif isinstance(tree, ast.AlterObjectSchemaStmt) and tree.objectType == ObjectType.OBJECT_EXTENSION:
         yield "ALTER EXTENSION SET SCHEMA"
-    elif isinstance(tree, ast.CreatePolicyStmt):
-        yield "CREATE POLICY"
     elif isinstance(tree, ast.DoStmt):
         yield "DO " + (generated_do_block(statement.text) or "other")
     else:
@@ -338,6 +347,8 @@ class _Shape:
 
 def _probe(template: str, **context: object) -> tuple[tuple[str, str], ...]:
     """The tokens of a DO template's body, rendered with the probe values."""
+    from veza_schema.sql.render import environment
+
     path = template if "/" in template else f"changes/{template}.sql.j2"
     return _body_tokens(environment().get_template(path).render(**context)) or ()
 
@@ -354,6 +365,9 @@ def _body_tokens(text: str) -> tuple[tuple[str, str], ...] | None:
 
 
 def _shapes() -> list[tuple[str, _Shape]]:
+    from veza_schema.sql import render
+    from veza_schema.sql.text import Sql, literal
+
     other = Sql(_OTHER)
     return [*{
         "add_constraint_if_missing": _Shape(
@@ -381,6 +395,8 @@ def _shapes() -> list[tuple[str, _Shape]]:
 
 def _identity_shape(kind: str, idempotent: bool) -> _Shape:
     """Identity added to a column that may hold rows (one shape per kind and re-runnable form)."""
+    from veza_schema.sql import render
+
     text = render.add_identity(_TABLE, _NAME, kind, idempotent=idempotent)
     return _Shape(_body_tokens(text) or (),
                   lambda v: render.add_identity(v["table"], v["name"], kind, idempotent=idempotent))
@@ -388,6 +404,8 @@ def _identity_shape(kind: str, idempotent: bool) -> _Shape:
 
 def _partman_shape(interval: str) -> _Shape:
     """pg_partman's registration of a table, one shape per interval (its words depend on it)."""
+    from veza_schema.sql import render
+
     text = render.partman_create_parent(_TABLE, _NAME, interval, _UPTO)
     return _Shape(_body_tokens(text) or (),
                   lambda v: render.partman_create_parent(v["table"], v["name"], interval, int(v["upto"])))
@@ -433,6 +451,9 @@ _ROLE_COMMENT = re.compile(r"IS DISTINCT FROM\s+(E?'(?:[^']|'')*') THEN")
 def _is_role_block(text: str) -> bool:
     """The role DO block (objects/role.sql.j2): its values are read back (name, attributes, connection
     limit, comment) and the block rendered again from them must be the statement byte for byte."""
+    from veza_schema.model import Role
+    from veza_schema.sql import render
+
     name, limit = _ROLE_NAME.search(text), _ROLE_LIMIT.search(text)
     if name is None or limit is None:
         return False
@@ -509,6 +530,8 @@ def _unquote(identifier: str) -> str:
 def _constraint_clause(text: str) -> Sql:
     """A constraint clause from a DO block, accepted only in the two forms the generator writes there:
     a FOREIGN KEY, or the ``CHECK (col IS NOT NULL) NOT VALID`` that precedes SET NOT NULL."""
+    from veza_schema.sql import render
+
     try:
         statements = statement_nodes(f"ALTER TABLE t ADD {text}")
     except SqlSyntaxError:

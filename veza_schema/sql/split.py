@@ -15,11 +15,13 @@ with its line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from pglast.parser import ParseError
+from pglast.parser import parse_sql_json as _pg_parse_json
 from pglast.parser import scan as _pg_scan
 from pglast.parser import split as _pg_split
 
@@ -103,21 +105,55 @@ def _skip_comments(sql: str, start: int, stop: int) -> int:
 
 @dataclass(frozen=True)
 class ParsedScript:
-    """A file's statements and, when the whole file parses, each statement's parse tree (same order)."""
+    """A file's statements and, when the whole file parses, each statement's parse node type (same order).
+
+    Why node types and not whole parse trees: building pglast's Python nodes for a large file
+    (the initial migration: 815 statements) costs ten times what PostgreSQL's parse itself does,
+    and most statements (tables, indexes, comments) are judged by their type alone. The type
+    comes from the whole file's parse (libpg_query's JSON, decoded in C); a statement's tree is
+    built on demand, from that statement's own text (:meth:`tree`).
+    """
 
     statements: tuple[Statement, ...]
-    trees: tuple[Any, ...] | None
+    node_types: tuple[str, ...] | None  # "CreateStmt", "AlterTableStmt"... when the whole file parses
     error: str | None = None  # why it does not parse, when it does not
+    whole: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)  # trees, when built at once
+
+    def tree(self, index: int) -> Any:
+        """Statement ``index``'s parse tree (a pglast node); None when its text alone does not parse."""
+        if self.whole is not None:
+            return self.whole[index]
+        return _statement_tree(self.statements[index].text)
 
 
 @lru_cache(maxsize=32)
 def parse_script(sql: str) -> ParsedScript:
     """Split and parse a file once, for every check that reads it (``apply``'s guards, the data-loss count)."""
     statements = tuple(split_statements(sql))
+    whole = None
     try:
-        trees = tuple(raw.stmt for raw in statement_nodes(sql))
+        try:
+            parsed = json.loads(_pg_parse_json(str(sql)))["stmts"] if statements else []  # exactly str, as C wants
+            node_types = tuple(next(iter(item["stmt"])) for item in parsed)
+        except RecursionError:  # nested deeper than json's decoder goes: build the trees at once
+            whole = tuple(raw.stmt for raw in statement_nodes(str(sql)))
+            node_types = tuple(type(tree).__name__ for tree in whole)
+    except ParseError as error:
+        location = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else None
+        message = str(error.args[0]) if error.args else "syntax error"
+        offset = None if location is None else max(0, min(location, len(sql)))  # as sql.parse reports it
+        return ParsedScript(statements, None, str(SqlSyntaxError(message, offset)))
     except SqlSyntaxError as error:
         return ParsedScript(statements, None, str(error))
-    if len(trees) != len(statements):  # cannot happen with one parser for both; never guess a pairing
+    if len(node_types) != len(statements):  # cannot happen with one parser for both; never guess a pairing
         return ParsedScript(statements, None, "the statements and their parse trees differ in number")
-    return ParsedScript(statements, trees)
+    return ParsedScript(statements, node_types, whole=whole)
+
+
+@lru_cache(maxsize=256)
+def _statement_tree(text: str) -> Any:
+    try:
+        nodes = statement_nodes(text)
+    except SqlSyntaxError:
+        return None
+    return nodes[0].stmt if len(nodes) == 1 else None
