@@ -4,11 +4,12 @@ row-level security, exclusion constraints, function attributes (loaded, refused,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from veza_schema.errors import SchemaLoadError
-from veza_schema.model import ExclusionConstraint, Policy, Role, SequenceObject
+from veza_schema.model import ExclusionConstraint, Policy, Role, SequenceObject, SourcePos
 from veza_schema.sql.render import create_schema_sections, grant_statements, sections_to_sql
 from veza_schema.sql.text import ident
 from veza_schema.yaml.loader import load_schema
@@ -179,3 +180,20 @@ def test_grant_statements_take_an_object_from_one_set_of_rights_to_another() -> 
         "REVOKE GRANT OPTION FOR SELECT ON TABLE t FROM a;\n",
         "GRANT SELECT ON TABLE t TO PUBLIC;\n",
     ]
+
+
+def test_each_key_of_an_object_keeps_the_line_and_column_of_its_value(tmp_path: Path) -> None:
+    schema: Any = load(tmp_path, "module: shop\ntables:\n  items:\n    columns:\n"
+                                 "      id: {type: uuid, primary_key: true}\n"
+                                 "      price:\n        type: integer\n        default:   0\n"
+                                 "      name: {type: text, default: \"''\"}\n")
+    table = schema.tables["items"]
+    price, name = table.column("price"), table.column("name")
+    file = table.meta.pos.file
+    assert file.endswith("shop.yaml")
+    assert dict(price.meta.key_pos) == {"type": SourcePos(file, 7, 15), "default": SourcePos(file, 8, 20)}
+    assert str(name.meta.at("default")) == f"{file}:9:35"
+    assert name.meta.at("comment") == name.meta.pos == SourcePos(file, 9, 7)  # absent: the object itself
+    assert list(name.meta.key_pos) == ["type", "default"] and len(name.meta.key_pos) == 2
+    with pytest.raises(KeyError):
+        name.meta.key_pos["comment"]

@@ -39,23 +39,27 @@ class KeyPositions(Mapping[str, SourcePos]):
 
     A dict of :class:`SourcePos` cost ~600 bytes per object (a position object and a line
     number object per key, the dict, its read-only proxy): at 10,000 tables, ~80 MB. Here
-    the keys' tuple is shared by every object written with the same keys, the positions are
+    the key index is shared by every object written with the same keys, the positions are
     packed line/column pairs, and a :class:`SourcePos` is made when one is asked for.
     """
 
-    __slots__ = ("_file", "_keys", "_packed")
-    _shared_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
+    __slots__ = ("_file", "_offsets", "_packed")
+    # One {key: byte offset} per distinct list of keys, shared by every object written with them.
+    _shared_offsets: dict[tuple[str, ...], dict[str, int]] = {}
 
     def __init__(self, file: str, keys: tuple[str, ...], lines_and_columns: list[int]) -> None:
         self._file = file
-        self._keys = self._shared_keys.setdefault(keys, keys)
+        offsets = self._shared_offsets.get(keys)
+        if offsets is None:
+            offsets = self._shared_offsets[keys] = {key: i * _LINE_AND_COLUMN.size for i, key in enumerate(keys)}
+        self._offsets = offsets
         self._packed = _packing(len(lines_and_columns)).pack(*lines_and_columns)
 
     def get(self, key: str, default: SourcePos | None = None) -> SourcePos | None:  # type: ignore[override]
-        keys = self._keys
-        if key not in keys:
+        offset = self._offsets.get(key)
+        if offset is None:
             return default
-        line, column = _LINE_AND_COLUMN.unpack_from(self._packed, keys.index(key) * _LINE_AND_COLUMN.size)
+        line, column = _LINE_AND_COLUMN.unpack_from(self._packed, offset)
         return SourcePos(self._file, line, column)
 
     def __getitem__(self, key: str) -> SourcePos:
@@ -65,10 +69,10 @@ class KeyPositions(Mapping[str, SourcePos]):
         return found
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
+        return iter(self._offsets)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._offsets)
 
     def __repr__(self) -> str:
         return f"KeyPositions({dict(self)!r})"
