@@ -128,6 +128,9 @@ class TableSpec:
     partition: tuple[str, int, bool] | None = None  # (column, premake, default partition)
     comment: str | None = None
     renamed_from: str | None = None
+    # Column names renamed or dropped by earlier edits: an added column reusing one would read as the old
+    # column moved to the end, a reorder the planner refuses by design (PostgreSQL cannot reorder columns).
+    retired: set[str] = field(default_factory=set)
 
     def column(self, name: str) -> ColumnSpec:
         return next(c for c in self.columns if c.name == name)
@@ -402,7 +405,7 @@ def edit_add_column(draw: Draw, spec: SchemaSpec) -> str | None:
     table = _table(draw, spec)
     if table is None:
         return None
-    name = _free(draw, COLUMN_NAMES, {c.name for c in table.columns}, "c")
+    name = _free(draw, COLUMN_NAMES, {c.name for c in table.columns} | table.retired, "c")
     table.columns.append(new_column(draw, name, spec.enums))
     return f"add column {table.name}.{name}"
 
@@ -412,6 +415,7 @@ def _forget_column(table: TableSpec, name: str) -> None:
     table.checks = {n: ck for n, ck in table.checks.items() if ck[1] != name}
     table.indexes = {n: ix for n, ix in table.indexes.items() if name not in ix.columns()}
     table.columns = [c for c in table.columns if c.name != name]
+    table.retired.add(name)
 
 
 def edit_drop_column(draw: Draw, spec: SchemaSpec) -> str | None:
@@ -428,9 +432,10 @@ def edit_rename_column(draw: Draw, spec: SchemaSpec) -> str | None:
     column = _plain_column(draw, table, spec) if table else None
     if table is None or column is None:
         return None
-    new = _free(draw, COLUMN_NAMES, {c.name for c in table.columns}, "renamed")
+    new = _free(draw, COLUMN_NAMES, {c.name for c in table.columns} | table.retired, "renamed")
     old = column.name
     column.name, column.renamed_from = new, old
+    table.retired.add(old)
     table.uniques = {n: [new if c == old else c for c in cols] for n, cols in table.uniques.items()}
     table.checks = {n: (t, new if c == old else c) for n, (t, c) in table.checks.items()}
     for index in table.indexes.values():

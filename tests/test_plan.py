@@ -165,8 +165,20 @@ def test_partition_key_change_is_refused_premake_is_not() -> None:
     with pytest.raises(UnsafeChangeError, match="in place"):
         plan(schema(EVENTS), schema(with_(EVENTS, partition=replace(MONTHLY, strategy="hash", interval=None))))
     grown = plan(schema(EVENTS), schema(with_(EVENTS, partition=replace(MONTHLY, premake=4))))
-    assert up_sql(grown, "main") == "SELECT veza_ensure_partitions('events', 'month', 4);\n"
-    assert "DROP TABLE IF EXISTS" in down_sql(grown, "main")
+    assert layout(grown) == [("main", True)]
+
+
+@pytest.mark.parametrize("premake", [4, 0], ids=["raised", "lowered"])
+def test_a_premake_change_is_left_to_the_partitions_job(premake: int) -> None:
+    """Creating a partition scans the DEFAULT one under ACCESS EXCLUSIVE, dropping one loses its rows:
+    the migration only records the change and says who makes the partitions."""
+    from tests.factories import EVENTS, MONTHLY
+
+    changed = plan(schema(EVENTS), schema(with_(EVENTS, partition=replace(MONTHLY, premake=premake))))
+    assert [(step.up, step.down) for step in changed.steps] == [((), ())]
+    [line] = changed.files[0].header()
+    assert line.startswith(f"~ table events partitions made ahead (premake) 2 -> {premake} [")
+    assert "no SQL" in line and "veza-schema partitions" in line
 
 
 def test_primary_key_on_existing_table_uses_its_index() -> None:

@@ -248,3 +248,18 @@ def test_regression_a_catalog_only_widening_that_rechecks_dependents_is_refused(
     assert online_safe_files(pair, tmp_path / "a", pg_server) is None
     violations = online_safe_files(pair, tmp_path / "b", pg_server, allow_forbidden=True)
     assert violations, "the observer must see the re-check"
+
+
+@pytest.mark.parametrize("premakes", [(0, 3), (3, 0)], ids=["raised", "lowered"])
+def test_regression_a_premake_change_on_a_table_with_a_default_partition_takes_no_long_lock(
+        premakes: tuple[int, int], pg_server: Server, tmp_path: Path) -> None:
+    """Shrunk from a failure of the 10x property: raising premake 0 -> 3 planned ``SELECT
+    veza_ensure_partitions(...)``, whose CREATE TABLE ... PARTITION OF scans the DEFAULT partition under
+    ACCESS EXCLUSIVE on it and on the parent. premake is maintenance policy now: the migration leaves the
+    partitions to `veza-schema partitions`, which moves default rows in batches without blocking writers."""
+    old = SchemaSpec(tables={"plays": TableSpec(
+        "plays", [ColumnSpec("id", "bigint"), ColumnSpec("played_at", "timestamptz")], ["id", "played_at"],
+        partition=("played_at", premakes[0], True))})
+    new = copy.deepcopy(old)
+    new.tables["plays"].partition = ("played_at", premakes[1], True)
+    assert online_safe_files(Pair(old, new, [f"premake {premakes[0]} -> {premakes[1]}"]), tmp_path, pg_server) == []

@@ -31,6 +31,7 @@ from tests.helpers import Server, TestDatabase, fresh_database, mismatches
 from tests.strategies import ColumnSpec, IndexSpec, Pair, SchemaSpec, TableSpec, pairs, schemas, to_yaml
 from veza_schema.db.dsn import Target
 from veza_schema.db.introspect import introspect
+from veza_schema.diff.plan import UnsafeChangeError
 from veza_schema.migrations import runner
 from veza_schema.migrations.files import is_no_transaction, read_migrations
 from veza_schema.migrations.generate import FileSettings, generate_initial
@@ -213,3 +214,21 @@ def test_regression_a_renamed_column_is_renamed_inside_checks_and_predicates(new
     """Found by (b): renaming ``ref`` to ``Rank`` wrote ``Rank <> 13`` (which means ``rank``) into the renamed
     CHECK, so the down file failed on a column that does not exist; the new name is now quoted as needed."""
     migrate_pair(_renamed(new_name), pg_server)
+
+
+def test_regression_a_column_dropped_and_added_back_at_the_end_is_a_refused_reorder(tmp_path: Path) -> None:
+    """Found by (b) at 10x: rename ``position`` away, add a new ``position`` (appended), drop the renamed one.
+    By name that is the old column moved to the end: generate refuses it (PostgreSQL cannot reorder columns)
+    and says how to write it instead. The edits no longer reuse a column name they retired."""
+    old = SchemaSpec(tables={"artists": TableSpec(
+        "artists", [ColumnSpec("id", "integer"), ColumnSpec("position", "numeric(10,2)", nullable=True, default="0"),
+                    ColumnSpec("title", "integer", nullable=True)], ["id"])})
+    new = copy.deepcopy(old)
+    table = new.tables["artists"]
+    table.columns = [table.column("id"), table.column("title"), ColumnSpec("position", "integer", default="1")]
+    generate_initial(write_schema(tmp_path / "schema", old), tmp_path / "migrations", "initial", FileSettings())
+    snapshot = read_snapshot(tmp_path / "migrations")
+    assert snapshot is not None
+    with pytest.raises(UnsafeChangeError, match=r"cannot reorder them in place: list position, title in the order"):
+        generate_incremental(snapshot, write_schema(tmp_path / "schema", new), tmp_path / "migrations", None,
+                             FileSettings(), allow_forbidden=True)

@@ -300,16 +300,18 @@ class Purge:
 
 @dataclass(frozen=True, slots=True)
 class PartitionSpec:
-    """Declarative range partitioning by time: partitions are made by the migration itself.
+    """Declarative range partitioning by time: a new table's first partitions are made by its migration.
 
-    Retention and the backend are maintenance settings, not catalog facts (PostgreSQL stores
-    neither), hence ``compare=False``: `veza-schema partitions` applies them on every run.
+    Premake, retention and the backend are maintenance settings, not catalog facts (PostgreSQL
+    stores none of them), hence ``compare=False``: `veza-schema partitions` applies them on every run.
     """
 
     strategy: Literal["range", "list", "hash"]
     columns: tuple[str, ...]
     interval: Literal["day", "week", "month", "year"] | None = "month"
-    premake: int = 3  # partitions created ahead of the current period
+    # Partitions made ahead of the current period: maintenance policy too (the `partitions` job
+    # reads it; PostgreSQL holds only today's partitions, whose count moves with the calendar).
+    premake: int = field(default=3, compare=False)
     default_partition: bool = True
     # Partitions wholly older than this are detached (kept in the archive schema) or dropped.
     retention: Retention | None = field(default=None, compare=False)

@@ -26,8 +26,9 @@ from veza_schema.model import Schema
 
 FORMAT_VERSION = 1
 # compare=False fields that the snapshot keeps anyway (a partition backend: the down
-# migration of a pg_partman table must also remove its pg_partman configuration).
-_KEPT_METADATA: frozenset[str] = frozenset({"module", "backend"})
+# migration of a pg_partman table must also remove its pg_partman configuration; premake:
+# `generate` plans a change of it, and a shadow model read back must keep the declared one).
+_KEPT_METADATA: frozenset[str] = frozenset({"module", "backend", "premake"})
 
 
 class ModelFormatError(ValueError):

@@ -445,6 +445,17 @@ class ChangePartitioning:
     after: PartitionSpec | None
     meta: Meta = _meta()
 
+    def __eq__(self, other: object) -> bool:
+        """premake is maintenance policy (not compared between specs), yet it is what a premake change changes."""
+        if not isinstance(other, ChangePartitioning):
+            return NotImplemented
+        return (self.table, self.before, self.after, self.premakes) == \
+            (other.table, other.before, other.after, other.premakes)
+
+    @property
+    def premakes(self) -> tuple[int | None, int | None]:
+        return (self.before.premake if self.before else None, self.after.premake if self.after else None)
+
 
 # -- constraints and indexes ---------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
@@ -827,6 +838,8 @@ def describe(change: Change) -> str:
                     f"{change.after.identity}")
         case AlterColumnGenerated():
             text = f"column {change.table}.{change.after.name} generated expression"
+        case ChangePartitioning(before=before, after=after) if before is not None and before == after:
+            text = f"table {change.table} partitions made ahead (premake) {before.premake} -> {after.premake}"
         case ChangePartitioning():
             text = f"table {change.table} partitioning {change.before} -> {change.after}"
         case AddPrimaryKey(table=table, primary_key=pk) | DropPrimaryKey(table=table, primary_key=pk):

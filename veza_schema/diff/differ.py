@@ -521,7 +521,7 @@ def _table(before: Table, after: Table) -> list[Change]:
                       lambda e: AddExclusion(name, e, meta=e.meta), lambda e: DropExclusion(name, e, meta=after.meta))
     changes += _named(before.policies, after.policies, _canon_policy,
                       lambda p: CreatePolicy(p, meta=p.meta), lambda p: DropPolicy(p, meta=after.meta))
-    if before.partition != after.partition:
+    if before.partition != after.partition or _premake(before) != _premake(after):
         changes.append(ChangePartitioning(name, before.partition, after.partition, meta=after.meta))
     if before.unlogged != after.unlogged:
         changes.append(AlterTablePersistence(name, before.unlogged, after.unlogged, meta=after.meta))
@@ -564,6 +564,11 @@ def _pk(table: str, before: PrimaryKey | None, after: PrimaryKey | None, meta: M
     if after is not None:
         changes.append(AddPrimaryKey(table, after, meta=after.meta))
     return changes
+
+
+def _premake(table: Table) -> int | None:
+    """premake is not compared as a catalog fact, but a change of it is still a change to plan and review."""
+    return table.partition.premake if table.partition else None
 
 
 def _named(before: Mapping[str, T], after: Mapping[str, T], canon: Callable[[T], T],

@@ -286,7 +286,8 @@ def build_plan(changes: Sequence[Change], current: Schema, desired: Schema, *,
     ctx.late_keys = {(c.table, key.columns) for c in changes if isinstance(c, (AddUnique, AddPrimaryKey))
                      for key in [c.unique if isinstance(c, AddUnique) else c.primary_key]
                      if c.table not in ctx.created and not ctx.partitioned(c.table)}
-    steps = [replace(step, locks=lock_slots(step.change, current, desired)) if TRANSACTIONAL[step.file] else step
+    steps = [replace(step, locks=lock_slots(step.change, current, desired))
+             if TRANSACTIONAL[step.file] and (step.up or step.down) else step  # no SQL, no lock
              for change in changes for step in _steps(change, ctx)]
     files: list[PlannedFile] = []
     for kind in FILE_ORDER:
@@ -838,19 +839,21 @@ def copy_and_swap(table: str, after: PartitionSpec | None) -> str:
             f"4) check the counts, then drop {bare}_old in a later change. Write it as a hand-written migration")
 
 
+PREMAKE_IS_MAINTENANCE = ("no SQL: premake is maintenance policy; `veza-schema partitions` (run it now, or let "
+                          "cron) makes the partitions ahead, moving DEFAULT-partition rows out in batches")
+
+
 def _partitioning(change: Change, table: str, before: PartitionSpec | None, after: PartitionSpec | None,
                   main: Callable[..., Step]) -> Step:
-    """Only ``premake`` changes in place: more (or fewer) future partitions."""
+    """Only ``premake`` changes in place, and the migration does not act on it.
+
+    Creating a partition of a table with a DEFAULT partition scans the default under ACCESS
+    EXCLUSIVE on it and on the parent (and fails if the default holds rows of the new range);
+    dropping one locks the parent and loses any rows it holds. The `partitions` job reads
+    premake from ``schema/`` and does the creating without blocking writers.
+    """
     if before is None or after is None or \
             (before.strategy, before.columns, before.interval, before.default_partition) != \
             (after.strategy, after.columns, after.interval, after.default_partition) or after.interval is None:
         raise UnsafeChangeError(change, copy_and_swap(table, after))
-    grow = render.ensure_partitions(table, after.interval, after.premake)
-    shrink_to_before = render.drop_partitions_beyond(table, after.interval, before.premake, after.premake)
-    if after.premake > before.premake:
-        step = main([grow], [shrink_to_before])
-    else:
-        shrink = render.drop_partitions_beyond(table, after.interval, after.premake, before.premake)
-        back = render.ensure_partitions(table, after.interval, before.premake)
-        step = main([shrink], [back], "drops future partitions")
-    return step
+    return main([], [], PREMAKE_IS_MAINTENANCE)

@@ -106,7 +106,8 @@ TUNE_STATISTICS = _policy(
 PARTITION_MAINTENANCE = _policy(
     "POL010", "partition-maintenance", "allowed",
     summary="more partitions made ahead (`premake` raised) or a DEFAULT partition added.",
-    why="Only creates empty partitions; existing rows and the partition key are untouched.",
+    why="The migration runs no SQL for `premake`: `veza-schema partitions` makes the partitions ahead (moving "
+        "DEFAULT-partition rows out in batches, without blocking writers); existing rows and the key are untouched.",
     fix="Nothing to do.")
 
 # -- RFC required (POL1xx) --------------------------------------------------------------------
@@ -230,7 +231,8 @@ DEPRECATE = _policy(
 PARTITION_SHRINK = _policy(
     "POL122", "partition-premake-lowered", "rfc-required",
     summary="fewer partitions made ahead (`premake` lowered).",
-    why="Undoing it drops the future partitions beyond the new count, with any rows they already hold.",
+    why="Less headroom: when the partitions job lapses, rows of the coming periods land in the DEFAULT "
+        "partition sooner, and moving them out later costs batches of row moves (partitions already made stay).",
     fix=_RFC_FIX)
 DROP_INDEX = _policy(
     "POL123", "drop-index", "rfc-required",
