@@ -177,11 +177,21 @@ def _default_in_column(text: str) -> bool:
 def check_query(text: str) -> str:
     """Exactly one SELECT (see :func:`veza_schema.sql.parse.query_node`)."""
     _no_control(text)
+    problem = _query_problem(text)
+    if problem is not None:
+        raise _from_syntax(SqlSyntaxError(*problem))
+    return text
+
+
+@lru_cache(maxsize=65536)
+@on_disk("query_problem", lambda found: found, lambda stored: None if stored is None else tuple(stored))
+def _query_problem(text: str) -> tuple[str, int | None] | None:
+    """Why ``text`` is not exactly one SELECT, as (message, offset); None when it is (kept on disk)."""
     try:
         query_node(text)
     except SqlSyntaxError as error:
-        raise _from_syntax(error) from None
-    return text
+        return error.message, error.offset
+    return None
 
 
 def check_type(text: str) -> str:
@@ -202,6 +212,7 @@ def _type_spelling(canonical: str) -> str | None:
     return spelling if _is_column_type(spelling) else None
 
 
+@on_disk("column_type", bool, bool)  # a warm run parses no type: pglast is not even imported
 def _is_column_type(spelling: str) -> bool:
     if has_comment(spelling):
         return False
@@ -260,17 +271,44 @@ def check_function_arguments(text: str) -> str:
     """The argument list of a function (``a integer, b text DEFAULT 'x'``), parsed, not pasted."""
     _no_control(text)
     if text.strip():
-        _function_probe(text, "void")
+        _raise(_arguments_problem(text))
     return text
 
 
 def check_function_returns(text: str) -> str:
     """A function's result (``trigger``, ``SETOF text``, ``TABLE (a int)``), parsed as exactly a RETURNS clause."""
     _no_control(text)
-    stmt = _function_probe("", text)
-    if any(p.mode != enums.FunctionParameterMode.FUNC_PARAM_TABLE for p in stmt.parameters or ()):
-        raise RouteError("not a function result")
+    _raise(_returns_problem(text))
     return text
+
+
+def _raise(problem: tuple[str, int | None] | None) -> None:
+    if problem is not None:
+        raise RouteError(*problem)
+
+
+# The two signature checks' verdicts as (message, offset), None when the text passes: kept in the
+# disk cache, so a warm run parses no signature.
+@lru_cache(maxsize=4096)
+@on_disk("function_arguments", lambda found: found, lambda stored: None if stored is None else tuple(stored))
+def _arguments_problem(text: str) -> tuple[str, int | None] | None:
+    try:
+        _function_probe(text, "void")
+    except RouteError as error:
+        return error.message, error.offset
+    return None
+
+
+@lru_cache(maxsize=4096)
+@on_disk("function_returns", lambda found: found, lambda stored: None if stored is None else tuple(stored))
+def _returns_problem(text: str) -> tuple[str, int | None] | None:
+    try:
+        stmt = _function_probe("", text)
+        if any(p.mode != enums.FunctionParameterMode.FUNC_PARAM_TABLE for p in stmt.parameters or ()):
+            raise RouteError("not a function result")
+    except RouteError as error:
+        return error.message, error.offset
+    return None
 
 
 # Procedural languages a function may be written in: trusted ones. C and internal functions run
@@ -291,6 +329,7 @@ def check_operator_class(text: str) -> str:
 
 
 @lru_cache(maxsize=4096)
+@on_disk("operator_class", bool, bool)
 def _is_operator_class(text: str) -> bool:
     try:
         if has_comment(text):
@@ -318,6 +357,7 @@ def check_exclusion_element(text: str) -> str:
 
 
 @lru_cache(maxsize=4096)
+@on_disk("exclusion_element", bool, bool)
 def _is_exclusion_element(text: str) -> bool:
     try:
         if has_comment(text):
@@ -399,6 +439,11 @@ def refused_calls(text: str, schema: Schema | None = None, *, default: bool = Fa
 def _called(text: str, query: bool) -> frozenset[str]:
     if not query:  # parse_sql's answer is kept in the disk cache; empty when the text does not parse
         return parse_sql(text).functions
+    return _query_calls(text)
+
+
+@on_disk("query_calls", lambda found: found, frozenset)
+def _query_calls(text: str) -> frozenset[str]:
     try:
         return called_functions(query_node(text))
     except SqlSyntaxError:
