@@ -93,8 +93,9 @@ def _literal_problem(literal: Literal, column: Column, schema: Schema, facts: Ca
 def _encode_literal(found: Literal | None) -> tuple[str, str | bool, str | None] | None:
     if found is None:
         return None
-    kind = "d" if isinstance(found.value, Decimal) else "b" if isinstance(found.value, bool) else "s"
-    return kind, str(found.value) if kind == "d" else found.value, found.type
+    if isinstance(found.value, Decimal):
+        return "d", str(found.value), found.type
+    return "b" if isinstance(found.value, bool) else "s", found.value, found.type
 
 
 def _decode_literal(stored: Any) -> Literal | None:
