@@ -1,13 +1,17 @@
-"""The loader's route checks answer from the disk cache exactly as they answer fresh: same texts
-accepted, same refusals with the same message and position, and pglast left unused on a warm run."""
+"""The loader's route checks (and lint's reading of constant defaults) answer from the disk cache
+exactly as they answer fresh: same texts accepted, same refusals with the same message and position,
+same constants, and no parse on a warm run."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from veza_schema.lint.rules import catalog
+from veza_schema.lint.rules.predicates import Literal
 from veza_schema.sql import parse, parse_cache, routes
 
 CACHED = (routes._type_spelling, routes._is_operator_class, routes._is_exclusion_element, routes._query_problem,
@@ -77,4 +81,19 @@ def test_query_calls_from_disk_equal_fresh_ones(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(parse, "_parse", lambda *_: pytest.fail("parsed although the answer is on disk"))
     parse_cache.enable(tmp_path, "1.0")
     assert routes.refused_calls(query, query=True) == fresh
+    parse_cache.save_and_disable()
+
+
+def test_lint_default_literals_from_disk_equal_fresh_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = ("0", "1.50", "'draft'", "'{}'::jsonb", "true", "'x'::text", "now()", "-3", "not sql (")
+    fresh = [catalog._default_literal(text) for text in texts]
+    assert Literal(Decimal("1.50"), "numeric") in fresh and None in fresh
+    catalog._default_literal.cache_clear()
+    parse_cache.enable(tmp_path, "1.0")
+    assert [catalog._default_literal(text) for text in texts] == fresh
+    parse_cache.save_and_disable()
+    catalog._default_literal.cache_clear()
+    monkeypatch.setattr(parse, "_parse", lambda *_: pytest.fail("parsed although the answer is on disk"))
+    parse_cache.enable(tmp_path, "1.0")
+    assert [catalog._default_literal(text) for text in texts] == fresh
     parse_cache.save_and_disable()

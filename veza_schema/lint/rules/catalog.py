@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
 
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import LintContext, Rule, rule
@@ -21,6 +23,7 @@ from veza_schema.lint.rules.predicates import Literal, comparisons, literal_of
 from veza_schema.model import Column, Schema, SourcePos, Table
 from veza_schema.sql.facts import CatalogFacts
 from veza_schema.sql.parse import SqlSyntaxError, ast, expression_node
+from veza_schema.sql.parse_cache import on_disk
 from veza_schema.sql.volatility import non_immutable_calls, volatile_calls
 from veza_schema.types import base_type, is_array
 
@@ -87,6 +90,26 @@ def _literal_problem(literal: Literal, column: Column, schema: Schema, facts: Ca
     return None
 
 
+def _encode_literal(found: Literal | None) -> tuple[str, str | bool, str | None] | None:
+    if found is None:
+        return None
+    if isinstance(found.value, Decimal):
+        return "d", str(found.value), found.type
+    return "b" if isinstance(found.value, bool) else "s", found.value, found.type
+
+
+def _decode_literal(stored: Any) -> Literal | None:
+    if stored is None:
+        return None
+    kind, value, type_ = stored
+    try:
+        return Literal(Decimal(value) if kind == "d" else value, type_)
+    except InvalidOperation:  # a damaged entry: the cache answers afresh
+        raise ValueError(stored) from None
+
+
+@lru_cache(maxsize=65536)
+@on_disk("default_literal", _encode_literal, _decode_literal)  # a warm run parses no default
 def _default_literal(text: str) -> Literal | None:
     """The default when it is one constant (optionally cast), else None."""
     try:
