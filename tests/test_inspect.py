@@ -189,6 +189,14 @@ def test_inspect_refuses_to_overwrite_and_bad_mappings(database: TestDatabase, t
                    ).exit_code == 2
 
 
+def test_inspect_of_an_empty_database_writes_no_file_and_says_the_schema_is_empty(database: TestDatabase,
+                                                                                tmp_path: Path) -> None:
+    result = run_cli("inspect", "--dsn", database.dsn, "--out", str(tmp_path / "schema"))
+    assert result.exit_code == 0, result.output
+    assert "Wrote 0 module file(s)" in result.stdout and "an empty schema" in result.stdout
+    assert not list((tmp_path / "schema").glob("*.yaml"))
+
+
 # -- adoption: grouping, counts, lint, inspect -> generate -> inspect --------------------------------
 
 

@@ -108,6 +108,8 @@ def _write(schema: Schema, assignment: Assignment, waivers: Waivers) -> dict[str
 
 
 def _load(texts: Mapping[str, str]) -> Schema:
+    if not texts:
+        return Schema()  # an empty database: no file to load back (load_schema refuses an empty directory)
     with tempfile.TemporaryDirectory(prefix="veza-inspect-") as scratch:
         root = Path(scratch)
         for module, text in texts.items():
