@@ -31,6 +31,23 @@ EXIT_CODES: dict[int, str] = {
 }
 
 
+# Characters a terminal acts on instead of showing: C0 controls (ESC starts colour, cursor and
+# screen-clearing sequences; CR overwrites the line), DEL, C1 controls (0x9b is a one-byte CSI) and
+# the bidirectional overrides that reorder what a reviewer reads. Newline and tab stay.
+_UNPRINTABLE = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if code not in (9, 10)}
+_UNPRINTABLE.update({code: f"\\u{code:04x}" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on written as a visible escape (``\\x1b``).
+
+    Why: messages and findings quote YAML text (defaults, CHECKs, comments), and YAML is untrusted
+    input: printed raw, an escape sequence in a pull request could clear a reviewer's screen or
+    rewrite the line that reports an error. Every report meant for people goes through here.
+    """
+    return text.translate(_UNPRINTABLE)
+
+
 class VezaSchemaError(Exception):
     """Base of every expected failure."""
 

@@ -212,11 +212,12 @@ def _print_error(message: str, args: Sequence[str]) -> None:
     from rich.markup import escape
 
     from veza_schema.db.dsn import redact_text, secrets_from
+    from veza_schema.errors import printable
 
     dsn_variables = [os.environ.get(name, "") for name in ("VEZA_DATABASE_URL", "DATABASE_URL")]
     message = redact_text(message, secrets_from([*args, *dsn_variables]))
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    first, *rest = message.splitlines() or [""]
+    console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+    first, *rest = printable(message).splitlines() or [""]
     console.print(f"[bold red]error:[/] {escape(first)}", markup=True)
     for line in rest:
         console.print(line, markup=False)

@@ -81,7 +81,7 @@ def check_command(
     elif fmt == "text":
         from rich.console import Console
 
-        console = Console(highlight=False, soft_wrap=True)
+        console = Console(highlight=False, soft_wrap=True, emoji=False)
         console.print(render(report, fmt, resolved.label, color=console.is_terminal and not console.no_color,
                              width=console.width), end="", markup=False, highlight=False)
     else:

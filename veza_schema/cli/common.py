@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -90,17 +91,30 @@ DEFAULT_MIGRATIONS_DIR = Path("migrations")
 NO_WRAP_WIDTH = 100_000
 
 
+@cache
+def _printable_console() -> type[Console]:
+    """A rich Console whose ``print`` shows terminal controls in text as visible escapes
+    (:func:`veza_schema.errors.printable`): names, expressions and messages quote untrusted YAML.
+    Built on first print, so ``--help`` never imports rich's console."""
+    from rich.console import Console
+
+    from veza_schema.errors import printable
+
+    class PrintableConsole(Console):
+        def print(self, *objects: Any, **options: Any) -> None:
+            super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **options)
+
+    return PrintableConsole
+
+
 def console() -> Console:
     """stdout; a terminal wraps at its width, anything else (a pipe, a CI log) never wraps."""
-    from rich.console import Console  # imported when a command prints, not for --help
-
-    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else NO_WRAP_WIDTH)
+    return _printable_console()(highlight=False, soft_wrap=True, emoji=False,
+                                width=None if sys.stdout.isatty() else NO_WRAP_WIDTH)
 
 
 def error_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return _printable_console()(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import PurePath
 from typing import Any
 
 from veza_schema import __version__
+from veza_schema.errors import printable
 from veza_schema.lint.findings import Finding, LintReport
 from veza_schema.lint.registry import Registry, Rule
 
@@ -29,11 +30,15 @@ def _location(finding: Finding) -> str:
 def render_text(report: LintReport, registry: Registry, color: bool = False, width: int = 100) -> str:
     """Findings grouped by file, each as ``file:line:col CODE severity message`` plus its fix hint."""
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as markup_escape
+
+    def escape(text: str) -> str:  # YAML text shown to people: no terminal control, no markup
+        return markup_escape(printable(text))
 
     buffer = io.StringIO()
     console = Console(
-        file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False, soft_wrap=True
+        file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False, soft_wrap=True,
+        emoji=False,
     )
     shown = [f for f in report.findings if not f.waived]
     current: str | None = None
@@ -182,7 +187,7 @@ def render_sarif(report: LintReport, registry: Registry) -> str:
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:

@@ -13,6 +13,7 @@ import io
 import json
 from typing import Any
 
+from veza_schema.errors import printable
 from veza_schema.lint import output
 from veza_schema.lint.findings import Finding, LintReport, Severity
 from veza_schema.policy.classify import Decision, PolicyReport
@@ -94,11 +95,14 @@ _STYLE = {"forbidden": "bold red", "rfc-required": "yellow", "allowed": "green"}
 def render_text(report: PolicyReport, base_label: str, color: bool = False, width: int = 100) -> str:
     """Every change: ``file:line:col class CODE name``, the change, its reason, and what to do."""
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as markup_escape
+
+    def escape(text: str) -> str:  # YAML text shown to people: no terminal control, no markup
+        return markup_escape(printable(text))
 
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False,
-                      soft_wrap=True)
+                      soft_wrap=True, emoji=False)
     console.print(f"Base: {escape(base_label)}")
     if not report.decisions:
         console.print("[bold green]✓[/] no schema changes against the base")
