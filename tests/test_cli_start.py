@@ -82,6 +82,12 @@ def test_offline_lint_of_the_shipped_schema_imports_neither_the_driver_nor_the_d
     assert not _packages(loaded, NOT_FOR_OFFLINE_LINT)
 
 
+def test_offline_lint_printed_to_a_pipe_imports_no_rich() -> None:
+    loaded = _imported_after("from veza_schema.cli import run\nassert run(['lint', '--offline']) == 0")
+    assert "veza_schema.lint.engine" in loaded
+    assert not _packages(loaded, ("rich",))
+
+
 def test_offline_lint_of_a_schema_without_generated_functions_imports_no_template_engine(tmp_path: Path) -> None:
     (tmp_path / "core.yaml").write_text(
         "module: core\ntables:\n  users:\n    columns:\n"

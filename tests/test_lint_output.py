@@ -101,3 +101,24 @@ def test_text_groups_by_file_with_position_code_and_fix(report: LintReport) -> N
     assert "fix: Add `created_at" in text
     assert text.count(f"\n{imm002.pos.file}\n") + text.startswith(imm002.pos.file) == 1  # type: ignore[union-attr]
     assert f"{report.errors} error(s), {report.warnings} warning(s), {len(report.waived)} waived" in text
+
+
+def test_plain_text_is_what_rich_prints_without_colour(report: LintReport) -> None:
+    """The uncoloured report skips rich (and its import); it must stay rich's output, character for character."""
+    import io
+    from dataclasses import replace
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from veza_schema.lint.output import _text_lines
+
+    tabbed = replace(report, findings=(*report.findings, Finding("PG001", "warning", "a\ttab and [bold]markup[/]",
+                                                                    None, "tables.t", "fix\twith a tab")),
+                     verification="verified: PostgreSQL 18")
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=False, no_color=True, width=100, highlight=False, soft_wrap=True,
+                      emoji=False)
+    for line in _text_lines(tabbed, LINT_RULES):
+        console.print(Text.assemble(*line))
+    assert render(tabbed, LINT_RULES, "text") == buffer.getvalue()

@@ -107,6 +107,21 @@ def _printable_console() -> type[Console]:
     return PrintableConsole
 
 
+def terminal_colors() -> tuple[bool, int]:
+    """Whether stdout gets colours, and its width, as rich decides them (FORCE_COLOR, NO_COLOR, a dumb
+    TERM, a pipe), without importing rich when nothing will be coloured: lint's plain report needs none."""
+    import os
+
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
+        return False, 80
+    if not (os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1" or sys.stdout.isatty()):
+        return False, 80
+    from rich.console import Console
+
+    terminal = Console()
+    return terminal.is_terminal and not terminal.no_color and terminal.color_system is not None, terminal.width
+
+
 def console() -> Console:
     """stdout; a terminal wraps at its width, anything else (a pipe, a CI log) never wraps."""
     return _printable_console()(highlight=False, soft_wrap=True, emoji=False,

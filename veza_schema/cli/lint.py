@@ -147,12 +147,10 @@ def lint_command(
             f"report written to {output}\n"
         )
     elif fmt == "text":
-        from rich.console import Console
+        from veza_schema.cli.common import terminal_colors
 
-        terminal = Console()
-        sys.stdout.write(
-            render(report, LINT_RULES, fmt, color=terminal.is_terminal and not terminal.no_color, width=terminal.width)
-        )
+        colors, width = terminal_colors()
+        sys.stdout.write(render(report, LINT_RULES, fmt, color=colors, width=width))
     else:
         sys.stdout.write(render(report, LINT_RULES, fmt))
     raise typer.Exit(report.exit_code(strict))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import PurePath
 from typing import Any
 
@@ -27,57 +27,59 @@ def _location(finding: Finding) -> str:
     return str(finding.pos) if finding.pos else "<schema>"
 
 
-def render_text(report: LintReport, registry: Registry, color: bool = False, width: int = 100) -> str:
-    """Findings grouped by file, each as ``file:line:col CODE severity message`` plus its fix hint."""
-    from rich.console import Console
-    from rich.markup import escape as markup_escape
+Segment = tuple[str, str]  # (text, rich style); "" is unstyled
 
-    def escape(text: str) -> str:  # YAML text shown to people: no terminal control, no markup
-        return markup_escape(printable(text))
 
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False, soft_wrap=True,
-        emoji=False,
-    )
+def _text_lines(report: LintReport, registry: Registry) -> Iterator[list[Segment]]:
+    """The text report as lines of styled segments; YAML text goes through :func:`printable`."""
     shown = [f for f in report.findings if not f.waived]
     current: str | None = None
     for finding in shown:
         file = finding.pos.file if finding.pos else "<schema>"
         if file != current:
             if current is not None:
-                console.print()
-            console.print(f"[bold underline]{escape(file)}[/]")
+                yield []
+            yield [(printable(file), "bold underline")]
             current = file
         style = "red" if finding.severity == "error" else "yellow"
         rule = registry.get(finding.code)
         name = rule.name if rule else ""
-        console.print(
-            f"  [dim]{escape(_location(finding))}[/] [bold {style}]{finding.code}[/] "
-            f"[{style}]{finding.severity}[/] {escape(finding.message)} [dim]({name})[/]"
-        )
+        yield [("  ", ""), (printable(_location(finding)), "dim"), (" ", ""), (finding.code, f"bold {style}"),
+               (" ", ""), (finding.severity, style), (f" {printable(finding.message)} ", ""), (f"({name})", "dim")]
         if finding.waiver_reason is not None:
-            console.print(
-                f"      [dim]waived in the schema: {escape(finding.waiver_reason or '(no reason)')}[/]"
-            )
+            reason = printable(finding.waiver_reason or "(no reason)")
+            yield [("      ", ""), (f"waived in the schema: {reason}", "dim")]
         if finding.fix:
-            console.print(f"      [cyan]fix:[/] {escape(finding.fix)}")
+            yield [("      ", ""), ("fix:", "cyan"), (f" {printable(finding.fix)}", "")]
     if shown:
-        console.print()
+        yield []
     waived = len(report.waived)
     summary = f"{report.errors} error(s), {report.warnings} warning(s), {waived} waived"
     if waived:
         summary += " (--no-waivers lists them)"
     if not report.waivers_applied:
         summary += "; waivers ignored (--no-waivers)"
-    mark = (
-        "[bold red]✗[/]"
-        if report.errors
-        else ("[bold yellow]![/]" if report.warnings else "[bold green]✓[/]")
-    )
-    console.print(f"{mark} {summary}; {len(report.rules_run)} rules run")
+    mark = ("✗", "bold red") if report.errors else (("!", "bold yellow") if report.warnings else ("✓", "bold green"))
+    yield [mark, (f" {summary}; {len(report.rules_run)} rules run", "")]
     if report.verification:
-        console.print(f"[dim]{escape(report.verification)}[/]")
+        yield [(printable(report.verification), "dim")]
+
+
+def render_text(report: LintReport, registry: Registry, color: bool = False, width: int = 100) -> str:
+    """Findings grouped by file, each as ``file:line:col CODE severity message`` plus its fix hint.
+
+    Without colour the lines are joined as they are (no line is ever wrapped): rich, and its import,
+    are needed only to colour a terminal.
+    """
+    if not color:
+        return "".join("".join(text for text, _ in line).expandtabs(8) + "\n" for line in _text_lines(report, registry))
+    from rich.console import Console
+    from rich.text import Text
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=width, highlight=False, soft_wrap=True, emoji=False)
+    for line in _text_lines(report, registry):
+        console.print(Text.assemble(*line))
     return buffer.getvalue()
 
 
