@@ -7,15 +7,19 @@ as well, and feed the same default expression to the planner, the policy and lin
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 
-from tests.helpers import Server
+from tests.helpers import REPO_ROOT, Server
 from veza_schema.db.catalog import catalog_facts
 from veza_schema.diff.changes import AddColumn
 from veza_schema.diff.plan import UnsafeChangeError, build_plan, is_volatile
+from veza_schema.errors import MigrationFileError
 from veza_schema.lint import lint
 from veza_schema.lint.registry import LintContext
+from veza_schema.migrations.snapshot import SNAPSHOT_FILE, read_snapshot, read_snapshot_columns, write_snapshot
 from veza_schema.model import Column, Extension, Function, PrimaryKey, Schema, Table
 from veza_schema.policy.classify import classify
 from veza_schema.sql import builtin_catalog
@@ -124,3 +128,28 @@ def test_planner_policy_and_lint_give_one_verdict_on_a_default(default: str, ext
     linted = [f.object for f in report.active] == ["tables.accounts.columns.code"]
 
     assert (planner, refused, policy, linted) == (rewrites,) * 4
+
+
+def test_pg017_reads_the_same_tables_and_columns_from_the_snapshot_file_as_from_its_model(tmp_path: Path) -> None:
+    column = Column("code", "text", nullable=True, default="roll_dice()")
+    before, after = _tables(None, _OWN, ()), _tables(column, _OWN, ())
+    write_snapshot(tmp_path, before)
+    from_file = lint(after, select=["PG017"],
+                     context=LintContext(builtin_facts(), previous_columns=lambda: read_snapshot_columns(tmp_path)))
+    from_model = lint(after, select=["PG017"], context=LintContext(builtin_facts(), before))
+    assert [f.object for f in from_file.active] == [f.object for f in from_model.active] == [
+        "tables.accounts.columns.code"]
+
+
+def test_the_shipped_snapshot_read_for_its_columns_matches_the_model_it_decodes_to() -> None:
+    migrations = REPO_ROOT / "migrations"
+    snapshot = read_snapshot(migrations)
+    assert snapshot is not None
+    assert read_snapshot_columns(migrations) == {
+        name: frozenset(c.name for c in table.columns) for name, table in snapshot.tables.items()}
+
+
+def test_a_snapshot_unreadable_for_its_columns_is_a_migration_file_error(tmp_path: Path) -> None:
+    (tmp_path / SNAPSHOT_FILE).write_text('{"tables": {"t": {"columns": 3}}}', encoding="utf-8")
+    with pytest.raises(MigrationFileError, match="unreadable snapshot"):
+        read_snapshot_columns(tmp_path)

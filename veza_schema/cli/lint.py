@@ -166,12 +166,13 @@ def validate_schema(schema: Schema, schema_dir: Path, migrations_dir: Path, *, s
     """
     from veza_schema.errors import DatabaseError
     from veza_schema.lint.verify import validate
-    from veza_schema.migrations.snapshot import read_snapshot
+    from veza_schema.migrations.snapshot import read_snapshot, read_snapshot_columns
 
     try:
         return validate(schema, select=select, ignore=ignore, use_waivers=use_waivers, severity=severity,
                         offline=offline,
-                        shadow_dsn=shadow_dsn, previous=lambda: read_snapshot(migrations_dir), schema_dir=schema_dir)
+                        shadow_dsn=shadow_dsn, previous=lambda: read_snapshot(migrations_dir), schema_dir=schema_dir,
+                        previous_columns=lambda: read_snapshot_columns(migrations_dir))
     except DatabaseError as error:
         raise DatabaseError(f"{error} (the schema is verified on PostgreSQL: --offline lints without a server)",
                             error.sqlstate) from error

@@ -15,7 +15,7 @@ documentation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -31,17 +31,29 @@ class LintContext:
 
     ``facts``: PostgreSQL's catalog (the verification server's, else the built-in table);
     ``previous``: the schema the existing migrations produce (their snapshot), None without one;
-    given as a function, it is read only when a rule asks.
+    given as a function, it is read only when a rule asks. ``previous_columns``: that schema's
+    column names per table, from a cheaper reader when one is given, else from ``previous``.
     """
 
     def __init__(self, facts: CatalogFacts | None = None,
-                 previous: Schema | None | Callable[[], Schema | None] = None) -> None:
+                 previous: Schema | None | Callable[[], Schema | None] = None,
+                 previous_columns: Callable[[], Mapping[str, frozenset[str]] | None] | None = None) -> None:
         self.facts = facts or builtin_facts()
         self._previous = previous
+        self._previous_columns = previous_columns
 
     @cached_property
     def previous(self) -> Schema | None:
         return self._previous() if callable(self._previous) else self._previous
+
+    @cached_property
+    def previous_columns(self) -> Mapping[str, frozenset[str]] | None:
+        if self._previous_columns is not None:
+            return self._previous_columns()
+        previous = self.previous
+        if previous is None:
+            return None
+        return {name: frozenset(column.name for column in table.columns) for name, table in previous.tables.items()}
 
 # Family key -> (title, code prefix). Order is the order of docs/rules.md.
 FAMILIES: dict[str, tuple[str, str]] = {

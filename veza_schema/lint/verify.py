@@ -125,13 +125,15 @@ def validate(
     shadow_dsn: str | None = None,
     previous: Schema | None | Callable[[], Schema | None] = None,
     schema_dir: Path | None = None,
+    previous_columns: Callable[[], Mapping[str, frozenset[str]] | None] | None = None,
 ) -> Validation:
     """Lint ``schema`` and, unless ``offline`` (or no PG1xx rule is selected), verify it on a server.
 
     With the server, context rules read its catalog facts; offline, the built-in table.
     ``severity`` holds the project's overrides (:func:`veza_schema.lint.engine.lint`).
     ``previous`` is the schema the existing migrations produce (their snapshot), if any, or a
-    function reading it when a rule asks. ``schema_dir``, where ``schema`` was loaded from,
+    function reading it when a rule asks (``previous_columns``: a cheaper reader of its column names).
+    ``schema_dir``, where ``schema`` was loaded from,
     lets a cached verification skip rendering (:func:`source_key`).
 
     Raises:
@@ -143,7 +145,7 @@ def validate(
     verification = None
     if not offline and any(rule.family == "server" for rule in rules):
         verification = verify(schema, shadow_dsn, source_key=source_key(schema_dir) if schema_dir else None)
-    context = LintContext(verification.facts if verification else None, previous)
+    context = LintContext(verification.facts if verification else None, previous, previous_columns)
     report = lint(schema, select, ignore, use_waivers, severity=severity, context=context,
                   server_findings=verification.findings if verification else ())
     note = verification.describe() if verification else (

@@ -27,6 +27,25 @@ def read_snapshot(directory: Path) -> Schema | None:
                                  "migrations or restore it from git") from exc
 
 
+def read_snapshot_columns(directory: Path) -> dict[str, frozenset[str]] | None:
+    """Each snapshot table's column names, read from the JSON without building the model.
+
+    Why: lint asks the snapshot only which tables and columns exist already (PG017); decoding the
+    whole model for that cost a tenth of a lint run.
+    """
+    import json
+
+    path = directory / SNAPSHOT_FILE
+    if not path.exists():
+        return None
+    try:
+        tables = json.loads(path.read_text(encoding="utf-8"))["tables"]
+        return {name: frozenset(column["name"] for column in table["columns"]) for name, table in tables.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise MigrationFileError(f"{path}: unreadable snapshot ({exc}); regenerate it from the applied "
+                                 "migrations or restore it from git") from exc
+
+
 def write_snapshot(directory: Path, schema: Schema) -> None:
     (directory / SNAPSHOT_FILE).write_text(dumps(schema), encoding="utf-8")
 

@@ -301,15 +301,17 @@ def rewrite_reason(column: Column, schema: Schema, facts: CatalogFacts) -> str |
 )
 def check_rewriting_column(schema: Schema, context: LintContext) -> Iterator[Finding]:
     this = check_rewriting_column
-    previous = context.previous
+    previous = context.previous_columns
     if previous is None:
         return
     for table in schema.tables.values():
-        before = previous.tables.get(table.name) or previous.tables.get(table.meta.renamed_from or "")
+        before = previous.get(table.name)
+        if before is None:
+            before = previous.get(table.meta.renamed_from or "")
         if before is None:
             continue
         for column in table.columns:
-            if before.column(column.name) is not None or before.column(column.meta.renamed_from or "") is not None:
+            if column.name in before or (column.meta.renamed_from or "") in before:
                 continue
             reason = rewrite_reason(column, schema, context.facts)
             if reason:
