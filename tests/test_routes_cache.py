@@ -12,7 +12,8 @@ import pytest
 
 from veza_schema.lint.rules import catalog
 from veza_schema.lint.rules.predicates import Literal
-from veza_schema.sql import parse, parse_cache, routes
+from veza_schema.model import CounterSpec, Meta, SourcePos
+from veza_schema.sql import parse, parse_cache, render, routes
 
 CACHED = (routes._type_spelling, routes._is_operator_class, routes._is_exclusion_element, routes._query_problem,
           routes._arguments_problem, routes._returns_problem, routes._called, routes._function_probe)
@@ -97,3 +98,34 @@ def test_lint_default_literals_from_disk_equal_fresh_ones(tmp_path: Path, monkey
     parse_cache.enable(tmp_path, "1.0")
     assert [catalog._default_literal(text) for text in texts] == fresh
     parse_cache.save_and_disable()
+
+
+def test_counter_bodies_from_disk_equal_fresh_renders_and_need_no_template(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from veza_schema.yaml import loader
+
+    counters = {"tracks": ("play_count", CounterSpec("plays", "track_id")),
+                "albums": ("liked_count", CounterSpec("album_likes", "album_id", where="deleted_at IS NULL"))}
+    meta = Meta(SourcePos("x.yaml", 1, 1))
+    fresh = [loader.counter_function(parent, column, spec, "m", meta) for parent, (column, spec) in counters.items()]
+    parse_cache.enable(tmp_path, "1.0")
+    assert [loader.counter_function(p, c, s, "m", meta) for p, (c, s) in counters.items()] == fresh
+    parse_cache.save_and_disable()
+    monkeypatch.setattr(loader, "render_template", lambda *_, **__: pytest.fail("rendered although on disk"))
+    parse_cache.enable(tmp_path, "1.0")
+    assert [loader.counter_function(p, c, s, "m", meta) for p, (c, s) in counters.items()] == fresh
+    parse_cache.save_and_disable()
+
+
+def test_a_cached_rendering_is_keyed_on_the_template_text_and_the_quoting_code(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    template = "objects/counter_function_body.sql.j2"
+    shipped = render.template_digest(template)
+    (tmp_path / "objects").mkdir()
+    (tmp_path / template).write_text((render.templates_dir() / template).read_text() + "-- edited\n")
+    monkeypatch.setattr(render, "templates_dir", lambda: tmp_path)
+    render.template_digest.cache_clear()
+    try:
+        assert render.template_digest(template) != shipped
+    finally:
+        render.template_digest.cache_clear()

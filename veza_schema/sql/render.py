@@ -107,6 +107,18 @@ def templates_dir() -> Path:
     return package.parent / "templates"
 
 
+@cache
+def template_digest(template: str) -> str:
+    """What a rendering of ``template`` depends on besides its arguments: the template's text and the
+    quoting code its filters run. A disk-cached rendering is keyed on it, so an edit re-renders."""
+    import hashlib
+
+    digest = hashlib.sha256((templates_dir() / template).read_bytes())
+    for module in ("render.py", "text.py"):
+        digest.update(Path(__file__).with_name(module).read_bytes())
+    return digest.hexdigest()[:20]
+
+
 def _only_sql(value: object) -> object:
     """Jinja's ``finalize``: a template may print SQL made by the quoting route, or an integer, nothing else."""
     if isinstance(value, Sql) or (isinstance(value, int) and not isinstance(value, bool)):
