@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q veza_schema >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,6 +40,9 @@ lint: install
 # The peers bench_peers.py measures against: squawk (dev extra), migra + psycopg2 (bench extra), psql.
 bench-peers: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@# Byte-compiled as a wheel install is (an editable install is not, and PYTHONDONTWRITEBYTECODE would
+	@# then make every measured run compile the package again).
+	$(BIN)/python -m compileall -q veza_schema >/dev/null
 	@command -v psql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null; }
 
 # One side-by-side table (ours, peer, ratio) with the write-stall table, then the other benchmarks.
