@@ -33,6 +33,7 @@ LOADER = "veza_schema/yaml/loader.py"
 CLASSIFY = "veza_schema/policy/classify.py"
 POLICY = "veza_schema/policy/__init__.py"
 TEXT = "veza_schema/sql/text.py"
+PARSE = "veza_schema/sql/parse.py"
 
 RUNNER_TESTS = ("tests/test_runner.py", ATOMICITY, "tests/test_cli_apply.py")
 LOCK_TESTS = ("tests/test_proofs_lock.py", "tests/test_runner.py")
@@ -164,9 +165,10 @@ MUTANTS: list[Mutant] = [
       "    return [] if before == after else [SetComment(target, before, after, meta=meta)]",
       "    return [] if before == after or after is None else [SetComment(target, before, after, meta=meta)]",
       DIFF_TESTS, "a removed comment stays"),
-    m("differ_partitioning_ignored", DIFFER, "    if before.partition != after.partition:",
+    m("differ_partitioning_ignored", DIFFER,
+      "    if before.partition != after.partition or _premake(before) != _premake(after):",
       "    if before.partition is None and after.partition is not None:", DIFF_TESTS,
-      "premake changes are not planned"),
+      "partitioning and premake changes are not planned"),
 
     # -- planner -----------------------------------------------------------------------------------------
     m("plan_check_validated_inline", PLAN,
@@ -178,8 +180,8 @@ MUTANTS: list[Mutant] = [
       "            return [main([render.add_constraint(table, render.foreign_key_clause(fk, not_valid=False))],",
       PLAN_TESTS, "a foreign key on an existing table validated while writes wait"),
     m("plan_index_not_concurrent", PLAN,
-      '            _t("create_index", index=index, elements=_elements(index), concurrently=True),',
-      '            _t("create_index", index=index, elements=_elements(index), concurrently=False),',
+      "render.create_index(index, True, if_not_exists=True)",
+      "render.create_index(index, False, if_not_exists=True)",
       PLAN_TESTS, "CREATE INDEX without CONCURRENTLY on an existing table"),
     m("plan_set_not_null_direct", PLAN, "    if after.nullable or table in ctx.created:",
       "    if True:", PLAN_TESTS, "SET NOT NULL scans the table under ACCESS EXCLUSIVE"),
@@ -190,10 +192,9 @@ MUTANTS: list[Mutant] = [
       "            statements = tuple(s for step in steps for s in step.down)", PLAN_TESTS,
       "a down file undoes its steps front to back"),
     m("plan_enum_value_position", PLAN,
-      '            statements.append(_t("add_enum_value", enum=change.after.name, value=value, before=None,\n'
-      '                                 after=wanted[i - 1]))',
-      '            statements.append(_t("add_enum_value", enum=change.after.name, value=value, before=None,\n'
-      '                                 after=None))', PLAN_TESTS, "a new enum value lands at the end"),
+      "            statements.append(render.add_enum_value(change.after.name, value, after=wanted[i - 1]))",
+      "            statements.append(render.add_enum_value(change.after.name, value))", PLAN_TESTS,
+      "a new enum value lands at the end"),
     m("plan_rewriting_type_allowed", PLAN, "            if rewrites_rows(before.type, after.type):",
       "            if False:", PLAN_TESTS, "a type change that rewrites the table is planned in place"),
     m("typechange_int_catalog_only", TYPECHANGE, '            return "widening", f"every value fits; {_REWRITE_NOTE}"\n'
@@ -202,13 +203,13 @@ MUTANTS: list[Mutant] = [
       '        return "narrowing", "values outside the smaller range', PLAN_TESTS,
       "integer -> bigint taken for catalog-only"),
     m("plan_not_null_check_kept", PLAN,
-      '              _t("drop_constraint_if_exists", table=table, name=check)),\n'
-      '             (_t("add_constraint_if_missing", table=table, name=check, constraint=clause),',
-      '             ),\n             (_t("add_constraint_if_missing", table=table, name=check, constraint=clause),',
+      "              render.drop_constraint(table, check, if_exists=True)),\n"
+      "             (render.add_constraint_if_missing(table, check, clause),",
+      "              ),\n             (render.add_constraint_if_missing(table, check, clause),",
       PLAN_TESTS, "the temporary NOT NULL check stays after SET NOT NULL"),
 
-    m("plan_validate_not_rerunnable", PLAN, '(_t("validate_constraint_if_exists", table=table, name=check),',
-      '(_t("validate_constraint", table=table, name=check),', PLAN_TESTS + ("tests/test_crash_boundaries.py",),
+    m("plan_validate_not_rerunnable", PLAN, "(render.validate_constraint_if_exists(table, check),",
+      "(render.validate_constraint(table, check),", PLAN_TESTS + ("tests/test_crash_boundaries.py",),
       "a no-transaction SET NOT NULL file fails when recovery runs it again"),
 
     # -- loader ------------------------------------------------------------------------------------------
@@ -255,13 +256,15 @@ MUTANTS: list[Mutant] = [
       "    return not _SIMPLE.match(name)", TEXT_TESTS, "reserved words (user, order) left unquoted"),
     m("quote_capitals_bare", TEXT, '_SIMPLE = re.compile(r"^[a-z_][a-z0-9_$]*$")',
       '_SIMPLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")', TEXT_TESTS, "names with capitals left unquoted"),
-    m("quote_by_hand", TEXT, '        return sql.Identifier(name).as_string(None)', "        return f'\"{name}\"'",
+    m("quote_by_hand", TEXT, "        return Sql(sql.Identifier(name).as_string(None))",
+      "        return Sql(f'\"{name}\"')",
       TEXT_TESTS + ("tests/test_proofs_quoting.py",), "an identifier quoted by hand: an embedded quote is not doubled"),
-    m("dollar_quote_fixed_tag", TEXT, '    while f"${tag}$" in body:', '    while False:',
+    m("dollar_quote_fixed_tag", TEXT, '    while (body + f"${tag}$").find(f"${tag}$") != len(body):',
+      "    while False:",
       TEXT_TESTS + ("tests/test_proofs_quoting.py",), "a function body containing $$ ends its own dollar quote"),
-    m("literal_by_hand", TEXT, "    return sql.Literal(value).as_string(None)", "    return f\"'{value}'\"",
+    m("literal_by_hand", TEXT, "    return Sql(sql.Literal(value).as_string(None))", "    return Sql(f\"'{value}'\")",
       TEXT_TESTS, "a literal quoted by hand: it's breaks out of the string"),
-    m("wrapped_whole_ignores_quotes", TEXT, """        elif char in ("'", '"'):\n            quote = char""",
-      """        elif char in ("'",) and False:\n            quote = char""",
-      TEXT_TESTS + ("tests/test_proofs_quoting.py",), "a parenthesis inside a string literal counted"),
+    m("wrapped_whole_first_group_only", PARSE, "            if depth == 0 and position != len(found) - 1:",
+      "            if depth < 0:", TEXT_TESTS + ("tests/test_proofs_quoting.py",),
+      "(a) + (b) read as one parenthesized value: a list or an operator loses its parentheses"),
 ]
