@@ -1541,7 +1541,7 @@ class _ModuleReader:
         if where is not None:  # checked as stored, stripped
             where = self.check(where.strip(), values["where"], "index", "where", f"where of {what}")
         include = self.names(values["include"], f"include of {what}") if "include" in values else ()
-        return Index(name, table, tuple(elements), unique, method, where.strip() if where else None, include,
+        return Index(name, table, tuple(elements), unique, method, where or None, include,
                      self.meta(key_node, items, what))
 
     def index_element(self, text: str, from_columns: bool, node: yaml.Node, what: str,
