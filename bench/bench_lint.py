@@ -85,11 +85,11 @@ def in_process(schema_dir: Path, load_repeat: int, lint_repeat: int) -> tuple[fl
     each lint run starts with empty SQL parse caches.
     """
     from veza_schema.lint import lint
-    from veza_schema.lint.rules.predicates import _parsed
+    from veza_schema.lint.rules.predicates import _facts
     from veza_schema.sql.parse import expression_node, parse_sql, query_node, view_filters
     from veza_schema.yaml.loader import load_schema
 
-    caches = (parse_sql, expression_node, query_node, view_filters, _parsed)
+    caches = (parse_sql, expression_node, query_node, view_filters, _facts)
     best_load = float("inf")
     schema = None
     for _ in range(load_repeat):
