@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from veza_schema.lint.findings import Severity
     from veza_schema.lint.verify import Validation
     from veza_schema.model import Schema
+    from veza_schema.project import Project
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -178,15 +179,13 @@ def validate_schema(schema: Schema, schema_dir: Path, migrations_dir: Path, *, s
                             error.sqlstate) from error
 
 
-def project_lint_settings(project: object) -> tuple[list[str] | None, list[str] | None, dict[str, Severity]]:
+def project_lint_settings(project: Project | None) -> tuple[list[str] | None, list[str] | None, dict[str, Severity]]:
     """The project's ``lint.select``, ``lint.ignore`` and ``lint.severity`` (settings or VEZA_LINT_*).
 
     Why: ``generate`` has no lint flags, yet must give the verdict ``lint`` gives in this project;
     otherwise a rule the project made an error would pass ``generate`` and fail CI's ``lint``.
     """
-    from veza_schema.project import Project
-
-    if not isinstance(project, Project):
+    if project is None:
         return None, None, {}
 
     def given(key: str) -> object:
@@ -200,7 +199,7 @@ def project_lint_settings(project: object) -> tuple[list[str] | None, list[str] 
 
 
 def verify_before_writing(schema: Schema, migrations_dir: Path, *, no_verify: bool, shadow_dsn: str | None,
-                          schema_dir: Path, project: object = None) -> None:
+                          schema_dir: Path, project: Project | None = None) -> None:
     """``generate``'s gate: lint and PostgreSQL's verification, as ``lint`` runs them; refuse on an error.
 
     Raises:

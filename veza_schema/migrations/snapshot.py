@@ -7,24 +7,20 @@ so an edit by hand is caught.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from veza_schema.errors import MigrationFileError
 from veza_schema.model import Schema
 from veza_schema.model_io import dumps, loads
 
 SNAPSHOT_FILE = "veza.snapshot.json"
+T = TypeVar("T")
 
 
 def read_snapshot(directory: Path) -> Schema | None:
-    path = directory / SNAPSHOT_FILE
-    if not path.exists():
-        return None
-    try:
-        return loads(path.read_text(encoding="utf-8"))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise MigrationFileError(f"{path}: unreadable snapshot ({exc}); regenerate it from the applied "
-                                 "migrations or restore it from git") from exc
+    return _read(directory, loads)
 
 
 def read_snapshot_columns(directory: Path) -> dict[str, frozenset[str]] | None:
@@ -35,12 +31,20 @@ def read_snapshot_columns(directory: Path) -> dict[str, frozenset[str]] | None:
     """
     import json
 
+    def columns(text: str) -> dict[str, frozenset[str]]:
+        tables = json.loads(text)["tables"]
+        return {name: frozenset(column["name"] for column in table["columns"]) for name, table in tables.items()}
+
+    return _read(directory, columns)
+
+
+def _read(directory: Path, decode: Callable[[str], T]) -> T | None:
+    """The snapshot decoded by ``decode``; None without one; a damaged one is a MigrationFileError."""
     path = directory / SNAPSHOT_FILE
     if not path.exists():
         return None
     try:
-        tables = json.loads(path.read_text(encoding="utf-8"))["tables"]
-        return {name: frozenset(column["name"] for column in table["columns"]) for name, table in tables.items()}
+        return decode(path.read_text(encoding="utf-8"))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise MigrationFileError(f"{path}: unreadable snapshot ({exc}); regenerate it from the applied "
                                  "migrations or restore it from git") from exc
