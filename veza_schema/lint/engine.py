@@ -16,6 +16,7 @@ from veza_schema.lint import waivers
 from veza_schema.lint.findings import Finding, LintReport, Severity
 from veza_schema.lint.registry import LintContext, Registry, Rule
 from veza_schema.lint.rulebook import LINT_RULES
+from veza_schema.lint.rules import predicates
 from veza_schema.model import Schema
 
 
@@ -77,6 +78,7 @@ def lint(
     findings: list[Finding] = []
     for rule in rules:
         findings.extend(rule.run(schema, context))
+    predicates.release()  # the rules' answers about this schema's predicates are read by no one now
     if severity:
         findings = overridden(findings, severity, registry)
     codes = {rule.code for rule in rules}

@@ -13,8 +13,8 @@ from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import Rule, rule
 from veza_schema.lint.rules.common import (
     SNAKE_CASE,
-    all_identifiers,
     column_path,
+    identifiers,
     is_jsonb,
     table_path,
     type_base,
@@ -241,6 +241,10 @@ def check_nullable_default(schema: Schema) -> Iterator[Finding]:
                 )
 
 
+def _not_snake_case(name: str) -> bool:
+    return SNAKE_CASE.match(name) is None
+
+
 @rule(
     "IMM007",
     "snake-case",
@@ -254,8 +258,8 @@ def check_nullable_default(schema: Schema) -> Iterator[Finding]:
 )
 def check_snake_case(schema: Schema) -> Iterator[Finding]:
     this = check_snake_case
-    for named in all_identifiers(schema):
-        if named.kind not in _OTHER_KINDS and not SNAKE_CASE.match(named.name):
+    for named in identifiers(schema, _not_snake_case):
+        if named.kind not in _OTHER_KINDS:
             yield this.finding(f"{named.kind} name '{named.name}' is not snake_case", named.pos, named.path)
 
 

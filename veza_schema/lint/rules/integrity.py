@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import Rule, rule
@@ -178,59 +179,71 @@ def check_unknown_columns(schema: Schema) -> Iterator[Finding]:
 )
 def check_unique_names(schema: Schema) -> Iterator[Finding]:
     this = check_unique_names
-    relations: dict[str, tuple[str, SourcePos | None]] = {}
-    constraints: dict[str, tuple[str, SourcePos | None]] = {}
-    entries: list[tuple[dict[str, tuple[str, SourcePos | None]], str, str, SourcePos | None, str]] = []
-    for table in schema.tables.values():
-        tp = table_path(table.name)
-        entries.append((relations, table.name, f"table {table.name}", table.meta.pos, tp))
-        if table.primary_key:
-            pk = table.primary_key
-            entries.append(
-                (relations, pk.name, f"primary key of {table.name}", pk.meta.pos, f"{tp}.primary_key")
-            )
-        entries += [
-            (relations, uq.name, f"unique constraint of {table.name}", uq.meta.pos, f"{tp}.unique.{uq.name}")
-            for uq in table.uniques.values()
-        ]
-        entries += [
-            (relations, ix.name, f"index on {table.name}", ix.meta.pos, index_path(ix))
-            for ix in table.indexes.values()
-        ]
-        entries += [
-            (constraints, ck.name, f"check of {table.name}", ck.meta.pos, f"{tp}.checks.{ck.name}")
-            for ck in table.checks.values()
-        ]
-        entries += [
-            (
-                constraints,
-                fk.name,
-                f"foreign key of {table.name}",
-                fk.meta.pos,
-                f"{tp}.foreign_keys.{fk.name}",
-            )
-            for fk in table.foreign_keys.values()
-        ]
-    for view in schema.views.values():
-        entries.append((relations, view.name, f"view {view.name}", view.meta.pos, f"views.{view.name}"))
-        entries += [
-            (relations, ix.name, f"index on {view.name}", ix.meta.pos, index_path(ix, on_view=True))
-            for ix in view.indexes.values()
-        ]
-    entries += [
-        (relations, e.name, f"enum {e.name}", e.meta.pos, f"enums.{e.name}") for e in schema.enums.values()
-    ]
-    entries += [
-        (relations, t.name, f"type {t.name}", t.meta.pos, f"types.{t.name}")
-        for t in schema.composite_types.values()
-    ]
-    for namespace, name, what, pos, path in entries:
+    relations: dict[str, tuple[str, str, Any]] = {}
+    constraints: dict[str, tuple[str, str, Any]] = {}
+    for is_relation, name, kind, owner, obj in _named_objects(schema):
+        namespace = relations if is_relation else constraints
         first = namespace.get(name)
         if first is None:
-            namespace[name] = (what, pos)
+            namespace[name] = (kind, owner, obj)
             continue
-        where = f" at {first[1]}" if first[1] else ""
-        yield this.finding(f"name '{name}' of {what} is already used by {first[0]}{where}", pos, path)
+        what, path = _described(kind, owner, obj)
+        first_what = _described(*first)[0]
+        first_pos = first[2].meta.pos
+        where = f" at {first_pos}" if first_pos else ""
+        yield this.finding(f"name '{name}' of {what} is already used by {first_what}{where}", obj.meta.pos, path)
+
+
+def _named_objects(schema: Schema) -> Iterator[tuple[bool, str, str, str, Any]]:
+    """(relation namespace?, name, kind, owner, object) of every name INT005 compares, in schema order.
+
+    Descriptions and paths are made by :func:`_described`, only for a clash.
+    """
+    for table in schema.tables.values():
+        owner = table.name
+        yield True, owner, "table", owner, table
+        if table.primary_key:
+            yield True, table.primary_key.name, "primary key", owner, table.primary_key
+        for uq in table.uniques.values():
+            yield True, uq.name, "unique", owner, uq
+        for ix in table.indexes.values():
+            yield True, ix.name, "index", owner, ix
+        for ck in table.checks.values():
+            yield False, ck.name, "check", owner, ck
+        for fk in table.foreign_keys.values():
+            yield False, fk.name, "foreign key", owner, fk
+    for view in schema.views.values():
+        yield True, view.name, "view", view.name, view
+        for ix in view.indexes.values():
+            yield True, ix.name, "view index", view.name, ix
+    for enum in schema.enums.values():
+        yield True, enum.name, "enum", enum.name, enum
+    for ctype in schema.composite_types.values():
+        yield True, ctype.name, "type", ctype.name, ctype
+
+
+def _described(kind: str, owner: str, obj: Any) -> tuple[str, str]:
+    """What INT005 calls a named object, and its path."""
+    tp = table_path(owner)
+    if kind == "table":
+        return f"table {owner}", tp
+    if kind == "primary key":
+        return f"primary key of {owner}", f"{tp}.primary_key"
+    if kind == "unique":
+        return f"unique constraint of {owner}", f"{tp}.unique.{obj.name}"
+    if kind == "index":
+        return f"index on {owner}", index_path(obj)
+    if kind == "check":
+        return f"check of {owner}", f"{tp}.checks.{obj.name}"
+    if kind == "foreign key":
+        return f"foreign key of {owner}", f"{tp}.foreign_keys.{obj.name}"
+    if kind == "view":
+        return f"view {owner}", f"views.{owner}"
+    if kind == "view index":
+        return f"index on {owner}", index_path(obj, on_view=True)
+    if kind == "enum":
+        return f"enum {owner}", f"enums.{owner}"
+    return f"type {owner}", f"types.{owner}"
 
 
 def _normalized(elements: tuple[IndexElement, ...]) -> tuple[tuple[str, str | None, bool], ...]:

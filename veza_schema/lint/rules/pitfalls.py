@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import LintContext, Rule, rule
 from veza_schema.lint.rules.common import (
-    all_identifiers,
     column_path,
+    identifiers,
     index_path,
     table_path,
     type_base,
@@ -32,6 +32,11 @@ def builtin_type_names(facts: CatalogFacts) -> frozenset[str]:
     return frozenset(facts.types) | _TYPE_SPELLINGS
 
 
+def _too_long(name: str) -> bool:
+    """Longer than PostgreSQL keeps (a character is 4 bytes at most: short names are not encoded)."""
+    return len(name) * 4 > MAX_IDENTIFIER_BYTES and len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES
+
+
 @rule(
     "PG001",
     "identifier-too-long",
@@ -44,16 +49,10 @@ def builtin_type_names(facts: CatalogFacts) -> frozenset[str]:
 )
 def check_identifier_length(schema: Schema) -> Iterator[Finding]:
     this = check_identifier_length
-    for named in all_identifiers(schema):
+    for named in identifiers(schema, _too_long):
         size = len(named.name.encode("utf-8"))
-        if size > MAX_IDENTIFIER_BYTES:
-            yield this.finding(
-                f"{named.kind} name '{named.name}' is {size} bytes; PostgreSQL truncates it "
-                "to "
-                f"{MAX_IDENTIFIER_BYTES}",
-                named.pos,
-                named.path,
-            )
+        yield this.finding(f"{named.kind} name '{named.name}' is {size} bytes; PostgreSQL truncates it to "
+                           f"{MAX_IDENTIFIER_BYTES}", named.pos, named.path)
     for enum in schema.enums.values():
         for value in enum.values:
             if len(value.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
@@ -64,6 +63,10 @@ def check_identifier_length(schema: Schema) -> Iterator[Finding]:
                     enum.meta.pos,
                     f"enums.{enum.name}",
                 )
+
+
+def _reserved(name: str) -> bool:
+    return name.lower() in RESERVED_KEYWORDS
 
 
 @rule(
@@ -79,11 +82,9 @@ def check_identifier_length(schema: Schema) -> Iterator[Finding]:
 )
 def check_reserved_keywords(schema: Schema) -> Iterator[Finding]:
     this = check_reserved_keywords
-    for named in all_identifiers(schema):
-        if named.name.lower() in RESERVED_KEYWORDS:
-            yield this.finding(
-                f"{named.kind} name '{named.name}' is a reserved keyword in PostgreSQL", named.pos, named.path
-            )
+    for named in identifiers(schema, _reserved):
+        yield this.finding(f"{named.kind} name '{named.name}' is a reserved keyword in PostgreSQL", named.pos,
+                           named.path)
 
 
 @rule(

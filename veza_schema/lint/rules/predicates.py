@@ -282,7 +282,10 @@ def _decode(stored: Any) -> _Facts:
     return _Facts(bool(parsed), terms(positive), terms(negative), tuple(map(_decode_atom, compared)))
 
 
+@lru_cache(maxsize=65536)
 def _decode_atom(stored: Any) -> Atom:
+    """One stored atom, decoded once per run: 10,000 tables repeat ``deleted_at IS NULL`` and ``score >= 0``
+    (the stored form is a tuple of plain values, hashable; equal atoms become one object)."""
     column, op, values = stored
     try:
         return Atom(str(column), str(op), tuple(Literal(Decimal(value) if kind == "d" else value, type_)
@@ -291,7 +294,10 @@ def _decode_atom(stored: Any) -> Atom:
         raise ValueError(stored) from None
 
 
-@lru_cache(maxsize=4096)
+# Large enough for every predicate of a 10,000-table schema: four rules ask about each text, one after
+# another over all tables, so a smaller cache would decode each text four times. Lint empties it after
+# its rules ran (:func:`release`).
+@lru_cache(maxsize=65536)
 @on_disk("predicate_facts", _encode, _decode)
 def _facts(text: str) -> _Facts:
     try:
@@ -304,14 +310,19 @@ def _facts(text: str) -> _Facts:
                   compared)
 
 
+@lru_cache(maxsize=65536)
 def can_be_true(text: str, not_null: frozenset[str] = frozenset()) -> bool | None:
-    """False when no row makes the expression TRUE; None when the text does not parse or is too complex."""
+    """False when no row makes the expression TRUE; None when the text does not parse or is too complex.
+
+    Cached by value: every table of a big schema asks it of ``deleted_at IS NULL`` with the same columns.
+    """
     terms = _facts(text).terms
     if terms is None:
         return None
     return any(satisfiable(term, not_null) for term in terms)
 
 
+@lru_cache(maxsize=65536)
 def can_be_false(text: str, not_null: frozenset[str] = frozenset()) -> bool | None:
     """False when no row makes the expression FALSE (a CHECK that rejects nothing)."""
     terms = _facts(text).negated
@@ -356,3 +367,10 @@ def comparisons(text: str) -> Iterator[Atom]:
 
 def columns_of(term: Term) -> set[str]:
     return set() if term is None else {atom.column for atom in term}
+
+
+def release() -> None:
+    """Forget what this module learnt: lint calls it once its rules ran (the answers of a 10,000-table
+    schema hold megabytes that nothing reads afterwards)."""
+    for cached in (_facts, _decode_atom, can_be_true, can_be_false):
+        cached.cache_clear()
