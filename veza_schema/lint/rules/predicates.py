@@ -168,7 +168,7 @@ def _terms(node: Any, negate: bool = False) -> list[Term] | None:
     return [(atom.negated() if negate else atom,)]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Range:
     """What one column may be, as the atoms of one conjunction say."""
 
@@ -204,6 +204,9 @@ class _Range:
         return not (value > self.high or (value == self.high and self.high_open))
 
 
+_EQUALITIES = frozenset({"=", "in", "<>", "not in"})
+
+
 def _apply(state: _Range, atom: Atom) -> None:
     if atom.op in ("is null", "is not null"):
         must_be_null = atom.op == "is null"
@@ -215,13 +218,14 @@ def _apply(state: _Range, atom: Atom) -> None:
         state.contradiction = True
         return
     values = [v.value for v in atom.values]
-    kinds = {type(v) for v in values} | {type(v) for v in (state.equal or ())} | {type(v) for v in state.unequal}
-    if len(kinds) > 1 and atom.op in ("=", "in", "<>", "not in"):
-        # An untyped '5' next to 5: PostgreSQL casts one to the other, lint does not guess.
-        state.equal, state.unequal, state.mixed = None, set(), True
-        return
-    if state.mixed and atom.op in ("=", "in", "<>", "not in"):
-        return
+    if atom.op in _EQUALITIES:
+        kinds = {type(v) for v in values} | {type(v) for v in (state.equal or ())} | {type(v) for v in state.unequal}
+        if len(kinds) > 1:
+            # An untyped '5' next to 5: PostgreSQL casts one to the other, lint does not guess.
+            state.equal, state.unequal, state.mixed = None, set(), True
+            return
+        if state.mixed:
+            return
     if atom.op in ("=", "in"):
         allowed: set[object] = set(values)
         state.equal = allowed if state.equal is None else state.equal & allowed
