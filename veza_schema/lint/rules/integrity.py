@@ -139,30 +139,40 @@ def check_fk_types(schema: Schema) -> Iterator[Finding]:
 def check_unknown_columns(schema: Schema) -> Iterator[Finding]:
     this = check_unknown_columns
     for table in schema.tables.values():
-        names = set(table.column_names)
-        tp = table_path(table.name)
-        named: list[tuple[str, tuple[str, ...], SourcePos | None, str]] = []
-        if table.primary_key:
-            named.append(
-                ("primary key", table.primary_key.columns, table.primary_key.meta.pos, f"{tp}.primary_key")
-            )
-        named += [
-            (f"unique constraint {uq.name}", uq.columns, uq.meta.pos, f"{tp}.unique.{uq.name}")
-            for uq in table.uniques.values()
-        ]
-        named += [
-            (f"foreign key {fk.name}", fk.columns, fk.meta.pos, f"{tp}.foreign_keys.{fk.name}")
-            for fk in table.foreign_keys.values()
-        ]
-        for index in table.indexes.values():
-            columns = tuple(e.expression for e in index.elements if e.is_column) + index.include
-            named.append((f"index {index.name}", columns, index.meta.pos, index_path(index)))
-        if table.partition:
-            named.append(("partition key", table.partition.columns, table.meta.at("partition_by"), tp))
-        for what, columns, pos, path in named:
+        names = {column.name for column in table.columns}
+        for kind, obj, columns in _column_lists(table):
             for column in columns:
                 if column not in names:
+                    what, pos, path = _column_list_located(table, kind, obj)
                     yield this.finding(f"{what} of {table.name} names unknown column '{column}'", pos, path)
+
+
+def _column_lists(table: Table) -> Iterator[tuple[str, Any, tuple[str, ...]]]:
+    """(kind, object, columns) of every list of column names of the table INT004 checks."""
+    if table.primary_key:
+        yield "primary key", table.primary_key, table.primary_key.columns
+    for uq in table.uniques.values():
+        yield "unique constraint", uq, uq.columns
+    for fk in table.foreign_keys.values():
+        yield "foreign key", fk, fk.columns
+    for index in table.indexes.values():
+        yield "index", index, tuple(e.expression for e in index.elements if e.is_column) + index.include
+    if table.partition:
+        yield "partition key", table, table.partition.columns
+
+
+def _column_list_located(table: Table, kind: str, obj: Any) -> tuple[str, SourcePos | None, str]:
+    """(what, position, path) of a column list of :func:`_column_lists`, made for a finding only."""
+    tp = table_path(table.name)
+    if kind == "primary key":
+        return kind, obj.meta.pos, f"{tp}.primary_key"
+    if kind == "unique constraint":
+        return f"{kind} {obj.name}", obj.meta.pos, f"{tp}.unique.{obj.name}"
+    if kind == "foreign key":
+        return f"{kind} {obj.name}", obj.meta.pos, f"{tp}.foreign_keys.{obj.name}"
+    if kind == "index":
+        return f"{kind} {obj.name}", obj.meta.pos, index_path(obj)
+    return kind, table.meta.at("partition_by"), tp
 
 
 @rule(
@@ -317,12 +327,13 @@ def check_redundant_indexes(schema: Schema) -> Iterator[Finding]:
         btrees = [ix for ix in table.indexes.values() if ix.method == "btree"]
         if not btrees:
             continue
-        constraints: list[tuple[str, tuple[str, ...]]] = []
+        constraints: list[tuple[str, str, tuple[str, ...]]] = []
         if table.primary_key:
-            constraints.append((f"primary key {table.primary_key.name}", table.primary_key.columns))
-        constraints += [(f"unique constraint {uq.name}", uq.columns) for uq in table.uniques.values()]
-        for index in sorted(btrees, key=lambda ix: ix.name):
-            reason = _redundancy(index, btrees, constraints)
+            constraints.append(("primary key", table.primary_key.name, table.primary_key.columns))
+        constraints += [("unique constraint", uq.name, uq.columns) for uq in table.uniques.values()]
+        shapes = {index.name: (_normalized(index.elements), _where(index)) for index in btrees}
+        for index in sorted(btrees, key=lambda ix: ix.name) if len(btrees) > 1 else btrees:
+            reason = _redundancy(index, btrees, constraints, shapes)
             if reason:
                 yield this.finding(
                     f"index {index.name} on {table.name} is redundant: {reason}",
@@ -332,27 +343,31 @@ def check_redundant_indexes(schema: Schema) -> Iterator[Finding]:
 
 
 def _redundancy(
-    index: Index, btrees: list[Index], constraints: list[tuple[str, tuple[str, ...]]]
+    index: Index, btrees: list[Index], constraints: list[tuple[str, str, tuple[str, ...]]],
+    shapes: dict[str, tuple[tuple[tuple[str, str | None, bool], ...], str]],
 ) -> str | None:
-    keys = _normalized(index.elements)
+    """Why ``index`` is redundant, or None; ``shapes`` holds each btree's normalized keys and predicate."""
+    keys, where = shapes[index.name]
     plain = all(e.is_column and e.opclass is None for e in index.elements) and not index.include
     if index.where is None and plain:
         columns = tuple(e.expression for e in index.elements)
         ascending = all(not e.descending and e.nulls is None for e in index.elements)
-        for what, constraint_columns in constraints:
+        for kind, name, constraint_columns in constraints:
             if index.unique and ascending and constraint_columns == columns:
                 continue  # a unique copy of the constraint's own index: INT014 reports it (as an error)
             same = frozenset(columns) == frozenset(constraint_columns)
             if same or (not index.unique and constraint_columns[: len(columns)] == columns):
-                return f"{'same columns as' if same else 'a prefix of'} {what}"
+                return f"{'same columns as' if same else 'a prefix of'} {kind} {name}"
     if index.unique:
         return None  # a unique index enforces something; never call it redundant
     for other in btrees:
-        if other is index or _where(other) != _where(index):
+        if other is index:
             continue
-        other_keys = _normalized(other.elements)
+        other_keys, other_where = shapes[other.name]
+        if other_where != where or other_keys[: len(keys)] != keys:
+            continue
         covered = {e.expression for e in other.elements} | set(other.include)
-        if other_keys[: len(keys)] != keys or not set(index.include) <= covered:
+        if not set(index.include) <= covered:
             continue
         if len(other_keys) > len(keys):
             return f"a prefix of {other.name}"

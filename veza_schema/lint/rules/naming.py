@@ -139,19 +139,19 @@ def check_snake_case_other(schema: Schema) -> Iterator[Finding]:
 def _check_index_name(
     index: Index,
     table_name: str,
-    columns: Iterable[str],
+    words: ColumnWords | None,
     on_view: bool,
     shape_rule: Rule,
     claim_rule: Rule,
 ) -> Iterator[Finding]:
-    path = index_path(index, on_view)
+    """NAM002's and NAM007's findings on one index name; ``words`` are the table's columns (None on a view)."""
     prefix = f"idx_{table_name}_"
     shape = shape_rule
     if not index.name.startswith(prefix):
         yield shape.finding(
             f"index '{index.name}' should be named idx_{table_name}_{{columns}}_{{type}}",
             index.meta.pos,
-            path,
+            index_path(index, on_view),
         )
         return
     rest = index.name[len(prefix) :]
@@ -160,24 +160,24 @@ def _check_index_name(
         yield shape.finding(
             f"index '{index.name}' lacks a type suffix (one of {', '.join(INDEX_SUFFIXES)})",
             index.meta.pos,
-            path,
+            index_path(index, on_view),
         )
         middle = rest
     else:
         middle = rest[: -len(suffix) - 1]
         if not _suffix_holds(suffix, index):
             yield shape.finding(
-                f"index '{index.name}' says '_{suffix}' but it is a {_describe(index)}", index.meta.pos, path
+                f"index '{index.name}' says '_{suffix}' but it is a {_describe(index)}", index.meta.pos,
+                index_path(index, on_view)
             )
-    if on_view:
+    if words is None:
         return
     claims = claim_rule
-    words = column_words(tuple(columns))
     for claim in _uncovered(words, middle, _index_columns(index)):
         yield claims.finding(
             f"index '{index.name}' names column '{claim}', which the index does not cover",
             index.meta.pos,
-            path,
+            index_path(index, on_view),
         )
 
 
@@ -211,12 +211,14 @@ def _index_name_findings(schema: Schema) -> list[Finding]:
     """NAM002 and NAM007 findings of every index name, read once for both rules."""
     found: list[Finding] = []
     for table in schema.tables.values():
+        if not table.indexes:
+            continue
+        words, name = column_words(table.column_names), bare(table.name)
         for index in table.indexes.values():
-            found += _check_index_name(index, bare(table.name), table.column_names, False, check_index_name,
-                                       check_name_claims)
+            found += _check_index_name(index, name, words, False, check_index_name, check_name_claims)
     for view in schema.views.values():
         for index in view.indexes.values():
-            found += _check_index_name(index, bare(view.name), (), True, check_index_name, check_name_claims)
+            found += _check_index_name(index, bare(view.name), None, True, check_index_name, check_name_claims)
     return found
 
 
