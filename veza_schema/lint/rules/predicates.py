@@ -368,7 +368,26 @@ def both_true(predicate: str, check: str, not_null: frozenset[str] = frozenset()
     a, b = _facts(predicate).terms, _facts(check).terms
     if a is None or b is None or len(a) * len(b) > _MAX_TERMS:
         return None
+    if _term_columns(predicate).isdisjoint(_term_columns(check)):
+        # _allowed_with judges each column alone: with no column in common, each side is judged alone
+        # (and the predicate's answer, ``deleted_at IS NULL`` on every table, is cached).
+        return _alone(predicate, not_null, True) and _alone(check, not_null, False)
     return any(_allowed_with(x, y, not_null) for x in a for y in b)
+
+
+@lru_cache(maxsize=65536)
+def _term_columns(text: str) -> frozenset[str]:
+    """The columns the known atoms of the expression's normal form compare."""
+    return frozenset(atom.column for term in _facts(text).terms or () if term for atom in term)
+
+
+@lru_cache(maxsize=65536)
+def _alone(text: str, not_null: frozenset[str], as_predicate: bool) -> bool:
+    """:func:`both_true`'s verdict on one side when the other side shares no column with it."""
+    terms = _facts(text).terms or ()
+    if as_predicate:
+        return any(_allowed_with(term, (), not_null) for term in terms)
+    return any(_allowed_with((), term, not_null) for term in terms)
 
 
 def comparisons(text: str) -> Iterator[Atom]:
@@ -383,5 +402,5 @@ def columns_of(term: Term) -> set[str]:
 def release() -> None:
     """Forget what this module learnt: lint calls it once its rules ran (the answers of a 10,000-table
     schema hold megabytes that nothing reads afterwards)."""
-    for cached in (_facts, _decode_atom, can_be_true, can_be_false):
+    for cached in (_facts, _decode_atom, can_be_true, can_be_false, _term_columns, _alone):
         cached.cache_clear()
