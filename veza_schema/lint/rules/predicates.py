@@ -212,8 +212,9 @@ _EQUALITIES = frozenset({"=", "in", "<>", "not in"})
 
 
 def _apply(state: _Range, atom: Atom) -> None:
-    if atom.op in ("is null", "is not null"):
-        must_be_null = atom.op == "is null"
+    op = atom.op
+    if op == "is null" or op == "is not null":
+        must_be_null = op == "is null"
         if state.null is (not must_be_null):
             state.contradiction = True
         state.null = must_be_null
@@ -221,29 +222,31 @@ def _apply(state: _Range, atom: Atom) -> None:
     if state.null is True:  # a comparison is never true on NULL
         state.contradiction = True
         return
+    if op not in _EQUALITIES:  # a bound: the common case, kept short
+        if len(atom.values) == 1:
+            value = atom.values[0].value
+            if isinstance(value, Decimal) and not value.is_nan():  # NaN: see below
+                low, high = state.low, state.high
+                if op in (">", ">=") and (low is None or value > low or (value == low and op == ">")):
+                    state.low, state.low_open = value, op == ">"
+                elif op in ("<", "<=") and (high is None or value < high or (value == high and op == "<")):
+                    state.high, state.high_open = value, op == "<"
+        return
     values = [v.value for v in atom.values]
     if any(isinstance(v, Decimal) and v.is_nan() for v in values):
         return  # 'NaN'::numeric: PostgreSQL orders it above every number, Decimal refuses to compare it
-    if atom.op in _EQUALITIES:
-        kinds = {type(v) for v in values} | {type(v) for v in (state.equal or ())} | {type(v) for v in state.unequal}
-        if len(kinds) > 1:
-            # An untyped '5' next to 5: PostgreSQL casts one to the other, lint does not guess.
-            state.equal, state.unequal, state.mixed = None, set(), True
-            return
-        if state.mixed:
-            return
-    if atom.op in ("=", "in"):
+    kinds = {type(v) for v in values} | {type(v) for v in (state.equal or ())} | {type(v) for v in state.unequal}
+    if len(kinds) > 1:
+        # An untyped '5' next to 5: PostgreSQL casts one to the other, lint does not guess.
+        state.equal, state.unequal, state.mixed = None, set(), True
+        return
+    if state.mixed:
+        return
+    if op in ("=", "in"):
         allowed: set[object] = set(values)
         state.equal = allowed if state.equal is None else state.equal & allowed
-    elif atom.op in ("<>", "not in"):
+    else:
         state.unequal |= set(values)
-    elif len(values) == 1 and isinstance(values[0], Decimal):
-        value = values[0]
-        low, high = state.low, state.high
-        if atom.op in (">", ">=") and (low is None or value > low or (value == low and atom.op == ">")):
-            state.low, state.low_open = value, atom.op == ">"
-        elif atom.op in ("<", "<=") and (high is None or value < high or (value == high and atom.op == "<")):
-            state.high, state.high_open = value, atom.op == "<"
 
 
 def satisfiable(term: Term, not_null: frozenset[str] = frozenset()) -> bool:
