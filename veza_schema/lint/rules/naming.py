@@ -73,9 +73,17 @@ class ColumnWords:
                 prefixes.setdefault(words[:n], set()).add(column)
         self.lookup: dict[tuple[str, ...], frozenset[str]] = {k: frozenset(v) for k, v in prefixes.items()}
         self.lookup.update(exact)  # an exact column name wins over a prefix of a longer one
+        # Names read before: tables sharing these columns repeat them (idx_<table>_account_id_btree).
+        self._read: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
 
-    def claims(self, text: str) -> Iterator[tuple[str, frozenset[str]]]:
+    def claims(self, text: str) -> tuple[tuple[str, frozenset[str]], ...]:
         """(words, candidate columns) for each run of words that names a column; others are free words."""
+        found = self._read.get(text)
+        if found is None:
+            found = self._read[text] = tuple(self._claims(text))
+        return found
+
+    def _claims(self, text: str) -> Iterator[tuple[str, frozenset[str]]]:
         words = [w for w in text.split("_") if w]
         i = 0
         while i < len(words):
@@ -98,7 +106,7 @@ def column_words(columns: tuple[str, ...]) -> ColumnWords:
 def _names_a_column(words: ColumnWords, text: str, columns: frozenset[str]) -> bool:
     """True when the name reads as a column (``user`` for user_id) or shares a word with one it uses
     (``chk_files_size_positive`` for file_size)."""
-    if any(True for _ in words.claims(text)):
+    if words.claims(text):
         return True
     used = {word for column in columns for word in column.split("_")}
     return any(word in used for word in text.split("_"))

@@ -235,8 +235,10 @@ def check_concurrent_refresh(schema: Schema) -> Iterator[Finding]:
 SqlText = tuple[str, str, str, Any, Table | None]
 
 
-def _sql_texts(schema: Schema) -> Iterator[SqlText]:
-    """Every SQL expression of the model a rule parses, as (kind, text, owner, object, table).
+def _sql_texts(schema: Schema, *, immutable_only: bool = False) -> Iterator[SqlText]:
+    """Every SQL expression of the model a rule parses, as (kind, text, owner, object, table); with
+    ``immutable_only``, those PostgreSQL requires IMMUTABLE (generated columns, index expressions and
+    predicates).
 
     ``table`` is None where the text's columns are not the owner's (a trigger's WHEN, a view's
     index). The label, position and path are made by :func:`_located`, only for a finding.
@@ -244,19 +246,20 @@ def _sql_texts(schema: Schema) -> Iterator[SqlText]:
     for table in schema.tables.values():
         name = table.name
         for column in table.columns:
-            if column.default is not None:
+            if column.default is not None and not immutable_only:
                 yield "default", column.default, name, column, table
             if column.generated is not None:
                 yield "generated", column.generated, name, column, table
-        for check in table.checks.values():
-            yield "check", check.expression, name, check, table
+        if not immutable_only:
+            for check in table.checks.values():
+                yield "check", check.expression, name, check, table
         for index in table.indexes.values():
             for element in index.elements:
                 if not element.is_column:
                     yield "expression", element.expression, name, index, table
             if index.where:
                 yield "where", index.where, name, index, table
-        for trigger in table.triggers.values():
+        for trigger in table.triggers.values() if not immutable_only else ():
             if trigger.when:
                 yield "when", trigger.when, name, trigger, None
     for view in schema.views.values():
@@ -361,9 +364,7 @@ def check_immutable_functions(schema: Schema) -> Iterator[Finding]:
     this = check_immutable_functions
     own = {name.lower(): f.volatility for name, f in schema.functions.items() if f.volatility != "immutable"}
     calls: dict[str, list[str]] = {}  # by text: 10,000 tables index the same few expressions
-    for kind, text, owner, obj, _table in _sql_texts(schema):
-        if kind in ("default", "check", "when"):
-            continue
+    for kind, text, owner, obj, _table in _sql_texts(schema, immutable_only=True):
         bad = calls.get(text)
         if bad is None:
             bad = calls[text] = [] if parse_sql(text).error else non_immutable_calls(text, schema)
