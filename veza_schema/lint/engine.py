@@ -81,7 +81,7 @@ def lint(
     with _collector_paused():
         for rule in rules:
             findings.extend(rule.run(schema, context))
-    predicates.release()  # the rules' answers about this schema's predicates are read by no one now
+        predicates.release()  # the rules' answers about this schema's predicates are read by no one now
     if severity:
         findings = overridden(findings, severity, registry)
     codes = {rule.code for rule in rules}
