@@ -11,9 +11,14 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from veza_schema.model import Index, Meta, Schema, SourcePos, View, split_name
+from veza_schema.sql.text import RESERVED_KEYWORDS
 from veza_schema.types import base_type
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
+
+# What a name may be guilty of (IMM007, PG001, PG002): flags of :func:`suspicion`.
+NOT_SNAKE_CASE, TOO_LONG, RESERVED = 1, 2, 4
 
 
 def table_path(table: str) -> str:
@@ -47,14 +52,14 @@ class Named:
     table: str | None = None
 
 
-def identifiers(schema: Schema, flagged: Callable[[str], bool]) -> Iterator[Named]:
+def identifiers(schema: Schema, flagged: Callable[[str], object]) -> Iterator[Named]:
     """The identifiers whose name ``flagged`` says True, in schema order: tables with their columns,
     keys, constraints and indexes (the identifiers seed rule 7 lists), then :func:`other_identifiers`.
 
     Why a test first: at 10,000 tables a schema holds ~150,000 identifiers and a rule flags a handful,
     so a path and a position are made only for those.
     """
-    columns: dict[str, bool] = {}  # column names repeat on every table: each is tested once
+    columns: dict[str, object] = {}  # column names repeat on every table: each is tested once
     for table in schema.tables.values():
         owner = table.name
         short = split_name(owner)[1]
@@ -85,10 +90,10 @@ def identifiers(schema: Schema, flagged: Callable[[str], bool]) -> Iterator[Name
     yield from other_identifiers(schema, flagged)
 
 
-def other_identifiers(schema: Schema, flagged: Callable[[str], bool] | None = None) -> Iterator[Named]:
+def other_identifiers(schema: Schema, flagged: Callable[[str], object] | None = None) -> Iterator[Named]:
     """Identifiers outside tables: types, functions, views (and their indexes), triggers (those
     ``flagged`` says True of, when given)."""
-    def test(name: str) -> bool:
+    def test(name: str) -> object:
         return flagged is None or flagged(name)
 
     for enum in schema.enums.values():
@@ -114,6 +119,17 @@ def other_identifiers(schema: Schema, flagged: Callable[[str], bool] | None = No
             if test(trigger.name):
                 yield Named(trigger.name, "trigger", f"tables.{table.name}.triggers.{trigger.name}", trigger.meta.pos,
                             table.name)
+
+
+def suspicion(name: str) -> int:
+    """What IMM007, PG001 and PG002 hold against a name: NOT_SNAKE_CASE, TOO_LONG, RESERVED flags (0: nothing)."""
+    flags = 0 if SNAKE_CASE.match(name) else NOT_SNAKE_CASE
+    # A character is 4 bytes at most: a short name is not encoded.
+    if len(name) * 4 > MAX_IDENTIFIER_BYTES and len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+        flags |= TOO_LONG
+    if name.lower() in RESERVED_KEYWORDS:
+        flags |= RESERVED
+    return flags
 
 
 T = TypeVar("T")
@@ -147,3 +163,10 @@ def view_indexes(schema: Schema) -> Iterator[tuple[View, Index]]:
 
 def pos_of(meta: Meta, key: str | None = None) -> SourcePos | None:
     return meta.at(key) if key else meta.pos
+
+
+@per_schema
+def suspect_identifiers(schema: Schema) -> list[Named]:
+    """The identifiers :func:`suspicion` flags, found in one walk for the three rules that read them
+    (a 10,000-table schema has ~150,000 identifiers and usually none of these)."""
+    return list(identifiers(schema, suspicion))

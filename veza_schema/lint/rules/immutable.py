@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import Rule, rule
 from veza_schema.lint.rules.common import (
-    SNAKE_CASE,
+    NOT_SNAKE_CASE,
     column_path,
-    identifiers,
     is_jsonb,
+    suspect_identifiers,
+    suspicion,
     table_path,
     type_base,
 )
@@ -241,10 +242,6 @@ def check_nullable_default(schema: Schema) -> Iterator[Finding]:
                 )
 
 
-def _not_snake_case(name: str) -> bool:
-    return SNAKE_CASE.match(name) is None
-
-
 @rule(
     "IMM007",
     "snake-case",
@@ -258,8 +255,8 @@ def _not_snake_case(name: str) -> bool:
 )
 def check_snake_case(schema: Schema) -> Iterator[Finding]:
     this = check_snake_case
-    for named in identifiers(schema, _not_snake_case):
-        if named.kind not in _OTHER_KINDS:
+    for named in suspect_identifiers(schema):
+        if named.kind not in _OTHER_KINDS and suspicion(named.name) & NOT_SNAKE_CASE:
             yield this.finding(f"{named.kind} name '{named.name}' is not snake_case", named.pos, named.path)
 
 

@@ -9,20 +9,20 @@ from typing import Any
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import LintContext, Rule, rule
 from veza_schema.lint.rules.common import (
+    MAX_IDENTIFIER_BYTES,
+    RESERVED,
+    TOO_LONG,
     column_path,
-    identifiers,
     index_path,
+    suspect_identifiers,
+    suspicion,
     table_path,
     type_base,
 )
 from veza_schema.model import Schema, SourcePos, Table
 from veza_schema.sql.facts import SERIAL_TYPES, CatalogFacts
 from veza_schema.sql.parse import parse_sql
-from veza_schema.sql.text import RESERVED_KEYWORDS
 from veza_schema.sql.volatility import non_immutable_calls
-
-MAX_IDENTIFIER_BYTES = 63
-
 
 # Spellings PostgreSQL's grammar (not pg_type) takes as types: int, decimal, serial...
 _TYPE_SPELLINGS: frozenset[str] = frozenset({"int", "dec", "decimal", "float", "double"}) | frozenset(SERIAL_TYPES)
@@ -31,11 +31,6 @@ _TYPE_SPELLINGS: frozenset[str] = frozenset({"int", "dec", "decimal", "float", "
 def builtin_type_names(facts: CatalogFacts) -> frozenset[str]:
     """pg_catalog's type names, in both spellings (int4 and integer), and the grammar's aliases."""
     return frozenset(facts.types) | _TYPE_SPELLINGS
-
-
-def _too_long(name: str) -> bool:
-    """Longer than PostgreSQL keeps (a character is 4 bytes at most: short names are not encoded)."""
-    return len(name) * 4 > MAX_IDENTIFIER_BYTES and len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES
 
 
 @rule(
@@ -50,7 +45,9 @@ def _too_long(name: str) -> bool:
 )
 def check_identifier_length(schema: Schema) -> Iterator[Finding]:
     this = check_identifier_length
-    for named in identifiers(schema, _too_long):
+    for named in suspect_identifiers(schema):
+        if not suspicion(named.name) & TOO_LONG:
+            continue
         size = len(named.name.encode("utf-8"))
         yield this.finding(f"{named.kind} name '{named.name}' is {size} bytes; PostgreSQL truncates it to "
                            f"{MAX_IDENTIFIER_BYTES}", named.pos, named.path)
@@ -66,10 +63,6 @@ def check_identifier_length(schema: Schema) -> Iterator[Finding]:
                 )
 
 
-def _reserved(name: str) -> bool:
-    return name.lower() in RESERVED_KEYWORDS
-
-
 @rule(
     "PG002",
     "reserved-keyword",
@@ -83,7 +76,9 @@ def _reserved(name: str) -> bool:
 )
 def check_reserved_keywords(schema: Schema) -> Iterator[Finding]:
     this = check_reserved_keywords
-    for named in identifiers(schema, _reserved):
+    for named in suspect_identifiers(schema):
+        if not suspicion(named.name) & RESERVED:
+            continue
         yield this.finding(f"{named.kind} name '{named.name}' is a reserved keyword in PostgreSQL", named.pos,
                            named.path)
 
