@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -158,6 +159,7 @@ class Recording:
 
     writes: list[tuple[float, float]] = field(default_factory=list)  # (start, end), perf_counter
     blocked: list[float] = field(default_factory=list)  # sample times when the writer was blocked
+    waits: list[tuple[float, str]] = field(default_factory=list)  # (sample time, what the writer's backend did)
     errors: list[str] = field(default_factory=list)
 
 
@@ -184,12 +186,19 @@ def writer(dsn: str, insert: Insert, stop: threading.Event, rec: Recording, pid_
 
 
 def sampler(dsn: str, writer_pid: int, stop: threading.Event, rec: Recording) -> None:
-    """Every 5 ms: is the writer waiting on a lock someone else holds?"""
+    """Every 5 ms: is the writer waiting on a lock someone else holds, and what is its backend doing
+    (a wait event such as ``Lock:relation`` or ``LWLock:...``, ``running`` on a CPU, or ``idle``: the
+    write is done and the gap, if any, is the writer's own process)?"""
     with psycopg.connect(dsn, autocommit=True, application_name="bench sampler") as conn:
         while not stop.is_set():
-            row = conn.execute("SELECT cardinality(pg_blocking_pids(%s))", (writer_pid,)).fetchone()
-            if row and row[0]:
-                rec.blocked.append(time.perf_counter())
+            row = conn.execute("SELECT cardinality(pg_blocking_pids(pid)), state, wait_event_type, wait_event "
+                               "FROM pg_stat_activity WHERE pid = %s", (writer_pid,)).fetchone()
+            now = time.perf_counter()
+            if row:
+                if row[0]:
+                    rec.blocked.append(now)
+                what = f"{row[2]}:{row[3]}" if row[2] else ("running" if row[1] == "active" else str(row[1]))
+                rec.waits.append((now, what))
             time.sleep(0.005)
 
 
@@ -202,6 +211,9 @@ class Result:
     blocked_ms: float
     median_ms: float
     errors: list[str]
+    # The three worst gaps: (start, end) in seconds since the epoch, and what the writer's backend
+    # was sampled doing during each.
+    worst_gaps: list[tuple[float, float, str]] = field(default_factory=list)
 
 
 def events_writer(dsn: str) -> Insert:
@@ -213,6 +225,7 @@ def events_writer(dsn: str) -> Insert:
 def measure(plan: str, dsn: str, migrate: Callable[[], None], insert: Insert | None = None) -> Result:
     """Run ``migrate()`` under a live writer; stats over the writes overlapping the migration."""
     insert = insert or events_writer(dsn)
+    epoch = time.time() - time.perf_counter()  # perf_counter -> seconds since the epoch (the server log's %n)
     rec, stop = Recording(), threading.Event()
     pid_box: list[int] = []
     write_thread = threading.Thread(target=writer, args=(dsn, insert, stop, rec, pid_box), daemon=True)
@@ -233,12 +246,17 @@ def measure(plan: str, dsn: str, migrate: Callable[[], None], insert: Insert | N
     sample_thread.join()
     during = [(s, e) for s, e in rec.writes if s <= ended and e >= began]
     ends = sorted(e for _, e in rec.writes if began - 0.05 <= e <= ended + 0.5)
-    gaps = [b - a for a, b in zip(ends, ends[1:], strict=False)]
     latencies = [e - s for s, e in during]
     blocked = [t for t in rec.blocked if began <= t <= ended + 0.5]
-    worst = max(max(latencies, default=0.0), max(gaps, default=0.0))
+    windows = sorted([*during, *zip(ends, ends[1:], strict=False)], key=lambda w: w[0] - w[1])
+    worst = windows[0][1] - windows[0][0] if windows else 0.0
+    worst_gaps = []
+    for lo, hi in windows[:3]:
+        seen = [what for t, what in rec.waits if lo <= t <= hi]
+        waits = ", ".join(f"{what} x{seen.count(what)}" for what in sorted(set(seen), key=seen.index))
+        worst_gaps.append((lo + epoch, hi + epoch, waits or "no sample (the bench process itself was not running)"))
     return Result(plan, ended - began, len(during), 1000 * worst, 5.0 * len(blocked),
-                  1000 * statistics.median(latencies) if latencies else 0.0, rec.errors)
+                  1000 * statistics.median(latencies) if latencies else 0.0, rec.errors, worst_gaps)
 
 
 def clone(admin_dsn: str, template: str, name: str) -> str:
@@ -316,10 +334,11 @@ def prepare(admin: str, work: Path, rows: int) -> Path:
     return base
 
 
-def noise_floor(admin: str) -> Result:
+def noise_floor(admin: str, template: str) -> Result:
     """The writer alone for two seconds: the gaps this machine makes without any migration."""
-    dsn = clone(admin, "stall_template", "stall_idle")
-    result = measure("idle", dsn, lambda: time.sleep(2.0))
+    dsn = clone(admin, template, "stall_idle")
+    insert = None if template == "stall_template" else (lambda i: (LOGS_INSERT, ()))
+    result = measure("idle", dsn, lambda: time.sleep(2.0), insert)
     drop(admin, "stall_idle")
     return result
 
@@ -450,39 +469,77 @@ def print_results(results: list[ChangeResult], rows: int, idle: Result | None = 
                   f"{r.veza.errors[0]}")
 
 
-def report(result: ChangeResult) -> None:
+def report(result: ChangeResult, server_log: Path | None = None) -> None:
     print(f"  {result.change.name}: veza {result.veza.worst_ms:.1f} ms ({', '.join(result.files)}), "
           f"naive {result.naive.worst_ms:.1f} ms", flush=True)
+    for lo, hi, waits in result.veza.worst_gaps:
+        print(f"    veza gap of {1000 * (hi - lo):.1f} ms: the writer's backend was sampled {waits}", flush=True)
+        if server_log is not None:
+            for line in logged_during(server_log, (lo, hi)):
+                print(f"      {line}", flush=True)
 
 
-def run(rows: int, only: list[str] | None = None) -> bool:
+# With --server-log: every statement with its duration, lock waits over 10 ms, checkpoints and
+# autovacuum, each line stamped with the epoch (%n) to line it up with the writer's worst gap.
+DIAGNOSTIC_SETTINGS = {"log_min_duration_statement": "0", "log_lock_waits": "on", "deadlock_timeout": "10ms",
+                       "log_checkpoints": "on", "log_autovacuum_min_duration": "0",
+                       "log_line_prefix": "'%n [%p] %a: '"}
+_LOGGED = re.compile(r"^(?P<at>\d+\.\d+) \[(?P<pid>\d+)\] (?P<app>[^:]*): (?P<text>.*)$")
+_DURATION = re.compile(r"duration: (?P<ms>[\d.]+) ms")
+
+
+def logged_during(server_log: Path, window: tuple[float, float]) -> list[str]:
+    """The server's log lines for what ran during ``window`` (a statement overlapping it, by its end
+    time and duration; anything else logged in it), but the writer's and the sampler's fast statements."""
+    lo, hi = window
+    lines = []
+    for line in server_log.read_text(errors="replace").splitlines():
+        match = _LOGGED.match(line)
+        if match is None:
+            continue
+        at, text = float(match["at"]), match["text"]
+        took = _DURATION.search(text)
+        seconds = float(took["ms"]) / 1000 if took else 0.0
+        if at < lo - 0.002 or at - seconds > hi + 0.002:
+            continue
+        if match["app"].startswith("bench ") and seconds < 0.005:
+            continue
+        lines.append(f"{at - lo:+.3f}s {match['app'] or '-'}: {text[:220]}")
+    return lines
+
+
+def run(rows: int, only: list[str] | None = None, server_log: bool = False) -> bool:
     """Measure every change (or ``only`` these); print the table; True when every target and control holds."""
     bindir = debian_bindir() or embedded_bindir()
     if bindir is None:
         print("write stall: no PostgreSQL binaries (apt-get install postgresql, or the embedded extra)")
         return False
-    server = ThrowawayServer(bindir)
+    server = ThrowawayServer(bindir, settings=DIAGNOSTIC_SETTINGS if server_log else None)
+    log = server.base_dir / "log" if server_log else None
     work = Path(tempfile.mkdtemp(prefix="veza-bench-stall-"))
     results: list[ChangeResult] = []
     idle: Result | None = None
     try:
         started = time.perf_counter()
         admin = server.start()
-        base = prepare(admin, work, rows)
-        print(f"write stall: {rows:,} rows in events, setup {time.perf_counter() - started:.0f}s", flush=True)
-        idle = noise_floor(admin)
-        for change in CHANGES:
-            if only and change.name not in only:
-                continue
-            results.append(run_change(admin, work, base, change))
-            report(results[-1])
-        drop(admin, "stall_template")
+        changes = [c for c in CHANGES if not only or c.name in only]
         wanted = [c for c in PARTITION_CHANGES if not only or any(c.name.startswith(o) for o in only)]
+        if changes:
+            base = prepare(admin, work, rows)
+            print(f"write stall: {rows:,} rows in events, setup {time.perf_counter() - started:.0f}s", flush=True)
+            idle = noise_floor(admin, "stall_template")
+            for change in changes:
+                results.append(run_change(admin, work, base, change))
+                report(results[-1], log)
+            drop(admin, "stall_template")
         if wanted:
             parts = prepare_partitions(admin, work, rows)
+            print(f"write stall: {rows:,} rows in logs, setup {time.perf_counter() - started:.0f}s", flush=True)
+            if idle is None:
+                idle = noise_floor(admin, "stall_parts")
             for change in wanted:
                 results.append(run_partition_change(admin, parts, change))
-                report(results[-1])
+                report(results[-1], log)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -495,9 +552,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--only", help="comma-separated change names, e.g. 'index,check'")
+    parser.add_argument("--server-log", action="store_true",
+                        help="log every statement on the bench server and print what ran during each worst gap "
+                             "(diagnosis: the logging itself slows the server)")
     args = parser.parse_args()
     only = [name.strip() for name in args.only.split(",")] if args.only else None
-    return 0 if run(args.rows, only) else 1
+    return 0 if run(args.rows, only, args.server_log) else 1
 
 
 if __name__ == "__main__":
