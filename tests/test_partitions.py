@@ -81,7 +81,7 @@ def test_without_the_migrations_exits_3(database: TestDatabase) -> None:
     (("--as-of", "next tuesday"), "--as-of 'next tuesday': expected a date"),
     (("no_such_table",), "not a time-partitioned table of the schema: no_such_table (the schema has: events, "
                          "messages)"),
-    (("--format", "json"), "--format json goes with --check"),
+    (("--dry-run", "--format", "json"), "--format json goes with --check (the monitoring report) or a run"),
     (("--check", "--dry-run"), "--check and --dry-run both change nothing"),
 ])
 def test_bad_usage_exits_2_before_connecting(tmp_path: Path, args: tuple[str, ...], message: str) -> None:

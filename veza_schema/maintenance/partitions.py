@@ -36,6 +36,7 @@ Library entry points (used by the CLI and by bench/bench_write_stall.py):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -56,7 +57,15 @@ from veza_schema.maintenance.partition_plan import (
     TablePlan,
     plan_table,
 )
-from veza_schema.maintenance.partition_state import PUBLIC, IncomingKey, LivePartition, bounds, references_clause
+from veza_schema.maintenance.partition_state import (
+    CAPTURE_PREFIX,
+    JOB_LOCK_CLASS,
+    PUBLIC,
+    IncomingKey,
+    LivePartition,
+    bounds,
+    references_clause,
+)
 from veza_schema.managed import ARCHIVE_SCHEMA, PARTITION_BOUNDS_CHECK
 from veza_schema.model import Schema, Table
 from veza_schema.sql import text
@@ -120,6 +129,7 @@ class TableResult:
     created: list[NewPartition] = field(default_factory=list)
     moved_rows: int = 0
     copied_under_lock: int = 0  # of the rows moved, those written during the move and copied in its last step
+    removed_leftovers: list[str] = field(default_factory=list)  # capture triggers of an interrupted move
     expired: list[Expiry] = field(default_factory=list)
     referencing_rows: int = 0
     config: list[ConfigChange] = field(default_factory=list)
@@ -156,6 +166,17 @@ def maintain_table(conn: psycopg.Connection, plan: TablePlan, options: Maintenan
     result = TableResult(plan)
     worker = _Worker(conn, plan, options, result, progress)
     try:
+        if not worker.claim():
+            raise DatabaseError(f"{plan.table.name}: another `veza-schema partitions` is maintaining this table "
+                                "now; skipped (rerun once it has finished)")
+    except psycopg.Error as exc:
+        result.error = database_error(f"{plan.table.name}", exc)
+        return result
+    except DatabaseError as exc:
+        result.error = exc
+        return result
+    try:
+        worker.remove_leftovers()
         worker.sync_config()
         # Moves first: attaching a partition scans the default partition under the lock, and a
         # move leaves it without the rows it took (often empty) for the attaches that follow. A
@@ -176,6 +197,8 @@ def maintain_table(conn: psycopg.Connection, plan: TablePlan, options: Maintenan
         result.error = exc
     except psycopg.Error as exc:
         result.error = database_error(f"{plan.table.name}", exc)
+    finally:
+        worker.release()
     result.created.sort(key=lambda new: new.start)
     return result
 
@@ -189,6 +212,37 @@ class _Worker:
         self.table = plan.table.name
         self.key = plan.state.key
         self.partman = plan.state.partman
+
+    # one run per table ------------------------------------------------------------------------------
+    def claim(self) -> bool:
+        """Take this table's job lock (a session advisory lock, gone with the session if the run dies)."""
+        row = self.execute("SELECT pg_try_advisory_lock(%(key)s)", {"key": self.job_lock_key()}).fetchone()
+        return bool(row and row[0])
+
+    def release(self) -> None:
+        with contextlib.suppress(psycopg.Error):  # a broken connection has lost the lock already
+            self.execute("SELECT pg_advisory_unlock(%(key)s)", {"key": self.job_lock_key()})
+
+    def job_lock_key(self) -> int:
+        row = self.execute("SELECT %(table)s::regclass::oid::bigint",
+                           {"table": sql.Identifier(PUBLIC, self.table).as_string(self.conn)}).fetchone()
+        assert row is not None
+        return (JOB_LOCK_CLASS << 32) | int(row[0])
+
+    def remove_leftovers(self) -> None:
+        """Drop what an interrupted move left (its capture trigger, function and log): holding the job
+        lock, no other run is moving rows of this table. Left, the trigger would log every write to
+        the default partition for ever."""
+        default, names = self.plan.state.default, self.plan.state.capture_triggers
+        if default is None or not names:
+            return
+        self.at_once(f"removing what an interrupted move left on {default}", [
+            statement for name in names for statement in (
+                sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(name),
+                                                                   sql.Identifier(PUBLIC, default)),
+                sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(PUBLIC, name)),
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PUBLIC, name)))])
+        self.result.removed_leftovers.extend(names)
 
     # transactions ------------------------------------------------------------------------------
     def transaction(self, what: str, work: Callable[[], object]) -> object:
@@ -255,9 +309,10 @@ class _Worker:
             else:
                 self.result.created.append(new)
                 return
-        moved = self.create_moving_default_rows(new)
-        self.result.created.append(replace(new, default_rows=moved))
+        moved, under_lock = self.create_moving_default_rows(new)
+        self.result.created.append(replace(new, default_rows=moved, under_lock=under_lock))
         self.result.moved_rows += moved
+        self.result.copied_under_lock += under_lock
 
     def attach_empty(self, new: NewPartition) -> None:
         """The standalone table in one transaction, then the locks and the attach in one round trip
@@ -268,9 +323,7 @@ class _Worker:
                 sql.SQL("SELECT {}(%(parent)s, ARRAY[%(start)s]::timestamptz[], false)").format(create_partition),
                 {"parent": f"{PUBLIC}.{self.table}", "start": new.start}))
             return
-        statements = self.standalone(new)
-        if statements:
-            self.transaction(f"creating {new.name}", lambda: self.execute(sql.SQL("; ").join(statements)))
+        self.at_once(f"creating {new.name}", self.standalone(new))
         self.at_once(f"attaching {new.name}", [*self.locks_for_attach(), *self.attach(new)])
 
     def locks_for_attach(self) -> list[sql.Composable]:
@@ -285,8 +338,8 @@ class _Worker:
 
     def standalone(self, new: NewPartition) -> list[sql.Composable]:
         """The statements making the partition-to-be a plain table with the parent's columns, indexes
-        and CHECKs, and a CHECK matching its bounds (none when an interrupted earlier run made it:
-        it is reused)."""
+        and CHECKs, and a CHECK matching its bounds; or, when an interrupted run made it, emptying it
+        (it is reused: the rows it holds are copies, the originals are still in the default partition)."""
         existing = self.execute("""
             SELECT c.relispartition, EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid
                                               AND k.conname = %(check)s)
@@ -296,7 +349,7 @@ class _Worker:
             if existing[0] or not existing[1]:
                 raise DatabaseError(f"{self.table}: a table named {new.name} already exists and is not a partition "
                                     "this job was making; rename or drop it")
-            return []
+            return [sql.SQL("TRUNCATE {}").format(sql.Identifier(PUBLIC, new.name))]
         return [sql.SQL(
             "CREATE TABLE {new} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES "
             "INCLUDING STORAGE INCLUDING GENERATED INCLUDING STATISTICS)").format(
@@ -314,7 +367,7 @@ class _Worker:
             sql.SQL("ALTER TABLE {new} DROP CONSTRAINT {check}").format(
             new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK))]
 
-    def create_moving_default_rows(self, new: NewPartition) -> int:
+    def create_moving_default_rows(self, new: NewPartition) -> tuple[int, int]:
         """Copy, catch up, swap: the rows stay in the default partition (visible, updatable, and
         still referenced) while they are copied in bounded batches into the partition-to-be, and a
         trigger on the default partition logs the primary key of every row written there meanwhile.
@@ -324,7 +377,8 @@ class _Worker:
         actions (it is a move, not a deletion: TRUNCATE when the default partition holds nothing
         else and nothing references it, else DELETE), and attaches the partition. A table without
         a primary key has no row identity to log: its rows are copied in that last transaction.
-        A crash at any point leaves every row where it was; a rerun starts the copy over."""
+        A crash at any point leaves every row where it was; a rerun starts the copy over.
+        Returns the rows moved, and how many of them were copied in the last step."""
         default = self.plan.state.default
         assert default is not None
         key = self.plan.state.primary_key
@@ -344,10 +398,7 @@ class _Worker:
                        sql.SQL("SET LOCAL session_replication_role = origin")] \
                 if self.plan.state.move_needs_replica else []                      # is made, without the right
             row = self.at_once(f"creating {new.name}", [
-                *replica, *self.capture_drops(new, trigger=self.capture_left(new)),  # a crash's
-                *self.standalone(new),
-                sql.SQL("TRUNCATE {}").format(target),  # an interrupted run's copy starts over
-                *(self.capture(new) if key else []),
+                *replica, *self.standalone(new), *(self.capture(new) if key else []),
                 sql.SQL("SELECT pg_relation_size({rel}::regclass) / current_setting('block_size')::int, "
                         "greatest(reltuples, 0) / greatest(relpages, 1) FROM pg_class WHERE oid = {rel}::regclass"
                         ).format(rel=sql.Literal(source.as_string(self.conn)))])
@@ -405,7 +456,7 @@ class _Worker:
                 replica=self.plan.state.move_needs_replica, rows=move.rows)
             row = self.at_once(f"attaching {new.name}", [
                 *self.locks_for_attach(), sql.SQL(block.rstrip("\n")),
-                *(self.capture_drops(new, trigger=True) if key else []), *self.attach(new),
+                *(self.capture_drops(new) if key else []), *self.attach(new),
                 sql.SQL("SELECT current_setting('veza.move_rows')::bigint, "
                         "current_setting('veza.move_copied')::bigint")])
             assert row is not None
@@ -426,8 +477,7 @@ class _Worker:
                 if move.logged <= _CAUGHT_UP:
                     break
         move = swap(move)
-        self.result.copied_under_lock += move.last_step
-        return move.rows
+        return move.rows, move.last_step
 
     def capture(self, new: NewPartition) -> list[sql.Composable]:
         """The statements making the log of keys written to the default partition during the move,
@@ -445,25 +495,14 @@ class _Worker:
                 name=sql.Identifier(name), default=sql.Identifier(PUBLIC, default),
                 function=sql.Identifier(PUBLIC, name))]
 
-    def capture_drops(self, new: NewPartition, *, trigger: bool) -> list[sql.Composable]:
-        """The statements dropping what :meth:`capture` made. Only a ``trigger`` known to exist
-        is dropped: dropping one takes an ACCESS EXCLUSIVE lock on the default partition, which
-        writers would queue behind."""
+    def capture_drops(self, new: NewPartition) -> list[sql.Composable]:
+        """The statements dropping what :meth:`capture` made (the trigger's takes an ACCESS EXCLUSIVE lock
+        on the default partition: they run under the last step's locks)."""
         name, default = _capture_name(new), self.plan.state.default
         assert default is not None
-        drops: list[sql.Composable] = [sql.SQL("DROP TRIGGER {} ON {}").format(
-            sql.Identifier(name), sql.Identifier(PUBLIC, default))] if trigger else []
-        return [*drops, sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(PUBLIC, name)),
-                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PUBLIC, name))]
-
-    def capture_left(self, new: NewPartition) -> bool:
-        """Whether an interrupted run left its trigger on the default partition."""
-        found = self.execute("SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = %(name)s "
-                             "AND tgrelid = %(default)s::regclass)",
-                             {"name": _capture_name(new),
-                              "default": sql.Identifier(PUBLIC, self.plan.state.default or "").as_string(self.conn)}
-                             ).fetchone()
-        return bool(found and found[0])
+        return [sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(name), sql.Identifier(PUBLIC, default)),
+                sql.SQL("DROP FUNCTION {}()").format(sql.Identifier(PUBLIC, name)),
+                sql.SQL("DROP TABLE {}").format(sql.Identifier(PUBLIC, name))]
 
     # moving rows in batches ------------------------------------------------------------------------
     def move_batch(self, source: str, target: str | None, where: sql.Composable, params: dict[str, object], *,
@@ -601,9 +640,9 @@ class _MoveCount:
 
 def _capture_name(new: NewPartition) -> str:
     """The log table, its trigger function and its trigger (one name; ``veza_`` marks it as the tool's)."""
-    name = f"veza_move_{new.name}"
+    name = f"{CAPTURE_PREFIX}{new.name}"
     if len(name.encode()) > 63:  # PostgreSQL would truncate it: a stable short name instead
-        name = f"veza_move_{hashlib.sha256(new.name.encode()).hexdigest()[:16]}"
+        name = f"{CAPTURE_PREFIX}{hashlib.sha256(new.name.encode()).hexdigest()[:16]}"
     return name
 
 
