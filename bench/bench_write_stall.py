@@ -356,6 +356,22 @@ tables:
     partition_by: {range: [created_at], interval: month, premake: 1, default_partition: true,
                    retention: 3 months, retention_keep_table: false}
 """
+# The same table referenced by another (the shipped messages/message_reactions shape): the default
+# partition's rows cannot be TRUNCATEd, so the move DELETEs them under the lock.
+MARKS_YAML = """\
+  log_marks:
+    columns:
+      id:             {type: bigint, identity: always, primary_key: true}
+      log_id:         {type: uuid}
+      log_created_at: {type: timestamptz}
+    foreign_keys:
+      fk_log_marks_logs:
+        columns: [log_id, log_created_at]
+        references: logs(id, created_at)
+        on_delete: cascade
+    indexes:
+      idx_log_marks_log: {columns: [log_created_at, log_id]}
+"""
 LOGS_INSERT = "INSERT INTO logs (payload) VALUES ('live write')"
 LOGS_LATE_INSERT = "INSERT INTO logs (created_at, payload) VALUES (%s, 'late write')"
 
@@ -367,14 +383,16 @@ def _month(offset: int) -> datetime:
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
 
 
-def prepare_partitions(admin: str, work: Path, rows: int) -> Path:
+def prepare_partitions(admin: str, work: Path, rows: int, *, referenced: bool = False) -> Path:
     """``stall_parts``: half the rows in two expired months (their own partitions), half in a month
-    three ahead that has no partition yet (so they sit in the default partition)."""
-    base = work / "parts"
+    three ahead that has no partition yet (so they sit in the default partition). ``referenced``:
+    ``stall_parts_fk``, the same with ``log_marks`` referencing one in ten of the rows ahead."""
+    name = "stall_parts_fk" if referenced else "stall_parts"
+    base = work / name
     (base / "schema").mkdir(parents=True)
-    (base / "schema" / "parts.yaml").write_text(PARTS_YAML)
+    (base / "schema" / "parts.yaml").write_text(PARTS_YAML + (MARKS_YAML if referenced else ""))
     generate_initial(load_schema(base / "schema"), base / "migrations", "initial", FileSettings())
-    template = clone(admin, "template0", "stall_parts")
+    template = clone(admin, "template0", name)
     runner.apply(Target(template, "bench"), read_migrations(base / "migrations"))
     with psycopg.connect(template, autocommit=True) as conn:
         for offset in (-6, -5):
@@ -384,6 +402,9 @@ def prepare_partitions(admin: str, work: Path, rows: int) -> Path:
         for offset, count in ((-6, rows // 4), (-5, rows // 4), (3, rows // 2)):
             conn.execute("INSERT INTO logs (created_at, payload) SELECT %s + (i %% 2000000) * interval '1 second', "
                          "'payload ' || i FROM generate_series(1, %s) AS i", (_month(offset), count))
+        if referenced:
+            conn.execute("INSERT INTO log_marks (log_id, log_created_at) SELECT id, created_at FROM ONLY logs_default "
+                         "TABLESAMPLE SYSTEM (10)")
         conn.execute("VACUUM ANALYZE")
     return base
 
@@ -411,6 +432,10 @@ def _naive_retention() -> tuple[str, ...]:
 
 PARTITION_CHANGES = (
     Change("partition creation, rows in the default partition", lambda text: text, _naive_creation()),
+    # The naive form is the same move in one transaction (as written it also cascades the deletion to
+    # log_marks; the job moves the rows without firing ON DELETE actions): the control of the stall.
+    Change("partition creation, rows in the default partition, referenced by a foreign key", lambda text: text,
+           _naive_creation()),
     Change("partition retention, rows in the default partition", lambda text: text, _naive_retention(),
            naive_stalls=False),
 )
@@ -420,13 +445,14 @@ def run_partition_change(admin: str, base: Path, change: Change) -> ChangeResult
     """``veza-schema partitions`` (premake 3: the month holding default rows) against the naive DDL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "VEZA_DATABASE_URL", "DATABASE_URL"))}
     creation = change.name.startswith("partition creation")
+    template = "stall_parts_fk" if "foreign key" in change.name else "stall_parts"
     premake = "3" if creation else "1"
     late = _month(3) + timedelta(days=1)
 
     def insert(i: int) -> tuple[str, tuple[object, ...]]:
         return (LOGS_LATE_INSERT, (late,)) if creation else (LOGS_INSERT, ())
 
-    veza_dsn = clone(admin, "stall_parts", "stall_veza")
+    veza_dsn = clone(admin, template, "stall_veza")
 
     def run_veza() -> None:
         proc = subprocess.run([sys.executable, "-m", "veza_schema", "partitions", "--dsn", veza_dsn, "--schema-dir",
@@ -436,7 +462,7 @@ def run_partition_change(admin: str, base: Path, change: Change) -> ChangeResult
 
     veza = measure("veza", veza_dsn, run_veza, insert)
     drop(admin, "stall_veza")
-    naive_dsn = clone(admin, "stall_parts", "stall_naive")
+    naive_dsn = clone(admin, template, "stall_naive")
 
     def run_naive() -> None:
         with psycopg.connect(naive_dsn) as conn:
@@ -534,11 +560,14 @@ def run(rows: int, only: list[str] | None = None, server_log: bool = False) -> b
             drop(admin, "stall_template")
         if wanted:
             parts = prepare_partitions(admin, work, rows)
+            if any("foreign key" in change.name for change in wanted):
+                parts_fk = prepare_partitions(admin, work, rows, referenced=True)
             print(f"write stall: {rows:,} rows in logs, setup {time.perf_counter() - started:.0f}s", flush=True)
             if idle is None:
                 idle = noise_floor(admin, "stall_parts")
             for change in wanted:
-                results.append(run_partition_change(admin, parts, change))
+                results.append(run_partition_change(admin, parts_fk if "foreign key" in change.name else parts,
+                                                    change))
                 report(results[-1], log)
     finally:
         server.stop()

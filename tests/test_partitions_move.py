@@ -110,8 +110,9 @@ def test_the_last_step_copies_only_the_rows_written_since_the_last_round(life: L
 
 def test_the_report_says_how_many_rows_were_copied_under_the_lock(life: Lifecycle) -> None:
     result, _ = _move_with_writes_before_the_last_step(life)
-    assert f"    + created events{suffix(4)} FOR VALUES FROM ('{month(4, 1):%Y-%m-%d}') TO ('{month(5, 1):%Y-%m-%d}'), " \
-           "moved 56 row(s) out of events_default (8 of them copied under the lock)" in result_lines(result)
+    period = f"FROM ('{month(4, 1):%Y-%m-%d}') TO ('{month(5, 1):%Y-%m-%d}')"
+    assert f"    + created events{suffix(4)} FOR VALUES {period}, moved 56 row(s) out of events_default " \
+           "(8 of them copied under the lock)" in result_lines(result)
     (table,) = result_json([result], month(0), {})["tables"]
     assert (table["moved_rows"], table["copied_under_lock"]) == (56, 8)
     assert [(c["partition"], c["moved_rows"], c["copied_under_lock"]) for c in table["created"]

@@ -316,15 +316,18 @@ class _Worker:
 
     def attach_empty(self, new: NewPartition) -> None:
         """The standalone table in one transaction, then the locks and the attach in one round trip
-        (a crash between the two leaves the standalone table, which the next run reuses)."""
+        (a crash between the two leaves the standalone table, which the next run empties and reuses)."""
         if self.plan.backend == "partman" and self.partman is not None:
             create_partition = sql.Identifier(self.partman.schema, "create_partition_time")
             self.transaction(f"creating {new.name}", lambda: self.execute(
                 sql.SQL("SELECT {}(%(parent)s, ARRAY[%(start)s]::timestamptz[], false)").format(create_partition),
                 {"parent": f"{PUBLIC}.{self.table}", "start": new.start}))
             return
-        self.at_once(f"creating {new.name}", self.standalone(new))
-        self.at_once(f"attaching {new.name}", [*self.locks_for_attach(), *self.attach(new)])
+        made = self.standalone(new)
+        if made is not None:
+            self.at_once(f"creating {new.name}", made)
+        self.at_once(f"attaching {new.name}", [*self.locks_for_attach(), *(self.emptied(new) if made is None else []),
+                                               *self.attach(new)])
 
     def locks_for_attach(self) -> list[sql.Composable]:
         """Writers wait for the attaching transaction instead of routing rows into the default
@@ -336,10 +339,10 @@ class _Worker:
         return [sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, self.table)),
                 sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(sql.Identifier(PUBLIC, default))]
 
-    def standalone(self, new: NewPartition) -> list[sql.Composable]:
+    def standalone(self, new: NewPartition) -> list[sql.Composable] | None:
         """The statements making the partition-to-be a plain table with the parent's columns, indexes
-        and CHECKs, and a CHECK matching its bounds; or, when an interrupted run made it, emptying it
-        (it is reused: the rows it holds are copies, the originals are still in the default partition)."""
+        and CHECKs, and a CHECK matching its bounds; None when an interrupted run made it (it is
+        reused, once :meth:`emptied`)."""
         existing = self.execute("""
             SELECT c.relispartition, EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid
                                               AND k.conname = %(check)s)
@@ -349,7 +352,7 @@ class _Worker:
             if existing[0] or not existing[1]:
                 raise DatabaseError(f"{self.table}: a table named {new.name} already exists and is not a partition "
                                     "this job was making; rename or drop it")
-            return [sql.SQL("TRUNCATE {}").format(sql.Identifier(PUBLIC, new.name))]
+            return None
         return [sql.SQL(
             "CREATE TABLE {new} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES "
             "INCLUDING STORAGE INCLUDING GENERATED INCLUDING STATISTICS)").format(
@@ -358,6 +361,12 @@ class _Worker:
                     "AND {key} < {hi})").format(
             new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK),
             key=sql.Identifier(self.key), lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat()))]
+
+    @staticmethod
+    def emptied(new: NewPartition) -> list[sql.Composable]:
+        """Emptying a reused partition-to-be: the rows it holds are copies, their originals are still in
+        the default partition."""
+        return [sql.SQL("TRUNCATE {}").format(sql.Identifier(PUBLIC, new.name))]
 
     def attach(self, new: NewPartition) -> list[sql.Composable]:
         """The statements attaching ``new`` and dropping its bounds CHECK."""
@@ -398,7 +407,7 @@ class _Worker:
                        sql.SQL("SET LOCAL session_replication_role = origin")] \
                 if self.plan.state.move_needs_replica else []                      # is made, without the right
             row = self.at_once(f"creating {new.name}", [
-                *replica, *self.standalone(new), *(self.capture(new) if key else []),
+                *replica, *(self.standalone(new) or self.emptied(new)), *(self.capture(new) if key else []),
                 sql.SQL("SELECT pg_relation_size({rel}::regclass) / current_setting('block_size')::int, "
                         "greatest(reltuples, 0) / greatest(relpages, 1) FROM pg_class WHERE oid = {rel}::regclass"
                         ).format(rel=sql.Literal(source.as_string(self.conn)))])
@@ -426,7 +435,7 @@ class _Worker:
             added = self.execute(sql.SQL("INSERT INTO {target} ({columns}) SELECT {columns} FROM ONLY {source} "
                                          "WHERE {in_range} AND {logged}").format(
                 target=target, columns=columns, source=source, in_range=in_range, logged=logged), params).rowcount
-            others = move.others or self.plan.state.move_needs_replica
+            others = move.others or bool(self.plan.state.incoming)
             if not others:  # only a TRUNCATE needs to know
                 row = self.execute(sql.SQL("SELECT EXISTS (SELECT FROM ONLY {source} WHERE {logged} "
                                            "AND NOT coalesce({in_range}, false))").format(
@@ -452,15 +461,15 @@ class _Worker:
                                                                                   self.plan.state.columns),
                 in_range=text.compose("{} >= {} AND {} < {}", text.ident(self.key), text.literal(new.start.isoformat()),
                                       text.ident(self.key), text.literal(new.end.isoformat())),
-                must_delete=Sql("true" if move.others or self.plan.state.move_needs_replica or not key else "false"),
+                must_delete=Sql("true" if move.others or self.plan.state.incoming or not key else "false"),
                 replica=self.plan.state.move_needs_replica, rows=move.rows)
             row = self.at_once(f"attaching {new.name}", [
                 *self.locks_for_attach(), sql.SQL(block.rstrip("\n")),
                 *(self.capture_drops(new) if key else []), *self.attach(new),
                 sql.SQL("SELECT current_setting('veza.move_rows')::bigint, "
-                        "current_setting('veza.move_copied')::bigint")])
+                        "current_setting('veza.move_copied')::bigint, current_setting('veza.move_deleted')::bool")])
             assert row is not None
-            return replace(move, rows=int(str(row[0])), last_step=int(str(row[1])))
+            return replace(move, rows=int(str(row[0])), last_step=int(str(row[1])), others=row[2] is True)
 
         def step(what: str, work: Callable[[_MoveCount], _MoveCount], move: _MoveCount) -> _MoveCount:
             # Each transaction returns the new count; a rolled-back attempt (retried) leaves it as it was.
@@ -477,7 +486,22 @@ class _Worker:
                 if move.logged <= _CAUGHT_UP:
                     break
         move = swap(move)
+        if move.others:
+            self.vacuum_default()
         return move.rows, move.last_step
+
+    def vacuum_default(self) -> None:
+        """After a move that DELETEd its rows: every later attach scans the default partition under its
+        lock, dead rows included; VACUUM (which writers do not wait for) leaves it pages without rows.
+        Best effort: when it cannot take its lock in time (an autovacuum runs there), the attaches only
+        take longer."""
+        default = self.plan.state.default
+        assert default is not None
+        try:
+            self.retried(f"vacuuming {default}", lambda: self.execute(
+                sql.SQL("VACUUM (TRUNCATE false) {}").format(sql.Identifier(PUBLIC, default))))
+        except DatabaseError as exc:
+            self.progress(f"{default} not vacuumed: {exc}")
 
     def capture(self, new: NewPartition) -> list[sql.Composable]:
         """The statements making the log of keys written to the default partition during the move,
@@ -633,7 +657,7 @@ class _MoveCount:
     pages: int  # of the default partition when the log began: rows written later are logged
     pages_per_batch: int
     rows: int = 0  # rows in the partition-to-be
-    others: bool = False  # the default partition holds (or held) rows of another range, or must be DELETEd from
+    others: bool = False  # rows of another range in the default partition (DELETE); after the last step: it DELETEd
     last_step: int = 0  # rows copied by the latest catch-up (the last one: under the lock)
     logged: int = 0  # keys the latest catch-up took from the log
 
