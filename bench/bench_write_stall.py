@@ -45,6 +45,8 @@ Run: ``python bench/bench_write_stall.py [--rows 1000000] [--only index,check] [
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import multiprocessing.queues
 import os
 import re
 import shutil
@@ -58,6 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import psycopg
 from psycopg import sql
@@ -173,10 +176,13 @@ class Recording:
 Insert = Callable[[int], tuple[str, tuple[object, ...]]]
 
 
-def writer(dsn: str, insert: Insert, stop: threading.Event, rec: Recording, pid_box: list[int]) -> None:
-    """Insert about once per millisecond, recording each write's start and end."""
+def writer(dsn: str, insert: Insert, stop: EventLike, out: multiprocessing.queues.Queue) -> None:
+    """Insert about once per millisecond, recording each write's start and end; in a process of its
+    own (no interpreter lock shared with the sampler or the bench), sending back its backend's pid,
+    then what it recorded."""
+    rec = Recording()
     with psycopg.connect(dsn, autocommit=True, application_name="bench writer") as conn:
-        pid_box.append(conn.info.backend_pid)
+        out.put(conn.info.backend_pid)
         i = 0
         while not stop.is_set():
             start = time.perf_counter()
@@ -190,9 +196,14 @@ def writer(dsn: str, insert: Insert, stop: threading.Event, rec: Recording, pid_
             pause = 0.001 - (end - start)
             if pause > 0:
                 time.sleep(pause)
+    out.put((rec.writes, rec.errors))
 
 
-def sampler(dsn: str, writer_pid: int, stop: threading.Event, rec: Recording) -> None:
+class EventLike(Protocol):
+    def is_set(self) -> bool: ...
+
+
+def sampler(dsn: str, writer_pid: int, stop: EventLike, rec: Recording) -> None:
     """Every 5 ms: is the writer waiting on a lock someone else holds, and what is its backend doing
     (a wait event such as ``Lock:relation`` or ``LWLock:...``, ``running`` on a CPU, or ``idle``: the
     write is done and the gap, if any, is the writer's own process)?"""
@@ -233,14 +244,14 @@ def measure(plan: str, dsn: str, migrate: Callable[[], None], insert: Insert | N
     """Run ``migrate()`` under a live writer; stats over the writes overlapping the migration."""
     insert = insert or events_writer(dsn)
     epoch = time.time() - time.perf_counter()  # perf_counter -> seconds since the epoch (the server log's %n)
-    rec, stop = Recording(), threading.Event()
-    pid_box: list[int] = []
-    write_thread = threading.Thread(target=writer, args=(dsn, insert, stop, rec, pid_box), daemon=True)
-    write_thread.start()
-    while not pid_box:
-        time.sleep(0.01)
+    rec = Recording()
+    processes = multiprocessing.get_context("fork")  # the insert may be a closure
+    stop, out = processes.Event(), processes.Queue()
+    write_process = processes.Process(target=writer, args=(dsn, insert, stop, out), daemon=True)
+    write_process.start()
+    writer_pid = out.get(timeout=60)
     sample_stop = threading.Event()
-    sample_thread = threading.Thread(target=sampler, args=(dsn, pid_box[0], sample_stop, rec), daemon=True)
+    sample_thread = threading.Thread(target=sampler, args=(dsn, writer_pid, sample_stop, rec), daemon=True)
     sample_thread.start()
     time.sleep(0.5)  # warm up: prepared statement, steady rate
     began = time.perf_counter()
@@ -249,7 +260,8 @@ def measure(plan: str, dsn: str, migrate: Callable[[], None], insert: Insert | N
     time.sleep(0.5)  # let blocked writes finish
     stop.set()
     sample_stop.set()
-    write_thread.join()
+    rec.writes, rec.errors = out.get(timeout=60)
+    write_process.join(timeout=60)
     sample_thread.join()
     during = [(s, e) for s, e in rec.writes if s <= ended and e >= began]
     ends = sorted(e for _, e in rec.writes if began - 0.05 <= e <= ended + 0.5)
