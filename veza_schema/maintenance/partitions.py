@@ -332,11 +332,13 @@ class _Worker:
     def locks_for_attach(self) -> list[sql.Composable]:
         """Writers wait for the attaching transaction instead of routing rows into the default
         partition with a partition map that predates the new partition (their INSERT would fail);
-        the default partition is taken without queueing behind its readers (55P03: retried later)."""
+        the default partition is taken without queueing behind its readers (55P03: retried later).
+        The parent ONLY: LOCK TABLE would also lock every partition, and wait (writers queued behind
+        it) for whoever holds one, such as an autovacuum of an old month."""
         default = self.plan.state.default
         if default is None:
             return []
-        return [sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, self.table)),
+        return [sql.SQL("LOCK TABLE ONLY {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, self.table)),
                 sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(sql.Identifier(PUBLIC, default))]
 
     def standalone(self, new: NewPartition) -> list[sql.Composable] | None:
