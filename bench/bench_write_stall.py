@@ -279,7 +279,7 @@ def measure(plan: str, dsn: str, migrate: Callable[[], None], insert: Insert | N
     for lo, hi in windows[:3]:
         seen = [what for t, what in rec.waits if lo <= t <= hi]
         waits = ", ".join(f"{what} x{seen.count(what)}" for what in sorted(set(seen), key=seen.index))
-        worst_gaps.append((lo + epoch, hi + epoch, waits or "no sample (the bench process itself was not running)"))
+        worst_gaps.append((lo + epoch, hi + epoch, waits or "no sample (the sampler was not scheduled either)"))
     return Result(plan, ended - began, len(during), 1000 * worst, 5.0 * len(blocked),
                   1000 * statistics.median(latencies) if latencies else 0.0, rec.errors, worst_gaps)
 
