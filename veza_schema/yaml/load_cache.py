@@ -106,8 +106,7 @@ class Codec:
     """Pickling restricted to plain values and the given dataclasses (the model's are always given)."""
 
     def __init__(self, classes: Iterable[type] = ()) -> None:
-        self.reducers: dict[type, Callable[[Any], tuple[Any, ...]]] = {
-            cls: _field_reducer(cls) for cls in (*_model_classes(), *classes)}
+        self.reducers = _Reducers({cls: _field_reducer(cls) for cls in (*_model_classes(), *classes)})
         self.reducers[MappingProxyType] = lambda proxy: (_mapping_proxy, (dict(proxy),))
         self.reducers[KeyPositions] = _key_positions_state
         self.names: dict[tuple[str, str], Any] = {(cls.__module__, cls.__qualname__): cls for cls in self.reducers
@@ -116,30 +115,33 @@ class Codec:
 
     def dumps(self, value: Any) -> bytes:
         out = io.BytesIO()
-        _Pickler(out, self.reducers, frozenset(map(id, self.names.values()))).dump(value)
+        _Pickler(out, self.reducers).dump(value)
         return out.getvalue()
 
     def loads(self, data: bytes) -> Any:
         return _Unpickler(io.BytesIO(data), self.names).load()
 
 
-class _Pickler(pickle.Pickler):
-    def __init__(self, out: io.BytesIO, reducers: dict[type, Callable[[Any], tuple[Any, ...]]],
-                 named: frozenset[int]) -> None:
-        super().__init__(out, protocol=PROTOCOL)
-        self._reducers = reducers
-        self._named = named  # ids of the classes and functions written by name
+class _Reducers(dict[type, Callable[[Any], Any]]):
+    """The pickler's dispatch table: an object of any class but these is refused, not pickled by name.
 
-    def reducer_override(self, obj: Any) -> Any:
-        # Plain values (str, int, float, bytes, tuple, list, dict, set, frozenset, None, bools)
-        # never reach this method; anything else must be an allowed class (written by name) or
-        # an instance of one.
-        if id(obj) in self._named:
-            return NotImplemented
-        reducer = self._reducers.get(type(obj))
-        if reducer is None:
-            raise pickle.PicklingError(f"not kept in the load cache: {type(obj).__qualname__}")
-        return reducer(obj)
+    Plain values (str, int, float, bytes, tuple, list, dict, set, frozenset, None, bools) and
+    classes themselves are written by pickle before this table is consulted."""
+
+    def __missing__(self, cls: type) -> Callable[[Any], Any]:
+        if issubclass(cls, type):  # a class with a metaclass (KeyPositions: ABCMeta): by name, as pickle does
+            return _by_name
+        raise pickle.PicklingError(f"not kept in the load cache: {cls.__qualname__}")
+
+
+def _by_name(cls: type) -> str:
+    return cls.__qualname__
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, out: io.BytesIO, reducers: _Reducers) -> None:
+        super().__init__(out, protocol=PROTOCOL)
+        self.dispatch_table = reducers
 
 
 class _Unpickler(pickle.Unpickler):
