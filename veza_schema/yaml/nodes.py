@@ -17,6 +17,7 @@ from sys import intern
 
 import yaml
 import yaml.constructor
+import yaml.resolver
 
 from veza_schema.errors import Problem
 from veza_schema.model import SourcePos
@@ -81,11 +82,9 @@ class KeyPositions(Mapping[str, SourcePos]):
 
 def key_positions(file: str, items: list[tuple[str, yaml.Node, yaml.Node]]) -> KeyPositions:
     """Positions of the values of a mapping's items (as :meth:`NodeReader.mapping` returns them)."""
-    packed: list[int] = []
-    for _, _, value in items:
-        mark = value.start_mark
-        packed += (mark.line + 1, mark.column + 1)
-    return KeyPositions(file, tuple(key for key, _, _ in items), packed)
+    packed = [number for _, _, value in items
+              for number in (value.start_mark.line + 1, value.start_mark.column + 1)]
+    return KeyPositions(file, tuple([key for key, _, _ in items]), packed)
 
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -105,6 +104,8 @@ def _construct(node: yaml.Node) -> object:
 
 # libyaml's parser when PyYAML has it (about ten times faster); same nodes and positions.
 _STR_TAG = "tag:yaml.org,2002:str"
+_SEQUENCE_TAG = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
+_MAPPING_TAG = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
 _BASE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -114,11 +115,14 @@ class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
     _plain_tags: dict[str, str] = {}
 
     def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
-        if kind is yaml.ScalarNode and implicit[0]:
-            tag = self._plain_tags.get(value)
-            if tag is None:
-                tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
-            return tag
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                tag = self._plain_tags.get(value)
+                if tag is None:
+                    tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
+                return tag
+        elif not self.yaml_path_resolvers:  # none is registered: a list or mapping is just that
+            return _SEQUENCE_TAG if kind is yaml.SequenceNode else _MAPPING_TAG
         return str(super().resolve(kind, value, implicit))
 
 
@@ -152,7 +156,14 @@ class NodeReader:
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, f"{what} must be a mapping, got {describe(node)}")
             return None
-        items: list[tuple[str, yaml.Node, yaml.Node]] = []
+        try:  # the common case: plain keys (a list or mapping as a key has a list value: TypeError), no two alike
+            items = [(intern(key_node.value), key_node, value_node) for key_node, value_node in node.value]
+        except TypeError:
+            pass
+        else:
+            if len({key for key, _, _ in items}) == len(items):
+                return items
+        items = []
         seen: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
