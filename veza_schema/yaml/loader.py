@@ -1787,10 +1787,13 @@ _ROW_BY_ROW = ("PostgreSQL evaluates it on every row while the migration runs, w
 def _apply_time_calls(schema: Schema, templates: list[_Template]) -> list[Problem]:
     """Expressions that run while a migration runs may not call volatile functions (docs/security.md)."""
     found: list[Problem] = []
+    answers: dict[tuple[str, bool, bool], list[str]] = {}  # `now()`, `0`: the same few texts on every table
 
     def refuse(text: str, at: Meta | SourcePos, key: str, what: str, *, default: bool = False,
                query: bool = False) -> None:
-        names = routes.refused_calls(text, schema, default=default, query=query)
+        names = answers.get((text, default, query))
+        if names is None:
+            names = answers[text, default, query] = routes.refused_calls(text, schema, default=default, query=query)
         if names:  # rare: only then is the position looked up
             why = ("a default is computed for every existing row when its column is added, with the rights of "
                    "whoever applies the migration; only value generators such as gen_random_uuid() or nextval() "
