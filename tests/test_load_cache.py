@@ -92,6 +92,20 @@ def test_a_changed_tool_version_starts_new_entries(tmp_path: Path) -> None:
     assert load_cache.fingerprint("1.0") != load_cache.fingerprint("1.1")
 
 
+def test_the_fingerprint_covers_the_loading_modules_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    package = Path(load_cache.__file__).parent.parent
+    for pattern in load_cache._SOURCES:
+        for source in package.glob(pattern):
+            copy = tmp_path / source.relative_to(package)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(source.read_bytes())
+    monkeypatch.setattr(load_cache, "_PACKAGE", tmp_path)
+    before = load_cache.fingerprint("1.0")
+    loader_source = tmp_path / "yaml" / "loader.py"
+    loader_source.write_text(loader_source.read_text() + "\n# a developer's edit\n")
+    assert load_cache.fingerprint("1.0") != before
+
+
 def test_a_damaged_entry_is_read_from_yaml_instead(tmp_path: Path) -> None:
     cold, _ = load(SHIPPED, tmp_path / "cache")
     for entry in (tmp_path / "cache").glob("load-*.pickle"):

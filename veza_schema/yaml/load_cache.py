@@ -15,7 +15,7 @@ a file's bytes, a warm run takes the file's objects from the cache and composes 
   entry or a new one, never half of one). An unreadable entry counts as absent. ``VEZA_NO_CACHE=1``
   turns it off; entries unused for 30 days are removed when a run writes one.
 - Invalidation: the entry's name carries a fingerprint of the tool's version, the source of every
-  module loading runs (``yaml/``, ``sql/``, the model, types and errors), PyYAML's and pglast's
+  module loading runs (``yaml/``, ``sql/``, the model, types, errors and managed names), PyYAML's and pglast's
   versions and the Python version: any change starts new entries.
 - Format: pickle, because the objects are frozen dataclasses (about 50 per table) and pickle
   rebuilds them in C; walking plain tuples in Python to rebuild them cost three times as long.
@@ -57,7 +57,7 @@ PROTOCOL = 5
 STALE_AFTER_DAYS = 30
 _PACKAGE = Path(veza_schema.__file__).parent
 # The modules whose code decides what loading a file gives (their source is in the fingerprint).
-_SOURCES = ("model.py", "types.py", "errors.py", "yaml/*.py", "sql/*.py")
+_SOURCES = ("model.py", "types.py", "errors.py", "managed.py", "yaml/*.py", "sql/*.py")
 
 
 def fingerprint(version: str = veza_schema.__version__) -> str:
