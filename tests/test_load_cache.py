@@ -6,6 +6,7 @@ import dataclasses
 import os
 import pickle
 import stat
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from tests.helpers import REPO_ROOT, run_cli
 from veza_schema.errors import SchemaLoadError
 from veza_schema.model import Schema
 from veza_schema.yaml import load_cache
+from veza_schema.yaml.gitref import load_at_ref
 from veza_schema.yaml.loader import load_schema
 
 SHIPPED = REPO_ROOT / "schema"
@@ -196,3 +198,19 @@ def test_lint_prints_the_same_from_a_warm_cache(tmp_path: Path) -> None:
     warm = run_cli("lint", "--offline", "--format", "json", env=env)
     assert list((tmp_path / "cache").glob("load-*.pickle"))
     assert (warm.exit_code, warm.stdout) == (cold.exit_code, cold.stdout)
+
+
+def test_a_git_refs_temporary_copy_leaves_no_entries(tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    schema = repository / "schema"
+    schema.mkdir(parents=True)
+    (schema / "a.yaml").write_text(module("a", "alpha"))
+    git = ["git", "-C", str(repository), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "schema"], check=True)
+    load_cache.enable(tmp_path / "cache", "1.0")
+    at_ref = load_at_ref("HEAD", schema)
+    assert list(at_ref.schema.tables) == ["alpha"]
+    assert load_cache.active() is not None
+    assert not list((tmp_path / "cache").glob("load-*.pickle"))

@@ -41,7 +41,7 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from operator import attrgetter
 from pathlib import Path
 from types import MappingProxyType
@@ -242,3 +242,15 @@ def disable() -> None:
 
 def active() -> LoadCache | None:
     return _active
+
+
+@contextlib.contextmanager
+def suspended() -> Iterator[None]:
+    """No entry read or written meanwhile: for files whose path is new every run (a git ref's temporary
+    copy), whose entries would never be read again."""
+    global _active
+    kept, _active = _active, None
+    try:
+        yield
+    finally:
+        _active = kept
