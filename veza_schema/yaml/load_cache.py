@@ -89,7 +89,6 @@ def _field_reducer(cls: type) -> Callable[[Any], tuple[Any, ...]]:
     names = tuple(f.name for f in dataclasses.fields(cls))
     if any(not f.init for f in dataclasses.fields(cls)) or hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__qualname__} cannot be rebuilt from its fields")
-
     if len(names) == 1:
         (name,) = names
         return lambda obj: (cls, (getattr(obj, name),))
@@ -128,7 +127,8 @@ class _Reducers(dict[type, Callable[[Any], Any]]):
     """The pickler's dispatch table: an object of any class but these is refused, not pickled by name.
 
     Plain values (str, int, float, bytes, tuple, list, dict, set, frozenset, None, bools) and
-    classes themselves are written by pickle before this table is consulted."""
+    classes of metaclass ``type`` are written by pickle before this table is consulted; the
+    unpickler still resolves only the allowed names."""
 
     def __missing__(self, cls: type) -> Callable[[Any], Any]:
         if issubclass(cls, type):  # a class with a metaclass (KeyPositions: ABCMeta): by name, as pickle does
