@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
+from typing import cast
 
 import psycopg
 from psycopg import sql
@@ -252,22 +253,27 @@ class _Worker:
 
         return self.retried(what, attempt)
 
-    def at_once(self, what: str, statements: Sequence[sql.Composable]) -> tuple[object, ...] | None:
-        """``statements`` in one round trip, retried like :meth:`transaction`: on this autocommit
-        connection PostgreSQL runs them as one implicit transaction, committed after the last one and
-        rolled back at the first error. For the steps holding locks that make writers wait: they
-        wait for the database only, never for this process to be scheduled between statements
-        (on a busy machine, milliseconds each). Returns the row of the last statement, if any."""
-        query = sql.SQL("; ").join(statements)
+    def at_once(self, what: str, statements: Sequence[sql.Composable | tuple[sql.Composable, dict[str, object]]]
+                ) -> _Done:
+        """``statements`` (with their parameters, bound by psycopg here) in one round trip, retried like
+        :meth:`transaction`: on this autocommit connection PostgreSQL runs them as one implicit
+        transaction, committed after the last one and rolled back at the first error. For the steps
+        holding locks that make writers wait: they wait for the database only, never for this process
+        to be scheduled between statements (on a busy machine, milliseconds each)."""
+        binder = psycopg.ClientCursor(self.conn)
+        query: sql.Composable = sql.SQL("; ").join([
+            sql.SQL(binder.mogrify(cast(sql.Composed, statement[0]), statement[1])) if isinstance(statement, tuple)
+            else statement for statement in statements])
 
-        def attempt() -> tuple[object, ...] | None:
+        def attempt() -> _Done:
             cursor = self.execute(query)
-            while cursor.nextset():  # to the last statement's result
-                pass
-            return cursor.fetchone() if cursor.description is not None else None
+            counts = [cursor.rowcount]
+            while cursor.nextset():
+                counts.append(cursor.rowcount)
+            return _Done(counts, cursor.fetchone() if cursor.description is not None else None)
 
         done = self.retried(what, attempt)
-        assert done is None or isinstance(done, tuple)
+        assert isinstance(done, _Done)
         return done
 
     def retried(self, what: str, attempt: Callable[[], object]) -> object:
@@ -332,11 +338,13 @@ class _Worker:
     def locks_for_attach(self) -> list[sql.Composable]:
         """Writers wait for the attaching transaction instead of routing rows into the default
         partition with a partition map that predates the new partition (their INSERT would fail);
-        the default partition is taken without queueing behind its readers (55P03: retried later)."""
+        the default partition is taken without queueing behind its readers (55P03: retried later).
+        The parent ONLY: LOCK TABLE would also lock every partition, and wait (writers queued behind
+        it) for whoever holds one, such as an autovacuum of an old month."""
         default = self.plan.state.default
         if default is None:
             return []
-        return [sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, self.table)),
+        return [sql.SQL("LOCK TABLE ONLY {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, self.table)),
                 sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(sql.Identifier(PUBLIC, default))]
 
     def standalone(self, new: NewPartition) -> list[sql.Composable] | None:
@@ -410,7 +418,7 @@ class _Worker:
                 *replica, *(self.standalone(new) or self.emptied(new)), *(self.capture(new) if key else []),
                 sql.SQL("SELECT pg_relation_size({rel}::regclass) / current_setting('block_size')::int, "
                         "greatest(reltuples, 0) / greatest(relpages, 1) FROM pg_class WHERE oid = {rel}::regclass"
-                        ).format(rel=sql.Literal(source.as_string(self.conn)))])
+                        ).format(rel=sql.Literal(source.as_string(self.conn)))]).row
             assert row is not None
             return _MoveCount(pages=int(str(row[0])),
                               pages_per_batch=max(1, int(self.options.batch_size / max(float(str(row[1])), 1.0))))
@@ -467,7 +475,7 @@ class _Worker:
                 *self.locks_for_attach(), sql.SQL(block.rstrip("\n")),
                 *(self.capture_drops(new) if key else []), *self.attach(new),
                 sql.SQL("SELECT current_setting('veza.move_rows')::bigint, "
-                        "current_setting('veza.move_copied')::bigint, current_setting('veza.move_deleted')::bool")])
+                        "current_setting('veza.move_copied')::bigint, current_setting('veza.move_deleted')::bool")]).row
             assert row is not None
             return replace(move, rows=int(str(row[0])), last_step=int(str(row[1])), others=row[2] is True)
 
@@ -531,24 +539,28 @@ class _Worker:
     # moving rows in batches ------------------------------------------------------------------------
     def move_batch(self, source: str, target: str | None, where: sql.Composable, params: dict[str, object], *,
                    limit: int | None, set_null: Sequence[str] = (), target_schema: str = PUBLIC) -> int:
+        return self.execute(self.batch(source, target, where, limit=limit, set_null=set_null,
+                                       target_schema=target_schema), params).rowcount
+
+    def batch(self, source: str, target: str | None, where: sql.Composable, *,
+              limit: int | None, set_null: Sequence[str] = (), target_schema: str = PUBLIC) -> sql.Composable:
+        """The statement moving the rows of ``source`` matching ``where`` (``limit`` of them) to ``target``,
+        deleting them (no target) or setting ``set_null`` columns to NULL."""
         source_id = sql.Identifier(PUBLIC, source)
         chosen = sql.SQL("SELECT ctid FROM ONLY {source} WHERE {where}{limit}").format(
             source=source_id, where=where, limit=sql.SQL(" LIMIT {}").format(sql.Literal(limit)) if limit
             else sql.SQL(""))
         if set_null:
             assignments = sql.SQL(", ").join(sql.SQL("{} = NULL").format(sql.Identifier(c)) for c in set_null)
-            query = sql.SQL("UPDATE ONLY {source} SET {assignments} WHERE ctid = ANY(ARRAY({chosen}))").format(
+            return sql.SQL("UPDATE ONLY {source} SET {assignments} WHERE ctid = ANY(ARRAY({chosen}))").format(
                 source=source_id, assignments=assignments, chosen=chosen)
-            return self.execute(query, params).rowcount
         if target is None:
-            query = sql.SQL("DELETE FROM ONLY {source} WHERE ctid = ANY(ARRAY({chosen}))").format(
+            return sql.SQL("DELETE FROM ONLY {source} WHERE ctid = ANY(ARRAY({chosen}))").format(
                 source=source_id, chosen=chosen)
-            return self.execute(query, params).rowcount
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns_of(source))
-        query = sql.SQL("WITH moved AS (DELETE FROM ONLY {source} WHERE ctid = ANY(ARRAY({chosen})) "
-                        "RETURNING {columns}) INSERT INTO {target} ({columns}) SELECT {columns} FROM moved").format(
+        return sql.SQL("WITH moved AS (DELETE FROM ONLY {source} WHERE ctid = ANY(ARRAY({chosen})) "
+                       "RETURNING {columns}) INSERT INTO {target} ({columns}) SELECT {columns} FROM moved").format(
             source=source_id, chosen=chosen, columns=columns, target=sql.Identifier(target_schema, target))
-        return self.execute(query, params).rowcount
 
     def columns_of(self, relation: str) -> tuple[str, ...]:
         if relation == self.plan.state.default:
@@ -571,7 +583,7 @@ class _Worker:
         if self.plan.backend == "partman" and not self.plan.state.incoming and self.partman is not None:
             self.transaction(f"expiring {partition.name}", lambda: self.partman_drop(expiry))
         else:
-            self.transaction(f"expiring {partition.name}", lambda: self.detach(expiry))
+            self.detach(expiry)
         self.result.expired.append(expiry)
 
     def ensure_archive(self, referencing: ReferencingRows) -> None:
@@ -583,17 +595,13 @@ class _Worker:
             archive=sql.Identifier(ARCHIVE_SCHEMA, archive),
             source=sql.Identifier(PUBLIC, referencing.key.table))))
 
-    def unlink(self, referencing: ReferencingRows, partition: LivePartition, *, limit: int | None) -> int:
-        """Apply the foreign key's ON DELETE to the rows referencing ``partition``, leaf by leaf:
-        in batches of ``limit`` (one transaction each), or all at once in the caller's transaction."""
+    def unlink(self, referencing: ReferencingRows, partition: LivePartition, *, limit: int) -> int:
+        """Apply the foreign key's ON DELETE to the rows referencing ``partition``, leaf by leaf, in
+        batches of ``limit`` (one transaction each)."""
         key = referencing.key
         set_null = key.columns if referencing.action == "set null" else ()
         total = 0
         for leaf in key.leaves:
-            if limit is None:
-                total += self.move_batch_to(leaf, referencing.archive_table, key, partition, limit=None,
-                                            set_null=set_null)
-                continue
             what = f"{referencing.action} of {key.table} rows referencing {partition.name}"
             while True:
                 batch = self.transaction(what, partial(self.move_batch_to, leaf, referencing.archive_table, key,
@@ -610,31 +618,45 @@ class _Worker:
                                set_null=set_null, target_schema=ARCHIVE_SCHEMA)
 
     def detach(self, expiry: Expiry) -> None:
+        """One round trip (DETACH takes ACCESS EXCLUSIVE on the parent: writers wait for all of it):
+        lock the referencing tables (no new reference into the partition), handle the rows that
+        referenced it since the last batch, detach, then archive or drop it."""
         partition = expiry.partition
-        for table in sorted({r.key.table for r in expiry.referencing}):
-            # No new reference into the partition between the last batch and the detach.
-            self.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, table)))
+        statements: list[sql.Composable | tuple[sql.Composable, dict[str, object]]] = [
+            sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, table))
+            for table in sorted({r.key.table for r in expiry.referencing})]
+        locks = len(statements)
         for referencing in expiry.referencing:
-            self.result.referencing_rows += self.unlink(referencing, partition, limit=None)
-        self.execute(sql.SQL("ALTER TABLE {parent} DETACH PARTITION {partition}").format(
+            key = referencing.key
+            statements += [(self.batch(leaf, referencing.archive_table, references_clause(key), limit=None,
+                                       set_null=key.columns if referencing.action == "set null" else (),
+                                       target_schema=ARCHIVE_SCHEMA), bounds(partition)) for leaf in key.leaves]
+        unlinks = len(statements) - locks
+        statements.append(sql.SQL("ALTER TABLE {parent} DETACH PARTITION {partition}").format(
             parent=sql.Identifier(PUBLIC, self.table), partition=sql.Identifier(PUBLIC, partition.name)))
         if expiry.keep_table:
-            self.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+            statements.append(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
                 sql.Identifier(PUBLIC, partition.name), sql.Identifier(ARCHIVE_SCHEMA)))
-            self.standalone_archive(partition.name)
+            statements += self.archive_drops(partition.name, PUBLIC)
         else:
-            self.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(PUBLIC, partition.name)))
+            statements.append(sql.SQL("DROP TABLE {}").format(sql.Identifier(PUBLIC, partition.name)))
+        done = self.at_once(f"expiring {partition.name}", statements)
+        self.result.referencing_rows += sum(done.rowcounts[locks:locks + unlinks])
+
+    def archive_drops(self, name: str, schema: str) -> list[sql.Composable]:
+        """Dropping, once ``name`` is in the archive schema, its foreign keys to partitioned tables (read
+        where it is now, in ``schema``; a detached partition keeps its constraints' names)."""
+        return [sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+            sql.Identifier(ARCHIVE_SCHEMA, name), sql.Identifier(constraint)) for (constraint,) in self.execute("""
+                SELECT con.conname FROM pg_constraint con JOIN pg_class ref ON ref.oid = con.confrelid
+                WHERE con.conrelid = %(rel)s::regclass AND con.contype = 'f' AND ref.relkind = 'p'""",
+                {"rel": sql.Identifier(schema, name).as_string(self.conn)}).fetchall()]
 
     def standalone_archive(self, name: str) -> None:
         """An archived partition keeps its foreign keys to plain tables (erasing a user still reaches
         it) but not those to partitioned ones: they would block detaching the referenced partitions."""
-        for (constraint,) in self.execute("""
-                SELECT con.conname FROM pg_constraint con JOIN pg_class ref ON ref.oid = con.confrelid
-                WHERE con.conrelid = %(rel)s::regclass AND con.contype = 'f' AND ref.relkind = 'p'""",
-                                          {"rel": sql.Identifier(ARCHIVE_SCHEMA, name).as_string(self.conn)}
-                                          ).fetchall():
-            self.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-                sql.Identifier(ARCHIVE_SCHEMA, name), sql.Identifier(constraint)))
+        for statement in self.archive_drops(name, ARCHIVE_SCHEMA):
+            self.execute(statement)
 
     def partman_drop(self, expiry: Expiry) -> None:
         assert self.partman is not None and self.plan.table.partition is not None
@@ -660,6 +682,14 @@ class _MoveCount:
     others: bool = False  # rows of another range in the default partition (DELETE); after the last step: it DELETEd
     last_step: int = 0  # rows copied by the latest catch-up (the last one: under the lock)
     logged: int = 0  # keys the latest catch-up took from the log
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What :meth:`_Worker.at_once` ran: each statement's row count, and the last one's row (if any)."""
+
+    rowcounts: list[int]
+    row: tuple[object, ...] | None
 
 
 def _capture_name(new: NewPartition) -> str:
