@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import io
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from struct import Struct
@@ -135,9 +135,17 @@ class NodeReader:
 
     file: str
     problems: list[Problem]
+    # One SourcePos per place in the file: a table's name is where it is declared and where its
+    # model says it is; sharing them saves objects in the model and in the load cache.
+    _positions: dict[tuple[int, int], SourcePos] = field(default_factory=dict, repr=False)
 
     def pos(self, node: yaml.Node) -> SourcePos:
-        return node_pos(self.file, node)
+        mark = node.start_mark
+        place = (mark.line, mark.column)
+        found = self._positions.get(place)
+        if found is None:
+            found = self._positions[place] = SourcePos(self.file, mark.line + 1, mark.column + 1)
+        return found
 
     def problem(self, node: yaml.Node | None, message: str) -> None:
         self.problems.append(Problem(self.pos(node) if node is not None else SourcePos(self.file, 1, 1),
