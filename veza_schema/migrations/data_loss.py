@@ -23,15 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from pglast.enums import AlterTableType, ObjectType
 from psycopg import sql
 
 from veza_schema.errors import DatabaseStateError
 from veza_schema.migrations.files import PlannedStep
-from veza_schema.sql.parse import ast
+from veza_schema.sql.parse import ast, enums
 from veza_schema.sql.split import parse_script
 
-# pglast's printer, the type-change classifier and the volatility catalog are imported where a
+# pglast (its enums and printer), the type-change classifier and the volatility catalog are imported where a
 # destructive statement needs them: a plan without one (the initial migration) never loads them.
 
 COUNT_CAP = 1_000_000
@@ -133,7 +132,7 @@ def _destroyed(conn: psycopg.Connection, tree: Any) -> Iterator[_Found]:
     """(what, rows holding data, detail) for each thing the statement would destroy."""
     from pglast.stream import RawStream
 
-    if isinstance(tree, ast.DropStmt) and tree.removeType == ObjectType.OBJECT_TABLE:
+    if isinstance(tree, ast.DropStmt) and tree.removeType == enums.ObjectType.OBJECT_TABLE:
         for parts in tree.objects or ():
             names = [part.sval for part in parts]
             yield from _table_rows(conn, _Name(names[-2] if len(names) > 1 else None, names[-1]), "drops table")
@@ -142,12 +141,12 @@ def _destroyed(conn: psycopg.Connection, tree: Any) -> Iterator[_Found]:
             yield from _table_rows(conn, _range_name(relation), "empties table")
     elif isinstance(tree, ast.DeleteStmt):
         yield from _deleted_rows(conn, tree)
-    elif isinstance(tree, ast.AlterTableStmt) and tree.objtype == ObjectType.OBJECT_TABLE:
+    elif isinstance(tree, ast.AlterTableStmt) and tree.objtype == enums.ObjectType.OBJECT_TABLE:
         table = _range_name(tree.relation)
         for command in tree.cmds or ():
-            if command.subtype == AlterTableType.AT_DropColumn:
+            if command.subtype == enums.AlterTableType.AT_DropColumn:
                 yield from _column_values(conn, table, command.name)
-            elif command.subtype == AlterTableType.AT_AlterColumnType and command.def_ is not None:
+            elif command.subtype == enums.AlterTableType.AT_AlterColumnType and command.def_ is not None:
                 yield from _type_change(conn, table, command.name, RawStream()(command.def_.typeName))
 
 
