@@ -196,7 +196,8 @@ def check_file(sql: str, path: Path) -> list[Finding]:
 
 def _stored_kinds(stored: Any) -> tuple[tuple[str, ...] | None, ...]:
     """Kinds read back from the disk cache, their shape checked (a damaged entry raises ValueError)."""
-    if not all(kinds is None or (isinstance(kinds, tuple) and all(type(k) is str for k in kinds)) for kinds in stored):
+    if {type(kinds) for kinds in stored} - {tuple, type(None)} or {type(k) for kinds in stored for k in kinds or ()} \
+            - {str}:
         raise ValueError("not statement kinds")
     return tuple(stored)
 

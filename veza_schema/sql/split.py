@@ -155,9 +155,10 @@ Layout = tuple[tuple[Span, ...], tuple[str, ...] | None, str | None]  # spans, n
 def _stored_layout(stored: Any) -> Layout:
     """A layout read back from the disk cache, its shape checked (a damaged entry raises ValueError)."""
     spans, node_types, error = stored
-    if not all(isinstance(span, tuple) and len(span) == 3 and all(type(n) is int for n in span) for span in spans) \
-            or not (node_types is None or all(type(t) is str for t in node_types)) \
-            or not (error is None or type(error) is str) or (node_types is None) == (error is None):
+    if {type(span) for span in spans} - {tuple} or {len(span) for span in spans} - {3} \
+            or {type(number) for span in spans for number in span} - {int} \
+            or (node_types is None) == (error is None) or {type(t) for t in node_types or ()} - {str} \
+            or not isinstance(error or "", str):
         raise ValueError("not a script layout")
     return tuple(spans), node_types, error
 
