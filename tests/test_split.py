@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pglast
 import pytest
 
 from tests.helpers import REPO_ROOT
+from veza_schema.sql import split as split_module
 from veza_schema.sql.split import parse_script, split_statements
 
 
@@ -60,6 +62,17 @@ def test_a_file_nested_deeper_than_json_decodes_still_gets_node_types_and_trees(
     script = parse_script(f"SET lock_timeout = '1s';\n{deep};\nDROP TABLE t;\n")
     assert script.node_types == ("VariableSetStmt", "SelectStmt", "DropStmt")
     assert type(script.tree(2)).__name__ == "DropStmt"
+
+
+@pytest.mark.parametrize("nested", ["1", "1" + " + 1" * 3000], ids=["shallow", "deeper than json decodes"])
+def test_node_types_come_from_the_whole_json_when_its_statement_members_do_not_match_the_statements(
+        nested: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fallback for a libpg_query whose JSON nests a "stmt" member: the statements still get their types."""
+    monkeypatch.setattr(split_module, "_TOP_LEVEL_NODE", re.compile(r'"(\w+Stmt)"'))  # matches nested nodes too
+    split_module.parse_script.cache_clear()
+    script = parse_script(f"CREATE VIEW v AS SELECT {nested};\nDROP TABLE t;\n")
+    assert script.node_types == ("ViewStmt", "DropStmt")
+    split_module.parse_script.cache_clear()
 
 
 def test_a_file_that_does_not_parse_has_no_node_types_but_each_statement_that_parses_has_its_tree() -> None:
