@@ -14,8 +14,10 @@ The exhaustive runs are ``slow`` (``make test-slow``); ``make test`` runs a spre
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,3 +254,54 @@ def test_partitions_interrupted_at_every_boundary_recovers(maintained: Maintaine
     problems = [p for n in range(1, total + 1)
                 for p in partition_problems(maintained, n, tmp_path, n % 3 == 0, reference)]
     assert problems == [], "\n".join(problems)
+
+
+_CAPTURE = ("SELECT t.tgname::text FROM pg_trigger t WHERE t.tgrelid = 'plays_default'::regclass "
+            "AND t.tgname LIKE 'veza\\_move\\_%' ORDER BY 1")
+_CAPTURE_OBJECTS = ("SELECT relname::text FROM pg_class WHERE relname LIKE 'veza\\_move\\_%' UNION ALL "
+                    "SELECT proname::text FROM pg_proc WHERE proname LIKE 'veza\\_move\\_%' UNION ALL "
+                    "SELECT tgname::text FROM pg_trigger WHERE tgname LIKE 'veza\\_move\\_%'")
+
+
+@contextmanager
+def killed_during_a_move(maintained: Maintained, tmp: Path) -> Iterator[tuple[str, str]]:
+    """A database where ``partitions`` was killed during a move of default rows (at the boundary nearest
+    the middle of the run that is inside one), and the name of the capture trigger it left there."""
+    total = boundaries(maintained, PARTITIONS, tmp)
+    for boundary in sorted(range(1, total + 1), key=lambda n: abs(n - middle(total))):
+        for dsn in maintained.database():
+            run_at(maintained, PARTITIONS, boundary, tmp, False, dsn)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                left = [row[0] for row in conn.execute(_CAPTURE).fetchall()]
+            if left:
+                yield dsn, left[0]
+                return
+    raise AssertionError("no boundary of the run is inside a move")
+
+
+def test_check_flags_what_a_killed_move_left_and_names_the_fix(maintained: Maintained, tmp_path: Path) -> None:
+    with killed_during_a_move(maintained, tmp_path) as (dsn, trigger):
+        result = invoke("partitions", "--check", "--dsn", dsn, "--schema-dir", str(maintained.schema_dir))
+        assert result.exit_code == 1, result.output
+        assert f"an interrupted move left {trigger} on plays_default" in result.stdout
+        assert "rerun `veza-schema partitions`, which removes it" in result.stdout
+        report = json.loads(invoke("partitions", "--check", "--format", "json", "--dsn", dsn, "--schema-dir",
+                                   str(maintained.schema_dir)).stdout)
+        assert report["ok"] is False and report["tables"][0]["interrupted_moves"] == [trigger]
+
+
+def test_the_next_run_removes_what_a_killed_move_left_even_without_moving_again(maintained: Maintained,
+                                                                                  tmp_path: Path) -> None:
+    with killed_during_a_move(maintained, tmp_path) as (dsn, trigger):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            before = [row[1:] for row in conn.execute(_ROWS).fetchall()]
+        # --premake 0: this run moves nothing (the rows ahead stay, reported), yet removes the leftovers.
+        result = invoke("partitions", "--premake", "0", "--dsn", dsn, "--schema-dir", str(maintained.schema_dir))
+        assert result.exit_code == 1, result.output  # the rows ahead need attention
+        assert f"~ removed {trigger} from plays_default (left by an interrupted move)" in result.stdout
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.execute(_CAPTURE_OBJECTS).fetchall() == []
+            assert [row[1:] for row in conn.execute(_ROWS).fetchall()] == before
+        check = invoke("partitions", "--check", "--premake", "0", "--dsn", dsn, "--schema-dir",
+                       str(maintained.schema_dir))
+        assert "interrupted move" not in check.stdout, check.stdout

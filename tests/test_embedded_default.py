@@ -53,6 +53,24 @@ def test_db_commands_start_report_and_stop_the_server(project: Path) -> None:
     assert run_cli("db", "url", cwd=project).exit_code == 1
 
 
+def test_db_stop_that_times_out_is_a_database_error_naming_the_way_out(project: Path) -> None:
+    """pg_ctl giving up (a long shutdown checkpoint) is exit 3 with advice, not a traceback."""
+    assert run_cli("db", "start", cwd=project).exit_code == 0
+    timed_out = run_cli("db", "stop", "--timeout", "0", cwd=project)
+    assert timed_out.exit_code == 3, timed_out.output
+    assert "did not stop within 0 s" in timed_out.stderr and "--immediate" in timed_out.stderr
+    assert "Traceback" not in timed_out.output
+    assert run_cli("db", "stop", cwd=project).exit_code == 0
+
+
+def test_db_stop_immediate_stops_the_server_and_it_starts_again(project: Path) -> None:
+    assert run_cli("db", "start", cwd=project).exit_code == 0
+    stopped = run_cli("db", "stop", "--immediate", cwd=project)
+    assert stopped.exit_code == 0 and "stopped" in stopped.stdout
+    assert run_cli("db", "status", cwd=project).exit_code == 1
+    assert run_cli("db", "start", cwd=project).exit_code == 0
+
+
 def test_the_embedded_server_is_socket_only_and_its_folder_owner_only(project: Path) -> None:
     """It trusts local connections, so nobody but its owner may reach it (docs/security.md)."""
     import stat

@@ -81,7 +81,7 @@ def test_without_the_migrations_exits_3(database: TestDatabase) -> None:
     (("--as-of", "next tuesday"), "--as-of 'next tuesday': expected a date"),
     (("no_such_table",), "not a time-partitioned table of the schema: no_such_table (the schema has: events, "
                          "messages)"),
-    (("--format", "json"), "--format json goes with --check"),
+    (("--dry-run", "--format", "json"), "--format json goes with --check (the monitoring report) or a run"),
     (("--check", "--dry-run"), "--check and --dry-run both change nothing"),
 ])
 def test_bad_usage_exits_2_before_connecting(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
@@ -115,6 +115,19 @@ def test_an_interrupted_creation_is_resumed(life: Lifecycle) -> None:
     assert life.count(f"events{suffix(4)}") == 3 and life.count("ONLY events_default") == 0
 
 
+def test_copies_an_interrupted_move_left_are_not_attached_once_their_originals_are_gone(life: Lifecycle) -> None:
+    life.event(month(4), 3)
+    life.db.execute(f"CREATE TABLE events{suffix(4)} (LIKE events INCLUDING ALL)")
+    life.db.execute(f"ALTER TABLE events{suffix(4)} ADD CONSTRAINT {PARTITION_BOUNDS_CHECK} CHECK "
+                    f"(created_at >= '{month(4, 1).isoformat()}' AND created_at < '{month(5, 1).isoformat()}')")
+    life.db.execute(f"INSERT INTO events{suffix(4)} SELECT * FROM events_default")  # copied, then killed
+    life.db.execute("DELETE FROM events")  # the application deletes the rows before the next run
+    result = life.partitions("events", "--premake", "4")
+    assert result.exit_code == 0, result.output
+    assert f"events{suffix(4)}" in life.partition_names("events")
+    assert life.count("events") == 0  # no deleted row comes back
+
+
 def test_moving_rows_fires_no_trigger_and_no_on_delete_action(life: Lifecycle) -> None:
     life.db.execute("CREATE TABLE deletions (at timestamptz)")
     life.db.execute("CREATE FUNCTION log_delete() RETURNS trigger LANGUAGE plpgsql AS "
@@ -127,6 +140,23 @@ def test_moving_rows_fires_no_trigger_and_no_on_delete_action(life: Lifecycle) -
     assert result.exit_code == 0, result.output
     assert life.count(f"messages{suffix(5)}") == 1
     assert life.count("message_reactions") == 1  # ON DELETE CASCADE did not fire
+    assert life.count("deletions") == 0
+
+
+def test_emptying_a_default_partition_with_triggers_but_no_reference_fires_no_trigger(life: Lifecycle) -> None:
+    # Nothing references events: the move may TRUNCATE its originals (writers wait for a constant
+    # time, not for a DELETE of the month), and neither the DELETE nor the TRUNCATE trigger fires.
+    life.db.execute("CREATE TABLE deletions (what text)")
+    life.db.execute("CREATE FUNCTION log_deletion() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$BEGIN INSERT INTO deletions VALUES (TG_OP); RETURN NULL; END$$")
+    life.db.execute("CREATE TRIGGER trg_events_deleted AFTER DELETE ON events FOR EACH ROW "
+                    "EXECUTE FUNCTION log_deletion()")
+    life.db.execute("CREATE TRIGGER trg_events_default_truncated AFTER TRUNCATE ON events_default "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION log_deletion()")
+    life.event(month(4), 3)
+    result = life.partitions("events", "--premake", "4")
+    assert result.exit_code == 0, result.output
+    assert life.count(f"events{suffix(4)}") == 3 and life.count("ONLY events_default") == 0
     assert life.count("deletions") == 0
 
 

@@ -117,3 +117,18 @@ def test_a_row_written_for_the_month_being_attached_reaches_its_new_partition(pg
         assert job.returncode == 0, output
         assert written == [None]
         assert life.count(name) == 1 and life.count("ONLY events_default") == 0
+
+
+def test_a_vacuum_of_another_partition_does_not_hold_the_attach_up(pg15_server: Server, tmp_path: Path) -> None:
+    # What (anti-wraparound) autovacuum holds on an old partition, for hours: the attach locks the
+    # parent alone (ONLY), so it neither waits for it nor makes writers queue behind it meanwhile.
+    for database in fresh_database(pg15_server):
+        life = apply_scenario(database, tmp_path, "builtin")
+        life.event(month(4), 2)
+        with psycopg.connect(life.db.dsn, autocommit=True) as vacuum:
+            vacuum.execute("BEGIN")
+            vacuum.execute(f"LOCK TABLE events{suffix(0)} IN SHARE UPDATE EXCLUSIVE MODE")
+            result = life.partitions("events", "--premake", "4", "--lock-timeout", "0.2", "--retries", "0")
+            vacuum.execute("ROLLBACK")
+        assert result.exit_code == 0, result.output
+        assert life.count(f"events{suffix(4)}") == 2 and life.count("ONLY events_default") == 0

@@ -9,6 +9,7 @@ job reports it; none of them measures time (bench/bench_write_stall.py does).
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ import pytest
 from tests.helpers import TestDatabase
 from tests.partition_scenarios import Lifecycle, apply_scenario, month, suffix
 from veza_schema.db.retry import LockRetry
+from veza_schema.maintenance.partition_report import result_json, result_lines
+from veza_schema.maintenance.partition_state import JOB_LOCK_CLASS
 from veza_schema.maintenance.partitions import MaintenanceOptions, TableResult, maintain
 from veza_schema.model import Table
 from veza_schema.yaml.loader import load_schema
@@ -103,6 +106,46 @@ def test_rows_written_during_the_move_reach_the_new_partition_exactly_once(life:
 def test_the_last_step_copies_only_the_rows_written_since_the_last_round(life: Lifecycle) -> None:
     result, _ = _move_with_writes_before_the_last_step(life)
     assert result.copied_under_lock == 7 + 1  # the new rows and the updated one, not the 50 copied before
+
+
+def test_the_report_says_how_many_rows_were_copied_under_the_lock(life: Lifecycle) -> None:
+    result, _ = _move_with_writes_before_the_last_step(life)
+    period = f"FROM ('{month(4, 1):%Y-%m-%d}') TO ('{month(5, 1):%Y-%m-%d}')"
+    assert f"    + created events{suffix(4)} FOR VALUES {period}, moved 56 row(s) out of events_default " \
+           "(8 of them copied under the lock)" in result_lines(result)
+    (table,) = result_json([result], month(0), {})["tables"]
+    assert (table["moved_rows"], table["copied_under_lock"]) == (56, 8)
+    assert [(c["partition"], c["moved_rows"], c["copied_under_lock"]) for c in table["created"]
+            if c["moved_rows"]] == [(f"events{suffix(4)}", 56, 8)]
+
+
+def test_a_run_reports_in_json_what_it_did(life: Lifecycle) -> None:
+    life.event(month(4), 3)
+    result = life.partitions("--premake", "4", "--format", "json", "events")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (table,) = report["tables"]
+    assert report["ok"] is True and table["table"] == "events" and table["error"] is None
+    assert [(c["partition"], c["moved_rows"], c["copied_under_lock"]) for c in table["created"]
+            if c["moved_rows"]] == [(f"events{suffix(4)}", 3, 0)]  # nothing written during the move
+
+
+def test_a_second_run_on_a_table_being_maintained_skips_it_and_check_does_not_flag_the_move(
+        life: Lifecycle) -> None:
+    life.event(month(4), 3)
+    with psycopg.connect(life.db.dsn, autocommit=True) as other, \
+            psycopg.connect(life.db.dsn, autocommit=True) as job:
+        ((oid,),) = other.execute("SELECT 'events'::regclass::oid::bigint").fetchall()
+        other.execute("SELECT pg_advisory_lock(%s)", ((JOB_LOCK_CLASS << 32) | int(oid),))  # as a run does
+        other.execute("CREATE TABLE veza_move_log (id int)")  # what a move in progress has on events_default
+        other.execute("CREATE TRIGGER veza_move_log AFTER INSERT ON events_default FOR EACH ROW "
+                      "EXECUTE FUNCTION suppress_redundant_updates_trigger()")
+        result = maintain(job, _events(life), premake=4)
+        check = life.partitions("--check", "events")
+    assert result.error is not None and "another `veza-schema partitions` is maintaining this table" in str(
+        result.error)
+    assert result.created == [] and life.count("ONLY events_default") == 3
+    assert "interrupted move" not in check.stdout, check.stdout
 
 
 def test_the_move_leaves_no_trigger_log_or_function_behind(life: Lifecycle) -> None:

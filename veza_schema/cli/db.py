@@ -31,7 +31,11 @@ def start() -> None:
 
 
 @db_app.command("stop")
-def stop() -> None:
+def stop(
+    timeout: int = typer.Option(60, "--timeout", min=0, help="Seconds to wait for the server to stop (exit 3 after)."),
+    immediate: bool = typer.Option(False, "--immediate",
+                                   help="Stop without a shutdown checkpoint (the next start replays the WAL)."),
+) -> None:
     """Stop the embedded server (its data stays).
 
     Example:
@@ -40,7 +44,7 @@ def stop() -> None:
     """
     from veza_schema.db.servers import EmbeddedServer
 
-    stopped = EmbeddedServer().stop()
+    stopped = EmbeddedServer().stop(timeout=timeout, immediate=immediate)
     console().print("Embedded server stopped." if stopped else "Embedded server was not running.")
 
 

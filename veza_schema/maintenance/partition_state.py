@@ -18,6 +18,11 @@ from veza_schema.managed import next_period, period_start
 from veza_schema.model import Table
 
 PUBLIC = "public"
+# The advisory lock `partitions` holds on a table while it maintains it (the key: this class in the high
+# 32 bits, the table's oid in the low ones): one run per table at a time, and what a run finds of an
+# earlier one (a capture trigger) is known to be left by an interrupted run.
+JOB_LOCK_CLASS = 0x76657A61  # "veza"
+CAPTURE_PREFIX = "veza_move_"  # the log table, trigger function and trigger of a move in progress
 _RANGE = re.compile(r"FOR VALUES FROM \('(?P<lo>[^']*)'\) TO \('(?P<hi>[^']*)'\)")
 _FK_ACTIONS = {"a": "no action", "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
 
@@ -70,6 +75,8 @@ class TableState:
     odd_partitions: tuple[str, ...] = ()  # bounds that are not one period of the interval
     delete_triggers: bool = False  # the default partition has triggers firing on DELETE or TRUNCATE
     primary_key: tuple[str, ...] = ()  # the parent's (it includes the partition key); () when it has none
+    capture_triggers: tuple[str, ...] = ()  # on the default partition: a move in progress, or interrupted
+    maintained_by: int | None = None  # the pid of a session running `partitions` on this table now
 
     @property
     def move_needs_replica(self) -> bool:
@@ -130,9 +137,19 @@ def read_state(conn: psycopg.Connection, table: Table) -> TableState:
         SELECT ARRAY(SELECT a.attname FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(n, i)
                      JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n ORDER BY k.i)
         FROM pg_index x WHERE x.indrelid = %s AND x.indisprimary""", (oid,)).fetchone()
+    job = conn.execute("""
+        SELECT ARRAY(SELECT t.tgname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                     WHERE c.relname = %(default)s AND c.relnamespace = %(ns)s::regnamespace
+                     AND starts_with(t.tgname, %(prefix)s) ORDER BY 1),
+               (SELECT min(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = %(class)s
+                AND objid = %(oid)s AND objsubid = 1 AND pid <> pg_backend_pid())""",
+                       {"default": default or "", "ns": PUBLIC, "prefix": CAPTURE_PREFIX, "class": JOB_LOCK_CLASS,
+                        "oid": oid}).fetchone()
+    assert job is not None
     return TableState(table.name, key, tuple(partitions), default, tuple(default_rows), columns,
                       _incoming(conn, oid, key), _partman_config(conn, table.name), tuple(odd),
-                      bool(triggers and triggers[0]), tuple(primary_key[0]) if primary_key else ())
+                      bool(triggers and triggers[0]), tuple(primary_key[0]) if primary_key else (),
+                      tuple(job[0]), job[1])
 
 
 def _incoming(conn: psycopg.Connection, oid: int, key: str) -> tuple[IncomingKey, ...]:

@@ -36,11 +36,13 @@ Library entry points (used by the CLI and by bench/bench_write_stall.py):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
+from typing import cast
 
 import psycopg
 from psycopg import sql
@@ -56,10 +58,20 @@ from veza_schema.maintenance.partition_plan import (
     TablePlan,
     plan_table,
 )
-from veza_schema.maintenance.partition_state import PUBLIC, IncomingKey, LivePartition, bounds, references_clause
+from veza_schema.maintenance.partition_state import (
+    CAPTURE_PREFIX,
+    JOB_LOCK_CLASS,
+    PUBLIC,
+    IncomingKey,
+    LivePartition,
+    bounds,
+    references_clause,
+)
 from veza_schema.managed import ARCHIVE_SCHEMA, PARTITION_BOUNDS_CHECK
 from veza_schema.model import Schema, Table
+from veza_schema.sql import text
 from veza_schema.sql.render import render_template
+from veza_schema.sql.text import Sql
 
 DEFAULT_BATCH_SIZE = 10_000
 # Catch-up rounds of a move stop once a round copies at most this many rows again (or after this
@@ -118,6 +130,7 @@ class TableResult:
     created: list[NewPartition] = field(default_factory=list)
     moved_rows: int = 0
     copied_under_lock: int = 0  # of the rows moved, those written during the move and copied in its last step
+    removed_leftovers: list[str] = field(default_factory=list)  # capture triggers of an interrupted move
     expired: list[Expiry] = field(default_factory=list)
     referencing_rows: int = 0
     config: list[ConfigChange] = field(default_factory=list)
@@ -154,6 +167,17 @@ def maintain_table(conn: psycopg.Connection, plan: TablePlan, options: Maintenan
     result = TableResult(plan)
     worker = _Worker(conn, plan, options, result, progress)
     try:
+        if not worker.claim():
+            raise DatabaseError(f"{plan.table.name}: another `veza-schema partitions` is maintaining this table "
+                                "now; skipped (rerun once it has finished)")
+    except psycopg.Error as exc:
+        result.error = database_error(f"{plan.table.name}", exc)
+        return result
+    except DatabaseError as exc:
+        result.error = exc
+        return result
+    try:
+        worker.remove_leftovers()
         worker.sync_config()
         # Moves first: attaching a partition scans the default partition under the lock, and a
         # move leaves it without the rows it took (often empty) for the attaches that follow. A
@@ -174,6 +198,8 @@ def maintain_table(conn: psycopg.Connection, plan: TablePlan, options: Maintenan
         result.error = exc
     except psycopg.Error as exc:
         result.error = database_error(f"{plan.table.name}", exc)
+    finally:
+        worker.release()
     result.created.sort(key=lambda new: new.start)
     return result
 
@@ -188,12 +214,69 @@ class _Worker:
         self.key = plan.state.key
         self.partman = plan.state.partman
 
+    # one run per table ------------------------------------------------------------------------------
+    def claim(self) -> bool:
+        """Take this table's job lock (a session advisory lock, gone with the session if the run dies)."""
+        row = self.execute("SELECT pg_try_advisory_lock(%(key)s)", {"key": self.job_lock_key()}).fetchone()
+        return bool(row and row[0])
+
+    def release(self) -> None:
+        with contextlib.suppress(psycopg.Error):  # a broken connection has lost the lock already
+            self.execute("SELECT pg_advisory_unlock(%(key)s)", {"key": self.job_lock_key()})
+
+    def job_lock_key(self) -> int:
+        row = self.execute("SELECT %(table)s::regclass::oid::bigint",
+                           {"table": sql.Identifier(PUBLIC, self.table).as_string(self.conn)}).fetchone()
+        assert row is not None
+        return (JOB_LOCK_CLASS << 32) | int(row[0])
+
+    def remove_leftovers(self) -> None:
+        """Drop what an interrupted move left (its capture trigger, function and log): holding the job
+        lock, no other run is moving rows of this table. Left, the trigger would log every write to
+        the default partition for ever."""
+        default, names = self.plan.state.default, self.plan.state.capture_triggers
+        if default is None or not names:
+            return
+        self.at_once(f"removing what an interrupted move left on {default}", [
+            statement for name in names for statement in (
+                sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(name),
+                                                                   sql.Identifier(PUBLIC, default)),
+                sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(PUBLIC, name)),
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PUBLIC, name)))])
+        self.result.removed_leftovers.extend(names)
+
     # transactions ------------------------------------------------------------------------------
     def transaction(self, what: str, work: Callable[[], object]) -> object:
         def attempt() -> object:
             with self.conn.transaction():
                 return work()
 
+        return self.retried(what, attempt)
+
+    def at_once(self, what: str, statements: Sequence[sql.Composable | tuple[sql.Composable, dict[str, object]]]
+                ) -> _Done:
+        """``statements`` (with their parameters, bound by psycopg here) in one round trip, retried like
+        :meth:`transaction`: on this autocommit connection PostgreSQL runs them as one implicit
+        transaction, committed after the last one and rolled back at the first error. For the steps
+        holding locks that make writers wait: they wait for the database only, never for this process
+        to be scheduled between statements (on a busy machine, milliseconds each)."""
+        binder = psycopg.ClientCursor(self.conn)
+        query: sql.Composable = sql.SQL("; ").join([
+            sql.SQL(binder.mogrify(cast(sql.Composed, statement[0]), statement[1])) if isinstance(statement, tuple)
+            else statement for statement in statements])
+
+        def attempt() -> _Done:
+            cursor = self.execute(query)
+            counts = [cursor.rowcount]
+            while cursor.nextset():
+                counts.append(cursor.rowcount)
+            return _Done(counts, cursor.fetchone() if cursor.description is not None else None)
+
+        done = self.retried(what, attempt)
+        assert isinstance(done, _Done)
+        return done
+
+    def retried(self, what: str, attempt: Callable[[], object]) -> object:
         def retrying(attempt_number: int, delay: float, exc: BaseException) -> None:
             self.result.retries += 1
             self.progress(f"{what}: {_first_line(exc)}; retry {attempt_number} in {delay:.1f}s")
@@ -225,40 +308,49 @@ class _Worker:
     def create(self, new: NewPartition) -> None:
         if new.default_rows == 0:
             try:
-                self.transaction(f"creating {new.name}", lambda: self.attach_empty(new))
+                self.attach_empty(new)
             except DatabaseError as exc:
                 if exc.sqlstate != "23514":  # rows for its range reached the default partition meanwhile
                     raise
             else:
                 self.result.created.append(new)
                 return
-        moved = self.create_moving_default_rows(new)
-        self.result.created.append(replace(new, default_rows=moved))
+        moved, under_lock = self.create_moving_default_rows(new)
+        self.result.created.append(replace(new, default_rows=moved, under_lock=under_lock))
         self.result.moved_rows += moved
+        self.result.copied_under_lock += under_lock
 
     def attach_empty(self, new: NewPartition) -> None:
+        """The standalone table in one transaction, then the locks and the attach in one round trip
+        (a crash between the two leaves the standalone table, which the next run empties and reuses)."""
         if self.plan.backend == "partman" and self.partman is not None:
-            self.execute(sql.SQL("SELECT {}(%(parent)s, ARRAY[%(start)s]::timestamptz[], false)").format(
-                sql.Identifier(self.partman.schema, "create_partition_time")),
-                {"parent": f"{PUBLIC}.{self.table}", "start": new.start})
+            create_partition = sql.Identifier(self.partman.schema, "create_partition_time")
+            self.transaction(f"creating {new.name}", lambda: self.execute(
+                sql.SQL("SELECT {}(%(parent)s, ARRAY[%(start)s]::timestamptz[], false)").format(create_partition),
+                {"parent": f"{PUBLIC}.{self.table}", "start": new.start}))
             return
-        self.standalone(new)
-        self.lock_for_attach()
-        self.attach(new)
+        made = self.standalone(new)
+        if made is not None:
+            self.at_once(f"creating {new.name}", made)
+        self.at_once(f"attaching {new.name}", [*self.locks_for_attach(), *(self.emptied(new) if made is None else []),
+                                               *self.attach(new)])
 
-    def lock_for_attach(self) -> None:
+    def locks_for_attach(self) -> list[sql.Composable]:
         """Writers wait for the attaching transaction instead of routing rows into the default
         partition with a partition map that predates the new partition (their INSERT would fail);
-        the default partition is taken without queueing behind its readers (55P03: retried later)."""
+        the default partition is taken without queueing behind its readers (55P03: retried later).
+        The parent ONLY: LOCK TABLE would also lock every partition, and wait (writers queued behind
+        it) for whoever holds one, such as an autovacuum of an old month."""
         default = self.plan.state.default
         if default is None:
-            return
-        self.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT")
-                     .format(sql.Identifier(PUBLIC, self.table), sql.Identifier(PUBLIC, default)))
+            return []
+        return [sql.SQL("LOCK TABLE ONLY {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, self.table)),
+                sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(sql.Identifier(PUBLIC, default))]
 
-    def standalone(self, new: NewPartition) -> None:
-        """The partition-to-be as a plain table with the parent's columns, indexes and CHECKs, and
-        a CHECK matching its bounds; an interrupted earlier run's table is reused."""
+    def standalone(self, new: NewPartition) -> list[sql.Composable] | None:
+        """The statements making the partition-to-be a plain table with the parent's columns, indexes
+        and CHECKs, and a CHECK matching its bounds; None when an interrupted run made it (it is
+        reused, once :meth:`emptied`)."""
         existing = self.execute("""
             SELECT c.relispartition, EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid
                                               AND k.conname = %(check)s)
@@ -268,37 +360,42 @@ class _Worker:
             if existing[0] or not existing[1]:
                 raise DatabaseError(f"{self.table}: a table named {new.name} already exists and is not a partition "
                                     "this job was making; rename or drop it")
-            return
-        self.execute(sql.SQL(
+            return None
+        return [sql.SQL(
             "CREATE TABLE {new} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES "
             "INCLUDING STORAGE INCLUDING GENERATED INCLUDING STATISTICS)").format(
-            new=sql.Identifier(PUBLIC, new.name), parent=sql.Identifier(PUBLIC, self.table)))
-        self.execute(sql.SQL("ALTER TABLE {new} ADD CONSTRAINT {check} CHECK ({key} IS NOT NULL AND {key} >= {lo} "
-                             "AND {key} < {hi})").format(
+            new=sql.Identifier(PUBLIC, new.name), parent=sql.Identifier(PUBLIC, self.table)),
+            sql.SQL("ALTER TABLE {new} ADD CONSTRAINT {check} CHECK ({key} IS NOT NULL AND {key} >= {lo} "
+                    "AND {key} < {hi})").format(
             new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK),
-            key=sql.Identifier(self.key), lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat())))
+            key=sql.Identifier(self.key), lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat()))]
 
-    def attach(self, new: NewPartition, *before: sql.Composable) -> None:
-        """Attach ``new`` (and drop its bounds CHECK), after the statements ``before``: one round trip,
-        as these run under the locks that make writers wait."""
-        self.execute(sql.SQL("; ").join([*before, sql.SQL(
-            "ALTER TABLE {parent} ATTACH PARTITION {new} FOR VALUES FROM ({lo}) TO ({hi})").format(
+    @staticmethod
+    def emptied(new: NewPartition) -> list[sql.Composable]:
+        """Emptying a reused partition-to-be: the rows it holds are copies, their originals are still in
+        the default partition."""
+        return [sql.SQL("TRUNCATE {}").format(sql.Identifier(PUBLIC, new.name))]
+
+    def attach(self, new: NewPartition) -> list[sql.Composable]:
+        """The statements attaching ``new`` and dropping its bounds CHECK."""
+        return [sql.SQL("ALTER TABLE {parent} ATTACH PARTITION {new} FOR VALUES FROM ({lo}) TO ({hi})").format(
             parent=sql.Identifier(PUBLIC, self.table), new=sql.Identifier(PUBLIC, new.name),
             lo=sql.Literal(new.start.isoformat()), hi=sql.Literal(new.end.isoformat())),
             sql.SQL("ALTER TABLE {new} DROP CONSTRAINT {check}").format(
-            new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK))]))
+            new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK))]
 
-    def create_moving_default_rows(self, new: NewPartition) -> int:
+    def create_moving_default_rows(self, new: NewPartition) -> tuple[int, int]:
         """Copy, catch up, swap: the rows stay in the default partition (visible, updatable, and
         still referenced) while they are copied in bounded batches into the partition-to-be, and a
         trigger on the default partition logs the primary key of every row written there meanwhile.
-        Catch-up rounds copy the logged rows again until few are left; then one short transaction,
-        holding the locks of :meth:`lock_for_attach`, copies the last logged rows (only those written
+        Catch-up rounds copy the logged rows again until few are left; then one short transaction in
+        one round trip, holding the locks of :meth:`locks_for_attach`, copies the last logged rows (only those written
         since the previous round), empties the originals without firing triggers or ON DELETE
         actions (it is a move, not a deletion: TRUNCATE when the default partition holds nothing
         else and nothing references it, else DELETE), and attaches the partition. A table without
         a primary key has no row identity to log: its rows are copied in that last transaction.
-        A crash at any point leaves every row where it was; a rerun starts the copy over."""
+        A crash at any point leaves every row where it was; a rerun starts the copy over.
+        Returns the rows moved, and how many of them were copied in the last step."""
         default = self.plan.state.default
         assert default is not None
         key = self.plan.state.primary_key
@@ -308,22 +405,23 @@ class _Worker:
             key=sql.SQL(", ").join(sql.Identifier(c) for c in key), log=sql.Identifier(PUBLIC, _capture_name(new)))
         source, target = sql.Identifier(PUBLIC, default), sql.Identifier(PUBLIC, new.name)
         params = bounds(new)
+        move_key = text.join(text.ident(c) for c in key)
 
         def prepare() -> _MoveCount:
-            if self.plan.state.move_needs_replica:  # fails here, before anything is made, without the right
-                self.execute("SET LOCAL session_replication_role = replica")
-                self.execute("SET LOCAL session_replication_role = origin")
-            self.execute(sql.SQL("; ").join(self.capture_drops(new, trigger=self.capture_left(new))))  # a crash's
-            self.standalone(new)
-            self.execute(sql.SQL("TRUNCATE {}").format(target))  # an interrupted run's copy starts over
-            if key:
-                self.create_capture(new)
-            row = self.execute("SELECT pg_relation_size(%(rel)s::regclass) / current_setting('block_size')::int, "
-                               "greatest(reltuples, 0) / greatest(relpages, 1) FROM pg_class "
-                               "WHERE oid = %(rel)s::regclass", {"rel": source.as_string(self.conn)}).fetchone()
+            """One round trip from the trigger's creation (its lock makes writers of the default partition
+            wait) to the commit; the relation's size is read after the trigger exists: rows written
+            later, past those pages, are logged."""
+            replica = [sql.SQL("SET LOCAL session_replication_role = replica"),  # fails here, before anything
+                       sql.SQL("SET LOCAL session_replication_role = origin")] \
+                if self.plan.state.move_needs_replica else []                      # is made, without the right
+            row = self.at_once(f"creating {new.name}", [
+                *replica, *(self.standalone(new) or self.emptied(new)), *(self.capture(new) if key else []),
+                sql.SQL("SELECT pg_relation_size({rel}::regclass) / current_setting('block_size')::int, "
+                        "greatest(reltuples, 0) / greatest(relpages, 1) FROM pg_class WHERE oid = {rel}::regclass"
+                        ).format(rel=sql.Literal(source.as_string(self.conn)))]).row
             assert row is not None
-            return _MoveCount(pages=int(row[0]),
-                              pages_per_batch=max(1, int(self.options.batch_size / max(float(row[1]), 1.0))))
+            return _MoveCount(pages=int(str(row[0])),
+                              pages_per_batch=max(1, int(self.options.batch_size / max(float(str(row[1])), 1.0))))
 
         def copy_pages(move: _MoveCount, first: int) -> _MoveCount:
             """The rows of pages [first, last) that belong to the range; rows written since the trigger
@@ -345,7 +443,7 @@ class _Worker:
             added = self.execute(sql.SQL("INSERT INTO {target} ({columns}) SELECT {columns} FROM ONLY {source} "
                                          "WHERE {in_range} AND {logged}").format(
                 target=target, columns=columns, source=source, in_range=in_range, logged=logged), params).rowcount
-            others = move.others or self.plan.state.move_needs_replica
+            others = move.others or bool(self.plan.state.incoming)
             if not others:  # only a TRUNCATE needs to know
                 row = self.execute(sql.SQL("SELECT EXISTS (SELECT FROM ONLY {source} WHERE {logged} "
                                            "AND NOT coalesce({in_range}, false))").format(
@@ -364,30 +462,22 @@ class _Worker:
                 sql.Identifier(PUBLIC, _capture_name(new)))).rowcount)
 
         def swap(move: _MoveCount) -> _MoveCount:
-            self.lock_for_attach()
-            if key:
-                move = catch_up(move)
-            else:
-                self.execute(sql.SQL("TRUNCATE {}").format(target))
-                copied = self.execute(sql.SQL(
-                    "INSERT INTO {target} ({columns}) SELECT {columns} FROM ONLY {source} WHERE {in_range}").format(
-                    target=target, columns=columns, source=source, in_range=in_range), params).rowcount
-                move = replace(move, rows=copied, last_step=copied, others=True)  # others unknown without a scan
-            drops = self.capture_drops(new, trigger=True) if key else []
-            if move.others:
-                if self.plan.state.move_needs_replica:
-                    self.execute("SET LOCAL session_replication_role = replica")
-                deleted = self.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(source, in_range),
-                                       params).rowcount
-                if self.plan.state.move_needs_replica:
-                    self.execute("SET LOCAL session_replication_role = origin")
-                if deleted != move.rows:
-                    raise DatabaseError(f"{self.table}: {deleted} row(s) deleted from {default} instead of the "
-                                        f"{move.rows} copied; rolled back")
-                self.attach(new, *drops)
-            else:  # the default partition holds only these rows, and nothing references them
-                self.attach(new, *drops, sql.SQL("TRUNCATE ONLY {}").format(source))
-            return move
+            """The last step, under the locks, in one round trip (see the template)."""
+            block = render_template(
+                "objects/partition_move_swap.sql.j2", target=f"{PUBLIC}.{new.name}", source=f"{PUBLIC}.{default}",
+                log=f"{PUBLIC}.{_capture_name(new)}", key=move_key, columns=text.join(text.ident(c) for c in
+                                                                                  self.plan.state.columns),
+                in_range=text.compose("{} >= {} AND {} < {}", text.ident(self.key), text.literal(new.start.isoformat()),
+                                      text.ident(self.key), text.literal(new.end.isoformat())),
+                must_delete=Sql("true" if move.others or self.plan.state.incoming or not key else "false"),
+                replica=self.plan.state.move_needs_replica, rows=move.rows)
+            row = self.at_once(f"attaching {new.name}", [
+                *self.locks_for_attach(), sql.SQL(block.rstrip("\n")),
+                *(self.capture_drops(new) if key else []), *self.attach(new),
+                sql.SQL("SELECT current_setting('veza.move_rows')::bigint, "
+                        "current_setting('veza.move_copied')::bigint, current_setting('veza.move_deleted')::bool")]).row
+            assert row is not None
+            return replace(move, rows=int(str(row[0])), last_step=int(str(row[1])), others=row[2] is True)
 
         def step(what: str, work: Callable[[_MoveCount], _MoveCount], move: _MoveCount) -> _MoveCount:
             # Each transaction returns the new count; a rolled-back attempt (retried) leaves it as it was.
@@ -395,8 +485,7 @@ class _Worker:
             assert isinstance(done, _MoveCount)
             return done
 
-        move = self.transaction(f"creating {new.name}", prepare)
-        assert isinstance(move, _MoveCount)
+        move = prepare()
         if key:
             for first in range(0, move.pages, move.pages_per_batch):
                 move = step(f"copying rows of {default} to {new.name}", partial(copy_pages, first=first), move)
@@ -404,65 +493,74 @@ class _Worker:
                 move = step(f"copying rows written to {default} meanwhile", catch_up_round, move)
                 if move.logged <= _CAUGHT_UP:
                     break
-        move = step(f"attaching {new.name}", swap, move)
-        self.result.copied_under_lock += move.last_step
-        return move.rows
+        move = swap(move)
+        if move.others:
+            self.vacuum_default()
+        return move.rows, move.last_step
 
-    def create_capture(self, new: NewPartition) -> None:
-        """The log of keys written to the default partition during the move, and its trigger."""
+    def vacuum_default(self) -> None:
+        """After a move that DELETEd its rows: every later attach scans the default partition under its
+        lock, dead rows included; VACUUM (which writers do not wait for) leaves it pages without rows.
+        Best effort: when it cannot take its lock in time (an autovacuum runs there), the attaches only
+        take longer."""
+        default = self.plan.state.default
+        assert default is not None
+        try:
+            self.retried(f"vacuuming {default}", lambda: self.execute(
+                sql.SQL("VACUUM (TRUNCATE false) {}").format(sql.Identifier(PUBLIC, default))))
+        except DatabaseError as exc:
+            self.progress(f"{default} not vacuumed: {exc}")
+
+    def capture(self, new: NewPartition) -> list[sql.Composable]:
+        """The statements making the log of keys written to the default partition during the move,
+        and its trigger (last: its lock makes writers of the default partition wait until the commit)."""
         name, default = _capture_name(new), self.plan.state.default
         assert default is not None
         key = sql.SQL(", ").join(sql.Identifier(c) for c in self.plan.state.primary_key)
-        self.execute(sql.SQL("CREATE UNLOGGED TABLE {log} AS SELECT {key} FROM ONLY {parent} WITH NO DATA").format(
-            log=sql.Identifier(PUBLIC, name), key=key, parent=sql.Identifier(PUBLIC, self.table)))
-        self.execute(render_template("objects/partition_move_capture.sql.j2", function=f"{PUBLIC}.{name}",
-                                     log=f"{PUBLIC}.{name}", key=self.plan.state.primary_key))
-        self.execute(sql.SQL("CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {default} FOR EACH ROW "
-                             "EXECUTE FUNCTION {function}()").format(
-            name=sql.Identifier(name), default=sql.Identifier(PUBLIC, default),
-            function=sql.Identifier(PUBLIC, name)))
+        return [
+            sql.SQL("CREATE UNLOGGED TABLE {log} AS SELECT {key} FROM ONLY {parent} WITH NO DATA").format(
+                log=sql.Identifier(PUBLIC, name), key=key, parent=sql.Identifier(PUBLIC, self.table)),
+            sql.SQL(render_template("objects/partition_move_capture.sql.j2", function=f"{PUBLIC}.{name}",
+                                    log=f"{PUBLIC}.{name}", key=self.plan.state.primary_key).rstrip("\n;")),
+            sql.SQL("CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {default} FOR EACH ROW "
+                    "EXECUTE FUNCTION {function}()").format(
+                name=sql.Identifier(name), default=sql.Identifier(PUBLIC, default),
+                function=sql.Identifier(PUBLIC, name))]
 
-    def capture_drops(self, new: NewPartition, *, trigger: bool) -> list[sql.Composable]:
-        """The statements dropping what :meth:`create_capture` made. Only a ``trigger`` known to exist
-        is dropped: dropping one takes an ACCESS EXCLUSIVE lock on the default partition, which
-        writers would queue behind."""
+    def capture_drops(self, new: NewPartition) -> list[sql.Composable]:
+        """The statements dropping what :meth:`capture` made (the trigger's takes an ACCESS EXCLUSIVE lock
+        on the default partition: they run under the last step's locks)."""
         name, default = _capture_name(new), self.plan.state.default
         assert default is not None
-        drops: list[sql.Composable] = [sql.SQL("DROP TRIGGER {} ON {}").format(
-            sql.Identifier(name), sql.Identifier(PUBLIC, default))] if trigger else []
-        return [*drops, sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(PUBLIC, name)),
-                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PUBLIC, name))]
-
-    def capture_left(self, new: NewPartition) -> bool:
-        """Whether an interrupted run left its trigger on the default partition."""
-        found = self.execute("SELECT EXISTS (SELECT FROM pg_trigger WHERE tgname = %(name)s "
-                             "AND tgrelid = %(default)s::regclass)",
-                             {"name": _capture_name(new),
-                              "default": sql.Identifier(PUBLIC, self.plan.state.default or "").as_string(self.conn)}
-                             ).fetchone()
-        return bool(found and found[0])
+        return [sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(name), sql.Identifier(PUBLIC, default)),
+                sql.SQL("DROP FUNCTION {}()").format(sql.Identifier(PUBLIC, name)),
+                sql.SQL("DROP TABLE {}").format(sql.Identifier(PUBLIC, name))]
 
     # moving rows in batches ------------------------------------------------------------------------
     def move_batch(self, source: str, target: str | None, where: sql.Composable, params: dict[str, object], *,
                    limit: int | None, set_null: Sequence[str] = (), target_schema: str = PUBLIC) -> int:
+        return self.execute(self.batch(source, target, where, limit=limit, set_null=set_null,
+                                       target_schema=target_schema), params).rowcount
+
+    def batch(self, source: str, target: str | None, where: sql.Composable, *,
+              limit: int | None, set_null: Sequence[str] = (), target_schema: str = PUBLIC) -> sql.Composable:
+        """The statement moving the rows of ``source`` matching ``where`` (``limit`` of them) to ``target``,
+        deleting them (no target) or setting ``set_null`` columns to NULL."""
         source_id = sql.Identifier(PUBLIC, source)
         chosen = sql.SQL("SELECT ctid FROM ONLY {source} WHERE {where}{limit}").format(
             source=source_id, where=where, limit=sql.SQL(" LIMIT {}").format(sql.Literal(limit)) if limit
             else sql.SQL(""))
         if set_null:
             assignments = sql.SQL(", ").join(sql.SQL("{} = NULL").format(sql.Identifier(c)) for c in set_null)
-            query = sql.SQL("UPDATE ONLY {source} SET {assignments} WHERE ctid = ANY(ARRAY({chosen}))").format(
+            return sql.SQL("UPDATE ONLY {source} SET {assignments} WHERE ctid = ANY(ARRAY({chosen}))").format(
                 source=source_id, assignments=assignments, chosen=chosen)
-            return self.execute(query, params).rowcount
         if target is None:
-            query = sql.SQL("DELETE FROM ONLY {source} WHERE ctid = ANY(ARRAY({chosen}))").format(
+            return sql.SQL("DELETE FROM ONLY {source} WHERE ctid = ANY(ARRAY({chosen}))").format(
                 source=source_id, chosen=chosen)
-            return self.execute(query, params).rowcount
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns_of(source))
-        query = sql.SQL("WITH moved AS (DELETE FROM ONLY {source} WHERE ctid = ANY(ARRAY({chosen})) "
-                        "RETURNING {columns}) INSERT INTO {target} ({columns}) SELECT {columns} FROM moved").format(
+        return sql.SQL("WITH moved AS (DELETE FROM ONLY {source} WHERE ctid = ANY(ARRAY({chosen})) "
+                       "RETURNING {columns}) INSERT INTO {target} ({columns}) SELECT {columns} FROM moved").format(
             source=source_id, chosen=chosen, columns=columns, target=sql.Identifier(target_schema, target))
-        return self.execute(query, params).rowcount
 
     def columns_of(self, relation: str) -> tuple[str, ...]:
         if relation == self.plan.state.default:
@@ -485,7 +583,7 @@ class _Worker:
         if self.plan.backend == "partman" and not self.plan.state.incoming and self.partman is not None:
             self.transaction(f"expiring {partition.name}", lambda: self.partman_drop(expiry))
         else:
-            self.transaction(f"expiring {partition.name}", lambda: self.detach(expiry))
+            self.detach(expiry)
         self.result.expired.append(expiry)
 
     def ensure_archive(self, referencing: ReferencingRows) -> None:
@@ -497,17 +595,13 @@ class _Worker:
             archive=sql.Identifier(ARCHIVE_SCHEMA, archive),
             source=sql.Identifier(PUBLIC, referencing.key.table))))
 
-    def unlink(self, referencing: ReferencingRows, partition: LivePartition, *, limit: int | None) -> int:
-        """Apply the foreign key's ON DELETE to the rows referencing ``partition``, leaf by leaf:
-        in batches of ``limit`` (one transaction each), or all at once in the caller's transaction."""
+    def unlink(self, referencing: ReferencingRows, partition: LivePartition, *, limit: int) -> int:
+        """Apply the foreign key's ON DELETE to the rows referencing ``partition``, leaf by leaf, in
+        batches of ``limit`` (one transaction each)."""
         key = referencing.key
         set_null = key.columns if referencing.action == "set null" else ()
         total = 0
         for leaf in key.leaves:
-            if limit is None:
-                total += self.move_batch_to(leaf, referencing.archive_table, key, partition, limit=None,
-                                            set_null=set_null)
-                continue
             what = f"{referencing.action} of {key.table} rows referencing {partition.name}"
             while True:
                 batch = self.transaction(what, partial(self.move_batch_to, leaf, referencing.archive_table, key,
@@ -524,31 +618,45 @@ class _Worker:
                                set_null=set_null, target_schema=ARCHIVE_SCHEMA)
 
     def detach(self, expiry: Expiry) -> None:
+        """One round trip (DETACH takes ACCESS EXCLUSIVE on the parent: writers wait for all of it):
+        lock the referencing tables (no new reference into the partition), handle the rows that
+        referenced it since the last batch, detach, then archive or drop it."""
         partition = expiry.partition
-        for table in sorted({r.key.table for r in expiry.referencing}):
-            # No new reference into the partition between the last batch and the detach.
-            self.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, table)))
+        statements: list[sql.Composable | tuple[sql.Composable, dict[str, object]]] = [
+            sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, table))
+            for table in sorted({r.key.table for r in expiry.referencing})]
+        locks = len(statements)
         for referencing in expiry.referencing:
-            self.result.referencing_rows += self.unlink(referencing, partition, limit=None)
-        self.execute(sql.SQL("ALTER TABLE {parent} DETACH PARTITION {partition}").format(
+            key = referencing.key
+            statements += [(self.batch(leaf, referencing.archive_table, references_clause(key), limit=None,
+                                       set_null=key.columns if referencing.action == "set null" else (),
+                                       target_schema=ARCHIVE_SCHEMA), bounds(partition)) for leaf in key.leaves]
+        unlinks = len(statements) - locks
+        statements.append(sql.SQL("ALTER TABLE {parent} DETACH PARTITION {partition}").format(
             parent=sql.Identifier(PUBLIC, self.table), partition=sql.Identifier(PUBLIC, partition.name)))
         if expiry.keep_table:
-            self.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+            statements.append(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
                 sql.Identifier(PUBLIC, partition.name), sql.Identifier(ARCHIVE_SCHEMA)))
-            self.standalone_archive(partition.name)
+            statements += self.archive_drops(partition.name, PUBLIC)
         else:
-            self.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(PUBLIC, partition.name)))
+            statements.append(sql.SQL("DROP TABLE {}").format(sql.Identifier(PUBLIC, partition.name)))
+        done = self.at_once(f"expiring {partition.name}", statements)
+        self.result.referencing_rows += sum(done.rowcounts[locks:locks + unlinks])
+
+    def archive_drops(self, name: str, schema: str) -> list[sql.Composable]:
+        """Dropping, once ``name`` is in the archive schema, its foreign keys to partitioned tables (read
+        where it is now, in ``schema``; a detached partition keeps its constraints' names)."""
+        return [sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+            sql.Identifier(ARCHIVE_SCHEMA, name), sql.Identifier(constraint)) for (constraint,) in self.execute("""
+                SELECT con.conname FROM pg_constraint con JOIN pg_class ref ON ref.oid = con.confrelid
+                WHERE con.conrelid = %(rel)s::regclass AND con.contype = 'f' AND ref.relkind = 'p'""",
+                {"rel": sql.Identifier(schema, name).as_string(self.conn)}).fetchall()]
 
     def standalone_archive(self, name: str) -> None:
         """An archived partition keeps its foreign keys to plain tables (erasing a user still reaches
         it) but not those to partitioned ones: they would block detaching the referenced partitions."""
-        for (constraint,) in self.execute("""
-                SELECT con.conname FROM pg_constraint con JOIN pg_class ref ON ref.oid = con.confrelid
-                WHERE con.conrelid = %(rel)s::regclass AND con.contype = 'f' AND ref.relkind = 'p'""",
-                                          {"rel": sql.Identifier(ARCHIVE_SCHEMA, name).as_string(self.conn)}
-                                          ).fetchall():
-            self.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-                sql.Identifier(ARCHIVE_SCHEMA, name), sql.Identifier(constraint)))
+        for statement in self.archive_drops(name, ARCHIVE_SCHEMA):
+            self.execute(statement)
 
     def partman_drop(self, expiry: Expiry) -> None:
         assert self.partman is not None and self.plan.table.partition is not None
@@ -571,16 +679,24 @@ class _MoveCount:
     pages: int  # of the default partition when the log began: rows written later are logged
     pages_per_batch: int
     rows: int = 0  # rows in the partition-to-be
-    others: bool = False  # the default partition holds (or held) rows of another range, or must be DELETEd from
+    others: bool = False  # rows of another range in the default partition (DELETE); after the last step: it DELETEd
     last_step: int = 0  # rows copied by the latest catch-up (the last one: under the lock)
     logged: int = 0  # keys the latest catch-up took from the log
 
 
+@dataclass(frozen=True)
+class _Done:
+    """What :meth:`_Worker.at_once` ran: each statement's row count, and the last one's row (if any)."""
+
+    rowcounts: list[int]
+    row: tuple[object, ...] | None
+
+
 def _capture_name(new: NewPartition) -> str:
     """The log table, its trigger function and its trigger (one name; ``veza_`` marks it as the tool's)."""
-    name = f"veza_move_{new.name}"
+    name = f"{CAPTURE_PREFIX}{new.name}"
     if len(name.encode()) > 63:  # PostgreSQL would truncate it: a stable short name instead
-        name = f"veza_move_{hashlib.sha256(new.name.encode()).hexdigest()[:16]}"
+        name = f"{CAPTURE_PREFIX}{hashlib.sha256(new.name.encode()).hexdigest()[:16]}"
     return name
 
 
