@@ -283,9 +283,17 @@ def plant_layout(directory: Path, layout: object) -> parse_cache.DiskCache:
 
 
 def test_a_files_layout_comes_from_the_cache_file(tmp_path: Path) -> None:
-    plant_layout(tmp_path, (((0, 23, 1),), ("PlantedStmt",), None))
+    plant_layout(tmp_path, (((0, 23, 1), (25, 38, 2)), ("PlantedStmt", "OtherStmt"), None))
+    assert split.parse_script(SCRIPT).node_types == ("PlantedStmt", "OtherStmt")
+    forget_scripts()
+
+
+def test_a_cached_layout_that_leaves_out_a_statement_is_not_believed(tmp_path: Path) -> None:
+    """Statements a damaged entry lost would silently not run: the file is split afresh instead."""
+    plant_layout(tmp_path, (((0, 23, 1),), ("VariableSetStmt",), None))
     script = split.parse_script(SCRIPT)
-    assert script.node_types == ("PlantedStmt",) and [s.text for s in script.statements] == ["SET lock_timeout = '1s'"]
+    assert [s.text for s in script.statements] == ["SET lock_timeout = '1s'", "DELETE FROM t"]
+    assert script.node_types == ("VariableSetStmt", "DeleteStmt")
     forget_scripts()
 
 

@@ -143,6 +143,8 @@ def parse_script(sql: str) -> ParsedScript:
     """Split and parse a file once, for every check that reads it (``apply``'s guards, the data-loss count),
     and ``apply``'s runner; a warm disk cache answers without pglast (keyed by the file's bytes)."""
     spans, node_types, error = _layout(str(sql))
+    if not _spans_fit(sql, spans):  # a damaged cache entry must never run less, or other, than the file holds
+        spans, node_types, error = _fresh_layout(str(sql))
     statements = tuple(Statement(sql[start:stop], line) for start, stop, line in spans)
     if node_types is not None and len(node_types) != len(statements):  # cannot happen with one parser for
         # both; never guess a pairing
@@ -170,8 +172,32 @@ def _stored_layout(stored: Any) -> Layout:
 _TOP_LEVEL_NODE = re.compile(r'\{"stmt":\{"(\w+)"')
 
 
-@on_disk("script_layout", lambda layout: layout, _stored_layout, sources=(Path(__file__),))
-def _layout(sql: str) -> Layout:
+def _spans_fit(sql: str, spans: tuple[Span, ...]) -> bool:
+    """Whether ``spans`` can be the file's statements as :func:`_spans` cuts them: in order, each starting
+    on the line it names and ending on no blank, with nothing but blanks, comments and semicolons between."""
+    position, line, counted = 0, 1, 0
+    for start, stop, first_line in (*spans, (len(sql), len(sql), 0)):
+        if not position <= start <= len(sql):
+            return False
+        while True:  # the gap before this statement
+            position = _skip_comments(sql, position, start)
+            if position < start and sql[position] == ";":
+                position += 1
+                continue
+            break
+        if position != start:
+            return False
+        if first_line:  # a statement, not the end of the file
+            line += sql.count("\n", counted, start)
+            counted = start
+            if line != first_line or stop <= start or stop > len(sql) or sql[stop - 1].isspace() \
+                    or _skip_comments(sql, start, stop) != start:
+                return False
+        position = stop
+    return True
+
+
+def _fresh_layout(sql: str) -> Layout:
     """A file's statement spans and each statement's parse node type (None and why, when the file does not parse).
 
     Why node types and not whole parse trees: see :class:`ParsedScript`. They are read off libpg_query's
@@ -203,6 +229,9 @@ def _decoded_node_types(sql: str, parsed: str) -> tuple[str, ...]:
         return tuple(next(iter(item["stmt"])) for item in json.loads(parsed)["stmts"])
     except RecursionError:  # nested deeper than json's decoder goes
         return tuple(type(raw.stmt).__name__ for raw in statement_nodes(sql))
+
+
+_layout = on_disk("script_layout", lambda layout: layout, _stored_layout, sources=(Path(__file__),))(_fresh_layout)
 
 
 @lru_cache(maxsize=256)
