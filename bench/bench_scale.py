@@ -3,8 +3,9 @@
 Each command runs as the real CLI in a subprocess (``veza_schema.cli.run`` behind a wrapper
 that counts the SQL statements psycopg sends), against a throwaway PostgreSQL 18 server:
 
-- ``lint --offline`` with a cold parse cache (an empty ``VEZA_CACHE_DIR``) and warm (the same
-  directory, second run), then ``lint`` (verified on the server);
+- ``lint --offline`` with cold caches (an empty ``VEZA_CACHE_DIR``: SQL parse answers and the load
+  cache of each schema file's objects) and warm (the same directory, second run), then ``lint``
+  (verified on the server);
 - ``lint``, ``generate`` (the initial migration, cut into parts of one change), ``apply`` on
   an empty database, ``diff`` (no drift expected; the shadow database is built on the same
   server), ``inspect --out``, ``docs --out``: at N tables (``tests.factories.

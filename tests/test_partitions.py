@@ -7,6 +7,7 @@ schema in ``test_partitions_shipped.py``; locks against a concurrent reader in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -158,6 +159,23 @@ def test_emptying_a_default_partition_with_triggers_but_no_reference_fires_no_tr
     assert result.exit_code == 0, result.output
     assert life.count(f"events{suffix(4)}") == 3 and life.count("ONLY events_default") == 0
     assert life.count("deletions") == 0
+
+
+def test_the_rows_a_move_deletes_under_the_lock_are_announced_and_reported(life: Lifecycle) -> None:
+    # messages is referenced (message_reactions): its default partition cannot be TRUNCATEd, so the
+    # move DELETEs the originals under the lock; events is not: TRUNCATE, nothing deleted.
+    life.reaction(life.message(life.room(), month(5)))
+    life.event(month(5), 2)
+    dry = life.partitions("--premake", "5", "--dry-run")
+    assert "moving 1 row(s) out of messages_default (deleted there under the lock: a foreign key references " \
+           "the table" in dry.stdout
+    assert "moving 2 row(s) out of events_default\n" in dry.stdout
+    result = life.partitions("--premake", "5", "--format", "json")
+    assert result.exit_code == 0, result.output
+    tables = {t["table"]: t for t in json.loads(result.stdout)["tables"]}
+    assert (tables["messages"]["moved_rows"], tables["messages"]["deleted_under_lock"]) == (1, 1)
+    assert (tables["events"]["moved_rows"], tables["events"]["deleted_under_lock"]) == (2, 0)
+    assert [c["deleted_under_lock"] for c in tables["messages"]["created"] if c["moved_rows"]] == [1]
 
 
 def test_retention_refuses_a_partition_referenced_with_on_delete_restrict(database: TestDatabase,

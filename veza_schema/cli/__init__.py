@@ -170,8 +170,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         caching = _command_name(args) in COMMANDS  # help and unknown names parse no SQL: no cache to load
         if caching:
             from veza_schema.sql import parse_cache
+            from veza_schema.yaml import load_cache
 
             parse_cache.enable()  # SQL parse answers kept between runs (see the module)
+            load_cache.enable()  # and what each schema file loads to
         app(args=args, prog_name="veza-schema")
     except SystemExit as exc:  # click ends every command this way, typer.Exit included
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -197,8 +199,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     finally:
         if caching:
             from veza_schema.sql import parse_cache
+            from veza_schema.yaml import load_cache
 
             parse_cache.save_and_disable()
+            load_cache.disable()
     return 0
 
 

@@ -40,6 +40,7 @@ class NewPartition:
     end: datetime
     default_rows: int = 0  # rows of the default partition that move into it
     under_lock: int = 0  # in a result: of the rows moved, those written during the move and copied in its last step
+    deleted_under_lock: int = 0  # in a result: originals DELETEd (not TRUNCATEd) in that last step
 
 
 @dataclass(frozen=True)

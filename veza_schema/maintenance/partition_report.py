@@ -30,12 +30,16 @@ def header(plan: TablePlan) -> str:
     return f"{plan.table.name} ({', '.join(parts)})"
 
 
-def _new(new: NewPartition, default: str | None, verb: str, *, done: bool = False) -> str:
+def _new(new: NewPartition, default: str | None, verb: str, *, done: bool = False, referenced: bool = False) -> str:
     text = f"{new.name} FOR VALUES FROM ('{day_text(new.start)}') TO ('{day_text(new.end)}')"
     if new.default_rows:
         text += f", {verb} {new.default_rows} row(s) out of {default}"
         if done:  # what writers waited for: the rows written during the move, copied under the lock
-            text += f" ({new.under_lock} of them copied under the lock)"
+            deleted = f", {new.deleted_under_lock} deleted under it" if new.deleted_under_lock else ""
+            text += f" ({new.under_lock} of them copied under the lock{deleted})"
+        elif referenced:
+            text += " (deleted there under the lock: a foreign key references the table, so writers wait in " \
+                    "proportion to them)"
     return text
 
 
@@ -58,7 +62,8 @@ def plan_lines(plan: TablePlan) -> list[str]:
     for change in plan.config:
         lines.append(f"    ~ would set pg_partman part_config.{change.setting}: {change.before} -> {change.after}")
     for new in plan.create:
-        lines.append(f"    + would create {_new(new, plan.state.default, 'moving')}")
+        text = _new(new, plan.state.default, "moving", referenced=bool(plan.state.incoming))
+        lines.append(f"    + would create {text}")
     for expiry in plan.expire:
         first, *rest = _expiry(expiry, "would detach, move", "would detach and drop")
         lines.append(f"    - {first}")
@@ -139,10 +144,12 @@ def result_json(results: Sequence[TableResult], as_of: datetime, errors: dict[st
         tables.append({
             "table": result.table,
             "created": [{"partition": new.name, "from": new.start.isoformat(), "to": new.end.isoformat(),
-                         "moved_rows": new.default_rows, "copied_under_lock": new.under_lock}
+                         "moved_rows": new.default_rows, "copied_under_lock": new.under_lock,
+                         "deleted_under_lock": new.deleted_under_lock}
                         for new in result.created],
             "moved_rows": result.moved_rows,
             "copied_under_lock": result.copied_under_lock,
+            "deleted_under_lock": result.deleted_under_lock,
             "expired": [{"partition": e.partition.name, "kept_as": f"{ARCHIVE_SCHEMA}.{e.partition.name}"
                          if e.keep_table else None} for e in result.expired],
             "referencing_rows": result.referencing_rows,

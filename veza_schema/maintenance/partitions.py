@@ -130,6 +130,7 @@ class TableResult:
     created: list[NewPartition] = field(default_factory=list)
     moved_rows: int = 0
     copied_under_lock: int = 0  # of the rows moved, those written during the move and copied in its last step
+    deleted_under_lock: int = 0  # originals DELETEd in that last step (a referenced table cannot TRUNCATE them)
     removed_leftovers: list[str] = field(default_factory=list)  # capture triggers of an interrupted move
     expired: list[Expiry] = field(default_factory=list)
     referencing_rows: int = 0
@@ -315,10 +316,12 @@ class _Worker:
             else:
                 self.result.created.append(new)
                 return
-        moved, under_lock = self.create_moving_default_rows(new)
-        self.result.created.append(replace(new, default_rows=moved, under_lock=under_lock))
+        moved, under_lock, deleted = self.create_moving_default_rows(new)
+        self.result.created.append(replace(new, default_rows=moved, under_lock=under_lock,
+                                           deleted_under_lock=moved if deleted else 0))
         self.result.moved_rows += moved
         self.result.copied_under_lock += under_lock
+        self.result.deleted_under_lock += moved if deleted else 0
 
     def attach_empty(self, new: NewPartition) -> None:
         """The standalone table in one transaction, then the locks and the attach in one round trip
@@ -384,7 +387,7 @@ class _Worker:
             sql.SQL("ALTER TABLE {new} DROP CONSTRAINT {check}").format(
             new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK))]
 
-    def create_moving_default_rows(self, new: NewPartition) -> tuple[int, int]:
+    def create_moving_default_rows(self, new: NewPartition) -> tuple[int, int, bool]:
         """Copy, catch up, swap: the rows stay in the default partition (visible, updatable, and
         still referenced) while they are copied in bounded batches into the partition-to-be, and a
         trigger on the default partition logs the primary key of every row written there meanwhile.
@@ -395,7 +398,8 @@ class _Worker:
         else and nothing references it, else DELETE), and attaches the partition. A table without
         a primary key has no row identity to log: its rows are copied in that last transaction.
         A crash at any point leaves every row where it was; a rerun starts the copy over.
-        Returns the rows moved, and how many of them were copied in the last step."""
+        Returns the rows moved, how many of them were copied in the last step, and whether that step
+        DELETEd the originals (its time then grows with the rows moved)."""
         default = self.plan.state.default
         assert default is not None
         key = self.plan.state.primary_key
@@ -496,7 +500,7 @@ class _Worker:
         move = swap(move)
         if move.others:
             self.vacuum_default()
-        return move.rows, move.last_step
+        return move.rows, move.last_step, move.others
 
     def vacuum_default(self) -> None:
         """After a move that DELETEd its rows: every later attach scans the default partition under its

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from veza_schema.errors import UsageError
 from veza_schema.model import Schema, SourcePos
+from veza_schema.yaml import load_cache
 from veza_schema.yaml.loader import display_path, load_schema
 
 Relocate = Callable[[SourcePos | None], SourcePos | None]
@@ -107,7 +108,8 @@ def load_at_ref(ref: str, schema_dir: Path, label: str | None = None) -> SchemaA
             if blob.returncode != 0:
                 raise UsageError(f"{ref}: cannot read {name}: {blob.stderr.decode(errors='replace').strip()}")
             (extracted / Path(name).name).write_bytes(blob.stdout)
-        schema = load_schema(extracted)
+        with load_cache.suspended():  # a temporary path: its entries would never be read again
+            schema = load_schema(extracted)
     return SchemaAtRef(schema, label, _relocator(extracted, schema_dir))
 
 

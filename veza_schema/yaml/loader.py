@@ -15,6 +15,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from datetime import date
 from pathlib import Path
 
@@ -74,9 +75,10 @@ from veza_schema.sql.render import render_template, template_digest
 from veza_schema.sql.routes import Route, RouteError, sql_expression
 from veza_schema.sql.text import ident, needs_quotes
 from veza_schema.types import SERIAL_TYPES
+from veza_schema.yaml import load_cache
 from veza_schema.yaml.contract import keys
 from veza_schema.yaml.names import format_name, make_object_name, nextval_default, parse_name, parse_qualified
-from veza_schema.yaml.nodes import NodeReader, compose_file, key_positions
+from veza_schema.yaml.nodes import NodeReader, compose_file, key_positions, read_bytes
 
 # The keys of each object come from the format's contract (yaml/contract.py), which the JSON Schema
 # of `veza-schema json-schema` is generated from too: add a key there, not here.
@@ -285,6 +287,10 @@ class _Parts:
     role_uses: list[tuple[str, SourcePos | None]] = field(default_factory=list)
 
 
+_PARTS_FIELDS = tuple(part.name for part in dataclass_fields(_Parts))
+_CACHED_CLASSES = load_cache.Codec((_Parts, _Template))  # what one file's entry in the load cache may hold
+
+
 def load_schema(path: str | Path) -> Schema:
     """Load every ``*.yaml`` file of a directory (or one file) into a model.
 
@@ -314,18 +320,60 @@ def load_schema(path: str | Path) -> Schema:
 
 def _load_files(files: list[Path], problems: list[Problem]) -> Schema:
     parts = _Parts()
+    cache = load_cache.active()
     for file in files:
-        display = display_path(file)
-        node = compose_file(file, display, problems)
-        if node is None:
-            if not problems:
-                problems.append(Problem(SourcePos(display, 1, 1), "empty file: expected 'module: NAME'"))
-            continue
-        _ModuleReader(NodeReader(display, problems), parts, file.stem).read(node)
+        _load_file(file, parts, problems, cache)
     schema = _resolve(parts, problems)
     if problems:
         raise SchemaLoadError(sorted(problems, key=lambda p: (p.pos or SourcePos("", 0, 0))))
     return schema
+
+
+def _load_file(file: Path, parts: _Parts, problems: list[Problem], cache: load_cache.LoadCache | None) -> None:
+    """Read one file into ``parts``: from the load cache when it holds the file's bytes, else from YAML.
+
+    A file is read on its own first (into empty parts) so that what it declares can be kept in the
+    cache; when it has problems, or declares a name an earlier file declared too, it is read again
+    against everything read so far, exactly as if it had never been read alone.
+    """
+    display = display_path(file)
+    data = read_bytes(file)
+    key = cache.key(display, file.stem, data) if cache is not None and data is not None else None
+    if key is not None and cache is not None:
+        cached = cache.get(key, _CACHED_CLASSES)
+        if isinstance(cached, _Parts) and _merge(parts, cached):
+            return
+    alone, own_problems = _Parts(), list[Problem]()
+    node = compose_file(file, display, own_problems, data)
+    if node is None:
+        problems += own_problems
+        if not problems:
+            problems.append(Problem(SourcePos(display, 1, 1), "empty file: expected 'module: NAME'"))
+        return
+    _ModuleReader(NodeReader(display, own_problems), alone, file.stem).read(node)
+    if not own_problems and _merge(parts, alone):
+        if key is not None and cache is not None:
+            cache.put(key, alone, _CACHED_CLASSES)
+        return
+    _ModuleReader(NodeReader(display, problems), parts, file.stem).read(node)
+
+
+def _merge(parts: _Parts, alone: _Parts) -> bool:
+    """Add one file's objects to ``parts``; False (and nothing added) when a name is in both.
+
+    Every check one file makes against the others is a name found in one of these dicts
+    (declared names, index names, extensions, schemas, roles, modules...): with no name in
+    common, reading the file alone and merging is the same as reading it after the others.
+    """
+    pairs = [(getattr(parts, name), getattr(alone, name)) for name in _PARTS_FIELDS]
+    if any(isinstance(mine, dict) and not mine.keys().isdisjoint(theirs) for mine, theirs in pairs):
+        return False
+    for mine, theirs in pairs:
+        if isinstance(mine, dict):
+            mine.update(theirs)
+        else:
+            mine.extend(theirs)
+    return True
 
 
 def function_returns(text: str) -> str:
@@ -1739,38 +1787,46 @@ _ROW_BY_ROW = ("PostgreSQL evaluates it on every row while the migration runs, w
 def _apply_time_calls(schema: Schema, templates: list[_Template]) -> list[Problem]:
     """Expressions that run while a migration runs may not call volatile functions (docs/security.md)."""
     found: list[Problem] = []
+    answers: dict[tuple[str, bool, bool], list[str]] = {}  # `now()`, `0`: the same few texts on every table
 
-    def refuse(text: str | None, pos: SourcePos | None, what: str, *, default: bool = False,
+    def refuse(text: str, at: Meta | SourcePos, key: str, what: str, *, default: bool = False,
                query: bool = False) -> None:
-        if not text:
-            return
-        names = routes.refused_calls(text, schema, default=default, query=query)
-        if names:
+        names = answers.get((text, default, query))
+        if names is None:
+            names = answers[text, default, query] = routes.refused_calls(text, schema, default=default, query=query)
+        if names:  # rare: only then is the position looked up
             why = ("a default is computed for every existing row when its column is added, with the rights of "
                    "whoever applies the migration; only value generators such as gen_random_uuid() or nextval() "
                    "may be volatile there") if default else _ROW_BY_ROW
+            pos = at.at(key) if isinstance(at, Meta) else at
             found.append(Problem(pos, f"{what} calls volatile function(s) {', '.join(names)}: {why}"))
 
+    # Each text is checked only when there is one (most columns have no default, no generated expression).
     for table in schema.tables.values():
         for column in table.columns:
-            where = f"column {table.name}.{column.name}"
-            refuse(column.default, column.meta.at("default"), f"default of {where}", default=True)
-            refuse(column.generated, column.meta.at("generated"), f"generated of {where}")
+            if column.default:
+                refuse(column.default, column.meta, "default", f"default of column {table.name}.{column.name}",
+                       default=True)
+            if column.generated:
+                refuse(column.generated, column.meta, "generated", f"generated of column {table.name}.{column.name}")
         for check in table.checks.values():
-            refuse(check.expression, check.meta.at("expression"), f"check {check.name} of table {table.name}")
+            if check.expression:
+                refuse(check.expression, check.meta, "expression", f"check {check.name} of table {table.name}")
         for trigger in table.triggers.values():
-            if trigger.template is None:
-                refuse(trigger.when, trigger.meta.at("when"), f"when of trigger {trigger.name}")
+            if trigger.template is None and trigger.when:
+                refuse(trigger.when, trigger.meta, "when", f"when of trigger {trigger.name}")
     for template in templates:
-        refuse(template.when, template.pos, f"when of trigger template {template.name}")
+        if template.when:
+            refuse(template.when, template.pos, "", f"when of trigger template {template.name}")
     for view in schema.views.values():
-        if view.materialized:
-            refuse(view.query, view.meta.at("query"), f"query of materialized view {view.name}", query=True)
+        if view.materialized and view.query:
+            refuse(view.query, view.meta, "query", f"query of materialized view {view.name}", query=True)
     for index in schema.indexes:
         for element in index.elements:
-            if not element.is_column:
-                refuse(element.expression, index.meta.at("expressions"), f"expression of index {index.name}")
-        refuse(index.where, index.meta.at("where"), f"where of index {index.name}")
+            if not element.is_column and element.expression:
+                refuse(element.expression, index.meta, "expressions", f"expression of index {index.name}")
+        if index.where:
+            refuse(index.where, index.meta, "where", f"where of index {index.name}")
     return found
 
 
@@ -1799,7 +1855,9 @@ def _check_objects_outside_tables(parts: _Parts, tables: dict[str, Table], probl
 
 
 def _missing(table: Table, columns: tuple[str, ...]) -> list[str]:
-    names = set(table.column_names)
+    if not columns:
+        return []
+    names = table.column_names
     return [c for c in columns if c not in names]
 
 

@@ -7,8 +7,9 @@ we compose the node graph instead and read it through these few typed accessors.
 from __future__ import annotations
 
 import difflib
+import io
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from struct import Struct
@@ -16,6 +17,7 @@ from sys import intern
 
 import yaml
 import yaml.constructor
+import yaml.resolver
 
 from veza_schema.errors import Problem
 from veza_schema.model import SourcePos
@@ -80,16 +82,30 @@ class KeyPositions(Mapping[str, SourcePos]):
 
 def key_positions(file: str, items: list[tuple[str, yaml.Node, yaml.Node]]) -> KeyPositions:
     """Positions of the values of a mapping's items (as :meth:`NodeReader.mapping` returns them)."""
-    packed: list[int] = []
-    for _, _, value in items:
-        mark = value.start_mark
-        packed += (mark.line + 1, mark.column + 1)
-    return KeyPositions(file, tuple(key for key, _, _ in items), packed)
+    packed = [number for _, _, value in items
+              for number in (value.start_mark.line + 1, value.start_mark.column + 1)]
+    return KeyPositions(file, tuple([key for key, _, _ in items]), packed)
 
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+def _construct(node: yaml.Node) -> object:
+    """A scalar node's value by PyYAML's safe constructor, which is then made to forget the node.
+
+    The constructor remembers every node it constructed (for aliases within one document): kept
+    for the whole run, it held every non-string scalar node of every file, ~15 MB at 10,000 tables.
+    """
+    try:
+        return _CONSTRUCTOR.construct_object(node, deep=True)
+    finally:
+        _CONSTRUCTOR.constructed_objects.clear()
+
+
 # libyaml's parser when PyYAML has it (about ten times faster); same nodes and positions.
 _STR_TAG = "tag:yaml.org,2002:str"
+_SEQUENCE_TAG = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
+_MAPPING_TAG = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
 _BASE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -99,11 +115,14 @@ class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
     _plain_tags: dict[str, str] = {}
 
     def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
-        if kind is yaml.ScalarNode and implicit[0]:
-            tag = self._plain_tags.get(value)
-            if tag is None:
-                tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
-            return tag
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                tag = self._plain_tags.get(value)
+                if tag is None:
+                    tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
+                return tag
+        elif not self.yaml_path_resolvers:  # none is registered: a list or mapping is just that
+            return _SEQUENCE_TAG if kind is yaml.SequenceNode else _MAPPING_TAG
         return str(super().resolve(kind, value, implicit))
 
 
@@ -116,9 +135,17 @@ class NodeReader:
 
     file: str
     problems: list[Problem]
+    # One SourcePos per place in the file: a table's name is where it is declared and where its
+    # model says it is; sharing them saves objects in the model and in the load cache.
+    _positions: dict[tuple[int, int], SourcePos] = field(default_factory=dict, repr=False)
 
     def pos(self, node: yaml.Node) -> SourcePos:
-        return node_pos(self.file, node)
+        mark = node.start_mark
+        place = (mark.line, mark.column)
+        found = self._positions.get(place)
+        if found is None:
+            found = self._positions[place] = SourcePos(self.file, mark.line + 1, mark.column + 1)
+        return found
 
     def problem(self, node: yaml.Node | None, message: str) -> None:
         self.problems.append(Problem(self.pos(node) if node is not None else SourcePos(self.file, 1, 1),
@@ -128,7 +155,7 @@ class NodeReader:
         """A scalar's Python value (str, int, float, bool, None)."""
         if node.tag == _STR_TAG:  # the common case, without the constructor's bookkeeping
             return intern(node.value)  # `uuid`, `now()`, `cascade`: one string each, not one per table
-        return _CONSTRUCTOR.construct_object(node, deep=True)
+        return _construct(node)
 
     def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
         """Items of a mapping as (key, key node, value node); duplicates and non-string keys reported."""
@@ -137,7 +164,14 @@ class NodeReader:
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, f"{what} must be a mapping, got {describe(node)}")
             return None
-        items: list[tuple[str, yaml.Node, yaml.Node]] = []
+        try:  # the common case: plain keys (a list or mapping as a key has a list value: TypeError), no two alike
+            items = [(intern(key_node.value), key_node, value_node) for key_node, value_node in node.value]
+        except TypeError:
+            pass
+        else:
+            if len({key for key, _, _ in items}) == len(items):
+                return items
+        items = []
         seen: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
@@ -222,16 +256,27 @@ def describe(node: yaml.Node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
-    value = _CONSTRUCTOR.construct_object(node)
+    value = _construct(node)
     if value is None:
         return "nothing"
     return f"{type(value).__name__} {node.value!r}"
 
 
-def compose_file(path: Path, display: str, problems: list[Problem]) -> yaml.Node | None:
-    """Parse one file into nodes; a syntax error becomes a located problem."""
+def read_bytes(path: Path) -> bytes | None:
+    """A file's bytes, or None when it cannot be read (:func:`compose_file` then says why)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def compose_file(path: Path, display: str, problems: list[Problem], data: bytes | None = None) -> yaml.Node | None:
+    """Parse one file (``data``: its bytes, when already read) into nodes; a syntax error becomes a located problem."""
+    try:
+        if data is None:
+            data = path.read_bytes()
+        # Decoded as Path.read_text decodes (universal newlines), from the very bytes a cache key was made of.
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(SourcePos(display, 1, 1), f"cannot read file: {exc}"))
         return None
@@ -275,7 +320,7 @@ def _tag_problems(display: str, root: yaml.Node) -> Iterator[Problem]:
             continue
         if isinstance(node, yaml.ScalarNode):
             try:
-                _CONSTRUCTOR.construct_object(node, deep=True)
+                _construct(node)
             except (yaml.YAMLError, ValueError, TypeError) as exc:
                 reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
                 yield Problem(node_pos(display, node), f"invalid {_short_tag(node.tag)} value: {reason}")
