@@ -176,9 +176,8 @@ def test_whole_schema_applies_on_each_server(database_each_server: TestDatabase,
     assert database_each_server.query("SELECT count(*) FROM _sqlx_migrations WHERE success") == [(1,)]
 
 
-def test_an_apply_of_files_a_previous_run_read_loads_neither_the_parser_nor_rich(database: TestDatabase,
-                                                                                  migrations: Path,
-                                                                                  tmp_path: Path) -> None:
+def test_an_apply_of_files_a_previous_run_read_loads_neither_the_parser_nor_rich_nor_yaml(
+        database: TestDatabase, migrations: Path, tmp_path: Path) -> None:
     """The second run's split and checks come from the disk cache (keyed by the file's bytes); its output,
     piped and uncoloured, is plain text."""
     env = {**cli_env(), "VEZA_CACHE_DIR": str(tmp_path / "cache")}
@@ -192,7 +191,8 @@ def test_an_apply_of_files_a_previous_run_read_loads_neither_the_parser_nor_rich
             env={"VEZA_CACHE_DIR": env["VEZA_CACHE_DIR"]})
     second = _apply_reporting_modules(database, migrations, env)
     assert "Applied 1 migration(s) (1 change(s))" in second.stdout
-    assert not {name for name in second.modules if name.split(".")[0] in ("pglast", "rich")}
+    assert not {name for name in second.modules if name.split(".")[0] in ("pglast", "rich", "yaml")}
+    assert not {name for name in second.modules if name.startswith(("veza_schema.yaml", "veza_schema.model"))}
     assert database.query("SELECT count(*) FROM _sqlx_migrations WHERE success") == [(1,)]
 
 
