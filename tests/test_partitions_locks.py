@@ -132,3 +132,24 @@ def test_a_vacuum_of_another_partition_does_not_hold_the_attach_up(pg15_server: 
             vacuum.execute("ROLLBACK")
         assert result.exit_code == 0, result.output
         assert life.count(f"events{suffix(4)}") == 2 and life.count("ONLY events_default") == 0
+
+
+def test_a_vacuum_of_a_partition_of_a_referencing_table_does_not_hold_retention_up(pg15_server: Server,
+                                                                                    tmp_path: Path) -> None:
+    for database in fresh_database(pg15_server):
+        life = apply_scenario(database, tmp_path, "builtin")
+        life.db.execute("CREATE TABLE pins (message_id uuid, message_created_at timestamptz, FOREIGN KEY "
+                        "(message_id, message_created_at) REFERENCES messages (id, created_at) ON DELETE CASCADE) "
+                        "PARTITION BY RANGE (message_created_at)")
+        life.db.execute("CREATE TABLE pins_any PARTITION OF pins DEFAULT")
+        message = life.message(life.room(), month(0))
+        life.db.execute("INSERT INTO pins VALUES (%s, %s)", message)
+        with psycopg.connect(life.db.dsn, autocommit=True) as vacuum:
+            vacuum.execute("BEGIN")
+            vacuum.execute("LOCK TABLE pins_any IN SHARE UPDATE EXCLUSIVE MODE")  # what autovacuum holds
+            result = life.partitions("messages", "--as-of", f"{month(27, 1):%Y-%m-%d}", "--lock-timeout", "0.2",
+                                     "--retries", "0")
+            vacuum.execute("ROLLBACK")
+        assert result.exit_code == 0, result.output
+        assert f"messages{suffix(0)}" not in life.partition_names("messages")
+        assert life.count("pins") == 0  # archived with the month (ON DELETE CASCADE)

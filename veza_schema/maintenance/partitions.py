@@ -627,7 +627,11 @@ class _Worker:
         referenced it since the last batch, detach, then archive or drop it."""
         partition = expiry.partition
         statements: list[sql.Composable | tuple[sql.Composable, dict[str, object]]] = [
-            sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, table))
+            # ONLY: a partitioned referencing table is written through its parent, and locking its
+            # partitions too would wait (writers queued behind) for whoever holds one, an autovacuum
+            # say; a row written straight into a partition that references the month makes the
+            # DETACH fail (PostgreSQL checks), nothing else.
+            sql.SQL("LOCK TABLE ONLY {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(PUBLIC, table))
             for table in sorted({r.key.table for r in expiry.referencing})]
         locks = len(statements)
         for referencing in expiry.referencing:
