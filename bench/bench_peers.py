@@ -17,7 +17,7 @@ shown with a warm parse cache (a developer's second run) and a cold one (a CI jo
 clone). Peak memory is the process's maximum RSS (``wait4``).
 
 Run: ``make bench`` (installs the peers: squawk-cli, migra with psycopg2, Debian's psql), or
-``.venv/bin/python bench/bench_peers.py [--pairs 5] [--rows 1000000] [--no-stall]``.
+``.venv/bin/python bench/bench_peers.py [--pairs 5] [--rows 1000000] [--no-stall] [--only apply]``.
 Exit 1 when a target is missed or a command fails.
 """
 
@@ -282,6 +282,8 @@ def main() -> int:
     parser.add_argument("--tables", type=int, default=10_000, help="synthetic schema size for lint (0: skip)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the write-stall table")
     parser.add_argument("--no-stall", action="store_true", help="skip the write-stall table")
+    parser.add_argument("--only", choices=("lint", "apply", "diff"),
+                        help="measure this path alone (no --help row, no write-stall table)")
     args = parser.parse_args()
     bindir, kind = debian_bindir(), "Debian"
     if bindir is None:
@@ -300,16 +302,20 @@ def main() -> int:
         with psycopg.connect(admin) as conn:
             version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
         note = machine_note(version, kind)
-        rows = [*lint_rows(work, args.pairs, args.tables), apply_row(admin, args.pairs), diff_row(admin, args.pairs)]
+        rows = [*(lint_rows(work, args.pairs, args.tables) if args.only in (None, "lint") else []),
+                *([apply_row(admin, args.pairs)] if args.only in (None, "apply") else []),
+                *([diff_row(admin, args.pairs)] if args.only in (None, "diff") else [])]
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
     for row in rows:
         judge(row)
-    help_timing = Timing()
-    pairs(args.pairs, lambda: timed([*VEZA, "--help"], help_timing), None)
-    help_met = help_timing.median < 0.15
-    rows.append(Row("veza-schema --help", help_timing, "-", None, f"< 0.15 s {'met' if help_met else 'MISSED'}"))
+    help_met = True
+    if args.only is None:
+        help_timing = Timing()
+        pairs(args.pairs, lambda: timed([*VEZA, "--help"], help_timing), None)
+        help_met = help_timing.median < 0.15
+        rows.append(Row("veza-schema --help", help_timing, "-", None, f"< 0.15 s {'met' if help_met else 'MISSED'}"))
     tables_row = next((r for r in rows if "tables (cold" in r.path), None)
     print()
     print_table(rows, note, args.pairs)
@@ -319,7 +325,7 @@ def main() -> int:
         print(f"\nlint {args.tables:,} tables, cold cache: {tables_row.ours.median:.2f} s (target < 5 s), "
               f"peak RSS {tables_row.ours.peak_mib:.0f} MiB (target < 80 MiB): {'met' if fast else 'MISSED'}")
         ok = ok and fast
-    if not args.no_stall:
+    if not args.no_stall and args.only is None:
         import bench_write_stall
 
         print()

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tests.helpers import REPO_ROOT, TestDatabase, run_cli
+from tests.helpers import REPO_ROOT, TestDatabase, cli_env, run_cli
+from veza_schema.cli.common import Output
+from veza_schema.cli.migrate import _ConsoleReporter
+from veza_schema.sql.split import Statement
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
 
@@ -166,3 +174,64 @@ def test_rollback_drops_everything_the_initial_migration_created(database: TestD
 def test_whole_schema_applies_on_each_server(database_each_server: TestDatabase, migrations: Path) -> None:
     _apply(database_each_server, migrations)
     assert database_each_server.query("SELECT count(*) FROM _sqlx_migrations WHERE success") == [(1,)]
+
+
+def test_an_apply_of_files_a_previous_run_read_loads_neither_the_parser_nor_rich_nor_yaml(
+        database: TestDatabase, migrations: Path, tmp_path: Path) -> None:
+    """The second run's split and checks come from the disk cache (keyed by the file's bytes); its output,
+    piped and uncoloured, is plain text."""
+    env = {**cli_env(), "VEZA_CACHE_DIR": str(tmp_path / "cache")}
+    _apply(database, migrations)  # another cache: this one is cold for the run below
+    rolled_back = run_cli("rollback", "--dsn", database.dsn, "--migrations-dir", str(migrations),
+                          env={"VEZA_CACHE_DIR": env["VEZA_CACHE_DIR"]})
+    assert rolled_back.exit_code == 0, rolled_back.output
+    first = _apply_reporting_modules(database, migrations, env)
+    assert {"pglast", "pglast.parser"} <= first.modules  # cold: the up file is parsed
+    run_cli("rollback", "--dsn", database.dsn, "--migrations-dir", str(migrations),
+            env={"VEZA_CACHE_DIR": env["VEZA_CACHE_DIR"]})
+    second = _apply_reporting_modules(database, migrations, env)
+    assert "Applied 1 migration(s) (1 change(s))" in second.stdout
+    assert not {name for name in second.modules if name.split(".")[0] in ("pglast", "rich", "yaml")}
+    assert not {name for name in second.modules if name.startswith(("veza_schema.yaml", "veza_schema.model"))}
+    assert database.query("SELECT count(*) FROM _sqlx_migrations WHERE success") == [(1,)]
+
+
+@dataclass
+class _Run:
+    stdout: str
+    modules: set[str]
+
+
+def _apply_reporting_modules(database: TestDatabase, migrations: Path, env: dict[str, str]) -> _Run:
+    script = ("import sys\nfrom veza_schema.cli import run\n"
+              f"code = run(['apply', '--dsn', {database.dsn!r}, '--migrations-dir', {str(migrations)!r}])\n"
+              "print('modules:', *sys.modules)\nsys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    printed, _, modules = proc.stdout.rpartition("modules:")
+    return _Run(printed, set(modules.split()))
+
+
+def test_plain_output_is_what_rich_prints_without_colour(capsys: pytest.CaptureFixture[str]) -> None:
+    """apply's uncoloured output skips rich (and its import); it must stay rich's output, character for character."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    rich = Console(file=buffer, force_terminal=False, no_color=True, width=100, highlight=False, soft_wrap=True,
+                   emoji=False)
+    migration = SimpleNamespace(version=20260101000000, description="add [bold]x[/] and\ta tab \x1b[2J")
+    statement = Statement("CREATE INDEX CONCURRENTLY i ON t (a)\n  -- second line", 7)
+    for out in (Output(None), Output(rich)):
+        reporter = _ConsoleReporter(out)
+        reporter.migration_started(migration, "up")  # type: ignore[arg-type]
+        reporter.statement_started(migration, statement, 1, 2)  # type: ignore[arg-type]
+        reporter.statement_slow(migration, statement, 1, 2, 3.5)  # type: ignore[arg-type]
+        reporter.migration_finished(migration, "up", 1.25)  # type: ignore[arg-type]
+        reporter.migration_started(migration, "down")  # type: ignore[arg-type]
+        reporter.migration_failed(migration, "down")  # type: ignore[arg-type]
+        out.line(("Applied 1 migration(s)", "bold green"), " (1 change(s)) in 0.50s: 1 tables [red]x[/].")
+        out.line("Database: postgresql://h/db ", ("(--dsn)", "dim"))
+    plain = capsys.readouterr().out
+    assert plain == buffer.getvalue()
+    assert "\\x1b[2J" in plain and "[bold]x[/]" in plain and "\t" not in plain

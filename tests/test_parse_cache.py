@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import marshal
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import REPO_ROOT, run_cli
 from veza_schema.lint.rules import predicates
-from veza_schema.sql import parse, parse_cache, routes
+from veza_schema.migrations import data_loss, statement_check
+from veza_schema.sql import parse, parse_cache, routes, split
 
 # Every function whose answers the disk cache keeps, behind its in-memory cache.
 CACHED = (parse.parse_sql, parse.not_null_columns, parse.view_filters, parse.expression_problem,
@@ -211,3 +214,118 @@ def test_a_damaged_answer_is_answered_afresh(tmp_path: Path) -> None:
     cache.path.write_bytes(marshal.dumps({parse_cache.DiskCache.key("parse_sql", "a > 0"): b"\xffnot marshal"}))
     assert parse.parse_sql("a > 0").columns == {"a"}
     assert (cache.hits, cache.misses) == (0, 1)
+
+
+# -- apply's view of a migration file: its statements, their node types and kinds, by the file's bytes ----
+INITIAL = sorted((REPO_ROOT / "migrations").glob("*_initial_schema.up.sql"))[0]
+
+
+def forget_scripts() -> None:
+    for function in (split.parse_script, split._split, split._statement_tree):
+        function.cache_clear()
+
+
+def checked(directory: Path, text: str) -> tuple[parse_cache.DiskCache, list[statement_check.Finding],
+                                                 split.ParsedScript]:
+    """One ``apply``'s worth of work on one file: enable, check and split it, save."""
+    forget_scripts()
+    cache = parse_cache.enable(directory, "1.0")
+    assert cache is not None
+    findings, script = statement_check.check_file(text, Path("f.sql")), split.parse_script(text)
+    parse_cache.save_and_disable()
+    forget_scripts()
+    return cache, findings, script
+
+
+def test_a_migration_files_statements_and_kinds_come_from_disk_on_a_second_apply(tmp_path: Path) -> None:
+    text = INITIAL.read_text()
+    first, findings, script = checked(tmp_path, text)
+    assert (first.hits, first.misses) == (0, 2)  # the file's layout, its statements' kinds
+    second, findings_again, script_again = checked(tmp_path, text)
+    assert (second.hits, second.misses) == (2, 0)
+    assert findings_again == findings == []
+    assert script_again == script and len(script.statements) > 800
+
+
+def test_a_warm_check_of_a_file_without_do_blocks_loads_no_parser(tmp_path: Path) -> None:
+    checked(tmp_path, INITIAL.read_text())
+    code = (f"from pathlib import Path\nfrom veza_schema.sql import parse_cache, split\n"
+            f"from veza_schema.migrations import statement_check\n"
+            f"cache = parse_cache.enable(Path({str(tmp_path)!r}), '1.0')\n"
+            f"text = Path({str(INITIAL)!r}).read_text()\n"
+            f"assert statement_check.check_file(text, Path('f.sql')) == []\n"
+            f"assert len(split.parse_script(text).statements) > 800 and cache.misses == 0, cache.misses\n")
+    loaded = subprocess.run([sys.executable, "-c", f"import sys\n{code}\nprint(*sys.modules)"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=True, timeout=120).stdout.split()
+    assert "veza_schema.migrations.statement_check" in loaded
+    assert not [name for name in loaded if name == "pglast" or name.startswith("pglast.")]
+
+
+def test_an_edited_migration_file_is_split_and_checked_again(tmp_path: Path) -> None:
+    text = INITIAL.read_text()
+    checked(tmp_path, text)
+    edited = text + "\nDELETE FROM users;\n"
+    cache, findings, script = checked(tmp_path, edited)
+    assert cache.misses == 2
+    assert script.statements[-1] == split.Statement("DELETE FROM users", text.count("\n") + 2)
+    assert any("a DELETE statement" in finding.message for finding in findings)
+
+
+SCRIPT = "SET lock_timeout = '1s';\nDELETE FROM t;\n"
+
+
+def plant_layout(directory: Path, layout: object) -> parse_cache.DiskCache:
+    cache = parse_cache.enable(directory, "1.0")
+    assert cache is not None
+    kind = parse_cache._with_sources("script_layout", (Path(split.__file__),))
+    cache.path.write_bytes(marshal.dumps({parse_cache.DiskCache.key(kind, SCRIPT): marshal.dumps(layout)}))
+    forget_scripts()
+    return cache
+
+
+def test_a_files_layout_comes_from_the_cache_file(tmp_path: Path) -> None:
+    plant_layout(tmp_path, (((0, 23, 1), (25, 38, 2)), ("PlantedStmt", "OtherStmt"), None))
+    assert split.parse_script(SCRIPT).node_types == ("PlantedStmt", "OtherStmt")
+    forget_scripts()
+
+
+def test_a_cached_layout_that_leaves_out_a_statement_is_not_believed(tmp_path: Path) -> None:
+    """Statements a damaged entry lost would silently not run: the file is split afresh instead."""
+    plant_layout(tmp_path, (((0, 23, 1),), ("VariableSetStmt",), None))
+    script = split.parse_script(SCRIPT)
+    assert [s.text for s in script.statements] == ["SET lock_timeout = '1s'", "DELETE FROM t"]
+    assert script.node_types == ("VariableSetStmt", "DeleteStmt")
+    forget_scripts()
+
+
+def test_a_damaged_layout_entry_is_answered_afresh(tmp_path: Path) -> None:
+    cache = plant_layout(tmp_path, ((("0", 5, 1),), ("VariableSetStmt",), None))  # a span that is not 3 numbers
+    script = split.parse_script(SCRIPT)
+    assert script.node_types == ("VariableSetStmt", "DeleteStmt")
+    assert [s.text for s in script.statements] == ["SET lock_timeout = '1s'", "DELETE FROM t"]
+    assert cache.misses == 1
+    forget_scripts()
+
+
+def test_the_source_files_of_an_answer_are_part_of_its_key(tmp_path: Path) -> None:
+    source = tmp_path / "checker.py"
+    source.write_text("RULES = 1\n")
+    before = parse_cache._with_sources("statement_kinds", (source,))
+    source.write_text("RULES = 2\n")
+    assert parse_cache._with_sources("statement_kinds", (source,)) != before
+    assert parse_cache._with_sources("statement_kinds", ()) == "statement_kinds"
+
+
+def test_the_statements_that_can_destroy_data_come_from_disk_as_found_fresh(tmp_path: Path) -> None:
+    text = ("ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES u (id);\nALTER TABLE t DROP COLUMN b;\n"
+            "DROP INDEX i;\nDROP TABLE v;\nDELETE FROM w WHERE x > 1;\nALTER TABLE t ALTER COLUMN c TYPE int;\n")
+    fresh = data_loss._destructive_statements(text)
+    assert fresh == (1, 3, 4, 5)
+    for hits in (0, 1):
+        forget_scripts()
+        cache = parse_cache.enable(tmp_path, "1.0")
+        assert cache is not None
+        assert data_loss._may_destroy_data(text) == fresh
+        assert cache.hits == hits
+        parse_cache.save_and_disable()
+    forget_scripts()

@@ -122,6 +122,39 @@ def terminal_colors() -> tuple[bool, int]:
     return terminal.is_terminal and not terminal.no_color and terminal.color_system is not None, terminal.width
 
 
+Part = str | tuple[str, str]  # a text, or (text, rich style) styled only when colours are on
+
+
+class Output:
+    """Lines for people on stdout, as :func:`console` prints them; rich is imported only when colours are on.
+
+    Why: ``apply`` prints a few lines, and rich's import costs more than the rest of its output; without
+    colour the text is rich's, character for character (tests/test_cli_apply.py holds it so), flushed at
+    each line as rich does (a CI log shows a slow statement when it is named). Every part is shown through
+    :func:`veza_schema.errors.printable` and never read as markup: it quotes names from untrusted YAML.
+    """
+
+    def __init__(self, rich_console: Console | None) -> None:
+        self.rich_console = rich_console
+
+    @classmethod
+    def stdout(cls) -> Output:
+        return cls(console() if terminal_colors()[0] else None)
+
+    def line(self, *parts: Part, end: str = "\n") -> None:
+        from veza_schema.errors import printable
+
+        if self.rich_console is None:
+            text = printable("".join(part if isinstance(part, str) else part[0] for part in parts))
+            sys.stdout.write(text.expandtabs(8) + end)  # rich's tab stops
+            sys.stdout.flush()
+            return
+        from rich.text import Text
+
+        self.rich_console.print(Text.assemble(*(printable(part) if isinstance(part, str) else
+                                                (printable(part[0]), part[1]) for part in parts)), end=end)
+
+
 def console() -> Console:
     """stdout; a terminal wraps at its width, anything else (a pipe, a CI log) never wraps."""
     return _printable_console()(highlight=False, soft_wrap=True, emoji=False,

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from veza_schema.cli.common import (
     DEFAULT_MIGRATIONS_DIR,
     DEFAULT_SCHEMA_DIR,
     DsnOption,
     MigrationsDirOption,
+    Output,
     SchemaDirOption,
     ShadowDsnOption,
     check_choice,
@@ -193,7 +193,7 @@ def _target(dsn: str | None) -> Target:
     from veza_schema.db.dsn import resolve_dsn
 
     target = resolve_dsn(dsn)
-    console().print(f"Database: {escape(target.display)} [dim]({target.source})[/]")
+    Output.stdout().line(f"Database: {target.display} ", (f"({target.source})", "dim"))
     return target
 
 
@@ -217,14 +217,14 @@ class _ConsoleReporter:
     the CLI, starts on a line of its own.
     """
 
-    def __init__(self) -> None:
-        self.out = console()
+    def __init__(self, out: Output) -> None:
+        self.out = out
         self._line_open = False
 
     def _print(self, text: str, *, open_line: bool = False, continue_line: bool = False) -> None:
         if self._line_open and not continue_line:
-            self.out.print()
-        self.out.print(text, end="" if open_line else "\n", markup=False)
+            self.out.line()
+        self.out.line(text, end="" if open_line else "\n")
         self._line_open = open_line
 
     def migration_started(self, migration: MigrationFile, direction: str) -> None:
@@ -256,16 +256,15 @@ class _ConsoleReporter:
         self._print(f"      lock not available, retry {attempt} in {delay:.1f}s")
 
 
-def _print_plan(result: RunResult) -> None:
-    out = console()
+def _print_plan(result: RunResult, out: Output) -> None:
     if not result.steps:
-        out.print("-- nothing to run")
+        out.line("-- nothing to run")
         return
     for step in result.steps:
         path = step.migration.up_path if step.direction == "up" else step.migration.down_path
-        out.print(f"-- {path} ({'in a transaction' if step.transactional else 'no transaction'})", markup=False)
+        out.line(f"-- {path} ({'in a transaction' if step.transactional else 'no transaction'})")
         text = step.sql if step.sql.endswith("\n") else step.sql + "\n"
-        out.print(("BEGIN;\n" + text + "COMMIT;") if step.transactional else text.rstrip("\n"), markup=False)
+        out.line(("BEGIN;\n" + text + "COMMIT;") if step.transactional else text.rstrip("\n"))
 
 
 def apply(
@@ -291,23 +290,23 @@ def apply(
 
     target = _target(dsn)
     files = _files(migrations_dir)
+    out = Output.stdout()
     options = runner.RunOptions(lock_timeout=lock_timeout, allow_out_of_order=allow_out_of_order,
-                                reporter=_ConsoleReporter(), allow_data_loss=allow_data_loss)
+                                reporter=_ConsoleReporter(out), allow_data_loss=allow_data_loss)
     result = runner.apply(target, files, to=to, dry_run=dry_run, options=options)
     if dry_run:
-        _print_plan(result)
+        _print_plan(result, out)
         return
-    out = console()
     if not result.steps:
-        out.print(f"Nothing to apply: {len(files)} migration(s), all applied. {result.counts}.")
+        out.line(f"Nothing to apply: {len(files)} migration(s), all applied. {result.counts}.")
         return
     changes = len({step.migration.change.version for step in result.steps})
-    out.print(f"[bold green]Applied {len(result.steps)} migration(s)[/] ({changes} change(s)) in "
-              f"{result.seconds:.2f}s: {result.counts}.")
+    out.line((f"Applied {len(result.steps)} migration(s)", "bold green"),
+             f" ({changes} change(s)) in {result.seconds:.2f}s: {result.counts}.")
     last = result.steps[-1].migration.change
     if last.part < last.parts:
-        out.print(f"[yellow]note:[/] --to {to} stops inside change {last.label} (file {last.part} of "
-                  f"{last.parts}): it is partly applied; `apply` finishes it, `rollback` undoes what ran.")
+        out.line(("note:", "yellow"), f" --to {to} stops inside change {last.label} (file {last.part} of "
+                 f"{last.parts}): it is partly applied; `apply` finishes it, `rollback` undoes what ran.")
 
 
 def rollback(
@@ -342,19 +341,20 @@ def rollback(
     if by_file and to is not None:
         raise UsageError("--by-file counts --steps; --to already names a version")
     target = _target(dsn)
-    options = runner.RunOptions(lock_timeout=lock_timeout, reporter=_ConsoleReporter(),
+    out = Output.stdout()
+    options = runner.RunOptions(lock_timeout=lock_timeout, reporter=_ConsoleReporter(out),
                                 allow_data_loss=allow_data_loss)
     result = runner.rollback(target, _files(migrations_dir), steps=steps, to=to, by_file=by_file, dry_run=dry_run,
                              options=options)
     if dry_run:
-        _print_plan(result)
+        _print_plan(result, out)
         return
     if not result.steps:
-        console().print("Nothing to roll back.")
+        out.line("Nothing to roll back.")
         return
     changes = len({step.migration.change.version for step in result.steps})
-    console().print(f"[bold green]Rolled back {len(result.steps)} migration(s)[/] ({changes} change(s)) in "
-                    f"{result.seconds:.2f}s.")
+    out.line((f"Rolled back {len(result.steps)} migration(s)", "bold green"),
+             f" ({changes} change(s)) in {result.seconds:.2f}s.")
 
 
 def status(

@@ -23,15 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from pglast.enums import AlterTableType, ObjectType
 from psycopg import sql
 
 from veza_schema.errors import DatabaseStateError
 from veza_schema.migrations.files import PlannedStep
-from veza_schema.sql.parse import ast
+from veza_schema.sql import split as split_module
+from veza_schema.sql.parse import ast, enums
+from veza_schema.sql.parse_cache import on_disk
 from veza_schema.sql.split import parse_script
 
-# pglast's printer, the type-change classifier and the volatility catalog are imported where a
+# pglast (its enums and printer), the type-change classifier and the volatility catalog are imported where a
 # destructive statement needs them: a plan without one (the initial migration) never loads them.
 
 COUNT_CAP = 1_000_000
@@ -88,24 +89,44 @@ def find_data_loss(conn: psycopg.Connection, steps: Sequence[PlannedStep]) -> li
 
     Each file is parsed once (:func:`veza_schema.sql.split.parse_script`, PostgreSQL's grammar),
     the parse ``apply``'s other pre-run check reads too; only a statement whose node type can
-    destroy data gets its parse tree built.
+    destroy data gets its parse tree built, and which statements can is kept in the disk cache.
     """
     losses: list[DataLoss] = []
     for step in steps:
         path = step.migration.up_path if step.direction == "up" else step.migration.down_path
         script = parse_script(step.sql)
-        for index, statement in enumerate(script.statements):
-            if script.node_types is not None and script.node_types[index] not in _DESTRUCTIVE:
-                continue
-            tree = script.tree(index)  # a file that does not parse as a whole: each statement on its own
-            if type(tree).__name__ not in _DESTRUCTIVE:
-                continue
+        candidates = _may_destroy_data(step.sql)
+        if not all(0 <= index < len(script.statements) for index in candidates):  # a damaged cache entry
+            candidates = _destructive_statements(step.sql)
+        for index in candidates:
+            statement = script.statements[index]
             first = statement.text.strip().splitlines()[0][:120]
-            for what, rows, noun, detail in _destroyed(conn, tree):
+            for what, rows, noun, detail in _destroyed(conn, script.tree(index)):
                 if rows is None or rows > 0:
                     losses.append(DataLoss(Path(path) if path else Path("?"), statement.line, first, what, rows,
                                            noun, detail))
     return losses
+
+
+def _destructive_statements(sql: str) -> tuple[int, ...]:
+    """The statements of a file that can destroy data, whatever the database holds (see :func:`_can_destroy`)."""
+    script = parse_script(sql)
+    return tuple(index for index in range(len(script.statements))
+                 if (script.node_types is None or script.node_types[index] in _DESTRUCTIVE)
+                 and _can_destroy(script.tree(index)))  # a file that does not parse whole: each statement alone
+
+
+def _stored_indexes(stored: Any) -> tuple[int, ...]:
+    if not isinstance(stored, tuple) or not all(type(index) is int for index in stored):
+        raise ValueError("not statement indexes")
+    return stored
+
+
+# Kept by the file's bytes (and this module's and the splitter's source): a warm ``apply`` builds no parse
+# tree for a file that destroys nothing (an ALTER TABLE adding a constraint needs its tree to say so).
+_SOURCES = (Path(__file__), Path(split_module.__file__ or "split.py"))
+_may_destroy_data = on_disk("destructive_statements", lambda found: found, _stored_indexes,
+                            sources=_SOURCES)(_destructive_statements)
 
 
 # -- what one statement destroys ------------------------------------------------------------------
@@ -129,11 +150,24 @@ def _range_name(relation: Any) -> _Name:
     return _Name(relation.schemaname or None, relation.relname)
 
 
+def _can_destroy(tree: Any) -> bool:
+    """Whether the statement can destroy data: exactly the statements :func:`_destroyed` looks at in the database."""
+    if isinstance(tree, ast.DropStmt):
+        return bool(tree.removeType == enums.ObjectType.OBJECT_TABLE)
+    if isinstance(tree, (ast.TruncateStmt, ast.DeleteStmt)):
+        return True
+    if isinstance(tree, ast.AlterTableStmt) and tree.objtype == enums.ObjectType.OBJECT_TABLE:
+        return any(command.subtype == enums.AlterTableType.AT_DropColumn
+                   or (command.subtype == enums.AlterTableType.AT_AlterColumnType and command.def_ is not None)
+                   for command in tree.cmds or ())
+    return False
+
+
 def _destroyed(conn: psycopg.Connection, tree: Any) -> Iterator[_Found]:
     """(what, rows holding data, detail) for each thing the statement would destroy."""
     from pglast.stream import RawStream
 
-    if isinstance(tree, ast.DropStmt) and tree.removeType == ObjectType.OBJECT_TABLE:
+    if isinstance(tree, ast.DropStmt) and tree.removeType == enums.ObjectType.OBJECT_TABLE:
         for parts in tree.objects or ():
             names = [part.sval for part in parts]
             yield from _table_rows(conn, _Name(names[-2] if len(names) > 1 else None, names[-1]), "drops table")
@@ -142,12 +176,12 @@ def _destroyed(conn: psycopg.Connection, tree: Any) -> Iterator[_Found]:
             yield from _table_rows(conn, _range_name(relation), "empties table")
     elif isinstance(tree, ast.DeleteStmt):
         yield from _deleted_rows(conn, tree)
-    elif isinstance(tree, ast.AlterTableStmt) and tree.objtype == ObjectType.OBJECT_TABLE:
+    elif isinstance(tree, ast.AlterTableStmt) and tree.objtype == enums.ObjectType.OBJECT_TABLE:
         table = _range_name(tree.relation)
         for command in tree.cmds or ():
-            if command.subtype == AlterTableType.AT_DropColumn:
+            if command.subtype == enums.AlterTableType.AT_DropColumn:
                 yield from _column_values(conn, table, command.name)
-            elif command.subtype == AlterTableType.AT_AlterColumnType and command.def_ is not None:
+            elif command.subtype == enums.AlterTableType.AT_AlterColumnType and command.def_ is not None:
                 yield from _type_change(conn, table, command.name, RawStream()(command.def_.typeName))
 
 

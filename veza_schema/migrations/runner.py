@@ -31,7 +31,7 @@ from veza_schema.migrations.data_loss import refuse_data_loss
 from veza_schema.migrations.files import MigrationFile, PlannedStep, is_no_transaction
 from veza_schema.migrations.lock import migration_lock
 from veza_schema.migrations.statement_check import refuse_unexpected_statements
-from veza_schema.sql.split import Statement, split_statements
+from veza_schema.sql.split import Statement, parse_script
 
 State = Literal["applied", "pending", "modified", "missing", "failed", "out_of_order"]
 LOCK_NOT_AVAILABLE = "55P03"
@@ -380,7 +380,7 @@ def check_lock_budget(conn: psycopg.Connection, steps: list[PlannedStep]) -> Non
 
 def _run_step(conn: psycopg.Connection, step: PlannedStep, options: RunOptions) -> None:
     migration = step.migration
-    statements = split_statements(step.sql)
+    statements = list(parse_script(step.sql).statements)  # the checks' split: one per file, disk-cached
     options.reporter.migration_started(migration, step.direction)
     started = time.monotonic()
     probe = ActivityProbe(conn)  # names a slow statement; connects only if one is

@@ -20,16 +20,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType, VariableSetKind
-from pglast.parser import ParseError
-from pglast.parser import scan as _scan
-
 from veza_schema.errors import DatabaseStateError
 from veza_schema.migrations.files import HAND_WRITTEN_MARKER, PlannedStep, read_header
-from veza_schema.sql.parse import SqlSyntaxError, ast, statement_nodes
+from veza_schema.sql import split as split_module
+from veza_schema.sql.parse import SqlSyntaxError, ast, enums, statement_nodes
+from veza_schema.sql.parse_cache import on_disk
 from veza_schema.sql.split import ParsedScript, Statement, parse_script
 
 if TYPE_CHECKING:
@@ -183,12 +182,37 @@ def check_file(sql: str, path: Path) -> list[Finding]:
     allowed = set(_ALWAYS)
     for change in header.changes:
         allowed |= _allowed_by(change)
+    known = _file_kinds(sql)
+    if len(known) != len(script.statements):  # a damaged cache entry: judge every statement afresh
+        known = (None,) * len(script.statements)
     for index, statement in enumerate(script.statements):
-        for kind in _kinds_at(script, index):
+        kinds = known[index]
+        for kind in _kinds_at(script, index) if kinds is None else kinds:
             if kind not in allowed:
                 findings.append(Finding(path, statement.line, f"{_describe(kind)}, which `generate` never writes "
                                                               f"for the changes this file's header lists"))
     return findings
+
+
+def _stored_kinds(stored: Any) -> tuple[tuple[str, ...] | None, ...]:
+    """Kinds read back from the disk cache, their shape checked (a damaged entry raises ValueError)."""
+    if {type(kinds) for kinds in stored} - {tuple, type(None)} or {type(k) for kinds in stored for k in kinds or ()} \
+            - {str}:
+        raise ValueError("not statement kinds")
+    return tuple(stored)
+
+
+@on_disk("statement_kinds", lambda kinds: kinds, _stored_kinds,
+         sources=(Path(__file__), Path(split_module.__file__ or "split.py")))
+def _file_kinds(sql: str) -> tuple[tuple[str, ...] | None, ...]:
+    """Each statement's kinds in a file that parses, kept in the disk cache by the file's bytes (and this
+    module's and the splitter's source), so a warm ``apply`` judges a file without pglast; None for a DO
+    block, judged afresh every run against the generator's templates (which the cache key does not cover)."""
+    script = parse_script(sql)
+    if script.node_types is None:
+        return ()
+    return tuple(None if node_type == "DoStmt" else tuple(_kinds_at(script, index))
+                 for index, node_type in enumerate(script.node_types))
 
 
 def _kinds_at(script: ParsedScript, index: int) -> Iterator[str]:
@@ -234,32 +258,33 @@ def _describe(kind: str) -> str:
 
 
 # -- what a statement is -------------------------------------------------------------------------
-_ALTER_TABLE = {
-    AlterTableType.AT_AddColumn: "ADD COLUMN", AlterTableType.AT_DropColumn: "DROP COLUMN",
-    AlterTableType.AT_AlterColumnType: "ALTER COLUMN TYPE", AlterTableType.AT_ColumnDefault: "ALTER COLUMN DEFAULT",
-    AlterTableType.AT_SetNotNull: "ALTER COLUMN NOT NULL", AlterTableType.AT_DropNotNull: "ALTER COLUMN NOT NULL",
-    AlterTableType.AT_AddIdentity: "ALTER COLUMN IDENTITY", AlterTableType.AT_SetIdentity: "ALTER COLUMN IDENTITY",
-    AlterTableType.AT_DropIdentity: "ALTER COLUMN IDENTITY", AlterTableType.AT_AddConstraint: "ADD CONSTRAINT",
-    AlterTableType.AT_DropConstraint: "DROP CONSTRAINT", AlterTableType.AT_ValidateConstraint: "VALIDATE CONSTRAINT",
-    AlterTableType.AT_SetStatistics: "ALTER COLUMN STATISTICS", AlterTableType.AT_SetLogged: "SET LOGGED",
-    AlterTableType.AT_SetUnLogged: "SET LOGGED", AlterTableType.AT_EnableRowSecurity: "ROW LEVEL SECURITY",
-    AlterTableType.AT_DisableRowSecurity: "ROW LEVEL SECURITY",
-    AlterTableType.AT_ForceRowSecurity: "ROW LEVEL SECURITY",
-    AlterTableType.AT_NoForceRowSecurity: "ROW LEVEL SECURITY",
-}
-_CONSTRAINTS = {ConstrType.CONSTR_FOREIGN: "FOREIGN KEY", ConstrType.CONSTR_CHECK: "CHECK",
-                ConstrType.CONSTR_UNIQUE: "UNIQUE", ConstrType.CONSTR_PRIMARY: "PRIMARY KEY",
-                ConstrType.CONSTR_EXCLUSION: "EXCLUDE"}
-_DROPPED = {
-    ObjectType.OBJECT_TABLE: "TABLE", ObjectType.OBJECT_INDEX: "INDEX", ObjectType.OBJECT_VIEW: "VIEW",
-    ObjectType.OBJECT_MATVIEW: "MATERIALIZED VIEW", ObjectType.OBJECT_TYPE: "TYPE",
-    ObjectType.OBJECT_FUNCTION: "FUNCTION", ObjectType.OBJECT_TRIGGER: "TRIGGER",
-    ObjectType.OBJECT_EXTENSION: "EXTENSION", ObjectType.OBJECT_SCHEMA: "SCHEMA",
-    ObjectType.OBJECT_SEQUENCE: "SEQUENCE", ObjectType.OBJECT_POLICY: "POLICY",
-}
-_RENAMED = {ObjectType.OBJECT_TABLE: "TABLE", ObjectType.OBJECT_COLUMN: "COLUMN",
-            ObjectType.OBJECT_TABCONSTRAINT: "CONSTRAINT", ObjectType.OBJECT_INDEX: "INDEX",
-            ObjectType.OBJECT_TYPE: "TYPE", ObjectType.OBJECT_FUNCTION: "FUNCTION"}
+@cache
+def _words() -> tuple[dict[Any, str], dict[Any, str], dict[Any, str], dict[Any, str]]:
+    """(ALTER TABLE commands, constraint types, dropped objects, renamed objects) in words; built on
+    first use, since pglast's enums are imported only when a statement's tree is needed."""
+    at, con, obj = enums.AlterTableType, enums.ConstrType, enums.ObjectType
+    alter_table = {
+        at.AT_AddColumn: "ADD COLUMN", at.AT_DropColumn: "DROP COLUMN", at.AT_AlterColumnType: "ALTER COLUMN TYPE",
+        at.AT_ColumnDefault: "ALTER COLUMN DEFAULT", at.AT_SetNotNull: "ALTER COLUMN NOT NULL",
+        at.AT_DropNotNull: "ALTER COLUMN NOT NULL", at.AT_AddIdentity: "ALTER COLUMN IDENTITY",
+        at.AT_SetIdentity: "ALTER COLUMN IDENTITY", at.AT_DropIdentity: "ALTER COLUMN IDENTITY",
+        at.AT_AddConstraint: "ADD CONSTRAINT", at.AT_DropConstraint: "DROP CONSTRAINT",
+        at.AT_ValidateConstraint: "VALIDATE CONSTRAINT", at.AT_SetStatistics: "ALTER COLUMN STATISTICS",
+        at.AT_SetLogged: "SET LOGGED", at.AT_SetUnLogged: "SET LOGGED", at.AT_EnableRowSecurity: "ROW LEVEL SECURITY",
+        at.AT_DisableRowSecurity: "ROW LEVEL SECURITY", at.AT_ForceRowSecurity: "ROW LEVEL SECURITY",
+        at.AT_NoForceRowSecurity: "ROW LEVEL SECURITY",
+    }
+    constraints = {con.CONSTR_FOREIGN: "FOREIGN KEY", con.CONSTR_CHECK: "CHECK", con.CONSTR_UNIQUE: "UNIQUE",
+                   con.CONSTR_PRIMARY: "PRIMARY KEY", con.CONSTR_EXCLUSION: "EXCLUDE"}
+    dropped = {
+        obj.OBJECT_TABLE: "TABLE", obj.OBJECT_INDEX: "INDEX", obj.OBJECT_VIEW: "VIEW",
+        obj.OBJECT_MATVIEW: "MATERIALIZED VIEW", obj.OBJECT_TYPE: "TYPE", obj.OBJECT_FUNCTION: "FUNCTION",
+        obj.OBJECT_TRIGGER: "TRIGGER", obj.OBJECT_EXTENSION: "EXTENSION", obj.OBJECT_SCHEMA: "SCHEMA",
+        obj.OBJECT_SEQUENCE: "SEQUENCE", obj.OBJECT_POLICY: "POLICY",
+    }
+    renamed = {obj.OBJECT_TABLE: "TABLE", obj.OBJECT_COLUMN: "COLUMN", obj.OBJECT_TABCONSTRAINT: "CONSTRAINT",
+               obj.OBJECT_INDEX: "INDEX", obj.OBJECT_TYPE: "TYPE", obj.OBJECT_FUNCTION: "FUNCTION"}
+    return alter_table, constraints, dropped, renamed
 
 
 # The statements whose node type alone says their kind: most of a large file (tables, indexes,
@@ -279,7 +304,7 @@ def statement_kinds(tree: Any, statement: Statement) -> Iterator[str]:
     if name in _BY_NODE_TYPE:
         yield _BY_NODE_TYPE[name]
     elif isinstance(tree, ast.VariableSetStmt):
-        simple = tree.kind == VariableSetKind.VAR_SET_VALUE and len(tree.args or ()) == 1
+        simple = tree.kind == enums.VariableSetKind.VAR_SET_VALUE and len(tree.args or ()) == 1
         yield f"SET {tree.name}" if simple else f"SET {tree.name} (another form)"
     elif isinstance(tree, ast.AlterEnumStmt):
         yield "ALTER TYPE ADD VALUE" if tree.newVal is not None and tree.oldVal is None else "ALTER TYPE"
@@ -287,22 +312,23 @@ def statement_kinds(tree: Any, statement: Statement) -> Iterator[str]:
         bare = tree.funcname[-1].sval
         yield f"CREATE FUNCTION {PARTITION_HELPER}" if bare == PARTITION_HELPER else "CREATE FUNCTION"
     elif isinstance(tree, ast.DropStmt):
-        kind = f"DROP {_DROPPED.get(tree.removeType, str(tree.removeType))}"
+        kind = f"DROP {_words()[2].get(tree.removeType, str(tree.removeType))}"
         names: list[Any] = [getattr(obj, "objname", None) for obj in tree.objects or ()]
-        helper = tree.removeType == ObjectType.OBJECT_FUNCTION and len(names) == 1 and bool(names[0]) \
+        helper = tree.removeType == enums.ObjectType.OBJECT_FUNCTION and len(names) == 1 and bool(names[0]) \
             and names[0][-1].sval == PARTITION_HELPER
         yield f"{kind} {PARTITION_HELPER}" if helper else kind
-    elif isinstance(tree, ast.AlterTableStmt) and tree.objtype == ObjectType.OBJECT_TABLE:
+    elif isinstance(tree, ast.AlterTableStmt) and tree.objtype == enums.ObjectType.OBJECT_TABLE:
+        alter_table, constraints, _, _ = _words()
         for command in tree.cmds or ():
-            kind = "ALTER TABLE " + _ALTER_TABLE.get(command.subtype, str(command.subtype))
-            if command.subtype == AlterTableType.AT_AddConstraint:
-                kind += " " + _CONSTRAINTS.get(command.def_.contype, str(command.def_.contype))
+            kind = "ALTER TABLE " + alter_table.get(command.subtype, str(command.subtype))
+            if command.subtype == enums.AlterTableType.AT_AddConstraint:
+                kind += " " + constraints.get(command.def_.contype, str(command.def_.contype))
             yield kind
-    elif isinstance(tree, ast.RenameStmt) and tree.renameType in _RENAMED:
-        yield "RENAME " + _RENAMED[tree.renameType]
+    elif isinstance(tree, ast.RenameStmt) and tree.renameType in _words()[3]:
+        yield "RENAME " + _words()[3][tree.renameType]
     elif isinstance(tree, ast.ViewStmt):
         yield "CREATE OR REPLACE VIEW" if tree.replace else "CREATE VIEW"
-    elif isinstance(tree, ast.CreateTableAsStmt) and tree.objtype == ObjectType.OBJECT_MATVIEW:
+    elif isinstance(tree, ast.CreateTableAsStmt) and tree.objtype == enums.ObjectType.OBJECT_MATVIEW:
         yield "CREATE MATERIALIZED VIEW"
     elif isinstance(tree, ast.SelectStmt):
         yield f"SELECT {PARTITION_HELPER}" if _is_partition_call(tree) else "SELECT"
@@ -312,7 +338,7 @@ def statement_kinds(tree: Any, statement: Statement) -> Iterator[str]:
         yield "GRANT ROLE" if tree.is_grant else "REVOKE ROLE"
     elif isinstance(tree, ast.GrantStmt):
         yield "GRANT" if tree.is_grant else "REVOKE"
-    elif isinstance(tree, ast.AlterObjectSchemaStmt) and tree.objectType == ObjectType.OBJECT_EXTENSION:
+    elif isinstance(tree, ast.AlterObjectSchemaStmt) and tree.objectType == enums.ObjectType.OBJECT_EXTENSION:
         yield "ALTER EXTENSION SET SCHEMA"
     elif isinstance(tree, ast.DoStmt):
         yield "DO " + (generated_do_block(statement.text) or "other")
@@ -355,10 +381,12 @@ def _probe(template: str, **context: object) -> tuple[tuple[str, str], ...]:
 
 def _body_tokens(text: str) -> tuple[tuple[str, str], ...] | None:
     """(token name, text) of the PL/pgSQL body of a ``DO`` statement, or None when it is not one."""
+    from pglast.parser import ParseError, scan
+
     try:
         statements = statement_nodes(text)
         body: str = statements[0].stmt.args[0].arg.sval if len(statements) == 1 else ""
-        tokens = _scan(body)
+        tokens = scan(body)
     except (SqlSyntaxError, ParseError, AttributeError, IndexError, TypeError):
         return None
     return tuple((token.name, body[token.start:token.end + 1]) for token in tokens) if body else None
@@ -537,13 +565,13 @@ def _constraint_clause(text: str) -> Sql:
     except SqlSyntaxError:
         raise ValueError("not a constraint clause") from None
     commands: Any = statements[0].stmt.cmds if len(statements) == 1 else ()
-    if len(commands) != 1 or commands[0].subtype != AlterTableType.AT_AddConstraint:
+    if len(commands) != 1 or commands[0].subtype != enums.AlterTableType.AT_AddConstraint:
         raise ValueError("not a constraint clause")
     constraint = commands[0].def_
-    if constraint.contype == ConstrType.CONSTR_FOREIGN:
+    if constraint.contype == enums.ConstrType.CONSTR_FOREIGN:
         return render.foreign_key_clause(_foreign_key(constraint), not_valid=bool(constraint.skip_validation))
-    if constraint.contype == ConstrType.CONSTR_CHECK and isinstance(constraint.raw_expr, ast.NullTest) \
-            and constraint.raw_expr.nulltesttype == NullTestType.IS_NOT_NULL \
+    if constraint.contype == enums.ConstrType.CONSTR_CHECK and isinstance(constraint.raw_expr, ast.NullTest) \
+            and constraint.raw_expr.nulltesttype == enums.NullTestType.IS_NOT_NULL \
             and isinstance(constraint.raw_expr.arg, ast.ColumnRef) and len(constraint.raw_expr.arg.fields) == 1 \
             and constraint.skip_validation:
         return render.not_null_check_clause(constraint.conname, constraint.raw_expr.arg.fields[0].sval)

@@ -26,7 +26,7 @@ import marshal
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -154,9 +154,14 @@ def save_and_disable() -> None:
     _active = None
 
 
-def on_disk(kind: str, encode: Callable[[T], Any], decode: Callable[[Any], T]) -> Callable[[Callable[[str], T]],
-                                                                                         Callable[[str], T]]:
-    """Decorate a pure function of one SQL text so its answers are kept in the enabled disk cache."""
+def on_disk(kind: str, encode: Callable[[T], Any], decode: Callable[[Any], T], *, sources: Sequence[Path] = ()
+            ) -> Callable[[Callable[[str], T]], Callable[[str], T]]:
+    """Decorate a pure function of one SQL text so its answers are kept in the enabled disk cache.
+
+    ``sources``: the files holding the function's logic besides ``parse.py`` (which the file's
+    fingerprint covers already); their bytes are part of every key, so an edit re-answers.
+    """
+    kinds: list[str] = []  # the kind with the sources' digest, made on first cached use
 
     def decorate(function: Callable[[str], T]) -> Callable[[str], T]:
         @wraps(function)
@@ -164,7 +169,9 @@ def on_disk(kind: str, encode: Callable[[T], Any], decode: Callable[[Any], T]) -
             cache = _active
             if cache is None:
                 return function(text)
-            key = DiskCache.key(kind, text)
+            if not kinds:
+                kinds.append(_with_sources(kind, sources))
+            key = DiskCache.key(kinds[0], text)
             stored = cache.get(key)
             if stored is not MISSING:
                 try:
@@ -182,4 +189,13 @@ def on_disk(kind: str, encode: Callable[[T], Any], decode: Callable[[Any], T]) -
         return cached
 
     return decorate
+
+
+def _with_sources(kind: str, sources: Sequence[Path]) -> str:
+    if not sources:
+        return kind
+    digest = hashlib.blake2b(digest_size=8)
+    for source in sources:
+        digest.update(source.read_bytes())
+    return f"{kind}@{digest.hexdigest()}"
 

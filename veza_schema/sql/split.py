@@ -15,17 +15,17 @@ with its line.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from pglast.parser import ParseError
-from pglast.parser import parse_sql_json as _pg_parse_json
-from pglast.parser import scan as _pg_scan
-from pglast.parser import split as _pg_split
-
 from veza_schema.sql.parse import SqlSyntaxError, statement_nodes
+from veza_schema.sql.parse_cache import on_disk
+
+# pglast is imported by the functions that split or parse: ``apply`` with a warm disk cache
+# (:func:`parse_script`) never loads it.
 
 
 @dataclass(frozen=True)
@@ -40,20 +40,32 @@ def split_statements(sql: str) -> list[Statement]:
 
 @lru_cache(maxsize=32)
 def _split(sql: str) -> tuple[Statement, ...]:
+    return tuple(Statement(sql[start:stop], line) for start, stop, line in _spans(sql))
+
+
+Span = tuple[int, int, int]  # a statement's text is sql[start:stop]; its first line
+
+
+def _spans(sql: str) -> tuple[Span, ...]:
+    from pglast.parser import ParseError
+    from pglast.parser import split as pg_split
+
     try:
-        slices = _pg_split(sql, only_slices=True)
+        slices = pg_split(sql, only_slices=True)
     except ParseError:
         slices = _at_semicolons(sql)
-    statements = []
+    spans = []
     line, counted = 1, 0
     for part in slices:
         start = _skip_comments(sql, part.start, part.stop)
-        text = sql[start:part.stop].strip()
-        if text:
+        text = sql[start:part.stop]
+        stripped = text.lstrip()
+        if stripped:
+            start += len(text) - len(stripped)
             line += sql.count("\n", counted, start)
             counted = start
-            statements.append(Statement(text, line))
-    return tuple(statements)
+            spans.append((start, start + len(stripped.rstrip()), line))
+    return tuple(spans)
 
 
 def _at_semicolons(sql: str) -> tuple[slice, ...]:
@@ -62,8 +74,11 @@ def _at_semicolons(sql: str) -> tuple[slice, ...]:
     libpg_query's own scanner-based splitter is not used: it drops a statement that starts with
     an unknown word, so a typo would silently not run while the statements after it do.
     """
+    from pglast.parser import ParseError
+    from pglast.parser import scan as pg_scan
+
     try:
-        tokens = _pg_scan(sql)
+        tokens = pg_scan(sql)
     except ParseError as error:  # an unterminated quote or comment runs to the end, for the server to refuse
         where = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else 0
         if not 0 < where <= len(sql):
@@ -117,37 +132,106 @@ class ParsedScript:
     statements: tuple[Statement, ...]
     node_types: tuple[str, ...] | None  # "CreateStmt", "AlterTableStmt"... when the whole file parses
     error: str | None = None  # why it does not parse, when it does not
-    whole: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)  # trees, when built at once
 
     def tree(self, index: int) -> Any:
         """Statement ``index``'s parse tree (a pglast node); None when its text alone does not parse."""
-        if self.whole is not None:
-            return self.whole[index]
         return _statement_tree(self.statements[index].text)
 
 
 @lru_cache(maxsize=32)
 def parse_script(sql: str) -> ParsedScript:
-    """Split and parse a file once, for every check that reads it (``apply``'s guards, the data-loss count)."""
-    statements = tuple(split_statements(sql))
-    whole = None
+    """Split and parse a file once, for every check that reads it (``apply``'s guards, the data-loss count),
+    and ``apply``'s runner; a warm disk cache answers without pglast (keyed by the file's bytes)."""
+    spans, node_types, error = _layout(str(sql))
+    if not _spans_fit(sql, spans):  # a damaged cache entry must never run less, or other, than the file holds
+        spans, node_types, error = _fresh_layout(str(sql))
+    statements = tuple(Statement(sql[start:stop], line) for start, stop, line in spans)
+    if node_types is not None and len(node_types) != len(statements):  # cannot happen with one parser for
+        # both; never guess a pairing
+        return ParsedScript(statements, None, "the statements and their parse trees differ in number")
+    return ParsedScript(statements, node_types, error)
+
+
+Layout = tuple[tuple[Span, ...], tuple[str, ...] | None, str | None]  # spans, node types, why it does not parse
+
+
+def _stored_layout(stored: Any) -> Layout:
+    """A layout read back from the disk cache, its shape checked (a damaged entry raises ValueError)."""
+    spans, node_types, error = stored
+    if {type(span) for span in spans} - {tuple} or {len(span) for span in spans} - {3} \
+            or {type(number) for span in spans for number in span} - {int} \
+            or (node_types is None) == (error is None) or {type(t) for t in node_types or ()} - {str} \
+            or not isinstance(error or "", str):
+        raise ValueError("not a script layout")
+    return tuple(spans), node_types, error
+
+
+# Each top-level statement of libpg_query's JSON is ``{"stmt":{"<node type>":...``. Inside a JSON string
+# every quote is escaped, so ``{"`` never occurs there; a node nesting a member named "stmt" would add
+# matches, so the count is checked against the statements and the JSON decoded whole when it differs.
+_TOP_LEVEL_NODE = re.compile(r'\{"stmt":\{"(\w+)"')
+
+
+def _spans_fit(sql: str, spans: tuple[Span, ...]) -> bool:
+    """Whether ``spans`` can be the file's statements as :func:`_spans` cuts them: in order, each starting
+    on the line it names and ending on no blank, with nothing but blanks, comments and semicolons between."""
+    position, line, counted = 0, 1, 0
+    for start, stop, first_line in (*spans, (len(sql), len(sql), 0)):
+        if not position <= start <= len(sql):
+            return False
+        while True:  # the gap before this statement
+            position = _skip_comments(sql, position, start)
+            if position < start and sql[position] == ";":
+                position += 1
+                continue
+            break
+        if position != start:
+            return False
+        if first_line:  # a statement, not the end of the file
+            line += sql.count("\n", counted, start)
+            counted = start
+            if line != first_line or stop <= start or stop > len(sql) or sql[stop - 1].isspace() \
+                    or _skip_comments(sql, start, stop) != start:
+                return False
+        position = stop
+    return True
+
+
+def _fresh_layout(sql: str) -> Layout:
+    """A file's statement spans and each statement's parse node type (None and why, when the file does not parse).
+
+    Why node types and not whole parse trees: see :class:`ParsedScript`. They are read off libpg_query's
+    JSON (:data:`_TOP_LEVEL_NODE`: decoding all of it cost a hundred times more on the initial migration);
+    a file nested deeper than json's decoder goes, in the rare fallback, gets them from pglast's trees.
+    """
+    from pglast.parser import ParseError, parse_sql_json
+
+    spans = _spans(sql)
     try:
-        try:
-            parsed = json.loads(_pg_parse_json(str(sql)))["stmts"] if statements else []  # exactly str, as C wants
-            node_types = tuple(next(iter(item["stmt"])) for item in parsed)
-        except RecursionError:  # nested deeper than json's decoder goes: build the trees at once
-            whole = tuple(raw.stmt for raw in statement_nodes(str(sql)))
-            node_types = tuple(type(tree).__name__ for tree in whole)
+        parsed = parse_sql_json(sql) if spans else ""
+        node_types = tuple(_TOP_LEVEL_NODE.findall(parsed))
+        if len(node_types) != len(spans):
+            node_types = _decoded_node_types(sql, parsed)
     except ParseError as error:
         location = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else None
         message = str(error.args[0]) if error.args else "syntax error"
         offset = None if location is None else max(0, min(location, len(sql)))  # as sql.parse reports it
-        return ParsedScript(statements, None, str(SqlSyntaxError(message, offset)))
+        return spans, None, str(SqlSyntaxError(message, offset))
     except SqlSyntaxError as error:
-        return ParsedScript(statements, None, str(error))
-    if len(node_types) != len(statements):  # cannot happen with one parser for both; never guess a pairing
-        return ParsedScript(statements, None, "the statements and their parse trees differ in number")
-    return ParsedScript(statements, node_types, whole=whole)
+        return spans, None, str(error)
+    return spans, node_types, None
+
+
+def _decoded_node_types(sql: str, parsed: str) -> tuple[str, ...]:
+    import json
+
+    try:
+        return tuple(next(iter(item["stmt"])) for item in json.loads(parsed)["stmts"])
+    except RecursionError:  # nested deeper than json's decoder goes
+        return tuple(type(raw.stmt).__name__ for raw in statement_nodes(sql))
+
+
+_layout = on_disk("script_layout", lambda layout: layout, _stored_layout, sources=(Path(__file__),))(_fresh_layout)
 
 
 @lru_cache(maxsize=256)
