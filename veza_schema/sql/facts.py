@@ -136,6 +136,14 @@ class CatalogFacts:
     def type_exists(self, type_text: str, schema: Schema | None = None) -> bool | None:
         """True or False when the catalog can tell; None for names outside its reach (qualified, quoted,
         or possibly from a declared extension the table does not know)."""
+        answers = self._answers(schema)
+        key = ("exists", type_text)
+        if key not in answers:
+            answers[key] = self._type_exists(type_text, schema)
+        found: bool | None = answers[key]
+        return found
+
+    def _type_exists(self, type_text: str, schema: Schema | None) -> bool | None:
         base = base_type(type_text.removesuffix("[]").rstrip("[] "))
         if "." in base or '"' in base:
             return None

@@ -276,7 +276,7 @@ def _described(kind: str, owner: str, obj: Any) -> tuple[str, str]:
 def _normalized(elements: tuple[IndexElement, ...]) -> tuple[tuple[str, str | None, bool], ...]:
     """Index keys compared as a btree sees them: a fully reversed index is the same index."""
     flip = bool(elements) and elements[0].descending
-    return tuple((" ".join(e.expression.lower().split()), e.opclass, e.descending != flip) for e in elements)
+    return tuple([(" ".join(e.expression.lower().split()), e.opclass, e.descending != flip) for e in elements])
 
 
 def _where(index: Index) -> str:

@@ -334,7 +334,7 @@ def check_sql_columns(schema: Schema) -> Iterator[Finding]:
             continue
         known = names.get(owner)
         if known is None:
-            known = names[owner] = frozenset(table.column_names)
+            known = names[owner] = frozenset({column.name for column in table.columns})
         if columns <= known:
             continue
         what, pos, path = _located(kind, owner, obj)
