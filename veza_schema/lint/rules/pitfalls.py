@@ -315,7 +315,8 @@ def check_unparsable_sql(schema: Schema) -> Iterator[Finding]:
 )
 def check_sql_columns(schema: Schema) -> Iterator[Finding]:
     this = check_sql_columns
-    names: dict[str, frozenset[str]] = {}
+    known_of: Table | None = None  # _sql_texts yields a table's texts together: its names are built once
+    known: frozenset[str] = frozenset()
     for kind, text, owner, obj, table in _sql_texts(schema):
         if table is None:
             continue
@@ -332,9 +333,8 @@ def check_sql_columns(schema: Schema) -> Iterator[Finding]:
                 path,
             )
             continue
-        known = names.get(owner)
-        if known is None:
-            known = names[owner] = frozenset({column.name for column in table.columns})
+        if table is not known_of:
+            known_of, known = table, frozenset({column.name for column in table.columns})
         if columns <= known:
             continue
         what, pos, path = _located(kind, owner, obj)
