@@ -25,6 +25,7 @@ CACHED = (parse.parse_sql, parse.not_null_columns, parse.view_filters, parse.exp
 def forget() -> None:
     for function in CACHED:
         function.cache_clear()
+    predicates.release()
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import gc
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 
 from veza_schema.errors import UsageError
@@ -16,6 +18,7 @@ from veza_schema.lint import waivers
 from veza_schema.lint.findings import Finding, LintReport, Severity
 from veza_schema.lint.registry import LintContext, Registry, Rule
 from veza_schema.lint.rulebook import LINT_RULES
+from veza_schema.lint.rules import predicates
 from veza_schema.model import Schema
 
 
@@ -75,8 +78,10 @@ def lint(
     rules = select_rules(select, ignore, registry)
     context = context or LintContext()
     findings: list[Finding] = []
-    for rule in rules:
-        findings.extend(rule.run(schema, context))
+    with _collector_paused():
+        for rule in rules:
+            findings.extend(rule.run(schema, context))
+        predicates.release()  # the rules' answers about this schema's predicates are read by no one now
     if severity:
         findings = overridden(findings, severity, registry)
     codes = {rule.code for rule in rules}
@@ -86,6 +91,24 @@ def lint(
     findings += [f for f in server_findings if f.code in codes and f.object not in already]
     findings.sort(key=lambda f: f.sort_key)
     return LintReport(tuple(findings), tuple(sorted(codes)), use_waivers)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the rules run, then restore it as it was.
+
+    Why: at 10,000 tables the rules make millions of short-lived objects and cache ~100,000
+    answers for the run; none forms a cycle (the reference count frees them), yet each time
+    allocations pass the collector's threshold it scans the young ones again. Pausing it cut
+    lint's time by ~20% on a 10,000-table schema (bench/bench_lint.py).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def overridden(findings: list[Finding], severity: Mapping[str, Severity], registry: Registry = LINT_RULES

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from veza_schema.model import Schema
 from veza_schema.sql import builtin_catalog
@@ -81,6 +82,16 @@ class CatalogFacts:
     extensions: Mapping[str, ExtensionFacts] = field(default_factory=dict)
     source: str = "built-in table"
     _merged: dict[tuple[str, ...], _Merged] = field(default_factory=dict, compare=False, repr=False)
+    # The answers given about the latest schema asked of, by question: a 10,000-table schema asks the
+    # same few questions (a uuid column under a btree) ~200,000 times. One schema only, as lint's own
+    # caches, so a long-lived process keeps no old model alive.
+    _recent: list[Any] = field(default_factory=lambda: [None, {}], compare=False, repr=False)
+
+    def _answers(self, schema: Schema | None) -> dict[tuple[str, ...], Any]:
+        if self._recent[0] is not schema:
+            self._recent[:] = [schema, {}]
+        answers: dict[tuple[str, ...], Any] = self._recent[1]
+        return answers
 
     def _for(self, schema: Schema | None) -> _Merged:
         names = tuple(sorted(schema.extensions)) if schema is not None else ()
@@ -102,6 +113,14 @@ class CatalogFacts:
         The schema's enums are ``E``, its composite types, tables and views ``C``. A qualified
         or quoted name is answered None: lint does not know other schemas.
         """
+        answers = self._answers(schema)
+        key = ("category", type_text)
+        if key not in answers:
+            answers[key] = self._type_category(type_text, schema)
+        category: str | None = answers[key]
+        return category
+
+    def _type_category(self, type_text: str, schema: Schema | None) -> str | None:
         if is_array(type_text):
             return "A" if self.type_category(type_text.removesuffix("[]").rstrip("[] "), schema) else None
         base = base_type(type_text)
@@ -139,6 +158,14 @@ class CatalogFacts:
         binary coercible to, or for a polymorphic type that takes it (anyarray, anyenum, ...).
         None when the type or the method is unknown.
         """
+        answers = self._answers(schema)
+        key = ("default opclass", method, type_text)
+        if key not in answers:
+            answers[key] = self._has_default_opclass(method, type_text, schema)
+        found: bool | None = answers[key]
+        return found
+
+    def _has_default_opclass(self, method: str, type_text: str, schema: Schema | None) -> bool | None:
         if not self.knows_method(method, schema) or (schema is not None and not self.knows_extensions(schema)):
             return None
         category = self.type_category(type_text, schema)
@@ -191,6 +218,14 @@ class CatalogFacts:
         Conservative: the same type, an implicit cast either way, or the same category (where
         PostgreSQL has cross-type operators: integer and bigint, date and timestamp).
         """
+        answers = self._answers(schema)
+        key = ("comparable", left, right)
+        if key not in answers:
+            answers[key] = self._comparable(left, right, schema)
+        found: bool | None = answers[key]
+        return found
+
+    def _comparable(self, left: str, right: str, schema: Schema | None) -> bool | None:
         left_category = self.type_category(left, schema)
         right_category = self.type_category(right, schema)
         if left_category is None or right_category is None or "P" in (left_category, right_category) \

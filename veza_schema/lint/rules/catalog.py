@@ -20,7 +20,7 @@ from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import LintContext, Rule, rule
 from veza_schema.lint.rules.common import column_path, index_path, table_path
 from veza_schema.lint.rules.predicates import Literal, comparisons, literal_of
-from veza_schema.model import Column, Schema, SourcePos, Table
+from veza_schema.model import Column, Index, Schema, SourcePos, Table
 from veza_schema.sql.facts import CatalogFacts
 from veza_schema.sql.parse import SqlSyntaxError, ast, expression_node
 from veza_schema.sql.parse_cache import on_disk
@@ -208,13 +208,19 @@ def check_default_type(schema: Schema, context: LintContext) -> Iterator[Finding
                                    column.meta.at("default"), column_path(table.name, column.name))
 
 
-def _predicates(table: Table) -> Iterator[tuple[str, str, SourcePos | None, str]]:
-    tp = table_path(table.name)
+def _predicates(table: Table) -> Iterator[tuple[str, Any]]:
+    """The table's CHECK and index WHERE texts, with their owner (located by :func:`_predicate_located`)."""
     for check in table.checks.values():
-        yield f"check {check.name}", check.expression, check.meta.at("expression"), f"{tp}.checks.{check.name}"
+        yield check.expression, check
     for index in table.indexes.values():
         if index.where:
-            yield f"index {index.name}", index.where, index.meta.at("where"), index_path(index)
+            yield index.where, index
+
+
+def _predicate_located(table: Table, owner: Any) -> tuple[str, SourcePos | None, str]:
+    if isinstance(owner, Index):
+        return f"index {owner.name}", owner.meta.at("where"), index_path(owner)
+    return f"check {owner.name}", owner.meta.at("expression"), f"{table_path(table.name)}.checks.{owner.name}"
 
 
 @rule(
@@ -231,15 +237,22 @@ def _predicates(table: Table) -> Iterator[tuple[str, str, SourcePos | None, str]
 )
 def check_comparison_types(schema: Schema, context: LintContext) -> Iterator[Finding]:
     this = check_comparison_types
+    problems: dict[tuple[str, str | None, str | None], str | None] = {}
     for table in schema.tables.values():
-        for what, text, pos, path in _predicates(table):
+        for text, owner in _predicates(table):
             for atom in comparisons(text):
                 column = table.column(atom.column)
                 if column is None:
                     continue
                 for literal in atom.values:
-                    problem = _literal_problem(literal, column, schema, context.facts, "comparison")
+                    # The verdict depends on the column's type and the constant's, or an untyped string's text:
+                    # 10,000 tables compare the same columns with the same constants.
+                    key = (column.type, literal.type, str(literal.value) if literal.type is None else None)
+                    if key not in problems:
+                        problems[key] = _literal_problem(literal, column, schema, context.facts, "comparison")
+                    problem = problems[key]
                     if problem:
+                        what, pos, path = _predicate_located(table, owner)
                         yield this.finding(f"{what} on {table.name}: {atom.column} {atom.op} ...: {problem}", pos,
                                            path)
                         break

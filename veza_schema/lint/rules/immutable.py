@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import Rule, rule
 from veza_schema.lint.rules.common import (
-    SNAKE_CASE,
-    all_identifiers,
+    NOT_SNAKE_CASE,
     column_path,
     is_jsonb,
+    suspect_identifiers,
+    suspicion,
     table_path,
     type_base,
 )
@@ -254,8 +255,8 @@ def check_nullable_default(schema: Schema) -> Iterator[Finding]:
 )
 def check_snake_case(schema: Schema) -> Iterator[Finding]:
     this = check_snake_case
-    for named in all_identifiers(schema):
-        if named.kind not in _OTHER_KINDS and not SNAKE_CASE.match(named.name):
+    for named in suspect_identifiers(schema):
+        if named.kind not in _OTHER_KINDS and suspicion(named.name) & NOT_SNAKE_CASE:
             yield this.finding(f"{named.kind} name '{named.name}' is not snake_case", named.pos, named.path)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import Rule, rule
@@ -138,30 +139,40 @@ def check_fk_types(schema: Schema) -> Iterator[Finding]:
 def check_unknown_columns(schema: Schema) -> Iterator[Finding]:
     this = check_unknown_columns
     for table in schema.tables.values():
-        names = set(table.column_names)
-        tp = table_path(table.name)
-        named: list[tuple[str, tuple[str, ...], SourcePos | None, str]] = []
-        if table.primary_key:
-            named.append(
-                ("primary key", table.primary_key.columns, table.primary_key.meta.pos, f"{tp}.primary_key")
-            )
-        named += [
-            (f"unique constraint {uq.name}", uq.columns, uq.meta.pos, f"{tp}.unique.{uq.name}")
-            for uq in table.uniques.values()
-        ]
-        named += [
-            (f"foreign key {fk.name}", fk.columns, fk.meta.pos, f"{tp}.foreign_keys.{fk.name}")
-            for fk in table.foreign_keys.values()
-        ]
-        for index in table.indexes.values():
-            columns = tuple(e.expression for e in index.elements if e.is_column) + index.include
-            named.append((f"index {index.name}", columns, index.meta.pos, index_path(index)))
-        if table.partition:
-            named.append(("partition key", table.partition.columns, table.meta.at("partition_by"), tp))
-        for what, columns, pos, path in named:
+        names = {column.name for column in table.columns}
+        for kind, obj, columns in _column_lists(table):
             for column in columns:
                 if column not in names:
+                    what, pos, path = _column_list_located(table, kind, obj)
                     yield this.finding(f"{what} of {table.name} names unknown column '{column}'", pos, path)
+
+
+def _column_lists(table: Table) -> Iterator[tuple[str, Any, tuple[str, ...]]]:
+    """(kind, object, columns) of every list of column names of the table INT004 checks."""
+    if table.primary_key:
+        yield "primary key", table.primary_key, table.primary_key.columns
+    for uq in table.uniques.values():
+        yield "unique constraint", uq, uq.columns
+    for fk in table.foreign_keys.values():
+        yield "foreign key", fk, fk.columns
+    for index in table.indexes.values():
+        yield "index", index, tuple(e.expression for e in index.elements if e.is_column) + index.include
+    if table.partition:
+        yield "partition key", table, table.partition.columns
+
+
+def _column_list_located(table: Table, kind: str, obj: Any) -> tuple[str, SourcePos | None, str]:
+    """(what, position, path) of a column list of :func:`_column_lists`, made for a finding only."""
+    tp = table_path(table.name)
+    if kind == "primary key":
+        return kind, obj.meta.pos, f"{tp}.primary_key"
+    if kind == "unique constraint":
+        return f"{kind} {obj.name}", obj.meta.pos, f"{tp}.unique.{obj.name}"
+    if kind == "foreign key":
+        return f"{kind} {obj.name}", obj.meta.pos, f"{tp}.foreign_keys.{obj.name}"
+    if kind == "index":
+        return f"{kind} {obj.name}", obj.meta.pos, index_path(obj)
+    return kind, table.meta.at("partition_by"), tp
 
 
 @rule(
@@ -178,59 +189,88 @@ def check_unknown_columns(schema: Schema) -> Iterator[Finding]:
 )
 def check_unique_names(schema: Schema) -> Iterator[Finding]:
     this = check_unique_names
-    relations: dict[str, tuple[str, SourcePos | None]] = {}
-    constraints: dict[str, tuple[str, SourcePos | None]] = {}
-    entries: list[tuple[dict[str, tuple[str, SourcePos | None]], str, str, SourcePos | None, str]] = []
-    for table in schema.tables.values():
-        tp = table_path(table.name)
-        entries.append((relations, table.name, f"table {table.name}", table.meta.pos, tp))
-        if table.primary_key:
-            pk = table.primary_key
-            entries.append(
-                (relations, pk.name, f"primary key of {table.name}", pk.meta.pos, f"{tp}.primary_key")
-            )
-        entries += [
-            (relations, uq.name, f"unique constraint of {table.name}", uq.meta.pos, f"{tp}.unique.{uq.name}")
-            for uq in table.uniques.values()
-        ]
-        entries += [
-            (relations, ix.name, f"index on {table.name}", ix.meta.pos, index_path(ix))
-            for ix in table.indexes.values()
-        ]
-        entries += [
-            (constraints, ck.name, f"check of {table.name}", ck.meta.pos, f"{tp}.checks.{ck.name}")
-            for ck in table.checks.values()
-        ]
-        entries += [
-            (
-                constraints,
-                fk.name,
-                f"foreign key of {table.name}",
-                fk.meta.pos,
-                f"{tp}.foreign_keys.{fk.name}",
-            )
-            for fk in table.foreign_keys.values()
-        ]
-    for view in schema.views.values():
-        entries.append((relations, view.name, f"view {view.name}", view.meta.pos, f"views.{view.name}"))
-        entries += [
-            (relations, ix.name, f"index on {view.name}", ix.meta.pos, index_path(ix, on_view=True))
-            for ix in view.indexes.values()
-        ]
-    entries += [
-        (relations, e.name, f"enum {e.name}", e.meta.pos, f"enums.{e.name}") for e in schema.enums.values()
-    ]
-    entries += [
-        (relations, t.name, f"type {t.name}", t.meta.pos, f"types.{t.name}")
-        for t in schema.composite_types.values()
-    ]
-    for namespace, name, what, pos, path in entries:
+    if _all_distinct(schema):
+        return
+    relations: dict[str, tuple[str, str, Any]] = {}
+    constraints: dict[str, tuple[str, str, Any]] = {}
+    for is_relation, name, kind, owner, obj in _named_objects(schema):
+        namespace = relations if is_relation else constraints
         first = namespace.get(name)
         if first is None:
-            namespace[name] = (what, pos)
+            namespace[name] = (kind, owner, obj)
             continue
-        where = f" at {first[1]}" if first[1] else ""
-        yield this.finding(f"name '{name}' of {what} is already used by {first[0]}{where}", pos, path)
+        what, path = _described(kind, owner, obj)
+        first_what = _described(*first)[0]
+        first_pos = first[2].meta.pos
+        where = f" at {first_pos}" if first_pos else ""
+        yield this.finding(f"name '{name}' of {what} is already used by {first_what}{where}", obj.meta.pos, path)
+
+
+def _all_distinct(schema: Schema) -> bool:
+    """No name twice in either namespace: the usual answer, found without walking objects one by one."""
+    tables = schema.tables.values()
+    relations = [table.name for table in tables]
+    relations += [table.primary_key.name for table in tables if table.primary_key]
+    relations += [item.name for table in tables for part in (table.uniques, table.indexes) for item in part.values()]
+    relations += [view.name for view in schema.views.values()]
+    relations += [ix.name for view in schema.views.values() for ix in view.indexes.values()]
+    relations += [enum.name for enum in schema.enums.values()]
+    relations += [ctype.name for ctype in schema.composite_types.values()]
+    constraints = [item.name for table in tables for part in (table.checks, table.foreign_keys)
+                   for item in part.values()]
+    return len(set(relations)) == len(relations) and len(set(constraints)) == len(constraints)
+
+
+def _named_objects(schema: Schema) -> Iterator[tuple[bool, str, str, str, Any]]:
+    """(relation namespace?, name, kind, owner, object) of every name INT005 compares, in schema order.
+
+    Descriptions and paths are made by :func:`_described`, only for a clash.
+    """
+    for table in schema.tables.values():
+        owner = table.name
+        yield True, owner, "table", owner, table
+        if table.primary_key:
+            yield True, table.primary_key.name, "primary key", owner, table.primary_key
+        for uq in table.uniques.values():
+            yield True, uq.name, "unique", owner, uq
+        for ix in table.indexes.values():
+            yield True, ix.name, "index", owner, ix
+        for ck in table.checks.values():
+            yield False, ck.name, "check", owner, ck
+        for fk in table.foreign_keys.values():
+            yield False, fk.name, "foreign key", owner, fk
+    for view in schema.views.values():
+        yield True, view.name, "view", view.name, view
+        for ix in view.indexes.values():
+            yield True, ix.name, "view index", view.name, ix
+    for enum in schema.enums.values():
+        yield True, enum.name, "enum", enum.name, enum
+    for ctype in schema.composite_types.values():
+        yield True, ctype.name, "type", ctype.name, ctype
+
+
+def _described(kind: str, owner: str, obj: Any) -> tuple[str, str]:
+    """What INT005 calls a named object, and its path."""
+    tp = table_path(owner)
+    if kind == "table":
+        return f"table {owner}", tp
+    if kind == "primary key":
+        return f"primary key of {owner}", f"{tp}.primary_key"
+    if kind == "unique":
+        return f"unique constraint of {owner}", f"{tp}.unique.{obj.name}"
+    if kind == "index":
+        return f"index on {owner}", index_path(obj)
+    if kind == "check":
+        return f"check of {owner}", f"{tp}.checks.{obj.name}"
+    if kind == "foreign key":
+        return f"foreign key of {owner}", f"{tp}.foreign_keys.{obj.name}"
+    if kind == "view":
+        return f"view {owner}", f"views.{owner}"
+    if kind == "view index":
+        return f"index on {owner}", index_path(obj, on_view=True)
+    if kind == "enum":
+        return f"enum {owner}", f"enums.{owner}"
+    return f"type {owner}", f"types.{owner}"
 
 
 def _normalized(elements: tuple[IndexElement, ...]) -> tuple[tuple[str, str | None, bool], ...]:
@@ -304,12 +344,13 @@ def check_redundant_indexes(schema: Schema) -> Iterator[Finding]:
         btrees = [ix for ix in table.indexes.values() if ix.method == "btree"]
         if not btrees:
             continue
-        constraints: list[tuple[str, tuple[str, ...]]] = []
+        constraints: list[tuple[str, str, tuple[str, ...]]] = []
         if table.primary_key:
-            constraints.append((f"primary key {table.primary_key.name}", table.primary_key.columns))
-        constraints += [(f"unique constraint {uq.name}", uq.columns) for uq in table.uniques.values()]
-        for index in sorted(btrees, key=lambda ix: ix.name):
-            reason = _redundancy(index, btrees, constraints)
+            constraints.append(("primary key", table.primary_key.name, table.primary_key.columns))
+        constraints += [("unique constraint", uq.name, uq.columns) for uq in table.uniques.values()]
+        shapes = {index.name: (_normalized(index.elements), _where(index)) for index in btrees}
+        for index in sorted(btrees, key=lambda ix: ix.name) if len(btrees) > 1 else btrees:
+            reason = _redundancy(index, btrees, constraints, shapes)
             if reason:
                 yield this.finding(
                     f"index {index.name} on {table.name} is redundant: {reason}",
@@ -319,27 +360,31 @@ def check_redundant_indexes(schema: Schema) -> Iterator[Finding]:
 
 
 def _redundancy(
-    index: Index, btrees: list[Index], constraints: list[tuple[str, tuple[str, ...]]]
+    index: Index, btrees: list[Index], constraints: list[tuple[str, str, tuple[str, ...]]],
+    shapes: dict[str, tuple[tuple[tuple[str, str | None, bool], ...], str]],
 ) -> str | None:
-    keys = _normalized(index.elements)
+    """Why ``index`` is redundant, or None; ``shapes`` holds each btree's normalized keys and predicate."""
+    keys, where = shapes[index.name]
     plain = all(e.is_column and e.opclass is None for e in index.elements) and not index.include
     if index.where is None and plain:
         columns = tuple(e.expression for e in index.elements)
         ascending = all(not e.descending and e.nulls is None for e in index.elements)
-        for what, constraint_columns in constraints:
+        for kind, name, constraint_columns in constraints:
             if index.unique and ascending and constraint_columns == columns:
                 continue  # a unique copy of the constraint's own index: INT014 reports it (as an error)
             same = frozenset(columns) == frozenset(constraint_columns)
             if same or (not index.unique and constraint_columns[: len(columns)] == columns):
-                return f"{'same columns as' if same else 'a prefix of'} {what}"
+                return f"{'same columns as' if same else 'a prefix of'} {kind} {name}"
     if index.unique:
         return None  # a unique index enforces something; never call it redundant
     for other in btrees:
-        if other is index or _where(other) != _where(index):
+        if other is index:
             continue
-        other_keys = _normalized(other.elements)
+        other_keys, other_where = shapes[other.name]
+        if other_where != where or other_keys[: len(keys)] != keys:
+            continue
         covered = {e.expression for e in other.elements} | set(other.include)
-        if other_keys[: len(keys)] != keys or not set(index.include) <= covered:
+        if not set(index.include) <= covered:
             continue
         if len(other_keys) > len(keys):
             return f"a prefix of {other.name}"

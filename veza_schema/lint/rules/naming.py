@@ -73,9 +73,17 @@ class ColumnWords:
                 prefixes.setdefault(words[:n], set()).add(column)
         self.lookup: dict[tuple[str, ...], frozenset[str]] = {k: frozenset(v) for k, v in prefixes.items()}
         self.lookup.update(exact)  # an exact column name wins over a prefix of a longer one
+        # Names read before: tables sharing these columns repeat them (idx_<table>_account_id_btree).
+        self._read: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
 
-    def claims(self, text: str) -> Iterator[tuple[str, frozenset[str]]]:
+    def claims(self, text: str) -> tuple[tuple[str, frozenset[str]], ...]:
         """(words, candidate columns) for each run of words that names a column; others are free words."""
+        found = self._read.get(text)
+        if found is None:
+            found = self._read[text] = tuple(self._claims(text))
+        return found
+
+    def _claims(self, text: str) -> Iterator[tuple[str, frozenset[str]]]:
         words = [w for w in text.split("_") if w]
         i = 0
         while i < len(words):
@@ -98,7 +106,7 @@ def column_words(columns: tuple[str, ...]) -> ColumnWords:
 def _names_a_column(words: ColumnWords, text: str, columns: frozenset[str]) -> bool:
     """True when the name reads as a column (``user`` for user_id) or shares a word with one it uses
     (``chk_files_size_positive`` for file_size)."""
-    if any(True for _ in words.claims(text)):
+    if words.claims(text):
         return True
     used = {word for column in columns for word in column.split("_")}
     return any(word in used for word in text.split("_"))
@@ -139,19 +147,19 @@ def check_snake_case_other(schema: Schema) -> Iterator[Finding]:
 def _check_index_name(
     index: Index,
     table_name: str,
-    columns: Iterable[str],
+    words: ColumnWords | None,
     on_view: bool,
     shape_rule: Rule,
     claim_rule: Rule,
 ) -> Iterator[Finding]:
-    path = index_path(index, on_view)
+    """NAM002's and NAM007's findings on one index name; ``words`` are the table's columns (None on a view)."""
     prefix = f"idx_{table_name}_"
     shape = shape_rule
     if not index.name.startswith(prefix):
         yield shape.finding(
             f"index '{index.name}' should be named idx_{table_name}_{{columns}}_{{type}}",
             index.meta.pos,
-            path,
+            index_path(index, on_view),
         )
         return
     rest = index.name[len(prefix) :]
@@ -160,24 +168,24 @@ def _check_index_name(
         yield shape.finding(
             f"index '{index.name}' lacks a type suffix (one of {', '.join(INDEX_SUFFIXES)})",
             index.meta.pos,
-            path,
+            index_path(index, on_view),
         )
         middle = rest
     else:
         middle = rest[: -len(suffix) - 1]
         if not _suffix_holds(suffix, index):
             yield shape.finding(
-                f"index '{index.name}' says '_{suffix}' but it is a {_describe(index)}", index.meta.pos, path
+                f"index '{index.name}' says '_{suffix}' but it is a {_describe(index)}", index.meta.pos,
+                index_path(index, on_view)
             )
-    if on_view:
+    if words is None:
         return
     claims = claim_rule
-    words = column_words(tuple(columns))
     for claim in _uncovered(words, middle, _index_columns(index)):
         yield claims.finding(
             f"index '{index.name}' names column '{claim}', which the index does not cover",
             index.meta.pos,
-            path,
+            index_path(index, on_view),
         )
 
 
@@ -211,12 +219,14 @@ def _index_name_findings(schema: Schema) -> list[Finding]:
     """NAM002 and NAM007 findings of every index name, read once for both rules."""
     found: list[Finding] = []
     for table in schema.tables.values():
+        if not table.indexes:
+            continue
+        words, name = column_words(table.column_names), bare(table.name)
         for index in table.indexes.values():
-            found += _check_index_name(index, bare(table.name), table.column_names, False, check_index_name,
-                                       check_name_claims)
+            found += _check_index_name(index, name, words, False, check_index_name, check_name_claims)
     for view in schema.views.values():
         for index in view.indexes.values():
-            found += _check_index_name(index, bare(view.name), (), True, check_index_name, check_name_claims)
+            found += _check_index_name(index, bare(view.name), None, True, check_index_name, check_name_claims)
     return found
 
 

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import LintContext, Rule, rule
 from veza_schema.lint.rules.common import (
-    all_identifiers,
+    MAX_IDENTIFIER_BYTES,
+    RESERVED,
+    TOO_LONG,
     column_path,
     index_path,
+    suspect_identifiers,
+    suspicion,
     table_path,
     type_base,
 )
-from veza_schema.model import Index, Schema, SourcePos, Table
+from veza_schema.model import Schema, SourcePos, Table
 from veza_schema.sql.facts import SERIAL_TYPES, CatalogFacts
 from veza_schema.sql.parse import parse_sql
-from veza_schema.sql.text import RESERVED_KEYWORDS
 from veza_schema.sql.volatility import non_immutable_calls
-
-MAX_IDENTIFIER_BYTES = 63
-
 
 # Spellings PostgreSQL's grammar (not pg_type) takes as types: int, decimal, serial...
 _TYPE_SPELLINGS: frozenset[str] = frozenset({"int", "dec", "decimal", "float", "double"}) | frozenset(SERIAL_TYPES)
@@ -44,16 +45,12 @@ def builtin_type_names(facts: CatalogFacts) -> frozenset[str]:
 )
 def check_identifier_length(schema: Schema) -> Iterator[Finding]:
     this = check_identifier_length
-    for named in all_identifiers(schema):
+    for named in suspect_identifiers(schema):
+        if not suspicion(named.name) & TOO_LONG:
+            continue
         size = len(named.name.encode("utf-8"))
-        if size > MAX_IDENTIFIER_BYTES:
-            yield this.finding(
-                f"{named.kind} name '{named.name}' is {size} bytes; PostgreSQL truncates it "
-                "to "
-                f"{MAX_IDENTIFIER_BYTES}",
-                named.pos,
-                named.path,
-            )
+        yield this.finding(f"{named.kind} name '{named.name}' is {size} bytes; PostgreSQL truncates it to "
+                           f"{MAX_IDENTIFIER_BYTES}", named.pos, named.path)
     for enum in schema.enums.values():
         for value in enum.values:
             if len(value.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
@@ -79,11 +76,11 @@ def check_identifier_length(schema: Schema) -> Iterator[Finding]:
 )
 def check_reserved_keywords(schema: Schema) -> Iterator[Finding]:
     this = check_reserved_keywords
-    for named in all_identifiers(schema):
-        if named.name.lower() in RESERVED_KEYWORDS:
-            yield this.finding(
-                f"{named.kind} name '{named.name}' is a reserved keyword in PostgreSQL", named.pos, named.path
-            )
+    for named in suspect_identifiers(schema):
+        if not suspicion(named.name) & RESERVED:
+            continue
+        yield this.finding(f"{named.kind} name '{named.name}' is a reserved keyword in PostgreSQL", named.pos,
+                           named.path)
 
 
 @rule(
@@ -229,67 +226,60 @@ def check_concurrent_refresh(schema: Schema) -> Iterator[Finding]:
             )
 
 
-def _sql_texts(schema: Schema) -> Iterator[tuple[str, str, SourcePos | None, str, Table | None]]:
-    """(what, text, pos, path, table) for every SQL expression of the model a rule parses."""
+# What _sql_texts yields: (kind, text, table name, object, table or None); see _located.
+SqlText = tuple[str, str, str, Any, Table | None]
+
+
+def _sql_texts(schema: Schema, *, immutable_only: bool = False) -> Iterator[SqlText]:
+    """Every SQL expression of the model a rule parses, as (kind, text, owner, object, table); with
+    ``immutable_only``, those PostgreSQL requires IMMUTABLE (generated columns, index expressions and
+    predicates).
+
+    ``table`` is None where the text's columns are not the owner's (a trigger's WHEN, a view's
+    index). The label, position and path are made by :func:`_located`, only for a finding.
+    """
     for table in schema.tables.values():
-        tp = table_path(table.name)
+        name = table.name
         for column in table.columns:
-            cp = column_path(table.name, column.name)
-            if column.default is not None:
-                yield (
-                    f"default of {table.name}.{column.name}",
-                    column.default,
-                    column.meta.at("default"),
-                    cp,
-                    table,
-                )
+            if column.default is not None and not immutable_only:
+                yield "default", column.default, name, column, table
             if column.generated is not None:
-                yield (
-                    f"generated expression of {table.name}.{column.name}",
-                    column.generated,
-                    column.meta.at("generated"),
-                    cp,
-                    table,
-                )
-        for check in table.checks.values():
-            yield (
-                f"check {check.name}",
-                check.expression,
-                check.meta.at("expression"),
-                f"{tp}.checks.{check.name}",
-                table,
-            )
+                yield "generated", column.generated, name, column, table
+        if not immutable_only:
+            for check in table.checks.values():
+                yield "check", check.expression, name, check, table
         for index in table.indexes.values():
-            yield from _index_texts(index, table, False)
-        for trigger in table.triggers.values():
+            for element in index.elements:
+                if not element.is_column:
+                    yield "expression", element.expression, name, index, table
+            if index.where:
+                yield "where", index.where, name, index, table
+        for trigger in table.triggers.values() if not immutable_only else ():
             if trigger.when:
-                yield (
-                    f"WHEN of trigger {trigger.name}",
-                    trigger.when,
-                    trigger.meta.at("when"),
-                    f"{tp}.triggers.{trigger.name}",
-                    None,
-                )
+                yield "when", trigger.when, name, trigger, None
     for view in schema.views.values():
         for index in view.indexes.values():
-            yield from _index_texts(index, None, True)
+            for element in index.elements:
+                if not element.is_column:
+                    yield "view expression", element.expression, view.name, index, None
+            if index.where:
+                yield "view where", index.where, view.name, index, None
 
 
-def _index_texts(
-    index: Index, table: Table | None, on_view: bool
-) -> Iterator[tuple[str, str, SourcePos | None, str, Table | None]]:
-    path = index_path(index, on_view)
-    for element in index.elements:
-        if not element.is_column:
-            yield (
-                f"expression of index {index.name}",
-                element.expression,
-                index.meta.at("expressions"),
-                path,
-                table,
-            )
-    if index.where:
-        yield f"predicate of index {index.name}", index.where, index.meta.at("where"), path, table
+def _located(kind: str, owner: str, obj: Any) -> tuple[str, SourcePos | None, str]:
+    """(what, position, path) of one SQL text of :func:`_sql_texts`."""
+    if kind == "default":
+        return f"default of {owner}.{obj.name}", obj.meta.at("default"), column_path(owner, obj.name)
+    if kind == "generated":
+        return f"generated expression of {owner}.{obj.name}", obj.meta.at("generated"), column_path(owner, obj.name)
+    if kind == "check":
+        return f"check {obj.name}", obj.meta.at("expression"), f"{table_path(owner)}.checks.{obj.name}"
+    if kind == "when":
+        return f"WHEN of trigger {obj.name}", obj.meta.at("when"), f"{table_path(owner)}.triggers.{obj.name}"
+    on_view = kind.startswith("view ")
+    if kind.endswith("expression"):
+        return f"expression of index {obj.name}", obj.meta.at("expressions"), index_path(obj, on_view)
+    return f"predicate of index {obj.name}", obj.meta.at("where"), index_path(obj, on_view)
 
 
 @rule(
@@ -305,9 +295,10 @@ def _index_texts(
 )
 def check_unparsable_sql(schema: Schema) -> Iterator[Finding]:
     this = check_unparsable_sql
-    for what, text, pos, path, _ in _sql_texts(schema):
+    for kind, text, owner, obj, _ in _sql_texts(schema):
         error = parse_sql(text).error
         if error:
+            what, pos, path = _located(kind, owner, obj)
             yield this.finding(f"{what} does not parse as PostgreSQL: {text!r} ({error})", pos, path)
 
 
@@ -325,29 +316,31 @@ def check_unparsable_sql(schema: Schema) -> Iterator[Finding]:
 def check_sql_columns(schema: Schema) -> Iterator[Finding]:
     this = check_sql_columns
     names: dict[str, frozenset[str]] = {}
-    for what, text, pos, path, table in _sql_texts(schema):
+    for kind, text, owner, obj, table in _sql_texts(schema):
         if table is None:
             continue
         parsed = parse_sql(text)
-        if parsed.error:
-            continue
         columns = parsed.columns
-        if what.startswith("default of "):
-            if columns:
-                yield this.finding(
-                    f"{what} references column(s) {', '.join(sorted(columns))}; a DEFAULT cannot "
-                    "(was a string meant? quote it)",
-                    pos,
-                    path,
-                )
+        if parsed.error or not columns:
             continue
-        if table.name not in names:
-            names[table.name] = frozenset(table.column_names)
-        unknown = sorted(columns - names[table.name])
-        if unknown:
+        if kind == "default":
+            what, pos, path = _located(kind, owner, obj)
             yield this.finding(
-                f"{what} references unknown column(s) {', '.join(unknown)} of {table.name}", pos, path
+                f"{what} references column(s) {', '.join(sorted(columns))}; a DEFAULT cannot "
+                "(was a string meant? quote it)",
+                pos,
+                path,
             )
+            continue
+        known = names.get(owner)
+        if known is None:
+            known = names[owner] = frozenset(table.column_names)
+        if columns <= known:
+            continue
+        what, pos, path = _located(kind, owner, obj)
+        yield this.finding(
+            f"{what} references unknown column(s) {', '.join(sorted(columns - known))} of {table.name}", pos, path
+        )
 
 
 @rule(
@@ -365,11 +358,13 @@ def check_sql_columns(schema: Schema) -> Iterator[Finding]:
 def check_immutable_functions(schema: Schema) -> Iterator[Finding]:
     this = check_immutable_functions
     own = {name.lower(): f.volatility for name, f in schema.functions.items() if f.volatility != "immutable"}
-    for what, text, pos, path, _table in _sql_texts(schema):
-        if what.startswith(("default of ", "check ", "WHEN of")) or parse_sql(text).error:
-            continue
-        bad = non_immutable_calls(text, schema)
+    calls: dict[str, list[str]] = {}  # by text: 10,000 tables index the same few expressions
+    for kind, text, owner, obj, _table in _sql_texts(schema, immutable_only=True):
+        bad = calls.get(text)
+        if bad is None:
+            bad = calls[text] = [] if parse_sql(text).error else non_immutable_calls(text, schema)
         if bad:
+            what, pos, path = _located(kind, owner, obj)
             detail = ", ".join(f"{f}() ({own[f]})" if f in own else f"{f}()" for f in bad)
             yield this.finding(f"{what} calls non-IMMUTABLE {detail}", pos, path)
 

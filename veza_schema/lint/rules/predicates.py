@@ -12,7 +12,6 @@ answer is sound, and "cannot tell" is the answer for everything else.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -168,13 +167,17 @@ def _terms(node: Any, negate: bool = False) -> list[Term] | None:
     return [(atom.negated() if negate else atom,)]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Range:
-    """What one column may be, as the atoms of one conjunction say."""
+    """What one column may be, as the atoms of one conjunction say.
 
-    low: Decimal | float = -math.inf
+    A bound is None when there is none (not an infinite float: comparing a Decimal with a float
+    converts the float each time, the slowest step of lint on a big schema).
+    """
+
+    low: Decimal | None = None
     low_open: bool = False
-    high: Decimal | float = math.inf
+    high: Decimal | None = None
     high_open: bool = False
     equal: set[object] | None = None  # the only values allowed
     unequal: set[object] = field(default_factory=set)
@@ -185,9 +188,10 @@ class _Range:
     def empty(self) -> bool:
         if self.contradiction:
             return True
-        if self.null is True and (self.equal is not None or self.low != -math.inf or self.high != math.inf):
+        if self.null is True and (self.equal is not None or self.low is not None or self.high is not None):
             return True
-        if self.low > self.high or (self.low == self.high and (self.low_open or self.high_open)):
+        if self.low is not None and self.high is not None and (
+                self.low > self.high or (self.low == self.high and (self.low_open or self.high_open))):
             return True
         if self.equal is not None and not self.equal:
             return True
@@ -199,14 +203,18 @@ class _Range:
     def _in_range(self, value: object) -> bool:
         if not isinstance(value, Decimal):
             return True
-        if value < self.low or (value == self.low and self.low_open):
+        if self.low is not None and (value < self.low or (value == self.low and self.low_open)):
             return False
-        return not (value > self.high or (value == self.high and self.high_open))
+        return self.high is None or not (value > self.high or (value == self.high and self.high_open))
+
+
+_EQUALITIES = frozenset({"=", "in", "<>", "not in"})
 
 
 def _apply(state: _Range, atom: Atom) -> None:
-    if atom.op in ("is null", "is not null"):
-        must_be_null = atom.op == "is null"
+    op = atom.op
+    if op == "is null" or op == "is not null":
+        must_be_null = op == "is null"
         if state.null is (not must_be_null):
             state.contradiction = True
         state.null = must_be_null
@@ -214,25 +222,31 @@ def _apply(state: _Range, atom: Atom) -> None:
     if state.null is True:  # a comparison is never true on NULL
         state.contradiction = True
         return
+    if op not in _EQUALITIES:  # a bound: the common case, kept short
+        if len(atom.values) == 1:
+            value = atom.values[0].value
+            if isinstance(value, Decimal) and not value.is_nan():  # NaN: see below
+                low, high = state.low, state.high
+                if op in (">", ">=") and (low is None or value > low or (value == low and op == ">")):
+                    state.low, state.low_open = value, op == ">"
+                elif op in ("<", "<=") and (high is None or value < high or (value == high and op == "<")):
+                    state.high, state.high_open = value, op == "<"
+        return
     values = [v.value for v in atom.values]
+    if any(isinstance(v, Decimal) and v.is_nan() for v in values):
+        return  # 'NaN'::numeric: PostgreSQL orders it above every number, Decimal refuses to compare it
     kinds = {type(v) for v in values} | {type(v) for v in (state.equal or ())} | {type(v) for v in state.unequal}
-    if len(kinds) > 1 and atom.op in ("=", "in", "<>", "not in"):
+    if len(kinds) > 1:
         # An untyped '5' next to 5: PostgreSQL casts one to the other, lint does not guess.
         state.equal, state.unequal, state.mixed = None, set(), True
         return
-    if state.mixed and atom.op in ("=", "in", "<>", "not in"):
+    if state.mixed:
         return
-    if atom.op in ("=", "in"):
+    if op in ("=", "in"):
         allowed: set[object] = set(values)
         state.equal = allowed if state.equal is None else state.equal & allowed
-    elif atom.op in ("<>", "not in"):
+    else:
         state.unequal |= set(values)
-    elif len(values) == 1 and isinstance(values[0], Decimal):
-        value = values[0]
-        if atom.op in (">", ">=") and (value > state.low or (value == state.low and atom.op == ">")):
-            state.low, state.low_open = value, atom.op == ">"
-        elif atom.op in ("<", "<=") and (value < state.high or (value == state.high and atom.op == "<")):
-            state.high, state.high_open = value, atom.op == "<"
 
 
 def satisfiable(term: Term, not_null: frozenset[str] = frozenset()) -> bool:
@@ -282,7 +296,10 @@ def _decode(stored: Any) -> _Facts:
     return _Facts(bool(parsed), terms(positive), terms(negative), tuple(map(_decode_atom, compared)))
 
 
+@lru_cache(maxsize=65536)
 def _decode_atom(stored: Any) -> Atom:
+    """One stored atom, decoded once per run: 10,000 tables repeat ``deleted_at IS NULL`` and ``score >= 0``
+    (the stored form is a tuple of plain values, hashable; equal atoms become one object)."""
     column, op, values = stored
     try:
         return Atom(str(column), str(op), tuple(Literal(Decimal(value) if kind == "d" else value, type_)
@@ -291,7 +308,10 @@ def _decode_atom(stored: Any) -> Atom:
         raise ValueError(stored) from None
 
 
-@lru_cache(maxsize=4096)
+# Large enough for every predicate of a 10,000-table schema: four rules ask about each text, one after
+# another over all tables, so a smaller cache would decode each text four times. Lint empties it after
+# its rules ran (:func:`release`).
+@lru_cache(maxsize=65536)
 @on_disk("predicate_facts", _encode, _decode)
 def _facts(text: str) -> _Facts:
     try:
@@ -304,14 +324,19 @@ def _facts(text: str) -> _Facts:
                   compared)
 
 
+@lru_cache(maxsize=65536)
 def can_be_true(text: str, not_null: frozenset[str] = frozenset()) -> bool | None:
-    """False when no row makes the expression TRUE; None when the text does not parse or is too complex."""
+    """False when no row makes the expression TRUE; None when the text does not parse or is too complex.
+
+    Cached by value: every table of a big schema asks it of ``deleted_at IS NULL`` with the same columns.
+    """
     terms = _facts(text).terms
     if terms is None:
         return None
     return any(satisfiable(term, not_null) for term in terms)
 
 
+@lru_cache(maxsize=65536)
 def can_be_false(text: str, not_null: frozenset[str] = frozenset()) -> bool | None:
     """False when no row makes the expression FALSE (a CHECK that rejects nothing)."""
     terms = _facts(text).negated
@@ -346,7 +371,26 @@ def both_true(predicate: str, check: str, not_null: frozenset[str] = frozenset()
     a, b = _facts(predicate).terms, _facts(check).terms
     if a is None or b is None or len(a) * len(b) > _MAX_TERMS:
         return None
+    if _term_columns(predicate).isdisjoint(_term_columns(check)):
+        # _allowed_with judges each column alone: with no column in common, each side is judged alone
+        # (and the predicate's answer, ``deleted_at IS NULL`` on every table, is cached).
+        return _alone(predicate, not_null, True) and _alone(check, not_null, False)
     return any(_allowed_with(x, y, not_null) for x in a for y in b)
+
+
+@lru_cache(maxsize=65536)
+def _term_columns(text: str) -> frozenset[str]:
+    """The columns the known atoms of the expression's normal form compare."""
+    return frozenset(atom.column for term in _facts(text).terms or () if term for atom in term)
+
+
+@lru_cache(maxsize=65536)
+def _alone(text: str, not_null: frozenset[str], as_predicate: bool) -> bool:
+    """:func:`both_true`'s verdict on one side when the other side shares no column with it."""
+    terms = _facts(text).terms or ()
+    if as_predicate:
+        return any(_allowed_with(term, (), not_null) for term in terms)
+    return any(_allowed_with((), term, not_null) for term in terms)
 
 
 def comparisons(text: str) -> Iterator[Atom]:
@@ -356,3 +400,10 @@ def comparisons(text: str) -> Iterator[Atom]:
 
 def columns_of(term: Term) -> set[str]:
     return set() if term is None else {atom.column for atom in term}
+
+
+def release() -> None:
+    """Forget what this module learnt: lint calls it once its rules ran (the answers of a 10,000-table
+    schema hold megabytes that nothing reads afterwards)."""
+    for cached in (_facts, _decode_atom, can_be_true, can_be_false, _term_columns, _alone):
+        cached.cache_clear()

@@ -8,6 +8,7 @@ or none, an index no query can use, the same constraint twice.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import Rule, rule
@@ -88,7 +89,14 @@ def _not_null(table: Table) -> frozenset[str]:
     names = {column.name for column in table.columns if not column.nullable}
     if table.primary_key:
         names |= set(table.primary_key.columns)
-    return frozenset(names)
+    return _one_of_each(frozenset(names))
+
+
+@lru_cache(maxsize=4096)
+def _one_of_each(names: frozenset[str]) -> frozenset[str]:
+    """The first equal set seen: the predicates' answers are cached with it, and 10,000 tables with the
+    same NOT NULL columns then share one set instead of holding 10,000 copies (~13 MB)."""
+    return names
 
 
 @rule(
