@@ -188,6 +188,16 @@ def test_no_cache_turns_it_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert not tmp_path.exists() or not list(tmp_path.iterdir())
 
 
+def test_a_directory_others_may_write_is_not_used(tmp_path: Path) -> None:
+    """A planted entry is a whole model: a shared directory is refused like the parse cache's."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o775)
+    assert load_cache.enable(shared) is None
+    load_schema(SHIPPED)
+    assert list(shared.iterdir()) == []
+
+
 def test_the_library_alone_keeps_nothing_on_disk() -> None:
     assert load_cache.active() is None
 

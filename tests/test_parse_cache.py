@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import marshal
+import os
 import stat
 import subprocess
 import sys
@@ -120,6 +121,45 @@ def test_no_cache_variable_turns_it_off(tmp_path: Path, monkeypatch: pytest.Monk
     parse.parse_sql("a > 0")
     parse_cache.save_and_disable()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_directory_others_may_write_is_not_used(tmp_path: Path) -> None:
+    """Its answers stand in for checks: one planted there must not make a hostile expression pass."""
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(0o777)
+    assert parse_cache.enable(directory) is None
+    assert "is writable by others (mode 0777)" in (parse_cache.untrusted(directory) or "")
+
+
+def test_a_private_cache_directory_and_a_missing_one_are_used(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    assert parse_cache.untrusted(private) is None
+    assert parse_cache.untrusted(tmp_path / "not-yet") is None
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_cache_directory_of_another_user_is_not_used(tmp_path: Path) -> None:
+    directory = tmp_path / "theirs"
+    directory.mkdir(mode=0o700)
+    os.chown(directory, 65534, 65534)
+    assert parse_cache.untrusted(directory) == "belongs to another user (uid 65534)"
+
+
+def test_lint_warns_and_answers_afresh_when_the_cache_directory_is_shared(tmp_path: Path) -> None:
+    schema_dir = tmp_path / "schema"
+    schema_dir.mkdir()
+    (tmp_path / "m").mkdir()
+    (schema_dir / "shop.yaml").write_text(SCHEMA.replace("CHECK_TEXT", "prize >= 0"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    result = run_cli("lint", "--select", "PG", "--schema-dir", str(schema_dir), "--migrations-dir",
+                     str(tmp_path / "m"), env={parse_cache.CACHE_DIR_ENV: str(shared)})
+    assert result.exit_code == 1 and "PG008" in result.output
+    assert f"not using the cache in {shared}: it is writable by others" in result.stderr
+    assert list(shared.iterdir()) == []
 
 
 SCHEMA = """\

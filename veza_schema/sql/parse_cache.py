@@ -6,6 +6,8 @@ warm run answers from one small file and never loads the parser at all.
 
 - Where: ``$VEZA_CACHE_DIR``, else ``$XDG_CACHE_HOME/veza-schema``, else ``~/.cache/veza-schema``:
   out of the checkout, per user (directory ``0700``, files ``0600``). ``VEZA_NO_CACHE=1`` turns it off.
+  A directory another user owns or may write to is not used (:func:`untrusted`): cached answers
+  stand in for checks.
 - Invalidation: the file's name carries a fingerprint of the tool's version, the parse module's
   own source, pglast's version and the Python version; any change starts a new file.
 - Concurrent runs: each run writes a complete new file and renames it into place (atomic on
@@ -24,6 +26,7 @@ import hashlib
 import importlib.util
 import marshal
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +51,28 @@ def default_directory() -> Path:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "veza-schema"
+
+
+def untrusted(directory: Path) -> str | None:
+    """Why ``directory`` may not hold our cache, or None when it may.
+
+    Cached answers stand in for checks (an expression's route verdict, the statements that can
+    destroy data): whoever can write the directory could make those checks pass. So, as ssh does
+    for its keys, a directory another user owns or may write to is not used at all. A directory
+    that does not exist yet is fine: it is created ``0700``."""
+    try:
+        status = directory.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not stat.S_ISDIR(status.st_mode):
+        return "is not a directory"
+    if status.st_uid != os.geteuid():
+        return f"belongs to another user (uid {status.st_uid})"
+    if status.st_mode & 0o022:
+        return f"is writable by others (mode {stat.S_IMODE(status.st_mode):04o})"
+    return None
 
 
 def fingerprint(version: str = veza_schema.__version__) -> str:
@@ -139,11 +164,20 @@ _active: DiskCache | None = None
 
 
 def enable(directory: Path | None = None, version: str = veza_schema.__version__) -> DiskCache | None:
-    """Use the disk cache in this process (None when ``VEZA_NO_CACHE`` is set)."""
+    """Use the disk cache in this process (None when ``VEZA_NO_CACHE`` is set, or when the directory
+    is not private to this user: then a warning says so and every answer is worked out afresh)."""
     global _active
     if os.environ.get(NO_CACHE_ENV):
         return None
-    _active = DiskCache(directory or default_directory(), fingerprint(version))
+    directory = directory or default_directory()
+    reason = untrusted(directory)
+    if reason:
+        from veza_schema.errors import printable
+
+        print(printable(f"veza-schema: warning: not using the cache in {directory}: it {reason}; "
+                        f"make it private (chmod 700, owned by you) or set {CACHE_DIR_ENV}"), file=sys.stderr)
+        return None
+    _active = DiskCache(directory, fingerprint(version))
     return _active
 
 

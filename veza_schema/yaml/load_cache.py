@@ -51,7 +51,7 @@ import yaml
 
 import veza_schema
 from veza_schema import model
-from veza_schema.sql.parse_cache import NO_CACHE_ENV, default_directory
+from veza_schema.sql.parse_cache import NO_CACHE_ENV, default_directory, untrusted
 from veza_schema.yaml.nodes import KeyPositions
 
 FORMAT = 1
@@ -227,11 +227,13 @@ _active: LoadCache | None = None
 
 
 def enable(directory: Path | None = None, version: str = veza_schema.__version__) -> LoadCache | None:
-    """Use the load cache in this process (None when ``VEZA_NO_CACHE`` is set)."""
+    """Use the load cache in this process (None when ``VEZA_NO_CACHE`` is set or the directory is not
+    private to this user: :func:`veza_schema.sql.parse_cache.enable` has warned about it)."""
     global _active
-    if os.environ.get(NO_CACHE_ENV):
+    directory = directory or default_directory()
+    if os.environ.get(NO_CACHE_ENV) or untrusted(directory):
         return None
-    _active = LoadCache(directory or default_directory(), fingerprint(version))
+    _active = LoadCache(directory, fingerprint(version))
     return _active
 
 
