@@ -14,15 +14,17 @@ rule reports only what the catalog shows PostgreSQL will refuse.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from veza_schema.model import Schema
 from veza_schema.sql import builtin_catalog
 from veza_schema.sql.volatility import FunctionFacts, Overloads, offline_facts
 from veza_schema.types import base_type, is_array
+
+T = TypeVar("T")
 
 # Type spellings PostgreSQL accepts in CREATE TABLE without a pg_type row of that name.
 SERIAL_TYPES = ("serial", "serial4", "bigserial", "serial8", "smallserial", "serial2")
@@ -93,6 +95,14 @@ class CatalogFacts:
         answers: dict[tuple[str, ...], Any] = self._recent[1]
         return answers
 
+    def _remembered(self, schema: Schema | None, key: tuple[str, ...], work_out: Callable[[], T]) -> T:
+        """The answer to ``key`` about ``schema``, worked out once (lint asks the same of every table)."""
+        answers = self._answers(schema)
+        if key not in answers:
+            answers[key] = work_out()
+        answer: T = answers[key]
+        return answer
+
     def _for(self, schema: Schema | None) -> _Merged:
         names = tuple(sorted(schema.extensions)) if schema is not None else ()
         merged = self._merged.get(names)
@@ -113,12 +123,7 @@ class CatalogFacts:
         The schema's enums are ``E``, its composite types, tables and views ``C``. A qualified
         or quoted name is answered None: lint does not know other schemas.
         """
-        answers = self._answers(schema)
-        key = ("category", type_text)
-        if key not in answers:
-            answers[key] = self._type_category(type_text, schema)
-        category: str | None = answers[key]
-        return category
+        return self._remembered(schema, ("category", type_text), lambda: self._type_category(type_text, schema))
 
     def _type_category(self, type_text: str, schema: Schema | None) -> str | None:
         if is_array(type_text):
@@ -136,12 +141,7 @@ class CatalogFacts:
     def type_exists(self, type_text: str, schema: Schema | None = None) -> bool | None:
         """True or False when the catalog can tell; None for names outside its reach (qualified, quoted,
         or possibly from a declared extension the table does not know)."""
-        answers = self._answers(schema)
-        key = ("exists", type_text)
-        if key not in answers:
-            answers[key] = self._type_exists(type_text, schema)
-        found: bool | None = answers[key]
-        return found
+        return self._remembered(schema, ("exists", type_text), lambda: self._type_exists(type_text, schema))
 
     def _type_exists(self, type_text: str, schema: Schema | None) -> bool | None:
         base = base_type(type_text.removesuffix("[]").rstrip("[] "))
@@ -166,12 +166,8 @@ class CatalogFacts:
         binary coercible to, or for a polymorphic type that takes it (anyarray, anyenum, ...).
         None when the type or the method is unknown.
         """
-        answers = self._answers(schema)
-        key = ("default opclass", method, type_text)
-        if key not in answers:
-            answers[key] = self._has_default_opclass(method, type_text, schema)
-        found: bool | None = answers[key]
-        return found
+        return self._remembered(schema, ("default opclass", method, type_text),
+                                lambda: self._has_default_opclass(method, type_text, schema))
 
     def _has_default_opclass(self, method: str, type_text: str, schema: Schema | None) -> bool | None:
         if not self.knows_method(method, schema) or (schema is not None and not self.knows_extensions(schema)):
@@ -226,12 +222,7 @@ class CatalogFacts:
         Conservative: the same type, an implicit cast either way, or the same category (where
         PostgreSQL has cross-type operators: integer and bigint, date and timestamp).
         """
-        answers = self._answers(schema)
-        key = ("comparable", left, right)
-        if key not in answers:
-            answers[key] = self._comparable(left, right, schema)
-        found: bool | None = answers[key]
-        return found
+        return self._remembered(schema, ("comparable", left, right), lambda: self._comparable(left, right, schema))
 
     def _comparable(self, left: str, right: str, schema: Schema | None) -> bool | None:
         left_category = self.type_category(left, schema)
