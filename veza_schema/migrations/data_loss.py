@@ -27,9 +27,9 @@ from psycopg import sql
 
 from veza_schema.errors import DatabaseStateError
 from veza_schema.migrations.files import PlannedStep
-from veza_schema.sql import split as split_module
 from veza_schema.sql.parse import ast, enums
 from veza_schema.sql.parse_cache import on_disk
+from veza_schema.sql.split import SOURCE as SPLIT_SOURCE
 from veza_schema.sql.split import parse_script
 
 # pglast (its enums and printer), the type-change classifier and the volatility catalog are imported where a
@@ -124,7 +124,7 @@ def _stored_indexes(stored: Any) -> tuple[int, ...]:
 
 # Kept by the file's bytes (and this module's and the splitter's source): a warm ``apply`` builds no parse
 # tree for a file that destroys nothing (an ALTER TABLE adding a constraint needs its tree to say so).
-_SOURCES = (Path(__file__), Path(split_module.__file__ or "split.py"))
+_SOURCES = (Path(__file__), SPLIT_SOURCE)
 _may_destroy_data = on_disk("destructive_statements", lambda found: found, _stored_indexes,
                             sources=_SOURCES)(_destructive_statements)
 

@@ -22,13 +22,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from veza_schema.errors import DatabaseStateError
 from veza_schema.migrations.files import HAND_WRITTEN_MARKER, PlannedStep, read_header
-from veza_schema.sql import split as split_module
 from veza_schema.sql.parse import SqlSyntaxError, ast, enums, statement_nodes
 from veza_schema.sql.parse_cache import on_disk
+from veza_schema.sql.split import SOURCE as SPLIT_SOURCE
 from veza_schema.sql.split import ParsedScript, Statement, parse_script
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ def _stored_kinds(stored: Any) -> tuple[tuple[str, ...] | None, ...]:
 
 
 @on_disk("statement_kinds", lambda kinds: kinds, _stored_kinds,
-         sources=(Path(__file__), Path(split_module.__file__ or "split.py")))
+         sources=(Path(__file__), SPLIT_SOURCE))
 def _file_kinds(sql: str) -> tuple[tuple[str, ...] | None, ...]:
     """Each statement's kinds in a file that parses, kept in the disk cache by the file's bytes (and this
     module's and the splitter's source), so a warm ``apply`` judges a file without pglast; None for a DO
@@ -258,10 +258,17 @@ def _describe(kind: str) -> str:
 
 
 # -- what a statement is -------------------------------------------------------------------------
+class _Words(NamedTuple):
+    alter_table: dict[Any, str]  # ALTER TABLE command -> words
+    constraints: dict[Any, str]  # constraint type -> words
+    dropped: dict[Any, str]  # object type of a DROP -> words
+    renamed: dict[Any, str]  # object type of a RENAME -> words
+
+
 @cache
-def _words() -> tuple[dict[Any, str], dict[Any, str], dict[Any, str], dict[Any, str]]:
-    """(ALTER TABLE commands, constraint types, dropped objects, renamed objects) in words; built on
-    first use, since pglast's enums are imported only when a statement's tree is needed."""
+def _words() -> _Words:
+    """pglast's enum values in words; built on first use, since pglast's enums are imported only when a
+    statement's tree is needed."""
     at, con, obj = enums.AlterTableType, enums.ConstrType, enums.ObjectType
     alter_table = {
         at.AT_AddColumn: "ADD COLUMN", at.AT_DropColumn: "DROP COLUMN", at.AT_AlterColumnType: "ALTER COLUMN TYPE",
@@ -284,7 +291,7 @@ def _words() -> tuple[dict[Any, str], dict[Any, str], dict[Any, str], dict[Any, 
     }
     renamed = {obj.OBJECT_TABLE: "TABLE", obj.OBJECT_COLUMN: "COLUMN", obj.OBJECT_TABCONSTRAINT: "CONSTRAINT",
                obj.OBJECT_INDEX: "INDEX", obj.OBJECT_TYPE: "TYPE", obj.OBJECT_FUNCTION: "FUNCTION"}
-    return alter_table, constraints, dropped, renamed
+    return _Words(alter_table, constraints, dropped, renamed)
 
 
 # The statements whose node type alone says their kind: most of a large file (tables, indexes,
@@ -312,20 +319,20 @@ def statement_kinds(tree: Any, statement: Statement) -> Iterator[str]:
         bare = tree.funcname[-1].sval
         yield f"CREATE FUNCTION {PARTITION_HELPER}" if bare == PARTITION_HELPER else "CREATE FUNCTION"
     elif isinstance(tree, ast.DropStmt):
-        kind = f"DROP {_words()[2].get(tree.removeType, str(tree.removeType))}"
+        kind = f"DROP {_words().dropped.get(tree.removeType, str(tree.removeType))}"
         names: list[Any] = [getattr(obj, "objname", None) for obj in tree.objects or ()]
         helper = tree.removeType == enums.ObjectType.OBJECT_FUNCTION and len(names) == 1 and bool(names[0]) \
             and names[0][-1].sval == PARTITION_HELPER
         yield f"{kind} {PARTITION_HELPER}" if helper else kind
     elif isinstance(tree, ast.AlterTableStmt) and tree.objtype == enums.ObjectType.OBJECT_TABLE:
-        alter_table, constraints, _, _ = _words()
+        words = _words()
         for command in tree.cmds or ():
-            kind = "ALTER TABLE " + alter_table.get(command.subtype, str(command.subtype))
+            kind = "ALTER TABLE " + words.alter_table.get(command.subtype, str(command.subtype))
             if command.subtype == enums.AlterTableType.AT_AddConstraint:
-                kind += " " + constraints.get(command.def_.contype, str(command.def_.contype))
+                kind += " " + words.constraints.get(command.def_.contype, str(command.def_.contype))
             yield kind
-    elif isinstance(tree, ast.RenameStmt) and tree.renameType in _words()[3]:
-        yield "RENAME " + _words()[3][tree.renameType]
+    elif isinstance(tree, ast.RenameStmt) and tree.renameType in _words().renamed:
+        yield "RENAME " + _words().renamed[tree.renameType]
     elif isinstance(tree, ast.ViewStmt):
         yield "CREATE OR REPLACE VIEW" if tree.replace else "CREATE VIEW"
     elif isinstance(tree, ast.CreateTableAsStmt) and tree.objtype == enums.ObjectType.OBJECT_MATVIEW:

@@ -231,7 +231,8 @@ def _decoded_node_types(sql: str, parsed: str) -> tuple[str, ...]:
         return tuple(type(raw.stmt).__name__ for raw in statement_nodes(sql))
 
 
-_layout = on_disk("script_layout", lambda layout: layout, _stored_layout, sources=(Path(__file__),))(_fresh_layout)
+SOURCE = Path(__file__)  # a cached answer built on this module's cut of a file depends on its code
+_layout = on_disk("script_layout", lambda layout: layout, _stored_layout, sources=(SOURCE,))(_fresh_layout)
 
 
 @lru_cache(maxsize=256)
