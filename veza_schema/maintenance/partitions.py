@@ -239,11 +239,7 @@ class _Worker:
         if default is None or not names:
             return
         self.at_once(f"removing what an interrupted move left on {default}", [
-            statement for name in names for statement in (
-                sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(name),
-                                                                   sql.Identifier(PUBLIC, default)),
-                sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(PUBLIC, name)),
-                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PUBLIC, name)))])
+            statement for name in names for statement in _capture_dropped(name, default, if_exists=True)])
         self.result.removed_leftovers.extend(names)
 
     # transactions ------------------------------------------------------------------------------
@@ -534,11 +530,9 @@ class _Worker:
     def capture_drops(self, new: NewPartition) -> list[sql.Composable]:
         """The statements dropping what :meth:`capture` made (the trigger's takes an ACCESS EXCLUSIVE lock
         on the default partition: they run under the last step's locks)."""
-        name, default = _capture_name(new), self.plan.state.default
+        default = self.plan.state.default
         assert default is not None
-        return [sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(name), sql.Identifier(PUBLIC, default)),
-                sql.SQL("DROP FUNCTION {}()").format(sql.Identifier(PUBLIC, name)),
-                sql.SQL("DROP TABLE {}").format(sql.Identifier(PUBLIC, name))]
+        return _capture_dropped(_capture_name(new), default, if_exists=False)
 
     # moving rows in batches ------------------------------------------------------------------------
     def move_batch(self, source: str, target: str | None, where: sql.Composable, params: dict[str, object], *,
@@ -698,6 +692,15 @@ class _Done:
 
     rowcounts: list[int]
     row: tuple[object, ...] | None
+
+
+def _capture_dropped(name: str, default: str, *, if_exists: bool) -> list[sql.Composable]:
+    """Dropping a move's capture trigger (on the default partition), its function and its log, all named
+    ``name``; ``if_exists`` for what an interrupted move may have left only in part."""
+    guard = sql.SQL(" IF EXISTS" if if_exists else "")
+    return [sql.SQL("DROP TRIGGER{} {} ON {}").format(guard, sql.Identifier(name), sql.Identifier(PUBLIC, default)),
+            sql.SQL("DROP FUNCTION{} {}()").format(guard, sql.Identifier(PUBLIC, name)),
+            sql.SQL("DROP TABLE{} {}").format(guard, sql.Identifier(PUBLIC, name))]
 
 
 def _capture_name(new: NewPartition) -> str:
