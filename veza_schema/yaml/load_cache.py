@@ -195,10 +195,12 @@ class LoadCache:
 
     def put(self, key: str, value: Any, codec: Codec) -> None:
         """Store one entry; never raises (a cache that cannot be written only costs time)."""
-        try:
-            data = codec.dumps(value)
-        except (pickle.PicklingError, TypeError, AttributeError):
-            return
+        data = encode(value, codec)
+        if data is not None:
+            self.write(key, data)
+
+    def write(self, key: str, data: bytes) -> None:
+        """Store one entry already encoded by :func:`encode`; never raises."""
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(prefix=".load-", dir=self.directory)  # 0600
@@ -221,6 +223,14 @@ class LoadCache:
         for entry in self.directory.glob("load-*.pickle"):
             if entry.stat().st_mtime < cutoff:
                 entry.unlink(missing_ok=True)
+
+
+def encode(value: Any, codec: Codec) -> bytes | None:
+    """An entry's bytes, or None when ``value`` holds an object the codec refuses."""
+    try:
+        return codec.dumps(value)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
 
 
 _active: LoadCache | None = None
