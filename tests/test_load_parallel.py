@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -149,3 +150,27 @@ def test_veza_jobs_sets_how_many_processes_read(configured: str, expected: int,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(workers.JOBS_ENV, configured)
     assert workers.processes() == expected
+
+
+def test_a_worker_hands_back_its_records_in_order() -> None:
+    def job(send: workers.Send) -> None:
+        for number in (0, 1, 2):
+            send(number, bytes([number]) * number)
+
+    assert list(workers.collect(workers.start(job))) == [(0, b""), (1, b"\x01"), (2, b"\x02\x02")]
+
+
+def test_a_worker_that_fails_hands_back_nothing() -> None:
+    def job(send: workers.Send) -> None:
+        send(1, b"kept?")
+        raise RuntimeError("half done")
+
+    assert list(workers.collect(workers.start(job))) == []
+
+
+def test_stop_ends_a_worker_still_running() -> None:
+    worker = workers.start(lambda send: time.sleep(60))
+    workers.stop(worker)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(worker.pid, os.WNOHANG)
+    assert worker.output.closed

@@ -80,7 +80,8 @@ def start(job: Callable[[Send], None]) -> Worker:
     if pid == 0:  # pragma: no cover - the child; coverage does not follow it
         code = 1
         try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a child at once, as it ends the parent
+            for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # never the parent's handlers:
+                signal.signal(number, signal.SIG_DFL)  # Ctrl-C or a kill ends a child at once
 
             def send(number: int, data: bytes) -> None:
                 output.write(_HEADER.pack(number, len(data)))
