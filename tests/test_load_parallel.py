@@ -131,6 +131,23 @@ def test_files_a_worker_did_not_deliver_are_read_by_the_parent(tmp_path: Path, f
     assert len(forks) == 1
 
 
+def test_an_internal_error_stops_the_load_at_the_same_file(tmp_path: Path, forks: list[object],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = write_synthetic_schema(tmp_path / "schema", 40, modules=4)
+    read = loader._ModuleReader.read
+
+    def buggy(self: loader._ModuleReader, node: object) -> None:
+        if self.stem in ("m2", "m3"):  # m3 in this process's share, m2 (read first) in the worker's
+            raise RuntimeError(f"a bug reading {self.stem}")
+        read(self, node)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loader._ModuleReader, "read", buggy)
+    for processes in (1, 2):
+        with pytest.raises(RuntimeError, match="a bug reading m2"):
+            load_with(processes, schema)
+    assert len(forks) == 1
+
+
 def test_a_small_schema_is_read_by_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[object] = []
     monkeypatch.setattr(workers, "start", started.append)

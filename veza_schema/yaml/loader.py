@@ -326,8 +326,9 @@ def _load_files(files: list[Path], problems: list[Problem]) -> Schema:
     cache = load_cache.active()
     sources = [_Source.of(file, cache) for file in files]
     alone = _read_alone_on_every_core(sources, cache)
-    for index, source in enumerate(sources):
-        _load_file(source, parts, problems, cache, alone.get(index))
+    sources.reverse()  # taken in file order: each file's bytes are let go once it is merged
+    for index in range(len(files)):
+        _load_file(sources.pop(), parts, problems, cache, alone.pop(index, None))
     schema = _resolve(parts, problems)
     if problems:
         raise SchemaLoadError(sorted(problems, key=lambda p: (p.pos or SourcePos("", 0, 0))))
@@ -421,7 +422,10 @@ def _read_alone_on_every_core(sources: list[_Source], cache: load_cache.LoadCach
             with contextlib.suppress(OSError):  # no process to be had: its files are read here, in order
                 started.append(workers.start(partial(_read_share, [todo[i] for i in share], sources, cache)))
         for index in (todo[i] for i in split[0]):
-            read = _read_alone(sources[index])
+            try:
+                read = _read_alone(sources[index])
+            except Exception:  # noqa: BLE001 - read again in order, so the same error stops the load at the same file
+                continue
             if read is not None:
                 found[index] = read
             key = sources[index].key
@@ -430,7 +434,8 @@ def _read_alone_on_every_core(sources: list[_Source], cache: load_cache.LoadCach
         for worker in started:
             for number, data in workers.collect(worker):
                 if number == _PARSE_ANSWERS:
-                    parse_cache.adopt(marshal.loads(data))
+                    with contextlib.suppress(ValueError, EOFError, TypeError):  # only answers lost
+                        parse_cache.adopt(marshal.loads(data))
                 elif not data:
                     found[number] = _HAS_PROBLEMS
                 else:
