@@ -7,7 +7,9 @@ a file's bytes, a warm run takes the file's objects from the cache and composes 
 - What is kept: one file's objects as the loader read them alone (:func:`veza_schema.yaml.loader.
   load_schema` merges them with the other files' and resolves references across files afterwards).
   Only files read without a problem are kept: a file with problems is read from YAML every time,
-  so its messages are always the loader's own.
+  so its messages are always the loader's own. A large schema's files are read by forked workers
+  too (:mod:`veza_schema.yaml.workers`): each writes its files' entries and hands the parent the
+  very bytes it wrote, which the parent loads as it would load the entry.
 - Key: the file's bytes, the path it is shown as and its module stem (positions name the file).
 - Where: the parse cache's directory (:func:`veza_schema.sql.parse_cache.default_directory`),
   one entry per file version, ``load-<fingerprint>-<key>.pickle``: files ``0600`` in a ``0700``
