@@ -118,6 +118,22 @@ def test_a_worker_keeps_its_files_entries_and_parse_answers(tmp_path: Path, fork
     assert (warm.hits, warm.misses) == (files, 0)
 
 
+def test_only_files_the_load_cache_does_not_hold_are_shared_out(tmp_path: Path, forks: list[object]) -> None:
+    schema = write_synthetic_schema(tmp_path / "schema", 40, modules=4)
+    files = len(list(schema.glob("*.yaml")))
+    cache = load_cache.enable(tmp_path / "cache", "1.0")
+    assert cache is not None
+    load_with(2, schema)
+    assert (cache.hits, cache.misses) == (0, files)
+    for name in ("m1.yaml", "m3.yaml"):
+        (schema / name).write_text((schema / name).read_text().replace("comment:", "comment: changed"))
+    changed = load_with(2, schema)
+    assert len(forks) == 2
+    assert (cache.hits, cache.misses) == (files - 2, files + 2)
+    load_cache.disable()
+    assert everything(changed) == everything(load_with(1, schema))
+
+
 def test_files_a_worker_did_not_deliver_are_read_by_the_parent(tmp_path: Path, forks: list[object],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     schema = write_synthetic_schema(tmp_path / "schema", 40, modules=4)

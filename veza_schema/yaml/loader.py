@@ -414,6 +414,8 @@ def _read_alone_on_every_core(sources: list[_Source], cache: load_cache.LoadCach
     count = min(workers.processes(), len(todo))
     if count < 2 or sum(len(sources[i].data or b"") for i in todo) < PARALLEL_FROM_BYTES or not workers.can_fork():
         return {}
+    if cache is not None:
+        cache.misses += len(todo)  # as if each had been asked for: none is
     split = workers.shares([len(sources[i].data or b"") for i in todo], count)
     started: list[workers.Worker] = []
     found: dict[int, _Parts | str] = {}
