@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import write_synthetic_schema
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, invoke
 from tests.test_load_cache import everything, module
 from veza_schema.errors import SchemaLoadError
 from veza_schema.model import Schema
@@ -79,6 +79,20 @@ def test_two_processes_load_the_same_model_with_every_position(schema: str, tmp_
     together = load_with(2, directory)
     assert len(forks) == 1
     assert everything(together) == everything(alone)
+
+
+def test_lint_prints_the_same_read_on_two_cores(tmp_path: Path, forks: list[object]) -> None:
+    schema = write_synthetic_schema(tmp_path / "schema", 60, modules=6)
+    (schema / "z.yaml").write_text(module("z", "zeta") + "      ts: {type: timestamp, nullable: true}\n")
+    for output in ("text", "json", "sarif"):
+        printed = [invoke("lint", "--offline", "--format", output, "--schema-dir", str(schema),
+                          env={workers.JOBS_ENV: str(jobs), "VEZA_CACHE_DIR": str(tmp_path / f"{output}{jobs}")})
+                   for jobs in (1, 2)]
+        assert printed[0].exit_code == 1
+        assert "IMM009" in printed[0].stdout
+        assert (printed[1].exit_code, printed[1].stdout, printed[1].stderr) == \
+            (printed[0].exit_code, printed[0].stdout, printed[0].stderr)
+    assert len(forks) == 3
 
 
 def test_problems_are_the_same_and_in_the_same_order(tmp_path: Path, forks: list[object]) -> None:
