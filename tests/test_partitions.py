@@ -162,20 +162,25 @@ def test_emptying_a_default_partition_with_triggers_but_no_reference_fires_no_tr
 
 
 def test_the_rows_a_move_deletes_under_the_lock_are_announced_and_reported(life: Lifecycle) -> None:
-    # messages is referenced (message_reactions): its default partition cannot be TRUNCATEd, so the
-    # move DELETEs the originals under the lock; events is not: TRUNCATE, nothing deleted.
-    life.reaction(life.message(life.room(), month(5)))
+    # messages is referenced (message_reactions): its originals are TRUNCATEd between dropping the foreign
+    # key and re-adding it NOT VALID; but its default partition also holds a row of month 9 (no partition
+    # to be made): no TRUNCATE, the month's originals are DELETEd under the lock. events: TRUNCATE.
+    room = life.room()
+    life.reaction(life.message(room, month(5)))
+    life.message(room, month(9))
     life.event(month(5), 2)
     dry = life.partitions("--premake", "5", "--dry-run")
-    assert "moving 1 row(s) out of messages_default (deleted there under the lock: a foreign key references " \
-           "the table" in dry.stdout
+    assert "moving 1 row(s) out of messages_default (the 1 foreign key(s) referencing the table dropped and " \
+           "re-added NOT VALID under the lock, then validated while writers go on)" in dry.stdout
     assert "moving 2 row(s) out of events_default\n" in dry.stdout
     result = life.partitions("--premake", "5", "--format", "json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the row of month 9 needs a person
     tables = {t["table"]: t for t in json.loads(result.stdout)["tables"]}
     assert (tables["messages"]["moved_rows"], tables["messages"]["deleted_under_lock"]) == (1, 1)
+    assert (tables["messages"]["relinked_keys"], tables["messages"]["validated_keys"]) == (0, [])
     assert (tables["events"]["moved_rows"], tables["events"]["deleted_under_lock"]) == (2, 0)
     assert [c["deleted_under_lock"] for c in tables["messages"]["created"] if c["moved_rows"]] == [1]
+    assert life.count("message_reactions") == 1 and life.count("ONLY messages_default") == 1
 
 
 def test_retention_refuses_a_partition_referenced_with_on_delete_restrict(database: TestDatabase,

@@ -130,7 +130,10 @@ class TableResult:
     created: list[NewPartition] = field(default_factory=list)
     moved_rows: int = 0
     copied_under_lock: int = 0  # of the rows moved, those written during the move and copied in its last step
-    deleted_under_lock: int = 0  # originals DELETEd in that last step (a referenced table cannot TRUNCATE them)
+    deleted_under_lock: int = 0  # originals DELETEd in that last step (the default partition held other rows)
+    relinked_keys: int = 0  # foreign keys dropped and re-added NOT VALID around a last step's TRUNCATE
+    validated_keys: list[str] = field(default_factory=list)  # foreign keys validated after it ("name on table")
+    validated_leftovers: list[str] = field(default_factory=list)  # of those, left NOT VALID by an interrupted run
     removed_leftovers: list[str] = field(default_factory=list)  # capture triggers of an interrupted move
     expired: list[Expiry] = field(default_factory=list)
     referencing_rows: int = 0
@@ -179,6 +182,8 @@ def maintain_table(conn: psycopg.Connection, plan: TablePlan, options: Maintenan
         return result
     try:
         worker.remove_leftovers()
+        if plan.state.unvalidated_keys:
+            worker.validate_keys(leftovers=True)
         worker.sync_config()
         # Moves first: attaching a partition scans the default partition under the lock, and a
         # move leaves it without the rows it took (often empty) for the attaches that follow. A
@@ -189,6 +194,11 @@ def maintain_table(conn: psycopg.Connection, plan: TablePlan, options: Maintenan
                 worker.create(new)
         except DatabaseError as exc:
             failed = exc
+        try:  # once for all the moves: each VALIDATE scans the referencing table
+            if result.relinked_keys:
+                worker.validate_keys()
+        except DatabaseError as exc:
+            failed = failed or exc
         for new in (new for new in plan.create if not new.default_rows):
             worker.create(new)
         if failed is not None:
@@ -312,12 +322,13 @@ class _Worker:
             else:
                 self.result.created.append(new)
                 return
-        moved, under_lock, deleted = self.create_moving_default_rows(new)
+        moved, under_lock, deleted, relinked = self.create_moving_default_rows(new)
         self.result.created.append(replace(new, default_rows=moved, under_lock=under_lock,
-                                           deleted_under_lock=moved if deleted else 0))
+                                           deleted_under_lock=moved if deleted else 0, relinked_keys=relinked))
         self.result.moved_rows += moved
         self.result.copied_under_lock += under_lock
         self.result.deleted_under_lock += moved if deleted else 0
+        self.result.relinked_keys += relinked
 
     def attach_empty(self, new: NewPartition) -> None:
         """The standalone table in one transaction, then the locks and the attach in one round trip
@@ -383,7 +394,7 @@ class _Worker:
             sql.SQL("ALTER TABLE {new} DROP CONSTRAINT {check}").format(
             new=sql.Identifier(PUBLIC, new.name), check=sql.Identifier(PARTITION_BOUNDS_CHECK))]
 
-    def create_moving_default_rows(self, new: NewPartition) -> tuple[int, int, bool]:
+    def create_moving_default_rows(self, new: NewPartition) -> tuple[int, int, bool, int]:
         """Copy, catch up, swap: the rows stay in the default partition (visible, updatable, and
         still referenced) while they are copied in bounded batches into the partition-to-be, and a
         trigger on the default partition logs the primary key of every row written there meanwhile.
@@ -391,11 +402,14 @@ class _Worker:
         one round trip, holding the locks of :meth:`locks_for_attach`, copies the last logged rows (only those written
         since the previous round), empties the originals without firing triggers or ON DELETE
         actions (it is a move, not a deletion: TRUNCATE when the default partition holds nothing
-        else and nothing references it, else DELETE), and attaches the partition. A table without
+        else, the foreign keys referencing the table dropped and re-added NOT VALID around it where
+        :attr:`~veza_schema.maintenance.partition_state.TableState.relink_refusal` allows; else
+        DELETE), and attaches the partition. A table without
         a primary key has no row identity to log: its rows are copied in that last transaction.
         A crash at any point leaves every row where it was; a rerun starts the copy over.
-        Returns the rows moved, how many of them were copied in the last step, and whether that step
-        DELETEd the originals (its time then grows with the rows moved)."""
+        Returns the rows moved, how many of them were copied in the last step, whether that step
+        DELETEd the originals (its time then grows with the rows moved), and how many foreign keys it
+        re-added NOT VALID (:meth:`validate_keys` validates them)."""
         default = self.plan.state.default
         assert default is not None
         key = self.plan.state.primary_key
@@ -406,6 +420,7 @@ class _Worker:
         source, target = sql.Identifier(PUBLIC, default), sql.Identifier(PUBLIC, new.name)
         params = bounds(new)
         move_key = text.join(text.ident(c) for c in key)
+        relink = bool(self.plan.state.incoming) and self.plan.state.relink_refusal is None
 
         def prepare() -> _MoveCount:
             """One round trip from the trigger's creation (its lock makes writers of the default partition
@@ -469,15 +484,19 @@ class _Worker:
                                                                                   self.plan.state.columns),
                 in_range=text.compose("{} >= {} AND {} < {}", text.ident(self.key), text.literal(new.start.isoformat()),
                                       text.ident(self.key), text.literal(new.end.isoformat())),
-                must_delete=Sql("true" if move.others or self.plan.state.incoming or not key else "false"),
-                replica=self.plan.state.move_needs_replica, rows=move.rows)
+                must_delete=Sql("true" if move.others or (self.plan.state.incoming and not relink) or not key
+                                else "false"),
+                replica=self.plan.state.move_needs_replica, rows=move.rows, relink=relink,
+                parent=f"{PUBLIC}.{self.table}")
             row = self.at_once(f"attaching {new.name}", [
                 *self.locks_for_attach(), sql.SQL(block.rstrip("\n")),
                 *(self.capture_drops(new) if key else []), *self.attach(new),
                 sql.SQL("SELECT current_setting('veza.move_rows')::bigint, "
-                        "current_setting('veza.move_copied')::bigint, current_setting('veza.move_deleted')::bool")]).row
+                        "current_setting('veza.move_copied')::bigint, current_setting('veza.move_deleted')::bool, "
+                        "current_setting('veza.move_relinked')::int")]).row
             assert row is not None
-            return replace(move, rows=int(str(row[0])), last_step=int(str(row[1])), others=row[2] is True)
+            return replace(move, rows=int(str(row[0])), last_step=int(str(row[1])), others=row[2] is True,
+                           relinked=int(str(row[3])))
 
         def step(what: str, work: Callable[[_MoveCount], _MoveCount], move: _MoveCount) -> _MoveCount:
             # Each transaction returns the new count; a rolled-back attempt (retried) leaves it as it was.
@@ -496,7 +515,27 @@ class _Worker:
         move = swap(move)
         if move.others:
             self.vacuum_default()
-        return move.rows, move.last_step, move.others
+        return move.rows, move.last_step, move.others, move.relinked
+
+    def validate_keys(self, *, leftovers: bool = False) -> None:
+        """Validate the foreign keys referencing this table that are NOT VALID: those the last step of a
+        move re-added, or (``leftovers``, first thing in a run) those a run interrupted after that step
+        left. VALIDATE takes SHARE UPDATE EXCLUSIVE on the referencing table and ROW SHARE on this one:
+        writers go on while it scans. Until then the keys are enforced on every write, only not proven
+        for the rows already there (the same keys were in the new partition at the commit)."""
+        for schema, table, name in self.execute("""
+                SELECT n.nspname, c.relname, con.conname FROM pg_constraint con
+                JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE con.contype = 'f' AND con.confrelid = %(parent)s::regclass AND con.conparentid = 0
+                AND NOT con.convalidated AND coalesce((to_jsonb(con) ->> 'conenforced')::bool, true)
+                ORDER BY 2, 3""", {"parent": sql.Identifier(PUBLIC, self.table).as_string(self.conn)}).fetchall():
+            what = f"{name} on {table}"
+            self.progress(f"validating foreign key {what}")
+            self.retried(f"validating foreign key {what}", partial(self.execute, sql.SQL(
+                "ALTER TABLE {} VALIDATE CONSTRAINT {}").format(sql.Identifier(schema, table), sql.Identifier(name))))
+            self.result.validated_keys.append(what)
+            if leftovers:
+                self.result.validated_leftovers.append(what)
 
     def vacuum_default(self) -> None:
         """After a move that DELETEd its rows: every later attach scans the default partition under its
@@ -684,6 +723,7 @@ class _MoveCount:
     others: bool = False  # rows of another range in the default partition (DELETE); after the last step: it DELETEd
     last_step: int = 0  # rows copied by the latest catch-up (the last one: under the lock)
     logged: int = 0  # keys the latest catch-up took from the log
+    relinked: int = 0  # after the last step: foreign keys it re-added NOT VALID
 
 
 @dataclass(frozen=True)
