@@ -458,7 +458,7 @@ class _Worker:
             added = self.execute(sql.SQL("INSERT INTO {target} ({columns}) SELECT {columns} FROM ONLY {source} "
                                          "WHERE {in_range} AND {logged}").format(
                 target=target, columns=columns, source=source, in_range=in_range, logged=logged), params).rowcount
-            others = move.others or bool(self.plan.state.incoming)
+            others = move.others or (bool(self.plan.state.incoming) and not relink)
             if not others:  # only a TRUNCATE needs to know
                 row = self.execute(sql.SQL("SELECT EXISTS (SELECT FROM ONLY {source} WHERE {logged} "
                                            "AND NOT coalesce({in_range}, false))").format(

@@ -1,0 +1,251 @@
+"""Moving rows out of the default partition of a table that foreign keys reference (``messages``).
+
+PostgreSQL refuses to TRUNCATE a referenced table, and a DELETE of the month's originals under the
+lock makes writers wait in proportion to them. The last step of the move instead drops the foreign
+keys referencing the table, TRUNCATEs the originals, re-adds each key under its own name and
+definition, NOT VALID (no scan), with its comment, and attaches; the job then validates the keys
+while writers go on. These tests check what must hold for that to be a move and not a loss: every
+referencing row kept, no ON DELETE action fired, each key identical before and after and validated at
+the end, enforced the whole time; a run interrupted before validating is flagged and repaired; and
+where PostgreSQL cannot re-add a key NOT VALID (a partitioned referencing table before 18), the
+DELETE stays. None of them measures time (bench/bench_write_stall.py does).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.helpers import TestDatabase
+from tests.partition_scenarios import Lifecycle, apply_scenario, month, suffix
+from veza_schema.db.retry import LockRetry
+from veza_schema.maintenance.partitions import MaintenanceOptions, TableResult, maintain
+from veza_schema.yaml.loader import load_schema
+
+# Every foreign key referencing messages, as PostgreSQL prints it back.
+_KEYS = """
+    SELECT con.conrelid::regclass::text, con.conname::text, pg_get_constraintdef(con.oid),
+           obj_description(con.oid, 'pg_constraint'), con.convalidated
+    FROM pg_constraint con WHERE con.contype = 'f' AND con.confrelid = 'messages'::regclass
+    AND con.conparentid = 0 ORDER BY 1, 2"""
+# Beside the scenario's message_reactions (ON DELETE CASCADE): a SET NULL of one column, deferrable, with
+# a comment; and a MATCH FULL CASCADE from another schema.
+_MORE_KEYS = """
+CREATE TABLE pins (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id uuid,
+                   message_created_at timestamptz,
+                   CONSTRAINT fk_pins_messages FOREIGN KEY (message_id, message_created_at) REFERENCES messages
+                   ON DELETE SET NULL (message_id) DEFERRABLE INITIALLY DEFERRED);
+COMMENT ON CONSTRAINT fk_pins_messages ON pins IS 'a pin''s message; kept when the message goes';
+CREATE SCHEMA other;
+CREATE TABLE other.bookmarks (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id uuid,
+                              message_created_at timestamptz,
+                              CONSTRAINT fk_bookmarks_messages FOREIGN KEY (message_id, message_created_at)
+                              REFERENCES messages MATCH FULL ON DELETE CASCADE ON UPDATE RESTRICT);
+"""
+
+
+def _keys(db: TestDatabase) -> list[tuple]:
+    return db.query(_KEYS)
+
+
+def _referencing(db: TestDatabase) -> list[tuple]:
+    return db.query("""
+        SELECT 'reaction', message_id::text, message_created_at FROM message_reactions UNION ALL
+        SELECT 'pin', message_id::text, message_created_at FROM pins UNION ALL
+        SELECT 'bookmark', message_id::text, message_created_at FROM other.bookmarks ORDER BY 1, 2, 3""")
+
+
+def _server_version(db: TestDatabase) -> int:
+    ((version,),) = db.query("SELECT current_setting('server_version_num')::int")
+    return int(version)
+
+
+def _maintain(life: Lifecycle, premake: int = 5, retry: LockRetry | None = None,
+              progress: Callable[[str], None] = lambda message: None) -> TableResult:
+    table = load_schema(life.schema_dir).tables["messages"]
+    with psycopg.connect(life.db.dsn, autocommit=True) as job:
+        return maintain(job, table, premake=premake, progress=progress,
+                        options=MaintenanceOptions(batch_size=2, retry=retry or LockRetry()))
+
+
+@pytest.fixture
+def life(database: TestDatabase, tmp_path: Path) -> Lifecycle:
+    scenario = apply_scenario(database, tmp_path, "builtin")
+    scenario.db.execute(_MORE_KEYS)
+    return scenario
+
+
+def _messages_with_references(life: Lifecycle, count: int = 5, offset: int = 5) -> list[tuple[str, object]]:
+    """``count`` messages of month ``offset`` (in the default partition), each referenced from the three
+    tables."""
+    room = life.room()
+    messages = [life.message(room, month(offset, day)) for day in range(1, count + 1)]
+    for message in messages:
+        life.reaction(message)
+        life.db.execute("INSERT INTO pins (message_id, message_created_at) VALUES (%s, %s)", message)
+        life.db.execute("INSERT INTO other.bookmarks (message_id, message_created_at) VALUES (%s, %s)", message)
+    return messages  # type: ignore[return-value]
+
+
+def test_a_referenced_move_keeps_every_referencing_row_and_each_key_as_it_was(life: Lifecycle) -> None:
+    _messages_with_references(life)
+    keys, referencing = _keys(life.db), _referencing(life.db)
+    assert len(keys) == 3 and all(valid for *_, valid in keys)
+
+    result = _maintain(life)
+
+    assert result.error is None, result.error
+    assert life.count(f"messages{suffix(5)}") == 5 and life.count("ONLY messages_default") == 0
+    assert _referencing(life.db) == referencing  # no CASCADE deleted, no SET NULL nulled, nothing lost
+    assert _keys(life.db) == keys  # name, definition (actions, MATCH, DEFERRABLE, SET NULL columns), comment, valid
+    assert (result.relinked_keys, result.deleted_under_lock) == (3, 0)
+    assert sorted(result.validated_keys) == ["fk_bookmarks_messages on bookmarks",
+                                             "fk_message_reactions_messages on message_reactions",
+                                             "fk_pins_messages on pins"]
+
+
+def test_the_keys_are_enforced_during_the_move_and_before_they_are_validated(life: Lifecycle) -> None:
+    """While the job waits to take the last step's locks, and once it has re-added the keys NOT VALID (as it
+    starts to validate them), a row referencing a moved message is accepted and one referencing nothing is
+    refused."""
+    moved = _messages_with_references(life, 2)
+    seen: dict[str, object] = {}
+    nowhere = ("00000000-0000-0000-0000-000000000000", month(5))
+    insert = "INSERT INTO message_reactions (message_id, message_created_at, emoji) VALUES (%s, %s, 'late')"
+    with psycopg.connect(life.db.dsn, autocommit=True) as holder, \
+            psycopg.connect(life.db.dsn, autocommit=True) as writer:
+
+        def writes(when: str) -> None:
+            writer.execute(insert, moved[0])
+            with pytest.raises(psycopg.errors.ForeignKeyViolation):
+                writer.execute(insert, nowhere)
+            seen[when] = life.db.query("SELECT bool_and(convalidated) FROM pg_constraint "
+                                       "WHERE confrelid = 'messages'::regclass AND conparentid = 0")[0][0]
+
+        def between_attempts(delay: float) -> None:
+            if holder.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                writes("before the last step")
+                holder.execute("ROLLBACK")
+
+        def progress(message: str) -> None:
+            if message.startswith("validating") and "after the last step" not in seen:
+                writes("after the last step")
+
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE ONLY messages IN ROW EXCLUSIVE MODE")  # as a writer does: the last step waits
+        result = _maintain(life, retry=LockRetry(lock_timeout=0.2, retries=3, backoff=0.01, sleep=between_attempts),
+                           progress=progress)
+    assert result.error is None and result.retries >= 1, result
+    assert seen == {"before the last step": True, "after the last step": False}  # NOT VALID, yet enforced
+    assert life.count("message_reactions") == 2 + 2 and life.count(f"messages{suffix(5)}") == 2
+    assert all(valid for *_, valid in _keys(life.db))
+
+
+def test_a_run_killed_before_validating_is_flagged_and_the_next_run_validates(life: Lifecycle) -> None:
+    _messages_with_references(life, 3)
+    keys = _keys(life.db)
+
+    def killed(message: str) -> None:
+        if message.startswith("validating"):
+            raise KeyboardInterrupt  # as the job killed between the last step's commit and VALIDATE
+
+    with pytest.raises(KeyboardInterrupt):
+        _maintain(life, progress=killed)
+    assert [valid for *_, valid in _keys(life.db)] == [False, False, False]
+    assert life.count(f"messages{suffix(5)}") == 3  # the move itself was committed
+
+    check = life.partitions("messages", "--check", "--premake", "5")
+    assert check.exit_code == 1, check.output
+    assert "foreign key fk_pins_messages on pins is NOT VALID" in check.stdout
+    assert "rerun `veza-schema partitions`, which validates it first, or run ALTER TABLE pins VALIDATE " \
+           "CONSTRAINT fk_pins_messages" in check.stdout
+    report = json.loads(life.partitions("messages", "--check", "--premake", "5", "--format", "json").stdout)
+    assert report["ok"] is False and report["tables"][0]["unvalidated_keys"] == [
+        "fk_bookmarks_messages on bookmarks", "fk_message_reactions_messages on message_reactions",
+        "fk_pins_messages on pins"]
+    assert "~ would validate foreign key fk_pins_messages on pins (NOT VALID)" in life.partitions(
+        "messages", "--premake", "5", "--dry-run").stdout
+
+    rerun = life.partitions("messages", "--premake", "5")
+    assert rerun.exit_code == 0, rerun.output
+    assert "~ validated foreign key fk_pins_messages on pins (left NOT VALID by an interrupted move)" in rerun.stdout
+    assert _keys(life.db) == [(*key[:4], True) for key in keys] == keys
+    again = life.partitions("messages", "--check", "--premake", "5")
+    assert again.exit_code == 0 and "NOT VALID" not in again.stdout, again.output
+
+
+def test_a_failed_validation_leaves_the_moved_rows_and_is_reported(life: Lifecycle) -> None:
+    """VALIDATE waits for SHARE UPDATE EXCLUSIVE on the referencing table (an autovacuum, a long
+    ANALYZE): past its retries the run stops (exit 3) naming the key, the move stays done. (Month 4: no
+    empty month to attach after it, which would wait for the same lock.)"""
+    _messages_with_references(life, 2, offset=4)
+
+    def progress(message: str) -> None:
+        if message == "validating foreign key fk_pins_messages on pins" \
+                and holder.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            holder.execute("BEGIN")
+            holder.execute("LOCK TABLE pins IN SHARE UPDATE EXCLUSIVE MODE")
+
+    with psycopg.connect(life.db.dsn, autocommit=True) as holder:
+        result = _maintain(life, premake=4, progress=progress,
+                           retry=LockRetry(lock_timeout=0.1, retries=1, backoff=0.01, sleep=lambda delay: None))
+        holder.execute("ROLLBACK")
+    assert result.error is not None and "validating foreign key fk_pins_messages on pins failed" in str(result.error)
+    assert life.count(f"messages{suffix(4)}") == 2 and life.count("pins") == 2
+    assert [name for _, name, _, _, valid in _keys(life.db) if not valid] == ["fk_pins_messages"]
+    rerun = life.partitions("messages", "--premake", "4", "--format", "json")
+    assert rerun.exit_code == 0, rerun.output
+    assert json.loads(rerun.stdout)["tables"][0]["validated_keys"] == ["fk_pins_messages on pins"]
+
+
+def test_a_reader_of_any_partition_makes_the_last_step_retry_instead_of_queueing(life: Lifecycle) -> None:
+    """Dropping a foreign key takes ACCESS EXCLUSIVE on the referenced table and every partition of it:
+    taken NOWAIT, a reader holding one (here of an old month) makes the step give up at once and retry,
+    instead of making every reader and writer of messages queue behind the job."""
+    _messages_with_references(life, 2)
+    with psycopg.connect(life.db.dsn, autocommit=True) as reader:
+
+        def between_attempts(delay: float) -> None:
+            reader.execute("ROLLBACK")
+
+        reader.execute("BEGIN")
+        reader.execute(f"SELECT count(*) FROM messages{suffix(1)}")
+        said: list[str] = []
+        result = _maintain(life, retry=LockRetry(lock_timeout=60, retries=3, backoff=0.01, sleep=between_attempts),
+                           progress=said.append)
+    assert result.error is None and result.retries == 1, result
+    (retry,) = [message for message in said if "retry 1" in message]
+    assert f"could not obtain lock on relation \"messages{suffix(1)}\"" in retry  # NOWAIT, not lock_timeout
+    assert life.count(f"messages{suffix(5)}") == 2 and life.count("ONLY messages_default") == 0
+
+
+def test_a_partitioned_referencing_table_keeps_the_delete_before_postgresql_18(database_each_server: TestDatabase,
+                                                                               tmp_path: Path) -> None:
+    """PostgreSQL before 18 cannot add a foreign key of a partitioned table NOT VALID: the move DELETEs the
+    originals under the lock there (and says so), and relinks from 18 on."""
+    life = apply_scenario(database_each_server, tmp_path, "builtin")
+    life.db.execute("""
+        CREATE TABLE shares (message_id uuid, message_created_at timestamptz NOT NULL,
+                             CONSTRAINT fk_shares_messages FOREIGN KEY (message_id, message_created_at)
+                             REFERENCES messages ON DELETE CASCADE) PARTITION BY RANGE (message_created_at);
+        CREATE TABLE shares_all PARTITION OF shares DEFAULT""")
+    message = life.message(life.room(), month(5))
+    life.db.execute("INSERT INTO shares VALUES (%s, %s)", message)
+    keys = _keys(life.db)
+    before_18 = _server_version(life.db) < 180000
+
+    dry = life.partitions("messages", "--premake", "5", "--dry-run")
+    refusal = "shares is partitioned, and PostgreSQL before 18 cannot re-add its foreign key fk_shares_messages " \
+              "NOT VALID"
+    assert (refusal in dry.stdout) is before_18, dry.stdout
+    result = life.partitions("messages", "--premake", "5", "--format", "json")
+
+    assert result.exit_code == 0, result.output
+    (table,) = json.loads(result.stdout)["tables"]
+    assert (table["deleted_under_lock"], table["relinked_keys"]) == ((1, 0) if before_18 else (0, 2))
+    assert life.count("shares") == 1 and life.count(f"messages{suffix(5)}") == 1
+    assert _keys(life.db) == keys
