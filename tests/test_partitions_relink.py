@@ -103,7 +103,7 @@ def test_a_referenced_move_keeps_every_referencing_row_and_each_key_as_it_was(li
     assert _referencing(life.db) == referencing  # no CASCADE deleted, no SET NULL nulled, nothing lost
     assert _keys(life.db) == keys  # name, definition (actions, MATCH, DEFERRABLE, SET NULL columns), comment, valid
     assert (result.relinked_keys, result.deleted_under_lock) == (3, 0)
-    assert sorted(result.validated_keys) == ["fk_bookmarks_messages on bookmarks",
+    assert sorted(result.validated_keys) == ["fk_bookmarks_messages on other.bookmarks",
                                              "fk_message_reactions_messages on message_reactions",
                                              "fk_pins_messages on pins"]
 
@@ -165,7 +165,7 @@ def test_a_run_killed_before_validating_is_flagged_and_the_next_run_validates(li
            "CONSTRAINT fk_pins_messages" in check.stdout
     report = json.loads(life.partitions("messages", "--check", "--premake", "5", "--format", "json").stdout)
     assert report["ok"] is False and report["tables"][0]["unvalidated_keys"] == [
-        "fk_bookmarks_messages on bookmarks", "fk_message_reactions_messages on message_reactions",
+        "fk_bookmarks_messages on other.bookmarks", "fk_message_reactions_messages on message_reactions",
         "fk_pins_messages on pins"]
     assert "~ would validate foreign key fk_pins_messages on pins (NOT VALID)" in life.partitions(
         "messages", "--premake", "5", "--dry-run").stdout

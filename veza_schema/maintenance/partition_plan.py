@@ -29,6 +29,7 @@ from veza_schema.maintenance.partition_state import (
 )
 from veza_schema.managed import ARCHIVE_SCHEMA, period_start, planned_partitions, retention_cutoff, suffix_format
 from veza_schema.model import Table
+from veza_schema.sql import text
 
 ReferenceAction = Literal["archive", "delete", "set null"]
 
@@ -295,12 +296,12 @@ def health(plan: TablePlan) -> TableHealth:
         problems += (f"an interrupted move left {', '.join(interrupted)} on {plan.state.default} (trigger, function "
                      "and log table: it logs every write to the default partition): rerun `veza-schema partitions`, "
                      "which removes it",)
-    unvalidated = tuple(f"{key.name} on {key.table}" for key in plan.unvalidated_keys)
+    unvalidated = tuple(f"{key.name} on {key.where}" for key in plan.unvalidated_keys)
     for key in plan.unvalidated_keys:
-        problems += (f"foreign key {key.name} on {key.table} is NOT VALID (left by a move interrupted before it "
+        problems += (f"foreign key {key.name} on {key.where} is NOT VALID (left by a move interrupted before it "
                      "validated it, or added so by hand): enforced on new rows, unproven for the rows there; rerun "
-                     f"`veza-schema partitions`, which validates it first, or run ALTER TABLE {key.table} "
-                     f"VALIDATE CONSTRAINT {key.name}",)
+                     f"`veza-schema partitions`, which validates it first, or run ALTER TABLE "
+                     f"{text.qname(key.where)} VALIDATE CONSTRAINT {text.ident(key.name)}",)
     return TableHealth(plan.table.name, plan.backend, plan.interval, plan.premake, plan.state.default,
                        plan.state.default_row_count, plan.state.default_rows, future, missing,
                        tuple(e.partition.name for e in plan.expire), problems, interrupted, unvalidated)

@@ -67,7 +67,7 @@ def plan_lines(plan: TablePlan) -> list[str]:
     for name in plan.interrupted_moves:
         lines.append(f"    ~ would remove {name} from {plan.state.default} (left by an interrupted move)")
     for key in plan.unvalidated_keys:
-        lines.append(f"    ~ would validate foreign key {key.name} on {key.table} (NOT VALID)")
+        lines.append(f"    ~ would validate foreign key {key.name} on {key.where} (NOT VALID)")
     for change in plan.config:
         lines.append(f"    ~ would set pg_partman part_config.{change.setting}: {change.before} -> {change.after}")
     for new in plan.create:

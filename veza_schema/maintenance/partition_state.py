@@ -48,6 +48,12 @@ class IncomingKey:
     validated: bool = True  # False: NOT VALID (left by an interrupted move, or added so by hand)
     enforced: bool = True  # False: NOT ENFORCED (PostgreSQL 18)
     partitioned: bool = False  # the referencing table is partitioned
+    schema: str = PUBLIC  # the referencing table's
+
+    @property
+    def where(self) -> str:
+        """The referencing table as SQL names it (its schema when not the home one)."""
+        return self.table if self.schema == PUBLIC else f"{self.schema}.{self.table}"
 
 
 @dataclass(frozen=True)
@@ -179,7 +185,8 @@ def read_state(conn: psycopg.Connection, table: Table) -> TableState:
 
 def _incoming(conn: psycopg.Connection, oid: int, key: str) -> tuple[IncomingKey, ...]:
     keys = []
-    for name, table, action, columns, ref_columns, leaves, leading, validated, enforced, partitioned in conn.execute(
+    for (name, table, action, columns, ref_columns, leaves, leading, validated, enforced, partitioned,
+         schema) in conn.execute(
             """
             SELECT con.conname, src.relname, con.confdeltype::text,
                    ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
@@ -192,13 +199,14 @@ def _incoming(conn: psycopg.Connection, oid: int, key: str) -> tuple[IncomingKey
                          JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
                          WHERE x.indrelid = con.conrelid),
                    con.convalidated, coalesce((to_jsonb(con) ->> 'conenforced')::bool, true),  -- 18: NOT ENFORCED
-                   src.relkind = 'p'
+                   src.relkind = 'p', src.relnamespace::regnamespace::text
             FROM pg_constraint con JOIN pg_class src ON src.oid = con.conrelid
             WHERE con.contype = 'f' AND con.confrelid = %s AND con.conparentid = 0
             ORDER BY 2, 1""", (oid,)).fetchall():
         key_column = columns[list(ref_columns).index(key)] if key in ref_columns else ""
         keys.append(IncomingKey(name, table, tuple(columns), key_column, _FK_ACTIONS.get(action, str(action)),
-                                tuple(leaves) or (table,), key_column in leading, validated, enforced, partitioned))
+                                tuple(leaves) or (table,), key_column in leading, validated, enforced, partitioned,
+                                schema))
     return tuple(keys)
 
 

@@ -529,7 +529,7 @@ class _Worker:
                 WHERE con.contype = 'f' AND con.confrelid = %(parent)s::regclass AND con.conparentid = 0
                 AND NOT con.convalidated AND coalesce((to_jsonb(con) ->> 'conenforced')::bool, true)
                 ORDER BY 2, 3""", {"parent": sql.Identifier(PUBLIC, self.table).as_string(self.conn)}).fetchall():
-            what = f"{name} on {table}"
+            what = f"{name} on {table if schema == PUBLIC else f'{schema}.{table}'}"
             self.progress(f"validating foreign key {what}")
             self.retried(f"validating foreign key {what}", partial(self.execute, sql.SQL(
                 "ALTER TABLE {} VALIDATE CONSTRAINT {}").format(sql.Identifier(schema, table), sql.Identifier(name))))
