@@ -14,6 +14,8 @@ DELETE stays. None of them measures time (bench/bench_write_stall.py does).
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,7 +35,7 @@ _KEYS = """
     FROM pg_constraint con WHERE con.contype = 'f' AND con.confrelid = 'messages'::regclass
     AND con.conparentid = 0 ORDER BY 1, 2"""
 # Beside the scenario's message_reactions (ON DELETE CASCADE): a SET NULL of one column, deferrable, with
-# a comment; and a MATCH FULL CASCADE from another schema.
+# a comment (the column list from PostgreSQL 15); and a MATCH FULL CASCADE from another schema.
 _MORE_KEYS = """
 CREATE TABLE pins (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id uuid,
                    message_created_at timestamptz,
@@ -76,6 +78,15 @@ def _maintain(life: Lifecycle, premake: int = 5, retry: LockRetry | None = None,
 def life(database: TestDatabase, tmp_path: Path) -> Lifecycle:
     scenario = apply_scenario(database, tmp_path, "builtin")
     scenario.db.execute(_MORE_KEYS)
+    return scenario
+
+
+@pytest.fixture
+def life_each_server(database_each_server: TestDatabase, tmp_path: Path) -> Lifecycle:
+    scenario = apply_scenario(database_each_server, tmp_path, "builtin")
+    more = _MORE_KEYS if _server_version(scenario.db) >= 150000 else _MORE_KEYS.replace("SET NULL (message_id)",
+                                                                                        "SET NULL")
+    scenario.db.execute(more)
     return scenario
 
 
@@ -204,23 +215,64 @@ def test_a_failed_validation_leaves_the_moved_rows_and_is_reported(life: Lifecyc
 
 def test_a_reader_of_any_partition_makes_the_last_step_retry_instead_of_queueing(life: Lifecycle) -> None:
     """Dropping a foreign key takes ACCESS EXCLUSIVE on the referenced table and every partition of it:
-    taken NOWAIT, a reader holding one (here of an old month) makes the step give up at once and retry,
-    instead of making every reader and writer of messages queue behind the job."""
+    the step waits for them only briefly (not the job's lock_timeout, here 60 s), so a reader holding one
+    (here of an old month) makes it give up and retry, instead of queueing every reader and writer of
+    messages behind the job. (Were it to wait, the reader would let go after 30 s and no retry happen.)"""
     _messages_with_references(life, 2)
+    held_at_retry: list[bool] = []
     with psycopg.connect(life.db.dsn, autocommit=True) as reader:
-
-        def between_attempts(delay: float) -> None:
-            reader.execute("ROLLBACK")
-
         reader.execute("BEGIN")
         reader.execute(f"SELECT count(*) FROM messages{suffix(1)}")
-        said: list[str] = []
-        result = _maintain(life, retry=LockRetry(lock_timeout=60, retries=3, backoff=0.01, sleep=between_attempts),
-                           progress=said.append)
-    assert result.error is None and result.retries == 1, result
-    (retry,) = [message for message in said if "retry 1" in message]
-    assert f"could not obtain lock on relation \"messages{suffix(1)}\"" in retry  # NOWAIT, not lock_timeout
+        fallback = threading.Timer(30, lambda: life.db.query("SELECT pg_terminate_backend(%s)",
+                                                             (reader.info.backend_pid,)))
+        fallback.start()
+
+        def between_attempts(delay: float) -> None:
+            held_at_retry.append(reader.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS)
+            reader.execute("ROLLBACK")
+
+        try:
+            result = _maintain(life, retry=LockRetry(lock_timeout=60, retries=3, backoff=0.01,
+                                                     sleep=between_attempts))
+        finally:
+            fallback.cancel()
+    assert result.error is None and held_at_retry == [True], result
     assert life.count(f"messages{suffix(5)}") == 2 and life.count("ONLY messages_default") == 0
+
+
+def test_writers_queued_behind_the_last_step_do_not_make_it_fail(life_each_server: Lifecycle) -> None:
+    """The step holds the parent SHARE ROW EXCLUSIVE, so writers queue behind it; its ACCESS EXCLUSIVE on
+    the parent goes ahead of them (before PostgreSQL 18 a NOWAIT would be refused because of them: under a
+    steady write load the step would never succeed)."""
+    life = life_each_server
+    _messages_with_references(life, 2)
+    room = life.room()
+    results: list[TableResult] = []
+    with psycopg.connect(life.db.dsn, autocommit=True) as holder, \
+            psycopg.connect(life.db.dsn, autocommit=True) as writer, \
+            psycopg.connect(life.db.dsn, autocommit=True) as watcher:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE ONLY messages IN ROW EXCLUSIVE MODE")  # a writer in flight
+        job = threading.Thread(target=lambda: results.append(_maintain(life, retry=LockRetry(lock_timeout=30))))
+        job.start()
+        _wait_until_waiting(watcher, "messages", 1)  # the last step waits for the holder
+        insert = threading.Thread(target=lambda: writer.execute(
+            "INSERT INTO messages (room_id, body, created_at) VALUES (%s, 'queued', %s)", (room, month(1))))
+        insert.start()
+        _wait_until_waiting(watcher, "messages", 2)  # a writer queued behind the step
+        holder.execute("COMMIT")
+        job.join(timeout=60)
+        insert.join(timeout=60)
+    (result,) = results
+    assert result.error is None and result.retries == 0 and result.relinked_keys == 3, result
+    assert life.count(f"messages{suffix(5)}") == 2 and life.count(f"messages{suffix(1)}") == 1
+
+
+def _wait_until_waiting(conn: psycopg.Connection, relation: str, sessions: int) -> None:
+    """Until ``sessions`` sessions wait for a lock on ``relation`` (polled; the test's own timeout bounds it)."""
+    while conn.execute("SELECT count(DISTINCT pid) FROM pg_locks WHERE relation = %s::regclass AND NOT granted",
+                       (relation,)).fetchone() != (sessions,):
+        time.sleep(0.01)
 
 
 def test_a_partitioned_referencing_table_keeps_the_delete_before_postgresql_18(database_each_server: TestDatabase,

@@ -78,6 +78,10 @@ DEFAULT_BATCH_SIZE = 10_000
 # many rounds): the last rows are copied under the lock, so writers wait for about that many.
 _CAUGHT_UP = 100
 _CATCH_UP_ROUNDS = 10
+# The last step of a move that drops the foreign keys referencing the table waits at most this long
+# (seconds) for ACCESS EXCLUSIVE on the table's partitions and the referencing tables: readers queue
+# behind it meanwhile. A reader holding one longer makes the step retry later.
+_RELINK_WAIT = 0.05
 # pg_partman re-raises every error as its own (SQLSTATE P0001, the message kept, with its CONTEXT
 # appended): the SQLSTATE behind it, told by PostgreSQL's message.
 _WRAPPED = {"canceling statement due to lock timeout": "55P03", "deadlock detected": "40P01",
@@ -487,7 +491,8 @@ class _Worker:
                 must_delete=Sql("true" if move.others or (self.plan.state.incoming and not relink) or not key
                                 else "false"),
                 replica=self.plan.state.move_needs_replica, rows=move.rows, relink=relink,
-                parent=f"{PUBLIC}.{self.table}")
+                parent=f"{PUBLIC}.{self.table}",
+                relink_wait=f"{max(1, round(min(self.options.retry.lock_timeout, _RELINK_WAIT) * 1000))}ms")
             row = self.at_once(f"attaching {new.name}", [
                 *self.locks_for_attach(), sql.SQL(block.rstrip("\n")),
                 *(self.capture_drops(new) if key else []), *self.attach(new),
