@@ -15,7 +15,7 @@ from veza_schema.maintenance.partition_plan import (
     day_text,
     periods_text,
 )
-from veza_schema.maintenance.partitions import TableResult
+from veza_schema.maintenance.partitions import RELINK_FROM_ROWS, TableResult
 from veza_schema.managed import ARCHIVE_SCHEMA
 
 
@@ -41,10 +41,13 @@ def _new(new: NewPartition, default: str | None, verb: str, *, done: bool = Fals
                 if new.relinked_keys else ""
             text += f" ({new.under_lock} of them copied under the lock{deleted}{relinked})"
         elif referenced is not None:
-            refusal = referenced.state.relink_refusal
-            if refusal is None:
-                text += f" (the {len(referenced.state.incoming)} foreign key(s) referencing the table dropped and " \
-                        "re-added NOT VALID under the lock, then validated while writers go on)"
+            refusal, keys = referenced.state.relink_refusal, len(referenced.state.incoming)
+            if refusal is None and new.default_rows >= RELINK_FROM_ROWS:
+                text += f" (the {keys} foreign key(s) referencing the table dropped and re-added NOT VALID under " \
+                        "the lock, then validated while writers go on)"
+            elif refusal is None:
+                text += f" (deleted there under the lock: fewer than {RELINK_FROM_ROWS} rows cost writers less than " \
+                        f"re-adding the {keys} foreign key(s) referencing the table, and validating them)"
             else:
                 text += f" (deleted there under the lock, so writers wait in proportion to them: {refusal})"
     return text
@@ -77,6 +80,10 @@ def plan_lines(plan: TablePlan) -> list[str]:
         first, *rest = _expiry(expiry, "would detach, move", "would detach and drop")
         lines.append(f"    - {first}")
         lines += [f"    {line}" for line in rest]
+        if plan.state.incoming and plan.state.relink_refusal is None:
+            lines.append(f"        then the {len(plan.state.incoming)} foreign key(s) referencing {plan.table.name} "
+                         "dropped around the detach (no check of the referencing rows under its lock) and "
+                         "re-added NOT VALID, then validated while writers go on")
     lines += _attention(plan)
     return lines
 
