@@ -173,6 +173,7 @@ def test_the_rows_a_move_deletes_under_the_lock_are_announced_and_reported(life:
     dry = life.partitions("--premake", "5", "--dry-run")
     assert "moving 1 row(s) out of messages_default (deleted there under the lock: fewer than 20000 rows cost " \
            "writers less than re-adding the 1 foreign key(s) referencing the table, and validating them)" in dry.stdout
+    # (20,000: the floor; 1 key and 4 partitions would set it at 1,200 x 1 x (4 + 2) = 7,200 rows)
     assert "moving 2 row(s) out of events_default\n" in dry.stdout
     result = life.partitions("--premake", "5", "--format", "json")
     assert result.exit_code == 1, result.output  # the row of month 9 needs a person

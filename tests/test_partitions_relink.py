@@ -316,7 +316,8 @@ def test_a_few_rows_are_deleted_under_the_lock_rather_than_relinking(life: Lifec
     _messages_with_references(life, 3)
     keys = _keys(life.db)
     dry = life.partitions("messages", "--premake", "5", "--dry-run")
-    assert "moving 3 row(s) out of messages_default (deleted there under the lock: fewer than 20000 rows cost " \
+    # 3 keys, 4 partitions: about 1 ms each to drop and re-add, against 0.85 ms per 1,000 rows deleted
+    assert "moving 3 row(s) out of messages_default (deleted there under the lock: fewer than 21600 rows cost " \
            "writers less than re-adding the 3 foreign key(s) referencing the table, and validating them)" in dry.stdout
     result = _maintain(life, relink_from=4)
     assert result.error is None and (result.deleted_under_lock, result.relinked_keys) == (3, 0)

@@ -15,7 +15,7 @@ from veza_schema.maintenance.partition_plan import (
     day_text,
     periods_text,
 )
-from veza_schema.maintenance.partitions import RELINK_FROM_ROWS, TableResult
+from veza_schema.maintenance.partitions import TableResult
 from veza_schema.managed import ARCHIVE_SCHEMA
 
 
@@ -42,12 +42,13 @@ def _new(new: NewPartition, default: str | None, verb: str, *, done: bool = Fals
             text += f" ({new.under_lock} of them copied under the lock{deleted}{relinked})"
         elif referenced is not None:
             refusal, keys = referenced.state.relink_refusal, len(referenced.state.incoming)
-            if refusal is None and new.default_rows >= RELINK_FROM_ROWS:
+            if refusal is None and new.default_rows >= referenced.state.relink_from:
                 text += f" (the {keys} foreign key(s) referencing the table dropped and re-added NOT VALID under " \
                         "the lock, then validated while writers go on)"
             elif refusal is None:
-                text += f" (deleted there under the lock: fewer than {RELINK_FROM_ROWS} rows cost writers less than " \
-                        f"re-adding the {keys} foreign key(s) referencing the table, and validating them)"
+                text += f" (deleted there under the lock: fewer than {referenced.state.relink_from} rows cost " \
+                        f"writers less than re-adding the {keys} foreign key(s) referencing the table, and " \
+                        "validating them)"
             else:
                 text += f" (deleted there under the lock, so writers wait in proportion to them: {refusal})"
     return text

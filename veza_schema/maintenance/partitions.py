@@ -82,10 +82,6 @@ _CATCH_UP_ROUNDS = 10
 # EXCLUSIVE on the table's partitions and the referencing tables: readers queue behind it meanwhile. A
 # reader holding one longer makes the step retry later.
 _RELINK_WAIT = 0.05
-# A move of fewer rows out of a referenced default partition DELETEs them under the lock (about 0.85 ms
-# per 1,000 rows on the bench machine): cheaper than re-adding the keys, and validating them, which scans
-# each referencing table. From this many rows on, the keys are dropped around a TRUNCATE and re-added.
-RELINK_FROM_ROWS = 20_000
 # pg_partman re-raises every error as its own (SQLSTATE P0001, the message kept, with its CONTEXT
 # appended): the SQLSTATE behind it, told by PostgreSQL's message.
 _WRAPPED = {"canceling statement due to lock timeout": "55P03", "deadlock detected": "40P01",
@@ -128,7 +124,7 @@ def partitioned_tables(schema: Schema, names: Sequence[str] | None = None) -> li
 class MaintenanceOptions:
     batch_size: int = DEFAULT_BATCH_SIZE
     retry: LockRetry = field(default_factory=LockRetry)
-    relink_from: int = RELINK_FROM_ROWS  # rows of a move out of a referenced default partition (see above)
+    relink_from: int | None = None  # rows from which a move relinks (None: TableState.relink_from decides)
 
 
 @dataclass
@@ -442,7 +438,8 @@ class _Worker:
         def relinks(move: _MoveCount) -> bool:
             """Whether the last step drops the foreign keys referencing the table around a TRUNCATE."""
             return bool(self.plan.state.incoming) and self.plan.state.relink_refusal is None \
-                and bool(key) and move.rows >= self.options.relink_from
+                and bool(key) and move.rows >= (self.plan.state.relink_from if self.options.relink_from is None
+                                                else self.options.relink_from)
 
         def prepare() -> _MoveCount:
             """One round trip from the trigger's creation (its lock makes writers of the default partition
