@@ -26,6 +26,7 @@ import pytest
 from tests.helpers import TestDatabase
 from tests.partition_scenarios import Lifecycle, apply_scenario, month, suffix
 from veza_schema.db.retry import LockRetry
+from veza_schema.maintenance.partition_report import result_lines
 from veza_schema.maintenance.partitions import MaintenanceOptions, TableResult, maintain
 from veza_schema.yaml.loader import load_schema
 
@@ -121,6 +122,12 @@ def test_a_referenced_move_keeps_every_referencing_row_and_each_key_as_it_was(li
     assert sorted(result.validated_keys) == ["fk_bookmarks_messages on other.bookmarks",
                                              "fk_message_reactions_messages on message_reactions",
                                              "fk_pins_messages on pins"]
+    lines = result_lines(result)
+    period = f"FROM ('{month(5, 1):%Y-%m-%d}') TO ('{month(6, 1):%Y-%m-%d}')"
+    assert f"    + created messages{suffix(5)} FOR VALUES {period}, moved 5 row(s) out of messages_default " \
+           "(0 of them copied under the lock; 3 foreign key(s) re-added NOT VALID under it)" in lines
+    assert "    ~ validated foreign key(s) fk_bookmarks_messages on other.bookmarks, fk_message_reactions_messages " \
+           "on message_reactions, fk_pins_messages on pins (re-added NOT VALID by this run)" in lines
 
 
 def test_the_keys_are_enforced_during_the_move_and_before_they_are_validated(life: Lifecycle) -> None:

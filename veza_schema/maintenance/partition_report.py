@@ -103,7 +103,7 @@ def result_lines(result: TableResult) -> list[str]:
         lines.append(f"    + created {_new(new, plan.state.default, 'moved', done=True)}")
     fresh = [name for name in result.validated_keys if name not in result.validated_leftovers]
     if fresh:
-        lines.append(f"    ~ validated foreign key(s) {', '.join(fresh)} (re-added NOT VALID by the move)")
+        lines.append(f"    ~ validated foreign key(s) {', '.join(fresh)} (re-added NOT VALID by this run)")
     for expiry in result.expired:
         first, *rest = _expiry(expiry, "detached, moved", "detached and dropped")
         lines.append(f"    - {first}")
