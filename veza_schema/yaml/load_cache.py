@@ -7,7 +7,9 @@ a file's bytes, a warm run takes the file's objects from the cache and composes 
 - What is kept: one file's objects as the loader read them alone (:func:`veza_schema.yaml.loader.
   load_schema` merges them with the other files' and resolves references across files afterwards).
   Only files read without a problem are kept: a file with problems is read from YAML every time,
-  so its messages are always the loader's own.
+  so its messages are always the loader's own. A large schema's files are read by forked workers
+  too (:mod:`veza_schema.yaml.workers`): each writes its files' entries and hands the parent the
+  very bytes it wrote, which the parent loads as it would load the entry.
 - Key: the file's bytes, the path it is shown as and its module stem (positions name the file).
 - Where: the parse cache's directory (:func:`veza_schema.sql.parse_cache.default_directory`),
   one entry per file version, ``load-<fingerprint>-<key>.pickle``: files ``0600`` in a ``0700``
@@ -192,10 +194,12 @@ class LoadCache:
 
     def put(self, key: str, value: Any, codec: Codec) -> None:
         """Store one entry; never raises (a cache that cannot be written only costs time)."""
-        try:
-            data = codec.dumps(value)
-        except (pickle.PicklingError, TypeError, AttributeError):
-            return
+        data = encode(value, codec)
+        if data is not None:
+            self.write(key, data)
+
+    def write(self, key: str, data: bytes) -> None:
+        """Store one entry already encoded by :func:`encode`; never raises."""
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(prefix=".load-", dir=self.directory)  # 0600
@@ -218,6 +222,14 @@ class LoadCache:
         for entry in self.directory.glob("load-*.pickle"):
             if entry.stat().st_mtime < cutoff:
                 entry.unlink(missing_ok=True)
+
+
+def encode(value: Any, codec: Codec) -> bytes | None:
+    """An entry's bytes, or None when ``value`` holds an object the codec refuses."""
+    try:
+        return codec.dumps(value)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
 
 
 _active: LoadCache | None = None
