@@ -181,6 +181,18 @@ def enable(directory: Path | None = None, version: str = veza_schema.__version__
     return _active
 
 
+def learnt() -> dict[bytes, bytes]:
+    """The answers this process added to the enabled cache (a loading worker hands them to its parent)."""
+    return dict(_active._added) if _active is not None else {}
+
+
+def adopt(answers: dict[bytes, bytes]) -> None:
+    """Take answers another process of this run learnt (:func:`learnt`), to be saved with this one's."""
+    if _active is not None and answers:
+        _active.entries.update(answers)
+        _active._added.update(answers)
+
+
 def save_and_disable() -> None:
     global _active
     if _active is not None:

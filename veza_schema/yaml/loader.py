@@ -10,13 +10,16 @@ and raised together as one :class:`SchemaLoadError`.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
+import marshal
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -69,16 +72,16 @@ from veza_schema.model import (
     schema_of,
     split_name,
 )
-from veza_schema.sql import routes
+from veza_schema.sql import parse_cache, routes
 from veza_schema.sql.parse_cache import on_disk
 from veza_schema.sql.render import render_template, template_digest
 from veza_schema.sql.routes import Route, RouteError, sql_expression
 from veza_schema.sql.text import ident, needs_quotes
 from veza_schema.types import SERIAL_TYPES
-from veza_schema.yaml import load_cache
+from veza_schema.yaml import load_cache, workers
 from veza_schema.yaml.contract import keys
 from veza_schema.yaml.names import format_name, make_object_name, nextval_default, parse_name, parse_qualified
-from veza_schema.yaml.nodes import NodeReader, compose_file, key_positions, read_bytes
+from veza_schema.yaml.nodes import NodeReader, compose_file, located_meta, read_bytes
 
 # The keys of each object come from the format's contract (yaml/contract.py), which the JSON Schema
 # of `veza-schema json-schema` is generated from too: add a key there, not here.
@@ -321,41 +324,149 @@ def load_schema(path: str | Path) -> Schema:
 def _load_files(files: list[Path], problems: list[Problem]) -> Schema:
     parts = _Parts()
     cache = load_cache.active()
-    for file in files:
-        _load_file(file, parts, problems, cache)
+    sources = [_Source.of(file, cache) for file in files]
+    alone = _read_alone_on_every_core(sources, cache)
+    sources.reverse()  # taken in file order: each file's bytes are let go once it is merged
+    for index in range(len(files)):
+        _load_file(sources.pop(), parts, problems, cache, alone.pop(index, None))
     schema = _resolve(parts, problems)
     if problems:
         raise SchemaLoadError(sorted(problems, key=lambda p: (p.pos or SourcePos("", 0, 0))))
     return schema
 
 
-def _load_file(file: Path, parts: _Parts, problems: list[Problem], cache: load_cache.LoadCache | None) -> None:
-    """Read one file into ``parts``: from the load cache when it holds the file's bytes, else from YAML.
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """One schema file as read from disk: its bytes (None: unreadable) and its load cache key."""
+
+    file: Path
+    display: str
+    data: bytes | None
+    key: str | None
+
+    @classmethod
+    def of(cls, file: Path, cache: load_cache.LoadCache | None) -> _Source:
+        display = display_path(file)
+        data = read_bytes(file)
+        key = cache.key(display, file.stem, data) if cache is not None and data is not None else None
+        return cls(file, display, data, key)
+
+
+# A file read alone had problems: read it again against everything read before it.
+_HAS_PROBLEMS = "problems"
+# Below this many bytes of files to read, forking costs more than the second core saves.
+PARALLEL_FROM_BYTES = 1 << 20
+
+
+def _load_file(source: _Source, parts: _Parts, problems: list[Problem], cache: load_cache.LoadCache | None,
+               alone: _Parts | str | None = None) -> None:
+    """Read one file into ``parts``: from ``alone`` (the file read on its own beforehand, or
+    :data:`_HAS_PROBLEMS`), from the load cache when it holds the file's bytes, else from YAML.
 
     A file is read on its own first (into empty parts) so that what it declares can be kept in the
     cache; when it has problems, or declares a name an earlier file declared too, it is read again
     against everything read so far, exactly as if it had never been read alone.
     """
-    display = display_path(file)
-    data = read_bytes(file)
-    key = cache.key(display, file.stem, data) if cache is not None and data is not None else None
-    if key is not None and cache is not None:
-        cached = cache.get(key, _CACHED_CLASSES)
-        if isinstance(cached, _Parts) and _merge(parts, cached):
-            return
-    alone, own_problems = _Parts(), list[Problem]()
-    node = compose_file(file, display, own_problems, data)
+    if alone is None and source.key is not None and cache is not None:
+        cached = cache.get(source.key, _CACHED_CLASSES)
+        if isinstance(cached, _Parts):
+            alone = cached
+    if isinstance(alone, _Parts) and _merge(parts, alone):
+        return
+    own_problems = list[Problem]()
+    node = compose_file(source.file, source.display, own_problems, source.data)
     if node is None:
         problems += own_problems
         if not problems:
-            problems.append(Problem(SourcePos(display, 1, 1), "empty file: expected 'module: NAME'"))
+            problems.append(Problem(SourcePos(source.display, 1, 1), "empty file: expected 'module: NAME'"))
         return
-    _ModuleReader(NodeReader(display, own_problems), alone, file.stem).read(node)
-    if not own_problems and _merge(parts, alone):
-        if key is not None and cache is not None:
-            cache.put(key, alone, _CACHED_CLASSES)
-        return
-    _ModuleReader(NodeReader(display, problems), parts, file.stem).read(node)
+    if alone is None:
+        alone = _Parts()
+        _ModuleReader(NodeReader(source.display, own_problems), alone, source.file.stem).read(node)
+        if not own_problems and _merge(parts, alone):
+            if source.key is not None and cache is not None:
+                cache.put(source.key, alone, _CACHED_CLASSES)
+            return
+    _ModuleReader(NodeReader(source.display, problems), parts, source.file.stem).read(node)
+
+
+def _read_alone(source: _Source) -> _Parts | str | None:
+    """The file read on its own: its parts, :data:`_HAS_PROBLEMS`, or None (not composed: no node)."""
+    own_problems = list[Problem]()
+    node = compose_file(source.file, source.display, own_problems, source.data)
+    if node is None:
+        return None
+    alone = _Parts()
+    _ModuleReader(NodeReader(source.display, own_problems), alone, source.file.stem).read(node)
+    return _HAS_PROBLEMS if own_problems else alone
+
+
+def _read_alone_on_every_core(sources: list[_Source], cache: load_cache.LoadCache | None) -> dict[int, _Parts | str]:
+    """Files the load cache does not hold, read alone by this process and forked ones, by index.
+
+    Each child reads its share, writes each file's load cache entry itself and hands the parent
+    the same bytes; the parse cache's new answers come back too. The parent merges every file
+    in order afterwards (:func:`_load_file`), so problems, their order and the model are those of
+    one process. Only for large schemas (:data:`PARALLEL_FROM_BYTES`) on more than one core.
+    """
+    todo = [index for index, source in enumerate(sources) if source.data is not None
+            and (source.key is None or cache is None or not cache.path(source.key).exists())]
+    count = min(workers.processes(), len(todo))
+    if count < 2 or sum(len(sources[i].data or b"") for i in todo) < PARALLEL_FROM_BYTES or not workers.can_fork():
+        return {}
+    if cache is not None:
+        cache.misses += len(todo)  # as if each had been asked for: none is
+    split = workers.shares([len(sources[i].data or b"") for i in todo], count)
+    started: list[workers.Worker] = []
+    found: dict[int, _Parts | str] = {}
+    try:
+        for share in split[1:]:
+            with contextlib.suppress(OSError):  # no process to be had: its files are read here, in order
+                started.append(workers.start(partial(_read_share, [todo[i] for i in share], sources, cache)))
+        for index in (todo[i] for i in split[0]):
+            try:
+                read = _read_alone(sources[index])
+            except Exception:  # noqa: BLE001 - read again in order, so the same error stops the load at the same file
+                continue
+            if read is not None:
+                found[index] = read
+            key = sources[index].key
+            if isinstance(read, _Parts) and key is not None and cache is not None:
+                cache.put(key, read, _CACHED_CLASSES)
+        for worker in started:
+            for number, data in workers.collect(worker):
+                if number == _PARSE_ANSWERS:
+                    with contextlib.suppress(ValueError, EOFError, TypeError):  # only answers lost
+                        parse_cache.adopt(marshal.loads(data))
+                elif not data:
+                    found[number] = _HAS_PROBLEMS
+                else:
+                    with contextlib.suppress(Exception):  # an entry that does not load: read the file here
+                        found[number] = _CACHED_CLASSES.loads(data)
+    finally:
+        for worker in started:
+            workers.stop(worker)
+    return found
+
+
+_PARSE_ANSWERS = -1  # a worker's last record: what it added to the parse cache
+
+
+def _read_share(indexes: list[int], sources: list[_Source], cache: load_cache.LoadCache | None,
+                send: workers.Send) -> None:
+    """A worker's job: each file read alone, sent (and kept in the load cache) when it has no problem."""
+    for index in indexes:
+        read = _read_alone(sources[index])
+        if isinstance(read, str):  # _HAS_PROBLEMS
+            send(index, b"")
+        elif isinstance(read, _Parts):
+            data = load_cache.encode(read, _CACHED_CLASSES)
+            if data is not None:
+                key = sources[index].key
+                if key is not None and cache is not None:
+                    cache.write(key, data)
+                send(index, data)
+    send(_PARSE_ANSWERS, marshal.dumps(parse_cache.learnt()))
 
 
 def _merge(parts: _Parts, alone: _Parts) -> bool:
@@ -615,7 +726,7 @@ class _ModuleReader:
                 renamed = self.text(value, "table", "renamed_from", what)
             elif key == "deprecated":
                 deprecated = self.read_deprecation(value, what)
-        return Meta(self.r.pos(node), waivers, rfc, deprecated, renamed, key_positions(self.r.file, items or []))
+        return located_meta(self.r.file, node, items or [], (waivers, rfc, deprecated, renamed))
 
     def read_waivers(self, node: yaml.Node, what: str) -> tuple[Waiver, ...]:
         items = self.r.mapping(node, f"waive of {what}")
@@ -1434,7 +1545,7 @@ class _ModuleReader:
             name = f"fk_{bare}_{target_bare}" if per_target[target] == 1 else f"fk_{bare}_{target_bare}_{column}"
             named[name] = ForeignKey(name, (column,), target, ref_columns, on_delete or "no action",
                                      on_update or "no action", on_delete_explicit=on_delete is not None,
-                                     meta=replace(meta, pos=self.r.pos(node)))
+                                     meta=meta.replace(pos=self.r.pos(node)))
         return named
 
     def deferral(self, values: dict[str, yaml.Node], what: str) -> tuple[bool, bool]:
@@ -1509,7 +1620,7 @@ class _ModuleReader:
             return None
         meta = self.meta(key_node, items, what)
         if items is None:
-            meta = replace(meta, key_pos=key_positions(self.r.file, [("expression", node, node)]))
+            meta = meta.replace(key_pos={"expression": self.r.pos(node)})
         return CheckConstraint(name, expression.strip(), meta)
 
     def read_foreign_key(self, table: str, text: str, key_node: yaml.Node, node: yaml.Node) -> ForeignKey | None:
