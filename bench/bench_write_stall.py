@@ -16,8 +16,8 @@ Changes: index, UNIQUE, CHECK, SET NOT NULL, varchar widening, foreign key, enum
 NULL column with a constant default; and on a partitioned table (``veza-schema partitions``, the
 maintenance job): creating the partition for rows waiting in the default partition (also with
 another table referencing them by a foreign key: PostgreSQL refuses to TRUNCATE a referenced
-table, so the job DELETEs the moved rows under its lock and writers wait in proportion to them:
-a known miss, printed), and
+table, so the job's last step drops that foreign key around the TRUNCATE and re-adds it NOT
+VALID, validating it after the commit while writers go on), and
 retention dropping expired months while the default partition holds rows (a catalog operation
 in both forms: removing a partition only widens the default partition's constraint, so
 PostgreSQL does not scan it). Three of them cannot
@@ -382,7 +382,7 @@ tables:
                    retention: 3 months, retention_keep_table: false}
 """
 # The same table referenced by another (the shipped messages/message_reactions shape): the default
-# partition's rows cannot be TRUNCATEd, so the move DELETEs them under the lock.
+# partition's rows can be TRUNCATEd only with the foreign key dropped (and re-added NOT VALID) around it.
 MARKS_YAML = """\
   log_marks:
     columns:

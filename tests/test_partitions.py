@@ -162,20 +162,27 @@ def test_emptying_a_default_partition_with_triggers_but_no_reference_fires_no_tr
 
 
 def test_the_rows_a_move_deletes_under_the_lock_are_announced_and_reported(life: Lifecycle) -> None:
-    # messages is referenced (message_reactions): its default partition cannot be TRUNCATEd, so the
-    # move DELETEs the originals under the lock; events is not: TRUNCATE, nothing deleted.
-    life.reaction(life.message(life.room(), month(5)))
+    # messages is referenced (message_reactions): a few rows are DELETEd under the lock (a month of them
+    # would be TRUNCATEd between dropping the foreign key and re-adding it NOT VALID, test_partitions_relink),
+    # and its default partition also holds a row of month 9 (no partition to be made): no TRUNCATE either
+    # way. events: TRUNCATE.
+    room = life.room()
+    life.reaction(life.message(room, month(5)))
+    life.message(room, month(9))
     life.event(month(5), 2)
     dry = life.partitions("--premake", "5", "--dry-run")
-    assert "moving 1 row(s) out of messages_default (deleted there under the lock: a foreign key references " \
-           "the table" in dry.stdout
+    assert "moving 1 row(s) out of messages_default (deleted there under the lock: fewer than 20000 rows cost " \
+           "writers less than re-adding the 1 foreign key(s) referencing the table, and validating them)" in dry.stdout
+    # (20,000: the floor; 1 key and 4 partitions would set it at 1,200 x 1 x (4 + 2) = 7,200 rows)
     assert "moving 2 row(s) out of events_default\n" in dry.stdout
     result = life.partitions("--premake", "5", "--format", "json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the row of month 9 needs a person
     tables = {t["table"]: t for t in json.loads(result.stdout)["tables"]}
     assert (tables["messages"]["moved_rows"], tables["messages"]["deleted_under_lock"]) == (1, 1)
+    assert (tables["messages"]["relinked_keys"], tables["messages"]["validated_keys"]) == (0, [])
     assert (tables["events"]["moved_rows"], tables["events"]["deleted_under_lock"]) == (2, 0)
     assert [c["deleted_under_lock"] for c in tables["messages"]["created"] if c["moved_rows"]] == [1]
+    assert life.count("message_reactions") == 1 and life.count("ONLY messages_default") == 1
 
 
 def test_retention_refuses_a_partition_referenced_with_on_delete_restrict(database: TestDatabase,

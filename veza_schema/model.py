@@ -1,5 +1,8 @@
 """The typed schema model: the one shape every source (YAML, live database, history) produces.
 
+One job: saying what a schema holds; its length is one frozen dataclass per kind of object
+PostgreSQL holds, and the packed source positions (:class:`Meta`) every object carries.
+
 Equality is defined as "PostgreSQL would hold the same thing": fields that exist only
 in our YAML (source positions, waivers, tags, RFC references, deprecation notes, module
 membership) are declared with ``compare=False``, so a model loaded from YAML equals the
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from struct import Struct
 from types import MappingProxyType
 from typing import Literal
 
@@ -112,21 +116,171 @@ class Deprecation:
     note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Meta:
-    """YAML-only facts about an object: never compared, never rendered as DDL."""
+Notes = tuple[tuple[Waiver, ...], str | None, Deprecation | None, str | None]
+"""A :class:`Meta`'s waivers, RFC, deprecation and former name (in that order): rare, so kept apart."""
 
-    pos: SourcePos | None = None
-    waivers: tuple[Waiver, ...] = ()
-    rfc: str | None = None
-    deprecated: Deprecation | None = None
-    renamed_from: str | None = None
-    # Per-key positions inside the object's mapping (e.g. "default", "where").
-    key_pos: Mapping[str, SourcePos] = field(default_factory=lambda: MappingProxyType({}))
+
+class PositionLayout:
+    """What the positions of many objects have in common: the file, whether the object itself has a
+    position, the keys whose values have one, how the numbers are packed ("HB": a line below 65,536
+    in two bytes and a column below 256 in one, "II": four bytes each) and the object's notes.
+    Shared by every :class:`Meta` with the same ones and no notes (:func:`position_layout`);
+    numbered in this process, each :class:`Meta` starts with the number."""
+
+    __slots__ = ("file", "located", "keys", "width", "notes", "index", "numbers", "pair", "tag")
+
+    def __init__(self, file: str, located: bool, keys: tuple[str, ...], width: str, notes: Notes | None) -> None:
+        self.file, self.located, self.keys, self.width, self.notes = file, located, keys, width, notes
+        self.index = {key: i for i, key in enumerate(keys, start=1)}  # 0: the object itself
+        self.numbers = Struct("=" + width * (len(keys) + 1))
+        self.pair = Struct("=" + width)
+        self.tag = _NUMBER.pack(len(_LAYOUTS))
+        _LAYOUTS.append(self)
+
+
+_NUMBER = Struct("=I")
+_LAYOUTS: list[PositionLayout] = []
+_SHARED: dict[tuple[str, bool, tuple[str, ...], str], PositionLayout] = {}
+
+
+def position_layout(file: str, located: bool, keys: tuple[str, ...], width: str,
+                    notes: Notes | None = None) -> PositionLayout:
+    """The layout of these positions: shared without notes, an object's own with them."""
+    if notes is not None:
+        return PositionLayout(file, located, keys, width, notes)
+    found = _SHARED.get((file, located, keys, width))
+    if found is None:
+        found = _SHARED[(file, located, keys, width)] = PositionLayout(file, located, keys, width, None)
+    return found
+
+
+class Meta(bytes):
+    """YAML-only facts about an object: never compared, never rendered as DDL.
+
+    ``pos`` is where the object was declared, ``at(key)`` where one of its keys' values was written
+    (``default``, ``where``...). Every object of a 10,000-table schema has one, so a Meta is one bytes
+    object: its :class:`PositionLayout`'s number then the line/column numbers, packed; a
+    :class:`SourcePos` is made when one is asked for (one object where a position object, a key
+    position map and a Meta made three: ~120 MB less at 10,000 tables). Its bytes are not its
+    value: equality, hash and pickling (:func:`meta_from`) go by the positions and notes.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, pos: SourcePos | None = None, waivers: tuple[Waiver, ...] = (), rfc: str | None = None,
+                deprecated: Deprecation | None = None, renamed_from: str | None = None,
+                key_pos: Mapping[str, SourcePos] | None = None) -> Meta:
+        key_pos = key_pos or {}
+        files = {p.file for p in (pos, *key_pos.values()) if p is not None}
+        if len(files) > 1:
+            raise ValueError(f"positions of one object in several files: {sorted(files)}")
+        numbers = [pos.line, pos.column] if pos is not None else [0, 0]
+        for key_position in key_pos.values():
+            numbers += (key_position.line, key_position.column)
+        notes = (waivers, rfc, deprecated, renamed_from)
+        if pos is None and not key_pos and notes == ((), None, None, None):
+            return bytes.__new__(cls)
+        return cls.packed(files.pop() if files else "", tuple(key_pos), numbers, notes, located=pos is not None)
+
+    @classmethod
+    def packed(cls, file: str, keys: tuple[str, ...], numbers: list[int], notes: Notes | None = None, *,
+               located: bool = True) -> Meta:
+        """The loader's way: line, column of the object then of each key's value, in ``keys``' order."""
+        # Nearly every file's numbers fit three bytes a position: a Meta of up to three positions is 64 bytes.
+        width = "HB" if max(numbers[0::2]) < 1 << 16 and max(numbers[1::2]) < 1 << 8 else "II"
+        layout = position_layout(file, located, keys, width,
+                                 notes if notes is not None and notes != ((), None, None, None) else None)
+        return bytes.__new__(cls, layout.tag + layout.numbers.pack(*numbers))
+
+    @property
+    def layout(self) -> PositionLayout | None:
+        return _LAYOUTS[_NUMBER.unpack_from(self)[0]] if bytes.__len__(self) else None
+
+    def _position(self, layout: PositionLayout, index: int) -> SourcePos:
+        line, column = layout.pair.unpack_from(self, _NUMBER.size + index * layout.pair.size)
+        return SourcePos(layout.file, line, column)
+
+    @property
+    def pos(self) -> SourcePos | None:
+        layout = self.layout
+        return self._position(layout, 0) if layout is not None and layout.located else None
 
     def at(self, key: str) -> SourcePos | None:
         """Position of one key of the object, falling back to the object itself."""
-        return self.key_pos.get(key, self.pos)
+        layout = self.layout
+        if layout is None:
+            return None
+        index = layout.index.get(key, 0)
+        return self._position(layout, index) if index or layout.located else None
+
+    @property
+    def key_pos(self) -> Mapping[str, SourcePos]:
+        """Per-key positions inside the object's mapping (e.g. "default", "where")."""
+        layout = self.layout
+        if layout is None:
+            return MappingProxyType({})
+        return MappingProxyType({key: self._position(layout, i) for key, i in layout.index.items()})
+
+    @property
+    def notes(self) -> Notes:
+        layout = self.layout
+        return layout.notes if layout is not None and layout.notes is not None else ((), None, None, None)
+
+    @property
+    def waivers(self) -> tuple[Waiver, ...]:
+        return self.notes[0]
+
+    @property
+    def rfc(self) -> str | None:
+        return self.notes[1]
+
+    @property
+    def deprecated(self) -> Deprecation | None:
+        return self.notes[2]
+
+    @property
+    def renamed_from(self) -> str | None:
+        return self.notes[3]
+
+    def replace(self, **changes: object) -> Meta:  # type: ignore[override] # not bytes.replace: Meta's bytes are private
+        """A copy with some of the constructor's arguments changed (what ``dataclasses.replace`` does)."""
+        now: dict[str, object] = dict(zip(("waivers", "rfc", "deprecated", "renamed_from"), self.notes, strict=True))
+        now.update(pos=self.pos, key_pos=self.key_pos)
+        unknown = set(changes) - set(now)
+        if unknown:
+            raise TypeError(f"Meta has no field {sorted(unknown)}")
+        return Meta(**{**now, **changes})  # type: ignore[arg-type]
+
+    def numbers(self) -> bytes:
+        """The packed line/column numbers (what :func:`meta_from` takes back with the layout)."""
+        return bytes(self[_NUMBER.size:])
+
+    def _value(self) -> tuple[object, ...]:
+        return self.pos, tuple(self.key_pos.items()), self.notes
+
+    def __eq__(self, other: object) -> bool:  # never equal to bytes: not NotImplemented, bytes would compare
+        return isinstance(other, Meta) and self._value() == other._value()
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self._value())
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        fields = {"pos": self.pos, "key_pos": dict(self.key_pos),
+                  **dict(zip(("waivers", "rfc", "deprecated", "renamed_from"), self.notes, strict=True))}
+        return f"Meta({', '.join(f'{k}={v!r}' for k, v in fields.items() if v not in (None, (), {}))})"
+
+    __str__ = __repr__
+
+
+def meta_from(layout: PositionLayout | None, numbers: bytes) -> Meta:
+    """A :class:`Meta` from its layout and packed numbers (the load cache rebuilds them so)."""
+    return bytes.__new__(Meta, layout.tag + numbers) if layout is not None else NO_META
 
 
 NO_META = Meta()

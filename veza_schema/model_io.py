@@ -207,11 +207,11 @@ def _with_deprecations(schema: Schema, data: Any) -> Schema:
             raise ModelFormatError(f"schema.deprecations: {key!r} names no table or column")
         if column_name:
             columns = tuple(
-                dataclasses.replace(c, meta=dataclasses.replace(c.meta, deprecated=deprecation))
+                dataclasses.replace(c, meta=c.meta.replace(deprecated=deprecation))
                 if c.name == column_name else c for c in table.columns)
             tables[table_name] = dataclasses.replace(table, columns=columns)
         else:
-            meta = dataclasses.replace(table.meta, deprecated=deprecation)
+            meta = table.meta.replace(deprecated=deprecation)
             tables[table_name] = dataclasses.replace(table, meta=meta)
     return dataclasses.replace(schema, tables=tables)
 

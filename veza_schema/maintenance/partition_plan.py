@@ -29,6 +29,7 @@ from veza_schema.maintenance.partition_state import (
 )
 from veza_schema.managed import ARCHIVE_SCHEMA, period_start, planned_partitions, retention_cutoff, suffix_format
 from veza_schema.model import Table
+from veza_schema.sql import text
 
 ReferenceAction = Literal["archive", "delete", "set null"]
 
@@ -41,6 +42,7 @@ class NewPartition:
     default_rows: int = 0  # rows of the default partition that move into it
     under_lock: int = 0  # in a result: of the rows moved, those written during the move and copied in its last step
     deleted_under_lock: int = 0  # in a result: originals DELETEd (not TRUNCATEd) in that last step
+    relinked_keys: int = 0  # in a result: foreign keys re-added NOT VALID around that step's TRUNCATE
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,11 @@ class TablePlan:
         """Capture triggers on the default partition while no run holds this table: left by a run that
         died during a move (a run removes them first)."""
         return () if self.state.maintained_by is not None else self.state.capture_triggers
+
+    @property
+    def unvalidated_keys(self) -> tuple[IncomingKey, ...]:
+        """Foreign keys referencing the table left NOT VALID while no run holds it (a run validates them)."""
+        return () if self.state.maintained_by is not None else self.state.unvalidated_keys
 
 
 def decide(table: Table, state: TableState, as_of: datetime, premake: int | None = None,
@@ -268,6 +275,7 @@ class TableHealth:
     expired: tuple[str, ...]
     problems: tuple[str, ...]
     interrupted_moves: tuple[str, ...] = ()  # capture triggers an interrupted move left on the default partition
+    unvalidated_keys: tuple[str, ...] = ()  # NOT VALID foreign keys referencing the table ("name on table")
 
     @property
     def ok(self) -> bool:
@@ -288,9 +296,15 @@ def health(plan: TablePlan) -> TableHealth:
         problems += (f"an interrupted move left {', '.join(interrupted)} on {plan.state.default} (trigger, function "
                      "and log table: it logs every write to the default partition): rerun `veza-schema partitions`, "
                      "which removes it",)
+    unvalidated = tuple(f"{key.name} on {key.where}" for key in plan.unvalidated_keys)
+    for key in plan.unvalidated_keys:
+        problems += (f"foreign key {key.name} on {key.where} is NOT VALID (left by a move interrupted before it "
+                     "validated it, or added so by hand): enforced on new rows, unproven for the rows there; rerun "
+                     f"`veza-schema partitions`, which validates it first, or run ALTER TABLE "
+                     f"{text.qname(key.where)} VALIDATE CONSTRAINT {text.ident(key.name)}",)
     return TableHealth(plan.table.name, plan.backend, plan.interval, plan.premake, plan.state.default,
                        plan.state.default_row_count, plan.state.default_rows, future, missing,
-                       tuple(e.partition.name for e in plan.expire), problems, interrupted)
+                       tuple(e.partition.name for e in plan.expire), problems, interrupted, unvalidated)
 
 
 def periods_text(rows: Iterable[tuple[datetime | None, int]], interval: str) -> str:

@@ -30,16 +30,27 @@ def header(plan: TablePlan) -> str:
     return f"{plan.table.name} ({', '.join(parts)})"
 
 
-def _new(new: NewPartition, default: str | None, verb: str, *, done: bool = False, referenced: bool = False) -> str:
+def _new(new: NewPartition, default: str | None, verb: str, *, done: bool = False,
+         referenced: TablePlan | None = None) -> str:
     text = f"{new.name} FOR VALUES FROM ('{day_text(new.start)}') TO ('{day_text(new.end)}')"
     if new.default_rows:
         text += f", {verb} {new.default_rows} row(s) out of {default}"
         if done:  # what writers waited for: the rows written during the move, copied under the lock
             deleted = f", {new.deleted_under_lock} deleted under it" if new.deleted_under_lock else ""
-            text += f" ({new.under_lock} of them copied under the lock{deleted})"
-        elif referenced:
-            text += " (deleted there under the lock: a foreign key references the table, so writers wait in " \
-                    "proportion to them)"
+            relinked = f"; {new.relinked_keys} foreign key(s) re-added NOT VALID under it" \
+                if new.relinked_keys else ""
+            text += f" ({new.under_lock} of them copied under the lock{deleted}{relinked})"
+        elif referenced is not None:
+            refusal, keys = referenced.state.relink_refusal, len(referenced.state.incoming)
+            if refusal is None and new.default_rows >= referenced.state.relink_from:
+                text += f" (the {keys} foreign key(s) referencing the table dropped and re-added NOT VALID under " \
+                        "the lock, then validated while writers go on)"
+            elif refusal is None:
+                text += f" (deleted there under the lock: fewer than {referenced.state.relink_from} rows cost " \
+                        f"writers less than re-adding the {keys} foreign key(s) referencing the table, and " \
+                        "validating them)"
+            else:
+                text += f" (deleted there under the lock, so writers wait in proportion to them: {refusal})"
     return text
 
 
@@ -59,15 +70,21 @@ def plan_lines(plan: TablePlan) -> list[str]:
     lines = [f"  {header(plan)}:" + ("" if _busy(plan) else " up to date")]
     for name in plan.interrupted_moves:
         lines.append(f"    ~ would remove {name} from {plan.state.default} (left by an interrupted move)")
+    for key in plan.unvalidated_keys:
+        lines.append(f"    ~ would validate foreign key {key.name} on {key.where} (NOT VALID)")
     for change in plan.config:
         lines.append(f"    ~ would set pg_partman part_config.{change.setting}: {change.before} -> {change.after}")
     for new in plan.create:
-        text = _new(new, plan.state.default, "moving", referenced=bool(plan.state.incoming))
+        text = _new(new, plan.state.default, "moving", referenced=plan if plan.state.incoming else None)
         lines.append(f"    + would create {text}")
     for expiry in plan.expire:
         first, *rest = _expiry(expiry, "would detach, move", "would detach and drop")
         lines.append(f"    - {first}")
         lines += [f"    {line}" for line in rest]
+        if plan.state.incoming and plan.state.relink_refusal is None:
+            lines.append(f"        then the {len(plan.state.incoming)} foreign key(s) referencing {plan.table.name} "
+                         "dropped around the detach (no check of the referencing rows under its lock) and "
+                         "re-added NOT VALID, then validated while writers go on")
     lines += _attention(plan)
     return lines
 
@@ -80,8 +97,13 @@ def result_lines(result: TableResult) -> list[str]:
         lines.append(f"    ~ removed {name} from {plan.state.default} (left by an interrupted move)")
     for change in result.config:
         lines.append(f"    ~ pg_partman part_config.{change.setting}: {change.before} -> {change.after}")
+    for name in result.validated_leftovers:
+        lines.append(f"    ~ validated foreign key {name} (left NOT VALID by an interrupted move)")
     for new in result.created:
         lines.append(f"    + created {_new(new, plan.state.default, 'moved', done=True)}")
+    fresh = [name for name in result.validated_keys if name not in result.validated_leftovers]
+    if fresh:
+        lines.append(f"    ~ validated foreign key(s) {', '.join(fresh)} (re-added NOT VALID by this run)")
     for expiry in result.expired:
         first, *rest = _expiry(expiry, "detached, moved", "detached and dropped")
         lines.append(f"    - {first}")
@@ -106,7 +128,7 @@ def _attention(plan: TablePlan) -> list[str]:
 
 def _busy(plan: TablePlan) -> bool:
     return bool(plan.create or plan.expire or plan.config or plan.needs_attention or plan.notes
-                or plan.interrupted_moves)
+                or plan.interrupted_moves or plan.unvalidated_keys)
 
 
 def summary(results: Sequence[TableResult] | Sequence[TablePlan], *, dry_run: bool) -> str:
@@ -145,11 +167,13 @@ def result_json(results: Sequence[TableResult], as_of: datetime, errors: dict[st
             "table": result.table,
             "created": [{"partition": new.name, "from": new.start.isoformat(), "to": new.end.isoformat(),
                          "moved_rows": new.default_rows, "copied_under_lock": new.under_lock,
-                         "deleted_under_lock": new.deleted_under_lock}
+                         "deleted_under_lock": new.deleted_under_lock, "relinked_keys": new.relinked_keys}
                         for new in result.created],
             "moved_rows": result.moved_rows,
             "copied_under_lock": result.copied_under_lock,
             "deleted_under_lock": result.deleted_under_lock,
+            "relinked_keys": result.relinked_keys,
+            "validated_keys": list(result.validated_keys),
             "expired": [{"partition": e.partition.name, "kept_as": f"{ARCHIVE_SCHEMA}.{e.partition.name}"
                          if e.keep_table else None} for e in result.expired],
             "referencing_rows": result.referencing_rows,
@@ -201,6 +225,7 @@ def health_json(items: Sequence[TableHealth], as_of: datetime, errors: dict[str,
                                        for start, count in item.default_rows_by_period},
             "past_retention": list(item.expired),
             "interrupted_moves": list(item.interrupted_moves),
+            "unvalidated_keys": list(item.unvalidated_keys),
             "problems": list(item.problems),
         })
     for table, message in sorted(errors.items()):

@@ -23,17 +23,17 @@ a file's bytes, a warm run takes the file's objects from the cache and composes 
   rebuilds them in C; marshalled tuples walked in Python to rebuild them took 1.5 times as long
   (500 tables: 0.13 s against 0.085 s CPU, medians of 5).
   It is not pickle of arbitrary classes: the pickler refuses any object but plain values, the
-  dataclasses it is given (each reduced to ``cls(*fields)``), read-only mappings and key positions;
-  the unpickler resolves no other name, so loading an entry can only run those dataclasses'
-  ``__init__`` (field assignments), ``KeyPositions.__new__`` and ``MappingProxyType``. A damaged or
-  foreign entry is a miss. The directory is the user's own.
+  dataclasses it is given (each reduced to ``cls(*fields)``), read-only mappings and the model's
+  packed positions (:class:`veza_schema.model.Meta`, its layouts); the unpickler resolves no other
+  name, so loading an entry can only run those dataclasses' ``__init__`` (field assignments),
+  :func:`veza_schema.model.meta_from`, :func:`veza_schema.model.position_layout` and
+  ``MappingProxyType``. A damaged or foreign entry is a miss. The directory is the user's own.
 - Opt-in: the library reads YAML only; the CLI calls :func:`enable` and :func:`disable`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copyreg
 import dataclasses
 import hashlib
 import importlib.util
@@ -54,7 +54,6 @@ import yaml
 import veza_schema
 from veza_schema import model
 from veza_schema.sql.parse_cache import NO_CACHE_ENV, default_directory, untrusted
-from veza_schema.yaml.nodes import KeyPositions
 
 FORMAT = 1
 PROTOCOL = 5
@@ -98,11 +97,13 @@ def _field_reducer(cls: type) -> Callable[[Any], tuple[Any, ...]]:
     return lambda obj: (cls, values(obj))
 
 
-def _key_positions_state(positions: KeyPositions) -> tuple[Any, ...]:
-    """Rebuilt as pickle rebuilds any slotted object: ``KeyPositions.__new__`` and its three slots set
-    (in C, without a Python call: a warm run rebuilds ~130,000 of them at 10,000 tables)."""
-    state = {name: getattr(positions, name) for name in KeyPositions.__slots__}
-    return copyreg.__newobj__, (KeyPositions,), (None, state)  # type: ignore[attr-defined]
+def _meta_arguments(meta: model.Meta) -> tuple[Any, ...]:
+    """Its layout (pickled once per file by pickle's memo, rebuilt as the process's shared one) and numbers."""
+    return model.meta_from, (meta.layout, meta.numbers())
+
+
+def _layout_arguments(layout: model.PositionLayout) -> tuple[Any, ...]:
+    return model.position_layout, (layout.file, layout.located, layout.keys, layout.width, layout.notes)
 
 
 class Codec:
@@ -111,10 +112,12 @@ class Codec:
     def __init__(self, classes: Iterable[type] = ()) -> None:
         self.reducers = _Reducers({cls: _field_reducer(cls) for cls in (*_model_classes(), *classes)})
         self.reducers[MappingProxyType] = lambda proxy: (_mapping_proxy, (dict(proxy),))
-        self.reducers[KeyPositions] = _key_positions_state
+        self.reducers[model.Meta] = _meta_arguments
+        self.reducers[model.PositionLayout] = _layout_arguments
         self.names: dict[tuple[str, str], Any] = {(cls.__module__, cls.__qualname__): cls for cls in self.reducers
-                                                  if cls is not MappingProxyType}
-        self.names.update({(__name__, rebuild.__qualname__): rebuild for rebuild in (_mapping_proxy,)})
+                                                  if cls not in (MappingProxyType, model.Meta, model.PositionLayout)}
+        self.names.update({(rebuild.__module__, rebuild.__qualname__): rebuild
+                           for rebuild in (_mapping_proxy, model.meta_from, model.position_layout)})
 
     def dumps(self, value: Any) -> bytes:
         out = io.BytesIO()
@@ -129,17 +132,11 @@ class _Reducers(dict[type, Callable[[Any], Any]]):
     """The pickler's dispatch table: an object of any class but these is refused, not pickled by name.
 
     Plain values (str, int, float, bytes, tuple, list, dict, set, frozenset, None, bools) and
-    classes of metaclass ``type`` are written by pickle before this table is consulted; the
-    unpickler still resolves only the allowed names."""
+    classes (by name) are written by pickle before this table is consulted; the unpickler still
+    resolves only the allowed names."""
 
     def __missing__(self, cls: type) -> Callable[[Any], Any]:
-        if issubclass(cls, type):  # a class with a metaclass (KeyPositions: ABCMeta): by name, as pickle does
-            return _by_name
         raise pickle.PicklingError(f"not kept in the load cache: {cls.__qualname__}")
-
-
-def _by_name(cls: type) -> str:
-    return cls.__qualname__
 
 
 class _Pickler(pickle.Pickler):

@@ -81,7 +81,7 @@ from veza_schema.types import SERIAL_TYPES
 from veza_schema.yaml import load_cache, workers
 from veza_schema.yaml.contract import keys
 from veza_schema.yaml.names import format_name, make_object_name, nextval_default, parse_name, parse_qualified
-from veza_schema.yaml.nodes import NodeReader, compose_file, key_positions, read_bytes
+from veza_schema.yaml.nodes import NodeReader, compose_file, located_meta, read_bytes
 
 # The keys of each object come from the format's contract (yaml/contract.py), which the JSON Schema
 # of `veza-schema json-schema` is generated from too: add a key there, not here.
@@ -726,7 +726,7 @@ class _ModuleReader:
                 renamed = self.text(value, "table", "renamed_from", what)
             elif key == "deprecated":
                 deprecated = self.read_deprecation(value, what)
-        return Meta(self.r.pos(node), waivers, rfc, deprecated, renamed, key_positions(self.r.file, items or []))
+        return located_meta(self.r.file, node, items or [], (waivers, rfc, deprecated, renamed))
 
     def read_waivers(self, node: yaml.Node, what: str) -> tuple[Waiver, ...]:
         items = self.r.mapping(node, f"waive of {what}")
@@ -1545,7 +1545,7 @@ class _ModuleReader:
             name = f"fk_{bare}_{target_bare}" if per_target[target] == 1 else f"fk_{bare}_{target_bare}_{column}"
             named[name] = ForeignKey(name, (column,), target, ref_columns, on_delete or "no action",
                                      on_update or "no action", on_delete_explicit=on_delete is not None,
-                                     meta=replace(meta, pos=self.r.pos(node)))
+                                     meta=meta.replace(pos=self.r.pos(node)))
         return named
 
     def deferral(self, values: dict[str, yaml.Node], what: str) -> tuple[bool, bool]:
@@ -1620,7 +1620,7 @@ class _ModuleReader:
             return None
         meta = self.meta(key_node, items, what)
         if items is None:
-            meta = replace(meta, key_pos=key_positions(self.r.file, [("expression", node, node)]))
+            meta = meta.replace(key_pos={"expression": self.r.pos(node)})
         return CheckConstraint(name, expression.strip(), meta)
 
     def read_foreign_key(self, table: str, text: str, key_node: yaml.Node, node: yaml.Node) -> ForeignKey | None:

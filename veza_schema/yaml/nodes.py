@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import difflib
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from struct import Struct
 from sys import intern
 
 import yaml
@@ -20,71 +18,23 @@ import yaml.constructor
 import yaml.resolver
 
 from veza_schema.errors import Problem
-from veza_schema.model import SourcePos
+from veza_schema.model import Deprecation, Meta, SourcePos, Waiver
 
 
 def node_pos(file: str, node: yaml.Node) -> SourcePos:
     return SourcePos(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-_LINE_AND_COLUMN = Struct("=II")
-
-
-@cache
-def _packing(count: int) -> Struct:
-    """``count`` unsigned 32-bit numbers (line, column, line, column...)."""
-    return Struct(f"={count}I")
-
-
-class KeyPositions(Mapping[str, SourcePos]):
-    """Where each key of one YAML mapping was written, packed: ``Meta.key_pos`` of every object.
-
-    A dict of :class:`SourcePos` cost ~600 bytes per object (a position object and a line
-    number object per key, the dict, its read-only proxy): at 10,000 tables, ~80 MB. Here
-    the key index is shared by every object written with the same keys, the positions are
-    packed line/column pairs, and a :class:`SourcePos` is made when one is asked for.
-    """
-
-    __slots__ = ("_file", "_offsets", "_packed")
-    # One {key: byte offset} per distinct list of keys, shared by every object written with them.
-    _shared_offsets: dict[tuple[str, ...], dict[str, int]] = {}
-
-    def __init__(self, file: str, keys: tuple[str, ...], lines_and_columns: list[int]) -> None:
-        self._file = file
-        offsets = self._shared_offsets.get(keys)
-        if offsets is None:
-            offsets = self._shared_offsets[keys] = {key: i * _LINE_AND_COLUMN.size for i, key in enumerate(keys)}
-        self._offsets = offsets
-        self._packed = _packing(len(lines_and_columns)).pack(*lines_and_columns)
-
-    def get(self, key: str, default: SourcePos | None = None) -> SourcePos | None:  # type: ignore[override]
-        offset = self._offsets.get(key)
-        if offset is None:
-            return default
-        line, column = _LINE_AND_COLUMN.unpack_from(self._packed, offset)
-        return SourcePos(self._file, line, column)
-
-    def __getitem__(self, key: str) -> SourcePos:
-        found = self.get(key)
-        if found is None:
-            raise KeyError(key)
-        return found
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._offsets)
-
-    def __len__(self) -> int:
-        return len(self._offsets)
-
-    def __repr__(self) -> str:
-        return f"KeyPositions({dict(self)!r})"
-
-
-def key_positions(file: str, items: list[tuple[str, yaml.Node, yaml.Node]]) -> KeyPositions:
-    """Positions of the values of a mapping's items (as :meth:`NodeReader.mapping` returns them)."""
-    packed = [number for _, _, value in items
-              for number in (value.start_mark.line + 1, value.start_mark.column + 1)]
-    return KeyPositions(file, tuple([key for key, _, _ in items]), packed)
+def located_meta(file: str, node: yaml.Node, items: list[tuple[str, yaml.Node, yaml.Node]],
+                 notes: tuple[tuple[Waiver, ...], str | None, Deprecation | None, str | None] | None = None) -> Meta:
+    """An object's :class:`Meta`: where it was declared (``node``) and where each of its mapping's values
+    was written (``items`` as :meth:`NodeReader.mapping` returns them), packed without a position object."""
+    mark = node.start_mark
+    numbers = [mark.line + 1, mark.column + 1]
+    for _, _, value in items:
+        value_mark = value.start_mark
+        numbers += (value_mark.line + 1, value_mark.column + 1)
+    return Meta.packed(file, tuple([key for key, _, _ in items]), numbers, notes)
 
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
