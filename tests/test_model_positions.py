@@ -110,3 +110,17 @@ def test_a_meta_shows_what_it_holds() -> None:
     meta = Meta(SourcePos("a.yaml", 3, 5), rfc="RFC-1")
     assert repr(meta) == str(meta) == ("Meta(pos=SourcePos(file='a.yaml', line=3, column=5), rfc='RFC-1')")
     assert bool(Meta())
+
+
+def test_a_meta_pickled_or_copied_keeps_its_positions_and_notes(tmp_path: Path) -> None:
+    """Pickle and copy go by value: the packed bytes start with a layout number local to this process."""
+    import copy
+    import pickle
+
+    file = str(tmp_path / "m.yaml")
+    meta = Meta(SourcePos(file, 3, 5), (Waiver("NAM001", "legacy", SourcePos(file, 4, 9)),), "RFC-7",
+                Deprecation(since="2026-01"), "old_name", {"default": SourcePos(file, 3, 20)})
+    for twin in (pickle.loads(pickle.dumps(meta)), copy.copy(meta), copy.deepcopy(meta)):
+        assert twin == meta
+        assert (twin.pos, twin.at("default"), twin.waivers, twin.rfc, twin.renamed_from) == \
+            (meta.pos, meta.at("default"), meta.waivers, meta.rfc, meta.renamed_from)

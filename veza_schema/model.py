@@ -251,6 +251,11 @@ class Meta(bytes):
             raise TypeError(f"Meta has no field {sorted(unknown)}")
         return Meta(**{**now, **changes})  # type: ignore[arg-type]
 
+    def __reduce__(self) -> tuple[type[Meta], tuple[object, ...]]:
+        """Pickled and copied by value: the bytes start with a layout number that means nothing in another process."""
+        waivers, rfc, deprecated, renamed_from = self.notes
+        return Meta, (self.pos, waivers, rfc, deprecated, renamed_from, dict(self.key_pos))
+
     def numbers(self) -> bytes:
         """The packed line/column numbers (what :func:`meta_from` takes back with the layout)."""
         return bytes(self[_NUMBER.size:])
