@@ -296,21 +296,25 @@ def _decode(stored: Any) -> _Facts:
     return _Facts(bool(parsed), terms(positive), terms(negative), tuple(map(_decode_atom, compared)))
 
 
-@lru_cache(maxsize=65536)
+# Equal atoms as one object: 10,000 tables repeat ``deleted_at IS NULL`` and ``score >= 0``. Keyed by the
+# atom itself (an lru_cache keyed by the stored tuple kept those tuples too, ~8 MiB at 10,000 tables).
+_ATOMS: dict[Atom, Atom] = {}
+
+
 def _decode_atom(stored: Any) -> Atom:
-    """One stored atom, decoded once per run: 10,000 tables repeat ``deleted_at IS NULL`` and ``score >= 0``
-    (the stored form is a tuple of plain values, hashable; equal atoms become one object)."""
     column, op, values = stored
     try:
-        return Atom(str(column), str(op), tuple(Literal(Decimal(value) if kind == "d" else value, type_)
+        atom = Atom(str(column), str(op), tuple(Literal(Decimal(value) if kind == "d" else value, type_)
                                                 for kind, value, type_ in values))
     except InvalidOperation:  # a damaged entry: the cache answers afresh
         raise ValueError(stored) from None
+    return _ATOMS.setdefault(atom, atom)
 
 
-# Large enough for every predicate of a 10,000-table schema: four rules ask about each text, one after
-# another over all tables, so a smaller cache would decode each text four times. Lint empties it after
-# its rules ran (:func:`release`).
+# Small on purpose: the rules keep verdicts (booleans, cached below), not these trees. Texts many tables
+# share (``deleted_at IS NULL``, ``price >= 0``) stay here; a text only one table has is decoded again by
+# each rule that asks about it, which costs less than holding the trees of a 10,000-table schema
+# (~19 MiB, read by no one once each rule has its verdict).
 @lru_cache(maxsize=65536)
 @on_disk("predicate_facts", _encode, _decode)
 def _facts(text: str) -> _Facts:
@@ -405,5 +409,6 @@ def columns_of(term: Term) -> set[str]:
 def release() -> None:
     """Forget what this module learnt: lint calls it once its rules ran (the answers of a 10,000-table
     schema hold megabytes that nothing reads afterwards)."""
-    for cached in (_facts, _decode_atom, can_be_true, can_be_false, _term_columns, _alone):
+    for cached in (_facts, can_be_true, can_be_false, _term_columns, _alone):
         cached.cache_clear()
+    _ATOMS.clear()
