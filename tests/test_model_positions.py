@@ -124,3 +124,25 @@ def test_a_meta_pickled_or_copied_keeps_its_positions_and_notes(tmp_path: Path) 
         assert twin == meta
         assert (twin.pos, twin.at("default"), twin.waivers, twin.rfc, twin.renamed_from) == \
             (meta.pos, meta.at("default"), meta.waivers, meta.rfc, meta.renamed_from)
+
+
+def test_equal_lists_names_and_index_keys_of_one_file_are_held_once_positions_stay_per_object(tmp_path: Path) -> None:
+    schema_dir = tmp_path / "schema"
+    schema_dir.mkdir()
+    table = ("  {name}:\n    tags: [user_facing]\n    columns:\n"
+             "      id: {{type: uuid, primary_key: true}}\n"
+             "      user_id: {{type: uuid, references: users.id, on_delete: cascade}}\n"
+             "    indexes:\n      idx_{name}_user: {{columns: [user_id desc]}}\n")
+    (schema_dir / "m.yaml").write_text("module: m\ntables:\n  users:\n    columns:\n"
+                                       "      id: {type: uuid, primary_key: true}\n"
+                                       + table.format(name="a") + table.format(name="b"))
+    tables = load_schema(schema_dir).tables
+    a, b = tables["a"], tables["b"]
+    assert a.primary_key is not None and b.primary_key is not None
+    assert a.primary_key.columns is b.primary_key.columns
+    (fk_a,), (fk_b,) = a.foreign_keys.values(), b.foreign_keys.values()
+    assert fk_a.ref_columns is fk_b.ref_columns and fk_a.on_delete is fk_b.on_delete
+    assert fk_a.ref_table is fk_b.ref_table and a.tags is b.tags
+    (index_a,), (index_b,) = a.indexes.values(), b.indexes.values()
+    assert index_a.elements is index_b.elements and index_a.elements[0].descending
+    assert fk_a.meta.pos != fk_b.meta.pos and index_a.meta.pos != index_b.meta.pos  # each keeps its own place

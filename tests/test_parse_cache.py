@@ -220,6 +220,21 @@ def test_predicate_answers_from_disk_equal_fresh_ones(tmp_path: Path) -> None:
     assert decimals == [(predicates.Literal(Decimal("1.5"), "numeric"), predicates.Literal(Decimal("2.25"), "numeric"))]
 
 
+def test_equal_atoms_from_disk_are_one_object_until_lint_releases_them(tmp_path: Path) -> None:
+    parse_cache.enable(tmp_path, "1.0")
+    texts = ("score >= 0 AND score <= 10", "score >= 0 AND score <= 20")
+    for text in texts:
+        predicates.can_be_true(text)
+    parse_cache.save_and_disable()
+    forget()
+    parse_cache.enable(tmp_path, "1.0")
+    first, second = (predicates.comparisons(text) for text in texts)
+    shared, mine = next(first), next(first)
+    assert next(second) is shared and shared.op == ">=" and next(second) != mine
+    predicates.release()
+    assert not predicates._ATOMS
+
+
 def test_a_damaged_predicate_entry_is_answered_afresh(tmp_path: Path) -> None:
     cache = parse_cache.enable(tmp_path, "1.0")
     assert cache is not None
