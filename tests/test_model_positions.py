@@ -143,6 +143,7 @@ def test_equal_lists_names_and_index_keys_of_one_file_are_held_once_positions_st
     (fk_a,), (fk_b,) = a.foreign_keys.values(), b.foreign_keys.values()
     assert fk_a.ref_columns is fk_b.ref_columns and fk_a.on_delete is fk_b.on_delete
     assert fk_a.ref_table is fk_b.ref_table and a.tags is b.tags
+    assert a.triggers is b.policies and a.grants == {}  # one empty mapping for every table of the file
     (index_a,), (index_b,) = a.indexes.values(), b.indexes.values()
     assert index_a.elements is index_b.elements and index_a.elements[0].descending
     assert fk_a.meta.pos != fk_b.meta.pos and index_a.meta.pos != index_b.meta.pos  # each keeps its own place

@@ -565,6 +565,9 @@ class _ModuleReader:
         self.module = stem
         self.schema: str | None = None  # the module's PostgreSQL schema; None: the home schema
         self._first: dict[Any, Any] = {}
+        # The one empty mapping of the file's tables (most have no trigger, exclusion, policy or grant: four
+        # empty dicts a table, ~3 MB at 10,000 tables). Safe because the model is never changed in place.
+        self._none: dict[Any, Any] = {}
 
     def same(self, value: _T) -> _T:
         """The first equal value this file made (names, column lists, index keys, actions): 100 tables of a
@@ -1273,11 +1276,13 @@ class _ModuleReader:
             for constraint_name in constraint_map:
                 if primary_key is not None and constraint_name == primary_key.name:
                     self.r.problem(values["columns"], f"{what}: constraint name {constraint_name} is used twice")
-        return Table(name=name, columns=tuple(columns), primary_key=primary_key, uniques=uniques, checks=checks,
-                     foreign_keys=foreign_keys, indexes=indexes, triggers=triggers, partition=partition,
-                     comment=comment, purge=purge, module=self.module, tags=tags, meta=meta, exclusions=exclusions,
-                     unlogged=flags["unlogged"], row_security=flags["row_security"],
-                     force_row_security=flags["force_row_security"], policies=policies, grants=grants or {})
+        none = self._none
+        return Table(name=name, columns=tuple(columns), primary_key=primary_key, uniques=uniques or none,
+                     checks=checks or none, foreign_keys=foreign_keys or none, indexes=indexes or none,
+                     triggers=triggers or none, partition=partition, comment=comment, purge=purge, module=self.module,
+                     tags=tags, meta=meta, exclusions=exclusions or none, unlogged=flags["unlogged"],
+                     row_security=flags["row_security"], force_row_security=flags["force_row_security"],
+                     policies=policies or none, grants=grants or none)
 
     def read_triggers(self, table: str, node: yaml.Node, what: str) -> dict[str, Trigger]:
         triggers: dict[str, Trigger] = {}
