@@ -371,6 +371,24 @@ def test_the_source_files_of_an_answer_are_part_of_its_key(tmp_path: Path) -> No
     assert parse_cache._with_sources("statement_kinds", ()) == "statement_kinds"
 
 
+def test_every_disk_cached_answer_outside_parse_py_names_the_files_it_is_worked_out_by() -> None:
+    """The cache's fingerprint covers parse.py and pglast only: an answer worked out elsewhere (a rule, a
+    route) whose module does not name its own file would be served stale after an edit of that module in a
+    checkout whose version did not change."""
+    import ast as python_ast
+
+    package = Path(parse_cache.__file__).parent.parent
+    unnamed = []
+    for module in sorted(package.rglob("*.py")):
+        if module.name == "parse.py" and module.parent.name == "sql":
+            continue
+        for node in python_ast.walk(python_ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, python_ast.Call) and getattr(node.func, "id", None) == "on_disk" \
+                    and not any(keyword.arg == "sources" for keyword in node.keywords):
+                unnamed.append(f"{module.relative_to(package)}:{node.lineno}")
+    assert unnamed == []
+
+
 def test_the_statements_that_can_destroy_data_come_from_disk_as_found_fresh(tmp_path: Path) -> None:
     text = ("ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES u (id);\nALTER TABLE t DROP COLUMN b;\n"
             "DROP INDEX i;\nDROP TABLE v;\nDELETE FROM w WHERE x > 1;\nALTER TABLE t ALTER COLUMN c TYPE int;\n")

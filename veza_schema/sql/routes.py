@@ -22,8 +22,11 @@ import re
 from collections.abc import Iterable
 from enum import Enum
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import veza_schema.sql.volatility
+import veza_schema.types
 from veza_schema.errors import VezaSchemaError
 from veza_schema.model import Schema
 from veza_schema.sql.parse import (
@@ -44,6 +47,10 @@ from veza_schema.sql.parse_cache import on_disk
 from veza_schema.sql.text import Sql
 from veza_schema.sql.volatility import VALUE_GENERATORS, offline_facts
 from veza_schema.types import TypeSyntaxError, normalize_type, short_type
+
+# What the disk-cached verdicts below are worked out by (besides parse.py, which every key covers): an
+# edit to any of them re-answers, even in a checkout whose version did not change.
+_VERDICT_SOURCES = (Path(__file__), Path(veza_schema.types.__file__), Path(veza_schema.sql.volatility.__file__))
 
 
 class Route(Enum):
@@ -156,7 +163,7 @@ def check_default(text: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-@on_disk("default_in_column", bool, bool)
+@on_disk("default_in_column", bool, bool, sources=_VERDICT_SOURCES)
 def _default_in_column(text: str) -> bool:
     try:
         statements = statement_nodes(f"CREATE TABLE t (c text DEFAULT {text}\n)")
@@ -184,7 +191,8 @@ def check_query(text: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-@on_disk("query_problem", lambda found: found, lambda stored: None if stored is None else tuple(stored))
+@on_disk("query_problem", lambda found: found, lambda stored: None if stored is None else tuple(stored),
+         sources=_VERDICT_SOURCES)
 def _query_problem(text: str) -> tuple[str, int | None] | None:
     """Why ``text`` is not exactly one SELECT, as (message, offset); None when it is (kept on disk)."""
     try:
@@ -212,7 +220,7 @@ def _type_spelling(canonical: str) -> str | None:
     return spelling if _is_column_type(spelling) else None
 
 
-@on_disk("column_type", bool, bool)  # a warm run parses no type: pglast is not even imported
+@on_disk("column_type", bool, bool, sources=_VERDICT_SOURCES)  # a warm run parses no type: pglast is not even imported
 def _is_column_type(spelling: str) -> bool:
     if has_comment(spelling):
         return False
@@ -290,7 +298,8 @@ def _raise(problem: tuple[str, int | None] | None) -> None:
 # The two signature checks' verdicts as (message, offset), None when the text passes: kept in the
 # disk cache, so a warm run parses no signature.
 @lru_cache(maxsize=4096)
-@on_disk("function_arguments", lambda found: found, lambda stored: None if stored is None else tuple(stored))
+@on_disk("function_arguments", lambda found: found, lambda stored: None if stored is None else tuple(stored),
+         sources=_VERDICT_SOURCES)
 def _arguments_problem(text: str) -> tuple[str, int | None] | None:
     try:
         _function_probe(text, "void")
@@ -300,7 +309,8 @@ def _arguments_problem(text: str) -> tuple[str, int | None] | None:
 
 
 @lru_cache(maxsize=4096)
-@on_disk("function_returns", lambda found: found, lambda stored: None if stored is None else tuple(stored))
+@on_disk("function_returns", lambda found: found, lambda stored: None if stored is None else tuple(stored),
+         sources=_VERDICT_SOURCES)
 def _returns_problem(text: str) -> tuple[str, int | None] | None:
     try:
         stmt = _function_probe("", text)
@@ -329,7 +339,7 @@ def check_operator_class(text: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-@on_disk("operator_class", bool, bool)
+@on_disk("operator_class", bool, bool, sources=_VERDICT_SOURCES)
 def _is_operator_class(text: str) -> bool:
     try:
         if has_comment(text):
@@ -357,7 +367,7 @@ def check_exclusion_element(text: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-@on_disk("exclusion_element", bool, bool)
+@on_disk("exclusion_element", bool, bool, sources=_VERDICT_SOURCES)
 def _is_exclusion_element(text: str) -> bool:
     try:
         if has_comment(text):
@@ -442,7 +452,7 @@ def _called(text: str, query: bool) -> frozenset[str]:
     return _query_calls(text)
 
 
-@on_disk("query_calls", lambda found: found, frozenset)
+@on_disk("query_calls", lambda found: found, frozenset, sources=_VERDICT_SOURCES)
 def _query_calls(text: str) -> frozenset[str]:
     try:
         return called_functions(query_node(text))

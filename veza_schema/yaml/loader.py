@@ -74,6 +74,7 @@ from veza_schema.model import (
     split_name,
 )
 from veza_schema.sql import parse_cache, routes
+from veza_schema.sql import render as render_module
 from veza_schema.sql.parse_cache import on_disk
 from veza_schema.sql.render import render_template, template_digest
 from veza_schema.sql.routes import Route, RouteError, sql_expression
@@ -2130,7 +2131,8 @@ def counter_function(parent: str, column: str, spec: CounterSpec, module: str, m
         module=module, meta=meta)
 
 
-@on_disk("counter-body", str, str)
+# The template's digest is in the request; the body is also the routes' and the renderer's.
+@on_disk("counter-body", str, str, sources=(Path(routes.__file__), Path(render_module.__file__)))
 def _counter_body(request: str) -> str:
     """A counter function's body for ``[template digest, parent, column, rows_of, via, key, where]`` (JSON).
 

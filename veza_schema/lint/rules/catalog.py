@@ -14,12 +14,13 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import LintContext, Rule, rule
 from veza_schema.lint.rules.common import column_path, index_path, table_path
-from veza_schema.lint.rules.predicates import Literal, comparisons, literal_of
+from veza_schema.lint.rules.predicates import ANSWER_SOURCES, Literal, comparisons, literal_of
 from veza_schema.model import Column, Index, Schema, SourcePos, Table
 from veza_schema.sql.facts import CatalogFacts
 from veza_schema.sql.parse import SqlSyntaxError, ast, expression_node
@@ -109,7 +110,8 @@ def _decode_literal(stored: Any) -> Literal | None:
 
 
 @lru_cache(maxsize=65536)
-@on_disk("default_literal", _encode_literal, _decode_literal)  # a warm run parses no default
+# A warm run parses no default; the answer is this file's and literal_of's (predicates.py).
+@on_disk("default_literal", _encode_literal, _decode_literal, sources=(Path(__file__), *ANSWER_SOURCES))
 def _default_literal(text: str) -> Literal | None:
     """The default when it is one constant (optionally cast), else None."""
     try:

@@ -16,11 +16,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import veza_schema.types
 from veza_schema.sql.parse import SqlSyntaxError, ast, enums, expression_node, walk
 from veza_schema.sql.parse_cache import on_disk
 from veza_schema.types import TypeSyntaxError, normalize_type
+
+# What the disk-cached answers below are worked out by (besides parse.py, which every key covers): an edit
+# to either file re-answers, even in a checkout whose version did not change.
+ANSWER_SOURCES = (Path(__file__), Path(veza_schema.types.__file__))
 
 _MAX_TERMS = 64
 _FLIP = {"=": "=", "<>": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -316,7 +322,7 @@ def _decode_atom(stored: Any) -> Atom:
 # each rule that asks about it, which costs less than holding the trees of a 10,000-table schema
 # (~19 MiB, read by no one once each rule has its verdict).
 @lru_cache(maxsize=65536)
-@on_disk("predicate_facts", _encode, _decode)
+@on_disk("predicate_facts", _encode, _decode, sources=ANSWER_SOURCES)
 def _facts(text: str) -> _Facts:
     try:
         node = expression_node(text)
