@@ -18,7 +18,7 @@ import yaml.constructor
 import yaml.resolver
 
 from veza_schema.errors import Problem
-from veza_schema.model import Deprecation, Meta, SourcePos, Waiver
+from veza_schema.model import Meta, Notes, SourcePos
 
 
 def node_pos(file: str, node: yaml.Node) -> SourcePos:
@@ -26,7 +26,7 @@ def node_pos(file: str, node: yaml.Node) -> SourcePos:
 
 
 def located_meta(file: str, node: yaml.Node, items: list[tuple[str, yaml.Node, yaml.Node]],
-                 notes: tuple[tuple[Waiver, ...], str | None, Deprecation | None, str | None] | None = None) -> Meta:
+                 notes: Notes | None = None) -> Meta:
     """An object's :class:`Meta`: where it was declared (``node``) and where each of its mapping's values
     was written (``items`` as :meth:`NodeReader.mapping` returns them), packed without a position object."""
     mark = node.start_mark
