@@ -7,8 +7,10 @@ import os
 import pickle
 import stat
 import subprocess
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,9 +18,10 @@ from tests.factories import write_synthetic_schema
 from tests.helpers import REPO_ROOT, run_cli
 from veza_schema.errors import SchemaLoadError
 from veza_schema.model import Schema
+from veza_schema.sql import parse_cache
 from veza_schema.yaml import load_cache
 from veza_schema.yaml.gitref import load_at_ref
-from veza_schema.yaml.loader import load_schema
+from veza_schema.yaml.loader import display_path, load_schema
 
 SHIPPED = REPO_ROOT / "schema"
 
@@ -224,3 +227,99 @@ def test_a_git_refs_temporary_copy_leaves_no_entries(tmp_path: Path) -> None:
     assert list(at_ref.schema.tables) == ["alpha"]
     assert load_cache.active() is not None
     assert not list((tmp_path / "cache").glob("load-*.pickle"))
+
+
+# -- shrinking: entries no run used for 30 days go at the end of a run that wrote one -----------------------
+DAY = 86400
+OLD = (parse_cache.STALE_AFTER_DAYS + 1) * DAY
+
+
+def age(entries: list[Path], seconds: float) -> None:
+    for entry in entries:
+        then = time.time() - seconds
+        os.utime(entry, (then, then))
+
+
+def two_modules(tmp_path: Path) -> Path:
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    (schema / "a.yaml").write_text(module("a", "alpha"))
+    (schema / "b.yaml").write_text(module("b", "beta"))
+    return schema
+
+
+def entry_of(cache: load_cache.LoadCache, file: Path) -> Path:
+    return cache.path(cache.key(display_path(file), file.stem, file.read_bytes()))
+
+
+def test_an_entry_no_run_used_for_30_days_is_removed_when_a_run_writes(tmp_path: Path) -> None:
+    schema, cache_dir = two_modules(tmp_path), tmp_path / "cache"
+    _, first = load(schema, cache_dir)
+    old_b = entry_of(first, schema / "b.yaml")
+    assert old_b.exists()
+    age(list(cache_dir.glob("load-*.pickle")), OLD)
+    (schema / "b.yaml").write_text(module("b", "gamma"))
+    _, second = load(schema, cache_dir)
+    assert (second.hits, second.misses) == (1, 1)
+    entries = sorted(cache_dir.glob("load-*.pickle"))
+    assert len(entries) == 2 and old_b not in entries  # a.yaml's (read, so renewed) and b.yaml's new one
+    assert all(entry.stat().st_mtime > time.time() - DAY for entry in entries)
+
+
+def test_old_entries_a_warm_run_reads_survive_the_next_writing_run(tmp_path: Path) -> None:
+    schema, cache_dir = two_modules(tmp_path), tmp_path / "cache"
+    load(schema, cache_dir)
+    kept = sorted(cache_dir.glob("load-*.pickle"))
+    age(kept, OLD)
+    _, warm = load(schema, cache_dir)  # reads both, writes nothing
+    assert (warm.hits, warm.misses) == (2, 0)
+    (schema / "c.yaml").write_text(module("c", "gamma"))
+    load(schema, cache_dir)  # writes c.yaml's entry, then prunes
+    assert set(kept) < set(cache_dir.glob("load-*.pickle"))
+
+
+def test_a_run_that_writes_nothing_removes_nothing(tmp_path: Path) -> None:
+    schema, cache_dir = two_modules(tmp_path), tmp_path / "cache"
+    load(schema, cache_dir)
+    unused = cache_dir / "load-0123-4567.pickle"
+    unused.write_bytes(b"")
+    age([unused], OLD)
+    load(schema, cache_dir)
+    assert unused.exists()
+
+
+def test_a_hit_renews_an_entry_at_most_once_a_day(tmp_path: Path) -> None:
+    schema, cache_dir = two_modules(tmp_path), tmp_path / "cache"
+    _, first = load(schema, cache_dir)
+    a, b = entry_of(first, schema / "a.yaml"), entry_of(first, schema / "b.yaml")
+    age([a], DAY - 600)
+    age([b], DAY + 600)
+    a_before = a.stat().st_mtime
+    load(schema, cache_dir)
+    assert a.stat().st_mtime == a_before
+    assert b.stat().st_mtime > time.time() - 600
+
+
+def test_entries_of_another_fingerprint_age_out_alike(tmp_path: Path) -> None:
+    schema, cache_dir = two_modules(tmp_path), tmp_path / "cache"
+    load(schema, cache_dir, version="0.9")
+    older_version = sorted(cache_dir.glob("load-*.pickle"))
+    age(older_version[:1], OLD)
+    age(older_version[1:], (parse_cache.STALE_AFTER_DAYS - 1) * DAY)
+    load(schema, cache_dir, version="1.0")
+    assert not older_version[0].exists() and older_version[1].exists()
+
+
+def test_a_run_prunes_once_after_all_its_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    schema, cache_dir = write_synthetic_schema(tmp_path / "schema", 30, modules=3), tmp_path / "cache"
+    listings: list[int] = []
+    listed = os.scandir
+
+    def counted(directory: Path) -> Any:
+        if Path(directory) == cache_dir:
+            listings.append(sum(name.startswith("load-") for name in os.listdir(cache_dir)))
+        return listed(directory)
+
+    monkeypatch.setattr(parse_cache.os, "scandir", counted)
+    load(schema, cache_dir)
+    assert listings == [len(list(schema.glob("*.yaml")))]  # once, when every entry was written

@@ -123,7 +123,7 @@ def test_a_worker_keeps_its_files_entries_and_parse_answers(tmp_path: Path, fork
         parse_cache.save_and_disable()
         load_cache.disable()
         assert len(list(cache_dir.glob("load-*.pickle"))) == files
-        (answers[processes],) = [parse_cache._read(path) for path in cache_dir.glob("parse-*.marshal")]
+        (answers[processes],) = [parse_cache._read(path)[0] for path in cache_dir.glob("parse-*.marshal")]
     assert len(forks) == 1
     assert answers[2] == answers[1]
     warm = load_cache.enable(tmp_path / "cache2", "1.0")

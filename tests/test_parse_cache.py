@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +51,17 @@ def run(directory: Path, version: str = "1.0", texts: tuple[str, ...] = ("price 
     return cache
 
 
+def plant(cache: parse_cache.DiskCache, entries: dict[bytes, bytes], days_ago: int = 0) -> None:
+    """Write the cache's file as a run would have, each answer last used ``days_ago``."""
+    cache.path.write_bytes(marshal.dumps((entries, {cache.today - days_ago: tuple(entries)})))
+
+
+def days_unused(cache: parse_cache.DiskCache) -> dict[bytes, int]:
+    """For each answer in the cache's file, how many days ago a run last used it."""
+    _, last_used = parse_cache._read(cache.path)
+    return {key: cache.today - day for day, keys in last_used.items() for key in keys}
+
+
 def test_a_second_run_answers_from_disk(tmp_path: Path) -> None:
     first = run(tmp_path)
     assert (first.hits, first.misses) == (0, 1)
@@ -60,7 +73,7 @@ def test_answers_come_from_the_file(tmp_path: Path) -> None:
     cache = parse_cache.enable(tmp_path, "1.0")
     assert cache is not None
     planted = (None, frozenset({"planted"}), frozenset(), False)
-    cache.path.write_bytes(marshal.dumps({parse_cache.DiskCache.key("parse_sql", "a > 0"): marshal.dumps(planted)}))
+    plant(cache, {parse_cache.DiskCache.key("parse_sql", "a > 0"): marshal.dumps(planted)})
     assert parse.parse_sql("a > 0").columns == {"planted"}
 
 
@@ -105,6 +118,104 @@ def test_a_damaged_file_counts_as_empty(tmp_path: Path) -> None:
     cache.put(b"k", "v")
     cache.save()
     assert parse_cache.DiskCache(tmp_path, "f").get(b"k") == "v"
+
+
+# -- shrinking: what no run used for STALE_AFTER_DAYS goes when a run writes --------------------------------
+PRICE = parse_cache.DiskCache.key("parse_sql", "price >= 0")
+QUANTITY = parse_cache.DiskCache.key("parse_sql", "quantity > 0")
+OLD = parse_cache.STALE_AFTER_DAYS + 1
+
+
+def test_an_answer_no_run_used_for_30_days_is_dropped_when_a_run_saves(tmp_path: Path) -> None:
+    cache = parse_cache.DiskCache(tmp_path, parse_cache.fingerprint("1.0"))
+    plant(cache, {QUANTITY: marshal.dumps("old")}, days_ago=OLD)
+    run(tmp_path, texts=("price >= 0",))
+    assert days_unused(cache) == {PRICE: 0}
+
+
+def test_an_answer_unused_for_less_than_30_days_is_kept_with_its_day(tmp_path: Path) -> None:
+    cache = parse_cache.DiskCache(tmp_path, parse_cache.fingerprint("1.0"))
+    plant(cache, {QUANTITY: marshal.dumps("recent")}, days_ago=parse_cache.STALE_AFTER_DAYS)
+    run(tmp_path, texts=("price >= 0",))
+    assert days_unused(cache) == {PRICE: 0, QUANTITY: parse_cache.STALE_AFTER_DAYS}
+
+
+def test_an_old_answer_a_warm_run_reads_is_renewed_and_kept(tmp_path: Path) -> None:
+    first = run(tmp_path, texts=("price >= 0", "quantity > 0"))
+    entries, _ = parse_cache._read(first.path)
+    plant(first, entries, days_ago=OLD)
+    warm = run(tmp_path, texts=("price >= 0",))
+    assert (warm.hits, warm.misses) == (1, 0)  # learnt nothing, still saved: it renewed an answer
+    assert days_unused(warm) == {PRICE: 0}
+
+
+def test_a_warm_run_rewrites_nothing_when_its_answers_were_used_today(tmp_path: Path) -> None:
+    first = run(tmp_path)
+    os.utime(first.path, (1_000_000, 1_000_000))
+    warm = run(tmp_path)
+    assert warm.hits == 1
+    assert first.path.stat().st_mtime == 1_000_000
+
+
+def test_a_loading_worker_hands_its_parent_the_answers_it_renewed(tmp_path: Path) -> None:
+    first = run(tmp_path)
+    plant(first, parse_cache._read(first.path)[0], days_ago=OLD)
+    worker = parse_cache.enable(tmp_path, "1.0")
+    assert worker is not None
+    parse.parse_sql("price >= 0")
+    assert (worker.hits, parse_cache.learnt()) == (1, {PRICE: worker.entries[PRICE]})
+
+
+def test_another_fingerprints_file_ages_out_when_a_run_saves(tmp_path: Path) -> None:
+    now = time.time()
+    old, recent, abandoned = tmp_path / "parse-old.marshal", tmp_path / "parse-recent.marshal", tmp_path / ".parse-x"
+    for path, days in ((old, OLD), (recent, parse_cache.STALE_AFTER_DAYS - 1), (abandoned, OLD)):
+        path.write_bytes(b"")
+        os.utime(path, (now - days * 86400, now - days * 86400))
+    saved = run(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([saved.path.name, recent.name])
+
+
+def test_files_of_other_tools_in_the_directory_are_left_alone(tmp_path: Path) -> None:
+    other = tmp_path / "notes.txt"
+    other.write_text("mine")
+    os.utime(other, (0, 0))
+    run(tmp_path)
+    assert other.exists()
+
+
+def test_entries_vanishing_while_a_run_prunes_are_no_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another run removes every old entry between this run's listing and its stat of each."""
+    for number in range(4):
+        path = tmp_path / f"load-f-{number}.pickle"
+        path.write_bytes(b"")
+        os.utime(path, (0, 0))
+    listed = os.scandir
+
+    def scandir_then_lose_them(directory: Path) -> contextlib.AbstractContextManager[Iterator[os.DirEntry[str]]]:
+        entries = list(listed(directory))
+        for entry in entries:
+            os.unlink(entry.path)
+        return contextlib.nullcontext(iter(entries))
+
+    monkeypatch.setattr(parse_cache.os, "scandir", scandir_then_lose_them)
+    parse_cache.remove_unused(tmp_path, "load-", ".pickle")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_entries_this_user_may_not_remove_are_no_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A directory not writable by us (as root, chmod would not stop us: the refusal is simulated)."""
+    stale = tmp_path / "parse-old.marshal"
+    stale.write_bytes(b"")
+    os.utime(stale, (0, 0))
+
+    def refuse(path: str) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(parse_cache.os, "unlink", refuse)
+    parse_cache.remove_unused(tmp_path, "parse-", ".marshal")
+    parse_cache.remove_unused(tmp_path / "missing", "parse-", ".marshal")
+    assert stale.exists()
 
 
 def test_the_cache_is_private_to_its_user(tmp_path: Path) -> None:
@@ -239,8 +350,7 @@ def test_a_damaged_predicate_entry_is_answered_afresh(tmp_path: Path) -> None:
     cache = parse_cache.enable(tmp_path, "1.0")
     assert cache is not None
     damaged = (True, ((("a", ">", (("d", "not a number", "integer"),)),),), None, ())
-    cache.path.write_bytes(marshal.dumps({parse_cache.DiskCache.key("predicate_facts", "a > 10"):
-                                          marshal.dumps(damaged)}))
+    plant(cache, {parse_cache.DiskCache.key("predicate_facts", "a > 10"): marshal.dumps(damaged)})
     assert [atom.values[0].value for atom in predicates.comparisons("a > 10")] == [Decimal(10)]
     assert cache.misses == 1
 
@@ -266,7 +376,7 @@ def test_a_refused_expression_from_disk_keeps_its_message_and_position(tmp_path:
 def test_a_damaged_answer_is_answered_afresh(tmp_path: Path) -> None:
     cache = parse_cache.enable(tmp_path, "1.0")
     assert cache is not None
-    cache.path.write_bytes(marshal.dumps({parse_cache.DiskCache.key("parse_sql", "a > 0"): b"\xffnot marshal"}))
+    plant(cache, {parse_cache.DiskCache.key("parse_sql", "a > 0"): b"\xffnot marshal"})
     assert parse.parse_sql("a > 0").columns == {"a"}
     assert (cache.hits, cache.misses) == (0, 1)
 
@@ -333,7 +443,7 @@ def plant_layout(directory: Path, layout: object) -> parse_cache.DiskCache:
     cache = parse_cache.enable(directory, "1.0")
     assert cache is not None
     kind = parse_cache._with_sources("script_layout", (Path(split.__file__),))
-    cache.path.write_bytes(marshal.dumps({parse_cache.DiskCache.key(kind, SCRIPT): marshal.dumps(layout)}))
+    plant(cache, {parse_cache.DiskCache.key(kind, SCRIPT): marshal.dumps(layout)})
     forget_scripts()
     return cache
 

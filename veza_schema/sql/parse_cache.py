@@ -13,15 +13,22 @@ warm run answers from one small file and never loads the parser at all.
 - Concurrent runs: each run writes a complete new file and renames it into place (atomic on
   POSIX), merging what another run saved meanwhile; a reader sees an old or a new file, never
   half of one. An unreadable file counts as empty.
-- Format: ``marshal`` of a dict from key to the ``marshal`` bytes of one answer (plain values: str,
-  bool, None, tuples, frozensets; loading never runs code, unlike pickle). Loading the file makes
-  one bytes object per answer; an answer is unpacked when a run asks for it (at 10,000 tables a
-  run holds ~60,000 answers: unpacking them all up front cost more than parsing the few it needs).
+- Format: ``marshal`` of a pair: a dict from key to the ``marshal`` bytes of one answer (plain
+  values: str, bool, None, tuples, frozensets; loading never runs code, unlike pickle), and the
+  keys by the day (since the epoch, UTC) a run last used them. Loading the file makes one bytes
+  object per answer; an answer is unpacked when a run asks for it (at 10,000 tables a run holds
+  ~30,000 answers: unpacking them all up front cost more than parsing the few it needs).
+- Shrinking: an answer no run used for :data:`STALE_AFTER_DAYS` is dropped when a run saves the
+  file, and other fingerprints' files (other versions: never read again) are removed by the same
+  age rule (:func:`remove_unused`, which the load cache's entries go through too). A run that
+  only reads renews the answers it used when their day is not today, so a warm run rewrites the
+  file at most once a day; on other runs a hit costs one lookup in an empty set.
 - Opt-in: the library caches in memory only; the CLI calls :func:`enable` and :func:`save`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import marshal
@@ -36,11 +43,12 @@ from typing import Any, TypeVar
 
 import veza_schema
 
-FORMAT = 2
+FORMAT = 3
 CACHE_DIR_ENV = "VEZA_CACHE_DIR"
 NO_CACHE_ENV = "VEZA_NO_CACHE"
 MISSING = object()  # what DiskCache.get answers for a key it has no (readable) answer for
-STALE_AFTER_DAYS = 30  # other fingerprints' files older than this are removed on save
+STALE_AFTER_DAYS = 30  # what no run used for this long is removed when a run writes
+DAY = 86400  # seconds
 
 T = TypeVar("T")
 
@@ -75,6 +83,27 @@ def untrusted(directory: Path) -> str | None:
     return None
 
 
+def remove_unused(directory: Path, prefix: str, suffix: str) -> None:
+    """Remove the files ``prefix*suffix`` of ``directory`` (and the temporaries ``.prefix*`` a killed
+    run left) not modified for :data:`STALE_AFTER_DAYS`: the age rule of every cache in the directory.
+
+    Cheap at tens of thousands of files: one ``scandir`` and one ``lstat`` each, no file opened.
+    Never raises: a file another run removed meanwhile, or one this user may not remove, stays
+    as it is (a cache that cannot be pruned only costs disk)."""
+    cutoff = time.time() - STALE_AFTER_DAYS * DAY
+    temporary = "." + prefix
+    try:
+        with os.scandir(directory) as listing:
+            for entry in listing:
+                name = entry.name
+                if (name.startswith(prefix) and name.endswith(suffix)) or name.startswith(temporary):
+                    with contextlib.suppress(OSError):
+                        if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                            os.unlink(entry.path)
+    except OSError:
+        pass
+
+
 def fingerprint(version: str = veza_schema.__version__) -> str:
     """What every cached answer depends on besides the text itself."""
     digest = hashlib.sha256(f"{FORMAT}\0{version}\0{sys.implementation.cache_tag}\0".encode())
@@ -91,8 +120,10 @@ class DiskCache:
     def __init__(self, directory: Path, fingerprint: str) -> None:
         self.directory = directory
         self.path = directory / f"parse-{fingerprint}.marshal"
+        self.today = int(time.time() // DAY)
         self._entries: dict[bytes, bytes] | None = None
-        self._added: dict[bytes, bytes] = {}
+        self._renewable: set[bytes] = set()  # keys last used before today: a hit stamps them today
+        self._added: dict[bytes, bytes] = {}  # new answers, and those a hit renewed: what save writes
         self.hits = 0
         self.misses = 0
 
@@ -104,7 +135,8 @@ class DiskCache:
     def entries(self) -> dict[bytes, bytes]:
         """Each answer's marshal bytes, by key."""
         if self._entries is None:
-            self._entries = _read(self.path)
+            self._entries, last_used = _read(self.path)
+            self._renewable = set().union(*(keys for day, keys in last_used.items() if day < self.today))
         return self._entries
 
     def get(self, key: bytes) -> Any:
@@ -112,6 +144,9 @@ class DiskCache:
         packed = self.entries.get(key)
         if packed is None:
             return MISSING
+        if key in self._renewable:
+            self._renewable.discard(key)
+            self._added[key] = packed
         try:
             return marshal.loads(packed)
         except (EOFError, ValueError, TypeError):
@@ -123,41 +158,59 @@ class DiskCache:
         self._added[key] = packed
 
     def save(self) -> None:
-        """Write new answers, if any, merged with what is on disk now; never raises."""
+        """Write new and renewed answers, if any, merged with what is on disk now, without the answers
+        no run used for :data:`STALE_AFTER_DAYS`; then remove old files (:func:`remove_unused`). Never raises."""
         if not self._added:
             return
-        import tempfile  # only a run that learnt something writes
+        import tempfile  # only a run that learnt or renewed something writes
 
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            merged = _read(self.path)
-            merged.update(self._added)
+            entries, last_used = _read(self.path)
+            entries.update(self._added)
             handle, temporary = tempfile.mkstemp(prefix=".parse-", dir=self.directory)
             try:
                 with os.fdopen(handle, "wb") as out:
-                    marshal.dump(merged, out)
+                    marshal.dump(_used_lately(entries, last_used, self._added, self.today), out)
                 os.replace(temporary, self.path)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
             self._added.clear()
-            self._prune()
+            remove_unused(self.directory, "parse-", ".marshal")
         except OSError:
             pass  # a cache that cannot be written only costs time
 
-    def _prune(self) -> None:
-        cutoff = time.time() - STALE_AFTER_DAYS * 86400
-        for other in self.directory.glob("parse-*.marshal"):
-            if other != self.path and other.stat().st_mtime < cutoff:
-                other.unlink(missing_ok=True)
+
+LastUsed = dict[int, tuple[bytes, ...]]  # day -> the keys a run last used that day
 
 
-def _read(path: Path) -> dict[bytes, bytes]:
+def _used_lately(entries: dict[bytes, bytes], last_used: LastUsed, used_today: dict[bytes, bytes], today: int
+                 ) -> tuple[dict[bytes, bytes], LastUsed]:
+    """What a saved file holds: ``entries`` used in the last :data:`STALE_AFTER_DAYS` (``used_today``'s
+    keys today), with their days. A key of no day (a planted file) counts as used today."""
+    day_of = {key: day for day, keys in last_used.items() for key in keys}
+    oldest = today - STALE_AFTER_DAYS
+    kept: dict[bytes, bytes] = {}
+    by_day: dict[int, list[bytes]] = {}
+    for key, packed in entries.items():
+        day = today if key in used_today else day_of.get(key, today)
+        if day >= oldest:
+            kept[key] = packed
+            by_day.setdefault(day, []).append(key)
+    return kept, {day: tuple(keys) for day, keys in by_day.items()}
+
+
+def _read(path: Path) -> tuple[dict[bytes, bytes], LastUsed]:
+    """The file's answers and their days; a missing, unreadable or damaged file is empty."""
     try:
         data = marshal.loads(path.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return {}, {}
+    if (isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], dict) and isinstance(data[1], dict)
+            and all(isinstance(day, int) and isinstance(keys, tuple) for day, keys in data[1].items())):
+        return data
+    return {}, {}
 
 
 _active: DiskCache | None = None
@@ -182,7 +235,7 @@ def enable(directory: Path | None = None, version: str = veza_schema.__version__
 
 
 def learnt() -> dict[bytes, bytes]:
-    """The answers this process added to the enabled cache (a loading worker hands them to its parent)."""
+    """The answers this process added to the enabled cache or renewed (a loading worker hands them to its parent)."""
     return dict(_active._added) if _active is not None else {}
 
 

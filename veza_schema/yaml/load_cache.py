@@ -15,7 +15,11 @@ a file's bytes, a warm run takes the file's objects from the cache and composes 
   one entry per file version, ``load-<fingerprint>-<key>.pickle``: files ``0600`` in a ``0700``
   directory, written whole under a temporary name and renamed into place (a reader sees an old
   entry or a new one, never half of one). An unreadable entry counts as absent. ``VEZA_NO_CACHE=1``
-  turns it off; entries unused for 30 days are removed when a run writes one.
+  turns it off.
+- Shrinking: entries of any fingerprint unused for 30 days are removed at the end of a run that
+  wrote one (:func:`veza_schema.sql.parse_cache.remove_unused`, the parse cache's age rule). An
+  entry's mtime is its last use: a hit sets it to now when it is a day old or more (atime is not
+  kept on noatime or relatime mounts), so a warm run touches each entry at most once a day.
 - Invalidation: the entry's name carries a fingerprint of the tool's version, the source of every
   module loading runs (``yaml/``, ``sql/``, the model, types, errors and managed names), PyYAML's and pglast's
   versions and the Python version: any change starts new entries.
@@ -53,11 +57,10 @@ import yaml
 
 import veza_schema
 from veza_schema import model
-from veza_schema.sql.parse_cache import NO_CACHE_ENV, default_directory, untrusted
+from veza_schema.sql.parse_cache import DAY, NO_CACHE_ENV, default_directory, remove_unused, untrusted
 
 FORMAT = 1
 PROTOCOL = 5
-STALE_AFTER_DAYS = 30
 _PACKAGE = Path(veza_schema.__file__).parent
 # The modules whose code decides what loading a file gives (their source is in the fingerprint).
 _SOURCES = ("model.py", "types.py", "errors.py", "managed.py", "yaml/*.py", "sql/*.py")
@@ -164,8 +167,8 @@ class LoadCache:
         self.directory = directory
         self.fingerprint = fingerprint
         self.hits = 0
-        self.misses = 0
-        self._pruned = False
+        self.misses = 0  # a run that missed wrote entries (or tried to): it prunes (see prune)
+        self._renew_before = time.time() - DAY
 
     @staticmethod
     def key(display: str, stem: str, data: bytes) -> str:
@@ -178,18 +181,17 @@ class LoadCache:
 
     def get(self, key: str, codec: Codec) -> Any:
         """The stored value, or None (absent, damaged, or holding anything but the codec's classes)."""
-        path = self.path(key)
         try:
-            value = codec.loads(path.read_bytes())
-        except FileNotFoundError:
-            self.misses += 1
-            return None
-        except Exception:  # noqa: BLE001 - a damaged or foreign entry is only a miss; YAML is read instead
+            with open(self.path(key), "rb") as file:
+                data = file.read()
+                if os.fstat(file.fileno()).st_mtime < self._renew_before:
+                    with contextlib.suppress(OSError):
+                        os.utime(file.fileno())  # in use: not pruned
+            value = codec.loads(data)
+        except Exception:  # noqa: BLE001 - absent, damaged or foreign: only a miss; YAML is read instead
             self.misses += 1
             return None
         self.hits += 1
-        with contextlib.suppress(OSError):
-            os.utime(path)  # in use: not pruned
         return value
 
     def put(self, key: str, value: Any, codec: Codec) -> None:
@@ -210,18 +212,14 @@ class LoadCache:
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
-            self._prune()
         except OSError:
             pass
 
-    def _prune(self) -> None:
-        if self._pruned:
-            return
-        self._pruned = True
-        cutoff = time.time() - STALE_AFTER_DAYS * 86400
-        for entry in self.directory.glob("load-*.pickle"):
-            if entry.stat().st_mtime < cutoff:
-                entry.unlink(missing_ok=True)
+    def prune(self) -> None:
+        """Remove the entries no run used for 30 days, when this run wrote some: once, after every read
+        (pruning first could remove an old entry this run was about to read, and renew)."""
+        if self.misses:
+            remove_unused(self.directory, "load-", ".pickle")
 
 
 def encode(value: Any, codec: Codec) -> bytes | None:
@@ -247,7 +245,10 @@ def enable(directory: Path | None = None, version: str = veza_schema.__version__
 
 
 def disable() -> None:
+    """Stop using the cache, pruning it (:meth:`LoadCache.prune`): the CLI calls it once, at the end of a run."""
     global _active
+    if _active is not None:
+        _active.prune()
     _active = None
 
 
