@@ -53,13 +53,14 @@ def run(directory: Path, version: str = "1.0", texts: tuple[str, ...] = ("price 
 
 def plant(cache: parse_cache.DiskCache, entries: dict[bytes, bytes], days_ago: int = 0) -> None:
     """Write the cache's file as a run would have, each answer last used ``days_ago``."""
-    cache.path.write_bytes(marshal.dumps((entries, {cache.today - days_ago: tuple(entries)})))
+    cache.path.write_bytes(marshal.dumps((entries, ((cache.today - days_ago, len(entries)),))))
 
 
 def days_unused(cache: parse_cache.DiskCache) -> dict[bytes, int]:
     """For each answer in the cache's file, how many days ago a run last used it."""
-    _, last_used = parse_cache._read(cache.path)
-    return {key: cache.today - day for day, keys in last_used.items() for key in keys}
+    entries, spans = parse_cache._read(cache.path)
+    days = [day for day, count in spans for _ in range(count)]
+    return {key: cache.today - day for key, day in zip(entries, days, strict=True)}
 
 
 def test_a_second_run_answers_from_disk(tmp_path: Path) -> None:
@@ -111,9 +112,13 @@ def test_two_runs_saving_at_once_keep_both_answers(tmp_path: Path) -> None:
     assert (reader.get(b"k1"), reader.get(b"k2")) == ("one", "two")
 
 
-def test_a_damaged_file_counts_as_empty(tmp_path: Path) -> None:
+@pytest.mark.parametrize("content", [
+    b"\x00not marshal", marshal.dumps({b"k": b"format 2: no days"}),
+    marshal.dumps(({b"k": b"v"}, ((1, 2),))), marshal.dumps(({b"k": b"v"}, ((1, "1"),)))],
+    ids=["not marshal", "format 2", "days of more answers than held", "a day of no count"])
+def test_a_damaged_file_counts_as_empty(tmp_path: Path, content: bytes) -> None:
     cache = parse_cache.DiskCache(tmp_path, "f")
-    cache.path.write_bytes(b"\x00not marshal")
+    cache.path.write_bytes(content)
     assert cache.entries == {}
     cache.put(b"k", "v")
     cache.save()

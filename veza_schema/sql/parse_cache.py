@@ -14,10 +14,11 @@ warm run answers from one small file and never loads the parser at all.
   POSIX), merging what another run saved meanwhile; a reader sees an old or a new file, never
   half of one. An unreadable file counts as empty.
 - Format: ``marshal`` of a pair: a dict from key to the ``marshal`` bytes of one answer (plain
-  values: str, bool, None, tuples, frozensets; loading never runs code, unlike pickle), and the
-  keys by the day (since the epoch, UTC) a run last used them. Loading the file makes one bytes
-  object per answer; an answer is unpacked when a run asks for it (at 10,000 tables a run holds
-  ~30,000 answers: unpacking them all up front cost more than parsing the few it needs).
+  values: str, bool, None, tuples, frozensets; loading never runs code, unlike pickle), ordered
+  by the day (since the epoch, UTC) a run last used each answer, and those days as ``(day, count)``
+  spans. Loading the file makes one bytes object per answer; an answer is unpacked when a run
+  asks for it (at 10,000 tables a run holds ~30,000 answers: unpacking them all up front cost
+  more than parsing the few it needs). The spans cost nothing to load, unlike a day per key.
 - Shrinking: an answer no run used for :data:`STALE_AFTER_DAYS` is dropped when a run saves the
   file, and other fingerprints' files (other versions: never read again) are removed by the same
   age rule (:func:`remove_unused`, which the load cache's entries go through too). A run that
@@ -38,6 +39,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from functools import wraps
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -135,8 +137,10 @@ class DiskCache:
     def entries(self) -> dict[bytes, bytes]:
         """Each answer's marshal bytes, by key."""
         if self._entries is None:
-            self._entries, last_used = _read(self.path)
-            self._renewable = set().union(*(keys for day, keys in last_used.items() if day < self.today))
+            self._entries, spans = _read(self.path)
+            before_today = sum(count for day, count in spans if day < self.today)  # the first ones: by day
+            if before_today:
+                self._renewable = set(islice(self._entries, before_today))
         return self._entries
 
     def get(self, key: bytes) -> Any:
@@ -166,12 +170,11 @@ class DiskCache:
 
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            entries, last_used = _read(self.path)
-            entries.update(self._added)
+            entries, spans = _read(self.path)
             handle, temporary = tempfile.mkstemp(prefix=".parse-", dir=self.directory)
             try:
                 with os.fdopen(handle, "wb") as out:
-                    marshal.dump(_used_lately(entries, last_used, self._added, self.today), out)
+                    marshal.dump(_used_lately(entries, spans, self._added, self.today), out)
                 os.replace(temporary, self.path)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
@@ -182,35 +185,41 @@ class DiskCache:
             pass  # a cache that cannot be written only costs time
 
 
-LastUsed = dict[int, tuple[bytes, ...]]  # day -> the keys a run last used that day
+Spans = tuple[tuple[int, int], ...]  # (day, how many answers a run last used that day), oldest first
 
 
-def _used_lately(entries: dict[bytes, bytes], last_used: LastUsed, used_today: dict[bytes, bytes], today: int
-                 ) -> tuple[dict[bytes, bytes], LastUsed]:
-    """What a saved file holds: ``entries`` used in the last :data:`STALE_AFTER_DAYS` (``used_today``'s
-    keys today), with their days. A key of no day (a planted file) counts as used today."""
-    day_of = {key: day for day, keys in last_used.items() for key in keys}
+def _used_lately(entries: dict[bytes, bytes], spans: Spans, used_today: dict[bytes, bytes], today: int
+                 ) -> tuple[dict[bytes, bytes], Spans]:
+    """What a saved file holds: the answers of ``entries`` (read with ``spans``) used in the last
+    :data:`STALE_AFTER_DAYS` days, and ``used_today`` as used today; ordered by day, with their spans."""
     oldest = today - STALE_AFTER_DAYS
+    by_day: dict[int, dict[bytes, bytes]] = {}
+    days = (day for day, count in spans for _ in range(count))
+    for (key, packed), day in zip(entries.items(), days, strict=True):
+        if day >= oldest and key not in used_today:
+            by_day.setdefault(day, {})[key] = packed
+    by_day.setdefault(today, {}).update(used_today)
     kept: dict[bytes, bytes] = {}
-    by_day: dict[int, list[bytes]] = {}
-    for key, packed in entries.items():
-        day = today if key in used_today else day_of.get(key, today)
-        if day >= oldest:
-            kept[key] = packed
-            by_day.setdefault(day, []).append(key)
-    return kept, {day: tuple(keys) for day, keys in by_day.items()}
+    for day in sorted(by_day):
+        kept.update(by_day[day])
+    return kept, tuple((day, len(by_day[day])) for day in sorted(by_day))
 
 
-def _read(path: Path) -> tuple[dict[bytes, bytes], LastUsed]:
-    """The file's answers and their days; a missing, unreadable or damaged file is empty."""
+def _read(path: Path) -> tuple[dict[bytes, bytes], Spans]:
+    """The file's answers and their days' spans; a missing, unreadable or damaged file is empty."""
     try:
         data = marshal.loads(path.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
-        return {}, {}
-    if (isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], dict) and isinstance(data[1], dict)
-            and all(isinstance(day, int) and isinstance(keys, tuple) for day, keys in data[1].items())):
-        return data
-    return {}, {}
+        return {}, ()
+    if not (isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], dict) and isinstance(data[1], tuple)):
+        return {}, ()
+    entries, spans = data
+    if not (all(isinstance(span, tuple) and len(span) == 2 and type(span[0]) is type(span[1]) is int and span[1] >= 0
+                for span in spans)
+            and all(earlier[0] < later[0] for earlier, later in pairwise(spans))
+            and sum(count for _, count in spans) == len(entries)):
+        return {}, ()
+    return entries, spans
 
 
 _active: DiskCache | None = None
