@@ -29,6 +29,7 @@ from veza_schema.sql.normalize import normalize_schema
 from veza_schema.yaml.loader import load_schema
 from veza_schema.yaml.writer import (
     assign_modules,
+    modeline,
     prefix_module,
     read_module_mapping,
     scalar,
@@ -195,6 +196,47 @@ def test_inspect_of_an_empty_database_writes_no_file_and_says_the_schema_is_empt
     assert result.exit_code == 0, result.output
     assert "Wrote 0 module file(s)" in result.stdout and "an empty schema" in result.stdout
     assert not list((tmp_path / "schema").glob("*.yaml"))
+
+
+# -- the editor's modeline: the first line of schema/'s files -------------------------------------------
+def test_inspected_files_start_with_the_modeline_of_the_shipped_files(database: TestDatabase, tmp_path: Path) -> None:
+    """No project around: the files go to schema/ of a new one, which keeps the JSON Schema in docs/."""
+    database.execute("CREATE TABLE t (id bigint PRIMARY KEY)")
+    result = run_cli("inspect", "--dsn", database.dsn, "--out", "schema", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    shipped = (VEZA / "core.yaml").read_text().splitlines()[0]
+    assert shipped == "# yaml-language-server: $schema=../docs/yaml-format.schema.json"
+    written = [path.read_text() for path in (tmp_path / "schema").glob("*.yaml")]
+    assert written and all(text.splitlines()[0] == shipped for text in written)
+    assert ("Editors check the files against docs/yaml-format.schema.json (their first line): write it with "
+            "`veza-schema json-schema --output docs/yaml-format.schema.json`.") in result.stdout
+
+
+def test_the_modeline_names_the_project_roots_json_schema_from_any_out_dir(database: TestDatabase,
+                                                                          tmp_path: Path) -> None:
+    database.execute("CREATE TABLE t (id bigint PRIMARY KEY)")
+    project = tmp_path / "project"
+    (project / "tools").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[tool.veza-schema]\n")
+    assert run_cli("json-schema", "--output", "docs/yaml-format.schema.json", cwd=project).exit_code == 0
+    result = run_cli("inspect", "--dsn", database.dsn, "--out", "../db/adopted", cwd=project / "tools")
+    assert result.exit_code == 0, result.output
+    (written,) = (project / "db" / "adopted").glob("*.yaml")
+    first = written.read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../../docs/yaml-format.schema.json"
+    assert "Editors check" not in result.stdout  # the JSON Schema is there
+
+
+@pytest.mark.parametrize(("place", "line"), [
+    ("../docs/yaml-format.schema.json", "$schema=../docs/yaml-format.schema.json"),
+    ("../my docs/100%.json", "$schema=../my%20docs/100%25.json"),
+    ("../x\nmodule: planted/s.json", "$schema=../x%0Amodule:%20planted/s.json"),
+])
+def test_the_modeline_is_one_comment_line_whatever_the_path_holds(tmp_path: Path, place: str, line: str) -> None:
+    out = tmp_path / "schema"
+    text = modeline(out / place, out)
+    assert text == f"# yaml-language-server: {line}\n"
+    assert yaml.safe_load(text + "module: m\n") == {"module": "m"}
 
 
 # -- adoption: grouping, counts, lint, inspect -> generate -> inspect --------------------------------

@@ -220,6 +220,7 @@ def _print_review_text(result: Review) -> None:
 
 
 def inspect(
+    ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the module YAML files to.")],
     dsn: DsnOption = None,
     module_map: Annotated[Path | None, typer.Option("--module-map", "--modules",
@@ -239,7 +240,8 @@ def inspect(
     files load, lint (rules the database breaks are waived "from inspect: ..."), and apply
     back to the same database. Every catalog fact the YAML cannot express is printed; exit 1
     when there is one (accept kinds with --ignore-unmodeled), 2 when an object cannot be
-    written at all (named). Example:
+    written at all (named). Each file starts with the `# yaml-language-server` line of schema/'s
+    files, naming docs/yaml-format.schema.json under the project root for editors. Example:
 
         veza-schema inspect --dsn postgresql://veza@db.internal/veza --out schema
     """
@@ -247,7 +249,9 @@ def inspect(
     from veza_schema.drift.adopt import InspectError, inspect_database, object_counts
     from veza_schema.drift.compare import check_unmodeled_kinds
     from veza_schema.errors import InternalError, UsageError, VezaSchemaError
-    from veza_schema.yaml.writer import read_module_mapping
+    from veza_schema.project import Project
+    from veza_schema.yaml.loader import display_path
+    from veza_schema.yaml.writer import editor_schema, modeline, read_module_mapping
 
     try:
         check_unmodeled_kinds(ignore_unmodeled or [])
@@ -284,8 +288,11 @@ def inspect(
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in existing:
         stale.unlink()
+    project = ctx.find_root().obj
+    json_schema = editor_schema(out_dir, project.root if isinstance(project, Project) else None)
+    first_line = modeline(json_schema, out_dir)
     for module, text in result.texts.items():
-        (out_dir / f"{module}.yaml").write_text(text, encoding="utf-8")
+        (out_dir / f"{module}.yaml").write_text(first_line + text, encoding="utf-8")
     ignored = set(ignore_unmodeled or [])
     shown = [fact for fact in result.unmodeled if "all" not in ignored and fact.kind not in ignored]
     for fact in shown:
@@ -294,6 +301,10 @@ def inspect(
     listing = ", ".join(f"{count} {kind}" for kind, count in counts.items() if count)
     report.print(f"Wrote {len(result.texts)} module file(s) to {out_dir}: {listing or 'an empty schema'} "
                  f"({result.queries} catalog queries).", markup=False, highlight=False)
+    if result.texts and not json_schema.is_file():
+        named = display_path(json_schema)
+        report.print(f"Editors check the files against {named} (their first line): write it with "
+                     f"`veza-schema json-schema --output {named}`.", markup=False, highlight=False)
     if result.waived:
         report.print(f"{result.waived} lint rule(s) the database breaks are waived on their objects "
                      "(reason 'from inspect: ...'): review them.", markup=False, highlight=False)

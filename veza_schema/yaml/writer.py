@@ -22,11 +22,14 @@ introspects equal to the inspected one, so ``diff`` reports no drift right after
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote
 
 import yaml
 
@@ -58,6 +61,8 @@ from veza_schema.yaml.loader import function_body
 from veza_schema.yaml.names import format_key, format_name, make_object_name, nextval_default, parse_qualified
 
 OTHER_MODULE = "other"
+# Where a project commits `veza-schema json-schema`'s output, under its root (docs/yaml-format.md).
+EDITOR_SCHEMA = ("docs", "yaml-format.schema.json")
 _MODULE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
@@ -143,6 +148,27 @@ def block_text(text: str, indent: str) -> str:
     content = body[:-1] if body.endswith("\n") else body
     rendered = "\n".join(inner + line if line else "" for line in content.split("\n"))
     return f"|{indicator}{chomp}\n{rendered}"
+
+
+def editor_schema(out_dir: Path, project_root: Path | None) -> Path:
+    """Where the JSON Schema the module files in ``out_dir`` name is kept: ``docs/`` under the project
+    root; without a project, beside ``out_dir`` (a new project's ``schema/`` and ``docs/``)."""
+    return (project_root or out_dir.resolve().parent).joinpath(*EDITOR_SCHEMA)
+
+
+def modeline(json_schema: Path, out_dir: Path) -> str:
+    """The first line of a module file in ``out_dir`` naming ``json_schema`` for editors, relative to the
+    file as each file of ``schema/`` starts (``# yaml-language-server: $schema=../docs/...``).
+
+    yaml-language-server takes the text after ``$schema=`` up to the first blank, so whitespace,
+    control characters and ``%`` are percent-encoded: one comment line whatever the path holds."""
+    try:
+        target = Path(os.path.relpath(json_schema, out_dir.resolve())).as_posix()
+    except ValueError:  # another drive
+        target = json_schema.as_uri()
+    encoded = "".join(char if char.isprintable() and not char.isspace() and char != "%" else quote(char)
+                      for char in target)
+    return f"# yaml-language-server: $schema={encoded}\n"
 
 
 # -- expressions ------------------------------------------------------------------------------------
