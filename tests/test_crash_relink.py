@@ -12,8 +12,8 @@ What must hold after any crash, and after the rerun:
   ``--check`` then exits 0.
 
 The boundaries are found by a counting run of the same command (``tests/crash_driver.py``), which also
-names each one's statement: the default sample (``make test``) takes the first and the last boundary,
-the relinking step and each VALIDATE; the exhaustive runs are ``slow`` (``make test-slow``).
+names each one's statement: the default sample (``make test``) takes the relinking step and each
+VALIDATE after it; the exhaustive runs are ``slow`` (``make test-slow``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.crash import Maintained, OwnServer, middle, own_server_fixture, run_at, sample, statements
+from tests.crash import Maintained, OwnServer, own_server_fixture, run_at, statements
 from tests.helpers import invoke
 from veza_schema.managed import period_start, shift
 
@@ -264,12 +264,15 @@ def clean_run(scenario: Scenario) -> Snapshot:
     raise AssertionError("unreachable")
 
 
-def key_steps(sent: list[str]) -> list[int]:
-    """The boundaries before the step that drops and re-adds the keys, and before each VALIDATE."""
-    steps = [n for n, statement in enumerate(sent, 1)
-             if "veza.relink" in statement or "VALIDATE CONSTRAINT" in statement]
-    assert steps, "the run neither relinks nor validates a key"
-    return steps
+def key_steps(sent: list[str], relinking: str) -> list[int]:
+    """The boundaries before the one step that drops and re-adds the keys (its statement says
+    ``relinking``), then before each key's VALIDATE (after it): what the crash tests rely on."""
+    relinks = [n for n, statement in enumerate(sent, 1) if "veza.relink" in statement]
+    assert len(relinks) == 1 and relinking in sent[relinks[0] - 1], relinks
+    validates = [n for n, statement in enumerate(sent, 1) if "VALIDATE CONSTRAINT" in statement]
+    assert [sent[n - 1].split(" VALIDATE")[0] for n in validates] == [
+        'ALTER TABLE "public"."likes"', 'ALTER TABLE "public"."pins"'] and validates[0] > relinks[0]
+    return [*relinks, *validates]
 
 
 def move_scenario(moving: Maintained) -> Scenario:
@@ -281,71 +284,41 @@ def retention_scenario(expiring: Maintained) -> Scenario:
     return Scenario(expiring, RETENTION, lambda pin: pin[2] is not None and pin[2] < expiring_until)
 
 
-def sampled(scenario: Scenario, tmp: Path) -> list[str]:
+def sampled(scenario: Scenario, relinking: str, tmp: Path) -> list[str]:
+    """Killed before the relinking step, a power cut before the first VALIDATE (the keys NOT VALID), killed
+    before the second (one key validated, one not)."""
+    reference = clean_run(scenario)
+    relink, first, second = key_steps(statements(scenario.maintained, scenario.command, tmp), relinking)
+    return [p for n, server_stop in ((relink, False), (first, True), (second, False))
+            for p in crash_problems(scenario, n, tmp, server_stop, reference)]
+
+
+def exhaustive(scenario: Scenario, relinking: str, tmp: Path) -> list[str]:
     reference = clean_run(scenario)
     sent = statements(scenario.maintained, scenario.command, tmp)
-    points = sorted({*sample(len(sent), 2), *key_steps(sent)})
-    return [p for n in points for p in crash_problems(scenario, n, tmp, False, reference)]
-
-
-def exhaustive(scenario: Scenario, tmp: Path) -> list[str]:
-    reference = clean_run(scenario)
-    total = len(statements(scenario.maintained, scenario.command, tmp))
-    return [p for n in range(1, total + 1) for p in crash_problems(scenario, n, tmp, n % 3 == 0, reference)]
+    key_steps(sent, relinking)
+    return [p for n in range(1, len(sent) + 1) for p in crash_problems(scenario, n, tmp, n % 3 == 0, reference)]
 
 
 # -- a move that relinks ------------------------------------------------------------------------------------
-def test_the_move_relinks_the_keys(moving: Maintained, tmp_path: Path) -> None:
-    """What the crash tests rely on: this move takes the relink path, and validates both keys after it."""
-    sent = statements(moving, MOVE, tmp_path)
-    assert [n for n, statement in enumerate(sent) if "veza.relink" in statement] != []
-    assert [statement.split(" VALIDATE")[0] for statement in sent if "VALIDATE CONSTRAINT" in statement] == [
-        'ALTER TABLE "public"."likes"', 'ALTER TABLE "public"."pins"']
-
-
-def test_a_relinking_move_killed_at_sampled_boundaries_recovers(moving: Maintained, tmp_path: Path) -> None:
-    problems = sampled(move_scenario(moving), tmp_path)
-    assert problems == [], "\n".join(problems)
-
-
-def test_a_relinking_move_survives_an_immediate_server_stop_before_validating(moving: Maintained,
-                                                                               tmp_path: Path) -> None:
-    scenario = move_scenario(moving)
-    reference = clean_run(scenario)
-    first_validate = next(n for n, statement in enumerate(statements(moving, MOVE, tmp_path), 1)
-                          if "VALIDATE CONSTRAINT" in statement)
-    problems = crash_problems(scenario, first_validate, tmp_path, True, reference)
+def test_a_relinking_move_stopped_before_its_key_steps_recovers(moving: Maintained, tmp_path: Path) -> None:
+    problems = sampled(move_scenario(moving), "ATTACH PARTITION", tmp_path)
     assert problems == [], "\n".join(problems)
 
 
 @pytest.mark.slow
-def test_a_relinking_move_killed_at_every_boundary_recovers(moving: Maintained, tmp_path: Path) -> None:
-    problems = exhaustive(move_scenario(moving), tmp_path)
+def test_a_relinking_move_stopped_at_every_boundary_recovers(moving: Maintained, tmp_path: Path) -> None:
+    problems = exhaustive(move_scenario(moving), "ATTACH PARTITION", tmp_path)
     assert problems == [], "\n".join(problems)
 
 
 # -- retention of a referenced partition --------------------------------------------------------------------
-def test_retention_relinks_the_keys(expiring: Maintained, tmp_path: Path) -> None:
-    sent = statements(expiring, RETENTION, tmp_path)
-    detaches = [statement for statement in sent if "DETACH PARTITION" in statement]
-    assert len(detaches) == 1 and "veza.relink" in detaches[0]
-    assert len([statement for statement in sent if "VALIDATE CONSTRAINT" in statement]) == 2
-
-
-def test_a_relinking_retention_killed_at_sampled_boundaries_recovers(expiring: Maintained, tmp_path: Path) -> None:
-    problems = sampled(retention_scenario(expiring), tmp_path)
-    assert problems == [], "\n".join(problems)
-
-
-def test_a_relinking_retention_survives_an_immediate_server_stop(expiring: Maintained, tmp_path: Path) -> None:
-    scenario = retention_scenario(expiring)
-    reference = clean_run(scenario)
-    problems = crash_problems(scenario, middle(len(statements(expiring, RETENTION, tmp_path))), tmp_path, True,
-                              reference)
+def test_a_relinking_retention_stopped_before_its_key_steps_recovers(expiring: Maintained, tmp_path: Path) -> None:
+    problems = sampled(retention_scenario(expiring), "DETACH PARTITION", tmp_path)
     assert problems == [], "\n".join(problems)
 
 
 @pytest.mark.slow
-def test_a_relinking_retention_killed_at_every_boundary_recovers(expiring: Maintained, tmp_path: Path) -> None:
-    problems = exhaustive(retention_scenario(expiring), tmp_path)
+def test_a_relinking_retention_stopped_at_every_boundary_recovers(expiring: Maintained, tmp_path: Path) -> None:
+    problems = exhaustive(retention_scenario(expiring), "DETACH PARTITION", tmp_path)
     assert problems == [], "\n".join(problems)
