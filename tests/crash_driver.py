@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
                 time.sleep(60)
         return original(self, query, *args, **kwargs)
 
-    psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+    psycopg.Cursor.execute = execute  # type: ignore[method-assign, assignment]
     from veza_schema.cli import run
 
     code = run(cli_args)
