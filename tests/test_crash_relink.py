@@ -195,12 +195,13 @@ def orphans_accepted(dsn: str) -> list[str]:
 
 
 def same_rows(before: Snapshot, now: Snapshot, unlinked: Callable[[tuple], bool]) -> list[str]:
-    """Rows lost, duplicated or changed; a pin may have lost its play (``unlinked``: retention's SET NULL)."""
+    """Rows lost, duplicated or changed; a pin may have lost its play (``unlinked``: retention applies the
+    key's ON DELETE SET NULL (play_id), which keeps played_at)."""
     problems = [f"{table}: rows lost, duplicated or changed" for table in ("plays", "likes")
                 if now.rows[table] != before.rows[table]]
     pins = dict((row[0], row) for row in before.rows["pins"])
     if sorted(row[0] for row in now.rows["pins"]) != sorted(pins) or any(
-            row != pins[row[0]] and not (unlinked(pins[row[0]]) and row[1:] == (None, None))
+            row != pins[row[0]] and not (unlinked(pins[row[0]]) and row == (row[0], None, pins[row[0]][2]))
             for row in now.rows["pins"]):
         problems.append("pins: rows lost, duplicated or changed")
     return problems
