@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +71,12 @@ def own_server_fixture() -> Any:
 
 
 def drive(mode: str, boundary: int, args: list[str], report: Path,
-          on_pause: Callable[[], None] | None = None) -> str:
-    """Run the CLI through the crash driver; returns its report (``<statements> <exit code>``) or ``killed``."""
+          on_pause: Callable[[], None] | None = None, statements: Path | None = None) -> str:
+    """Run the CLI through the crash driver; returns its report (``<statements> <exit code>``) or ``killed``.
+    ``statements``: the counting run writes there the statement of each boundary, one line each."""
     report.unlink(missing_ok=True)
-    env = {**cli_env(), "VEZA_CRASH_REPORT": str(report), "PYTHONPATH": str(REPO_ROOT)}
+    env = {**cli_env(), "VEZA_CRASH_REPORT": str(report), "PYTHONPATH": str(REPO_ROOT),
+           **({"VEZA_CRASH_STATEMENTS": str(statements)} if statements is not None else {})}
     process = subprocess.Popen([sys.executable, "-m", "tests.crash_driver", mode, str(boundary), "--", *args],
                                cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if mode == "pause":
@@ -106,3 +110,56 @@ def sample(total: int, size: int) -> list[int]:
     if total <= size:
         return list(range(1, total + 1))
     return sorted({1 + round(i * (total - 1) / (size - 1)) for i in range(size)})
+
+
+@dataclass
+class Maintained:
+    """A template database on an own server (schema applied, rows in): each crash point runs on a copy."""
+
+    own: OwnServer
+    schema_dir: Path
+    template: str
+
+    def database(self) -> Iterator[str]:
+        name = "m_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(self.own.server.admin_dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        try:
+            yield self.own.server.dsn_for(name)
+        finally:
+            with psycopg.connect(self.own.server.admin_dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def middle(total: int) -> int:
+    """A boundary in the middle of the run (the command has statements before and after it)."""
+    return (total + 1) // 2
+
+
+def run_at(maintained: Maintained, command: list[str], boundary: int, tmp: Path, server_stop: bool,
+           dsn: str) -> None:
+    """The command on ``dsn`` stopped dead before its statement ``boundary`` (SIGKILL, or a power cut)."""
+    outcome = drive("pause" if server_stop else "kill", boundary,
+                    [*command, "--dsn", dsn, "--schema-dir", str(maintained.schema_dir)], tmp / f"r{boundary}",
+                    on_pause=maintained.own.crash_and_restart)
+    assert outcome == "killed", f"the command ended before statement {boundary}: {outcome}"
+    wait_for_sessions_to_end(dsn)
+
+
+def statements(maintained: Maintained, command: list[str], tmp: Path, exit_code: int = 0) -> list[str]:
+    """What a counting run of the command sends, boundary by boundary (statement N is element N - 1)."""
+    for dsn in maintained.database():
+        log = tmp / "statements"
+        outcome = drive("count", 0, [*command, "--dsn", dsn, "--schema-dir", str(maintained.schema_dir)],
+                        tmp / "count", statements=log)
+        count, code = outcome.split()
+        assert code == str(exit_code), outcome
+        sent = log.read_text().splitlines()
+        assert len(sent) == int(count), outcome
+        return sent
+    raise AssertionError("unreachable")
+
+
+def boundaries(maintained: Maintained, command: list[str], tmp: Path) -> int:
+    """How many statement boundaries the command has (a counting run on a copy)."""
+    return len(statements(maintained, command, tmp))

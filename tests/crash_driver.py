@@ -3,7 +3,8 @@
 Usage: ``python -m tests.crash_driver MODE N -- <veza-schema arguments>`` with the file
 ``VEZA_CRASH_REPORT`` to write to. MODE:
 
-- ``count``: run to the end, write ``<statements> <exit code>`` (how many boundaries there are);
+- ``count``: run to the end, write ``<statements> <exit code>`` (how many boundaries there are), and
+  each statement, on one line, to the file ``VEZA_CRASH_STATEMENTS`` when set (which boundary is which);
 - ``kill``: SIGKILL this process just before statement N is sent (no cleanup, no exit handler,
   the server sees the connection drop, exactly as with ``kill -9`` or an OOM kill);
 - ``pause``: write ``paused`` and sleep just before statement N, so the test can stop the server
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.sql
 
 
 def main(argv: list[str]) -> int:
@@ -36,22 +38,29 @@ def main(argv: list[str]) -> int:
     target = int(stop_at)
     count = 0
     original = psycopg.Cursor.execute
+    log = os.environ.get("VEZA_CRASH_STATEMENTS")
+    sent: list[str] = []
 
-    def execute(self: psycopg.Cursor, *args: Any, **kwargs: Any) -> Any:
+    def execute(self: psycopg.Cursor, query: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal count
         count += 1
+        if log is not None:
+            text = query.as_string(self) if isinstance(query, psycopg.sql.Composable) else str(query)
+            sent.append(" ".join(text.split()))
         if count == target and mode == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         if count == target and mode == "pause":
             report.write_text("paused\n")
             while True:
                 time.sleep(60)
-        return original(self, *args, **kwargs)
+        return original(self, query, *args, **kwargs)
 
-    psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+    psycopg.Cursor.execute = execute  # type: ignore[method-assign, assignment]
     from veza_schema.cli import run
 
     code = run(cli_args)
+    if log is not None:
+        Path(log).write_text("".join(f"{statement}\n" for statement in sent))
     report.write_text(f"{count} {code}\n")
     return code
 

@@ -18,13 +18,12 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.crash import OwnServer, drive, own_server_fixture, sample, wait_for_sessions_to_end
+from tests.crash import Maintained, OwnServer, boundaries, middle, own_server_fixture, run_at, sample
 from tests.helpers import invoke
 
 SAMPLE = 2
@@ -72,23 +71,6 @@ NEW_ROWS = "INSERT INTO plays (track) SELECT 'track ' || (i % 11) FROM generate_
 own_server = own_server_fixture()
 
 
-@dataclass
-class Maintained:
-    own: OwnServer
-    schema_dir: Path
-    template: str  # schema applied, rows in, views refreshed once before NEW_ROWS
-
-    def database(self) -> Iterator[str]:
-        name = "m_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(self.own.server.admin_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
-        try:
-            yield self.own.server.dsn_for(name)
-        finally:
-            with psycopg.connect(self.own.server.admin_dsn, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def maintained(own_server: OwnServer, tmp_path_factory: pytest.TempPathFactory) -> Maintained:
     directory = tmp_path_factory.mktemp("maintenance")
@@ -110,32 +92,8 @@ def maintained(own_server: OwnServer, tmp_path_factory: pytest.TempPathFactory) 
     return Maintained(own_server, schema_dir, template)
 
 
-def middle(total: int) -> int:
-    """A boundary in the middle of the run (the command has statements before and after it)."""
-    return (total + 1) // 2
-
-
 def contents(conn: psycopg.Connection, query: str) -> list[tuple]:
     return sorted(conn.execute(query).fetchall())  # type: ignore[arg-type]
-
-
-def run_at(maintained: Maintained, command: list[str], boundary: int, tmp: Path, server_stop: bool,
-           dsn: str) -> None:
-    outcome = drive("pause" if server_stop else "kill", boundary,
-                    [*command, "--dsn", dsn, "--schema-dir", str(maintained.schema_dir)], tmp / f"r{boundary}",
-                    on_pause=maintained.own.crash_and_restart)
-    assert outcome == "killed", f"the command ended before statement {boundary}: {outcome}"
-    wait_for_sessions_to_end(dsn)
-
-
-def boundaries(maintained: Maintained, command: list[str], tmp: Path) -> int:
-    for dsn in maintained.database():
-        outcome = drive("count", 0, [*command, "--dsn", dsn, "--schema-dir", str(maintained.schema_dir)],
-                        tmp / "count")
-        count, code = outcome.split()
-        assert code == "0", outcome
-        return int(count)
-    raise AssertionError("unreachable")
 
 
 # -- refresh -------------------------------------------------------------------------------------------------

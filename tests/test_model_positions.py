@@ -89,6 +89,25 @@ def test_notes_are_kept_per_object() -> None:
     assert (plain.waivers, plain.rfc, plain.deprecated, plain.renamed_from) == ((), None, None, None)
 
 
+def test_loading_a_file_again_makes_no_new_position_layout(tmp_path: Path) -> None:
+    from veza_schema import model
+
+    (tmp_path / "m.yaml").write_text(
+        "module: m\ntables:\n  notes:\n    rfc: RFC-7\n    waive: {IMM002: legacy}\n"
+        "    columns:\n      id: {type: uuid, primary_key: true, default: gen_random_uuid()}\n")
+    first = load_schema(tmp_path)
+    layouts = len(model._LAYOUTS)
+    again = load_schema(tmp_path)
+    assert len(model._LAYOUTS) == layouts
+    assert again.tables["notes"].meta.rfc == first.tables["notes"].meta.rfc == "RFC-7"
+
+
+def test_waivers_equal_but_for_their_position_keep_their_own_positions() -> None:
+    one = Meta(SourcePos("a.yaml", 3, 5), (Waiver("NAM001", "legacy", SourcePos("a.yaml", 4, 7)),))
+    two = Meta(SourcePos("a.yaml", 3, 5), (Waiver("NAM001", "legacy", SourcePos("a.yaml", 9, 7)),))
+    assert (one.waivers[0].pos, two.waivers[0].pos) == (SourcePos("a.yaml", 4, 7), SourcePos("a.yaml", 9, 7))
+
+
 def test_replace_changes_only_what_it_is_given() -> None:
     here, there = SourcePos("a.yaml", 3, 5), SourcePos("a.yaml", 3, 9)
     meta = Meta(here, rfc="RFC-1", key_pos={"references": there})

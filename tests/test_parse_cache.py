@@ -353,6 +353,22 @@ def test_equal_atoms_from_disk_are_one_object_until_lint_releases_them(tmp_path:
     assert not predicates._ATOMS
 
 
+def test_atoms_from_disk_that_differ_by_column_share_their_constants_until_lint_releases_them(
+        tmp_path: Path) -> None:
+    parse_cache.enable(tmp_path, "1.0")
+    texts = ("score_1 BETWEEN 0 AND 10", "score_2 BETWEEN 0 AND 10")
+    for text in texts:
+        predicates.can_be_true(text)
+    parse_cache.save_and_disable()
+    forget()
+    parse_cache.enable(tmp_path, "1.0")
+    first, second = (list(predicates.comparisons(text)) for text in texts)
+    assert [atom.column for atom in first + second] == ["score_1", "score_2"]
+    assert second[0].values is first[0].values and second[0].op is first[0].op
+    predicates.release()
+    assert not predicates._PARTS
+
+
 def test_a_damaged_predicate_entry_is_answered_afresh(tmp_path: Path) -> None:
     cache = parse_cache.enable(tmp_path, "1.0")
     assert cache is not None

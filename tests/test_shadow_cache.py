@@ -10,6 +10,7 @@ import pytest
 
 from tests.helpers import REPO_ROOT, TestDatabase
 from veza_schema.db.introspect import IntrospectionStats, Unmodeled
+from veza_schema.db.shadow import ShadowBuild
 from veza_schema.drift import shadow_cache
 from veza_schema.drift.compare import detect_drift
 from veza_schema.drift.report import drift_document
@@ -75,11 +76,26 @@ def test_a_damaged_cache_file_is_built_again(live: psycopg.Connection, database:
 
 
 def test_the_key_covers_the_script_the_server_and_its_extensions() -> None:
-    key = shadow_cache.cache_key("CREATE TABLE a ();", 150018, "pgcrypto=1.3")
-    assert key == shadow_cache.cache_key("CREATE TABLE a ();", 150018, "pgcrypto=1.3")
-    assert key != shadow_cache.cache_key("CREATE TABLE b ();", 150018, "pgcrypto=1.3")
-    assert key != shadow_cache.cache_key("CREATE TABLE a ();", 180001, "pgcrypto=1.3")
-    assert key != shadow_cache.cache_key("CREATE TABLE a ();", 150018, "pgcrypto=1.4")
+    server = shadow_cache.server_identity(150018, "pgcrypto=1.3")
+    key = shadow_cache.cache_key("CREATE TABLE a ();", server)
+    assert key == shadow_cache.cache_key("CREATE TABLE a ();", shadow_cache.server_identity(150018, "pgcrypto=1.3"))
+    assert key != shadow_cache.cache_key("CREATE TABLE b ();", server)
+    assert key != shadow_cache.cache_key("CREATE TABLE a ();", shadow_cache.server_identity(180001, "pgcrypto=1.3"))
+    assert key != shadow_cache.cache_key("CREATE TABLE a ();", shadow_cache.server_identity(150018, "pgcrypto=1.4"))
+
+
+def test_a_container_shadow_is_keyed_by_its_images_content_id() -> None:
+    image = shadow_cache.image_identity("sha256:" + "a" * 64)
+    other = shadow_cache.image_identity("sha256:" + "b" * 64)
+    assert image is not None and other is not None
+    assert shadow_cache.cache_key("CREATE TABLE a ();", image) != shadow_cache.cache_key("CREATE TABLE a ();", other)
+    assert shadow_cache.cache_key("CREATE TABLE a ();", image) != shadow_cache.cache_key("CREATE TABLE b ();", image)
+
+
+@pytest.mark.parametrize("answer", [None, "", "postgres:15", "sha256:" + "a" * 63, "sha256:" + "A" * 64,
+                                    "sha256:" + "a" * 64 + "/../x", "sha512:" + "a" * 64])
+def test_an_image_id_that_is_not_a_sha256_content_id_is_never_cached(answer: str | None) -> None:
+    assert shadow_cache.image_identity(answer) is None
 
 
 def test_no_cache_variable_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,16 +113,19 @@ def test_a_cached_answer_names_the_server_it_came_from(live: psycopg.Connection,
 
 @pytest.mark.parametrize(("server_dsn", "live_version"), [
     pytest.param(None, 150000, id="another major than the embedded server: a same-major container may serve it"),
-    pytest.param("docker://postgres:15", 150000, id="a container started for this run"),
+    pytest.param("docker://postgres:15", 150000, id="a container asked for"),
 ])
-def test_a_shadow_server_started_per_run_is_left_to_build_in_shadow(
+def test_a_container_shadow_without_a_docker_engine_is_built_as_without_a_cache(
         server_dsn: str | None, live_version: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No image ID to key on: build_in_shadow decides (an error, or the embedded server and a note), nothing is kept."""
     calls: list[tuple[object, ...]] = []
+    built = ShadowBuild(Schema(), 180000)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.setattr(shadow_cache, "embedded_major", lambda: 18)
-    monkeypatch.setattr(shadow_cache, "build_in_shadow", lambda *args: calls.append(args) or "built")
+    monkeypatch.setattr(shadow_cache, "build_in_shadow", lambda *args: calls.append(args) or built)
     desired = load_schema(SAMPLE)
-    assert shadow_cache.build_in_shadow_cached(desired, server_dsn, tmp_path, None, live_version) == "built"
-    assert calls == [(desired, server_dsn, None, live_version)]
+    assert shadow_cache.build_in_shadow_cached(desired, server_dsn, tmp_path, None, live_version) is built
+    assert [(args[0], args[1], args[3]) for args in calls] == [(desired, server_dsn, live_version)]
     assert list(tmp_path.iterdir()) == []
 
 

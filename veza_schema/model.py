@@ -124,7 +124,7 @@ class PositionLayout:
     """What the positions of many objects have in common: the file, whether the object itself has a
     position, the keys whose values have one, how the numbers are packed ("HB": a line below 65,536
     in two bytes and a column below 256 in one, "II": four bytes each) and the object's notes.
-    Shared by every :class:`Meta` with the same ones and no notes (:func:`position_layout`);
+    Shared by every :class:`Meta` with the same ones (:func:`position_layout`);
     numbered in this process, each :class:`Meta` starts with the number."""
 
     __slots__ = ("file", "located", "keys", "width", "notes", "index", "numbers", "pair", "tag")
@@ -140,17 +140,22 @@ class PositionLayout:
 
 _NUMBER = Struct("=I")
 _LAYOUTS: list[PositionLayout] = []
-_SHARED: dict[tuple[str, bool, tuple[str, ...], str], PositionLayout] = {}
+_SHARED: dict[tuple[object, ...], PositionLayout] = {}
 
 
 def position_layout(file: str, located: bool, keys: tuple[str, ...], width: str,
                     notes: Notes | None = None) -> PositionLayout:
-    """The layout of these positions: shared without notes, an object's own with them."""
+    """The layout of these positions and notes, shared by every Meta with the same ones.
+
+    Notes are nearly always one object's own, yet shared too: a process that loads a file again (a
+    test session, a warm run's cache) makes no new layout for it, so ``_LAYOUTS`` stops growing. A
+    waiver's position is not part of its equality, so the key carries it apart."""
+    key: tuple[object, ...] = (file, located, keys, width)
     if notes is not None:
-        return PositionLayout(file, located, keys, width, notes)
-    found = _SHARED.get((file, located, keys, width))
+        key += (notes, tuple(waiver.pos for waiver in notes[0]))
+    found = _SHARED.get(key)
     if found is None:
-        found = _SHARED[(file, located, keys, width)] = PositionLayout(file, located, keys, width, None)
+        found = _SHARED[key] = PositionLayout(file, located, keys, width, notes)
     return found
 
 

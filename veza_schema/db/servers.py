@@ -341,6 +341,33 @@ def docker_problem() -> str | None:
     return None
 
 
+_CONTENT_ID = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def image_content_id(value: object) -> str | None:
+    """``value`` when it is an image content ID (``sha256:<64 hex>``), else None: an engine's answer is
+    not trusted to be one (it names cache files)."""
+    return value if isinstance(value, str) and _CONTENT_ID.fullmatch(value) else None
+
+
+def docker_image_id(image: str) -> str | None:
+    """The content ID of the local ``image`` (``docker image inspect``'s ``Id``): it fixes the server
+    binaries and the extensions a container of it offers. Nothing is started or pulled; None when no
+    engine answers, it does not hold ``image``, or answers something else."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+    except Exception:  # no SDK, a bad DOCKER_HOST
+        return None
+    try:
+        return image_content_id(client.api.inspect_image(image).get("Id"))
+    except Exception:  # ImageNotFound, or the engine went away
+        return None
+    finally:
+        client.close()
+
+
 def docker_image_present(image: str) -> bool:
     """Whether the engine already holds ``image`` (no pull needed)."""
     import docker
@@ -394,6 +421,7 @@ class DockerServer:
 
     def __init__(self, image: str) -> None:
         self.image = image
+        self.image_id: str | None = None  # the content ID of the image the running container was made from
         self._container: Any = None
 
     def start(self) -> str:
@@ -427,6 +455,8 @@ class DockerServer:
                     if "ryuk" in str(exc).lower() else "")
             raise DatabaseError(f"cannot start a {self.image} container: {_last_line(exc)}{hint}") from exc
         self._container = container
+        with contextlib.suppress(Exception):
+            self.image_id = image_content_id(container.get_wrapped_container().attrs.get("Image"))
         return f"postgresql://postgres:{password}@{host}:{port}/postgres"
 
     def stop(self) -> None:
@@ -435,3 +465,4 @@ class DockerServer:
             with contextlib.suppress(Exception):
                 self._container.stop()
             self._container = None
+            self.image_id = None

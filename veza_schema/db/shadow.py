@@ -123,9 +123,17 @@ def shadow_server(server_dsn: str | None = None) -> Iterator[str]:
     if image is None:
         yield server_dsn
         return
+    with _container(image) as (server, _):
+        yield server
+
+
+@contextmanager
+def _container(image: str) -> Iterator[tuple[str, str | None]]:
+    """A container of ``image`` for the duration: its DSN and the content ID of the image it runs."""
     container = DockerServer(image)
     try:
-        yield container.start()
+        server = container.start()
+        yield server, container.image_id
     finally:
         container.stop()
 
@@ -303,6 +311,7 @@ class ShadowBuild:
     schema: Schema
     server_version: int
     server: str = "the embedded server"  # where it was built, for reports
+    image_id: str | None = None  # built in a container: its image's content ID (``sha256:...``)
 
 
 def build_in_shadow(desired: Schema, server_dsn: str | None = None,
@@ -322,7 +331,7 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
     from veza_schema.sql.render import create_schema_sections, sections_to_sql
 
     script = sections_to_sql(create_schema_sections(desired, privileges=False))
-    with _server_for(server_dsn, live_version, stats) as (server_of_shadow, server), \
+    with _server_for(server_dsn, live_version, stats) as (server_of_shadow, server, image_id), \
             _empty_database(server_of_shadow) as dsn:
         try:
             conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
@@ -341,7 +350,7 @@ def build_in_shadow(desired: Schema, server_dsn: str | None = None,
                 raise database_error("schema/ does not build in the shadow database", exc) from exc
             built = introspect(conn, stats=stats)
             version = conn.info.server_version
-    return ShadowBuild(graft_metadata(built, desired), version, server)
+    return ShadowBuild(graft_metadata(built, desired), version, server, image_id)
 
 
 def describe_server(server_dsn: str | None) -> str:
@@ -354,13 +363,19 @@ def describe_server(server_dsn: str | None) -> str:
 
 @contextmanager
 def _server_for(server_dsn: str | None, live_version: int | None, stats: IntrospectionStats | None
-                ) -> Iterator[tuple[str, str]]:
-    """The shadow server (its DSN, and how reports name it): the one given; else, for a database of
-    another major than the embedded server's, a container of that major (see :func:`same_major_server`);
-    else the embedded server, with a note in ``stats`` saying why no container was used."""
+                ) -> Iterator[tuple[str, str, str | None]]:
+    """The shadow server (its DSN, how reports name it, and a container's image ID): the one given;
+    else, for a database of another major than the embedded server's, a container of that major (see
+    :func:`same_major_server`); else the embedded server, with a note in ``stats`` saying why no
+    container was used."""
     if server_dsn is not None or live_version is None:
-        with shadow_server(server_dsn) as server:
-            yield server, describe_server(server_dsn)
+        image = docker_image(server_dsn or "")
+        if image is None:
+            with shadow_server(server_dsn) as server:
+                yield server, describe_server(server_dsn), None
+        else:
+            with _container(image) as (server, image_id):
+                yield server, describe_server(server_dsn), image_id
         return
     major = live_version // 10000
     spec, note = same_major_server(major)
@@ -373,13 +388,18 @@ def _server_for(server_dsn: str | None, live_version: int | None, stats: Introsp
             note = f"no shadow server of PostgreSQL {major}: {exc}"
         else:
             try:
-                yield server, describe_server(f"docker://{image}")
+                yield server, describe_server(f"docker://{image}"), container.image_id
             finally:
                 container.stop()
             return
     if note and stats is not None:
         stats.warnings.append(note)
-    yield _embedded_dsn(), "the embedded server"
+    yield _embedded_dsn(), "the embedded server", None
+
+
+def same_major_image(major: int) -> str:
+    """The image of the container :func:`same_major_server` picks for a database of ``major``."""
+    return f"postgres:{major}"
 
 
 def same_major_server(major: int) -> tuple[str | None, str | None]:
@@ -395,7 +415,7 @@ def same_major_server(major: int) -> tuple[str | None, str | None]:
         return None, None
     problem = docker_problem()
     if problem is None:
-        image = f"postgres:{major}"
+        image = same_major_image(major)
         if docker_image_present(image) or docker_pull(image):
             return f"docker://{image}", None
         problem = f"the image {image} is not here and cannot be pulled"

@@ -9,7 +9,11 @@ The key covers everything the model depends on: the rendered script (the YAML as
 shadow server's ``server_version_num`` and the versions of the extensions it offers (what
 ``CREATE EXTENSION`` installs), and the code that reads and serializes the catalog (the tool's
 version and the source of the introspector, the model and its serializer, so an edited
-checkout never reads an old answer). Files live beside the parse cache
+checkout never reads an old answer). A container shadow (``docker://IMAGE``, or the
+``postgres:<major>`` container picked for a database of another major than the embedded
+server's) is keyed by its image's content ID instead, asked of the Docker engine without
+starting anything: the ID fixes the server binaries and the extensions the image ships, so a
+warm run starts no container, and a re-tagged image (a new minor) misses. Files live beside the parse cache
 (:func:`veza_schema.sql.parse_cache.default_directory`), ``0600`` in a ``0700`` directory,
 written by atomic rename; ``VEZA_NO_CACHE=1`` turns the cache off.
 """
@@ -29,8 +33,8 @@ import veza_schema
 from veza_schema import model, model_io
 from veza_schema.db import introspect as introspect_module
 from veza_schema.db.introspect import IntrospectionStats, Unmodeled
-from veza_schema.db.servers import EmbeddedServer, docker_image, embedded_major
-from veza_schema.db.shadow import ShadowBuild, build_in_shadow, graft_metadata
+from veza_schema.db.servers import EmbeddedServer, docker_image, docker_image_id, embedded_major, image_content_id
+from veza_schema.db.shadow import ShadowBuild, build_in_shadow, describe_server, graft_metadata, same_major_image
 from veza_schema.errors import DatabaseError
 from veza_schema.model import Schema
 from veza_schema.sql.parse_cache import NO_CACHE_ENV, default_directory
@@ -53,7 +57,18 @@ def _code_fingerprint() -> bytes:
     return digest.digest()
 
 
-def _server_facts(server_dsn: str) -> tuple[int, str]:
+def server_identity(server_version: int, extensions: str) -> str:
+    """What a running server's answer depends on: its ``server_version_num`` and offered extensions."""
+    return f"{server_version}\0{extensions}"
+
+
+def image_identity(image_id: str | None) -> str | None:
+    """What a container's answer depends on: its image's content ID; None (no caching) unless it is one."""
+    valid = image_content_id(image_id)
+    return None if valid is None else f"image\0{valid}"
+
+
+def _server_facts(server_dsn: str) -> str:
     try:
         with psycopg.connect(server_dsn, autocommit=True, connect_timeout=10) as conn:
             row = conn.execute(_SERVER_FACTS).fetchone()
@@ -61,14 +76,19 @@ def _server_facts(server_dsn: str) -> tuple[int, str]:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DatabaseError(f"cannot connect to the shadow server: {first}", getattr(exc, "sqlstate", None)) from exc
     assert row is not None
-    return int(row[0]), str(row[1])
+    return server_identity(int(row[0]), str(row[1]))
 
 
-def cache_key(script: str, server_version: int, extensions: str) -> str:
+def cache_key(script: str, server: str) -> str:
+    """The entry of ``script`` built on ``server`` (:func:`server_identity` or :func:`image_identity`)."""
     digest = hashlib.sha256(_code_fingerprint())
-    digest.update(f"\0{server_version}\0{extensions}\0".encode())
+    digest.update(f"\0{server}\0".encode())
     digest.update(script.encode("utf-8"))
     return digest.hexdigest()[:32]
+
+
+def _entry(directory: Path, script: str, server: str) -> Path:
+    return directory / f"{cache_key(script, server)}.json"
 
 
 def _read(path: Path) -> tuple[Schema, int, list[Unmodeled]] | None:
@@ -103,27 +123,55 @@ def build_in_shadow_cached(desired: Schema, server_dsn: str | None, directory: P
     """:func:`veza_schema.db.shadow.build_in_shadow`, answered from ``directory`` when it already holds
     this script's model for this server (``directory`` None: always build).
 
-    Only a server that stays up between runs is cached: ``--shadow-dsn`` or the embedded server when
-    it runs the database's major. A container (``docker://``, or the same-major container
-    ``build_in_shadow`` picks for another major) is started per run anyway, so it is built as before.
+    The server is ``--shadow-dsn``, the embedded server when it runs the database's major, or a
+    container (``docker://IMAGE``, or the same-major container ``build_in_shadow`` picks for another
+    major), whose entry is found by its image's content ID before any container is started.
     """
-    if directory is None or docker_image(server_dsn or "") is not None:
+    if directory is None:
         return build_in_shadow(desired, server_dsn, stats, live_version)
+    script = sections_to_sql(create_schema_sections(desired))
+    image = docker_image(server_dsn or "")
     if server_dsn is None:
         embedded = embedded_major()
         if live_version is not None and embedded is not None and embedded != live_version // 10000:
-            return build_in_shadow(desired, server_dsn, stats, live_version)
+            image = same_major_image(live_version // 10000)
+    if image is not None:
+        return _container_build(desired, server_dsn, image, script, directory, stats, live_version)
+    if server_dsn is None:
         server, described = EmbeddedServer().start(), "the embedded server"
     else:
         server, described = server_dsn, "--shadow-dsn"
-    server_version, extensions = _server_facts(server)
-    path = directory / f"{cache_key(sections_to_sql(create_schema_sections(desired)), server_version, extensions)}.json"
+    path = _entry(directory, script, _server_facts(server))
     found = _read(path)
     if found is None:
         built_stats = stats if stats is not None else IntrospectionStats()
         built = build_in_shadow(desired, server, built_stats, live_version)
         _write(path, built.schema, built.server_version, built_stats.unmodeled)
         return replace(built, server=described)
+    return _answer(found, desired, described, stats, live_version)
+
+
+def _container_build(desired: Schema, server_dsn: str | None, image: str, script: str, directory: Path,
+                     stats: IntrospectionStats | None, live_version: int | None) -> ShadowBuild:
+    """A container shadow: the entry of the local image's ID, else a build as without a cache (a
+    container started, or for the same-major route perhaps the embedded server instead), kept under
+    the ID of the image the container ran."""
+    image_id = docker_image_id(image)
+    identity = image_identity(image_id)
+    found = _read(_entry(directory, script, identity)) if identity is not None else None
+    if found is not None:
+        return _answer(found, desired, describe_server(f"docker://{image}"), stats, live_version, image_id)
+    built_stats = stats if stats is not None else IntrospectionStats()
+    built = build_in_shadow(desired, server_dsn, built_stats, live_version)
+    ran = image_identity(built.image_id)
+    if ran is not None:
+        _write(_entry(directory, script, ran), built.schema, built.server_version, built_stats.unmodeled)
+    return built
+
+
+def _answer(found: tuple[Schema, int, list[Unmodeled]], desired: Schema, described: str,
+            stats: IntrospectionStats | None, live_version: int | None, image_id: str | None = None) -> ShadowBuild:
+    """A cache hit as :func:`build_in_shadow` would have answered it, warnings and unmodeled facts included."""
     schema, version, facts = found
     if stats is not None:
         stats.unmodeled.extend(facts)
@@ -131,4 +179,4 @@ def build_in_shadow_cached(desired: Schema, server_dsn: str | None, directory: P
         stats.warnings.append(f"the shadow server runs PostgreSQL {version // 10000}, the database "
                               f"{live_version // 10000}: expression texts that differ are compared after "
                               "sqlglot normalization (--shadow-dsn on a server of the same version is exact)")
-    return ShadowBuild(graft_metadata(schema, desired), version, described)
+    return ShadowBuild(graft_metadata(schema, desired), version, described, image_id)

@@ -55,6 +55,12 @@ class IncomingKey:
     enforced: bool = True  # False: NOT ENFORCED (PostgreSQL 18)
     partitioned: bool = False  # the referencing table is partitioned
     schema: str = PUBLIC  # the referencing table's
+    set_null_columns: tuple[str, ...] = ()  # ON DELETE SET NULL (these columns) (PostgreSQL 15); (): all of them
+
+    @property
+    def nulled_on_delete(self) -> tuple[str, ...]:
+        """The columns ON DELETE SET NULL empties, as PostgreSQL would: those the key lists, else all of them."""
+        return self.set_null_columns or self.columns
 
     @property
     def where(self) -> str:
@@ -198,7 +204,7 @@ def read_state(conn: psycopg.Connection, table: Table) -> TableState:
 def _incoming(conn: psycopg.Connection, oid: int, key: str) -> tuple[IncomingKey, ...]:
     keys = []
     for (name, table, action, columns, ref_columns, leaves, leading, validated, enforced, partitioned,
-         schema) in conn.execute(
+         schema, set_null_columns) in conn.execute(
             """
             SELECT con.conname, src.relname, con.confdeltype::text,
                    ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
@@ -211,14 +217,18 @@ def _incoming(conn: psycopg.Connection, oid: int, key: str) -> tuple[IncomingKey
                          JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
                          WHERE x.indrelid = con.conrelid),
                    con.convalidated, coalesce((to_jsonb(con) ->> 'conenforced')::bool, true),  -- 18: NOT ENFORCED
-                   src.relkind = 'p', src.relnamespace::regnamespace::text
+                   src.relkind = 'p', src.relnamespace::regnamespace::text,
+                   ARRAY(SELECT a.attname FROM jsonb_array_elements_text(  -- 15: SET NULL (columns)
+                             CASE jsonb_typeof(to_jsonb(con) -> 'confdelsetcols') WHEN 'array'
+                             THEN to_jsonb(con) -> 'confdelsetcols' ELSE '[]' END) WITH ORDINALITY s(n, i)
+                         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = s.n::int2 ORDER BY s.i)
             FROM pg_constraint con JOIN pg_class src ON src.oid = con.conrelid
             WHERE con.contype = 'f' AND con.confrelid = %s AND con.conparentid = 0
             ORDER BY 2, 1""", (oid,)).fetchall():
         key_column = columns[list(ref_columns).index(key)] if key in ref_columns else ""
         keys.append(IncomingKey(name, table, tuple(columns), key_column, _FK_ACTIONS.get(action, str(action)),
                                 tuple(leaves) or (table,), key_column in leading, validated, enforced, partitioned,
-                                schema))
+                                schema, tuple(set_null_columns)))
     return tuple(keys)
 
 

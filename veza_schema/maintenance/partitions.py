@@ -671,7 +671,7 @@ class _Worker:
         """Apply the foreign key's ON DELETE to the rows referencing ``partition``, leaf by leaf, in
         batches of ``limit`` (one transaction each)."""
         key = referencing.key
-        set_null = key.columns if referencing.action == "set null" else ()
+        set_null = key.nulled_on_delete if referencing.action == "set null" else ()
         total = 0
         for leaf in key.leaves:
             what = f"{referencing.action} of {key.table} rows referencing {partition.name}"
@@ -705,7 +705,7 @@ class _Worker:
         for referencing in expiry.referencing:
             key = referencing.key
             statements += [(self.batch(leaf, referencing.archive_table, references_clause(key), limit=None,
-                                       set_null=key.columns if referencing.action == "set null" else (),
+                                       set_null=key.nulled_on_delete if referencing.action == "set null" else (),
                                        target_schema=ARCHIVE_SCHEMA), bounds(partition)) for leaf in key.leaves]
         unlinks = len(statements) - locks
         # PostgreSQL checks, under the DETACH's lock, that no row references the partition: a scan of the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from veza_schema.lint.findings import Finding
 from veza_schema.lint.registry import LintContext, Rule, rule
@@ -226,8 +226,11 @@ def check_concurrent_refresh(schema: Schema) -> Iterator[Finding]:
             )
 
 
+# Which SQL text of its owner it is: _located turns it into the finding's words, position and path.
+SqlTextKind = Literal["default", "generated", "check", "expression", "where", "when", "view expression",
+                      "view where"]
 # What _sql_texts yields: (kind, text, table name, object, table or None); see _located.
-SqlText = tuple[str, str, str, Any, Table | None]
+SqlText = tuple[SqlTextKind, str, str, Any, Table | None]
 
 
 def _sql_texts(schema: Schema, *, immutable_only: bool = False) -> Iterator[SqlText]:
@@ -266,7 +269,7 @@ def _sql_texts(schema: Schema, *, immutable_only: bool = False) -> Iterator[SqlT
                 yield "view where", index.where, view.name, index, None
 
 
-def _located(kind: str, owner: str, obj: Any) -> tuple[str, SourcePos | None, str]:
+def _located(kind: SqlTextKind, owner: str, obj: Any) -> tuple[str, SourcePos | None, str]:
     """(what, position, path) of one SQL text of :func:`_sql_texts`."""
     if kind == "default":
         return f"default of {owner}.{obj.name}", obj.meta.at("default"), column_path(owner, obj.name)
