@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +153,36 @@ def test_a_cache_hit_gives_back_the_facts_the_shadow_model_cannot_carry(database
     shadow_cache.build_in_shadow_cached(desired, database.server.admin_dsn, tmp_path, second)
     assert fact in first.unmodeled
     assert second.unmodeled == first.unmodeled
+
+
+@pytest.mark.parametrize("shared", ["cache directory", "shadow directory"])
+def test_a_cache_directory_others_may_write_is_not_used(shared: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEZA_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "shadow").mkdir(parents=True, mode=0o700)
+    (tmp_path / "cache").chmod(0o700)
+    assert shadow_cache.cache_directory() == tmp_path / "cache" / "shadow"
+    (tmp_path / "cache" if shared == "cache directory" else tmp_path / "cache" / "shadow").chmod(0o777)
+    assert shadow_cache.cache_directory() is None
+
+
+def test_an_entry_unused_for_30_days_is_removed_when_a_run_writes_one(live: psycopg.Connection,
+                                                                      database: TestDatabase, tmp_path: Path) -> None:
+    old, recent = tmp_path / ("0" * 32 + ".json"), tmp_path / ("1" * 32 + ".json")
+    for path, days in ((old, 31), (recent, 29)):
+        path.write_text("{}")
+        os.utime(path, (time.time() - days * 86400,) * 2)
+    drift(live, database, load_schema(SAMPLE), tmp_path)
+    assert not old.exists() and recent.exists() and len(list(tmp_path.glob("*.json"))) == 2
+
+
+def test_an_old_entry_a_run_reads_is_renewed_so_it_outlives_the_age_rule(live: psycopg.Connection,
+                                                                        database: TestDatabase, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    desired = load_schema(SAMPLE)
+    first = drift(live, database, desired, tmp_path)
+    (entry,) = tmp_path.glob("*.json")
+    os.utime(entry, (time.time() - 29 * 86400,) * 2)
+    monkeypatch.setattr(shadow_cache, "build_in_shadow", refuse_to_build)
+    assert drift(live, database, desired, tmp_path) == first
+    assert entry.stat().st_mtime > time.time() - 3600

@@ -15,15 +15,20 @@ server's) is keyed by its image's content ID instead, asked of the Docker engine
 starting anything: the ID fixes the server binaries and the extensions the image ships, so a
 warm run starts no container, and a re-tagged image (a new minor) misses. Files live beside the parse cache
 (:func:`veza_schema.sql.parse_cache.default_directory`), ``0600`` in a ``0700`` directory,
-written by atomic rename; ``VEZA_NO_CACHE=1`` turns the cache off.
+written by atomic rename; ``VEZA_NO_CACHE=1`` turns the cache off, and a directory another user
+owns or may write to is not used (a planted model would answer for the shadow build, so for the
+drift it reports). Entries no run used for 30 days are removed when a run writes one (the parse
+cache's age rule); a hit renews its entry at most once a day.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,7 +42,7 @@ from veza_schema.db.servers import EmbeddedServer, docker_image, docker_image_id
 from veza_schema.db.shadow import ShadowBuild, build_in_shadow, describe_server, graft_metadata, same_major_image
 from veza_schema.errors import DatabaseError
 from veza_schema.model import Schema
-from veza_schema.sql.parse_cache import NO_CACHE_ENV, default_directory
+from veza_schema.sql.parse_cache import DAY, NO_CACHE_ENV, default_directory, remove_unused, untrusted
 from veza_schema.sql.render import create_schema_sections, sections_to_sql
 
 _SERVER_FACTS = ("SELECT current_setting('server_version_num')::int, "
@@ -46,8 +51,13 @@ _SERVER_FACTS = ("SELECT current_setting('server_version_num')::int, "
 
 
 def cache_directory() -> Path | None:
-    """Where shadow models are kept, or None when caching is off."""
-    return None if os.environ.get(NO_CACHE_ENV) else default_directory() / "shadow"
+    """Where shadow models are kept, or None when caching is off or the directory is not private to
+    this user (:func:`veza_schema.sql.parse_cache.enable` warns about the cache directory)."""
+    if os.environ.get(NO_CACHE_ENV):
+        return None
+    base = default_directory()
+    directory = base / "shadow"
+    return None if untrusted(base) or untrusted(directory) else directory
 
 
 def _code_fingerprint() -> bytes:
@@ -93,7 +103,11 @@ def _entry(directory: Path, script: str, server: str) -> Path:
 
 def _read(path: Path) -> tuple[Schema, int, list[Unmodeled]] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with path.open(encoding="utf-8") as file:
+            if os.fstat(file.fileno()).st_mtime < time.time() - DAY:
+                with contextlib.suppress(OSError):  # a read-only cache is still read
+                    os.utime(file.fileno())  # in use: its mtime is its last use, which pruning goes by
+            data = json.load(file)
         facts = [Unmodeled(str(kind), str(name), str(detail), str(subject))
                  for kind, name, detail, subject in data["unmodeled"]]
         return model_io.schema_from_dict(data["schema"]), int(data["server_version"]), facts
@@ -115,7 +129,8 @@ def _write(path: Path, schema: Schema, server_version: int, unmodeled: list[Unmo
             Path(temporary).unlink(missing_ok=True)
             raise
     except OSError:
-        pass  # a cache that cannot be written only costs time
+        return  # a cache that cannot be written only costs time
+    remove_unused(path.parent, "", ".json")  # the directory is the shadow models' own: every *.json, every .temporary
 
 
 def build_in_shadow_cached(desired: Schema, server_dsn: str | None, directory: Path | None,
