@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.helpers import REPO_ROOT, Server, cli_env
+from tests.helpers import REPO_ROOT, Server, cli_env, invoke
 from veza_schema.db.servers import ThrowawayServer, debian_bindir, embedded_bindir
 
 
@@ -163,3 +163,20 @@ def statements(maintained: Maintained, command: list[str], tmp: Path, exit_code:
 def boundaries(maintained: Maintained, command: list[str], tmp: Path) -> int:
     """How many statement boundaries the command has (a counting run on a copy)."""
     return len(statements(maintained, command, tmp))
+
+
+def applied_template(own: OwnServer, directory: Path, schema: str, prefix: str) -> tuple[Path, str]:
+    """``schema`` (one module) generated and applied in a new database of ``own`` that the tests copy:
+    its schema directory and the database's name. Generated without verification: lint's gate is not
+    what crash tests are about."""
+    schema_dir, migrations = directory / "schema", directory / "migrations"
+    schema_dir.mkdir()
+    (schema_dir / "app.yaml").write_text(schema)
+    assert invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations),
+                  "--no-verify").exit_code == 0
+    template = prefix + uuid.uuid4().hex[:8]
+    with psycopg.connect(own.server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{template}" TEMPLATE template0')
+    result = invoke("apply", "--dsn", own.server.dsn_for(template), "--migrations-dir", str(migrations))
+    assert result.exit_code == 0, result.output
+    return schema_dir, template

@@ -28,6 +28,21 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_CACHE_DIR = os.path.join(tempfile.gettempdir(), f"veza-test-cache-{os.getpid()}")
 
 
+SAMPLE_SCHEMA = REPO_ROOT / "tests" / "data" / "sample_schema"
+
+
+@contextlib.contextmanager
+def sample_with_drift(dsn: str) -> Iterator[psycopg.Connection]:
+    """The sample schema built in the database at ``dsn``, with one drift: an extra column."""
+    from veza_schema.sql.render import create_schema_sections, sections_to_sql
+    from veza_schema.yaml.loader import load_schema
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sections_to_sql(create_schema_sections(load_schema(SAMPLE_SCHEMA))).encode())
+        conn.execute("ALTER TABLE accounts ADD COLUMN nickname text")
+        yield conn
+
+
 @dataclass
 class Server:
     admin_dsn: str

@@ -15,7 +15,6 @@ The exhaustive runs are ``slow`` (``make test-slow``); ``make test`` runs a spre
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.crash import Maintained, OwnServer, boundaries, middle, own_server_fixture, run_at, sample
+from tests.crash import Maintained, OwnServer, applied_template, boundaries, middle, own_server_fixture, run_at, sample
 from tests.helpers import invoke
 
 SAMPLE = 2
@@ -73,19 +72,8 @@ own_server = own_server_fixture()
 
 @pytest.fixture(scope="module")
 def maintained(own_server: OwnServer, tmp_path_factory: pytest.TempPathFactory) -> Maintained:
-    directory = tmp_path_factory.mktemp("maintenance")
-    schema_dir, migrations = directory / "schema", directory / "migrations"
-    schema_dir.mkdir()
-    (schema_dir / "app.yaml").write_text(SCHEMA)
-    assert invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations),
-                  "--no-verify").exit_code == 0  # a minimal schema: lint's gate is not what this is about
-    template = "maint_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(own_server.server.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{template}" TEMPLATE template0')
-    dsn = own_server.server.dsn_for(template)
-    result = invoke("apply", "--dsn", dsn, "--migrations-dir", str(migrations))
-    assert result.exit_code == 0, result.output
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    schema_dir, template = applied_template(own_server, tmp_path_factory.mktemp("maintenance"), SCHEMA, "maint_")
+    with psycopg.connect(own_server.server.dsn_for(template), autocommit=True) as conn:
         conn.execute(ROWS)
         conn.execute("REFRESH MATERIALIZED VIEW plays_per_track; REFRESH MATERIALIZED VIEW top_tracks")
         conn.execute(NEW_ROWS)  # the views are now stale: a refresh has work to do

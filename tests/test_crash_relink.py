@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.crash import Maintained, OwnServer, own_server_fixture, run_at, statements
+from tests.crash import Maintained, OwnServer, applied_template, own_server_fixture, run_at, statements
 from tests.helpers import invoke
 from veza_schema.managed import period_start, shift
 
@@ -115,17 +115,8 @@ own_server = own_server_fixture()
 @pytest.fixture(scope="module")
 def applied(own_server: OwnServer, tmp_path_factory: pytest.TempPathFactory) -> Maintained:
     """The schema applied (and pins' key added by hand) in a template without rows."""
-    directory = tmp_path_factory.mktemp("relink")
-    schema_dir, migrations = directory / "schema", directory / "migrations"
-    schema_dir.mkdir()
-    (schema_dir / "app.yaml").write_text(SCHEMA)
-    assert invoke("generate", "--schema-dir", str(schema_dir), "--migrations-dir", str(migrations),
-                  "--no-verify").exit_code == 0  # a minimal schema: lint's gate is not what this is about
-    template = _database(own_server, "template0")
-    dsn = own_server.server.dsn_for(template)
-    result = invoke("apply", "--dsn", dsn, "--migrations-dir", str(migrations))
-    assert result.exit_code == 0, result.output
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    schema_dir, template = applied_template(own_server, tmp_path_factory.mktemp("relink"), SCHEMA, "relink_")
+    with psycopg.connect(own_server.server.dsn_for(template), autocommit=True) as conn:
         conn.execute(MORE_KEYS)
     return Maintained(own_server, schema_dir, template)
 

@@ -17,15 +17,14 @@ import psycopg
 import pytest
 
 from tests.fixtures.servers import require_image
-from tests.helpers import REPO_ROOT, TestDatabase, run_cli
+from tests.helpers import SAMPLE_SCHEMA as SAMPLE
+from tests.helpers import TestDatabase, run_cli, sample_with_drift
 from veza_schema.db import shadow
 from veza_schema.drift import shadow_cache
 from veza_schema.drift.compare import detect_drift
 from veza_schema.drift.report import drift_document
-from veza_schema.sql.render import create_schema_sections, sections_to_sql
 from veza_schema.yaml.loader import load_schema
 
-SAMPLE = REPO_ROOT / "tests" / "data" / "sample_schema"
 IMAGE = "postgres:15"
 OTHER_IMAGE = "postgres:13"
 
@@ -90,10 +89,7 @@ def cache(warm: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def live(database: TestDatabase) -> Iterator[psycopg.Connection]:
-    """The sample schema built in the test database, with one drift: an extra column."""
-    with psycopg.connect(database.dsn, autocommit=True) as conn:
-        conn.execute(sections_to_sql(create_schema_sections(load_schema(SAMPLE))).encode())
-        conn.execute("ALTER TABLE accounts ADD COLUMN nickname text")
+    with sample_with_drift(database.dsn) as conn:
         yield conn
 
 
