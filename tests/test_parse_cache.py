@@ -338,14 +338,19 @@ def test_predicate_answers_from_disk_equal_fresh_ones(tmp_path: Path) -> None:
     assert decimals == [(predicates.Literal(Decimal("1.5"), "numeric"), predicates.Literal(Decimal("2.25"), "numeric"))]
 
 
-def test_equal_atoms_from_disk_are_one_object_until_lint_releases_them(tmp_path: Path) -> None:
-    parse_cache.enable(tmp_path, "1.0")
-    texts = ("score >= 0 AND score <= 10", "score >= 0 AND score <= 20")
+def answered_from_disk(directory: Path, texts: tuple[str, ...]) -> None:
+    """A run that judged ``texts`` saved its answers; a new one starts with them on disk only."""
+    parse_cache.enable(directory, "1.0")
     for text in texts:
         predicates.can_be_true(text)
     parse_cache.save_and_disable()
     forget()
-    parse_cache.enable(tmp_path, "1.0")
+    parse_cache.enable(directory, "1.0")
+
+
+def test_equal_atoms_from_disk_are_one_object_until_lint_releases_them(tmp_path: Path) -> None:
+    texts = ("score >= 0 AND score <= 10", "score >= 0 AND score <= 20")
+    answered_from_disk(tmp_path, texts)
     first, second = (predicates.comparisons(text) for text in texts)
     shared, mine = next(first), next(first)
     assert next(second) is shared and shared.op == ">=" and next(second) != mine
@@ -355,13 +360,8 @@ def test_equal_atoms_from_disk_are_one_object_until_lint_releases_them(tmp_path:
 
 def test_atoms_from_disk_that_differ_by_column_share_their_constants_until_lint_releases_them(
         tmp_path: Path) -> None:
-    parse_cache.enable(tmp_path, "1.0")
     texts = ("score_1 BETWEEN 0 AND 10", "score_2 BETWEEN 0 AND 10")
-    for text in texts:
-        predicates.can_be_true(text)
-    parse_cache.save_and_disable()
-    forget()
-    parse_cache.enable(tmp_path, "1.0")
+    answered_from_disk(tmp_path, texts)
     first, second = (list(predicates.comparisons(text)) for text in texts)
     assert [atom.column for atom in first + second] == ["score_1", "score_2"]
     assert second[0].values is first[0].values and second[0].op is first[0].op
