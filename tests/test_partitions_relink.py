@@ -358,3 +358,25 @@ def test_retention_detaches_without_checking_the_referencing_rows_under_its_lock
         [(at,) for _, at in expired])  # SET NULL (message_id): the other column kept, as PostgreSQL does
     assert sorted(life.db.query("SELECT message_id::text FROM pins WHERE message_id IS NOT NULL")) == sorted(
         [(message_id,) for message_id, _ in kept])
+
+
+def test_a_key_with_a_security_label_is_not_dropped_so_its_label_is_kept(life: Lifecycle) -> None:
+    """Dropping a key loses its SECURITY LABEL (re-adding cannot carry it: the label's provider decides
+    what it means): such a table keeps the DELETE under the lock, and --dry-run says why. No label
+    provider loads on the test servers, so the label is written into pg_seclabel as the superuser."""
+    _messages_with_references(life, 3)
+    life.db.execute("""
+        INSERT INTO pg_seclabel (objoid, classoid, objsubid, provider, label)
+        SELECT oid, 'pg_constraint'::regclass, 0, 'veza_test', 'confidential' FROM pg_constraint
+        WHERE conname = 'fk_pins_messages'""")
+    keys = _keys(life.db)
+    dry = life.partitions("messages", "--premake", "5", "--dry-run")
+    assert "foreign key fk_pins_messages of pins carries a security label, which dropping and re-adding the " \
+           "key would lose" in dry.stdout
+
+    result = _maintain(life)
+
+    assert result.error is None and (result.deleted_under_lock, result.relinked_keys) == (3, 0)
+    assert _keys(life.db) == keys
+    assert life.db.query("""SELECT l.label FROM pg_seclabel l JOIN pg_constraint con ON con.oid = l.objoid
+                            WHERE con.conname = 'fk_pins_messages'""") == [("confidential",)]

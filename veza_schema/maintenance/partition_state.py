@@ -56,6 +56,7 @@ class IncomingKey:
     partitioned: bool = False  # the referencing table is partitioned
     schema: str = PUBLIC  # the referencing table's
     set_null_columns: tuple[str, ...] = ()  # ON DELETE SET NULL (these columns) (PostgreSQL 15); (): all of them
+    labelled: bool = False  # it carries a SECURITY LABEL (pg_seclabel), which dropping it would lose
 
     @property
     def nulled_on_delete(self) -> tuple[str, ...]:
@@ -111,6 +112,9 @@ class TableState:
                 return f"foreign key {key.name} references {self.table} itself"
             if not key.enforced:
                 return f"foreign key {key.name} of {key.table} is NOT ENFORCED"
+            if key.labelled:
+                return (f"foreign key {key.name} of {key.table} carries a security label, which dropping and "
+                        "re-adding the key would lose")
             if key.partitioned and self.server_version < 180000:
                 return (f"{key.table} is partitioned, and PostgreSQL before 18 cannot re-add its foreign key "
                         f"{key.name} NOT VALID")
@@ -204,7 +208,7 @@ def read_state(conn: psycopg.Connection, table: Table) -> TableState:
 def _incoming(conn: psycopg.Connection, oid: int, key: str) -> tuple[IncomingKey, ...]:
     keys = []
     for (name, table, action, columns, ref_columns, leaves, leading, validated, enforced, partitioned,
-         schema, set_null_columns) in conn.execute(
+         schema, set_null_columns, labelled) in conn.execute(
             """
             SELECT con.conname, src.relname, con.confdeltype::text,
                    ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
@@ -221,14 +225,16 @@ def _incoming(conn: psycopg.Connection, oid: int, key: str) -> tuple[IncomingKey
                    ARRAY(SELECT a.attname FROM jsonb_array_elements_text(  -- 15: SET NULL (columns)
                              CASE jsonb_typeof(to_jsonb(con) -> 'confdelsetcols') WHEN 'array'
                              THEN to_jsonb(con) -> 'confdelsetcols' ELSE '[]' END) WITH ORDINALITY s(n, i)
-                         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = s.n::int2 ORDER BY s.i)
+                         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = s.n::int2 ORDER BY s.i),
+                   EXISTS (SELECT FROM pg_seclabel l WHERE l.classoid = 'pg_constraint'::regclass
+                           AND l.objoid = con.oid)
             FROM pg_constraint con JOIN pg_class src ON src.oid = con.conrelid
             WHERE con.contype = 'f' AND con.confrelid = %s AND con.conparentid = 0
             ORDER BY 2, 1""", (oid,)).fetchall():
         key_column = columns[list(ref_columns).index(key)] if key in ref_columns else ""
         keys.append(IncomingKey(name, table, tuple(columns), key_column, _FK_ACTIONS.get(action, str(action)),
                                 tuple(leaves) or (table,), key_column in leading, validated, enforced, partitioned,
-                                schema, tuple(set_null_columns)))
+                                schema, tuple(set_null_columns), labelled))
     return tuple(keys)
 
 
