@@ -81,7 +81,7 @@ def plan_lines(plan: TablePlan) -> list[str]:
         first, *rest = _expiry(expiry, "would detach, move", "would detach and drop")
         lines.append(f"    - {first}")
         lines += [f"    {line}" for line in rest]
-        if plan.state.incoming and plan.state.relink_refusal is None:
+        if plan.state.relinks:
             lines.append(f"        then the {len(plan.state.incoming)} foreign key(s) referencing {plan.table.name} "
                          "dropped around the detach (no check of the referencing rows under its lock) and "
                          "re-added NOT VALID, then validated while writers go on")

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from veza_schema.errors import DatabaseError
 from veza_schema.managed import next_period, period_start
-from veza_schema.model import Table
+from veza_schema.model import Table, qualify
 
 PUBLIC = "public"
 # The advisory lock `partitions` holds on a table while it maintains it (the key: this class in the high
@@ -66,7 +66,7 @@ class IncomingKey:
     @property
     def where(self) -> str:
         """The referencing table as SQL names it (its schema when not the home one)."""
-        return self.table if self.schema == PUBLIC else f"{self.schema}.{self.table}"
+        return qualify(self.schema, self.table)
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,12 @@ class TableState:
                 return (f"{key.table} is partitioned, and PostgreSQL before 18 cannot re-add its foreign key "
                         f"{key.name} NOT VALID")
         return None
+
+    @property
+    def relinks(self) -> bool:
+        """Whether a step may drop the foreign keys referencing the table around it (some do, and
+        :attr:`relink_refusal` has no reason against it)."""
+        return bool(self.incoming) and self.relink_refusal is None
 
     @property
     def relink_from(self) -> int:

@@ -68,7 +68,7 @@ from veza_schema.maintenance.partition_state import (
     references_clause,
 )
 from veza_schema.managed import ARCHIVE_SCHEMA, PARTITION_BOUNDS_CHECK
-from veza_schema.model import Schema, Table
+from veza_schema.model import Schema, Table, qualify
 from veza_schema.sql import text
 from veza_schema.sql.render import render_template
 from veza_schema.sql.text import Sql
@@ -437,9 +437,8 @@ class _Worker:
 
         def relinks(move: _MoveCount) -> bool:
             """Whether the last step drops the foreign keys referencing the table around a TRUNCATE."""
-            return bool(self.plan.state.incoming) and self.plan.state.relink_refusal is None \
-                and bool(key) and move.rows >= (self.plan.state.relink_from if self.options.relink_from is None
-                                                else self.options.relink_from)
+            relink_from = self.plan.state.relink_from if self.options.relink_from is None else self.options.relink_from
+            return self.plan.state.relinks and bool(key) and move.rows >= relink_from
 
         def prepare() -> _MoveCount:
             """One round trip from the trigger's creation (its lock makes writers of the default partition
@@ -564,7 +563,7 @@ class _Worker:
                 WHERE con.contype = 'f' AND con.confrelid = %(parent)s::regclass AND con.conparentid = 0
                 AND NOT con.convalidated AND coalesce((to_jsonb(con) ->> 'conenforced')::bool, true)
                 ORDER BY 2, 3""", {"parent": sql.Identifier(PUBLIC, self.table).as_string(self.conn)}).fetchall():
-            what = f"{name} on {table if schema == PUBLIC else f'{schema}.{table}'}"
+            what = f"{name} on {qualify(schema, table)}"
             self.progress(f"validating foreign key {what}")
             self.retried(f"validating foreign key {what}", partial(self.execute, sql.SQL(
                 "ALTER TABLE {} VALIDATE CONSTRAINT {}").format(sql.Identifier(schema, table), sql.Identifier(name))))
@@ -713,7 +712,7 @@ class _Worker:
         # Redundant here: the referencing tables are locked, and the statements above archived, deleted or
         # unlinked every row referencing the partition (its key in the partition's range, no column NULL).
         # So the keys are dropped around the DETACH and re-added NOT VALID, then validated after the commit.
-        relink = bool(self.plan.state.incoming) and self.plan.state.relink_refusal is None
+        relink = self.plan.state.relinks
         if relink:
             statements += self.keys_dropped()
         statements.append(sql.SQL("ALTER TABLE {parent} DETACH PARTITION {partition}").format(
