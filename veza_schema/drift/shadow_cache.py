@@ -23,12 +23,10 @@ cache's age rule); a hit renews its entry at most once a day.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,7 +40,7 @@ from veza_schema.db.servers import EmbeddedServer, docker_image, docker_image_id
 from veza_schema.db.shadow import ShadowBuild, build_in_shadow, describe_server, graft_metadata, same_major_image
 from veza_schema.errors import DatabaseError
 from veza_schema.model import Schema
-from veza_schema.sql.parse_cache import DAY, NO_CACHE_ENV, default_directory, remove_unused, untrusted
+from veza_schema.sql.parse_cache import NO_CACHE_ENV, default_directory, read_in_use, remove_unused, untrusted
 from veza_schema.sql.render import create_schema_sections, sections_to_sql
 
 _SERVER_FACTS = ("SELECT current_setting('server_version_num')::int, "
@@ -103,11 +101,7 @@ def _entry(directory: Path, script: str, server: str) -> Path:
 
 def _read(path: Path) -> tuple[Schema, int, list[Unmodeled]] | None:
     try:
-        with path.open(encoding="utf-8") as file:
-            if os.fstat(file.fileno()).st_mtime < time.time() - DAY:
-                with contextlib.suppress(OSError):  # a read-only cache is still read
-                    os.utime(file.fileno())  # in use: its mtime is its last use, which pruning goes by
-            data = json.load(file)
+        data = json.loads(read_in_use(path))
         facts = [Unmodeled(str(kind), str(name), str(detail), str(subject))
                  for kind, name, detail, subject in data["unmodeled"]]
         return model_io.schema_from_dict(data["schema"]), int(data["server_version"]), facts

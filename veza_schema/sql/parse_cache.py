@@ -106,6 +106,22 @@ def remove_unused(directory: Path, prefix: str, suffix: str) -> None:
         pass
 
 
+def read_in_use(path: Path) -> bytes:
+    """A cache file's bytes, marking it in use for :func:`remove_unused`: its mtime is set to now when it
+    is a day old or more (atime is not kept on noatime or relatime mounts), so a warm run touches each
+    file at most once a day. A file that cannot be marked (a read-only cache) is still read.
+
+    Raises:
+        OSError: the file cannot be read (absent: FileNotFoundError).
+    """
+    with open(path, "rb") as file:
+        data = file.read()
+        if os.fstat(file.fileno()).st_mtime < time.time() - DAY:
+            with contextlib.suppress(OSError):
+                os.utime(file.fileno())
+    return data
+
+
 def fingerprint(version: str = veza_schema.__version__) -> str:
     """What every cached answer depends on besides the text itself."""
     digest = hashlib.sha256(f"{FORMAT}\0{version}\0{sys.implementation.cache_tag}\0".encode())

@@ -46,7 +46,6 @@ import os
 import pickle
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from operator import attrgetter
 from pathlib import Path
@@ -57,7 +56,7 @@ import yaml
 
 import veza_schema
 from veza_schema import model
-from veza_schema.sql.parse_cache import DAY, NO_CACHE_ENV, default_directory, remove_unused, untrusted
+from veza_schema.sql.parse_cache import NO_CACHE_ENV, default_directory, read_in_use, remove_unused, untrusted
 
 FORMAT = 1
 PROTOCOL = 5
@@ -168,7 +167,6 @@ class LoadCache:
         self.fingerprint = fingerprint
         self.hits = 0
         self.misses = 0  # a run that missed wrote entries (or tried to): it prunes (see prune)
-        self._renew_before = time.time() - DAY
 
     @staticmethod
     def key(display: str, stem: str, data: bytes) -> str:
@@ -182,12 +180,7 @@ class LoadCache:
     def get(self, key: str, codec: Codec) -> Any:
         """The stored value, or None (absent, damaged, or holding anything but the codec's classes)."""
         try:
-            with open(self.path(key), "rb") as file:
-                data = file.read()
-                if os.fstat(file.fileno()).st_mtime < self._renew_before:
-                    with contextlib.suppress(OSError):
-                        os.utime(file.fileno())  # in use: not pruned
-            value = codec.loads(data)
+            value = codec.loads(read_in_use(self.path(key)))
         except Exception:  # noqa: BLE001 - absent, damaged or foreign: only a miss; YAML is read instead
             self.misses += 1
             return None
