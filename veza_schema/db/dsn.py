@@ -70,7 +70,8 @@ def _checked(dsn: str, source: str) -> str:
 SENSITIVE_PARAMETERS = frozenset({"password", "sslpassword"})
 _MASK = "***"
 _URI = re.compile(r"^(?P<scheme>postgres(?:ql)?://)(?P<rest>.*)$", re.DOTALL)
-_URI_IN_TEXT = re.compile(r"postgres(?:ql)?://[^\s'\"<>]+")
+# A DSN quoted in a message ends before punctuation that follows it ("cannot connect to <dsn>: ...").
+_URI_IN_TEXT = re.compile(r"postgres(?:ql)?://[^\s'\"<>]*[^\s'\"<>:,.;)]")
 _KEY_VALUE_SECRET = re.compile(r"\b(?P<key>(?:ssl)?password)\s*=\s*(?P<value>'(?:[^'\\]|\\.)*'?|[^\s'\"]+)",
                                re.IGNORECASE)
 _PARAMETER_NAME = re.compile(r"^[a-z_]{1,40}$")
@@ -93,7 +94,8 @@ def redact(dsn: str) -> str:
     else:
         shown = conninfo.make_conninfo(**{k: (_MASK if k in SENSITIVE_PARAMETERS else str(v))
                                           for k, v in params.items() if v is not None})
-    secrets = [str(params[k]) for k in SENSITIVE_PARAMETERS if params.get(k)]
+    # A DSN redacted already holds the mask as its password: showing the mask again leaks nothing.
+    secrets = [str(params[k]) for k in SENSITIVE_PARAMETERS if params.get(k) and params[k] != _MASK]
     if any(_leaks(shown, secret) for secret in secrets):  # an unusual spelling: show only what is safe
         shown = conninfo.make_conninfo(**{k: str(v) for k, v in params.items()
                                           if v is not None and k not in SENSITIVE_PARAMETERS})
