@@ -155,13 +155,48 @@ class MigrationFailed(DatabaseError):
     """A statement failed; the message says what state the database is left in and what to do."""
 
 
+# Every session of ours: names resolve in schema public only (pg_catalog is searched first all the
+# same), whatever search_path the role or database sets; and, from PostgreSQL 14, no idle_session_timeout:
+# the lock session idles while the migrations run, and ending it would release the lock mid-apply.
+_SESSION = ("SELECT pg_catalog.set_config('search_path', 'public', false), pg_catalog.pg_is_in_recovery(), "
+            "pg_catalog.current_setting('transaction_read_only') = 'on', pg_catalog.current_database()")
+_NO_IDLE_TIMEOUT = ", pg_catalog.set_config('idle_session_timeout', '0', false)"
+
+
+def _session(target: Target, *, application_name: str = "veza-schema", writing: bool = False
+             ) -> psycopg.Connection:
+    """A connection set up as every runner session is (see ``_SESSION``).
+
+    Raises:
+        DatabaseStateError: ``writing`` to a database that is read-only (a hot standby, or
+            ``default_transaction_read_only``), before anything runs.
+    """
+    conn = connect(target, autocommit=True, application_name=application_name)
+    try:
+        row = conn.execute(_SESSION + (_NO_IDLE_TIMEOUT if conn.info.server_version >= 140000 else "")).fetchone()
+        assert row is not None
+        _, standby, read_only, database = row[:4]
+        if writing and (standby or read_only):
+            why = ("it is a hot standby (in recovery)" if standby else
+                   "default_transaction_read_only is on for this session (set on the role, the database, the "
+                   "server or the DSN)")
+            raise DatabaseStateError(
+                f"database {database} is read-only: {why}. Nothing was run. Connect to the primary, or turn "
+                "default_transaction_read_only off for the migrations' role (ALTER ROLE ... SET "
+                "default_transaction_read_only = off).")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 @contextmanager
 def _locked_session(target: Target, options: RunOptions, *, create_history: bool
                     ) -> Iterator[psycopg.Connection]:
-    lock_conn = connect(target, autocommit=True, application_name="veza-schema lock")
+    lock_conn = _session(target, application_name="veza-schema lock")
     try:
         with migration_lock(lock_conn, options.lock_timeout):
-            conn = connect(target, autocommit=True, application_name="veza-schema")
+            conn = _session(target, writing=True)
             try:
                 if create_history:
                     history.ensure_history(conn)
@@ -212,7 +247,7 @@ def plan_apply(states: list[MigrationState], to: int | None, allow_out_of_order:
 
 def read_states(target: Target, files: list[MigrationFile]) -> list[MigrationState]:
     """States without taking the lock (for ``status``)."""
-    conn = connect(target, autocommit=True)
+    conn = _session(target)
     try:
         return compute_states(files, history.read_history(conn))
     finally:
@@ -225,7 +260,7 @@ def apply(target: Target, files: list[MigrationFile], *, to: int | None = None, 
     options = options or RunOptions()
     started = time.monotonic()
     if dry_run:
-        conn = connect(target, autocommit=True)
+        conn = _session(target)
         try:
             steps = plan_apply(compute_states(files, history.read_history(conn)), to, options.allow_out_of_order)
         finally:
@@ -288,7 +323,7 @@ def rollback(target: Target, files: list[MigrationFile], *, steps: int | None = 
     options = options or RunOptions()
     started = time.monotonic()
     if dry_run:
-        conn = connect(target, autocommit=True)
+        conn = _session(target)
         try:
             planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to, by_file)
         finally:
