@@ -177,13 +177,17 @@ def run_action(repo: Path, tmp_path: Path, given: dict[str, str], env: dict[str,
     for path in files.values():
         path.write_text("")
     base_env = environment(tmp_path, GITHUB_ACTIONS="true", GITHUB_ACTION_PATH=str(REPO_ROOT),
-                           GITHUB_WORKSPACE=str(repo), **{k: str(v) for k, v in files.items()}, **env)
+                           GITHUB_WORKSPACE=str(repo), RUNNER_OS="Linux", RUNNER_TEMP=str(tmp_path / "runner-temp"),
+                           **{k: str(v) for k, v in files.items()}, **env)
     stdout, outputs = "", {}
     for step in action["runs"]["steps"]:
+        if str(step.get("uses", "")).startswith("actions/cache/"):
+            continue  # no cache service here: a miss, as on a repository's first run
         condition = step.get("if")
         if condition is not None and not evaluate(EXPRESSION.fullmatch(condition).group(1), inputs):  # type: ignore[union-attr]
             continue
         assert "run" in step, f"step {step.get('name')} uses an action but is not conditional on `install`"
+        files["GITHUB_OUTPUT"].write_text("")  # the runner gives each step its own
         step_env = {**base_env, **{k: substitute(str(v), inputs) for k, v in step.get("env", {}).items()}}
         cwd = repo / substitute(step.get("working-directory", "."), inputs)
         result = subprocess.run(["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c",
@@ -239,6 +243,58 @@ def test_the_action_needs_a_base_outside_a_pull_request(repo: Path, tmp_path: Pa
     code, stdout, _ = run_action(repo, tmp_path, {"install": "false"}, {})
     assert code == 2
     assert "::error::veza-schema: no base to compare with" in stdout
+
+
+def action_steps() -> list[dict[str, Any]]:
+    return list(yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))["runs"]["steps"])
+
+
+def cache_step(kind: str) -> dict[str, Any]:
+    return next(step for step in action_steps() if step.get("uses") == f"actions/cache/{kind}@v4")
+
+
+def test_the_action_keeps_its_cache_in_the_directory_actions_cache_saves(pull_request: Path, tmp_path: Path) -> None:
+    for kind in ("restore", "save"):
+        assert cache_step(kind)["with"]["path"] == "${{ runner.temp }}/veza-schema-cache"
+    code, stdout, _ = run_action(pull_request, tmp_path, {"install": "false"}, {"GITHUB_BASE_REF": "main"})
+    assert code == 0, stdout
+    assert list((tmp_path / "runner-temp" / "veza-schema-cache").glob("load-*.pickle")), \
+        "the lint step did not write the cache the next run restores"
+
+
+def test_the_action_without_its_cache_writes_none_there(pull_request: Path, tmp_path: Path) -> None:
+    code, stdout, outputs = run_action(pull_request, tmp_path, {"install": "false", "cache": "false"},
+                                       {"GITHUB_BASE_REF": "main"})
+    assert code == 0, stdout
+    assert "cache-key" not in outputs
+    assert not (tmp_path / "runner-temp" / "veza-schema-cache").exists()
+
+
+def test_the_actions_cache_key_follows_the_schema_files_and_the_version(pull_request: Path, tmp_path: Path) -> None:
+    from veza_schema import __version__
+
+    def key() -> str:
+        code, stdout, outputs = run_action(pull_request, tmp_path, {"install": "false"}, {"GITHUB_BASE_REF": "main"})
+        assert code == 0, stdout
+        return str(outputs["cache-key"]["key"])
+
+    first = key()
+    assert first.startswith(f"veza-schema-Linux-{__version__}-")
+    assert cache_step("restore")["with"]["restore-keys"] == "veza-schema-${{ runner.os }}-"
+    assert cache_step("restore")["with"]["key"] == cache_step("save")["with"]["key"] == \
+        "${{ steps.cache-key.outputs.key }}"
+    assert key() == first  # nothing changed: the saved copy is found, none saved again
+    add_column(pull_request, "      note: {type: text, nullable: true}")
+    git(pull_request, "commit", "-q", "-am", "add note")
+    assert key() != first
+
+
+def test_the_action_saves_its_cache_right_after_its_own_step_even_on_findings() -> None:
+    """Saved at the job's end (actions/cache's post step), the copy would hold whatever later steps of a
+    pull request's job wrote there; and a run with findings still computed valid entries."""
+    names = [step.get("id") or step.get("uses") for step in action_steps()]
+    assert names.index("actions/cache/save@v4") == names.index("veza") + 1
+    assert cache_step("save")["if"].startswith("${{ !cancelled() && inputs.cache == 'true'")
 
 
 def test_the_actions_install_step_installs_this_revision() -> None:

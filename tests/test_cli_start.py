@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from tests.helpers import REPO_ROOT, cli_env, invoke
+from tests.helpers import REPO_ROOT, cli_env, invoke, run_cli
 from veza_schema.cli import COMMANDS, WHOLE_APP_COMMANDS, app_for, whole_app
 
 
@@ -137,3 +137,22 @@ def test_a_bad_option_names_its_command() -> None:
     result = invoke("lint", "--bogus")
     assert result.exit_code == 2
     assert "Usage: veza-schema lint" in result.stderr and "No such option: --bogus" in result.stderr
+
+
+def test_version_prints_the_installed_distributions_version_and_exits_0() -> None:
+    import importlib.metadata
+    import platform
+
+    result = run_cli("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (f"veza-schema {importlib.metadata.version('veza-schema')} "
+                             f"(Python {platform.python_version()})\n")
+
+
+def test_version_is_answered_before_the_project_settings_are_read(tmp_path: Path) -> None:
+    """A bug report starts with the version: a broken pyproject.toml must not stand in its way."""
+    (tmp_path / "pyproject.toml").write_text("[tool.veza-schema]\nschema-dir = [\n")
+    assert invoke("lint", cwd=tmp_path).exit_code == 2  # the same settings stop every command
+    result = invoke("--version", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("veza-schema ")

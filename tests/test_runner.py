@@ -303,6 +303,22 @@ def test_lint_refuses_a_stale_sum(tmp_path: Path) -> None:
     assert "2_create_b.up.sql (modified)" in result.stderr
 
 
+def test_each_statement_of_a_no_transaction_file_is_named_as_it_starts(database: TestDatabase,
+                                                                         tmp_path: Path) -> None:
+    """Each commits on its own: after a failure, the log must say which ones ran."""
+    migrations = write_migrations(tmp_path / "m", {
+        "1_index.up.sql": "-- no-transaction\nCREATE TABLE a (id integer,\n    note text);\n\n"
+                          "CREATE INDEX CONCURRENTLY idx_a_note ON a (note) WHERE note IS NOT NULL AND note <> "
+                          "'a long predicate that does not fit on one line of the log';\n",
+        "1_index.down.sql": "-- no-transaction\nDROP TABLE a;\n",
+    })
+    code, output = cli(database, "apply", "--migrations-dir", str(migrations))
+    assert code == 0, output
+    assert "statement 1/2 (line 3): CREATE TABLE a (id integer, note text)\n" in output  # under hand_written's header
+    assert ("statement 2/2 (line 6): CREATE INDEX CONCURRENTLY idx_a_note ON a (note) WHERE note IS NOT NULL AND "
+            "not…\n") in output
+
+
 def test_a_long_statement_is_named_while_it_runs(database: TestDatabase, tmp_path: Path) -> None:
     migrations = write_migrations(tmp_path / "m", {
         "1_slow.up.sql": "CREATE TABLE a (id integer);\nSELECT pg_sleep(4);\n",

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from functools import cache
+from typing import Annotated
 
 import typer
 
@@ -84,7 +85,22 @@ def _new_app() -> typer.Typer:
     return made
 
 
-def _project(ctx: typer.Context) -> None:
+def _print_version(asked: bool) -> None:
+    """``--version``: what a bug report and a deploy log need, before any project or command is read."""
+    if asked:
+        import platform
+
+        from veza_schema import __version__
+
+        sys.stdout.write(f"veza-schema {__version__} (Python {platform.python_version()})\n")
+        raise typer.Exit()
+
+
+VersionOption = Annotated[bool, typer.Option("--version", help="Print veza-schema's version and exit.",
+                                             is_eager=True, callback=_print_version)]
+
+
+def _project(ctx: typer.Context, version: VersionOption = False) -> None:
     """Find the project (root and settings) before any command parses its options: the settings
     become the options' defaults (veza_schema.cli.config), so flags still win."""
     import logging

@@ -207,6 +207,13 @@ def _files(migrations_dir: Path, check_sum: bool = True) -> list[MigrationFile]:
     return files
 
 
+def _summary(statement: Statement, width: int = 80) -> str:
+    """A statement on one line, cut to ``width``: ``DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE...``
+    says more than its first line (``DO $$``) would."""
+    text = " ".join(statement.text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 class _ConsoleReporter:
     """Progress on stdout, one line per migration file: ``  ↑ 2026... add tracks isrc ... done (0.05s)``.
 
@@ -232,13 +239,12 @@ class _ConsoleReporter:
         self._print(f"  {arrow} {migration.version} {migration.description} ...", open_line=True)
 
     def statement_started(self, migration: MigrationFile, statement: Statement, index: int, total: int) -> None:
-        if total > 1:
-            self._print(f"      statement {index}/{total} (line {statement.line})")
+        if total > 1:  # each commits on its own: a log must say which ones ran
+            self._print(f"      statement {index}/{total} (line {statement.line}): {_summary(statement)}")
 
     def statement_slow(self, migration: MigrationFile, statement: Statement, index: int, total: int,
                        seconds: float) -> None:
-        first_line = statement.text.splitlines()[0][:70]
-        self._print(f"      still running statement {index}/{total} (line {statement.line}): {first_line}")
+        self._print(f"      still running statement {index}/{total} (line {statement.line}): {_summary(statement)}")
 
     def migration_finished(self, migration: MigrationFile, direction: str, seconds: float) -> None:
         if self._line_open:
