@@ -19,7 +19,7 @@ import pytest
 from tests.fixtures.servers import require_image
 from tests.helpers import SAMPLE_SCHEMA as SAMPLE
 from tests.helpers import TestDatabase, run_cli, sample_with_drift
-from veza_schema.db import shadow
+from veza_schema.db import servers, shadow
 from veza_schema.drift import shadow_cache
 from veza_schema.drift.compare import detect_drift
 from veza_schema.drift.report import drift_document
@@ -180,3 +180,29 @@ def test_the_same_major_container_diff_picks_is_cached_too(live: psycopg.Connect
     assert containers_created(tag, since) == 1
     assert second == first
     assert first["shadow"] == f"a {tag} container"
+
+
+def test_the_image_id_read_on_the_engines_socket_is_the_sdks(tag: str) -> None:
+    import docker
+
+    client = docker.from_env()
+    try:
+        expected = client.images.get(tag).id
+    finally:
+        client.close()
+    assert servers.docker_image_id(tag) == expected
+
+
+def test_an_image_the_engine_lacks_has_no_id(tag: str) -> None:
+    assert servers.docker_image_id(f"veza-test-absent-{secrets.token_hex(4)}:15") is None
+
+
+def test_no_engine_on_the_socket_means_no_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
+    assert servers.docker_image_id(IMAGE) is None
+
+
+def test_an_engine_elsewhere_is_asked_through_the_sdk_and_its_silence_means_no_id(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # nothing listens on port 1
+    assert servers.docker_image_id(IMAGE) is None
