@@ -325,3 +325,42 @@ def test_a_session_terminated_mid_apply_leaves_nothing_of_the_file_and_a_rerun_c
     code, output = cli(database.dsn, "apply", migrations)
     assert code == 0, output
     assert tables(database) == ["a", "b", "c", "go_fast"] and history(database) == [(1, True), (2, True)]
+
+
+# -- the lock session ended mid-apply ----------------------------------------------------------------------
+def test_a_migration_lock_lost_mid_file_rolls_the_file_back_and_says_so(database: TestDatabase,
+                                                                         tmp_path: Path) -> None:
+    """Its session ended (pg_terminate_backend here; a pooler or a network cut alike), the lock went with
+    it and another apply could start: the file running then is not committed."""
+    database.execute("CREATE TABLE gate (id integer)")
+    migrations = write_migrations(tmp_path / "m", {
+        **{k: v for k, v in BASIC.items() if k.startswith("1_")},
+        "2_gated.up.sql": "CREATE TABLE b (id integer);\nLOCK TABLE gate IN SHARE MODE;\n"
+                          "CREATE TABLE c (id integer);\n",
+        "2_gated.down.sql": "DROP TABLE c;\nDROP TABLE b;\n",
+    })
+    at_the_gate = ("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                   "AND query LIKE 'LOCK TABLE gate%%'")
+    lock_session = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = 'veza-schema lock'")
+    with database.connect() as gatekeeper:
+        gatekeeper.execute("BEGIN")
+        gatekeeper.execute("LOCK TABLE gate IN ACCESS EXCLUSIVE MODE")
+        process = subprocess.Popen([sys.executable, "-m", "veza_schema", "apply", "--dsn", database.dsn,
+                                    "--migrations-dir", str(migrations)], cwd=REPO_ROOT, env=cli_env(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(lambda: bool(database.query(at_the_gate)), "2_gated to wait at the gate")
+            assert database.query(lock_session) == [(True,)]
+            gatekeeper.execute("COMMIT")
+            output = " ".join(process.communicate(timeout=60)[0].split())
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 3, output
+    assert "the migration lock was lost: its session (backend pid" in output
+    assert "nothing of 2_gated was applied (its transaction was rolled back)" in output
+    assert tables(database) == ["a", "gate"] and history(database) == [(1, True)]
+    code, output = cli(database.dsn, "apply", migrations)
+    assert code == 0, output
+    assert tables(database) == ["a", "b", "c", "gate"] and history(database) == [(1, True), (2, True)]

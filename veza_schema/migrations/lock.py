@@ -21,13 +21,15 @@ from veza_schema.errors import DatabaseError
 
 _TRY_LOCK = "SELECT pg_try_advisory_lock(%s)"
 _UNLOCK = "SELECT pg_advisory_unlock(%s)"
-_HOLDER = """
+_THE_LOCK = """l.locktype = 'advisory' AND l.granted
+  AND l.classid = %s AND l.objid = %s AND l.objsubid = 1 AND l.database = (
+      SELECT oid FROM pg_database WHERE datname = current_database())"""
+_HOLDER = f"""
 SELECT a.pid, a.application_name, host(a.client_addr), a.backend_start, a.state
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted
-  AND l.classid = %s AND l.objid = %s AND l.objsubid = 1 AND l.database = (
-      SELECT oid FROM pg_database WHERE datname = current_database())
+WHERE {_THE_LOCK}
 """
+_HELD_BY = f"SELECT EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE {_THE_LOCK} AND l.pid = %s)"
 
 
 def lock_key(database: str) -> int:
@@ -57,16 +59,47 @@ class LockTimeout(DatabaseError):
                          "Another apply may be running; retry later or raise --lock-timeout.")
 
 
-def lock_holder(conn: psycopg.Connection, key: int) -> LockHolder | None:
+class LockLost(DatabaseError):
+    """The session holding the migration lock ended while we worked (exit 3)."""
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """The migration lock as this run holds it: its key, and the backend of the session holding it."""
+
+    key: int
+    pid: int
+
+    def require(self, conn: psycopg.Connection, what: str) -> None:
+        """Go on only while the lock session still holds the lock: asked of the server on ``conn``
+        (inside the caller's transaction), since a session ended by ``pg_terminate_backend``, a pooler
+        or a network cut takes the lock with it and another apply may then start alongside.
+
+        Raises:
+            LockLost: the lock is no longer held by our session; ``what`` says what is refused.
+        """
+        row = conn.execute(_HELD_BY, (*_halves(self.key), self.pid)).fetchone()
+        if not (row and row[0]):
+            raise LockLost(f"the migration lock was lost: its session (backend pid {self.pid}) ended while this "
+                           f"run held it (pg_terminate_backend, a connection pooler or a network cut), so another "
+                           f"apply may have started; {what}. Run the command again: it waits for the lock.")
+
+
+def _halves(key: int) -> tuple[int, int]:
+    """The two 32-bit halves pg_locks shows a bigint advisory key as (classid, objid)."""
     unsigned = key & 0xFFFFFFFFFFFFFFFF
-    row = conn.execute(_HOLDER, (unsigned >> 32, unsigned & 0xFFFFFFFF)).fetchone()
+    return unsigned >> 32, unsigned & 0xFFFFFFFF
+
+
+def lock_holder(conn: psycopg.Connection, key: int) -> LockHolder | None:
+    row = conn.execute(_HOLDER, _halves(key)).fetchone()
     if not row:
         return None
     return LockHolder(int(row[0]), row[1] or "", row[2], row[3], row[4])
 
 
 @contextmanager
-def migration_lock(conn: psycopg.Connection, timeout: float, poll_interval: float = 0.2) -> Iterator[int]:
+def migration_lock(conn: psycopg.Connection, timeout: float, poll_interval: float = 0.2) -> Iterator[HeldLock]:
     """Hold the lock for the duration of the block; ``conn`` must be autocommit and dedicated."""
     database = conn.info.dbname
     key = lock_key(database)
@@ -79,7 +112,7 @@ def migration_lock(conn: psycopg.Connection, timeout: float, poll_interval: floa
             raise LockTimeout(timeout, lock_holder(conn, key))
         time.sleep(poll_interval)
     try:
-        yield key
+        yield HeldLock(key, conn.info.backend_pid)
     finally:
         with contextlib.suppress(psycopg.Error):  # a dead session took its lock with it
             conn.execute(_UNLOCK, (key,))

@@ -29,7 +29,7 @@ from veza_schema.errors import DatabaseError, DatabaseStateError, UsageError
 from veza_schema.migrations import history
 from veza_schema.migrations.data_loss import refuse_data_loss
 from veza_schema.migrations.files import MigrationFile, PlannedStep, is_no_transaction
-from veza_schema.migrations.lock import migration_lock
+from veza_schema.migrations.lock import HeldLock, migration_lock
 from veza_schema.migrations.statement_check import refuse_unexpected_statements
 from veza_schema.sql.split import Statement, parse_script
 
@@ -192,15 +192,16 @@ def _session(target: Target, *, application_name: str = "veza-schema", writing: 
 
 @contextmanager
 def _locked_session(target: Target, options: RunOptions, *, create_history: bool
-                    ) -> Iterator[psycopg.Connection]:
+                    ) -> Iterator[tuple[psycopg.Connection, HeldLock]]:
+    """The working session, once the lock session holds the migration lock (and how to check it still does)."""
     lock_conn = _session(target, application_name="veza-schema lock")
     try:
-        with migration_lock(lock_conn, options.lock_timeout):
+        with migration_lock(lock_conn, options.lock_timeout) as held:
             conn = _session(target, writing=True)
             try:
                 if create_history:
                     history.ensure_history(conn)
-                yield conn
+                yield conn, held
             finally:
                 conn.close()
     finally:
@@ -267,12 +268,12 @@ def apply(target: Target, files: list[MigrationFile], *, to: int | None = None, 
             conn.close()
         refuse_unexpected_statements(steps)
         return RunResult(steps, time.monotonic() - started, dry_run=True)
-    with _locked_session(target, options, create_history=True) as conn:
+    with _locked_session(target, options, create_history=True) as (conn, held):
         steps = plan_apply(compute_states(files, history.read_history(conn)), to, options.allow_out_of_order)
         check_lock_budget(conn, steps)
         _guard_data_loss(conn, steps, options)
         for step in steps:
-            _run_step(conn, step, options)
+            _run_step(conn, step, options, held)
         counts = history.count_objects(conn)  # on this session: no second connection for the summary
     return RunResult(steps, time.monotonic() - started, counts=counts)
 
@@ -330,12 +331,12 @@ def rollback(target: Target, files: list[MigrationFile], *, steps: int | None = 
             conn.close()
         refuse_unexpected_statements(planned)
         return RunResult(planned, time.monotonic() - started, dry_run=True)
-    with _locked_session(target, options, create_history=True) as conn:
+    with _locked_session(target, options, create_history=True) as (conn, held):
         planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to, by_file)
         check_lock_budget(conn, planned)
         _guard_data_loss(conn, planned, options)
         for step in planned:
-            _run_step(conn, step, options)
+            _run_step(conn, step, options, held)
     return RunResult(planned, time.monotonic() - started)
 
 
@@ -413,19 +414,20 @@ def check_lock_budget(conn: psycopg.Connection, steps: list[PlannedStep]) -> Non
                 "restart), or generate the change again with a smaller --max-locks-per-file")
 
 
-def _run_step(conn: psycopg.Connection, step: PlannedStep, options: RunOptions) -> None:
+def _run_step(conn: psycopg.Connection, step: PlannedStep, options: RunOptions, held: HeldLock) -> None:
     migration = step.migration
     statements = list(parse_script(step.sql).statements)  # the checks' split: one per file, disk-cached
     options.reporter.migration_started(migration, step.direction)
     started = time.monotonic()
     probe = ActivityProbe(conn)  # names a slow statement; connects only if one is
     try:
+        held.require(conn, f"{migration.label} was not started")
         if step.transactional:
             _with_retries(options, migration,
-                          lambda: _run_transactional(conn, step, statements, options, started, probe))
+                          lambda: _run_transactional(conn, step, statements, options, started, probe, held))
         else:
             try:
-                _run_non_transactional(conn, step, statements, options, started, probe)
+                _run_non_transactional(conn, step, statements, options, started, probe, held)
             except psycopg.Error as exc:  # statement errors are MigrationFailed already: a history write failed
                 raise MigrationFailed(
                     f"{migration.label} runs outside a transaction and writing its history row failed: "
@@ -478,7 +480,7 @@ def _error_line(statement: Statement, position: str | None) -> int:
 
 
 def _run_transactional(conn: psycopg.Connection, step: PlannedStep, statements: list[Statement],
-                       options: RunOptions, started: float, probe: ActivityProbe) -> None:
+                       options: RunOptions, started: float, probe: ActivityProbe, held: HeldLock) -> None:
     """The whole file in one pipeline inside one transaction with its history row.
 
     PostgreSQL runs the statements back to back and skips every statement after a failure,
@@ -505,6 +507,7 @@ def _run_transactional(conn: psycopg.Connection, step: PlannedStep, statements: 
                 history.record(conn, migration.version, migration.description, migration.checksum, True, elapsed)
             else:
                 history.forget(conn, migration.version)
+            held.require(conn, f"nothing of {migration.label} was applied (its transaction was rolled back)")
     except psycopg.Error as exc:  # the history row or the commit failed (a deferred constraint)
         raise MigrationFailed(f"{migration.label}: recording it in the history or committing failed: "
                               f"{server_message(exc)}\nNothing of {migration.label} was applied (its transaction "
@@ -512,7 +515,7 @@ def _run_transactional(conn: psycopg.Connection, step: PlannedStep, statements: 
 
 
 def _run_non_transactional(conn: psycopg.Connection, step: PlannedStep, statements: list[Statement],
-                           options: RunOptions, started: float, probe: ActivityProbe) -> None:
+                           options: RunOptions, started: float, probe: ActivityProbe, held: HeldLock) -> None:
     """Statement by statement, each committed on its own (``CREATE INDEX CONCURRENTLY`` needs that)."""
     migration = step.migration
     if step.direction == "up":
@@ -546,6 +549,9 @@ def _run_non_transactional(conn: psycopg.Connection, step: PlannedStep, statemen
                 raise error from failed.error
 
     _with_retries(options, migration, run_all)
+    outcome = "--applied" if step.direction == "up" else "--rolled-back"
+    held.require(conn, f"{migration.label} ran outside a transaction and stays marked failed: check that no other "
+                       f"run touched it meanwhile, then `veza-schema resolve {migration.version} {outcome}`")
     elapsed = int((time.monotonic() - started) * 1e9)
     if step.direction == "up":
         history.mark_done(conn, migration.version, elapsed)
@@ -559,7 +565,7 @@ def baseline(target: Target, files: list[MigrationFile], version: int, *, force:
     options = options or RunOptions()
     if not any(f.version == version for f in files):
         raise UsageError(f"--version {version}: no migration file has that version")
-    with _locked_session(target, options, create_history=True) as conn:
+    with _locked_session(target, options, create_history=True) as (conn, _):
         existing = history.read_history(conn)
         if existing and not force:
             raise DatabaseStateError(f"the history already has {len(existing)} migration(s); baseline is for a "
@@ -585,7 +591,7 @@ def resolve(target: Target, files: list[MigrationFile], version: int, *, applied
         DatabaseStateError: ``applied`` but the database does not hold what the file leaves behind.
     """
     options = options or RunOptions()
-    with _locked_session(target, options, create_history=True) as conn:
+    with _locked_session(target, options, create_history=True) as (conn, _):
         rows = {row.version: row for row in history.read_history(conn)}
         row = rows.get(version)
         if row is None or row.success:
