@@ -185,6 +185,16 @@ def hand_written(sql: str) -> str:
     return HAND_WRITTEN + sql
 
 
+def write_migrations(directory: Path, files: dict[str, str]) -> Path:
+    """A migrations directory holding ``files`` (name -> SQL) as hand-written migrations, hashed as `hash` does."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(hand_written(text))
+    result = run_cli("hash", "--migrations-dir", str(directory))
+    assert result.exit_code == 0, result.output
+    return directory
+
+
 def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
     """Poll ``condition`` until it holds; fail naming ``what`` after ``seconds`` (a safety net, not a timing)."""
     deadline = time.monotonic() + seconds

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TestDatabase, hand_written, run_cli
+from tests.helpers import TestDatabase, run_cli, write_migrations
 from veza_schema.migrations.history import CREATE_HISTORY
 
 CREATE_A = {
@@ -31,15 +31,6 @@ NO_TRANSACTION_A = {
                          "CREATE INDEX CONCURRENTLY idx_a_id ON a (id);\n",
     "1_create_a.down.sql": "-- no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS idx_a_id;\nDROP TABLE IF EXISTS a;\n",
 }
-
-
-def write_migrations(directory: Path, files: dict[str, str]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (directory / name).write_text(hand_written(text))
-    result = run_cli("hash", "--migrations-dir", str(directory))
-    assert result.exit_code == 0, result.output
-    return directory
 
 
 def cli(database: TestDatabase, command: str, migrations: Path, *args: str) -> tuple[int, str]:

@@ -11,18 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, TestDatabase, cli_env, hand_written, run_cli
+from tests.helpers import REPO_ROOT, TestDatabase, cli_env, run_cli, write_migrations
 from veza_schema.migrations.lock import lock_key
-
-
-def write_migrations(directory: Path, files: dict[str, str]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (directory / name).write_text(hand_written(text))
-    result = run_cli("hash", "--migrations-dir", str(directory))
-    assert result.exit_code == 0, result.output
-    return directory
-
 
 BASIC = {
     "1_create_a.up.sql": "CREATE TABLE a (id integer PRIMARY KEY);\n",

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from tests.helpers import REPO_ROOT, TestDatabase, cli_env, hand_written, run_cli, wait_for
+from tests.helpers import REPO_ROOT, TestDatabase, cli_env, run_cli, wait_for, write_migrations
 from veza_schema.migrations.lock import lock_key
 
 BASIC = {
@@ -29,15 +29,6 @@ BASIC = {
     "2_create_b.up.sql": "CREATE TABLE b (id integer PRIMARY KEY);\n",
     "2_create_b.down.sql": "DROP TABLE b;\n",
 }
-
-
-def write_migrations(directory: Path, files: dict[str, str]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (directory / name).write_text(hand_written(text))
-    result = run_cli("hash", "--migrations-dir", str(directory))
-    assert result.exit_code == 0, result.output
-    return directory
 
 
 def as_user(dsn: str, user: str, password: str | None = None) -> str:
