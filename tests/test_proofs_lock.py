@@ -56,6 +56,8 @@ def test_a_lock_whose_session_ended_is_reported_lost(database: TestDatabase) -> 
     """pg_terminate_backend (or a pooler, or a network cut) ends the session, and the lock with it."""
     with database.connect() as worker, database.connect() as holder, migration_lock(holder, timeout=5) as held:
         worker.execute("SELECT pg_terminate_backend(%s)", (held.pid,))
+        gone = "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = %s)"
+        wait_for(lambda: worker.execute(gone, (held.pid,)).fetchone() == (True,), "the backend to exit")
         with pytest.raises(LockLost, match=r"the migration lock was lost: its session \(backend pid \d+\) "
                                            r"ended .*; the step was refused\. Run the command again"):
             held.require(worker, "the step was refused")

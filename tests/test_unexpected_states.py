@@ -332,7 +332,7 @@ def test_a_migration_lock_lost_mid_file_rolls_the_file_back_and_says_so(database
     })
     at_the_gate = ("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
                    "AND query LIKE 'LOCK TABLE gate%%'")
-    lock_session = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+    lock_session = ("SELECT {} FROM pg_stat_activity WHERE datname = current_database() "
                     "AND application_name = 'veza-schema lock'")
     with database.connect() as gatekeeper:
         gatekeeper.execute("BEGIN")
@@ -342,7 +342,8 @@ def test_a_migration_lock_lost_mid_file_rolls_the_file_back_and_says_so(database
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             wait_for(lambda: bool(database.query(at_the_gate)), "2_gated to wait at the gate")
-            assert database.query(lock_session) == [(True,)]
+            assert database.query(lock_session.format("pg_terminate_backend(pid)")) == [(True,)]
+            wait_for(lambda: not database.query(lock_session.format("pid")), "the lock session to end")
             gatekeeper.execute("COMMIT")
             output = " ".join(process.communicate(timeout=60)[0].split())
         finally:

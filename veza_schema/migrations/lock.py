@@ -21,15 +21,21 @@ from veza_schema.errors import DatabaseError
 
 _TRY_LOCK = "SELECT pg_try_advisory_lock(%s)"
 _UNLOCK = "SELECT pg_advisory_unlock(%s)"
-_THE_LOCK = """l.locktype = 'advisory' AND l.granted
-  AND l.classid = %s AND l.objid = %s AND l.objsubid = 1 AND l.database = (
-      SELECT oid FROM pg_database WHERE datname = current_database())"""
-_HOLDER = f"""
+# A bigint advisory key shows in pg_locks as (classid, objid) halves, objsubid 1, in its database.
+_HOLDER = """
 SELECT a.pid, a.application_name, host(a.client_addr), a.backend_start, a.state
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE {_THE_LOCK}
+WHERE l.locktype = 'advisory' AND l.granted
+  AND l.classid = %s AND l.objid = %s AND l.objsubid = 1 AND l.database = (
+      SELECT oid FROM pg_database WHERE datname = current_database())
 """
-_HELD_BY = f"SELECT EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE {_THE_LOCK} AND l.pid = %s)"
+_HELD_BY = """
+SELECT EXISTS (SELECT FROM pg_catalog.pg_locks l
+               WHERE l.locktype = 'advisory' AND l.granted
+                 AND l.classid = %s AND l.objid = %s AND l.objsubid = 1 AND l.database = (
+                     SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+                 AND l.pid = %s)
+"""
 
 
 def lock_key(database: str) -> int:
@@ -73,7 +79,9 @@ class HeldLock:
     def require(self, conn: psycopg.Connection, what: str) -> None:
         """Go on only while the lock session still holds the lock: asked of the server on ``conn``
         (inside the caller's transaction), since a session ended by ``pg_terminate_backend``, a pooler
-        or a network cut takes the lock with it and another apply may then start alongside.
+        or a network cut takes the lock with it and another apply may then start alongside. It narrows
+        that window to the moments a dying backend still shows its lock; it cannot close it (the lock is
+        another session's).
 
         Raises:
             LockLost: the lock is no longer held by our session; ``what`` says what is refused.
