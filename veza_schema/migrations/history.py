@@ -140,8 +140,14 @@ def ensure_history(conn: psycopg.Connection) -> None:
 
 
 def read_history(conn: psycopg.Connection) -> list[AppliedMigration]:
+    """The rows, once the table is checked (none when there is no table yet)."""
     if not check_history(conn, write=False):
         return []
+    return read_checked(conn)
+
+
+def read_checked(conn: psycopg.Connection) -> list[AppliedMigration]:
+    """The rows of a table this session already checked (:func:`ensure_history`): no second catalog query."""
     return [AppliedMigration(int(v), d, i, bool(s), bytes(c), int(e))
             for v, d, i, s, c, e in conn.execute(_SELECT).fetchall()]
 

@@ -269,7 +269,7 @@ def apply(target: Target, files: list[MigrationFile], *, to: int | None = None, 
         refuse_unexpected_statements(steps)
         return RunResult(steps, time.monotonic() - started, dry_run=True)
     with _locked_session(target, options, create_history=True) as (conn, held):
-        steps = plan_apply(compute_states(files, history.read_history(conn)), to, options.allow_out_of_order)
+        steps = plan_apply(compute_states(files, history.read_checked(conn)), to, options.allow_out_of_order)
         check_lock_budget(conn, steps)
         _guard_data_loss(conn, steps, options)
         for step in steps:
@@ -332,7 +332,7 @@ def rollback(target: Target, files: list[MigrationFile], *, steps: int | None = 
         refuse_unexpected_statements(planned)
         return RunResult(planned, time.monotonic() - started, dry_run=True)
     with _locked_session(target, options, create_history=True) as (conn, held):
-        planned = plan_rollback(compute_states(files, history.read_history(conn)), steps, to, by_file)
+        planned = plan_rollback(compute_states(files, history.read_checked(conn)), steps, to, by_file)
         check_lock_budget(conn, planned)
         _guard_data_loss(conn, planned, options)
         for step in planned:
@@ -421,8 +421,7 @@ def _run_step(conn: psycopg.Connection, step: PlannedStep, options: RunOptions, 
     started = time.monotonic()
     probe = ActivityProbe(conn)  # names a slow statement; connects only if one is
     try:
-        held.require(conn, f"{migration.label} was not started")
-        if step.transactional:
+        if step.transactional:  # checked before its commit: a lost lock rolls it back
             _with_retries(options, migration,
                           lambda: _run_transactional(conn, step, statements, options, started, probe, held))
         else:
@@ -518,6 +517,7 @@ def _run_non_transactional(conn: psycopg.Connection, step: PlannedStep, statemen
                            options: RunOptions, started: float, probe: ActivityProbe, held: HeldLock) -> None:
     """Statement by statement, each committed on its own (``CREATE INDEX CONCURRENTLY`` needs that)."""
     migration = step.migration
+    held.require(conn, f"{migration.label} was not started")  # its statements commit one by one: check first
     if step.direction == "up":
         history.record(conn, migration.version, migration.description, migration.checksum, False, 0)
     else:
@@ -566,7 +566,7 @@ def baseline(target: Target, files: list[MigrationFile], version: int, *, force:
     if not any(f.version == version for f in files):
         raise UsageError(f"--version {version}: no migration file has that version")
     with _locked_session(target, options, create_history=True) as (conn, _):
-        existing = history.read_history(conn)
+        existing = history.read_checked(conn)
         if existing and not force:
             raise DatabaseStateError(f"the history already has {len(existing)} migration(s); baseline is for a "
                                      "database that has none (use --force to replace it)")
@@ -592,7 +592,7 @@ def resolve(target: Target, files: list[MigrationFile], version: int, *, applied
     """
     options = options or RunOptions()
     with _locked_session(target, options, create_history=True) as (conn, _):
-        rows = {row.version: row for row in history.read_history(conn)}
+        rows = {row.version: row for row in history.read_checked(conn)}
         row = rows.get(version)
         if row is None or row.success:
             state = "not in the history" if row is None else "not failed"
